@@ -1,0 +1,3 @@
+// The one export surface of vmdev.wasm. Each area keeps its exports in its
+// own file; test/abi.test.ts pins the whole list.
+export * from "./core/exports";
