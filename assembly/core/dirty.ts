@@ -51,8 +51,8 @@ export function bitmapCreate(pages: u32): i32 {
     const s = slot(h);
     if (atomic.cmpxchg<u32>(s + BM_FLAGS, 0, 0x8000_0000) != 0) continue; // claim the slot
     const words = <u64>((pages + 63) >> 6);
-    // 16-byte alignment and a whole number of v128 lanes let harvest scan with SIMD.
-    const bytes = ((words << 3) + 15) & ~<u64>15;
+    // Whole 64-byte blocks let harvest scan eight words per step with SIMD.
+    const bytes = ((words << 3) + 63) & ~<u64>63;
     const ptr = regionAlloc(bytes, 64);
     if (ptr == 0) { atomic.store<u32>(s + BM_FLAGS, 0); return -Status.ERR_NO_MEMORY; }
     store<u32>(s + BM_PTR, <u32>ptr);
@@ -149,57 +149,93 @@ export function nextDirtyWord(base: usize, from: u32, words: u32): u32 {
 let harvestCursor: u32 = 0;
 export function bitmapHarvestCursor(): u32 { return harvestCursor; }
 
+// Output state of one harvest call (module globals keep the inlined helpers cheap).
+let hOut: usize = 0;
+let hCount: u32 = 0;
+let hOpenStart: u32 = 0;
+let hOpenEnd: u32 = 0; // [hOpenStart, hOpenEnd) is the range still growing; hOpenEnd == 0 ⇒ none
+
+// @ts-ignore: decorator
+@inline function emitOpen(): void {
+  if (hOpenEnd != 0) {
+    store<u32>(hOut + (<usize>hCount << 3), hOpenStart);
+    store<u32>(hOut + (<usize>hCount << 3), hOpenEnd - hOpenStart, 4);
+    hCount++;
+  }
+}
+
+/** Append the runs of set bits in word `i` (already swapped out) to the output. */
+// @ts-ignore: decorator
+@inline function takeRuns(i: u32, bits: u64): void {
+  let w = bits;
+  const pageBase = i << 6;
+  // Each iteration consumes one run of set bits: at most 32 per word.
+  while (w != 0) {
+    const start = <u32>ctz<u64>(w);
+    const ones = <u32>ctz<u64>(~(w >> start));
+    const runStart = pageBase + start;
+    if (hOpenEnd == runStart) {
+      hOpenEnd = runStart + ones;
+    } else {
+      emitOpen();
+      hOpenStart = runStart;
+      hOpenEnd = runStart + ones;
+    }
+    const used = start + ones;
+    w = used >= 64 ? 0 : w & ~((<u64>1 << used) - 1);
+  }
+}
+
 /**
  * Get-and-clear as coalesced page ranges. Scans words from `startWord`, swaps
- * each non-zero word with zero and writes (u32 firstPage, u32 pageCount)
- * pairs to `out`, at most `cap` of them. A range that ends at a word boundary
- * continues into the next word. Returns the number of ranges; the cursor says
- * where to resume (== word count when the whole bitmap has been harvested).
+ * each non-zero word with zero atomically and writes (u32 firstPage, u32
+ * pageCount) pairs to `out`, at most `cap` (≥ 33) of them. A run that ends at
+ * a word boundary continues into the next word. Returns the number of ranges;
+ * the cursor says where to resume (the word count once all is harvested).
  */
 export function bitmapHarvestRanges(h: i32, startWord: u32, out: usize, cap: u32): i32 {
   if (!bitmapValid(h)) return -Status.ERR_BAD_HANDLE;
   if (!bitmapEnabled(h)) return -Status.ERR_DISABLED;
   const base = bitmapPtr(h);
   const words = bitmapWords(h);
-  let n: u32 = 0;
+  hOut = out; hCount = 0; hOpenStart = 0; hOpenEnd = 0;
+  // A word adds at most 32 ranges and the final flush one more.
+  const room = cap - 33;
   let i = startWord;
-  // A range open at the previous word's end: extended while bits keep running.
-  let openStart: u32 = 0, openEnd: u32 = 0; // [openStart, openEnd) pages; openEnd == 0 ⇒ none
-  while (true) {
-    i = nextDirtyWord(base, i, words);
-    if (i >= words) break;
-    // Room check before taking the word: a word holds at most 32 separate runs.
-    if (n + 33 > cap) break;
-    const bits = atomic.xchg<u64>(base + (<usize>i << 3), 0);
-    let w = bits;
-    const pageBase = i << 6;
-    // Each iteration consumes one run of set bits: at most 32 per word.
-    while (w != 0) {
-      const start = <u32>ctz<u64>(w);
-      const ones = <u32>ctz<u64>(~(w >> start));
-      const runStart = pageBase + start;
-      const runEnd = runStart + ones;
-      if (openEnd != 0 && openEnd == runStart) {
-        openEnd = runEnd;
-      } else {
-        if (openEnd != 0) {
-          store<u32>(out + (<usize>n << 3), openStart);
-          store<u32>(out + (<usize>n << 3), openEnd - openStart, 4);
-          n++;
-        }
-        openStart = runStart; openEnd = runEnd;
-      }
-      w = start + ones >= 64 ? 0 : w & ~(((<u64>1 << (start + ones)) - 1));
-    }
+  // Head: single words up to a 64-byte block boundary.
+  while (i < words && (i & 7) != 0) {
+    if (hCount > room) break;
+    if (load<u64>(base + (<usize>i << 3)) != 0) takeRuns(i, atomic.xchg<u64>(base + (<usize>i << 3), 0));
     i++;
   }
-  if (openEnd != 0) {
-    store<u32>(out + (<usize>n << 3), openStart);
-    store<u32>(out + (<usize>n << 3), openEnd - openStart, 4);
-    n++;
+  // Blocks of eight words: bitmapCreate rounds the region up to whole blocks,
+  // and words past `words` in the last block are always zero. A zero block
+  // costs one branch; a dirty one visits only its non-zero words.
+  if ((i & 7) == 0) {
+    while (i < words) {
+      const p = base + (<usize>i << 3);
+      const v = v128.or(v128.or(v128.load(p), v128.load(p, 16)), v128.or(v128.load(p, 32), v128.load(p, 48)));
+      if (!v128.any_true(v)) { i += 8; continue; }
+      // One bit per non-zero word of the block; visit only those.
+      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+      const z = i64x2.splat(0);
+      let m = i64x2.bitmask(i64x2.ne(v0, z)) | (i64x2.bitmask(i64x2.ne(v1, z)) << 2)
+        | (i64x2.bitmask(i64x2.ne(v2, z)) << 4) | (i64x2.bitmask(i64x2.ne(v3, z)) << 6);
+      let stopAt: u32 = 0xffff_ffff;
+      while (m != 0) {
+        const wi = i + <u32>ctz<i32>(m);
+        // Out of room: resume at this word next call (the cursor may land mid-block).
+        if (hCount > room) { stopAt = wi; break; }
+        takeRuns(wi, atomic.xchg<u64>(base + (<usize>wi << 3), 0));
+        m &= m - 1;
+      }
+      if (stopAt != 0xffff_ffff) { i = stopAt; break; }
+      i += 8;
+    }
   }
-  harvestCursor = i;
-  return <i32>n;
+  emitOpen();
+  harvestCursor = min<u32>(i, words);
+  return <i32>hCount;
 }
 
 /**

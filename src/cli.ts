@@ -1,0 +1,20 @@
+// The `vmdev` command line. Each subcommand lives in src/cli/.
+import { Command, CommanderError } from "commander";
+import { demoCommand } from "./cli/demo.js";
+
+/** Run the CLI; resolves to the process exit code. Errors are one clear line. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name("vmdev")
+    .description("Virtual NIC and hypervisor device models in WebAssembly")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.addCommand(demoCommand());
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    throw err;
+  }
+}
