@@ -5,3 +5,5 @@ export { VmCore, GuestMemory, DirtyBitmap, PAGE_SIZE, PAGE_SHIFT, GUEST_BITMAP, 
 export { instantiate, createMemory, WASM_FILES, type ForeignRam, type WasmVariant, type VmdevWasm } from "./wasm.js";
 export type { VmdevExports } from "./generated/exports.js";
 export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader } from "./state.js";
+export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
+export type { PciFunction, BarInfo, BarKind } from "./pci.js";
