@@ -2,7 +2,7 @@
 // work inside wasm (so JS call overhead does not blur the ratios) and the
 // baselines each figure is compared against.
 export * from "../../assembly/index";
-import { gmCopyIn, gmCopyOut, gmRamPtr } from "../../assembly/core/guestmem";
+import { gmCopyIn, gmCopyOut, gmRamPtr, gmRamPages } from "../../assembly/core/guestmem";
 import { bitmapPtr, bitmapWords } from "../../assembly/core/dirty";
 import { ioPtr } from "../../assembly/core/vm";
 
@@ -53,4 +53,13 @@ export function bench_memcopy_out_pages(firstPage: u32, pages: u32, reps: u32): 
   for (let r: u32 = 0; r < reps; r++) {
     for (let i: u32 = 0; i < pages; i++) memory.copy(dst, ram + ((<usize>(firstPage + i)) << 12), 4096);
   }
+}
+
+/** Read all of guest RAM (to push other data out of the CPU caches between timed runs). */
+export function bench_scan_ram(): i32 {
+  const base = gmRamPtr();
+  const end = base + (<usize>gmRamPages() << 12);
+  let acc = i64x2.splat(0);
+  for (let p = base; p < end; p += 64) acc = v128.or(acc, v128.load(p));
+  return v128.any_true(acc) ? 1 : 0;
 }
