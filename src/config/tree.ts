@@ -2,7 +2,7 @@
 // dotted keys (`memory.size`, `pci.0.3.0.device`) whose leaves hold strings.
 // Values are set from `-o key=value`, a config file or legacy shorthands, in
 // order; the last write wins. A value may refer to other keys as `%(key)`,
-// expanded when read (`%%` is a literal `%`), with a depth limit so a cycle is
+// expanded when read (`%%` is a literal `%`, as is a `%` not followed by `(`), with a depth limit so a cycle is
 // an error naming the key instead of a hang.
 
 /** An error about one configuration key; `key` names it (empty for a whole-line syntax error). */
@@ -89,7 +89,7 @@ export class ConfigTree {
       if (c !== "%") { out += c; continue; }
       const n = value[i + 1];
       if (n === "%") { out += "%"; i++; continue; }
-      if (n !== "(") throw new ConfigError(where, `'%' at offset ${i} must start '%(key)' or be escaped as '%%'`);
+      if (n !== "(") { out += "%"; continue; } // a lone '%' (as in "10%") is literal
       const end = value.indexOf(")", i + 2);
       if (end < 0) throw new ConfigError(where, `unterminated '%(' at offset ${i}`);
       const ref = value.slice(i + 2, end);
