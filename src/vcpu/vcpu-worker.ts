@@ -101,9 +101,10 @@ while (Atomics.load(i32, STOP) === 0) {
     }
     if (slices % 16 === 0) publish();
   }
-  must(cell.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF), "exit to idle");
+  // Publish before going IDLE: a host that froze us reads final counters.
   exits++;
   publish();
+  must(cell.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF), "exit to idle");
 }
 publish();
 parentPort!.postMessage({ stopped: true });
