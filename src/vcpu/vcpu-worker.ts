@@ -34,7 +34,7 @@ const e = core.exports;
 e.vcpu_seed((w.seed ^ Math.imul(d.index + 1, 0x9e3779b1)) >>> 0);
 const pattern = PATTERN_CODE[w.pattern];
 // A batch is a few microseconds of writes: small enough that a freeze request waits little.
-const BATCH = Math.max(4, Math.floor(2048 / Math.max(8, w.writeBytes)) * 4);
+const BATCH = Math.max(16, Math.min(256, Math.floor(262144 / w.writeBytes)));
 const tag = 0x100 + d.index;
 
 const stat = (c: number) => s.vcpuStat(d.index, c);
