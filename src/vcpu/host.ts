@@ -35,6 +35,8 @@ export class VcpuHost implements VcpuFreezer {
   private readonly pending: Array<Promise<SyncStatus> | null>;
   private readonly exited: Array<Promise<void>>;
   private started = false;
+  /** Errors of vCPU workers after they started (a worker that fails stops running; freezes of it still succeed once it is IDLE). */
+  readonly errors: Error[] = [];
 
   constructor(readonly sync: SyncState) {
     this.cells = Array.from({ length: sync.vcpus }, (_, i) => new VcpuCell(sync, i));
@@ -59,7 +61,7 @@ export class VcpuHost implements VcpuFreezer {
       this.exited[i] = new Promise<void>((resolve) => w.once("exit", () => resolve()));
       return new Promise<void>((resolve, reject) => {
         w.on("message", (m: { ready?: boolean }) => { if (m.ready) resolve(); });
-        w.once("error", (err) => { failure = err; reject(new Error(`vCPU ${i} worker failed: ${err.message}`)); });
+        w.on("error", (err) => { failure = err; this.errors.push(new Error(`vCPU ${i}: ${err.message}`)); reject(new Error(`vCPU ${i} worker failed: ${err.message}`)); });
         w.once("exit", (code) => reject(failure ?? new Error(`vCPU ${i} worker exited (${code}) before it was ready`)));
       });
     });

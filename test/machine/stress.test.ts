@@ -128,6 +128,7 @@ async function schedule(seed: number): Promise<void> {
   const stats = await Promise.all(clients.map((cl) => cl.stats));
   await mainHolder;
   const vstats = m.vcpuStats();
+  expect(m.vcpus.errors).toEqual([]);
   await m.destroy();
   for (const s of stats) {
     expect(s.timeouts, `seed ${seed}: a client wait timed out (deadlock or starvation)`).toBe(0);
