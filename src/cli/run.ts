@@ -28,6 +28,7 @@ export function configFromArgs(opts: { option?: string[]; config?: string; slot?
   return tree;
 }
 
+/** The `vmdev run` subcommand. */
 export function runCommand(): Command {
   return new Command("run")
     .description("start a machine, run its vCPUs dirtying guest memory, freeze and resume it, print stats")

@@ -34,6 +34,7 @@ export function parseBool(text: string): boolean | undefined {
   return undefined;
 }
 
+/** Validator builders for key specs (device factories use them too). */
 export const validators = {
   int(min: number, max: number): Validator {
     return (v) => (/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max ? null : `want a whole number from ${min} to ${max}, got '${v}'`);
@@ -67,6 +68,7 @@ export const validators = {
 
 /** Largest guest RAM vmdev places in its own memory (3.75 GiB). */
 export const MAX_RAM_BYTES = 3840 * 2 ** 20;
+/** Most vCPUs a machine may have. */
 export const MAX_VCPUS = 64;
 
 /** Workload keys, valid both as `workload.X` (all vCPUs) and `vcpu.N.workload.X` (one vCPU). */

@@ -64,6 +64,7 @@ export function validateConfig(tree: ConfigTree, registry: DeviceRegistry): void
   }
 }
 
+/** How Machine.create builds a machine beyond its config. */
 export interface MachineOptions {
   registry?: DeviceRegistry;
   /** wasm build (default release); "unshared" cannot run vCPU workers. */

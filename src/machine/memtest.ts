@@ -14,6 +14,7 @@ import type { Lease, VmLock } from "../sync/vm-lock.js";
 import { parseSize, validators } from "../config/schema.js";
 import type { DeviceFactory, MachineDevice } from "./registry.js";
 
+/** A memtest device's window and behaviour. */
 export interface MemtestOptions {
   /** Window in guest RAM the device writes: start and length in bytes. */
   gpa: number;

@@ -29,19 +29,23 @@ export const W = {
   TRANSITIONS_REFUSED: 14,
   LEASES_FORCED: 15,
 } as const;
+/** Words before the lease table. */
 export const HEADER_WORDS = 16;
 /** The write-held bit of W.RW. */
 export const WRITER = 1 << 30;
 
 /** Lease slot word: generation << 2 | state. */
 export const LeaseSlot = { FREE: 0, ACTIVE: 1, EXPIRED: 2 } as const;
+/** Lease generations wrap within 29 bits (the slot word keeps 2 bits of state). */
 export const LEASE_GEN_MASK = 0x1fffffff;
 
 /** Words per vCPU. */
 export const VW = { STATE: 0, REQ: 1, STOP: 2, THROTTLE_PPM: 3, REFUSED: 4 } as const;
+/** Int32 words reserved per vCPU. */
 export const VCPU_WORDS = 8;
 /** 64-bit counters per vCPU. */
 export const VS = { WRITES: 0, BYTES: 1, RUN_NS: 2, SLEEP_NS: 3, SLICES: 4, EXITS: 5 } as const;
+/** 64-bit counters reserved per vCPU. */
 export const VCPU_STATS = 8;
 
 /** Typed views over one VM's synchronisation buffer. Post `buffer` to a worker and call `SyncState.from` there. */

@@ -39,6 +39,7 @@ export type LockResult =
   | { status: "ok"; release: () => void }
   | { status: Exclude<SyncStatus, "ok">; stage: string };
 
+/** Options of every wait: how long before it gives up with "timeout" (default: the lock's). */
 export interface WaitOptions { timeoutMs?: number }
 
 /** Longest single wait; algorithms re-check their condition at least this often. */

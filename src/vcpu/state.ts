@@ -14,12 +14,16 @@
 
 import { W, VW, type SyncState } from "../sync/shared.js";
 
+/** The four vCPU states (bhyve's VCPU_IDLE/FROZEN/RUNNING/SLEEPING). */
 export const VcpuState = { IDLE: 0, FROZEN: 1, RUNNING: 2, SLEEPING: 3 } as const;
+/** One of VcpuState. */
 export type VcpuStateValue = (typeof VcpuState)[keyof typeof VcpuState];
+/** State names by value. */
 export const VCPU_STATE_NAMES = ["IDLE", "FROZEN", "RUNNING", "SLEEPING"] as const;
 
 /** Who took the vCPU out of IDLE. */
 export const VcpuOwner = { NONE: 0, SELF: 1, HOST: 2 } as const;
+/** One of VcpuOwner. */
 export type VcpuOwnerValue = (typeof VcpuOwner)[keyof typeof VcpuOwner];
 
 /** True for the legal transitions: IDLE↔FROZEN, FROZEN↔RUNNING, FROZEN↔SLEEPING. */

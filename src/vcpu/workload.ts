@@ -3,6 +3,7 @@
 import { type ConfigTree } from "../config/tree.js";
 import { valueOf } from "../config/schema.js";
 
+/** Which pages a vCPU's synthetic workload writes. */
 export type WorkloadPattern = "uniform" | "hot" | "sequential";
 /** Pattern numbers of the wasm export vcpu_dirty. */
 export const PATTERN_CODE: Record<WorkloadPattern, number> = { uniform: 0, hot: 1, sequential: 2 };
