@@ -199,6 +199,33 @@ describe("leases", () => {
     expect([st.leasesSigned, st.leasesExpired, st.leasesBroken]).toEqual([2, 2, 2]);
   });
 
+  it("a stream of lease signers does not starve a writer", async () => {
+    const { lock } = setup();
+    let stop = false, requested = false, signedAfterRequest = 0, granted = false;
+    const signer = async () => {
+      while (!stop) {
+        const r = await lock.signLease(() => true, { timeoutMs: 2000 });
+        if (r.status !== "ok") continue;
+        if (requested && !granted) signedAfterRequest++;
+        r.lease.watch();
+        await tick(1);
+        r.lease.break();
+      }
+    };
+    const signers = [signer(), signer(), signer()];
+    await tick(10);
+    requested = true;
+    const res = await lock.writeLock({ timeoutMs: 2000 });
+    granted = true;
+    expect(res.status).toBe("ok");
+    expect(signedAfterRequest).toBe(0);
+    expect(lock.leaseCount).toBe(0);
+    if (res.status === "ok") res.release();
+    stop = true;
+    await Promise.all(signers);
+    expect(lock.stats().leasesExpired).toBeGreaterThan(0);
+  });
+
   it("signing waits while a writer waits and succeeds after it releases", async () => {
     const { lock } = setup();
     const held = await lock.signLease(() => false);
