@@ -17,7 +17,7 @@ export { ConfigTree, ConfigError, MAX_EXPANSION_DEPTH } from "./config/tree.js";
 export { MACHINE_SCHEMA, parseSize, parseBool, validators, type KeySpec, type Validator } from "./config/schema.js";
 export { applyDeviceArg, applyMemoryArg, applyCpusArg, pciNode } from "./config/legacy.js";
 export { Machine, SyncError, createDefaultRegistry, validateConfig, effectiveConfig, type MachineOptions, type DirtyRateSample } from "./machine/machine.js";
-export { DeviceRegistry, type DeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
+export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
 export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { SyncState } from "./sync/shared.js";

@@ -44,6 +44,15 @@ export function validateConfig(tree: ConfigTree, registry: DeviceRegistry): void
       nodes.add(`pci.${bus}.${slot}.${func}`);
       continue;
     }
+    const top = key.split(".")[0];
+    const perVcpu = registry.vcpuDevices().find((f) => f.name === top);
+    if (perVcpu) {
+      const leaf = key.slice(top.length + 1);
+      const dspec = findSpec(perVcpu.keys, leaf);
+      if (!dspec) throw new ConfigError(key, `unknown key for device ${top}`);
+      checkValue(dspec, key, value);
+      continue;
+    }
     const spec = findSpec(MACHINE_SCHEMA, key);
     if (!spec) throw new ConfigError(key, "unknown key");
     checkValue(spec, key, value);
@@ -83,9 +92,9 @@ export class Machine {
   readonly name: string;
   readonly config: ConfigTree;
   readonly core: VmCore;
-  /** Devices in PCI order. */
+  /** Devices: PCI devices in PCI order, then per-vCPU devices. */
   readonly devices: MachineDevice[];
-  /** Device by its config node (pci.0.3.0). */
+  /** Device by its config node (pci.0.3.0), per-vCPU devices as `<name>.<vcpu>` (lapic.1). */
   readonly devicesByNode: Map<string, MachineDevice>;
   readonly interrupts: InterruptRouter;
   readonly lock: VmLock;
@@ -129,12 +138,23 @@ export class Machine {
         const n = perName.get(device) ?? 0;
         perName.set(device, n + 1);
         const instanceName = `${device}${n}`;
-        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock });
+        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts });
         devices.set(node, dev);
+      }
+      for (const f of registry.vcpuDevices()) {
+        nodes.push(f.name);
+        const options = config.subtree(f.name);
+        for (let v = 0; v < cpus; v++) {
+          const instanceName = `${f.name}${v}`;
+          const dev = await f.create({ core, node: f.name, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, vcpu: v });
+          devices.set(`${f.name}.${v}`, dev);
+        }
       }
     } catch (err) {
       for (const d of devices.values()) await d.destroy?.();
-      throw err instanceof ConfigError || !(err instanceof Error) ? err : new ConfigError(nodes[devices.size] + ".device", err.message);
+      const node = nodes.find((n) => ![...devices.keys()].some((k) => k === n || k.startsWith(n + "."))) ?? nodes[nodes.length - 1];
+      const key = node?.startsWith("pci.") ? `${node}.device` : node ?? "";
+      throw err instanceof ConfigError || !(err instanceof Error) ? err : new ConfigError(key, err.message);
     }
     const workloads = Array.from({ length: cpus }, (_, i) => workloadFromConfig(config, i, core.guest.pages));
     const m = new Machine({ name: valueOf(config, "name")!, config, core, devices, interrupts, lock, vcpus, workloads });

@@ -14,6 +14,7 @@ import type { DeviceModel, InterruptSink } from "../device.js";
 import type { VmCore } from "../vm-core.js";
 import type { KeySpec } from "../config/schema.js";
 import type { VmLock } from "../sync/vm-lock.js";
+import type { InterruptRouter } from "./interrupts.js";
 
 /** A device as the machine holds it: a DeviceModel that may need tearing down. */
 export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };
@@ -31,6 +32,21 @@ export interface DeviceContext {
   interrupts: InterruptSink;
   /** The VM lock, for devices that touch guest memory outside vCPU context (they sign leases). */
   lock: VmLock;
+  /** The machine's router: an interrupt controller model (the APIC) installs itself with `router.setController`. */
+  router: InterruptRouter;
+}
+
+/**
+ * How to build a device every vCPU has (the local APIC): one instance per
+ * vCPU, named `<name><vcpu>`, configured by the keys below `<name>.` (e.g.
+ * `lapic.mode=x2apic`), present whenever the factory is registered.
+ */
+export interface VcpuDeviceFactory {
+  name: string;
+  description: string;
+  /** Keys relative to `<name>.`; unknown keys are errors. */
+  keys: KeySpec[];
+  create(ctx: DeviceContext & { vcpu: number }): MachineDevice | Promise<MachineDevice>;
 }
 
 /** How to build one kind of device. */
@@ -54,6 +70,19 @@ export class DeviceRegistry {
     this.factories.set(f.name, f);
     return this;
   }
+
+  private readonly vcpuFactories = new Map<string, VcpuDeviceFactory>();
+
+  /** Register a per-vCPU device (see VcpuDeviceFactory). */
+  registerVcpuDevice(f: VcpuDeviceFactory): this {
+    if (this.vcpuFactories.has(f.name) || this.factories.has(f.name)) throw new Error(`device '${f.name}' is already registered`);
+    if (/^(name|memory|cpus|vcpu|lock|var|workload|pci)$/.test(f.name)) throw new Error(`'${f.name}' is a machine config node, not a device name`);
+    this.vcpuFactories.set(f.name, f);
+    return this;
+  }
+
+  /** Per-vCPU device factories, in registration order. */
+  vcpuDevices(): VcpuDeviceFactory[] { return [...this.vcpuFactories.values()]; }
 
   get(name: string): DeviceFactory | undefined { return this.factories.get(name); }
   names(): string[] { return [...this.factories.keys()].sort(); }

@@ -72,6 +72,31 @@ describe("machine assembly", () => {
     await expect(create("memory.size=1M\npci.0.4.0.device=fake-nic\npci.0.4.0.mac=zz\n", false, registry)).rejects.toThrow(/pci.0.4.0.mac: bad mac/);
   });
 
+  it("per-vCPU devices (the APIC's shape) get one instance per vCPU, their keys validated, and can take over interrupt routing", async () => {
+    const made: Array<[string, number, string | undefined]> = [];
+    const delivered: string[] = [];
+    const registry = createDefaultRegistry().registerVcpuDevice({
+      name: "fakeapic", description: "test",
+      keys: [{ pattern: "mode", validate: (v) => (v === "xapic" || v === "x2apic" ? null : "want xapic or x2apic"), description: "" }],
+      create: (ctx) => {
+        made.push([ctx.instanceName, ctx.vcpu, ctx.options.mode]);
+        if (ctx.vcpu === 0) ctx.router.setController({ msi: (src, msg) => delivered.push(`${src}:${msg.data}`), intx: () => {} });
+        return { kind: 3, name: ctx.instanceName, saveState: () => new Uint8Array(0), restoreState: () => 0, reset: () => {} };
+      },
+    });
+    const m = await create("memory.size=1M\ncpus=2\nfakeapic.mode=x2apic\npci.0.3.0.device=memtest\npci.0.3.0.msi=33\n", false, registry);
+    try {
+      expect(made).toEqual([["fakeapic0", 0, "x2apic"], ["fakeapic1", 1, "x2apic"]]);
+      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "fakeapic0", "fakeapic1"]);
+      expect(m.devicesByNode.get("fakeapic.1")?.name).toBe("fakeapic1");
+      (m.devices[0] as MemtestDevice).tick(1);
+      expect(delivered).toEqual(["memtest0:33"]);
+    } finally { await m.destroy(); }
+    await expect(create("memory.size=1M\nfakeapic.mode=pic\n", false, registry)).rejects.toThrow("fakeapic.mode: want xapic or x2apic");
+    await expect(create("memory.size=1M\nfakeapic.colour=1\n", false, registry)).rejects.toThrow("fakeapic.colour: unknown key for device fakeapic");
+    expect(() => createDefaultRegistry().registerVcpuDevice({ name: "memory", description: "", keys: [], create: () => { throw new Error(); } })).toThrow(/config node/);
+  });
+
   it("a device that fails to build is reported against its node and the devices built so far are torn down", async () => {
     // memtest's window lies outside 1 MiB of RAM: the wasm refuses it.
     const e = await create("memory.size=1M\npci.0.3.0.device=memtest\npci.0.4.0.device=memtest\npci.0.4.0.gpa=2M\n", false).catch((x) => x);
