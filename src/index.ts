@@ -19,6 +19,7 @@ export { applyDeviceArg, applyMemoryArg, applyCpusArg, pciNode } from "./config/
 export { Machine, SyncError, createDefaultRegistry, validateConfig, effectiveConfig, type MachineOptions, type DirtyRateSample } from "./machine/machine.js";
 export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
 export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
+export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { SyncState } from "./sync/shared.js";
 export { VmLock, Lease, type SyncStatus, type LockResult, type VcpuFreezer, type WaitOptions } from "./sync/vm-lock.js";

@@ -16,6 +16,7 @@ import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
 import { memtestFactory } from "./memtest.js";
+import type { MachineWorkerHandle } from "./worker-side.js";
 
 /** A lock or freeze that did not happen: `status` says why, `stage` where. */
 export class SyncError extends Error {
@@ -182,6 +183,11 @@ export class Machine {
     const r = await this.lock.signLease(onExpire, o);
     if (r.status !== "ok") throw new SyncError(r.status, "sign lease");
     return r.lease.watch();
+  }
+
+  /** What a device worker needs to join this machine (see attachToMachine / runUnderLease). */
+  workerHandle(): MachineWorkerHandle {
+    return { shared: this.core.shareable(), sync: this.lock.state.buffer, timeoutMs: this.lock.defaultTimeoutMs };
   }
 
   /** Freeze every vCPU (devices keep running); nests with itself and the write lock. */

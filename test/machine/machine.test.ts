@@ -9,6 +9,7 @@ import { DeviceRegistry } from "../../src/machine/registry.js";
 import { siblingModule } from "../../src/vcpu/spawn.js";
 import { Status, type MsiMessage } from "../../src/index.js";
 import { debugWasm, newCore, rng, testSeed } from "../support/core.js";
+import { tsWorker } from "../support/workers.js";
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };
@@ -186,6 +187,38 @@ describe("vCPU workers", () => {
     // The device's wasm slot is gone.
     expect((m.devices[0] as MemtestDevice).ticks).toBe(0n);
     expect(m.core.counters().badHandle).toBeGreaterThan(before);
+  });
+
+  it("a device worker runs under a lease (attachToMachine + runUnderLease): it stops for every write lock and re-signs after", async () => {
+    const m = await create("memory.size=1M\ncpus=1\n", false);
+    const control = new SharedArrayBuffer(4);
+    const w = tsWorker(new URL("../support/queue-worker.worker.ts", import.meta.url), { handle: m.workerHandle(), control, page: 9 });
+    const msgs: Array<{ ready?: boolean; stats?: { leases: number; steps: number; expiries: number }; end?: string }> = [];
+    const ready = new Promise<void>((r) => w.on("message", (x) => { msgs.push(x); if (x.ready) r(); }));
+    const exited = new Promise<void>((r) => w.once("exit", () => r()));
+    try {
+      await ready;
+      m.core.dirty.enable();
+      for (let i = 0; i < 20; i++) {
+        await tick(2);
+        const release = await m.writeLock({ timeoutMs: 4000 });
+        m.core.dirty.harvestEach(() => {});
+        const h = m.ramHash();
+        await tick(1);
+        expect(m.ramHash()).toBe(h);
+        expect(m.core.dirty.count()).toBe(0);
+        release();
+      }
+    } finally {
+      Atomics.store(new Int32Array(control), 0, 1);
+      await exited;
+      await m.destroy();
+    }
+    const done = msgs.find((x) => x.stats)!;
+    expect(done.end).toBe("ok");
+    expect(done.stats!.expiries).toBeGreaterThanOrEqual(5);
+    expect(done.stats!.leases).toBeGreaterThan(done.stats!.expiries);
+    expect(done.stats!.steps).toBeGreaterThan(0);
   });
 
   it("picks .ts worker entries from sources and .js from dist", () => {
