@@ -7,7 +7,7 @@
 // vCPU worker (its own instance on the shared memory) has its own stream.
 
 import { Status } from "../core/status";
-import { gmCheck, gmStore64, gmRamPages } from "../core/guestmem";
+import { gmCheck, gmStore64, gmFill, gmRamPages } from "../core/guestmem";
 
 /** Pages chosen uniformly at random in the window. */
 export const PATTERN_UNIFORM: u32 = 0;
@@ -38,8 +38,9 @@ export function workloadSeed(seed: u32): void {
 /**
  * Do `writes` writes of `writeBytes` bytes (a multiple of 8, 8..4096) each,
  * one per chosen page, into the window [firstPage, firstPage+pageCount).
- * The u64 value written is tag << 32 | a per-instance sequence number, so
- * every write changes memory. Returns the writes that landed (pages in holes
+ * Each write fills its bytes with the low byte of a per-instance sequence
+ * number and ends in the u64 tag << 32 | sequence, so every write changes
+ * memory. Returns the writes that landed (pages in holes
  * are skipped) or -status for bad arguments.
  */
 export function workloadRun(pattern: u32, firstPage: u32, pageCount: u32, hotPages: u32, writes: u32, writeBytes: u32, tag: u32): i32 {
@@ -66,8 +67,10 @@ export function workloadRun(pattern: u32, firstPage: u32, pageCount: u32, hotPag
     if (gmCheck(gpa, writeBytes) != Status.OK) continue;
     sequence++;
     const v = (<u64>tag << 32) | <u64>sequence;
-    // [gpa, gpa+writeBytes) passed gmCheck; each store stays inside it.
-    for (let b: u32 = 0; b < writeBytes; b += 8) gmStore64(gpa + b, v);
+    // [gpa, gpa+writeBytes) passed gmCheck. A wide write is a fill (one bulk
+    // store and one dirty mark) ending in the u64 value, so it always changes memory.
+    if (writeBytes > 8) gmFill(gpa, <u32>sequence & 0xff, writeBytes - 8);
+    gmStore64(gpa + writeBytes - 8, v);
     done++;
   }
   return done;

@@ -33,8 +33,11 @@ const w = d.workload;
 const e = core.exports;
 e.vcpu_seed((w.seed ^ Math.imul(d.index + 1, 0x9e3779b1)) >>> 0);
 const pattern = PATTERN_CODE[w.pattern];
-// A batch is a few microseconds of writes: small enough that a freeze request waits little.
-const BATCH = Math.max(16, Math.min(256, Math.floor(262144 / w.writeBytes)));
+// Batches are sized to take about 20..80 µs (adapted as we go: page faults,
+// cache misses and write size all change the cost per write), so a freeze
+// request waits at most one short batch.
+const BATCH_MIN_MS = 0.02, BATCH_MAX_MS = 0.08;
+let batch = 16;
 const tag = 0x100 + d.index;
 
 const stat = (c: number) => s.vcpuStat(d.index, c);
@@ -70,7 +73,7 @@ while (Atomics.load(i32, STOP) === 0) {
     let t = t0;
     let pause = 0;
     while (t - t0 < sliceMs && !wanted()) {
-      let n = BATCH;
+      let n = batch;
       if (w.rate > 0) {
         tokens = Math.min(tokens + ((t - lastRefill) * w.rate) / 1000, Math.max(1, w.rate / 100));
         lastRefill = t;
@@ -81,7 +84,12 @@ while (Atomics.load(i32, STOP) === 0) {
       const done = e.vcpu_dirty(pattern, w.firstPage, w.pageCount, w.hotPages, n, w.writeBytes, tag);
       if (done < 0) throw new Error(`vCPU ${d.index}: vcpu_dirty returned status ${-done}`);
       writes += done;
-      t = performance.now();
+      const tb = performance.now();
+      if (n === batch) {
+        if (tb - t < BATCH_MIN_MS && batch < 65536) batch *= 2;
+        else if (tb - t > BATCH_MAX_MS && batch > 1) batch >>= 1;
+      }
+      t = tb;
     }
     must(cell.transition(VcpuState.RUNNING, VcpuState.FROZEN, VcpuOwner.SELF), "stop running");
     const ran = t - t0;

@@ -242,6 +242,7 @@ describe("wasm: vcpu_dirty and mach_ram_hash", () => {
     expect(e.vcpu_dirty(2, 0, 32, 0, 32, 4096, 7)).toBe(16);
     expect(core.dirty.harvest()).toEqual([{ page: 0, count: 16 }]);
     expect(core.guest.readU64(4096 * 3 + 4088)).toBe((7n << 32n) | 4n);
+    expect(core.guest.readU8(4096 * 3)).toBe(4); // the fill byte of the 4th write
     const h = BigInt.asUintN(64, e.mach_ram_hash(0, 256, 0n));
     expect(h).not.toBe(0n);
     expect(BigInt.asUintN(64, e.mach_ram_hash(0, 257, 0n))).toBe(0n);
