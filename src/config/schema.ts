@@ -87,6 +87,7 @@ export const MACHINE_SCHEMA: KeySpec[] = [
   { pattern: "memory.size", validate: validators.size(64 * 1024, MAX_RAM_BYTES, 64 * 1024), default: "64M", description: "guest RAM (K/M/G suffixes; multiple of 64 KiB)" },
   { pattern: "cpus", validate: validators.int(1, MAX_VCPUS), default: "1", description: "number of vCPUs" },
   { pattern: "vcpu.slice_us", validate: validators.int(50, 1_000_000), default: "1000", description: "longest a vCPU runs between checks for freeze requests and throttle" },
+  { pattern: "vcpu.extension", validate: (v) => (v.trim() ? null : "want a module path or URL"), description: "module each vCPU worker imports to do guest work beyond page writes (VcpuExtension)" },
   { pattern: "lock.timeout_ms", validate: validators.int(1, 3_600_000), default: "5000", description: "default timeout of the VM lock's waits" },
   { pattern: "var.*", validate: validators.any(), description: "free variables for %(var.x) references" },
   ...WORKLOAD_KEYS.map((k) => ({ ...k, pattern: `workload.${k.leaf}` })),

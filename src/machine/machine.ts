@@ -4,6 +4,8 @@
 // migration stands on: `core` (RAM + dirty bitmap), `devices`, `writeLock()`,
 // `pause()/resume()`, `setThrottle()` and the vCPU dirty-rate statistics.
 
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { VmCore } from "../vm-core.js";
 import { loadModule } from "../load-node.js";
 import { isSharedVariant, type WasmVariant } from "../wasm.js";
@@ -163,7 +165,8 @@ export class Machine {
     if (opts.startVcpus ?? true) {
       if (!isSharedVariant(variant)) throw new Error(`the ${variant} wasm build cannot share memory with vCPU workers`);
       try {
-        await vcpus.start(core.shareable(), workloads, Number(valueOf(config, "vcpu.slice_us")));
+        const ext = config.get("vcpu.extension");
+        await vcpus.start(core.shareable(), workloads, Number(valueOf(config, "vcpu.slice_us")), ext === undefined ? undefined : extensionUrl(ext));
       } catch (err) {
         await m.destroy();
         throw err;
@@ -250,6 +253,12 @@ export function effectiveConfig(config: ConfigTree): ConfigTree {
   for (const spec of MACHINE_SCHEMA) if (!spec.pattern.includes("*") && spec.default !== undefined) out.set(spec.pattern, spec.default);
   for (const k of config.keys()) out.set(k, config.raw(k)!);
   return out;
+}
+
+/** A module URL from `vcpu.extension`: a URL as is, a path resolved against the working directory. */
+export function extensionUrl(spec: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) && !/^[a-z]:[\\/]/i.test(spec)) return spec;
+  return pathToFileURL(resolve(spec)).href;
 }
 
 function unwrap(r: LockResult): () => void {

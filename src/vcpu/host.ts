@@ -48,13 +48,13 @@ export class VcpuHost implements VcpuFreezer {
 
   get count(): number { return this.cells.length; }
 
-  /** Start one worker per vCPU running `workloads[i]`; resolves when all attached. */
-  async start(shared: SharedVm, workloads: WorkloadSpec[], sliceUs: number): Promise<void> {
+  /** Start one worker per vCPU running `workloads[i]` (and the guest extension module, if any); resolves when all attached. */
+  async start(shared: SharedVm, workloads: WorkloadSpec[], sliceUs: number, extension?: string): Promise<void> {
     if (this.started) throw new Error("vCPUs already started");
     this.started = true;
     const entry = siblingModule(import.meta.url, "vcpu-worker");
     const ready = this.cells.map((_, i) => {
-      const data: VcpuWorkerData = { shared, sync: this.sync.buffer, index: i, workload: workloads[i], sliceUs };
+      const data: VcpuWorkerData = { shared, sync: this.sync.buffer, index: i, workload: workloads[i], sliceUs, extension };
       const w = spawnWorker(entry, data);
       this.workers[i] = w;
       let failure: Error | null = null;

@@ -19,6 +19,22 @@ export interface VcpuWorkerData {
   workload: WorkloadSpec;
   /** Longest run between checks for requests, in microseconds. */
   sliceUs: number;
+  /** URL of a guest extension module (see VcpuExtension), imported in this worker. */
+  extension?: string;
+}
+
+/** What a guest extension gets: this vCPU's view of the VM. */
+export interface VcpuExtensionContext { core: VmCore; index: number; vcpus: number }
+
+/**
+ * A module the vCPU worker imports (config `vcpu.extension`) to do guest
+ * work beyond page writes — drive the virtio-net driver model, send IPIs
+ * through the APIC. `slice` runs once per run slice while the vCPU is
+ * RUNNING, so a host freeze stops it exactly like the page writes.
+ */
+export interface VcpuExtension {
+  init?(ctx: VcpuExtensionContext): void | Promise<void>;
+  slice?(ctx: VcpuExtensionContext): void;
 }
 
 const d = (workerData as { data: VcpuWorkerData }).data;
@@ -58,6 +74,10 @@ const sliceMs = d.sliceUs / 1000;
 let tokens = 0;
 let lastRefill = performance.now();
 
+const extCtx: VcpuExtensionContext = { core, index: d.index, vcpus: s.vcpus };
+const ext: VcpuExtension | null = d.extension ? ((await import(d.extension)) as VcpuExtension) : null;
+await ext?.init?.(extCtx);
+
 parentPort!.postMessage({ ready: true });
 
 while (Atomics.load(i32, STOP) === 0) {
@@ -70,7 +90,8 @@ while (Atomics.load(i32, STOP) === 0) {
   for (;;) {
     must(cell.transition(VcpuState.FROZEN, VcpuState.RUNNING, VcpuOwner.SELF), "run");
     const t0 = performance.now();
-    let t = t0;
+    ext?.slice?.(extCtx);
+    let t = performance.now();
     let pause = 0;
     while (t - t0 < sliceMs && !wanted()) {
       let n = batch;

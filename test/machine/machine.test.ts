@@ -221,6 +221,23 @@ describe("vCPU workers", () => {
     expect(done.stats!.steps).toBeGreaterThan(0);
   });
 
+  it("a guest extension module runs in every vCPU while it is RUNNING, and stops with a freeze", async () => {
+    const ext = new URL("../support/vcpu-extension.ts", import.meta.url).href;
+    const m = await create(`memory.size=1M\ncpus=2\nworkload.rate=1000\nvcpu.extension=${ext}\n`);
+    try {
+      await tick(30);
+      await m.pause();
+      for (const i of [0, 1]) {
+        expect(m.core.guest.readU32((200 + i) * 4096)).toBe(0xe0e0);
+        expect(m.core.guest.readU32((200 + i) * 4096 + 4)).toBeGreaterThan(0);
+      }
+      const h = m.ramHash();
+      await tick(20);
+      expect(m.ramHash()).toBe(h);
+      m.resume();
+    } finally { await m.destroy(); }
+  });
+
   it("picks .ts worker entries from sources and .js from dist", () => {
     expect(siblingModule("file:///x/src/vcpu/host.ts", "vcpu-worker").href).toBe("file:///x/src/vcpu/vcpu-worker.ts");
     expect(siblingModule("file:///x/dist/vcpu/host.js", "vcpu-worker").href).toBe("file:///x/dist/vcpu/vcpu-worker.js");
