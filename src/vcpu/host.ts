@@ -49,7 +49,7 @@ export class VcpuHost implements VcpuFreezer {
   get count(): number { return this.cells.length; }
 
   /** Start one worker per vCPU running `workloads[i]` (and the guest extension module, if any); resolves when all attached. */
-  async start(shared: SharedVm, workloads: WorkloadSpec[], sliceUs: number, extension?: string): Promise<void> {
+  async start(shared: SharedVm, workloads: WorkloadSpec[], sliceUs: number, extension?: string, startTimeoutMs = 30_000): Promise<void> {
     if (this.started) throw new Error("vCPUs already started");
     this.started = true;
     const entry = siblingModule(import.meta.url, "vcpu-worker");
@@ -65,7 +65,15 @@ export class VcpuHost implements VcpuFreezer {
         w.once("exit", (code) => reject(failure ?? new Error(`vCPU ${i} worker exited (${code}) before it was ready`)));
       });
     });
-    await Promise.all(ready);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`vCPU workers not ready within ${startTimeoutMs} ms`)), startTimeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all(ready), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Set the fraction of time each vCPU (or vCPU `index`) may run, 0.01..1. */
