@@ -20,8 +20,9 @@ import { debugWasm, rng, testSeed } from "../support/core.js";
 import { tsWorker } from "../support/workers.js";
 import type { ClientData } from "../support/lock-client.worker.js";
 
-const SCHEDULES = 3;
-const ROUNDS = 200;
+// CI runs 3 × 200; soak locally with VMDEV_STRESS_SCHEDULES / VMDEV_STRESS_ROUNDS.
+const SCHEDULES = Number(process.env.VMDEV_STRESS_SCHEDULES ?? 3);
+const ROUNDS = Number(process.env.VMDEV_STRESS_ROUNDS ?? 200);
 /** Bound on any single wait: a write lock not granted within it is a deadlock or starvation. */
 const BOUND_MS = 4000;
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
