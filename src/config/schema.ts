@@ -88,6 +88,7 @@ export const MACHINE_SCHEMA: KeySpec[] = [
   { pattern: "cpus", validate: validators.int(1, MAX_VCPUS), default: "1", description: "number of vCPUs" },
   { pattern: "vcpu.slice_us", validate: validators.int(50, 1_000_000), default: "1000", description: "longest a vCPU runs between checks for freeze requests and throttle" },
   { pattern: "vcpu.extension", validate: (v) => (v.trim() ? null : "want a module path or URL"), description: "module each vCPU worker imports to do guest work beyond page writes (VcpuExtension)" },
+  { pattern: "lock.leases", validate: validators.int(1, 4096), default: "64", description: "most leases held at once (device workers, timers)" },
   { pattern: "lock.timeout_ms", validate: validators.int(1, 3_600_000), default: "5000", description: "default timeout of the VM lock's waits" },
   { pattern: "var.*", validate: validators.any(), description: "free variables for %(var.x) references" },
   ...WORKLOAD_KEYS.map((k) => ({ ...k, pattern: `workload.${k.leaf}` })),

@@ -127,7 +127,7 @@ export class Machine {
     const ramBytes = parseSize(valueOf(config, "memory.size")!);
     const cpus = Number(valueOf(config, "cpus"));
     const core = await VmCore.create({ module: opts.module ?? (await loadModule(variant)), variant, ramBytes });
-    const sync = SyncState.create(cpus);
+    const sync = SyncState.create(cpus, Number(valueOf(config, "lock.leases")));
     const vcpus = new VcpuHost(sync);
     const lock = new VmLock(sync, { freezer: vcpus, timeoutMs: Number(valueOf(config, "lock.timeout_ms")) });
     const interrupts = new InterruptRouter();
