@@ -70,7 +70,9 @@ export class VcpuCell {
     const expect = from === VcpuState.IDLE ? word(from, 0) : word(from, owner);
     const next = to === VcpuState.IDLE ? word(to, 0) : word(to, owner);
     if (Atomics.compareExchange(this.s.i32, this.at, expect, next) !== expect) return "conflict";
-    Atomics.notify(this.s.i32, this.at);
+    // Waiters only ever wait for IDLE (a freezer; a vCPU held frozen by the
+    // host): waking them on other moves would only cost a freezer extra hops.
+    if (to === VcpuState.IDLE) Atomics.notify(this.s.i32, this.at);
     return "ok";
   }
 
