@@ -35,6 +35,8 @@ export class ConfigTree {
   /** Set `key` to `value` (last write wins). */
   set(key: string, value: string): void {
     checkKey(key);
+    // A value is one line of a config file: control characters would not survive a dump.
+    if (/[\x00-\x1f\x7f]/.test(value)) throw new ConfigError(key, "a value cannot contain line breaks or control characters");
     // bhyve: internal nodes have no value, so a key cannot be both.
     const prefix = key + ".";
     for (const k of this.values.keys()) {
@@ -101,11 +103,11 @@ export class ConfigTree {
     return out;
   }
 
-  /** Parse one `key=value` assignment (as given to `-o`). */
+  /** Parse one `key=value` assignment (as given to `-o`); blanks around key and value are trimmed, as in a file. */
   assign(text: string): void {
     const eq = text.indexOf("=");
     if (eq <= 0) throw new ConfigError(text.trim(), `expected key=value`);
-    this.set(text.slice(0, eq).trim(), text.slice(eq + 1));
+    this.set(text.slice(0, eq).trim(), text.slice(eq + 1).trim());
   }
 
   /**
