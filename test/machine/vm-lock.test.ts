@@ -5,6 +5,7 @@ import { SyncState, W } from "../../src/sync/shared.js";
 import { VmLock, type Lease, type LockResult } from "../../src/sync/vm-lock.js";
 import { VcpuHost } from "../../src/vcpu/host.js";
 import { VcpuCell, VcpuOwner, VcpuState, legalTransition } from "../../src/vcpu/state.js";
+import { rng, testSeed } from "../support/core.js";
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 const ok = (r: LockResult) => { if (r.status !== "ok") throw new Error(`lock: ${r.status} at ${r.stage}`); return r.release; };
@@ -36,6 +37,28 @@ describe("vCPU state machine", () => {
     // A legal edge from the wrong current state is a conflict, not a change.
     expect(c.transition(VcpuState.FROZEN, VcpuState.SLEEPING, VcpuOwner.SELF)).toBe("conflict");
     expect(c.stateName).toBe("RUNNING");
+  });
+
+  it("random transition attempts agree with a model of the machine (seeded)", () => {
+    const seed = testSeed();
+    const rand = rng(seed);
+    const { s } = setup(1);
+    const c = new VcpuCell(s, 0);
+    let state = 0, owner = 0, refused = 0;
+    for (let i = 0; i < 5000; i++) {
+      const from = Math.floor(rand() * 4), to = Math.floor(rand() * 4);
+      const who = rand() < 0.5 ? VcpuOwner.SELF : VcpuOwner.HOST;
+      const r = c.transition(from, to, who);
+      const legal = legalTransition(from, to);
+      const matches = from === state && (from === VcpuState.IDLE || owner === who);
+      const want = !legal ? "illegal" : matches ? "ok" : "conflict";
+      expect(r, `seed ${seed} step ${i}: ${from}->${to} by ${who} in ${state}/${owner}`).toBe(want);
+      if (want === "illegal") refused++;
+      if (want === "ok") { state = to; owner = to === VcpuState.IDLE ? 0 : who; }
+      expect(c.state).toBe(state);
+      expect(c.owner).toBe(owner);
+    }
+    expect(c.refused).toBe(refused);
   });
 
   it("a host-frozen vCPU cannot be run by its thread", () => {
