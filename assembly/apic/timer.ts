@@ -99,7 +99,9 @@ export function tscDeadlineWrite(h: u32, v: u64, now: u64): void {
   if (timerMode(h) != TIMER_TSC_DEADLINE) return;
   const m = meta(h);
   m.tscDeadline = v;
-  m.timerDeadline = v == 0 ? NO_DEADLINE : mulDivCeil(v, NS, apicSet().tscHz);
+  // An armed deadline beyond 2^64 ns stays armed (it never fires in practice).
+  const ns = mulDivCeil(v, NS, apicSet().tscHz);
+  m.timerDeadline = v == 0 ? NO_DEADLINE : ns == NO_DEADLINE ? NO_DEADLINE - 1 : ns;
   timerAdvance(h, now);
 }
 
