@@ -8,10 +8,10 @@
 import { Status } from "../core/status";
 import { counterAdd, Counter } from "../core/layout";
 import { gmReady } from "../core/guestmem";
-import { MAX_APICS, MAX_HZ, NO_DEADLINE, R_IRR } from "./defs";
+import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
   apicSetCreate, apicReady, apicCount, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
-  lintSet, fireLvt, vecHighest, vecClear,
+  lintSet, fireLvt, irrHighest, irrClear,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
 import { routeOutbox, route, msiDeliver } from "./router";
@@ -186,13 +186,13 @@ export function apic_restore(h: u32, len: u32): i32 {
 /** Highest vector in APIC `h`'s IRR regardless of priority, or -1 (diagnostics and benches). */
 export function apic_irr_highest(h: u32): i32 {
   if (bad(h)) return -Status.ERR_BAD_HANDLE;
-  return vecHighest(h, R_IRR);
+  return irrHighest(h);
 }
 
 /** Clear vector `v` from APIC `h`'s IRR (host-side cancel, e.g. a withdrawn level interrupt). */
 export function apic_irr_clear(h: u32, v: u32): i32 {
   if (bad(h)) return Status.ERR_BAD_HANDLE;
   if (v > 255) return Status.ERR_INVALID_ARG;
-  vecClear(h, R_IRR, v);
+  irrClear(h, v);
   return Status.OK;
 }

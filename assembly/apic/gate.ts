@@ -23,7 +23,7 @@ import {
   LVT_DELIV_STATUS, LVT_REMOTE_IRR, ICR_LO_WRITABLE, ESR_ILLEGAL_REGISTER, SH_SELF, ApicStat,
 } from "./defs";
 import {
-  meta, rd, wr, stat, ppr, apr, doEoi, signalError, maskAllLvts, syncIdRegs, initReset, xapicIdOk, post, swEnabled,
+  meta, rd, wr, stat, ppr, apr, doEoi, signalError, maskAllLvts, syncIdRegs, initReset, xapicIdOk, post, swEnabled, setTpr, setSvr, irrWord,
 } from "./model";
 import { timerLoad, timerCurrent, timerLvtWritten, tscDeadlineWrite, tscDeadlineRead } from "./timer";
 
@@ -50,6 +50,7 @@ function illegal(h: u32): i32 { stat(ApicStat.ILLEGAL_REGISTER); signalError(h, 
 /** Read register `off` (16-byte aligned) in the APIC's current mode. */
 function regRead(h: u32, off: u32, now: u64): i32 {
   const x2 = meta(h).mode == MODE_X2APIC;
+  if (off >= R_IRR && off < R_ESR) { value = irrWord(h, (off - R_IRR) >> 4); return Status.OK; }
   if (off == R_ID || off == R_VERSION || off == R_TPR || off == R_LDR || off == R_SVR || off == R_ESR ||
       isVecReg(off) || isLvt(off) || off == R_TIMER_INITIAL || off == R_TIMER_DCR) { value = rd(h, off); return Status.OK; }
   if (off == R_PPR) { value = ppr(h); return Status.OK; }
@@ -70,13 +71,13 @@ function regWrite(h: u32, off: u32, v: u64, now: u64): i32 {
   const w = <u32>v;
   if (off == R_TPR) {
     if (x2 && (w & ~0xFF) != 0) return fault();
-    wr(h, R_TPR, w & 0xFF);
+    setTpr(h, w);
   } else if (off == R_EOI) {
     if (x2 && w != 0) return fault();
     doEoi(h);
   } else if (off == R_SVR) {
     if (x2 && (w & ~SVR_WRITABLE) != 0) return fault();
-    wr(h, R_SVR, w & SVR_WRITABLE);
+    setSvr(h, w & SVR_WRITABLE);
     if ((w & SVR_ENABLE) == 0) maskAllLvts(h); // §11.4.7.2
   } else if (off == R_ESR) {
     if (x2 && w != 0) return fault();

@@ -16,7 +16,7 @@
 
 import { regionAlloc } from "../core/layout";
 import {
-  R_ID, R_VERSION, R_TPR, R_LDR, R_DFR, R_SVR, R_ISR, R_TMR, R_IRR, R_ESR, R_LVT_CMCI, R_LVT_TIMER,
+  R_ID, R_VERSION, R_TPR, R_LDR, R_DFR, R_SVR, R_ISR, R_TMR, R_ESR, R_LVT_CMCI, R_LVT_TIMER,
   R_LVT_THERMAL, R_LVT_PERF, R_LVT_LINT0, R_LVT_LINT1, R_LVT_ERROR, R_TIMER_INITIAL, R_TIMER_DCR,
   R_ICR_LO, R_ICR_HI, BASE_BSP, BASE_EN, BASE_EXTD, BASE_DEFAULT, MODE_DISABLED, MODE_XAPIC, MODE_X2APIC,
   VERSION_VALUE, SVR_ENABLE, SVR_SUPPRESS_EOI, LVT_MASKED, LVT_REMOTE_IRR, LVT_LEVEL, DM_FIXED, DM_SMI, DM_NMI,
@@ -24,28 +24,55 @@ import {
   NO_DEADLINE, APIC_STATS, ApicStat,
 } from "./defs";
 
-/** Per-vCPU state that is not a register (64 bytes). */
+/**
+ * Per-vCPU state beside the register page (128 bytes). The first 64 bytes are
+ * the hot line: IRR itself (the one register every delivery writes) and
+ * mirrors of SVR-enable, TPR, the highest in-service vector and summaries of
+ * IRR/TMR, so delivering an interrupt and asking for the pending vector touch
+ * this one cache line and not the register page. The page holds every other
+ * register (its IRR slots stay zero; the gate reads IRR from here); the
+ * mirrors are kept in step by their few writers (setIrr, irrClear, intrAck,
+ * doEoi, setTpr, setSvr) and rebuilt from the page by recache().
+ */
 @unmanaged export class ApicMeta {
+  mode: u32;
+  /** SVR bit 8 (APIC software enable). */
+  swEn: u32;
+  tpr: u32;
+  /** Highest in-service vector, -1 when none. */
+  isrTop: i32;
+  /** Bit w set when IRR word w (vectors 32w..32w+31) is non-zero. */
+  irrSum: u32;
+  /** Bit w set when TMR word w is non-zero. */
+  tmrSum: u32;
+  id: u32;
+  /** Errors detected since the last ESR write (§11.5.3). */
+  esrPending: u32;
+  /** IRR, vectors 0..255 as 8 consecutive words (irr0 = vectors 0..31). */
+  irr0: u32; irr1: u32; irr2: u32; irr3: u32; irr4: u32; irr5: u32; irr6: u32; irr7: u32;
+  /** EV_* bits for the host. */
+  events: u32;
+  sipiVector: u32;
+  /** Input levels of LINT0 (bit 0) and LINT1 (bit 1). */
+  lintLevel: u32;
+  pad: u32;
   /** IA32_APIC_BASE. */
   base: u64;
+  /** IA32_TSC_DEADLINE as the guest wrote it (TSC ticks), 0 when disarmed. */
+  tscDeadline: u64;
   /** Guest ns when the one-shot/periodic count was (re)loaded. */
   timerStart: u64;
   /** Guest ns at which the timer fires next, NO_DEADLINE when disarmed. */
   timerDeadline: u64;
   /** Periodic mode: guest ns per period. */
   timerPeriod: u64;
-  /** IA32_TSC_DEADLINE as the guest wrote it (TSC ticks), 0 when disarmed. */
-  tscDeadline: u64;
-  id: u32;
-  mode: u32;
-  /** Errors detected since the last ESR write (§11.5.3). */
-  esrPending: u32;
-  /** EV_* bits for the host. */
-  events: u32;
-  sipiVector: u32;
-  /** Input levels of LINT0 (bit 0) and LINT1 (bit 1). */
-  lintLevel: u32;
 }
+
+/** Address of APIC h's IRR (8 consecutive u32 words). */
+// @ts-ignore: decorator
+@inline export function irrPtr(h: u32): usize { return changetype<usize>(meta(h)) + offsetof<ApicMeta>("irr0"); }
+// @ts-ignore: decorator
+@inline export function irrWord(h: u32, w: u32): u32 { return load<u32>(irrPtr(h) + (<usize>w << 2)); }
 
 /** The APIC set of this VM. */
 @unmanaged export class ApicSet {
@@ -62,7 +89,12 @@ import {
   stats: usize;
 }
 
-export const META_SIZE: usize = 64;
+/**
+ * Register pages are 4 KiB in MMIO layout but laid out 4 KiB + 64 bytes apart:
+ * with an exact 4 KiB stride the same register of every vCPU would fall into
+ * the same cache sets, and touching IRR across 1024 vCPUs would thrash them.
+ */
+export const PAGE_STRIDE: usize = 4096 + 64;
 let setPtr: usize = 0;
 
 // @ts-ignore: decorator
@@ -71,9 +103,9 @@ export function apicReady(): bool { return setPtr != 0; }
 // @ts-ignore: decorator
 @inline export function apicCount(): u32 { return setPtr == 0 ? 0 : apicSet().count; }
 // @ts-ignore: decorator
-@inline export function meta(h: u32): ApicMeta { return changetype<ApicMeta>(apicSet().metas + (<usize>h << 6)); }
+@inline export function meta(h: u32): ApicMeta { return changetype<ApicMeta>(apicSet().metas + (<usize>h << 7)); }
 // @ts-ignore: decorator
-@inline export function page(h: u32): usize { return apicSet().pages + (<usize>h << 12); }
+@inline export function page(h: u32): usize { return apicSet().pages + <usize>h * PAGE_STRIDE; }
 // @ts-ignore: decorator
 @inline export function rd(h: u32, off: u32): u32 { return load<u32>(page(h) + off); }
 // @ts-ignore: decorator
@@ -86,8 +118,8 @@ export function statGet(i: i32): u64 { return setPtr == 0 || <u32>i >= <u32>APIC
 export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): bool {
   const s = regionAlloc(offsetof<ApicSet>(), 64);
   if (s == 0) return false;
-  const pages = regionAlloc(<u64>count << 12, 4096);
-  const metas = regionAlloc(<u64>count << 6, 64);
+  const pages = regionAlloc(<u64>count * PAGE_STRIDE, 64);
+  const metas = regionAlloc(<u64>count << 7, 64);
   const scratch = regionAlloc(<u64>count << 2, 64);
   const eoi = regionAlloc(32, 64);
   const stats = regionAlloc(<u64>APIC_STATS << 3, 64);
@@ -121,6 +153,7 @@ export function powerUp(h: u32): void {
 export function initReset(h: u32): void {
   const m = meta(h);
   memory.fill(page(h), 0, 4096);
+  memory.fill(irrPtr(h), 0, 32);
   m.timerStart = 0; m.timerDeadline = NO_DEADLINE; m.timerPeriod = 0; m.tscDeadline = 0;
   m.esrPending = 0; m.events = 0; m.sipiVector = 0; m.lintLevel = 0;
   wr(h, R_VERSION, VERSION_VALUE);
@@ -130,7 +163,25 @@ export function initReset(h: u32): void {
   wr(h, R_LVT_PERF, LVT_MASKED); wr(h, R_LVT_LINT0, LVT_MASKED); wr(h, R_LVT_LINT1, LVT_MASKED);
   wr(h, R_LVT_ERROR, LVT_MASKED);
   syncIdRegs(h);
+  recache(h);
 }
+
+/** Rebuild the hot-line mirrors from the register page. */
+export function recache(h: u32): void {
+  const m = meta(h);
+  m.swEn = (rd(h, R_SVR) & SVR_ENABLE) != 0 ? 1 : 0;
+  m.tpr = rd(h, R_TPR) & 0xFF;
+  m.isrTop = vecHighest(h, R_ISR);
+  let irr: u32 = 0, tmr: u32 = 0;
+  for (let w: u32 = 0; w < 8; w++) {
+    if (irrWord(h, w) != 0) irr |= 1 << w;
+    if (rd(h, R_TMR + (w << 4)) != 0) tmr |= 1 << w;
+  }
+  m.irrSum = irr; m.tmrSum = tmr;
+}
+
+export function setTpr(h: u32, v: u32): void { wr(h, R_TPR, v & 0xFF); meta(h).tpr = v & 0xFF; }
+export function setSvr(h: u32, v: u32): void { wr(h, R_SVR, v); meta(h).swEn = (v & SVR_ENABLE) != 0 ? 1 : 0; }
 
 /** ID and LDR as the current mode presents them (§11.4.6, §11.12.5.1, §11.12.10.2). */
 export function syncIdRegs(h: u32): void {
@@ -158,21 +209,40 @@ export function vecHighest(h: u32, base: u32): i32 {
   return -1;
 }
 
+/** Highest IRR vector, or -1: the summary names the word, one load finds the bit. */
+export function irrHighest(h: u32): i32 {
+  const sum = meta(h).irrSum;
+  if (sum == 0) return -1;
+  const w = 31 - <i32>clz(sum);
+  const x = irrWord(h, <u32>w);
+  return (w << 5) + 31 - <i32>clz(x);
+}
+
+/** Clear vector v from IRR, keeping the summary. */
+export function irrClear(h: u32, v: u32): void {
+  const o = irrPtr(h) + ((<usize>v >> 5) << 2);
+  const x = load<u32>(o) & ~(1 << (v & 31));
+  store<u32>(o, x);
+  if (x == 0) meta(h).irrSum &= ~(<u32>1 << (v >> 5));
+}
+
 // ---- Priorities (§11.8.3) ----
 
 /** PPR (§11.8.3.1): TPR if TPR[7:4] ≥ ISRV[7:4], else ISRV[7:4]:0. */
 export function ppr(h: u32): u32 {
-  const tpr = rd(h, R_TPR) & 0xFF;
-  const isrv = vecHighest(h, R_ISR);
+  const m = meta(h);
+  const tpr = m.tpr;
+  const isrv = m.isrTop;
   const isr: u32 = isrv < 0 ? 0 : <u32>isrv;
   return (tpr >> 4) >= (isr >> 4) ? tpr : isr & 0xF0;
 }
 
 /** APR (§11.6.2.4, Figure 11-15): the priority used for lowest-priority arbitration. */
 export function apr(h: u32): u32 {
-  const tpr = rd(h, R_TPR) & 0xFF;
-  const isrv = vecHighest(h, R_ISR);
-  const irrv = vecHighest(h, R_IRR);
+  const m = meta(h);
+  const tpr = m.tpr;
+  const isrv = m.isrTop;
+  const irrv = irrHighest(h);
   const isr: u32 = isrv < 0 ? 0 : <u32>isrv;
   const irr: u32 = irrv < 0 ? 0 : <u32>irrv;
   if ((tpr >> 4) >= (isr >> 4) && (tpr >> 4) >= (irr >> 4)) return tpr;
@@ -181,7 +251,7 @@ export function apr(h: u32): u32 {
 }
 
 // @ts-ignore: decorator
-@inline export function swEnabled(h: u32): bool { return (rd(h, R_SVR) & SVR_ENABLE) != 0; }
+@inline export function swEnabled(h: u32): bool { return meta(h).swEn != 0; }
 
 // ---- Errors (§11.5.3) ----
 
@@ -198,8 +268,18 @@ export function signalError(h: u32, bit: u32): void {
 
 // @ts-ignore: decorator
 @inline function setIrr(h: u32, v: u32, level: bool): void {
-  vecSet(h, R_IRR, v);
-  if (level) vecSet(h, R_TMR, v); else vecClear(h, R_TMR, v);
+  const m = meta(h);
+  const w = v >> 5, bit: u32 = 1 << (v & 31);
+  const o = irrPtr(h) + (<usize>w << 2);
+  store<u32>(o, load<u32>(o) | bit);
+  m.irrSum |= <u32>1 << w;
+  const t = R_TMR + (w << 4);
+  if (level) { wr(h, t, rd(h, t) | bit); m.tmrSum |= <u32>1 << w; }
+  else if ((m.tmrSum >> w) & 1) {
+    const x = rd(h, t) & ~bit;
+    wr(h, t, x);
+    if (x == 0) m.tmrSum &= ~(<u32>1 << w);
+  }
   stat(ApicStat.DELIVERED);
 }
 
@@ -230,7 +310,7 @@ export function accept(h: u32, dm: u32, vector: u32, level: bool): void {
 /** Highest IRR vector the processor may take now (its class above PPR's, §11.8.3.1), or -1. */
 export function pendingVector(h: u32): i32 {
   if (meta(h).mode == MODE_DISABLED || !swEnabled(h)) return -1;
-  const v = vecHighest(h, R_IRR);
+  const v = irrHighest(h);
   if (v < 0) return -1;
   return (<u32>v & 0xF0) > (ppr(h) & 0xF0) ? v : -1;
 }
@@ -239,18 +319,21 @@ export function pendingVector(h: u32): i32 {
 export function intrAck(h: u32): u32 {
   const v = pendingVector(h);
   if (v < 0) { stat(ApicStat.SPURIOUS); return rd(h, R_SVR) & 0xFF; }
-  vecClear(h, R_IRR, <u32>v);
+  irrClear(h, <u32>v);
   vecSet(h, R_ISR, <u32>v);
+  meta(h).isrTop = v; // v's class is above PPR's, so above every in-service vector
   return <u32>v;
 }
 
 /** EOI (§11.8.5): retire the highest in-service vector; a level-triggered one is broadcast to the IOAPIC unless suppressed (§11.8.5, SVR bit 12). */
 export function doEoi(h: u32): void {
-  const v = vecHighest(h, R_ISR);
+  const m = meta(h);
+  const v = m.isrTop;
   if (v < 0) { stat(ApicStat.EOI_EMPTY); return; }
   const vec = <u32>v;
   vecClear(h, R_ISR, vec);
-  if (vecTest(h, R_TMR, vec)) {
+  m.isrTop = vecHighest(h, R_ISR);
+  if (((m.tmrSum >> (vec >> 5)) & 1) != 0 && vecTest(h, R_TMR, vec)) {
     if ((rd(h, R_SVR) & SVR_SUPPRESS_EOI) == 0) {
       const p = apicSet().eoiBits + ((<usize>vec >> 5) << 2);
       store<u32>(p, load<u32>(p) | (1 << (vec & 31)));

@@ -9,12 +9,12 @@ import { Status } from "../core/status";
 import { DeviceKind, envBegin, envField, envPutU32, envPutU64, envPutBytes, envFinish, envOpen, envVersion, envGetU32, envU32, envGetU64, envU64, envFindExact } from "../core/state";
 import { ioPtr, ioSize } from "../core/vm";
 import {
-  R_ID, R_TPR, R_LDR, R_DFR, R_SVR, R_ISR, R_TMR, R_IRR, R_ESR, R_LVT_CMCI, R_LVT_TIMER, R_LVT_THERMAL,
+  R_ID, R_TPR, R_LDR, R_DFR, R_SVR, R_ISR, R_TMR, R_ESR, R_LVT_CMCI, R_LVT_TIMER, R_LVT_THERMAL,
   R_LVT_PERF, R_LVT_LINT0, R_LVT_LINT1, R_LVT_ERROR, R_ICR_LO, R_ICR_HI, R_TIMER_INITIAL, R_TIMER_DCR,
   BASE_VALID, BASE_BSP, MODE_X2APIC, MODE_XAPIC, MODE_DISABLED, SVR_WRITABLE, LVT_W_TIMER, LVT_W_LINT, LVT_W_ERROR, LVT_W_OTHER,
   LVT_REMOTE_IRR, ICR_LO_WRITABLE, NO_DEADLINE, EV_ALL, TIMER_PERIODIC, TIMER_TSC_DEADLINE,
 } from "./defs";
-import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs } from "./model";
+import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs, recache, irrPtr } from "./model";
 import { baseMode } from "./gate";
 
 const VERSION: u32 = 1;
@@ -57,7 +57,7 @@ export function apicSave(h: u32): i32 {
   envPutU32(T_SVR, rd(h, R_SVR));
   putVec(h, T_ISR, R_ISR);
   putVec(h, T_TMR, R_TMR);
-  putVec(h, T_IRR, R_IRR);
+  envPutBytes(T_IRR, irrPtr(h), 32);
   envPutU32(T_ESR, rd(h, R_ESR));
   envPutU32(T_ESR_PENDING, m.esrPending);
   for (let k: u32 = 0; k < LVT_TAGS; k++) envPutU32(T_LVT_CMCI + k, rd(h, lvtOff(k)));
@@ -164,7 +164,7 @@ function apply(h: u32): void {
   envGetU32(T_SVR); wr(h, R_SVR, envU32());
   unpackVec(h, R_ISR, envFindExact(T_ISR, 32));
   unpackVec(h, R_TMR, envFindExact(T_TMR, 32));
-  unpackVec(h, R_IRR, envFindExact(T_IRR, 32));
+  memory.copy(irrPtr(h), envFindExact(T_IRR, 32), 32);
   envGetU32(T_ESR); wr(h, R_ESR, envU32());
   envGetU32(T_ESR_PENDING); m.esrPending = envU32();
   for (let k: u32 = 0; k < LVT_TAGS; k++) { envGetU32(T_LVT_CMCI + k); wr(h, lvtOff(k), envU32()); }
@@ -180,4 +180,5 @@ function apply(h: u32): void {
   envGetU32(T_SIPI_VECTOR); m.sipiVector = envU32();
   envGetU32(T_LINT_LEVEL); m.lintLevel = envU32();
   syncIdRegs(h);
+  recache(h);
 }
