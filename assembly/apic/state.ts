@@ -103,7 +103,8 @@ function validate(h: u32): i32 {
   const ldr = u32Field(T_LDR); if (ldr < 0) return bad;
   if (mode == <i32>MODE_X2APIC ? <u32>ldr != x2Ldr(h) : (ldr & 0x00FFFFFF) != 0) return bad;
   const dfr = u32Field(T_DFR);
-  if (dfr < 0 || (dfr & 0x0FFFFFFF) != 0x0FFFFFFF || ((dfr >> 28) != 0 && (dfr >> 28) != 0xF)) return bad;
+  // Any model nibble is reachable by a guest write; the router treats all but 1111 (flat) as cluster.
+  if (dfr < 0 || (dfr & 0x0FFFFFFF) != 0x0FFFFFFF) return bad;
   const svr = u32Field(T_SVR); if (svr < 0 || (svr & ~(<i64>SVR_WRITABLE)) != 0) return bad;
   const isr = envFindExact(T_ISR, 32), irr = envFindExact(T_IRR, 32), tmr = envFindExact(T_TMR, 32);
   // §11.5.2: vectors 0..15 can never be pending or in service.
@@ -118,7 +119,6 @@ function validate(h: u32): i32 {
   }
   const lvtTimer = <u32>u32Field(T_LVT_TIMER);
   const tmode = (lvtTimer >> 17) & 3;
-  if (tmode == 3) return bad;
   if (!envGetU64(T_ICR)) return bad;
   const icr = envU64();
   if ((<u32>icr & ~ICR_LO_WRITABLE) != 0) return bad;
@@ -135,8 +135,9 @@ function validate(h: u32): i32 {
   } else {
     if (tsc != 0) return bad;
     if (deadline != NO_DEADLINE) {
+      // Mode 11 is reserved (§11.5.4.1, Table 11-2): a guest may write it, but no timer runs in it.
+      if (tmode == 3) return bad;
       if (initial == 0 || period == 0 || start > deadline || deadline - start != period) return bad;
-      if (tmode != TIMER_PERIODIC && tmode != 0) return bad;
     }
   }
   const ev = u32Field(T_EVENTS); if (ev < 0 || (ev & ~(<i64>EV_ALL)) != 0) return bad;

@@ -25,7 +25,7 @@ describe("APIC fuzz", () => {
     const n = 260;
     const { bus, core, clock } = await apicVm(n);
     const x = core.exports;
-    const handles = [0, 1, 2, 3, 254, 255, 259, 260, 4095, 0xffffffff];
+    const handles = [0, 1, 2, 3, 0, 1, 2, 3, 254, 255, 259, 260, 4095, 0xffffffff];
     const pick = <T>(a: readonly T[]): T => a[(r() * a.length) | 0];
     const u32 = () => (r() * 2 ** 32) >>> 0;
     const small = () => pick([0, 1, 0xff, 0x100, 0x1ff, 0x11ff, 0x10000, 0x20000, 0x40000, 0x8000, 0x4000, u32(), u32() & 0xfff, (u32() & 0xff) | 0x400]);
@@ -42,7 +42,11 @@ describe("APIC fuzz", () => {
         const op = (r() * 16) | 0;
         const label = `op ${k} kind ${op} h ${h}`;
         switch (op) {
-          case 0: case 1: okStatus(x.apic_mmio_write(h, ((r() * 0x1100) | 0) & ~(r() < 0.8 ? 15 : 0), pick([4, 4, 4, 1, 2, 3, 8, 0]), small(), now), label); break;
+          case 0: case 1: {
+            const off = r() < 0.5 ? pick([0x80, 0xb0, 0xd0, 0xe0, 0xf0, 0x280, 0x300, 0x310, 0x320, 0x350, 0x360, 0x370, 0x380, 0x3e0]) : ((r() * 0x1100) | 0) & ~(r() < 0.8 ? 15 : 0);
+            okStatus(x.apic_mmio_write(h, off, pick([4, 4, 4, 1, 2, 3, 8, 0]), small(), now), label);
+            break;
+          }
           case 2: okStatus(x.apic_mmio_read(h, (r() * 0x1100) | 0, pick([4, 1, 2, 3, 8, 0]), now), label); break;
           case 3: case 4: okStatus(x.apic_msr_write(h, pick([0x1b, 0x6e0, 0x800 + ((r() * 0x100) | 0), 0x830, 0x83f, 0x80b, 0x808, 0x832, 0x838, u32()]), u64(), now), label); break;
           case 5: okStatus(x.apic_msr_read(h, pick([0x1b, 0x6e0, 0x800 + ((r() * 0x100) | 0), u32()]), now), label); break;
@@ -92,6 +96,19 @@ describe("APIC fuzz", () => {
 });
 
 describe("APIC regressions", () => {
+  it("regression_timer_mode_reserved_restores: a guest-written LVT timer mode 11 and DFR model 0101 save and restore", async () => {
+    const { bus } = await apicVm(1);
+    const a = bus.apic(0);
+    a.mmioWrite(0xf0, 4, 0x1ff);
+    a.mmioWrite(0x320, 4, 0x60040);
+    a.mmioWrite(0x380, 4, 100);
+    a.mmioWrite(0xe0, 4, 0x50000000);
+    expect(a.nextDeadline()).toBeNull();
+    expect(a.restoreState(a.saveState())).toBe(Status.OK);
+    expect(a.mmioRead(0x320)).toBe(0x60040);
+    expect(a.mmioRead(0xe0) >>> 0).toBe(0x5fffffff);
+  });
+
   it("regression_tsc_deadline_saturates: a TSC deadline beyond 2^64 ns stays armed and its state restores", async () => {
     const { bus } = await apicVm(1, { tscHz: 1 });
     const a = bus.apic(0);

@@ -150,7 +150,7 @@ describe("APIC state (envelope, DeviceKind.LOCAL_APIC)", () => {
     ["a vector 0..15 pending", (f) => f.set(T.irr, new Uint8Array(32).fill(0).map((_, i) => (i === 0 ? 1 : 0)))],
     ["an ISR of the wrong size", (f) => f.set(T.isr, new Uint8Array(16))],
     ["reserved LVT timer bits", (f) => f.set(T.lvtTimer, u32(1 << 19))],
-    ["the reserved timer mode 11", (f) => f.set(T.lvtTimer, u32(3 << 17))],
+    ["an armed timer in the reserved mode 11", (f) => f.set(T.lvtTimer, u32(3 << 17))],
     ["an armed count-down whose deadline is not start + period", (f) => f.set(T.timerDeadline, u64(12345n))],
     ["a TSC deadline outside deadline mode", (f) => f.set(T.tscDeadline, u64(5n))],
     ["reserved event bits", (f) => f.set(T.events, u32(0x40))],
