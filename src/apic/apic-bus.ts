@@ -227,12 +227,14 @@ export class LocalApic implements DeviceModel {
   /** Power-up reset. */
   reset(): void { check(this.x.apic_reset(this.index, 0), "apic_reset"); }
 
+  /** Save this APIC as an envelope blob (timer deadlines in guest time). */
   saveState(): Uint8Array {
     const n = this.x.apic_save(this.index);
     if (n < 0) throw new VmdevError(-n, "apic_save");
     return this.bus.core.io().slice(0, n);
   }
 
+  /** Restore from a blob; returns a Status and leaves the APIC untouched on any error. */
   restoreState(blob: Uint8Array): number {
     if (blob.length > this.x.io_size()) return Status.ERR_STATE_LENGTH;
     this.bus.core.io().set(blob, 0);
