@@ -89,6 +89,33 @@ describe("xAPIC destinations (§11.6.2)", () => {
     }
   });
 
+  it("the same matrix in x2APIC mode: 32-bit physical, 0xFFFFFFFF broadcast, cluster logical (§11.12.9, §11.12.10)", async () => {
+    const n = 4, src = 1, vector = 0x66;
+    const shapes: Array<{ name: string; sh: number; logical: boolean; dest: number; set: number[] }> = [
+      { name: "physical", sh: SH.none, logical: false, dest: 3, set: [3] },
+      { name: "physical-broadcast", sh: SH.none, logical: false, dest: 0xffffffff, set: [0, 1, 2, 3] },
+      { name: "logical-cluster", sh: SH.none, logical: true, dest: 0b1010, set: [1, 3] },        // cluster 0, members 1 and 3
+      { name: "logical-other-cluster", sh: SH.none, logical: true, dest: (1 << 16) | 0b1010, set: [] },
+      { name: "self", sh: SH.self, logical: false, dest: 0, set: [src] },
+      { name: "all", sh: SH.all, logical: false, dest: 0, set: [0, 1, 2, 3] },
+      { name: "others", sh: SH.others, logical: false, dest: 0, set: [0, 2, 3] },
+    ];
+    const eventOf: Record<number, number> = { [DM.smi]: ApicEvent.smi, [DM.nmi]: ApicEvent.nmi, [DM.init]: ApicEvent.init, [DM.sipi]: ApicEvent.sipi };
+    for (const shape of shapes) {
+      for (const [dmName, dm] of Object.entries(DM)) {
+        const { bus } = await apicVm(n);
+        for (let i = 0; i < n; i++) enableX2(bus.apic(i));
+        expect(sendX2(bus.apic(src), shape.dest, icr(vector, { dm, logical: shape.logical, sh: shape.sh }))).toBe(Status.OK);
+        const label = `x2 ${shape.name} × ${dmName}`;
+        const invalid = shape.sh === SH.self && dm !== DM.fixed;
+        const hit = Array.from({ length: n }, (_, i) => i).filter((i) => (dm === DM.fixed || dm === DM.lowest ? irrHas(bus, i, vector) : bus.apic(i).takeEvents() === eventOf[dm]));
+        if (invalid || shape.set.length === 0) expect(hit, label).toEqual([]);
+        else if (dm === DM.lowest) expect(hit, label).toEqual([shape.set[vector % shape.set.length]]);
+        else expect(hit, label).toEqual(shape.set);
+      }
+    }
+  });
+
   it("INIT level de-assert is accepted and counted but delivers no INIT (§11.6.1)", async () => {
     const { bus } = await apicVm(2);
     sendX(bus.apic(0), 1, icr(0, { dm: DM.init, level: false, trigger: true }));
