@@ -11,7 +11,7 @@ import { gmReady } from "../core/guestmem";
 import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
   apicSetCreate, apicReady, apicCount, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
-  lintSet, fireLvt, irrHighest, irrClear,
+  lintSet, fireLvt, irrHighest, irrClear, setTpr,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
 import { routeOutbox, route, msiDeliver } from "./router";
@@ -42,6 +42,20 @@ export function apic_reset(h: u32, kind: u32): i32 {
   if (kind > 1) return Status.ERR_INVALID_ARG;
   if (kind == 0) powerUp(h); else initReset(h);
   return Status.OK;
+}
+
+/** MOV to CR8 (§11.8.6): TPR[7:4] = value, TPR[3:0] = 0. Values above 15 are refused (the host's #GP). */
+export function apic_cr8_write(h: u32, value: u32): i32 {
+  if (bad(h)) return Status.ERR_BAD_HANDLE;
+  if (value > 15) return Status.ERR_INVALID_ARG;
+  setTpr(h, value << 4);
+  return Status.OK;
+}
+
+/** MOV from CR8 (§11.8.6): TPR[7:4]. */
+export function apic_cr8_read(h: u32): i32 {
+  if (bad(h)) return -Status.ERR_BAD_HANDLE;
+  return <i32>(meta(h).tpr >> 4);
 }
 
 /** Value of the last successful register read. */

@@ -88,7 +88,7 @@ export function route(src: i32, dest: u32, lo: u32, x2: bool, rh: bool): i32 {
   if (dm == 3 || (dm == DM_EXTINT && src >= 0)) { stat(ApicStat.SEND_ILLEGAL); return 0; }
   // INIT level de-assert (§11.6.1): only synchronises arbitration IDs, which are not modelled.
   if (dm == DM_INIT && (lo & ICR_LEVEL_ASSERT) == 0 && (lo & ICR_TRIGGER_LEVEL) != 0) { stat(ApicStat.INIT_DEASSERT); return 0; }
-  // Shorthands need a sender; "self" carries only fixed interrupts (§11.6.1, valid ICR combinations).
+  // Shorthands need a sender; "self" carries only fixed interrupts (§11.6.1, Table 11-3 valid ICR combinations).
   if (sh != SH_NONE && (src < 0 || <u32>src >= n)) { stat(ApicStat.SEND_ILLEGAL); return 0; }
   if (sh == SH_SELF && dm != DM_FIXED) { stat(ApicStat.SEND_ILLEGAL); return 0; }
   // §11.5.3: a fixed/lowest-priority IPI with vector 0..15 is a send error and is not sent.

@@ -218,6 +218,11 @@ export class LocalApic implements DeviceModel {
     return d === NO_DEADLINE ? null : d;
   }
 
+  /** CR8 (SDM §11.8.6): the task-priority class, TPR[7:4]. */
+  get cr8(): number { return this.x.apic_cr8_read(this.index); }
+  /** MOV to CR8; returns a Status (ERR_INVALID_ARG for values above 15: inject #GP). */
+  setCr8(value: number): number { return this.x.apic_cr8_write(this.index, value >>> 0); }
+
   /** IA32_APIC_BASE. */
   get base(): bigint { return this.rdmsr(ApicMsr.apicBase).value; }
 

@@ -1,6 +1,6 @@
 // Interrupt acceptance, priorities, EOI and errors (Intel SDM Vol. 3A ch. 11).
 import { describe, it, expect } from "vitest";
-import { ApicEvent } from "../../src/index.js";
+import { ApicEvent, Status } from "../../src/index.js";
 import { apicVm, enableX, vecBit } from "./support.js";
 
 const LEVEL = 1 << 15;
@@ -35,6 +35,21 @@ describe("priorities and acceptance", () => {
     expect(a.pendingVector()).toBeNull();             // TPR still 0x50
     a.mmioWrite(0x80, 4, 0x4f);
     expect(a.pendingVector()).toBe(0x5f);             // lowering TPR releases it
+  });
+
+  it("CR8 is TPR[7:4]: MOV to CR8 sets the class and clears TPR[3:0] (§11.8.6)", async () => {
+    const { bus } = await apicVm(1);
+    const a = bus.apic(0);
+    enableX(a);
+    a.mmioWrite(0x80, 4, 0x3c);
+    expect(a.cr8).toBe(3);
+    expect(a.setCr8(5)).toBe(Status.OK);
+    expect(a.mmioRead(0x80)).toBe(0x50);
+    bus.deliver(0, 0x5e);
+    expect(a.pendingVector()).toBeNull();
+    expect(a.setCr8(16)).toBe(Status.ERR_INVALID_ARG);
+    expect(a.setCr8(4)).toBe(Status.OK);
+    expect(a.pendingVector()).toBe(0x5e);
   });
 
   it("nested interrupts: a higher class preempts, EOI retires the highest in-service vector first (§11.8.4, §11.8.5)", async () => {
