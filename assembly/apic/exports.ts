@@ -11,7 +11,7 @@ import { gmReady } from "../core/guestmem";
 import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
   apicSetCreate, apicReady, apicCount, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
-  lintSet, fireLvt, irrHighest, irrClear, setTpr,
+  lintSet, fireLvt, irrHighest, irrClear, setTpr, eventsTake,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
 import { routeOutbox, route, msiDeliver } from "./router";
@@ -121,10 +121,7 @@ export function apic_intr_ack(h: u32): i32 {
 /** Take APIC `h`'s pending INIT/SIPI/NMI/SMI/ExtINT events (bits 1/2/4/8/16) and clear them. */
 export function apic_events_take(h: u32): i32 {
   if (bad(h)) return -Status.ERR_BAD_HANDLE;
-  const m = meta(h);
-  const e = m.events;
-  m.events = 0;
-  return <i32>e;
+  return <i32>eventsTake(h);
 }
 
 /** Vector of the last start-up IPI APIC `h` received. */

@@ -23,7 +23,7 @@ import {
   LVT_DELIV_STATUS, LVT_REMOTE_IRR, ICR_LO_WRITABLE, ESR_ILLEGAL_REGISTER, SH_SELF, ApicStat,
 } from "./defs";
 import {
-  meta, rd, wr, stat, ppr, apr, doEoi, signalError, maskAllLvts, syncIdRegs, initReset, xapicIdOk, post, swEnabled, setTpr, setSvr, irrWord,
+  meta, rd, wr, stat, ppr, apr, doEoi, signalError, maskAllLvts, syncIdRegs, initReset, xapicIdOk, post, swEnabled, setTpr, setSvr, irrWord, esrTake,
 } from "./model";
 import { timerLoad, timerCurrent, timerLvtWritten, tscDeadlineWrite, tscDeadlineRead } from "./timer";
 
@@ -82,7 +82,7 @@ function regWrite(h: u32, off: u32, v: u64, now: u64): i32 {
   } else if (off == R_ESR) {
     if (x2 && w != 0) return fault();
     // §11.5.3: a write latches the errors detected since the previous write.
-    wr(h, R_ESR, m.esrPending); m.esrPending = 0;
+    wr(h, R_ESR, esrTake(h));
   } else if (isLvt(off)) {
     const writable = lvtWritable(off);
     const ro = LVT_DELIV_STATUS | (off == R_LVT_LINT0 || off == R_LVT_LINT1 ? LVT_REMOTE_IRR : 0);

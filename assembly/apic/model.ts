@@ -8,13 +8,24 @@
 // of a level-triggered vector sets a bit in the EOI-broadcast bitmap the host
 // hands to its IOAPIC.
 //
+// Threads: the set is created once (apic_create) and its address published in
+// the control block, so every instance on the shared memory (vCPU workers)
+// binds to it on first use. Each APIC's registers, ISR, TPR and timer belong
+// to its own vCPU's thread; any thread may deliver into any APIC. So the
+// cross-thread writes — IRR and TMR bits, the TMR summary, events, ESR
+// errors, the EOI-broadcast bitmap — are atomic read-modify-writes. The TMR
+// summary is only ever cleared by the owner rebuilding it (recache), so a
+// set bit may be stale but a clear bit is never wrong. Counters are plain
+// increments and may drop counts under contention.
+//
 // Not modelled: writable xAPIC ID (read-only here; model specific per §11.4.6),
 // focus-processor checking, remote read (RRD reads 0), the ICR delivery-status
 // bit (delivery is immediate, so it always reads idle), CMCI/thermal/
 // performance sources (their LVTs are registers only; the host can fire them
 // with apic_lvt_fire), APIC bus arbitration IDs, 82489DX behaviour.
 
-import { regionAlloc } from "../core/layout";
+import { regionAlloc, controlBlock, CB_APIC_SET } from "../core/layout";
+import { gmReady } from "../core/guestmem";
 import {
   R_ID, R_VERSION, R_TPR, R_LDR, R_DFR, R_SVR, R_ISR, R_TMR, R_ESR, R_LVT_CMCI, R_LVT_TIMER,
   R_LVT_THERMAL, R_LVT_PERF, R_LVT_LINT0, R_LVT_LINT1, R_LVT_ERROR, R_TIMER_INITIAL, R_TIMER_DCR,
@@ -27,12 +38,12 @@ import {
 /**
  * Per-vCPU state beside the register page (128 bytes). The first 64 bytes are
  * the hot line: IRR itself (the one register every delivery writes) and
- * mirrors of SVR-enable, TPR, the highest in-service vector and summaries of
- * IRR/TMR, so delivering an interrupt and asking for the pending vector touch
+ * mirrors of SVR-enable, TPR, the highest in-service vector and a TMR
+ * summary, so delivering an interrupt and asking for the pending vector touch
  * this one cache line and not the register page. The page holds every other
  * register (its IRR slots stay zero; the gate reads IRR from here); the
- * mirrors are kept in step by their few writers (setIrr, irrClear, intrAck,
- * doEoi, setTpr, setSvr) and rebuilt from the page by recache().
+ * mirrors are kept in step by their few writers (setIrr, intrAck, doEoi,
+ * setTpr, setSvr) and rebuilt from the page by recache().
  */
 @unmanaged export class ApicMeta {
   mode: u32;
@@ -41,10 +52,9 @@ import {
   tpr: u32;
   /** Highest in-service vector, -1 when none. */
   isrTop: i32;
-  /** Bit w set when IRR word w (vectors 32w..32w+31) is non-zero. */
-  irrSum: u32;
-  /** Bit w set when TMR word w is non-zero. */
+  /** Bit w clear means TMR word w is zero (set bits may be stale), so edge deliveries skip the page. */
   tmrSum: u32;
+  pad0: u32;
   id: u32;
   /** Errors detected since the last ESR write (§11.5.3). */
   esrPending: u32;
@@ -82,8 +92,6 @@ import {
   tscHz: u64;
   pages: usize;
   metas: usize;
-  /** Scratch list of vCPU indices for lowest-priority arbitration. */
-  scratch: usize;
   /** 256-bit bitmap of vectors whose EOI must be broadcast to the IOAPIC. */
   eoiBits: usize;
   stats: usize;
@@ -99,9 +107,9 @@ let setPtr: usize = 0;
 
 // @ts-ignore: decorator
 @inline export function apicSet(): ApicSet { return changetype<ApicSet>(setPtr); }
-export function apicReady(): bool { return setPtr != 0; }
+export function apicReady(): bool { return setPtr != 0 || apicBind(); }
 // @ts-ignore: decorator
-@inline export function apicCount(): u32 { return setPtr == 0 ? 0 : apicSet().count; }
+@inline export function apicCount(): u32 { return apicReady() ? apicSet().count : 0; }
 // @ts-ignore: decorator
 @inline export function meta(h: u32): ApicMeta { return changetype<ApicMeta>(apicSet().metas + (<usize>h << 7)); }
 // @ts-ignore: decorator
@@ -112,7 +120,11 @@ export function apicReady(): bool { return setPtr != 0; }
 @inline export function wr(h: u32, off: u32, v: u32): void { store<u32>(page(h) + off, v); }
 // @ts-ignore: decorator
 @inline export function stat(i: i32): void { store<u64>(apicSet().stats + (<usize>i << 3), load<u64>(apicSet().stats + (<usize>i << 3)) + 1); }
-export function statGet(i: i32): u64 { return setPtr == 0 || <u32>i >= <u32>APIC_STATS ? 0 : load<u64>(apicSet().stats + (<usize>i << 3)); }
+export function statGet(i: i32): u64 { return !apicReady() || <u32>i >= <u32>APIC_STATS ? 0 : load<u64>(apicSet().stats + (<usize>i << 3)); }
+
+/** Per-instance scratch list of vCPU indices for lowest-priority arbitration. */
+let scratchPtr: usize = 0;
+export function scratch(): usize { return scratchPtr; }
 
 /** Create the VM's APIC set: `count` APICs (IDs 0..count-1), all at power-up state. */
 export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): bool {
@@ -120,15 +132,29 @@ export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): bool {
   if (s == 0) return false;
   const pages = regionAlloc(<u64>count * PAGE_STRIDE, 64);
   const metas = regionAlloc(<u64>count << 7, 64);
-  const scratch = regionAlloc(<u64>count << 2, 64);
+  const list = regionAlloc(<u64>count << 2, 64);
   const eoi = regionAlloc(32, 64);
   const stats = regionAlloc(<u64>APIC_STATS << 3, 64);
-  if (pages == 0 || metas == 0 || scratch == 0 || eoi == 0 || stats == 0) return false;
+  if (pages == 0 || metas == 0 || list == 0 || eoi == 0 || stats == 0) return false;
   const set = changetype<ApicSet>(s);
   set.count = count; set.busHz = busHz; set.tscHz = tscHz;
-  set.pages = pages; set.metas = metas; set.scratch = scratch; set.eoiBits = eoi; set.stats = stats;
-  setPtr = s;
+  set.pages = pages; set.metas = metas; set.eoiBits = eoi; set.stats = stats;
+  setPtr = s; scratchPtr = list;
   for (let h: u32 = 0; h < count; h++) powerUp(h);
+  if (atomic.cmpxchg<u32>(controlBlock() + CB_APIC_SET, 0, <u32>s) != 0) { setPtr = 0; scratchPtr = 0; return false; }
+  return true;
+}
+
+/** True once the VM has an APIC set; binds this instance to it on first use. */
+export function apicBind(): bool {
+  if (setPtr != 0) return true;
+  if (!gmReady()) return false;
+  const s = <usize>atomic.load<u32>(controlBlock() + CB_APIC_SET);
+  if (s == 0) return false;
+  const list = regionAlloc(<u64>changetype<ApicSet>(s).count << 2, 64);
+  if (list == 0) return false;
+  scratchPtr = list;
+  setPtr = s;
   return true;
 }
 
@@ -172,12 +198,9 @@ export function recache(h: u32): void {
   m.swEn = (rd(h, R_SVR) & SVR_ENABLE) != 0 ? 1 : 0;
   m.tpr = rd(h, R_TPR) & 0xFF;
   m.isrTop = vecHighest(h, R_ISR);
-  let irr: u32 = 0, tmr: u32 = 0;
-  for (let w: u32 = 0; w < 8; w++) {
-    if (irrWord(h, w) != 0) irr |= 1 << w;
-    if (rd(h, R_TMR + (w << 4)) != 0) tmr |= 1 << w;
-  }
-  m.irrSum = irr; m.tmrSum = tmr;
+  let tmr: u32 = 0;
+  for (let w: u32 = 0; w < 8; w++) if (rd(h, R_TMR + (w << 4)) != 0) tmr |= 1 << w;
+  m.tmrSum = tmr;
 }
 
 export function setTpr(h: u32, v: u32): void { wr(h, R_TPR, v & 0xFF); meta(h).tpr = v & 0xFF; }
@@ -209,21 +232,19 @@ export function vecHighest(h: u32, base: u32): i32 {
   return -1;
 }
 
-/** Highest IRR vector, or -1: the summary names the word, one load finds the bit. */
+/** Highest IRR vector, or -1. IRR is 32 bytes of the hot line: a scan from the top is 8 loads at most. */
 export function irrHighest(h: u32): i32 {
-  const sum = meta(h).irrSum;
-  if (sum == 0) return -1;
-  const w = 31 - <i32>clz(sum);
-  const x = irrWord(h, <u32>w);
-  return (w << 5) + 31 - <i32>clz(x);
+  const p = irrPtr(h);
+  for (let w: i32 = 7; w >= 0; w--) {
+    const x = atomic.load<u32>(p + (<usize>w << 2));
+    if (x != 0) return (w << 5) + 31 - <i32>clz(x);
+  }
+  return -1;
 }
 
-/** Clear vector v from IRR, keeping the summary. */
+/** Clear vector v from IRR. */
 export function irrClear(h: u32, v: u32): void {
-  const o = irrPtr(h) + ((<usize>v >> 5) << 2);
-  const x = load<u32>(o) & ~(1 << (v & 31));
-  store<u32>(o, x);
-  if (x == 0) meta(h).irrSum &= ~(<u32>1 << (v >> 5));
+  atomic.and<u32>(irrPtr(h) + ((<usize>v >> 5) << 2), ~(<u32>1 << (v & 31)));
 }
 
 // ---- Priorities (§11.8.3) ----
@@ -257,33 +278,42 @@ export function apr(h: u32): u32 {
 
 /** Record an error; if the error LVT is unmasked, raise its interrupt (an illegal error vector is not re-reported). */
 export function signalError(h: u32, bit: u32): void {
-  const m = meta(h);
-  m.esrPending |= bit;
+  const esr = changetype<usize>(meta(h)) + offsetof<ApicMeta>("esrPending");
+  atomic.or<u32>(esr, bit);
   const lvt = rd(h, R_LVT_ERROR);
   if ((lvt & LVT_MASKED) != 0 || !swEnabled(h)) return;
   const v = lvt & 0xFF;
-  if (v < 16) { m.esrPending |= ESR_RECV_ILLEGAL_VECTOR; return; }
+  if (v < 16) { atomic.or<u32>(esr, ESR_RECV_ILLEGAL_VECTOR); return; }
   setIrr(h, v, false);
 }
 
 // @ts-ignore: decorator
 @inline function setIrr(h: u32, v: u32, level: bool): void {
-  const m = meta(h);
-  const w = v >> 5, bit: u32 = 1 << (v & 31);
-  const o = irrPtr(h) + (<usize>w << 2);
-  store<u32>(o, load<u32>(o) | bit);
-  m.irrSum |= <u32>1 << w;
-  const t = R_TMR + (w << 4);
-  if (level) { wr(h, t, rd(h, t) | bit); m.tmrSum |= <u32>1 << w; }
-  else if ((m.tmrSum >> w) & 1) {
-    const x = rd(h, t) & ~bit;
-    wr(h, t, x);
-    if (x == 0) m.tmrSum &= ~(<u32>1 << w);
+  const mp = changetype<usize>(meta(h));
+  const w = v >> 5, bit: u32 = 1 << (v & 31), sbit: u32 = 1 << w;
+  // TMR first, so the owner never takes the vector with a stale trigger mode.
+  const tsum = mp + offsetof<ApicMeta>("tmrSum");
+  if (level) {
+    atomic.or<u32>(page(h) + R_TMR + (w << 4), bit);
+    if ((atomic.load<u32>(tsum) & sbit) == 0) atomic.or<u32>(tsum, sbit);
+  } else if ((atomic.load<u32>(tsum) & sbit) != 0) {
+    const t = page(h) + R_TMR + (w << 4);
+    if ((atomic.load<u32>(t) & bit) != 0) atomic.and<u32>(t, ~bit);
   }
+  atomic.or<u32>(irrPtr(h) + (<usize>w << 2), bit);
   stat(ApicStat.DELIVERED);
 }
 
 // ---- Acceptance (§11.6.3, §11.8.4) ----
+
+// @ts-ignore: decorator
+@inline function eventRaise(m: ApicMeta, ev: u32): void { atomic.or<u32>(changetype<usize>(m) + offsetof<ApicMeta>("events"), ev); }
+
+/** Take the errors detected since the last ESR write (§11.5.3). */
+export function esrTake(h: u32): u32 { return atomic.xchg<u32>(changetype<usize>(meta(h)) + offsetof<ApicMeta>("esrPending"), 0); }
+
+/** Take and clear APIC h's pending events. */
+export function eventsTake(h: u32): u32 { return atomic.xchg<u32>(changetype<usize>(meta(h)) + offsetof<ApicMeta>("events"), 0); }
 
 /**
  * Accept a message on APIC `h`. Called by the router (for IPIs/MSIs) and by
@@ -300,11 +330,11 @@ export function accept(h: u32, dm: u32, vector: u32, level: bool): void {
     // §11.5.2: vectors 0..15 are illegal; report and drop.
     if (vector < 16) { stat(ApicStat.RECV_ILLEGAL); signalError(h, ESR_RECV_ILLEGAL_VECTOR); return; }
     setIrr(h, vector, level);
-  } else if (dm == DM_NMI) m.events |= EV_NMI;
-  else if (dm == DM_SMI) m.events |= EV_SMI;
-  else if (dm == DM_INIT) m.events |= EV_INIT;
-  else if (dm == DM_SIPI) { m.events |= EV_SIPI; m.sipiVector = vector & 0xFF; }
-  else if (dm == DM_EXTINT) m.events |= EV_EXTINT;
+  } else if (dm == DM_NMI) eventRaise(m, EV_NMI);
+  else if (dm == DM_SMI) eventRaise(m, EV_SMI);
+  else if (dm == DM_INIT) eventRaise(m, EV_INIT);
+  else if (dm == DM_SIPI) { m.sipiVector = vector & 0xFF; eventRaise(m, EV_SIPI); }
+  else if (dm == DM_EXTINT) eventRaise(m, EV_EXTINT);
 }
 
 /** Highest IRR vector the processor may take now (its class above PPR's, §11.8.3.1), or -1. */
@@ -335,8 +365,7 @@ export function doEoi(h: u32): void {
   m.isrTop = vecHighest(h, R_ISR);
   if (((m.tmrSum >> (vec >> 5)) & 1) != 0 && vecTest(h, R_TMR, vec)) {
     if ((rd(h, R_SVR) & SVR_SUPPRESS_EOI) == 0) {
-      const p = apicSet().eoiBits + ((<usize>vec >> 5) << 2);
-      store<u32>(p, load<u32>(p) | (1 << (vec & 31)));
+      atomic.or<u32>(apicSet().eoiBits + ((<usize>vec >> 5) << 2), 1 << (vec & 31));
     }
     lintEoi(h, vec);
   }
@@ -346,11 +375,13 @@ export function doEoi(h: u32): void {
 export function eoiTake(): i32 {
   const p = apicSet().eoiBits;
   for (let w: i32 = 0; w < 8; w++) {
-    const x = load<u32>(p + (<usize>w << 2));
-    if (x != 0) {
-      const b = ctz(x);
-      store<u32>(p + (<usize>w << 2), x & (x - 1));
-      return (w << 5) + <i32>b;
+    const q = p + (<usize>w << 2);
+    // Bounded: each retry means another thread took a bit of this word; at most 32 can.
+    for (let tries = 0; tries < 33; tries++) {
+      const x = atomic.load<u32>(q);
+      if (x == 0) break;
+      const bit: u32 = 1 << ctz(x);
+      if ((atomic.and<u32>(q, ~bit) & bit) != 0) return (w << 5) + <i32>ctz(bit);
     }
   }
   return -1;

@@ -30,7 +30,7 @@ import {
   MODE_XAPIC, MODE_DISABLED, R_LDR, R_DFR, ESR_SEND_ILLEGAL_VECTOR, ICR_DEST_LOGICAL, ICR_LEVEL_ASSERT,
   ICR_TRIGGER_LEVEL, ApicStat,
 } from "./defs";
-import { apicSet, meta, rd, accept, apr, swEnabled, signalError, stat, takeMsg, msgSrc, msgDest, msgLo, msgX2, x2Ldr } from "./model";
+import { apicSet, meta, rd, accept, apr, swEnabled, signalError, stat, scratch, takeMsg, msgSrc, msgDest, msgLo, msgX2, x2Ldr } from "./model";
 
 // The message being routed (set by route(); read by consider()).
 let cDm: u32 = 0;
@@ -48,7 +48,7 @@ export function routeOutbox(): i32 {
 /** Hand the current message to APIC `i`, or queue it for arbitration. */
 // @ts-ignore: decorator
 @inline function consider(i: u32): void {
-  if (cLowest) { store<u32>(apicSet().scratch + (<usize>cCount << 2), i); cCount++; return; }
+  if (cLowest) { store<u32>(scratch() + (<usize>cCount << 2), i); cCount++; return; }
   accept(i, cDm, cVec, cLevel);
   cCount++;
 }
@@ -128,7 +128,7 @@ export function route(src: i32, dest: u32, lo: u32, x2: bool, rh: bool): i32 {
 /** Lowest-priority arbitration over the cCount candidates in scratch (ascending ID). */
 function arbitrate(vector: u32): i32 {
   stat(ApicStat.LOWEST_PRIORITY);
-  const list = apicSet().scratch;
+  const list = scratch();
   let best: u32 = 0x100, ties: u32 = 0;
   for (let k: u32 = 0; k < cCount; k++) {
     const i = load<u32>(list + (<usize>k << 2));

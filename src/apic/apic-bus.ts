@@ -104,6 +104,17 @@ export class ApicBus implements InterruptSink {
     return new ApicBus(core, opts);
   }
 
+  /**
+   * Bind to the APIC set another instance created on the same shared memory
+   * (a vCPU worker after `VmCore.attach`). Each APIC's registers belong to its
+   * own vCPU's thread; deliveries (IPIs, MSIs) may come from any thread.
+   */
+  static attach(core: VmCore, opts: Omit<ApicBusOptions, "cpus" | "busHz" | "tscHz">): ApicBus {
+    const cpus = core.exports.apic_count() >>> 0;
+    if (cpus === 0) throw new VmdevError(Status.ERR_NOT_READY, "apic attach: no APIC set in this VM");
+    return new ApicBus(core, { ...opts, cpus });
+  }
+
   /** The APIC of vCPU `i`. */
   apic(i: number): LocalApic {
     const a = this.apics[i];
