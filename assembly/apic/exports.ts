@@ -30,7 +30,7 @@ export function apic_create(count: u32, busHz: u64, tscHz: u64): i32 {
   if (!gmReady()) return Status.ERR_NOT_READY;
   if (apicReady()) return Status.ERR_ALREADY;
   if (count == 0 || count > MAX_APICS || busHz == 0 || busHz > MAX_HZ || tscHz == 0 || tscHz > MAX_HZ) return Status.ERR_INVALID_ARG;
-  return apicSetCreate(count, busHz, tscHz) ? Status.OK : Status.ERR_NO_MEMORY;
+  return apicSetCreate(count, busHz, tscHz);
 }
 
 /** Number of APICs (0 before apic_create). */

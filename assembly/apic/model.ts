@@ -26,6 +26,7 @@
 
 import { regionAlloc, controlBlock, CB_APIC_SET } from "../core/layout";
 import { gmReady } from "../core/guestmem";
+import { Status } from "../core/status";
 import {
   R_ID, R_VERSION, R_TPR, R_LDR, R_DFR, R_SVR, R_ISR, R_TMR, R_ESR, R_LVT_CMCI, R_LVT_TIMER,
   R_LVT_THERMAL, R_LVT_PERF, R_LVT_LINT0, R_LVT_LINT1, R_LVT_ERROR, R_TIMER_INITIAL, R_TIMER_DCR,
@@ -126,23 +127,24 @@ export function statGet(i: i32): u64 { return !apicReady() || <u32>i >= <u32>API
 let scratchPtr: usize = 0;
 export function scratch(): usize { return scratchPtr; }
 
-/** Create the VM's APIC set: `count` APICs (IDs 0..count-1), all at power-up state. */
-export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): bool {
+/** Create the VM's APIC set: `count` APICs (IDs 0..count-1), all at power-up state. Returns a Status. */
+export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): i32 {
   const s = regionAlloc(offsetof<ApicSet>(), 64);
-  if (s == 0) return false;
+  if (s == 0) return Status.ERR_NO_MEMORY;
   const pages = regionAlloc(<u64>count * PAGE_STRIDE, 64);
   const metas = regionAlloc(<u64>count << 7, 64);
   const list = regionAlloc(<u64>count << 2, 64);
   const eoi = regionAlloc(32, 64);
   const stats = regionAlloc(<u64>APIC_STATS << 3, 64);
-  if (pages == 0 || metas == 0 || list == 0 || eoi == 0 || stats == 0) return false;
+  if (pages == 0 || metas == 0 || list == 0 || eoi == 0 || stats == 0) return Status.ERR_NO_MEMORY;
   const set = changetype<ApicSet>(s);
   set.count = count; set.busHz = busHz; set.tscHz = tscHz;
   set.pages = pages; set.metas = metas; set.eoiBits = eoi; set.stats = stats;
   setPtr = s; scratchPtr = list;
   for (let h: u32 = 0; h < count; h++) powerUp(h);
-  if (atomic.cmpxchg<u32>(controlBlock() + CB_APIC_SET, 0, <u32>s) != 0) { setPtr = 0; scratchPtr = 0; return false; }
-  return true;
+  // Another instance may have created a set meanwhile: the first one published wins.
+  if (atomic.cmpxchg<u32>(controlBlock() + CB_APIC_SET, 0, <u32>s) != 0) { setPtr = 0; scratchPtr = 0; return Status.ERR_ALREADY; }
+  return Status.OK;
 }
 
 /** True once the VM has an APIC set; binds this instance to it on first use. */
