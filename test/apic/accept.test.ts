@@ -214,3 +214,20 @@ describe("LINT0/LINT1 (§11.5.1)", () => {
     expect(a.pendingVector()).toBeNull();
   });
 });
+
+describe("other local sources (§11.5.1)", () => {
+  it("thermal, performance and CMCI deliver through their LVTs; masked ones deliver nothing", async () => {
+    const { bus } = await apicVm(1);
+    const a = bus.apic(0);
+    enableX(a);
+    a.mmioWrite(0x330, 4, 4 << 8);                    // thermal → NMI
+    a.mmioWrite(0x340, 4, 0x10000 | 0x44);            // performance, masked
+    a.mmioWrite(0x2f0, 4, 0x47);                      // CMCI → fixed 0x47
+    expect(bus.core.exports.apic_lvt_fire(0, 0x330)).toBe(1);
+    expect(a.takeEvents()).toBe(ApicEvent.nmi);
+    expect(bus.core.exports.apic_lvt_fire(0, 0x340)).toBe(0);
+    expect(bus.core.exports.apic_lvt_fire(0, 0x2f0)).toBe(1);
+    expect(a.pendingVector()).toBe(0x47);
+    expect(bus.core.exports.apic_lvt_fire(0, 0x320)).toBe(-Status.ERR_INVALID_ARG);
+  });
+});

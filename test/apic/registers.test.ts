@@ -2,6 +2,7 @@
 // Vol. 3A ch. 11 "Advanced Programmable Interrupt Controller (APIC)".
 import { describe, it, expect } from "vitest";
 import { Status } from "../../src/index.js";
+import { newCore } from "../support/core.js";
 import { apicVm, enableX, enableX2, BASE, EN, EXTD } from "./support.js";
 
 describe("xAPIC registers (SDM §11.4)", () => {
@@ -85,6 +86,25 @@ describe("xAPIC registers (SDM §11.4)", () => {
     expect(a.mmioRead(0x320)).toBe(0x10040);
     a.mmioWrite(0x320, 4, 0x41);
     expect(a.mmioRead(0x320)).toBe(0x10041);
+  });
+});
+
+describe("the APIC set", () => {
+  it("apic_create validates its arguments and runs once per VM; unknown handles are counted", async () => {
+    const core = await newCore(1 << 16);
+    const x = core.exports;
+    expect(x.apic_create(0, 1_000_000_000n, 1_000_000_000n)).toBe(Status.ERR_INVALID_ARG);
+    expect(x.apic_create(4097, 1_000_000_000n, 1_000_000_000n)).toBe(Status.ERR_INVALID_ARG);
+    expect(x.apic_create(4, 0n, 1_000_000_000n)).toBe(Status.ERR_INVALID_ARG);
+    expect(x.apic_create(4, 1_000_000_000n, 10_000_000_001n)).toBe(Status.ERR_INVALID_ARG);
+    expect(x.apic_count()).toBe(0);
+    expect(x.apic_msi(0xfee00000, 0, 0x41)).toBe(-Status.ERR_NOT_READY);
+    expect(x.apic_create(4, 1_000_000_000n, 1_000_000_000n)).toBe(Status.OK);
+    expect(x.apic_create(4, 1_000_000_000n, 1_000_000_000n)).toBe(Status.ERR_ALREADY);
+    const before = core.counters().badHandle;
+    expect(x.apic_mmio_write(4, 0x80, 4, 0, 0n)).toBe(Status.ERR_BAD_HANDLE);
+    expect(x.apic_intr_ack(-1)).toBe(-Status.ERR_BAD_HANDLE);
+    expect(core.counters().badHandle - before).toBe(2n);
   });
 });
 
