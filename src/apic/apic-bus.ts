@@ -62,6 +62,7 @@ export const ApicReg = {
 /** Guest time value meaning "no deadline". */
 export const NO_DEADLINE = 0xffff_ffff_ffff_ffffn;
 
+/** Options of `ApicBus.create`. */
 export interface ApicBusOptions {
   /** Number of vCPUs (1..4096); vCPU i has APIC ID i. */
   cpus: number;
@@ -83,8 +84,11 @@ export interface MsrResult { status: number; value: bigint }
  * of `InterruptSink`, so a PCI function's MSI-X can be wired straight to it.
  */
 export class ApicBus implements InterruptSink {
+  /** The VM core the APIC set lives in. */
   readonly core: VmCore;
+  /** Guest time source read by every access that needs the time. */
   readonly clock: GuestClock;
+  /** Number of vCPUs (APIC IDs 0..cpus-1). */
   readonly cpus: number;
   private readonly apics: LocalApic[];
   private readonly intxHandler?: (pin: number, level: boolean) => void;
@@ -165,12 +169,16 @@ export class ApicBus implements InterruptSink {
 
 /** The local APIC of one vCPU. */
 export class LocalApic implements DeviceModel {
+  /** DeviceKind of the saved state (LOCAL_APIC). */
   readonly kind = DeviceKind.localApic;
+  /** `lapic<index>`. */
   readonly name: string;
+  /** The set this APIC belongs to. */
   readonly bus: ApicBus;
   /** vCPU index, also the APIC ID. */
   readonly index: number;
 
+  /** Use `ApicBus.apic(i)`; constructed by the bus. */
   constructor(bus: ApicBus, index: number) {
     this.bus = bus;
     this.index = index;
