@@ -10,7 +10,7 @@ import { counterAdd, Counter } from "../core/layout";
 import { gmReady } from "../core/guestmem";
 import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
-  apicSetCreate, apicReady, apicCount, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
+  apicSetCreate, apicReady, apicCount, apicSet, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
   lintSet, fireLvt, irrHighest, irrClear, setTpr, eventsTake,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
@@ -31,6 +31,14 @@ export function apic_create(count: u32, busHz: u64, tscHz: u64): i32 {
   if (apicReady()) return Status.ERR_ALREADY;
   if (count == 0 || count > MAX_APICS || busHz == 0 || busHz > MAX_HZ || tscHz == 0 || tscHz > MAX_HZ) return Status.ERR_INVALID_ARG;
   return apicSetCreate(count, busHz, tscHz);
+}
+
+/** MSI address bits 11:5 as destination ID bits 14:8 (on = 1; off by default): what a guest uses when the hypervisor advertises an extended destination ID. */
+export function apic_msi_ext_dest(on: u32): i32 {
+  if (!apicReady()) return Status.ERR_NOT_READY;
+  if (on > 1) return Status.ERR_INVALID_ARG;
+  apicSet().msiExtDest = on;
+  return Status.OK;
 }
 
 /** Number of APICs (0 before apic_create). */

@@ -88,7 +88,8 @@ import {
 /** The APIC set of this VM. */
 @unmanaged export class ApicSet {
   count: u32;
-  pad: u32;
+  /** 1: MSI address bits 11:5 carry destination ID bits 14:8 (the "extended destination ID" hypervisors advertise). */
+  msiExtDest: u32;
   busHz: u64;
   tscHz: u64;
   pages: usize;

@@ -150,8 +150,9 @@ function arbitrate(vector: u32): i32 {
 /**
  * Decode and deliver an MSI (§11.11): address 0xFEE in bits 31:20, destination
  * ID in bits 19:12 (bits 31:8 of the destination from the address high dword,
- * the x2APIC extension), RH bit 3, DM bit 2; data: vector 7:0, delivery mode
- * 10:8, level 14, trigger 15. Returns the number of APICs reached, or
+ * the x2APIC extension; with msiExtDest on, bits 14:8 also from address bits
+ * 11:5, which §11.11.1 reserves and hypervisors reuse), RH bit 3, DM bit 2;
+ * data: vector 7:0, delivery mode 10:8, level 14, trigger 15. Returns the number of APICs reached, or
  * -ERR_INVALID_ARG for a bad address or a reserved delivery mode (counted).
  */
 export function msiDeliver(addrLo: u32, addrHi: u32, data: u32): i32 {
@@ -159,7 +160,8 @@ export function msiDeliver(addrLo: u32, addrHi: u32, data: u32): i32 {
   const dm = (data >> 8) & 7;
   // §11.11.2: 011 and 110 are reserved (no start-up by MSI).
   if (dm == 3 || dm == DM_SIPI) { stat(ApicStat.MSI_BAD); return -Status.ERR_INVALID_ARG; }
-  const ext = addrHi & 0xFFFFFF00;
+  let ext = addrHi & 0xFFFFFF00;
+  if (apicSet().msiExtDest != 0) ext |= ((addrLo >> 5) & 0x7F) << 8;
   const dest = ext | ((addrLo >> 12) & 0xFF);
   // Fast path for what MSI-X nearly always sends: fixed, physical, no redirection
   // hint, one existing APIC. Same outcome as route(), fewer steps.

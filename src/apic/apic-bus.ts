@@ -72,6 +72,8 @@ export interface ApicBusOptions {
   busHz?: number;
   /** Guest TSC rate for TSC-deadline mode, Hz (default 1 GHz: TSC = guest ns). */
   tscHz?: number;
+  /** Read MSI address bits 11:5 as destination ID bits 14:8 (advertise it to the guest first; default off). */
+  msiExtendedDestId?: boolean;
   /** Where legacy INTx lines go (there is no IOAPIC here); ignored when absent. */
   intx?: (pin: number, level: boolean) => void;
 }
@@ -105,6 +107,7 @@ export class ApicBus implements InterruptSink {
   static create(core: VmCore, opts: ApicBusOptions): ApicBus {
     const s = core.exports.apic_create(opts.cpus, BigInt(opts.busHz ?? 1e9), BigInt(opts.tscHz ?? 1e9));
     check(s, "apic_create");
+    if (opts.msiExtendedDestId) check(core.exports.apic_msi_ext_dest(1), "apic_msi_ext_dest");
     return new ApicBus(core, opts);
   }
 
@@ -113,7 +116,7 @@ export class ApicBus implements InterruptSink {
    * (a vCPU worker after `VmCore.attach`). Each APIC's registers belong to its
    * own vCPU's thread; deliveries (IPIs, MSIs) may come from any thread.
    */
-  static attach(core: VmCore, opts: Omit<ApicBusOptions, "cpus" | "busHz" | "tscHz">): ApicBus {
+  static attach(core: VmCore, opts: Omit<ApicBusOptions, "cpus" | "busHz" | "tscHz" | "msiExtendedDestId">): ApicBus {
     const cpus = core.exports.apic_count() >>> 0;
     if (cpus === 0) throw new VmdevError(Status.ERR_NOT_READY, "apic attach: no APIC set in this VM");
     return new ApicBus(core, { ...opts, cpus });

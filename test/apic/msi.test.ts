@@ -1,7 +1,7 @@
 // MSI decode and delivery (Intel SDM Vol. 3A §11.11) and the InterruptSink wiring.
 import { describe, it, expect } from "vitest";
-import { ApicEvent, Status, type InterruptSink, type MsiMessage } from "../../src/index.js";
-import { rng, testSeed } from "../support/core.js";
+import { ApicBus, ApicEvent, ManualClock, Status, type InterruptSink, type MsiMessage } from "../../src/index.js";
+import { newCore, rng, testSeed } from "../support/core.js";
 import { apicVm, enableX, enableX2 } from "./support.js";
 
 /** Message address/data as a device driver composes them (Figures 11-24/11-25). */
@@ -31,6 +31,18 @@ describe("MSI (§11.11)", () => {
     const hit = Array.from({ length: 1024 }, (_, i) => i).filter((i) => bus.apic(i).pendingVector() === 0x42);
     expect(hit).toEqual([1000]);
     expect(bus.msi(msi(0xff, 0x43))).toBe(1024);     // destination 0xFF without extension: broadcast
+  });
+
+  it("extended destination ID: address bits 11:5 are destination bits 14:8 when enabled, ignored otherwise", async () => {
+    for (const on of [true, false]) {
+      const core = await newCore(1 << 20);
+      const bus = ApicBus.create(core, { cpus: 1024, clock: new ManualClock(), msiExtendedDestId: on });
+      for (let i = 0; i < 1024; i++) enableX2(bus.apic(i));
+      // ID 1000 = 0x3E8: 0xE8 in bits 19:12, 0x3 in bits 11:5.
+      expect(bus.msi({ addressLo: 0xfee00000 | (0xe8 << 12) | (0x3 << 5), addressHi: 0, data: 0x44 })).toBe(1);
+      const hit = Array.from({ length: 1024 }, (_, i) => i).filter((i) => bus.apic(i).pendingVector() === 0x44);
+      expect(hit).toEqual(on ? [1000] : [0xe8]);
+    }
   });
 
   it("logical destination (DM = 1) and RH = 1 lowest-priority redirection (§11.11.1)", async () => {
