@@ -76,7 +76,6 @@ export const TIMER_TSC_DEADLINE: u32 = 2;
 
 // ICR (§11.6.1, Figure 11-12; x2APIC §11.12.9).
 export const ICR_LO_WRITABLE: u32 = 0x000CCFFF;
-export const ICR_X2_LO_VALID: u32 = 0x000CCFFF;
 export const ICR_DEST_LOGICAL: u32 = 1 << 11;
 export const ICR_LEVEL_ASSERT: u32 = 1 << 14;
 export const ICR_TRIGGER_LEVEL: u32 = 1 << 15;
