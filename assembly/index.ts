@@ -2,3 +2,4 @@
 // own file; test/abi.test.ts pins the whole list.
 export * from "./core/exports";
 export * from "./machine/exports";
+export * from "./apic/exports";

@@ -7,3 +7,4 @@ export type { VmdevExports } from "./generated/exports.js";
 export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader } from "./state.js";
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind } from "./pci.js";
+export { ApicBus, LocalApic, ManualClock, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type GuestClock, type ApicBusOptions, type MsrResult } from "./apic/apic-bus.js";
