@@ -64,6 +64,8 @@ export function bench_scan_ram(): i32 {
   let acc = i64x2.splat(0);
   for (let p = base; p < end; p += 64) acc = v128.or(acc, v128.load(p));
   return v128.any_true(acc) ? 1 : 0;
+}
+
 // ---- APIC ----
 
 let plainBitmaps: usize = 0;
