@@ -11,3 +11,4 @@ export async function createVmCore(opts: { ramBytes: number; variant?: WasmVaria
   const variant = opts.variant ?? "release";
   return VmCore.create({ ...opts, variant, module: await loadModule(variant) });
 }
+export * from "./migration/index.js";

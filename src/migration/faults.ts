@@ -1,0 +1,79 @@
+// Fault injection for tests: a Transport wrapper that breaks the link at a
+// chosen point of the exchange. The trigger is a message type (and, for
+// PAGES, a round), read from the frame header of each outgoing send (the
+// engines send one whole frame per call).
+
+import type { Transport } from "./transport.js";
+import { LinkError } from "./transport.js";
+import { FRAME_HEADER, FRAME_MAGIC, Msg } from "./wire.js";
+
+export type FaultAction =
+  /** Close the link instead of sending the frame. */
+  | "drop"
+  /** Flip one byte of the frame (header or payload, chosen by `offset`) and send it. */
+  | "flip"
+  /** Send the first half of the frame, then close. */
+  | "truncate"
+  /** The peer dies: close silently without sending, as a killed process would. */
+  | "die";
+
+export interface Fault {
+  /** Message type whose n-th occurrence triggers the fault. */
+  type: number;
+  /** For PAGES/ROUND: only frames of this round (ROUND_FINAL rounds included). */
+  round?: number;
+  /** Which matching frame (0 = first). */
+  nth?: number;
+  action: FaultAction;
+  /** Byte to flip for "flip" (default: the middle of the frame). */
+  offset?: number;
+}
+
+/** Wraps a transport and injects one fault on the send path. */
+export class FaultyTransport implements Transport {
+  readonly label: string;
+  /** Set once the fault fired. */
+  fired = false;
+  private seen = 0;
+  private dead = false;
+  constructor(private readonly inner: Transport, private readonly fault: Fault) {
+    this.label = `${inner.label} (fault: ${fault.action})`;
+  }
+
+  private matches(b: Uint8Array): boolean {
+    if (this.fired || b.length < FRAME_HEADER) return false;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    if (dv.getUint32(0, true) !== FRAME_MAGIC || dv.getUint8(5) !== this.fault.type) return false;
+    if (this.fault.round !== undefined && (this.fault.type === Msg.PAGES || this.fault.type === Msg.ROUND)) {
+      if (b.length < FRAME_HEADER + 4 || dv.getUint32(FRAME_HEADER, true) !== this.fault.round) return false;
+    }
+    return this.seen++ === (this.fault.nth ?? 0);
+  }
+
+  async send(bytes: Uint8Array): Promise<void> {
+    if (this.dead) throw new LinkError("link closed");
+    if (!this.matches(bytes)) return this.inner.send(bytes);
+    this.fired = true;
+    switch (this.fault.action) {
+      case "drop":
+      case "die":
+        this.dead = true;
+        this.inner.close();
+        throw new LinkError(`fault injected: ${this.fault.action}`);
+      case "flip": {
+        const c = bytes.slice();
+        const at = Math.min(c.length - 1, this.fault.offset ?? (c.length >> 1));
+        c[at] ^= 0x5a;
+        return this.inner.send(c);
+      }
+      case "truncate":
+        await this.inner.send(bytes.slice(0, bytes.length >> 1));
+        this.dead = true;
+        this.inner.close();
+        throw new LinkError("fault injected: truncated");
+    }
+  }
+  onData(cb: (chunk: Uint8Array) => void): void { this.inner.onData(cb); }
+  onClose(cb: (err?: Error) => void): void { this.inner.onClose(cb); }
+  close(): void { this.dead = true; this.inner.close(); }
+}
