@@ -88,12 +88,7 @@ export function migInit(slots: u32): i32 {
     if (tHash == 0 || tRound == 0) { tPages = 0; return Status.ERR_NO_MEMORY; }
     tPages = pages;
   }
-  if (scratch == 0) {
-    scratch = regionAlloc(PAGE, 64);
-    dscratch = regionAlloc(PAGE, 64);
-    stats = regionAlloc(<u64>STATS << 2, 16);
-    if (scratch == 0 || dscratch == 0 || stats == 0) { scratch = 0; return Status.ERR_NO_MEMORY; }
-  }
+  if (!ensureScratch()) return Status.ERR_NO_MEMORY;
   if (slots > cSlots) {
     cTags = regionAlloc(<u64>slots << 2, 64);
     cData = regionAlloc(<u64>slots << 12, 4096);
@@ -106,6 +101,14 @@ export function migInit(slots: u32): i32 {
   memory.fill(tRound, 0xff, <usize>tPages << 1);
   memory.fill(tHash, 0, <usize>tPages << 3);
   return Status.OK;
+}
+
+function ensureScratch(): bool {
+  if (scratch != 0) return true;
+  const a = regionAlloc(PAGE, 64), b = regionAlloc(PAGE, 64), c = regionAlloc(<u64>STATS << 2, 16);
+  if (a == 0 || b == 0 || c == 0) return false;
+  scratch = a; dscratch = b; stats = c;
+  return true;
 }
 
 // @ts-ignore: decorator
@@ -125,7 +128,7 @@ export function migPageIsZero(p: u32): i32 {
   if (s != Status.OK) return -s;
   // Own placement: the range passed gmCheck, so the raw pointer is inside RAM.
   if (!gmForeign()) return pageIsZero(gmRamPtr() + <usize>gpa) ? 1 : 0;
-  if (scratch == 0) return -Status.ERR_NOT_READY;
+  if (!ensureScratch()) return -Status.ERR_NO_MEMORY;
   const r = readPage(p, scratch);
   if (r != Status.OK) return -r;
   return pageIsZero(scratch) ? 1 : 0;
