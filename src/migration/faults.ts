@@ -15,7 +15,9 @@ export type FaultAction =
   /** Send the first half of the frame, then close. */
   | "truncate"
   /** The peer dies: close silently without sending, as a killed process would. */
-  | "die";
+  | "die"
+  /** The sender believes the frame left, but it never arrives; then the link closes. */
+  | "lose";
 
 export interface Fault {
   /** Message type whose n-th occurrence triggers the fault. */
@@ -27,6 +29,8 @@ export interface Fault {
   action: FaultAction;
   /** Byte to flip for "flip" (default: the middle of the frame). */
   offset?: number;
+  /** Only frames sent after a ROUND with ROUND_FINAL (the stop-and-copy round). */
+  finalRound?: boolean;
 }
 
 /** Wraps a transport and injects one fault on the send path. */
@@ -40,10 +44,15 @@ export class FaultyTransport implements Transport {
     this.label = `${inner.label} (fault: ${fault.action})`;
   }
 
+  private finalSeen = false;
+
   private matches(b: Uint8Array): boolean {
     if (this.fired || b.length < FRAME_HEADER) return false;
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    if (dv.getUint32(0, true) !== FRAME_MAGIC || dv.getUint8(5) !== this.fault.type) return false;
+    if (dv.getUint32(0, true) !== FRAME_MAGIC) return false;
+    if (dv.getUint8(5) === Msg.ROUND && b.length >= FRAME_HEADER + 8 && (dv.getUint32(FRAME_HEADER + 4, true) & 1) !== 0) this.finalSeen = true;
+    if (dv.getUint8(5) !== this.fault.type) return false;
+    if (this.fault.finalRound && !this.finalSeen) return false;
     if (this.fault.round !== undefined && (this.fault.type === Msg.PAGES || this.fault.type === Msg.ROUND)) {
       if (b.length < FRAME_HEADER + 4 || dv.getUint32(FRAME_HEADER, true) !== this.fault.round) return false;
     }
@@ -66,6 +75,10 @@ export class FaultyTransport implements Transport {
         c[at] ^= 0x5a;
         return this.inner.send(c);
       }
+      case "lose":
+        this.dead = true;
+        setTimeout(() => this.inner.close(), 5);
+        return;
       case "truncate":
         await this.inner.send(bytes.slice(0, bytes.length >> 1));
         this.dead = true;

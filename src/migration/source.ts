@@ -290,16 +290,18 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     await link.send(Msg.CONFIRM);
     committed = true;
     report.running = "unknown";
-    src.retire?.();
     await link.expect(Msg.RESUMED, o.replyTimeoutMs);
     report.running = "destination";
+    src.retire?.();
     report.downtimeMs = performance.now() - tFreeze;
     phase = "done";
     report.ok = true;
   } catch (err) {
     report.error = describe(err);
     report.failedPhase = phase;
-    if (!committed) {
+    // After CONFIRM only an explicit ABORT proves the destination did not resume
+    // (it sends ABORT only before resuming): then the source may take the VM back.
+    if (!committed || err instanceof PeerAbort) {
       // Before the commit point the destination cannot run: take the VM back.
       report.running = "source";
       report.verified = false;
@@ -309,7 +311,8 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
       release?.();
       release = null;
     } else {
-      // CONFIRM left: the destination may be running. Never resume the source.
+      // CONFIRM left and the link failed: the destination may be running.
+      // The source stays frozen (write lock held) and is never resumed here.
       report.running = "unknown";
       link.close();
     }
