@@ -34,6 +34,8 @@ export interface ReceiveResult {
   /** True only if this side resumed the VM. */
   resumed: boolean;
   error?: string;
+  /** Class of the error (ProtocolError, LinkError, ...): a hostile stream must only ever produce clean protocol or link errors. */
+  errorName?: string;
   phase: string;
   rounds: number;
   pagesApplied: number;
@@ -84,6 +86,10 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     if (e.mig_init(0) !== Status.OK) await refuse("no memory for page tables");
     const ps = e.mig_dest_prepare();
     if (ps !== Status.OK) await refuse(`preparing guest RAM: ${statusName(ps)}`);
+    // Track writes on this side: after each batch the pages the stream wrote
+    // are cleared (their hashes are in the table already), so whatever is
+    // dirty at verify time was written by something else and is re-hashed.
+    core.dirty.enable();
     await link.send(Msg.HELLO_ACK, new PayloadWriter().u32(0).str("").done());
     ev("accepted", { ramBytes: hello.ramPages * PAGE_SIZE, devices: hello.devices.length });
 
@@ -118,6 +124,7 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           const s = e.mig_apply(4, f.payload.length - 4, round);
           const applied = e.mig_stat(S.PAGES);
           count += applied; res.pagesApplied += applied;
+          core.dirty.harvestEach(() => {});
           if (s !== Status.OK) {
             const page = e.mig_stat(S.BAD_PAGE) >>> 0;
             throw new ProtocolError(`round ${round}: bad page record at offset ${e.mig_stat(S.BAD_OFFSET)}${page !== 0xffffffff ? ` (page ${page})` : ""}: ${statusName(s)}`);
@@ -170,6 +177,13 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     if (digest.full) {
       const s = e.mig_hash_range(0, pages);
       if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
+    } else {
+      const ranges: Array<[number, number]> = [];
+      core.dirty.harvestEach((p, n) => ranges.push([p, n]));
+      for (const [p, n] of ranges) {
+        const s = e.mig_hash_range(p, n);
+        if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
+      }
     }
     const mine = BigInt.asUintN(64, e.mig_digest(0n));
     res.digest = mine.toString(16).padStart(16, "0");
@@ -223,6 +237,7 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     link.close();
   } catch (err) {
     res.error = err instanceof Error ? err.message : String(err);
+    res.errorName = err instanceof Error ? err.name : typeof err;
     await link.abort(res.error);
   }
   return res;

@@ -31,9 +31,8 @@ const actions: FaultAction[] = ["drop", "flip", "truncate", "die"];
 async function snapshot(r: Rig): Promise<Uint8Array> { return r.src.core.guest.readBytes(STATIC_FROM, (RAM_MIB << 20) - STATIC_FROM); }
 
 async function faultRig(): Promise<Rig> {
-  const r = await rig({ ramMiB: RAM_MIB, dirtyMiBps: 16, pattern: "uniform", fill: RAM_MIB << 20 });
   // Only the first quarter of RAM is written by the vCPUs: the rest must come back unchanged.
-  (r.src as unknown as { opts: { workingSet: number } }).opts.workingSet = 0.25;
+  const r = await rig({ ramMiB: RAM_MIB, dirtyMiBps: 16, pattern: "uniform", fill: RAM_MIB << 20, workingSet: 0.25 });
   await r.src.start();
   return r;
 }
