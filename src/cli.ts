@@ -10,6 +10,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.addCommand(demoCommand());
+  program.addCommand((await import("./cli/migrate.js")).migrateCommand());
   try {
     await program.parseAsync(argv);
     return 0;

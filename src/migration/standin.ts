@@ -92,7 +92,25 @@ export class StandInSource implements MigrationSource {
     return new StandInSource(core, opts);
   }
 
+  /** Run a stand-in workload on an existing VmCore (e.g. a destination after resume). */
+  static wrap(core: VmCore, opts: Omit<StandInOptions, "module" | "variant" | "ramBytes">): StandInSource {
+    return new StandInSource(core, { ...opts, module: core.wasm.module, variant: core.variant, ramBytes: core.guest.size });
+  }
+
   get vcpus(): number { return this.workers.length; }
+
+  /**
+   * Start the vCPU workers frozen (parked before their first write), as a
+   * machine's vCPU threads exist before it runs. Resume with `thaw()`.
+   */
+  async startFrozen(): Promise<void> {
+    Atomics.store(this.ctl, Ctl.PAUSE, 1);
+    await this.start();
+    while (Atomics.load(this.ctl, Ctl.PARKED) < this.workers.length) await sleep(1);
+  }
+
+  /** Let frozen vCPUs run. */
+  thaw(): void { this.unpause(); }
 
   /** Start the vCPU workers and wait until each has attached. */
   async start(): Promise<void> {
