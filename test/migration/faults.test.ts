@@ -2,7 +2,7 @@
 // truncated, the destination dies. Each is detected; the source keeps (or
 // resumes) running with its memory intact; the destination never runs with
 // wrong memory; at no point do both sides run.
-import { describe, it, expect, afterEach } from "vitest";
+import { describe, it, expect, afterEach, beforeAll, afterAll } from "vitest";
 import { Msg, msgName, type Fault, type FaultAction } from "../../src/migration/index.js";
 import { rig, runMigration, sleep, type Rig } from "./helpers.js";
 
@@ -38,12 +38,18 @@ async function faultRig(): Promise<Rig> {
 }
 
 describe("fault injection before the commit point: the source resumes, the destination never runs", () => {
+  // One source VM lives through every failed migration of the matrix: each
+  // failure must hand it back running and unchanged for the next one.
+  let shared: Rig;
+  let before: Uint8Array;
+  beforeAll(async () => { shared = await faultRig(); before = await snapshot(shared); });
+  afterAll(async () => { await shared.src.stop(); });
   for (const ph of phases) {
     for (const action of actions) {
       if (action === "die" && ph.side === "source") continue; // "die" is the destination's fault
       it(`${action} at ${ph.name} (${ph.side} → ${ph.side === "source" ? "destination" : "source"})`, async () => {
-        const r = (current = await faultRig());
-        const before = await snapshot(r);
+        const r = shared;
+        r.dest = undefined;
         const fault: Fault = { ...ph.fault, action };
         const { report, result, srcLink, destLink } = await runMigration(r, {
           // Dirty a few pages at the freeze so the stop-and-copy round always carries pages.
