@@ -116,6 +116,9 @@ export function portPair(): [PortTransport, PortTransport] {
   return [new PortTransport(port1, "in-process (source)"), new PortTransport(port2, "in-process (destination)")];
 }
 
+/** Bytes the TCP transport lets queue in user space before the sender waits. */
+const TCP_WINDOW = 8 << 20;
+
 /** TCP transport over a connected socket. */
 export class TcpTransport extends BaseTransport {
   readonly label: string;
@@ -130,11 +133,19 @@ export class TcpTransport extends BaseTransport {
   }
   send(bytes: Uint8Array): Promise<void> {
     if (this.closed || this.sock.destroyed) return Promise.reject(new LinkError("link closed"));
-    if (this.sock.write(bytes)) return Promise.resolve();
+    this.sock.write(bytes);
+    // Keep up to TCP_WINDOW bytes queued so encoding the next frame overlaps
+    // the kernel sending this one; past that, wait until half has drained.
+    if (this.sock.writableLength < TCP_WINDOW) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const done = () => { this.sock.off("drain", done); this.sock.off("close", done); this.closed ? reject(new LinkError("link closed")) : resolve(); };
-      this.sock.on("drain", done);
-      this.sock.on("close", done);
+      const check = () => {
+        if (this.closed || this.sock.destroyed) { cleanup(); reject(new LinkError("link closed")); }
+        else if (this.sock.writableLength < TCP_WINDOW / 2) { cleanup(); resolve(); }
+      };
+      const timer = setInterval(check, 1);
+      const cleanup = () => { clearInterval(timer); this.sock.off("drain", check); this.sock.off("close", check); };
+      this.sock.on("drain", check);
+      this.sock.on("close", check);
     });
   }
   close(): void {
