@@ -146,26 +146,32 @@ async function sourceRole(opts: Opts): Promise<void> {
   await src.start();
   log(`source VM: ${ramMiB} MiB, ${vcpus} vCPU workers dirtying ${dirty} MiB/s (${opts.pattern}); stand-in VM (the Machine runtime is not merged yet)`);
 
-  let transport: Transport;
-  let destDone: Promise<Record<string, unknown> | null>;
+  let transport!: Transport;
+  let destDone!: Promise<Record<string, unknown> | null>;
   let child: { kill(): void } | undefined;
-  if (opts.inProcess) {
-    const [a, b] = portPair();
-    transport = a;
-    const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
-    destDone = receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes }), codec)
-      .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
-    log("destination: in this process (MessageChannel)");
-  } else if (opts.connect !== undefined) {
-    transport = await connect(num(opts.connect, "--connect", 1, 65535, true));
-    destDone = Promise.resolve(null);
-    log(`destination: 127.0.0.1:${opts.connect}`);
-  } else {
-    const c = await startChildDestination(opts);
-    child = c;
-    transport = await connect(c.port);
-    destDone = c.done;
-    log(`destination: child process on 127.0.0.1:${c.port} (TCP)`);
+  try {
+    if (opts.inProcess) {
+      const [a, b] = portPair();
+      transport = a;
+      const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
+      destDone = receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes }), codec)
+        .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
+      log("destination: in this process (MessageChannel)");
+    } else if (opts.connect !== undefined) {
+      transport = await connect(num(opts.connect, "--connect", 1, 65535, true));
+      destDone = Promise.resolve(null);
+      log(`destination: 127.0.0.1:${opts.connect}`);
+    } else {
+      const c = await startChildDestination(opts);
+      child = c;
+      transport = await connect(c.port);
+      destDone = c.done;
+      log(`destination: child process on 127.0.0.1:${c.port} (TCP)`);
+    }
+  } catch (err) {
+    child?.kill();
+    await src.stop();
+    throw err;
   }
 
   const bars = opts.json ? null : new cliProgress.MultiBar({
