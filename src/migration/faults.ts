@@ -70,7 +70,7 @@ export class FaultyTransport implements Transport {
         this.inner.close();
         throw new LinkError(`fault injected: ${this.fault.action}`);
       case "flip": {
-        const c = bytes.slice();
+        const c = new Uint8Array(bytes);
         const at = Math.min(c.length - 1, this.fault.offset ?? (c.length >> 1));
         c[at] ^= 0x5a;
         return this.inner.send(c);
@@ -80,7 +80,7 @@ export class FaultyTransport implements Transport {
         setTimeout(() => this.inner.close(), 5);
         return;
       case "truncate":
-        await this.inner.send(bytes.slice(0, bytes.length >> 1));
+        await this.inner.send(new Uint8Array(bytes.subarray(0, bytes.length >> 1)));
         this.dead = true;
         this.inner.close();
         throw new LinkError("fault injected: truncated");

@@ -60,7 +60,9 @@ export class FrameWriter {
     // A fresh, exactly sized, unshared buffer (transferable, safe to queue on a
     // socket). Not zero-filled first: it is overwritten whole; slice() on
     // shared memory is several times slower.
-    const out = Buffer.allocUnsafeSlow(FRAME_HEADER + len);
+    const buf = Buffer.allocUnsafeSlow(FRAME_HEADER + len);
+    // A plain Uint8Array over it, so callers' slice() copies as usual.
+    const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     out.set(io.subarray(0, FRAME_HEADER + len));
     return out;
   }

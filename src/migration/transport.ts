@@ -97,7 +97,8 @@ export class PortTransport extends BaseTransport {
   }
   async send(bytes: Uint8Array): Promise<void> {
     if (this.closed) throw new LinkError("link closed");
-    const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : bytes.slice();
+    // Transfer the buffer when the view owns all of it; otherwise copy (never transfer a pooled or shared buffer).
+    const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer) ? bytes : new Uint8Array(bytes);
     this.inFlight += copy.byteLength;
     this.port.postMessage({ d: copy }, [copy.buffer as ArrayBuffer]);
     while (this.inFlight >= PORT_WINDOW && !this.closed) await new Promise<void>((r) => this.waiters.push(r));

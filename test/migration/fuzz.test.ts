@@ -37,7 +37,7 @@ async function recordStream(): Promise<Uint8Array> {
   const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const [a, b] = portPair();
   const out: Uint8Array[] = [];
-  const rec: Transport = { label: "rec", send: (x) => { out.push(x.slice()); return a.send(x); }, onData: (cb) => a.onData(cb), onClose: (cb) => a.onClose(cb), close: () => a.close() };
+  const rec: Transport = { label: "rec", send: (x) => { out.push(new Uint8Array(x)); return a.send(x); }, onData: (cb) => a.onData(cb), onClose: (cb) => a.onClose(cb), close: () => a.close() };
   let n = 0;
   const [report, result] = await Promise.all([
     migrate(src, rec, {
