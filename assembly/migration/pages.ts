@@ -5,6 +5,11 @@
 //   0 u32 page number   4 u8 kind (REC_*)   5 u8 0   6 u16 len   8 u64 XXH64 of the page
 // ZERO: len 0 (the page is all zeros). FULL: len 4096. DELTA: an XBZRLE stream
 // (delta.ts) against the copy of the page sent before, len < 4096.
+// ZERO_RUN (round 0): len 0, and the u64 field holds a count: pages
+// [page, page+count) are all zeros. Round 0 names every page of RAM (full,
+// zero or in a run), so the destination never has to scan its RAM first;
+// it checks only the pages a run says are zero (reading fresh memory and
+// then writing it would cost a second page fault per page).
 //
 // Both sides keep one u64 per page: the XXH64 of its contents (as sent on the
 // source, as written on the destination; 0 for pages in holes), and the
@@ -27,13 +32,14 @@ export const RECORD_HEADER: u32 = 16;
 export const REC_ZERO: u32 = 0;
 export const REC_FULL: u32 = 1;
 export const REC_DELTA: u32 = 2;
+export const REC_ZERO_RUN: u32 = 3;
 /** Largest delta worth sending: beyond this a full page costs about the same. */
 export const DELTA_MAX: u32 = 3072;
 /** Round number recorded for a page never sent. */
 export const ROUND_NEVER: u32 = 0xffff;
 
 /** Encode flags. */
-export const ENC_SKIP_ZERO: u32 = 1; // round 0: the destination starts zeroed, zero pages need no record
+export const ENC_SKIP_ZERO: u32 = 1; // round 0: zero pages go as ZERO_RUN records
 export const ENC_DELTA: u32 = 2;     // try XBZRLE against the cache, and cache what is sent
 
 // Per-instance state (the migrating instance on the main thread owns it).
@@ -53,7 +59,7 @@ export namespace Stat {
   export const ZERO = 1;      // zero-marker records written / applied
   export const FULL = 2;
   export const DELTA = 3;
-  export const SKIPPED = 4;   // zero pages not sent (ENC_SKIP_ZERO)
+  export const SKIPPED = 4;   // zero pages sent inside ZERO_RUN records (ENC_SKIP_ZERO)
   export const HOLES = 5;     // pages in holes skipped
   export const BAD_OFFSET = 6; // apply: offset of the record that failed
   export const BAD_PAGE = 7;   // apply: its page number (0xffffffff if unknown)
@@ -159,6 +165,8 @@ export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u
   if (first > tPages || count > tPages - first) return -Status.ERR_RANGE;
   for (let i = 0; i < STATS; i++) statSet(i, 0);
   let pos: u32 = 0;
+  let runRec: usize = 0;   // the open ZERO_RUN record, if any
+  let runEnd: u32 = 0;     // the page after it
   const useDelta = (flags & ENC_DELTA) != 0 && cSlots != 0;
   // Bounded by count; each record needs at most RECORD_HEADER + PAGE bytes.
   for (let p = first; p < first + count; p++) {
@@ -179,7 +187,18 @@ export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u
         const slot = p % cSlots;
         if (load<u32>(cTags + (<usize>slot << 2)) == p + 1) store<u32>(cTags + (<usize>slot << 2), 0);
       }
-      if ((flags & ENC_SKIP_ZERO) != 0) { statInc(Stat.SKIPPED); continue; }
+      if ((flags & ENC_SKIP_ZERO) != 0) {
+        statInc(Stat.SKIPPED);
+        if (runRec != 0 && runEnd == p) { store<u64>(runRec, load<u64>(runRec, 8) + 1, 8); runEnd = p + 1; continue; }
+        store<u32>(rec, p);
+        store<u8>(rec, <u8>REC_ZERO_RUN, 4);
+        store<u8>(rec, 0, 5);
+        store<u16>(rec, 0, 6);
+        store<u64>(rec, 1, 8);
+        runRec = rec; runEnd = p + 1;
+        pos += RECORD_HEADER;
+        continue;
+      }
       kind = REC_ZERO; len = 0;
       statInc(Stat.ZERO);
     } else {
@@ -242,6 +261,24 @@ export function migApply(inp: usize, len: u32, round: u32): i32 {
     const gpa = <u64>p << PAGE_SHIFT;
     if (gmCheck(gpa, PAGE) != Status.OK) return Status.ERR_CORRUPT;
     const data = rec + RECORD_HEADER;
+    if (kind == REC_ZERO_RUN) {
+      // h is the page count; the whole run must lie in RAM outside holes.
+      if (dlen != 0 || h == 0 || h > <u64>(tPages - p)) return Status.ERR_CORRUPT;
+      const count = <u32>h;
+      if (gmCheck(gpa, <u64>count << PAGE_SHIFT) != Status.OK) return Status.ERR_CORRUPT;
+      // Bounded by count ≤ tPages - p.
+      for (let q = p; q < p + count; q++) {
+        const z = migPageIsZero(q);
+        if (z < 0) return -z;
+        if (z == 0) { const s = gmFill(<u64>q << PAGE_SHIFT, 0, PAGE); if (s != Status.OK) return s; }
+        store<u64>(tHash + (<usize>q << 3), zeroHash);
+        store<u16>(tRound + (<usize>q << 1), r16);
+      }
+      statSet(Stat.PAGES, stat(Stat.PAGES) + count);
+      statSet(Stat.ZERO, stat(Stat.ZERO) + count);
+      off += RECORD_HEADER;
+      continue;
+    }
     if (kind == REC_ZERO) {
       if (dlen != 0 || h != zeroHash) return Status.ERR_CORRUPT;
       const s = gmFill(gpa, 0, PAGE);
@@ -273,20 +310,15 @@ export function migApply(inp: usize, len: u32, round: u32): i32 {
 }
 
 /**
- * Destination: make RAM the all-zero state round 0 assumes. Zeroes any
- * non-zero page (through the port), sets every hash to the zero hash (0 in
- * holes) and every round to "never sent".
+ * Destination: reset the tables before round 0: every hash 0, every round
+ * "never sent". RAM is not touched: round 0 names every page (full, zero,
+ * or in a zero run), and a page it missed keeps hash 0, which cannot match
+ * the source's digest (holes are 0 on both sides).
  */
 export function migDestPrepare(): i32 {
   if (!ready()) return Status.ERR_NOT_READY;
   memory.fill(tRound, 0xff, <usize>tPages << 1);
-  for (let p: u32 = 0; p < tPages; p++) {
-    const z = migPageIsZero(p);
-    if (z == -Status.ERR_HOLE) { store<u64>(tHash + (<usize>p << 3), 0); continue; }
-    if (z < 0) return -z;
-    if (z == 0) { const s = gmFill(<u64>p << PAGE_SHIFT, 0, PAGE); if (s != Status.OK) return s; }
-    store<u64>(tHash + (<usize>p << 3), zeroHash);
-  }
+  memory.fill(tHash, 0, <usize>tPages << 3);
   return Status.OK;
 }
 

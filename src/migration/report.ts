@@ -19,8 +19,7 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     `transferred ram: ${kb(r.bytesSent)} kbytes`,
     `throughput: ${(r.throughputMBps * 8).toFixed(1)} mbps (${r.throughputMBps.toFixed(1)} MB/s)`,
     `total ram: ${kb(r.ramBytes)} kbytes`,
-    `pages sent: ${r.pagesSent} (normal ${r.fullPages}, zero markers ${r.zeroPages}, xbzrle ${r.deltaPages})`,
-    `zero pages not sent (round 0): ${r.skippedZeroPages}`,
+    `pages: normal ${r.fullPages}, zero ${r.zeroPages + r.skippedZeroPages} (${r.skippedZeroPages} as runs in round 0), xbzrle ${r.deltaPages}`,
     `savings: ${kb(r.bytesUncompressed + r.skippedZeroPages * 4096 - r.bytesSent)} kbytes vs. sending every page whole`,
     `cpu throttle percentage (max): ${Math.round(r.throttleMax * 100)}`,
     `verified: ${r.verified ? `yes, ${r.verifyMode} digest ${r.digest} equal on both sides` : "no"}`,
@@ -38,7 +37,7 @@ export function jsonSummary(r: MigrationReport): Record<string, unknown> {
   return {
     ok: r.ok, running: r.running, error: r.error ?? null, failedPhase: r.failedPhase ?? null,
     totalTimeMs: round2(r.totalTimeMs), downtimeMs: round2(r.downtimeMs), expectedDowntimeMs: Number.isFinite(r.expectedDowntimeMs) ? round2(r.expectedDowntimeMs) : null,
-    rounds: r.rounds, pagesSent: r.pagesSent, zeroPages: r.zeroPages, skippedZeroPages: r.skippedZeroPages, deltaPages: r.deltaPages, fullPages: r.fullPages,
+    rounds: r.rounds, pagesSent: r.pagesSent, zeroPages: r.zeroPages + r.skippedZeroPages, zeroRunPages: r.skippedZeroPages, deltaPages: r.deltaPages, fullPages: r.fullPages,
     bytesSent: r.bytesSent, throughputMBps: round2(r.throughputMBps), ramBytes: r.ramBytes, verified: r.verified, verifyMode: r.verifyMode, digest: r.digest,
     framesLost: r.framesLost, throttleMax: r.throttleMax, mismatchTotal: r.mismatchTotal ?? 0, mismatches: r.mismatches ?? [],
     roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, full: s.fullPages, zero: s.zeroPages, delta: s.deltaPages, bytes: s.bytes, ms: round2(s.ms), dirtyRate: Math.round(s.dirtyRate) })),

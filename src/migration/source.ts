@@ -154,7 +154,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
         const full = e.mig_stat(S.FULL), zero = e.mig_stat(S.ZERO), delta = e.mig_stat(S.DELTA);
         rs.fullPages += full; rs.zeroPages += zero; rs.deltaPages += delta;
         rs.skippedZeroPages += e.mig_stat(S.SKIPPED);
-        roundRecords += full + zero + delta;
+        roundRecords += full + zero + delta + e.mig_stat(S.SKIPPED);
         progressPages += used;
         batchPos += n;
         p += used; left -= used;

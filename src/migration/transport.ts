@@ -137,7 +137,10 @@ export class TcpTransport extends BaseTransport {
     this.sock.write(bytes);
     // Keep up to TCP_WINDOW bytes queued so encoding the next frame overlaps
     // the kernel sending this one; past that, wait until half has drained.
-    if (this.sock.writableLength < TCP_WINDOW) return Promise.resolve();
+    if (this.sock.writableLength === 0) return Promise.resolve();
+    // Bytes wait in user space: let the event loop run once so libuv moves
+    // them to the kernel while the sender encodes the next frame.
+    if (this.sock.writableLength < TCP_WINDOW) return new Promise((r) => setImmediate(r));
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.closed || this.sock.destroyed) { cleanup(); reject(new LinkError("link closed")); }

@@ -74,7 +74,7 @@ export interface RoundStats {
   fullPages: number;
   zeroPages: number;
   deltaPages: number;
-  /** Zero pages in round 0 that needed no record at all. */
+  /** Zero pages in round 0, sent as runs (one 16-byte record per run of zero pages). */
   skippedZeroPages: number;
   bytes: number;
   ms: number;
@@ -102,7 +102,9 @@ export interface MigrationReport {
   /** Expected downtime from the last estimate before stop-and-copy. */
   expectedDowntimeMs: number;
   rounds: number;
+  /** Page records sent (full, zero marker, delta); pages inside round-0 zero runs are counted in skippedZeroPages. */
   pagesSent: number;
+  /** Zero-page marker records (rounds ≥ 1). */
   zeroPages: number;
   deltaPages: number;
   fullPages: number;

@@ -40,7 +40,7 @@ export const HELLO_DELTA = 1;
 export const HELLO_FULL_VERIFY = 2;
 
 /** Page record kinds (assembly/migration/pages.ts). */
-export const Rec = { ZERO: 0, FULL: 1, DELTA: 2 } as const;
+export const Rec = { ZERO: 0, FULL: 1, DELTA: 2, ZERO_RUN: 3 } as const;
 export const RECORD_HEADER = 16;
 export const ROUND_NEVER = 0xffff;
 

@@ -160,7 +160,7 @@ describe("page records between two VMs", () => {
       const b = new Uint8Array(PAGE).map(() => (rand() * 256) | 0);
       src.guest.writeBytes(p * PAGE, b);
     }
-    dst.guest.fill(9 * PAGE, 0x33, PAGE); // junk prepare must clear
+    dst.guest.fill(9 * PAGE, 0x33, PAGE); // junk: round 0 names page 9 (full or zero), so it is overwritten or cleared
     expect(src.exports.mig_init(256)).toBe(0);
     expect(dst.exports.mig_init(0)).toBe(0);
     expect(dst.exports.mig_dest_prepare()).toBe(0);
@@ -229,5 +229,36 @@ describe("page records between two VMs", () => {
     new DataView(rec.buffer).setUint32(0, 256, true);
     dst.io().set(rec, 0);
     expect(dst.exports.mig_apply(0, 16, 1)).toBe(Status.ERR_CORRUPT);
+  });
+
+  it("zero runs: cover round 0's zero pages, clear junk on the destination, and hostile runs are refused", async () => {
+    const src = await newCore(1 << 20);
+    const dst = await newCore(1 << 20, { holes: [[100 * PAGE, PAGE]] });
+    src.guest.writeU32(50 * PAGE, 1);
+    src.exports.mig_init(0); dst.exports.mig_init(0); dst.exports.mig_dest_prepare();
+    dst.guest.fill(7 * PAGE, 0x99, 2 * PAGE); // junk where the source has zeros
+    // Pages 0..99 only (the destination has a hole at 100).
+    const n = src.exports.mig_encode(0, 100, ENC_SKIP_ZERO, 0, 1 << 20);
+    expect(src.exports.mig_stat(STAT.SKIPPED)).toBe(99);
+    // Two runs (0..49, 51..99) and one full page.
+    expect(n).toBe(16 + (16 + PAGE) + 16);
+    dst.io().set(src.io().subarray(0, n), 0);
+    expect(dst.exports.mig_apply(0, n, 0)).toBe(0);
+    expect(dst.exports.mig_stat(STAT.PAGES)).toBe(100);
+    expect(dst.exports.mig_page_is_zero(7)).toBe(1);
+    expect(dst.exports.mig_page_is_zero(8)).toBe(1);
+    expect(dst.guest.readU32(50 * PAGE)).toBe(1);
+    const run = (page: number, count: bigint) => {
+      const r = new Uint8Array(16);
+      const dv = new DataView(r.buffer);
+      dv.setUint32(0, page, true); dv.setUint8(4, 3); dv.setBigUint64(8, count, true);
+      dst.io().set(r, 0);
+      return dst.exports.mig_apply(0, 16, 0);
+    };
+    expect(run(0, 0n)).toBe(Status.ERR_CORRUPT);          // empty run
+    expect(run(200, 57n)).toBe(Status.ERR_CORRUPT);       // past the end of RAM
+    expect(run(255, 2n ** 63n)).toBe(Status.ERR_CORRUPT); // absurd count
+    expect(run(90, 20n)).toBe(Status.ERR_CORRUPT);        // across the hole at 100
+    expect(run(101, 155n)).toBe(Status.OK);               // up to the last page
   });
 });

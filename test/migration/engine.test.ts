@@ -30,7 +30,7 @@ describe("pre-copy engine", () => {
     const r = await rig({ ramMiB: 4, dirtyMiBps: 64, pattern: "uniform", fill: 4 << 20 });
     await r.src.start();
     try {
-      const { report } = await runMigration(r, { mig: { bandwidthLimit: 16e6, downtimeLimitMs: 1, maxRounds: 4, autoConverge: false } });
+      const { report } = await runMigration(r, { mig: { bandwidthLimit: 16e6, downtimeLimitMs: -1, maxRounds: 4, autoConverge: false } });
       expect(report.ok, report.error).toBe(true);
       expect(report.rounds).toBe(5); // 4 pre-copy rounds and the stop-and-copy round
       expect(report.throttleMax).toBe(0);
