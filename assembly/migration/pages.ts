@@ -46,7 +46,8 @@ export const ENC_DELTA: u32 = 2;     // try XBZRLE against the cache, and cache 
 let tPages: u32 = 0;
 let tHash: usize = 0;     // tPages × u64
 let tRound: usize = 0;    // tPages × u16
-let cSlots: u32 = 0;
+let cSlots: u32 = 0;      // slots in use
+let cCap: u32 = 0;        // slots allocated
 let cTags: usize = 0;     // cSlots × u32 (page + 1; 0 = empty)
 let cData: usize = 0;     // cSlots × 4096
 let scratch: usize = 0;   // 4096: a page being decoded or hashed
@@ -95,10 +96,12 @@ export function migInit(slots: u32): i32 {
     tPages = pages;
   }
   if (!ensureScratch()) return Status.ERR_NO_MEMORY;
-  if (slots > cSlots) {
-    cTags = regionAlloc(<u64>slots << 2, 64);
-    cData = regionAlloc(<u64>slots << 12, 4096);
-    if (cTags == 0 || cData == 0) { cSlots = 0; return Status.ERR_NO_MEMORY; }
+  // Regions are never freed: keep the largest cache made so far and reuse it.
+  if (slots > cCap) {
+    const tags = regionAlloc(<u64>slots << 2, 64);
+    const data = regionAlloc(<u64>slots << 12, 4096);
+    if (tags == 0 || data == 0) { cSlots = 0; return Status.ERR_NO_MEMORY; }
+    cTags = tags; cData = data; cCap = slots;
   }
   cSlots = slots;
   if (cSlots != 0) memory.fill(cTags, 0, <usize>cSlots << 2);
