@@ -140,6 +140,9 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           inRound = false;
           res.rounds = round + 1;
           if (final) finalDone = true;
+          // Tell the source this round is applied: it freezes the VM only once
+          // the destination has caught up, so the downtime does not include a backlog.
+          else await link.send(Msg.ROUND_ACK, new PayloadWriter().u32(round).done());
           break;
         }
         case Msg.DEVICE: {

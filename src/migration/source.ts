@@ -140,8 +140,21 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     }
     // Let timers, the peer's replies and the progress display run.
     if (t - lastYield > 20) { lastYield = t; await tick(); }
-    if (link.poll()) throw new ProtocolError("unexpected message from the destination during the stream");
+    takeAcks();
   };
+
+  // The destination acknowledges each applied pre-copy round (ROUND_ACK);
+  // anything else from it during the stream is a protocol error.
+  let ackedRound = -1;
+  const onAck = (f: { type: number; payload: Uint8Array }) => {
+    if (f.type !== Msg.ROUND_ACK) throw new ProtocolError(`unexpected ${msgName(f.type)} from the destination during the stream`);
+    const r = new PayloadReader(f.payload, "ROUND_ACK");
+    const n = r.u32();
+    r.end();
+    if (n !== ackedRound + 1 || n >= report.rounds) throw new ProtocolError(`ROUND_ACK ${n} out of order`);
+    ackedRound = n;
+  };
+  const takeAcks = () => { for (let f = link.poll(); f; f = link.poll()) onAck(f); };
 
   const sendRanges = async (ranges: PageRange[], flags: number, rs: RoundStats) => {
     for (const r of ranges) {
@@ -235,6 +248,10 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
       lastHarvest = now();
       rs = await runRound(r, h.ranges, h.count, false, o.delta ? ENC_DELTA : 0);
     }
+
+    // Wait until the destination has applied every round sent so far: its
+    // backlog would otherwise be paid for while the VM is frozen.
+    while (ackedRound < report.rounds - 1) onAck(await link.recv("ROUND_ACK", o.replyTimeoutMs));
 
     // ---- stop-and-copy
     phase = "stop-copy";

@@ -26,9 +26,10 @@ export const Msg = {
   CONFIRM: 11,
   RESUMED: 12,
   ABORT: 13,
+  ROUND_ACK: 14,
 } as const;
 export type MsgType = (typeof Msg)[keyof typeof Msg];
-export const MSG_MAX = 13;
+export const MSG_MAX = 14;
 const msgNames = new Map<number, string>(Object.entries(Msg).map(([k, v]) => [v, k]));
 /** Name of a message type for errors and logs. */
 export function msgName(t: number): string { return msgNames.get(t) ?? `MSG_${t}`; }

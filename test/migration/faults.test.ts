@@ -24,6 +24,7 @@ const phases: Case[] = [
   { name: "stop-and-copy round end", side: "source", fault: { type: Msg.ROUND_END, finalRound: true } },
   { name: "device state", side: "source", fault: { type: Msg.DEVICE } },
   { name: "digest", side: "source", fault: { type: Msg.DIGEST } },
+  { name: "round 0 acknowledgement", side: "destination", fault: { type: Msg.ROUND_ACK } },
   { name: "verdict", side: "destination", fault: { type: Msg.VERDICT } },
 ];
 const actions: FaultAction[] = ["drop", "flip", "truncate", "die"];
