@@ -59,7 +59,7 @@ export function migrateCommand(): Command {
     .addOption(new Option("--pattern <p>", "workload write pattern").choices(["uniform", "hotset", "sequential"]).default("hotset"))
     .option("--working-set <fraction>", "fraction of RAM the workload writes", "1")
     .option("--fill <fraction>", "fraction of RAM filled with random data before migrating (the rest stays zero)", "0.5")
-    .option("--downtime <ms>", "downtime limit: stop-and-copy when the estimate fits", "300")
+    .option("--downtime <ms>", "downtime limit: stop-and-copy when the estimate fits", "50")
     .option("--max-rounds <n>", "round cap", "30")
     .option("--bandwidth <MB/s>", "bandwidth cap (0 = none)", "0")
     .option("--no-auto-converge", "never throttle the vCPUs")

@@ -36,8 +36,6 @@ export interface MigrationSource {
   writeLock(): Promise<() => void>;
   /** Slow the vCPUs to `fraction` (0 = full speed, 0.99 = nearly stopped) of their run time. */
   setThrottle(fraction: number): void;
-  /** The vCPUs' own estimate of bytes dirtied per second, if they keep one. */
-  dirtyRate?(): number;
   /**
    * The destination confirmed it runs the VM: the source must never run
    * again. Called with the write lock still held (it is never released).
