@@ -76,4 +76,20 @@ describe("TCP transport", () => {
     await sleep(40);
     expect(src.writes()).toBeGreaterThan(w);
   });
+
+  it("the destination process dies during stop-and-copy: the frozen source is resumed", async () => {
+    const src = await source(16, 8, "release");
+    const { port, child } = await childDestination();
+    const report = await migrate(src, await connect(port), {
+      maxRounds: 3, downtimeLimitMs: -1,
+      onFrozen: () => { child.kill("SIGKILL"); },
+    });
+    expect(report.ok).toBe(false);
+    expect(report.failedPhase).toMatch(/stop-copy|verify/);
+    expect(report.running).toBe("source");
+    expect(src.paused).toBe(false);
+    const w = src.writes();
+    await sleep(40);
+    expect(src.writes()).toBeGreaterThan(w);
+  });
 });
