@@ -50,6 +50,7 @@ function mib(v: string, what: string): number {
   return Number(m[1]) * (m[2].toLowerCase() === "g" ? 1024 : 1);
 }
 
+/** The `vmdev migrate` subcommand. */
 export function migrateCommand(): Command {
   return new Command("migrate")
     .description("live-migrate a running VM (pre-copy, stop-and-copy, digest-verified) and report")

@@ -20,6 +20,7 @@ import {
 export const MAX_RAM_PAGES = 0xf0000;
 const S = { PAGES: 0, BAD_OFFSET: 6, BAD_PAGE: 7, MISMATCHES: 8 };
 
+/** Options of receiveMigration. */
 export interface ReceiveOptions {
   /** Longest silence on the link before giving up (default 30 s). */
   idleTimeoutMs?: number;
@@ -29,6 +30,7 @@ export interface ReceiveOptions {
   beforeVerify?(dest: MigrationDestination): void;
 }
 
+/** What the destination saw: whether it resumed the VM, and why not if it did not. */
 export interface ReceiveResult {
   ok: boolean;
   /** True only if this side resumed the VM. */

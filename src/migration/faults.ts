@@ -7,6 +7,7 @@ import type { Transport } from "./transport.js";
 import { LinkError } from "./transport.js";
 import { FRAME_HEADER, FRAME_MAGIC, Msg } from "./wire.js";
 
+/** What a FaultyTransport does to the frame that triggers it. */
 export type FaultAction =
   /** Close the link instead of sending the frame. */
   | "drop"
@@ -19,6 +20,7 @@ export type FaultAction =
   /** The sender believes the frame left, but it never arrives; then the link closes. */
   | "lose";
 
+/** One fault: where it triggers and what it does. */
 export interface Fault {
   /** Message type whose n-th occurrence triggers the fault. */
   type: number;

@@ -16,6 +16,7 @@ export class LinkTimeout extends LinkError {
   constructor(what: string, ms: number) { super(`timed out after ${ms} ms waiting for ${what}`); this.name = "LinkTimeout"; }
 }
 
+/** Frames over a transport: send, poll and wait for checked frames; ABORT and truncation become errors. */
 export class Link {
   readonly writer: FrameWriter;
   readonly reader: FrameReader;

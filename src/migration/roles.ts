@@ -9,6 +9,7 @@ import { receiveMigration, type ReceiveResult } from "./destination.js";
 import { StandInDestination, StandInSource, type DirtyPattern } from "./standin.js";
 import { listen } from "./transport.js";
 
+/** Options of the TCP destination role. */
 export interface DestinationRoleOptions {
   module: WebAssembly.Module;
   variant: WasmVariant;
@@ -25,6 +26,7 @@ export interface DestinationRoleOptions {
   onEvent?(what: string, detail?: Record<string, unknown>): void;
 }
 
+/** The destination role's result. */
 export interface DestinationRoleResult extends ReceiveResult {
   /** vCPU writes the resumed VM made in runAfterMs (proves it runs). */
   writesAfterResume: number;

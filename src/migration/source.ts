@@ -20,6 +20,7 @@ const ENC_DELTA = 2;
 /** mig_stat indices. */
 const S = { PAGES: 0, ZERO: 1, FULL: 2, DELTA: 3, SKIPPED: 4, HOLES: 5, DELTA_BYTES: 9 };
 
+/** Options of migrate(). */
 export interface MigrateOptions {
   /** Stop-and-copy once the estimated time to send what is dirty fits this (default 300 ms, QEMU's default). */
   downtimeLimitMs?: number;
@@ -46,6 +47,7 @@ export interface MigrateOptions {
   onFrozen?(core: VmCore): void;
 }
 
+/** A progress sample while pages flow. */
 export interface Progress {
   round: number;
   pagesDone: number;

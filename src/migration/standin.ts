@@ -19,8 +19,10 @@ export const Ctl = {
   WRITES: 8,    // per-vCPU write counters from here (Int32 each)
 } as const;
 
+/** Where the stand-in vCPUs write: anywhere, mostly a hot 1/16 of the working set, or page after page. */
 export type DirtyPattern = "uniform" | "hotset" | "sequential";
 
+/** What a stand-in vCPU worker is given. */
 export interface VcpuWorkerData {
   shared: ReturnType<VmCore["shareable"]>;
   ctl: SharedArrayBuffer;
@@ -34,6 +36,7 @@ export interface VcpuWorkerData {
   seed: number;
 }
 
+/** Options of the stand-in source VM. */
 export interface StandInOptions {
   module: WebAssembly.Module;
   variant: WasmVariant;

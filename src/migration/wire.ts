@@ -7,6 +7,7 @@
 export const PROTOCOL_VERSION = 1;
 /** "VMMG" little-endian. */
 export const FRAME_MAGIC = 0x474d4d56;
+/** Bytes of a frame header (frames.ts). */
 export const FRAME_HEADER = 32;
 /** Largest payload a frame may carry; a header announcing more is refused before reading it. */
 export const MAX_PAYLOAD = 4 << 20;
@@ -28,7 +29,9 @@ export const Msg = {
   ABORT: 13,
   ROUND_ACK: 14,
 } as const;
+/** A message type number. */
 export type MsgType = (typeof Msg)[keyof typeof Msg];
+/** The largest message type. */
 export const MSG_MAX = 14;
 const msgNames = new Map<number, string>(Object.entries(Msg).map(([k, v]) => [v, k]));
 /** Name of a message type for errors and logs. */
@@ -38,11 +41,14 @@ export function msgName(t: number): string { return msgNames.get(t) ?? `MSG_${t}
 export const ROUND_FINAL = 1;
 /** HELLO flags. */
 export const HELLO_DELTA = 1;
+/** HELLO flag: both sides re-hash all RAM during the downtime. */
 export const HELLO_FULL_VERIFY = 2;
 
 /** Page record kinds (assembly/migration/pages.ts). */
 export const Rec = { ZERO: 0, FULL: 1, DELTA: 2, ZERO_RUN: 3 } as const;
+/** Bytes of a page record header. */
 export const RECORD_HEADER = 16;
+/** Round reported for a page never sent. */
 export const ROUND_NEVER = 0xffff;
 
 /** Verdict reasons. */
@@ -113,6 +119,7 @@ export class PayloadReader {
 /** A device as announced in HELLO. */
 export interface DeviceInfo { kind: number; name: string }
 
+/** The HELLO message. */
 export interface Hello {
   version: number;
   abiVersion: number;
@@ -123,13 +130,16 @@ export interface Hello {
   layout: Uint8Array;
 }
 
+/** Encode a HELLO payload. */
 export function encodeHello(h: Hello): Uint8Array {
   const w = new PayloadWriter().u32(h.version).u32(h.abiVersion).u32(h.pageSize).u32(h.ramPages).u32(h.flags).u32(h.devices.length);
   for (const d of h.devices) w.u32(d.kind).str(d.name);
   return w.blob(h.layout).done();
 }
 
+/** Most devices a HELLO may announce. */
 export const MAX_DEVICES = 256;
+/** Decode an untrusted HELLO payload (ProtocolError if malformed). */
 export function decodeHello(p: Uint8Array): Hello {
   const r = new PayloadReader(p, "HELLO");
   const version = r.u32(), abiVersion = r.u32(), pageSize = r.u32(), ramPages = r.u32(), flags = r.u32(), n = r.u32();
@@ -141,6 +151,7 @@ export function decodeHello(p: Uint8Array): Hello {
   return { version, abiVersion, pageSize, ramPages, flags, devices, layout };
 }
 
+/** The destination's VERDICT. */
 export interface Verdict {
   accept: boolean;
   reason: number;
@@ -154,6 +165,7 @@ export interface Verdict {
 /** A verdict lists at most this many pages (the total is always given). */
 export const VERDICT_MAX_PAGES = 4096;
 
+/** Encode a VERDICT payload (at most VERDICT_MAX_PAGES pages listed). */
 export function encodeVerdict(v: Verdict): Uint8Array {
   const list = v.pages.slice(0, VERDICT_MAX_PAGES);
   const w = new PayloadWriter().u32(v.accept ? 1 : 0).u32(v.reason).str(v.message).u32(v.mismatchTotal).u32(list.length);
@@ -161,6 +173,7 @@ export function encodeVerdict(v: Verdict): Uint8Array {
   return w.done();
 }
 
+/** Decode an untrusted VERDICT payload (ProtocolError if malformed). */
 export function decodeVerdict(p: Uint8Array): Verdict {
   const r = new PayloadReader(p, "VERDICT");
   const a = r.u32();
