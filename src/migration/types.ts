@@ -24,7 +24,11 @@ export interface MigratableDevice extends DeviceModel {
   framesLost?(): number;
 }
 
-/** The VM being migrated away. */
+/**
+ * The VM being migrated away. While a migration runs it owns the guest-RAM
+ * dirty bitmap: it enables it (which clears it) before round 0, harvests it
+ * every round, and disables it if the migration fails.
+ */
 export interface MigrationSource {
   readonly core: VmCore;
   readonly devices: readonly MigratableDevice[];
