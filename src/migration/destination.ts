@@ -26,6 +26,8 @@ export interface ReceiveOptions {
   idleTimeoutMs?: number;
   /** Called as the migration advances (for logs and progress). */
   onEvent?(what: string, detail?: Record<string, unknown>): void;
+  /** Largest guest this side accepts (default and ceiling: 3.75 GiB, vmdev's own-placement limit). */
+  maxRamBytes?: number;
   /** Test hook: runs after the digest arrives, before this side checks its memory. */
   beforeVerify?(dest: MigrationDestination): void;
 }
@@ -63,7 +65,8 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     };
     if (hello.version !== PROTOCOL_VERSION) await refuse(`protocol version ${hello.version}, this side speaks ${PROTOCOL_VERSION}`);
     if (hello.pageSize !== PAGE_SIZE) await refuse(`page size ${hello.pageSize}`);
-    if (hello.ramPages === 0 || hello.ramPages > MAX_RAM_PAGES) await refuse(`guest of ${hello.ramPages} pages`);
+    const maxPages = Math.min(MAX_RAM_PAGES, Math.floor((opts.maxRamBytes ?? Infinity) / PAGE_SIZE));
+    if (hello.ramPages === 0 || hello.ramPages > maxPages) await refuse(`guest of ${hello.ramPages} pages (this side accepts up to ${maxPages})`);
     if (hello.abiVersion >>> 16 !== codec.abiVersion >>> 16) await refuse(`wasm ABI ${hello.abiVersion >>> 16}.x, this side has ${codec.abiVersion >>> 16}.x`);
     if ((hello.flags & ~(HELLO_DELTA | HELLO_FULL_VERIFY)) !== 0) await refuse(`unknown flags ${hello.flags}`);
     try {

@@ -18,7 +18,9 @@ export type FaultAction =
   /** The peer dies: close silently without sending, as a killed process would. */
   | "die"
   /** The sender believes the frame left, but it never arrives; then the link closes. */
-  | "lose";
+  | "lose"
+  /** The frame and everything after it vanish, but the link stays open (a hung peer): only timeouts notice. */
+  | "stall";
 
 /** One fault: where it triggers and what it does. */
 export interface Fault {
@@ -61,8 +63,11 @@ export class FaultyTransport implements Transport {
     return this.seen++ === (this.fault.nth ?? 0);
   }
 
+  private stalled = false;
+
   async send(bytes: Uint8Array): Promise<void> {
     if (this.dead) throw new LinkError("link closed");
+    if (this.stalled) return;
     if (!this.matches(bytes)) return this.inner.send(bytes);
     this.fired = true;
     switch (this.fault.action) {
@@ -77,6 +82,9 @@ export class FaultyTransport implements Transport {
         c[at] ^= 0x5a;
         return this.inner.send(c);
       }
+      case "stall":
+        this.stalled = true;
+        return;
       case "lose":
         this.dead = true;
         setTimeout(() => this.inner.close(), 5);

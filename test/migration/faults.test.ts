@@ -121,3 +121,38 @@ describe("faults after CONFIRM (the commit point)", () => {
     });
   }
 });
+
+describe("a hung peer (the link stays open, nothing arrives)", () => {
+  it("destination hangs before its VERDICT: the source times out and resumes; the destination never runs", async () => {
+    const r = (current = await faultRig());
+    const { report, result } = await runMigration(r, {
+      destFault: { type: Msg.VERDICT, action: "stall" },
+      mig: { maxRounds: 2, replyTimeoutMs: 300 }, recv: { idleTimeoutMs: 600 },
+    });
+    expect(report.error).toMatch(/timed out after 300 ms waiting for VERDICT/);
+    expect(report.running).toBe("source");
+    expect(r.src.paused).toBe(false);
+    expect(result.resumed).toBe(false);
+  });
+
+  it("source hangs mid-stream: the destination gives up after its idle timeout and never runs", async () => {
+    const r = (current = await faultRig());
+    const { report, result } = await runMigration(r, {
+      srcFault: { type: Msg.ROUND, round: 1, action: "stall" },
+      mig: { maxRounds: 3, replyTimeoutMs: 1500 }, recv: { idleTimeoutMs: 300 },
+    });
+    expect(result.resumed).toBe(false);
+    expect(result.error).toMatch(/timed out after 300 ms/);
+    expect(report.running).toBe("source");
+    expect(r.src.paused).toBe(false);
+  });
+
+  it("a destination refuses a guest larger than it accepts", async () => {
+    const r = (current = await faultRig());
+    const { report, result } = await runMigration(r, { recv: { maxRamBytes: 1 << 20 } });
+    expect(report.failedPhase).toBe("handshake");
+    expect(report.error).toMatch(/guest of 1024 pages \(this side accepts up to 256\)/);
+    expect(result.resumed).toBe(false);
+    expect(r.src.paused).toBe(false);
+  });
+});
