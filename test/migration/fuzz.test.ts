@@ -94,7 +94,8 @@ describe("protocol decoder fuzz", () => {
     const base = await receiveMigration(new Replay([stream]), destOf, codec, { idleTimeoutMs: 500 });
     expect(base.resumed, base.error).toBe(true);
 
-    for (let iter = 0; iter < 300; iter++) {
+    // FUZZ_ITERS=4000 for a longer hunt (CI runs 300).
+    for (let iter = 0; iter < Number(process.env.FUZZ_ITERS ?? 300); iter++) {
       const kind = iter % 5;
       let bytes: Uint8Array;
       if (kind === 0) {
