@@ -242,7 +242,15 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
       rs.throttle = throttle;
       opts.onRound?.(rs);
       report.expectedDowntimeMs = etaMs;
-      if (etaMs <= o.downtimeLimitMs || r >= o.maxRounds) break;
+      if (etaMs <= o.downtimeLimitMs || r >= o.maxRounds) {
+        // Before freezing, let the destination catch up (its backlog would
+        // otherwise be paid for while the VM is frozen), then look again:
+        // the vCPUs kept dirtying meanwhile.
+        while (ackedRound < report.rounds - 1) onAck(await link.recv("ROUND_ACK", o.replyTimeoutMs));
+        const after = core.dirty.count();
+        report.expectedDowntimeMs = bw > 0 ? ((after * PAGE_SIZE) / bw) * 1000 : Infinity;
+        if (report.expectedDowntimeMs <= o.downtimeLimitMs || r >= o.maxRounds) break;
+      }
       // Auto-converge (QEMU cpu-throttle): start at 20 %, add 10 % per round
       // while the vCPUs dirty more than half of what the link carries.
       if (o.autoConverge && r >= 2 && dirtyRate * PAGE_SIZE > 0.5 * bw) setThrottle(Math.min(0.99, throttle === 0 ? 0.2 : throttle + 0.1));
@@ -251,8 +259,8 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
       rs = await runRound(r, h.ranges, h.count, false, o.delta ? ENC_DELTA : 0);
     }
 
-    // Wait until the destination has applied every round sent so far: its
-    // backlog would otherwise be paid for while the VM is frozen.
+    // Every pre-copy round is applied on the destination by now (the loop
+    // above waited); this only matters if the loop is changed.
     while (ackedRound < report.rounds - 1) onAck(await link.recv("ROUND_ACK", o.replyTimeoutMs));
 
     // ---- stop-and-copy
