@@ -3,3 +3,4 @@
 export * from "./core/exports";
 export * from "./machine/exports";
 export * from "./apic/exports";
+export * from "./migration/exports";

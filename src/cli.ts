@@ -12,6 +12,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.addCommand(demoCommand());
   program.addCommand(runCommand());
+  program.addCommand((await import("./cli/migrate.js")).migrateCommand());
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;

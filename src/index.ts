@@ -27,3 +27,4 @@ export { VcpuHost, type VcpuStats } from "./vcpu/host.js";
 export { VcpuCell, VcpuState, VcpuOwner, legalTransition, type TransitionResult } from "./vcpu/state.js";
 export { spawnWorker, siblingModule } from "./vcpu/spawn.js";
 export type { WorkloadSpec, WorkloadPattern } from "./vcpu/workload.js";
+export * from "./migration/index.js";
