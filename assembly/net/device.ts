@@ -229,8 +229,8 @@ function fatal(d: VDev, which: i32): void {
 
 function finish(d: VDev, qi: u32): void {
   const q = devQueue(d, qi);
-  if (q.unpublished == 0) { queuePublish(q); return; }
   queuePublish(q);
+  if (q.published == 0) return;
   if (queueNeedsInterrupt(q)) devSignalQueue(d, qi);
   else count(d, VCounter.IRQ_SUPPRESSED);
 }
