@@ -231,3 +231,16 @@ describe("virtio-mmio v2", () => {
     expect(r.tx).toHaveLength(0);
   });
 });
+
+describe("virtio-pci reset scope", () => {
+  it("a virtio reset (status 0) keeps the MSI-X table; a function reset masks every vector again", async () => {
+    const r = await Rig.create("pci");
+    const p = r.dev.pci!;
+    p.barWrite(1, 0, 4, 0xfee01000); p.barWrite(1, 8, 4, 0x31); p.barWrite(1, 12, 4, 0);
+    r.setStatus(0);
+    expect([0, 4, 8, 12].map((o) => p.barRead(1, o, 4))).toEqual([0xfee01000, 0, 0x31, 0]);
+    r.dev.reset();
+    expect(p.barRead(1, 12, 4)).toBe(1);
+    expect(p.barRead(1, 0, 4)).toBe(0);
+  });
+});
