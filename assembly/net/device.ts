@@ -164,11 +164,13 @@ export function netReset(d: VDev): void {
 }
 
 /** Feature combinations the device accepts at FEATURES_OK (§5.1.3.1: the control-queue features need CTRL_VQ). */
-export function netFeaturesOk(d: VDev): bool {
+export function netFeaturesOk(d: VDev): bool { return netFeaturesAcceptable(d.acked); }
+
+export function netFeaturesAcceptable(acked: u64): bool {
   const needCtrl = bit(NET_F_CTRL_RX) | bit(NET_F_CTRL_VLAN) | bit(NET_F_GUEST_ANNOUNCE) | bit(NET_F_MQ) |
     bit(NET_F_CTRL_MAC_ADDR) | bit(NET_F_CTRL_RX_EXTRA);
-  if ((d.acked & needCtrl) != 0 && (d.acked & bit(NET_F_CTRL_VQ)) == 0) return false;
-  if ((d.acked & bit(NET_F_CTRL_RX_EXTRA)) != 0 && (d.acked & bit(NET_F_CTRL_RX)) == 0) return false;
+  if ((acked & needCtrl) != 0 && (acked & bit(NET_F_CTRL_VQ)) == 0) return false;
+  if ((acked & bit(NET_F_CTRL_RX_EXTRA)) != 0 && (acked & bit(NET_F_CTRL_RX)) == 0) return false;
   return true;
 }
 
