@@ -483,9 +483,9 @@ const CTRL_MAX: u32 = 65536;
 
 function ctrlRx(d: VDev, cmd: u32, data: usize, len: u32): u32 {
   if (cmd <= 1 ? !devHas(d, NET_F_CTRL_RX) : (cmd > 5 || !devHas(d, NET_F_CTRL_RX_EXTRA))) return NET_ERR;
+  // One byte: zero disables, any other value enables (the Linux/QEMU ABI of these commands).
   if (len != 1) return NET_ERR;
   const on = <u32>load<u8>(data);
-  if (on > 1) return NET_ERR;
   let flag = RXF_PROMISC;
   if (cmd == 1) flag = RXF_ALLMULTI;
   else if (cmd == 2) flag = RXF_ALLUNI;
