@@ -263,6 +263,14 @@ export function netTx(d: VDev, qi: u32): void {
   const n = netOf(d);
   const pair = qi >> 1;
   n.txStalled &= ~(1 << pair);
+  const pd = n.peer != 0 ? devGet(<i32>n.peer) : 0;
+  if (pd != 0 && deferDev == 0) deferDev = pd;
+  netTxBatch(d, qi, q, n, pair, pd);
+  if (deferDev == pd) flushDeferred();
+  finish(d, qi);
+}
+
+function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize): void {
   // Two rounds: with EVENT_IDX the driver may add chains while we publish avail_event.
   for (let round = 0; round < 2; round++) {
     const pending = queuePending(q);
@@ -271,7 +279,7 @@ export function netTx(d: VDev, qi: u32): void {
     // Bounded: at most queue-size chains per round.
     for (let i = 0; i < pending; i++) {
       const head = queuePeekHead(q);
-      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); finish(d, qi); return; }
+      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); return; }
       const segs = chainWalk(q, head);
       if (segs < 0 || chainWritable != 0 || chainReadable < NET_HDR || chainReadable - NET_HDR > MAX_TX_FRAME) {
         queueAdvance(q);
@@ -284,7 +292,6 @@ export function netTx(d: VDev, qi: u32): void {
         // Host outbox full: leave the chain available until the host drains (back-pressure).
         n.txStalled |= 1 << pair;
         count(d, NetCounter.TX_STALLS);
-        finish(d, qi);
         return;
       }
       queueAdvance(q);
@@ -293,7 +300,6 @@ export function netTx(d: VDev, qi: u32): void {
       count(d, NetCounter.TX_FRAMES);
       count(d, NetCounter.TX_BYTES, flen);
       if (n.peer != 0) {
-        const pd = devGet(<i32>n.peer);
         if (pd != 0) netReceive(changetype<VDev>(pd), frameBuf, flen);
       } else {
         const o = n.txOut + n.txOutLen;
@@ -305,7 +311,6 @@ export function netTx(d: VDev, qi: u32): void {
     }
     queuePublish(q);
   }
-  finish(d, qi);
 }
 
 /** Host drained the outbox: clear it and restart stalled TX queues. */
@@ -344,6 +349,26 @@ function writeStream(gpa: u64, pos: u32, len: u32, frame: usize): void {
   if (len != 0) gmCopyIn(gpa, frame + (pos - NET_HDR), len);
 }
 
+// While a TX batch feeds a linked device, that device's RX queues publish once
+// at the end of the batch instead of once per frame (same order, fewer release
+// stores and interrupt decisions).
+let deferDev: usize = 0;
+let deferMask: u32 = 0;
+
+function rxDone(d: VDev, qi: u32): void {
+  if (changetype<usize>(d) == deferDev) { deferMask |= 1 << qi; return; }
+  finish(d, qi);
+}
+
+function flushDeferred(): void {
+  const p = deferDev;
+  const m = deferMask;
+  deferDev = 0; deferMask = 0;
+  if (p == 0) return;
+  const d = changetype<VDev>(p);
+  for (let qi: u32 = 0; qi < d.numQueues; qi++) if (m & (1 << qi)) finish(d, qi);
+}
+
 /**
  * Place one frame in the receive queue of its pair. Returns 1 when delivered,
  * 0 when the queue has too few buffers (nothing consumed), -1 when the device
@@ -368,7 +393,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   while (written < total) {
     if (pending == 0) {
       queueRewind(q, bufs);
-      if (junk) finish(d, qi);
+      if (junk) rxDone(d, qi);
       count(d, NetCounter.RX_NO_BUFFER);
       return 0;
     }
@@ -408,7 +433,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   for (let i: u32 = 0; i < bufs; i++) queuePushUsed(q, load<u32>(usedList + <usize>i * 8), load<u32>(usedList + <usize>i * 8, 4));
   count(d, NetCounter.RX_FRAMES);
   count(d, NetCounter.RX_BYTES, len);
-  finish(d, qi);
+  rxDone(d, qi);
   return 1;
 }
 
