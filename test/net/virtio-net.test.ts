@@ -191,7 +191,7 @@ for (const transport of ["pci", "mmio"] as const) {
 describe("in-wasm link", () => {
   it("moves frames device → device without onTransmit", async () => {
     const a = await Rig.create("pci");
-    const b = await Rig.create("mmio", { mac: "52:54:00:00:00:02" }, 0, a.core);
+    const b = await Rig.create("mmio", { mac: "52:54:00:00:00:02" }, 0, a.core, 16 << 20);
     VirtioNet.connect(a.dev, b.dev);
     a.init(BASE); b.init(BASE);
     const bufs = b.postRx(0, 4, 2048);
@@ -201,5 +201,43 @@ describe("in-wasm link", () => {
     const [u] = b.takeUsed(0);
     expect(b.g.readBytes(bufs.get(u.id)! + 12, 500)).toEqual(f);
     expect(b.intx).toBe(true);
+  });
+});
+
+describe("in-wasm link under load", () => {
+  it("a TX batch larger than the peer's buffers: delivered in order, the rest waits in the backlog, nothing lost", async () => {
+    const a = await Rig.create("mmio");
+    const b = await Rig.create("pci", { mac: "52:54:00:00:00:02", backlogFrames: 64 }, 0, a.core, 16 << 20);
+    VirtioNet.connect(a.dev, b.dev);
+    a.init(BASE); b.init(BASE);
+    const frames = Array.from({ length: 40 }, (_, i) => frame("52:54:00:00:00:02", 64 + i, i));
+    for (const f of frames) { const p = a.buf(12 + f.length); a.g.writeBytes(p + 12, f); a.add(1, [{ addr: p, len: 12 + f.length }], false); }
+    a.setAvailIdx(1, 40);
+    const first = b.postRx(0, 16, 2048);
+    a.notify(1);
+    const got1 = b.takeUsed(0).map((u) => b.g.readBytes(first.get(u.id)! + 12, u.len - 12));
+    expect(got1).toEqual(frames.slice(0, 16));
+    expect(b.intx).toBe(true);
+    expect(b.dev.backlogLength).toBe(24);
+    expect(a.takeUsed(1)).toHaveLength(40);
+    b.rings[0].nextDesc = 16;
+    const more = b.postRx(0, 32, 2048);
+    const u2 = b.takeUsed(0);
+    const got2 = u2.map((u) => b.g.readBytes(more.get(u.id)! + 12, u.len - 12));
+    expect(got2).toEqual(frames.slice(16));
+  });
+
+  it("loopback: a device linked to itself receives what it sends", async () => {
+    const r = await Rig.create("mmio");
+    VirtioNet.connect(r.dev, r.dev);
+    r.init(BASE);
+    const bufs = r.postRx(0, 2, 2048);
+    const f = frame(OWN_MAC, 90);
+    r.send(f);
+    const [u] = r.takeUsed(0);
+    expect(r.g.readBytes(bufs.get(u.id)! + 12, 90)).toEqual(f);
+    r.dev.disconnect();
+    r.send(f);
+    expect(r.tx).toEqual([f]);
   });
 });
