@@ -61,6 +61,9 @@ export namespace VCounter {
   impl: usize;
   handle: u32;
   maxQueueSize: u32;
+  /** Receive queues whose publish is deferred to the end of a linked TX batch (net/device.ts). */
+  rxDefer: u32;
+  _pad: u32;
 }
 
 let table: usize = 0;
