@@ -4,3 +4,4 @@ export * from "./core/exports";
 export * from "./machine/exports";
 export * from "./apic/exports";
 export * from "./migration/exports";
+export * from "./net/exports";

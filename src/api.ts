@@ -8,3 +8,4 @@ export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader 
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind } from "./pci.js";
 export { ApicBus, LocalApic, ManualClock, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type GuestClock, type ApicBusOptions, type MsrResult } from "./apic/apic-bus.js";
+export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./net/virtio-net.js";
