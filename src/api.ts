@@ -8,3 +8,8 @@ export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader 
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind } from "./pci.js";
 export { Responder, parseMac, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
+export {
+  V86PciAdapter, FrameLink, linkResponder, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
+  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar,
+  type FrameEndpoint, type FrameLinkCounters, type FrameLinkOptions, type FramePeer, type V86MachineDevice,
+} from "./adapters/v86.js";
