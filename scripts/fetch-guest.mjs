@@ -21,7 +21,7 @@ const out = join(root, ".cache", "guest");
 const debs = join(out, "debs");
 const tree = join(out, "tree");
 /** Bumped whenever the archive layout or /init changes, so stale caches rebuild. */
-const RECIPE = 4;
+const RECIPE = 6;
 
 /** The modules virtio_net needs when the kernel has them as modules (=m in Debian's 686 config). */
 const WANTED = ["virtio_net"];
@@ -167,16 +167,18 @@ echo "VMDEV-MODULES loaded"
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 dmesg | grep -i -E 'virtio|eth0' | sed 's/^/VMDEV-DMESG /'
+echo "VMDEV-DRIVER $(readlink -f /sys/class/net/eth0/device) bound to $(basename "$(readlink /sys/class/net/eth0/device/driver)") via $(basename "$(readlink /sys/class/net/eth0/device/../driver)")"
 ip addr add ${GUEST.ip}/${GUEST.prefix} dev eth0
 ip link set eth0 up
 ip link show eth0 | sed 's/^/VMDEV-IPLINK /'
-ping -c 20 -A -W 3 ${GUEST.responderIp} 2>&1 | sed 's/^/VMDEV-PING1 /'
-ping -c 100 -A -s 1400 -W 3 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING2 /'
-ping -c 100 -A -s 1472 -p a5 -W 3 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING3 /'
-ping -c 100 -A -s 8 -W 3 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING4 /'
+ping -c 20 -A -W 3 -w 30 ${GUEST.responderIp} 2>&1 | sed 's/^/VMDEV-PING1 /'
+ping -c 100 -A -s 1400 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING2 /'
+ping -c 100 -A -s 1472 -p a5 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING3 /'
+ping -c 100 -A -s 8 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING4 /'
 cat /sys/class/net/eth0/statistics/rx_packets | sed 's/^/VMDEV-STAT rx_packets /'
 cat /sys/class/net/eth0/statistics/tx_packets | sed 's/^/VMDEV-STAT tx_packets /'
 grep eth0 /proc/net/dev | sed 's/^/VMDEV-NETDEV /'
+grep -i virtio /proc/interrupts | sed 's/^/VMDEV-IRQ /'
 dmesg | grep -i -E 'virtio|eth0' | tail -5 | sed 's/^/VMDEV-DMESG2 /'
 echo "VMDEV-INIT done"
 sync

@@ -97,6 +97,12 @@ export interface V86PciAdapterOptions {
   mmioBase?: number;
   /** First I/O port for I/O BARs (at or above 0x1000, so v86's BAR moves keep them). Default 0xC000. */
   ioBase?: number;
+  /**
+   * Unlink the MSI and MSI-X capabilities from the capability list the guest
+   * walks (and drop writes to them), so the driver falls back to INTx: v86 has
+   * no MSI delivery. Default true.
+   */
+  hideMsi?: boolean;
 }
 
 /** Counters the adapter keeps (all accesses it routed, and what it refused). */
@@ -126,6 +132,50 @@ export interface PlacedBar extends BarInfo {
 }
 
 const MMAP_GRANULE = 128 * 1024;
+const PCI_STATUS = 0x06;
+const PCI_CAP_PTR = 0x34;
+const PCI_CAP_ID_MSI = 0x05;
+const PCI_CAP_ID_VNDR = 0x09;
+const PCI_CAP_ID_MSIX = 0x11;
+const VIRTIO_PCI_CAP_COMMON_CFG = 1;
+
+/**
+ * Field layout of the virtio-pci common configuration structure (virtio 1.2
+ * §4.1.4.3) as [offset, width]. 64-bit fields are accessed as two 32-bit halves.
+ */
+const VIRTIO_COMMON_FIELDS: ReadonlyArray<readonly [number, number]> = [
+  [0x00, 4], [0x04, 4], [0x08, 4], [0x0c, 4], [0x10, 2], [0x12, 2], [0x14, 1], [0x15, 1],
+  [0x16, 2], [0x18, 2], [0x1a, 2], [0x1c, 2], [0x1e, 2], [0x20, 4], [0x24, 4], [0x28, 4],
+  [0x2c, 4], [0x30, 4], [0x34, 4], [0x38, 2], [0x3a, 2],
+];
+
+/** Where a byte read lands: the register that holds it. */
+interface RegisterSpan { start: number; width: 1 | 2 | 4 }
+
+/**
+ * A virtio-pci function's common configuration window, found by walking its
+ * vendor capabilities (§4.1.4). v86 splits a 16-bit MMIO read into two byte
+ * reads; the device only accepts a register's own width there (§4.1.3.1), so
+ * byte reads inside that window read the whole register and pick the byte.
+ */
+function virtioCommonWindow(fn: PciFunction): { bar: number; start: number; end: number } | null {
+  const b = (off: number) => (fn.configRead(off & ~3, 4) >>> (8 * (off & 3))) & 0xff;
+  if ((fn.configRead(0, 4) & 0xffff) !== 0x1af4) return null;
+  let at = b(PCI_CAP_PTR) & 0xfc;
+  for (let n = 0; at >= 0x40 && n < 48; n++) {
+    if (b(at) === PCI_CAP_ID_VNDR && b(at + 3) === VIRTIO_PCI_CAP_COMMON_CFG) {
+      const bar = b(at + 4), off = fn.configRead(at + 8, 4) >>> 0, len = fn.configRead(at + 12, 4) >>> 0;
+      return { bar, start: off, end: off + len };
+    }
+    at = b(at + 1) & 0xfc;
+  }
+  return null;
+}
+
+function commonField(off: number): RegisterSpan | null {
+  for (const [start, width] of VIRTIO_COMMON_FIELDS) if (off >= start && off < start + width) return { start, width: width as 1 | 2 | 4 };
+  return null;
+}
 const PCI_BAR0 = 0x10;
 const PCI_BAR_END = 0x28;
 const PCI_ROM = 0x30;
@@ -210,6 +260,13 @@ export class V86PciAdapter {
   private fn: PciFunction | null = null;
   private placed: PlacedBar[] = [];
   private level = false;
+  private readonly hideMsi: boolean;
+  /** Capability list as the guest sees it: offset → next pointer (MSI/MSI-X unlinked). */
+  private capNext = new Map<number, number>();
+  private capFirst = 0;
+  /** Offsets of hidden capabilities' bytes (config writes there are dropped). */
+  private hiddenCaps: Array<[number, number]> = [];
+  private common: { bar: number; start: number; end: number } | null = null;
 
   constructor(opts: V86PciAdapterOptions = {}) {
     this.name = opts.name ?? "vmdev-net0";
@@ -219,6 +276,7 @@ export class V86PciAdapter {
     this.mmioBase = opts.mmioBase ?? 0xe8000000;
     if (this.mmioBase % MMAP_GRANULE !== 0) throw new RangeError("mmioBase must be a multiple of 128 KiB");
     this.ioBase = opts.ioBase ?? 0xc000;
+    this.hideMsi = opts.hideMsi ?? true;
     this.ram = new V86GuestRam(this.c);
     this.guestRam = this.ram;
     this.interrupts = {
@@ -255,6 +313,8 @@ export class V86PciAdapter {
     }
     if (pci.device_spaces[this.pciId]) throw new Error(`${this.name}: PCI device ${this.pciId >> 3} is taken`);
     this.ram.bind(cpu);
+    this.scanCapabilities(fn);
+    this.common = virtioCommonWindow(fn);
     this.placeBars(cpu, fn);
     this.fn = fn;
     this.pci = pci;
@@ -317,6 +377,11 @@ export class V86PciAdapter {
         const o = off(addr);
         if (o >= size) { c.mmioOutside++; return 0xff; }
         c.mmioReads++;
+        const cw = this.common;
+        if (cw && cw.bar === index && o >= cw.start && o < cw.end) {
+          const f = commonField(o - cw.start);
+          if (f && f.width > 1) return (fn.barRead(index, cw.start + f.start, f.width) >>> (8 * (o - cw.start - f.start))) & 0xff;
+        }
         return fn.barRead(index, o, 1) & 0xff;
       },
       (addr, v) => {
@@ -383,6 +448,7 @@ export class V86PciAdapter {
   private hookConfigCycles(pci: V86Pci, fn: PciFunction): void {
     const id = this.pciId;
     const c = this.c;
+    const self = this;
     const own = (off: number) => (off >= PCI_BAR0 && off < PCI_BAR_END) || (off >= PCI_ROM && off < PCI_ROM + 4);
     const query = pci.pci_query, w8 = pci.pci_write8, w16 = pci.pci_write16, w32 = pci.pci_write32;
     pci.pci_query = function (this: V86Pci) {
@@ -391,7 +457,7 @@ export class V86PciAdapter {
       if (bdf !== id || own(off)) return query.call(this);
       c.configReads++;
       this.pci_status32[0] = 0x80000000 | 0;
-      this.pci_response32[0] = fn.configRead(off, 4) | 0;
+      this.pci_response32[0] = self.filterConfig(off, fn.configRead(off, 4) >>> 0) | 0;
     };
     const mirrorBar = (self: V86Pci, off: number) => {
       const space = self.device_spaces[id];
@@ -405,6 +471,7 @@ export class V86PciAdapter {
         c.configWrites++;
         if (own(off)) { inner.call(this, addr, v); mirrorBar(this, off); return; }
         if (off % width !== 0) return; // v86 only issues naturally aligned cycles; anything else is dropped
+        if (self.isHidden(off, width)) return;
         fn.configWrite(off, width, (v & mask) >>> 0);
       };
     pci.pci_write8 = route(w8, 1, 0xff);
@@ -412,11 +479,16 @@ export class V86PciAdapter {
     pci.pci_write32 = route(w32, 4, 0xffffffff);
   }
 
-  /** The 256-byte config image v86 stores: the function's, with our BAR placement and an interrupt pin. */
+  /**
+   * The 256-byte config image v86 stores: the function's 64-byte header with our
+   * BAR placement and an interrupt pin. v86 itself only uses the BAR, ROM and
+   * pin fields; every other read is served live by the function. The rest is
+   * not copied: reading it can have effects (virtio's pci_cfg_data window, §4.1.4.9).
+   */
   private configImage(fn: PciFunction): number[] {
     const img = new Array<number>(256).fill(0);
-    for (let off = 0; off < 256; off += 4) {
-      const v = fn.configRead(off, 4) >>> 0;
+    for (let off = 0; off < 0x40; off += 4) {
+      const v = this.filterConfig(off, fn.configRead(off, 4) >>> 0);
       for (let k = 0; k < 4; k++) img[off + k] = (v >>> (8 * k)) & 0xff;
     }
     for (let off = PCI_BAR0; off < PCI_BAR_END; off++) img[off] = 0;
@@ -435,6 +507,46 @@ export class V86PciAdapter {
     const bars: Array<{ size: number } | undefined> = [];
     for (const b of this.placed) bars[b.index] = { size: b.size };
     return bars;
+  }
+
+  /** Walk the capability list once (bounded: at most 48 entries, PCI 3.0 §6.7) and unlink MSI/MSI-X. */
+  private scanCapabilities(fn: PciFunction): void {
+    const b = (off: number) => (fn.configRead(off & ~3, 4) >>> (8 * (off & 3))) & 0xff;
+    const caps: Array<[number, number]> = [];
+    if (b(PCI_STATUS) & 0x10) {
+      let at = b(PCI_CAP_PTR) & 0xfc;
+      const seen = new Set<number>();
+      while (at >= 0x40 && !seen.has(at) && caps.length < 48) {
+        seen.add(at);
+        caps.push([at, b(at)]);
+        at = b(at + 1) & 0xfc;
+      }
+    }
+    const kept = caps.filter(([, id]) => !this.hideMsi || (id !== PCI_CAP_ID_MSI && id !== PCI_CAP_ID_MSIX));
+    this.capFirst = kept.length ? kept[0][0] : 0;
+    for (let i = 0; i < kept.length; i++) this.capNext.set(kept[i][0], i + 1 < kept.length ? kept[i + 1][0] : 0);
+    for (let i = 0; i < caps.length; i++) {
+      const [at, id] = caps[i];
+      if (this.hideMsi && (id === PCI_CAP_ID_MSI || id === PCI_CAP_ID_MSIX)) {
+        // MSI-X capability is 12 bytes (PCI 3.0 §6.8.2); MSI at most 24 (§6.8.1).
+        this.hiddenCaps.push([at, at + (id === PCI_CAP_ID_MSIX ? 12 : 24)]);
+      }
+    }
+  }
+
+  /** The dword at `off` as the guest sees it: capability pointers skip hidden capabilities. */
+  private filterConfig(off: number, v: number): number {
+    if (this.capNext.size === 0 && this.hiddenCaps.length === 0) return v >>> 0;
+    const setByte = (x: number, k: number, byte: number) => ((x & ~(0xff << (8 * k))) | (byte << (8 * k))) >>> 0;
+    if (off === PCI_CAP_PTR) v = setByte(v, 0, this.capFirst);
+    for (const [at, next] of this.capNext) if ((at & ~3) === off) v = setByte(v, (at + 1) & 3, next);
+    if (this.capFirst === 0 && off === (PCI_STATUS & ~3)) v = (v & ~(0x10 << 16)) >>> 0;
+    return v >>> 0;
+  }
+
+  private isHidden(off: number, width: number): boolean {
+    for (const [lo, hi] of this.hiddenCaps) if (off < hi && off + width > lo) return true;
+    return false;
   }
 
   /** Re-drive the interrupt line after a restore (v86's PIC state and ours must agree). */

@@ -178,15 +178,16 @@ export class Responder {
     return r;
   }
 
-  // RFC 792: echo reply = the request with type 0 and a new checksum.
+  // RFC 792: echo reply = the request with type 0 and a new checksum. The code is
+  // not checked and is copied, as Linux does (busybox `ping -p X` sends code X).
   private icmp(f: Uint8Array, ip: number, _ihl: number, l4: number, len: number): Uint8Array[] {
     if (len < 8 || onesComplementSum(f, l4, len) !== 0xffff) { this.c.malformed++; return []; }
-    if (f[l4] !== 8 || f[l4 + 1] !== 0) { this.c.ignored++; return []; }
+    if (f[l4] !== 8) { this.c.ignored++; return []; }
     this.c.icmpEchoRequests++;
     const r = this.ipReply(f, ip, IPPROTO_ICMP, len);
     const o = ETH_HDR + 20;
     r.set(f.subarray(l4, l4 + len), o);
-    r[o] = 0; r[o + 2] = 0; r[o + 3] = 0;
+    r[o] = 0; r[o + 2] = 0; r[o + 3] = 0; // type echo reply; code kept
     const ck = internetChecksum(r, o, len);
     r[o + 2] = ck >> 8; r[o + 3] = ck & 0xff;
     this.c.icmpEchoReplies++;

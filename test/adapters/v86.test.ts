@@ -34,7 +34,15 @@ class FakeFunction implements PciFunction, DeviceModel {
     dv.setUint16(0, 0x1af4, true);
     dv.setUint16(2, 0x1041, true);
     dv.setUint8(0x3d, 0); // no pin: the adapter must set INTA
-    dv.setUint32(0x40, 0xdeadbeef, true);
+    dv.setUint16(0x06, 0x10, true); // capability list present
+    this.config[0x34] = 0x40;
+    // virtio common cfg (cfg_type 1) in BAR 0 at 0x0, 0x40 bytes; then MSI-X; then a vendor cap (ISR).
+    this.config.set([0x09, 0x50, 16, 1, 0, 0, 0, 0], 0x40);
+    dv.setUint32(0x48, 0, true); dv.setUint32(0x4c, 0x40, true);
+    this.config.set([0x11, 0x60, 0x03, 0x00], 0x50);
+    this.config.set([0x09, 0x00, 16, 3, 0, 0, 0, 0], 0x60);
+    dv.setUint32(0x68, 0x1000, true); dv.setUint32(0x6c, 4, true);
+    dv.setUint32(0x70, 0xdeadbeef, true);
   }
   configRead(off: number, width: 1 | 2 | 4): number {
     this.log.push(["cfgr", -1, off, width]);
@@ -64,9 +72,9 @@ class FakeFunction implements PciFunction, DeviceModel {
 }
 
 /** A v86 machine that never runs: BIOS of zeros, our function attached from emulator-ready. */
-async function machine(opts: { attach?: boolean } = {}) {
+async function machine(opts: { attach?: boolean; hideMsi?: boolean } = {}) {
   const fn = new FakeFunction();
-  const adapter = new V86PciAdapter({ name: "fake0", deviceNumber: 12 });
+  const adapter = new V86PciAdapter({ name: "fake0", deviceNumber: 12, hideMsi: opts.hideMsi });
   const raised: number[] = [];
   const emulator = new V86({
     wasm_path: `${root}node_modules/v86/build/v86.wasm`,
@@ -100,7 +108,7 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
     const m = await machine();
     try {
       expect(m.cfgRead(0)).toBe(0x10411af4);
-      expect(m.cfgRead(0x40)).toBe(0xdeadbeef);
+      expect(m.cfgRead(0x70)).toBe(0xdeadbeef);
       const bar0 = m.adapter.bars.find((b) => b.index === 0)!;
       expect(bar0.base).toBe(0xe8000000);
       expect(m.cfgRead(0x10)).toBe(0xe8000000);      // presented as mem32
@@ -111,6 +119,38 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
       expect(m.cfgRead(0x18)).toBe((io.base | 1) >>> 0);
       // The function's own BAR registers mirror the placement.
       expect(m.fn.log).toContainEqual(["cfgw", -1, 0x10, 4, 0xe8000000]);
+    } finally { await m.close(); }
+  });
+
+  it("unlinks the MSI-X capability so the guest uses INTx, and drops writes to it", async () => {
+    const m = await machine();
+    try {
+      expect(m.cfgRead(0x34) & 0xff).toBe(0x40);
+      expect((m.cfgRead(0x40) >>> 8) & 0xff).toBe(0x60); // common cfg → ISR cap, MSI-X skipped
+      expect((m.cfgRead(0x60) >>> 8) & 0xff).toBe(0);
+      const before = m.fn.log.length;
+      m.cfgWrite16(0x52, 0x8000);                           // MSI-X enable
+      expect(m.fn.log.slice(before).filter((a) => a[0] === "cfgw")).toEqual([]);
+      expect(m.fn.config[0x53]).toBe(0);
+    } finally { await m.close(); }
+    const keep = await machine({ hideMsi: false });
+    try {
+      expect((keep.cfgRead(0x40) >>> 8) & 0xff).toBe(0x50);
+    } finally { await keep.close(); }
+  });
+
+  it("assembles byte reads of 16-bit virtio common-config registers from one 16-bit read", async () => {
+    const m = await machine();
+    try {
+      const base = 0xe8000000 | 0;
+      m.fn.regs.set(`0:${0x18}:2`, 0x0100);                   // queue_size = 256
+      m.fn.log.length = 0;
+      // v86 performs a 16-bit MMIO read as read8(a), read8(a + 1).
+      const size = m.cpu.mmap_read8(base + 0x18) | (m.cpu.mmap_read8(base + 0x19) << 8);
+      expect(size).toBe(0x100);
+      m.cpu.mmap_read8(base + 0x14);                       // device_status is a byte register
+      m.cpu.mmap_read8(base + 0x41);                       // outside the common window: forwarded as is
+      expect(m.fn.log).toEqual([["r", 0, 0x18, 2], ["r", 0, 0x18, 2], ["r", 0, 0x14, 1], ["r", 0, 0x41, 1]]);
     } finally { await m.close(); }
   });
 
@@ -129,9 +169,9 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
     try {
       const before = m.fn.log.length;
       m.cfgWrite16(0x04, 0x0406);
-      m.cfgWrite32(0x44, 0xcafe0001);
+      m.cfgWrite32(0x74, 0xcafe0001);
       const writes = m.fn.log.slice(before).filter((a) => a[0] === "cfgw");
-      expect(writes).toEqual([["cfgw", -1, 0x04, 2, 0x0406], ["cfgw", -1, 0x44, 4, 0xcafe0001]]);
+      expect(writes).toEqual([["cfgw", -1, 0x04, 2, 0x0406], ["cfgw", -1, 0x74, 4, 0xcafe0001]]);
       expect(m.adapter.counters().configWrites).toBe(2);
     } finally { await m.close(); }
   });

@@ -35,8 +35,8 @@ function eth(dst: number[], type: number, body: number[]): Uint8Array {
   return Uint8Array.from([...dst, ...GUEST_MAC, ...be16(type), ...body]);
 }
 
-function echoRequest(seq: number, data: number[], opts: { dst?: number[]; frag?: number } = {}): Uint8Array {
-  const icmp = [8, 0, 0, 0, 0x42, 0x42, ...be16(seq), ...data];
+function echoRequest(seq: number, data: number[], opts: { dst?: number[]; frag?: number; code?: number } = {}): Uint8Array {
+  const icmp = [8, opts.code ?? 0, 0, 0, 0x42, 0x42, ...be16(seq), ...data];
   const c = csum(icmp);
   icmp[2] = c >> 8; icmp[3] = c & 0xff;
   return eth([...parseMac(R_MAC)], 0x0800, ipv4(1, icmp, opts));
@@ -84,6 +84,16 @@ describe("Responder", () => {
     expect(icmp.slice(4, 8)).toEqual([0x42, 0x42, 0, 9]);
     expect(icmp.slice(8)).toEqual(data);
     expect(r.counters()).toMatchObject({ icmpEchoRequests: 1, icmpEchoReplies: 1, echoPayloadBytes: 1400 });
+  });
+
+  it("regression_busybox_ping_pattern_sets_icmp_code: answers an echo request whose code is not 0, keeping the code", () => {
+    // busybox 1.35 `ping -p a5` fills the ICMP header's code byte with the pattern; Linux answers it.
+    const r = newResponder();
+    const [reply] = r.handle(echoRequest(4, [0xa5, 0xa5, 0xa5, 0xa5], { code: 0xa5 }));
+    expect(reply[34]).toBe(0);
+    expect(reply[35]).toBe(0xa5);
+    expect(csum([...reply.subarray(34, 34 + 12)])).toBe(0);
+    expect(r.counters()).toMatchObject({ icmpEchoReplies: 1, ignored: 0 });
   });
 
   it("pads short replies to the Ethernet minimum", () => {
