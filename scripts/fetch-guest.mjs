@@ -21,7 +21,7 @@ const out = join(root, ".cache", "guest");
 const debs = join(out, "debs");
 const tree = join(out, "tree");
 /** Bumped whenever the archive layout or /init changes, so stale caches rebuild. */
-const RECIPE = 6;
+const RECIPE = 7;
 
 /** The modules virtio_net needs when the kernel has them as modules (=m in Debian's 686 config). */
 const WANTED = ["virtio_net"];
@@ -173,6 +173,8 @@ ip link set eth0 up
 ip link show eth0 | sed 's/^/VMDEV-IPLINK /'
 ping -c 20 -A -W 3 -w 30 ${GUEST.responderIp} 2>&1 | sed 's/^/VMDEV-PING1 /'
 ping -c 100 -A -s 1400 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING2 /'
+echo "VMDEV-CHECKPOINT"
+sleep 2
 ping -c 100 -A -s 1472 -p a5 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING3 /'
 ping -c 100 -A -s 8 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING4 /'
 cat /sys/class/net/eth0/statistics/rx_packets | sed 's/^/VMDEV-STAT rx_packets /'

@@ -624,6 +624,35 @@ export class FrameLink {
     this.schedule(0);
   }
 
+  /**
+   * Hand every pending frame to the NIC now (e.g. with the emulator stopped,
+   * before a save: the device backlogs what the guest has no buffers for).
+   * Frames it still refuses stay pending.
+   */
+  drain(): void {
+    if (this.scheduled) { clearTimeout(this.scheduled); this.scheduled = null; }
+    while (this.pending.length > 0 && !this.closed) {
+      const f = this.pending[0];
+      const st = this.nic.receive(f);
+      if (st === Status.OK) {
+        this.pending.shift();
+        this.tries = 0;
+        this.c.rxFrames++;
+        this.c.rxBytes += f.length;
+        this.opts.tap?.("rx", f);
+      } else if (st === Status.ERR_INVALID_ARG) {
+        this.pending.shift();
+        this.c.rxDropped++;
+      } else {
+        this.schedule(1);
+        return;
+      }
+    }
+  }
+
+  /** Frames waiting for delivery. */
+  get pendingFrames(): number { return this.pending.length; }
+
   /** Stop delivering; the NIC's `onTransmit` is cleared. */
   close(): void {
     this.closed = true;
@@ -694,7 +723,11 @@ const MACHINE_VERSION = 1;
 const MAX_NAME = 256;
 
 /** A device saved with the machine, and the adapter that connects it. */
-export interface V86MachineDevice { device: DeviceModel; adapter?: V86PciAdapter }
+export interface V86MachineDevice {
+  /** The device; `quiesce`/`resume` (VirtioNet has them) are called around the save when present. */
+  device: DeviceModel & { quiesce?(): void; resume?(): void };
+  adapter?: V86PciAdapter;
+}
 
 /**
  * Save v86's state and the devices' states in one blob. Stops the emulator for
@@ -704,19 +737,23 @@ export interface V86MachineDevice { device: DeviceModel; adapter?: V86PciAdapter
 export async function saveV86Machine(emulator: V86Emulator, devices: V86MachineDevice[]): Promise<Uint8Array> {
   const running = emulator.is_running?.() ?? false;
   if (running) await emulator.stop?.();
+  // Give back descriptors fetched but not used, so the saved rings show them to the guest again.
+  for (const d of devices) d.device.quiesce?.();
   try {
     const v86State = new Uint8Array(await emulator.save_state());
     const parts: Array<[string, Uint8Array, number]> = devices.map((d) => [d.device.name, d.device.saveState(), d.adapter?.irqLevel ? 1 : 0]);
     return encodeMachine(v86State, parts);
   } finally {
+    for (const d of devices) d.device.resume?.();
     if (running) await emulator.run?.();
   }
 }
 
 /**
- * Restore a blob from `saveV86Machine`. The blob is validated first; devices
- * are restored (and rolled back if any refuses), then v86's state. Returns a
- * Status; on error nothing was changed. Never throws for a bad blob.
+ * Restore a blob from `saveV86Machine`. The blob is validated first. v86's
+ * state goes first (devices may look at guest RAM — their rings — when they
+ * restore), then the devices. If v86 or any device refuses, v86 and the devices
+ * are put back as they were. Returns a Status; never throws for a bad blob.
  */
 export async function restoreV86Machine(emulator: V86Emulator, blob: Uint8Array, devices: V86MachineDevice[]): Promise<number> {
   const parsed = decodeMachine(blob);
@@ -727,18 +764,22 @@ export async function restoreV86Machine(emulator: V86Emulator, blob: Uint8Array,
   const running = emulator.is_running?.() ?? false;
   if (running) await emulator.stop?.();
   try {
-    const backups = devices.map((d) => d.device.saveState());
-    const rollback = (n: number) => { for (let i = 0; i < n; i++) devices[i].device.restoreState(backups[i]); };
-    for (let i = 0; i < devices.length; i++) {
-      const st = devices[i].device.restoreState(byName.get(devices[i].device.name)!.state);
-      if (st !== Status.OK) { rollback(i); return st; }
-    }
+    const deviceBackups = devices.map((d) => d.device.saveState());
+    const v86Backup = await emulator.save_state();
+    const rollback = async (restoredDevices: number) => {
+      for (let i = 0; i < restoredDevices; i++) devices[i].device.restoreState(deviceBackups[i]);
+      await emulator.restore_state(v86Backup);
+    };
     const v = parsed.v86;
     try {
       await emulator.restore_state(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer);
     } catch {
-      rollback(devices.length);
+      await rollback(0);
       return Status.ERR_STATE_INVALID;
+    }
+    for (let i = 0; i < devices.length; i++) {
+      const st = devices[i].device.restoreState(byName.get(devices[i].device.name)!.state);
+      if (st !== Status.OK) { await rollback(i); return st; }
     }
     for (const d of devices) d.adapter?.restoreLevel(byName.get(d.device.name)!.irq === 1);
     return Status.OK;

@@ -279,8 +279,10 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
       if (typeof parsed === "number") throw new Error("decode");
       const corrupt = blob.slice();
       corrupt[parsed.devices[0].state.byteOffset] = 0; // 0xfa magic → 0
+      m.cpu.mem8[0x3000] = 0x11;
       expect(await restoreV86Machine(m.emulator, corrupt, devices)).toBe(Status.ERR_STATE_INVALID);
       expect(m.fn.stateByte).toBe(3);
+      expect(m.cpu.mem8[0x3000]).toBe(0x11); // v86's half was rolled back too
     } finally { await m.close(); }
   });
 });

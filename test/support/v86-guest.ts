@@ -42,6 +42,8 @@ export interface GuestRun {
   readonly emulator: V86;
   /** Serial console lines so far (without CR/LF). */
   readonly lines: string[];
+  /** Resolves after `emulator-ready` (and `onReady`) ran. */
+  readonly ready: Promise<void>;
   /** Resolves with the first line matching `re` (searching past lines too); rejects after `ms`. */
   waitFor(re: RegExp, ms: number): Promise<string>;
   /** Stop the emulator and release its timers. */
@@ -54,6 +56,13 @@ export interface BootOptions {
   memoryBytes?: number;
   /** Echo serial lines to stderr (debugging). */
   echo?: boolean;
+  /** Start the CPU after `onReady` (default true); false to restore a saved machine first. */
+  start?: boolean;
+  /**
+   * Give the machine a small blank disk. v86 0.5.462 cannot restore a saved
+   * machine whose IDE controller has no drive, so machines that are saved need one.
+   */
+  disk?: boolean;
 }
 
 /** Boot the guest: SeaBIOS, bzImage + initramfs, serial console on ttyS0, v86's own NIC off. */
@@ -67,6 +76,7 @@ export function bootGuest(files: GuestFiles, opts: BootOptions = {}): GuestRun {
     memory_size: opts.memoryBytes ?? 128 << 20,
     vga_memory_size: 2 << 20,
     net_device: { type: "none" },
+    ...(opts.disk ? { hda: { buffer: new ArrayBuffer(1 << 20) } } : {}),
     autostart: false,
     disable_keyboard: true,
     disable_mouse: true,
@@ -87,13 +97,17 @@ export function bootGuest(files: GuestFiles, opts: BootOptions = {}): GuestRun {
       partial += String.fromCharCode(byte);
     }
   });
+  let readyResolve: () => void;
+  const ready = new Promise<void>((r) => { readyResolve = r; });
   emulator.add_listener("emulator-ready", () => {
     opts.onReady?.(emulator);
-    void emulator.run();
+    if (opts.start !== false) void emulator.run();
+    readyResolve();
   });
   return {
     emulator,
     lines,
+    ready,
     waitFor(re, ms) {
       const seen = lines.find((l) => re.test(l));
       if (seen !== undefined) return Promise.resolve(seen);
