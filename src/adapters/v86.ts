@@ -123,6 +123,8 @@ export interface V86AdapterCounters {
   ramFaults: number;
   /** Ranges passed to v86's `jit_dirty_cache`. */
   jitInvalidations: number;
+  /** Exceptions the function threw; caught here so none unwinds into v86 (reads return ones). */
+  deviceErrors: number;
 }
 
 /** A BAR as placed in v86's address space. */
@@ -251,7 +253,7 @@ export class V86PciAdapter {
   readonly interrupts: InterruptSink;
   private readonly c: V86AdapterCounters = {
     mmioReads: 0, mmioWrites: 0, mmioOutside: 0, ioReads: 0, ioWrites: 0, configReads: 0, configWrites: 0,
-    irqRaised: 0, irqLowered: 0, msiDropped: 0, ramFaults: 0, jitInvalidations: 0,
+    irqRaised: 0, irqLowered: 0, msiDropped: 0, ramFaults: 0, jitInvalidations: 0, deviceErrors: 0,
   };
   private readonly ram: V86GuestRam;
   private readonly mmioBase: number;
@@ -312,6 +314,7 @@ export class V86PciAdapter {
       if (!ok) throw new Error(`${this.name}: this v86 build has no ${what}`);
     }
     if (pci.device_spaces[this.pciId]) throw new Error(`${this.name}: PCI device ${this.pciId >> 3} is taken`);
+    fn = this.guarded(fn);
     this.ram.bind(cpu);
     this.scanCapabilities(fn);
     this.common = virtioCommonWindow(fn);
@@ -325,6 +328,22 @@ export class V86PciAdapter {
     for (const b of this.placed) fn.configWrite(PCI_BAR0 + 4 * b.index, 4, b.kind === "io" ? (b.base | 1) >>> 0 : b.base >>> 0);
     for (const b of this.placed) if (b.kind === "mem64") fn.configWrite(PCI_BAR0 + 4 * (b.index + 1), 4, 0);
     if (this.level) { this.c.irqRaised++; pci.raise_irq(this.pciId); }
+  }
+
+  /**
+   * The function behind a fence: the guest drives every call, and nothing it
+   * does may throw into v86's CPU loop. A throw is counted; reads return ones.
+   */
+  private guarded(fn: PciFunction): PciFunction {
+    const c = this.c;
+    const ones = (w: number) => (w === 4 ? 0xffffffff : (1 << (8 * w)) - 1);
+    return {
+      bars: fn.bars,
+      configRead: (o, w) => { try { return fn.configRead(o, w); } catch { c.deviceErrors++; return ones(w); } },
+      configWrite: (o, w, v) => { try { fn.configWrite(o, w, v); } catch { c.deviceErrors++; } },
+      barRead: (b, o, w) => { try { return fn.barRead(b, o, w); } catch { c.deviceErrors++; return ones(w); } },
+      barWrite: (b, o, w, v) => { try { fn.barWrite(b, o, w, v); } catch { c.deviceErrors++; } },
+    };
   }
 
   private setLevel(level: boolean): void {
@@ -577,8 +596,11 @@ export interface FrameLinkCounters {
   rxRetries: number;
   /** Frames dropped after retries ran out or the pending queue was full. */
   rxDropped: number;
+  /** Exceptions thrown by the peer or the NIC, caught (the frame is dropped). */
+  errors: number;
 }
 
+/** Options of a {@link FrameLink}. */
 export interface FrameLinkOptions {
   /** Frames waiting for guest buffers before new ones are dropped. Default 256. */
   maxPending?: number;
@@ -594,7 +616,7 @@ export interface FrameLinkOptions {
  * posted no receive buffers.
  */
 export class FrameLink {
-  private readonly c: FrameLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0 };
+  private readonly c: FrameLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, errors: 0 };
   private readonly pending: Uint8Array[] = [];
   private tries = 0;
   private scheduled: ReturnType<typeof setTimeout> | null = null;
@@ -609,11 +631,17 @@ export class FrameLink {
       this.c.txFrames++;
       this.c.txBytes += frame.length;
       const copy = frame.slice(); // the device may reuse its buffer
-      opts.tap?.("tx", copy);
-      peer(copy);
+      // Runs inside the guest's notify write: a throwing peer must not unwind into the device.
+      try {
+        opts.tap?.("tx", copy);
+        peer(copy);
+      } catch {
+        this.c.errors++;
+      }
     };
   }
 
+  /** A snapshot of the link's counters. */
   counters(): FrameLinkCounters { return { ...this.c }; }
 
   /** Queue a frame for the guest. */
@@ -633,7 +661,7 @@ export class FrameLink {
     if (this.scheduled) { clearTimeout(this.scheduled); this.scheduled = null; }
     while (this.pending.length > 0 && !this.closed) {
       const f = this.pending[0];
-      const st = this.nic.receive(f);
+      const st = this.receiveOnce(f);
       if (st === Status.OK) {
         this.pending.shift();
         this.tries = 0;
@@ -662,6 +690,16 @@ export class FrameLink {
     this.pending.length = 0;
   }
 
+  /** One delivery; a throw counts as an error and drops the frame (reported as ERR_INVALID_ARG). */
+  private receiveOnce(f: Uint8Array): number {
+    try {
+      return this.nic.receive(f);
+    } catch {
+      this.c.errors++;
+      return Status.ERR_INVALID_ARG;
+    }
+  }
+
   private schedule(ms: number): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = setTimeout(() => { this.scheduled = null; this.flush(); }, ms);
@@ -670,7 +708,7 @@ export class FrameLink {
   private flush(): void {
     while (this.pending.length > 0 && !this.closed) {
       const f = this.pending[0];
-      const st = this.nic.receive(f);
+      const st = this.receiveOnce(f);
       if (st === Status.OK) {
         this.pending.shift();
         this.tries = 0;

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
 import {
-  V86PciAdapter, FrameLink, linkResponder, saveV86Machine, restoreV86Machine, decodeMachine,
+  V86PciAdapter, FrameLink, linkResponder, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
   type V86Emulator, type V86Cpu,
 } from "../../src/adapters/v86.js";
 import type { PciFunction, BarInfo } from "../../src/pci.js";
@@ -54,11 +54,15 @@ class FakeFunction implements PciFunction, DeviceModel {
     const dv = new DataView(this.config.buffer);
     if (width === 1) dv.setUint8(off, v); else if (width === 2) dv.setUint16(off, v, true); else dv.setUint32(off, v, true);
   }
+  /** A BAR offset whose accesses throw (a device bug the adapter must contain). */
+  throwAt: number | null = null;
   barRead(bar: number, off: number, width: 1 | 2 | 4): number {
+    if (off === this.throwAt) throw new Error("device bug");
     this.log.push(["r", bar, off, width]);
     return (this.regs.get(`${bar}:${off}:${width}`) ?? (0x10203040 + off)) & (width === 4 ? 0xffffffff : (1 << (8 * width)) - 1);
   }
   barWrite(bar: number, off: number, width: 1 | 2 | 4, v: number): void {
+    if (off === this.throwAt) throw new Error("device bug");
     this.log.push(["w", bar, off, width, v]);
     this.regs.set(`${bar}:${off}:${width}`, v);
   }
@@ -240,6 +244,35 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
     } finally { await m.close(); }
   });
 
+  it("contains a throwing function: reads give ones, writes are dropped, nothing unwinds into v86", async () => {
+    const m = await machine();
+    try {
+      const base = 0xe8000000 | 0;
+      m.fn.throwAt = 0x100;
+      expect(m.cpu.mmap_read32(base + 0x100) >>> 0).toBe(0xffffffff);
+      expect(() => m.cpu.mmap_write16(base + 0x100, 1)).not.toThrow();
+      expect(m.adapter.counters().deviceErrors).toBe(2);
+    } finally { await m.close(); }
+  });
+
+  it("links the NIC to v86's network bus as net0", async () => {
+    const m = await machine();
+    try {
+      const nic = { onTransmit: null as ((f: Uint8Array) => void) | null, got: [] as number[], receive(f: Uint8Array) { this.got.push(f[0]); return Status.OK; } };
+      const link = linkV86NetworkBus(nic, m.emulator);
+      const sent: number[] = [];
+      (m.emulator as unknown as { add_listener(e: string, f: (d: Uint8Array) => void): void }).add_listener("net0-send", (d) => sent.push(d[0]));
+      nic.onTransmit!(Uint8Array.of(7, 0, 0));
+      // A network adapter (v86's fetch/wisp/...) sends from the emulator's public end of the bus.
+      (m.emulator as unknown as { bus: { send(e: string, d: unknown): void } }).bus.send("net0-receive", Uint8Array.of(9, 0, 0));
+      await new Promise((r) => setTimeout(r, 10));
+      expect(sent).toEqual([7]);
+      expect(nic.got).toEqual([9]);
+      expect(link.counters()).toMatchObject({ txFrames: 1, rxFrames: 1 });
+      link.close();
+    } finally { await m.close(); }
+  });
+
   it("refuses a taken device number and an mmioBase inside RAM", async () => {
     const m = await machine();
     try {
@@ -313,6 +346,17 @@ describe("FrameLink", () => {
     expect(seen).toEqual([["tx", 1], ["rx", 101], ["rx", 201]]);
     link.close();
     expect(nic.onTransmit).toBe(null);
+  });
+
+  it("contains a throwing peer or NIC and counts it", async () => {
+    const nic = new FakeNic();
+    const link = new FrameLink(nic, () => { throw new Error("peer bug"); });
+    expect(() => nic.onTransmit!(Uint8Array.of(1))).not.toThrow();
+    nic.receive = () => { throw new Error("nic bug"); };
+    link.deliver(Uint8Array.of(2));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(link.counters()).toMatchObject({ errors: 2, rxDropped: 1, rxFrames: 0 });
+    link.close();
   });
 
   it("drops after the retry budget and when the pending queue is full", async () => {
