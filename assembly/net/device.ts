@@ -164,11 +164,13 @@ export function netReset(d: VDev): void {
 }
 
 /** Feature combinations the device accepts at FEATURES_OK (§5.1.3.1: the control-queue features need CTRL_VQ). */
-export function netFeaturesOk(d: VDev): bool {
+export function netFeaturesOk(d: VDev): bool { return netFeaturesAcceptable(d.acked); }
+
+export function netFeaturesAcceptable(acked: u64): bool {
   const needCtrl = bit(NET_F_CTRL_RX) | bit(NET_F_CTRL_VLAN) | bit(NET_F_GUEST_ANNOUNCE) | bit(NET_F_MQ) |
     bit(NET_F_CTRL_MAC_ADDR) | bit(NET_F_CTRL_RX_EXTRA);
-  if ((d.acked & needCtrl) != 0 && (d.acked & bit(NET_F_CTRL_VQ)) == 0) return false;
-  if ((d.acked & bit(NET_F_CTRL_RX_EXTRA)) != 0 && (d.acked & bit(NET_F_CTRL_RX)) == 0) return false;
+  if ((acked & needCtrl) != 0 && (acked & bit(NET_F_CTRL_VQ)) == 0) return false;
+  if ((acked & bit(NET_F_CTRL_RX_EXTRA)) != 0 && (acked & bit(NET_F_CTRL_RX)) == 0) return false;
   return true;
 }
 
@@ -229,8 +231,8 @@ function fatal(d: VDev, which: i32): void {
 
 function finish(d: VDev, qi: u32): void {
   const q = devQueue(d, qi);
-  if (q.unpublished == 0) { queuePublish(q); return; }
   queuePublish(q);
+  if (q.published == 0) return;
   if (queueNeedsInterrupt(q)) devSignalQueue(d, qi);
   else count(d, VCounter.IRQ_SUPPRESSED);
 }
@@ -261,6 +263,14 @@ export function netTx(d: VDev, qi: u32): void {
   const n = netOf(d);
   const pair = qi >> 1;
   n.txStalled &= ~(1 << pair);
+  const pd = n.peer != 0 ? devGet(<i32>n.peer) : 0;
+  if (pd != 0 && deferDev == 0) deferDev = pd;
+  netTxBatch(d, qi, q, n, pair, pd);
+  if (deferDev == pd) flushDeferred();
+  finish(d, qi);
+}
+
+function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize): void {
   // Two rounds: with EVENT_IDX the driver may add chains while we publish avail_event.
   for (let round = 0; round < 2; round++) {
     const pending = queuePending(q);
@@ -269,7 +279,7 @@ export function netTx(d: VDev, qi: u32): void {
     // Bounded: at most queue-size chains per round.
     for (let i = 0; i < pending; i++) {
       const head = queuePeekHead(q);
-      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); finish(d, qi); return; }
+      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); return; }
       const segs = chainWalk(q, head);
       if (segs < 0 || chainWritable != 0 || chainReadable < NET_HDR || chainReadable - NET_HDR > MAX_TX_FRAME) {
         queueAdvance(q);
@@ -282,7 +292,6 @@ export function netTx(d: VDev, qi: u32): void {
         // Host outbox full: leave the chain available until the host drains (back-pressure).
         n.txStalled |= 1 << pair;
         count(d, NetCounter.TX_STALLS);
-        finish(d, qi);
         return;
       }
       queueAdvance(q);
@@ -291,7 +300,6 @@ export function netTx(d: VDev, qi: u32): void {
       count(d, NetCounter.TX_FRAMES);
       count(d, NetCounter.TX_BYTES, flen);
       if (n.peer != 0) {
-        const pd = devGet(<i32>n.peer);
         if (pd != 0) netReceive(changetype<VDev>(pd), frameBuf, flen);
       } else {
         const o = n.txOut + n.txOutLen;
@@ -303,7 +311,6 @@ export function netTx(d: VDev, qi: u32): void {
     }
     queuePublish(q);
   }
-  finish(d, qi);
 }
 
 /** Host drained the outbox: clear it and restart stalled TX queues. */
@@ -342,6 +349,26 @@ function writeStream(gpa: u64, pos: u32, len: u32, frame: usize): void {
   if (len != 0) gmCopyIn(gpa, frame + (pos - NET_HDR), len);
 }
 
+// While a TX batch feeds a linked device, that device's RX queues publish once
+// at the end of the batch instead of once per frame (same order, fewer release
+// stores and interrupt decisions).
+let deferDev: usize = 0;
+let deferMask: u32 = 0;
+
+function rxDone(d: VDev, qi: u32): void {
+  if (changetype<usize>(d) == deferDev) { deferMask |= 1 << qi; return; }
+  finish(d, qi);
+}
+
+function flushDeferred(): void {
+  const p = deferDev;
+  const m = deferMask;
+  deferDev = 0; deferMask = 0;
+  if (p == 0) return;
+  const d = changetype<VDev>(p);
+  for (let qi: u32 = 0; qi < d.numQueues; qi++) if (m & (1 << qi)) finish(d, qi);
+}
+
 /**
  * Place one frame in the receive queue of its pair. Returns 1 when delivered,
  * 0 when the queue has too few buffers (nothing consumed), -1 when the device
@@ -366,7 +393,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   while (written < total) {
     if (pending == 0) {
       queueRewind(q, bufs);
-      if (junk) finish(d, qi);
+      if (junk) rxDone(d, qi);
       count(d, NetCounter.RX_NO_BUFFER);
       return 0;
     }
@@ -406,7 +433,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   for (let i: u32 = 0; i < bufs; i++) queuePushUsed(q, load<u32>(usedList + <usize>i * 8), load<u32>(usedList + <usize>i * 8, 4));
   count(d, NetCounter.RX_FRAMES);
   count(d, NetCounter.RX_BYTES, len);
-  finish(d, qi);
+  rxDone(d, qi);
   return 1;
 }
 
@@ -481,9 +508,9 @@ const CTRL_MAX: u32 = 65536;
 
 function ctrlRx(d: VDev, cmd: u32, data: usize, len: u32): u32 {
   if (cmd <= 1 ? !devHas(d, NET_F_CTRL_RX) : (cmd > 5 || !devHas(d, NET_F_CTRL_RX_EXTRA))) return NET_ERR;
+  // One byte: zero disables, any other value enables (the Linux/QEMU ABI of these commands).
   if (len != 1) return NET_ERR;
   const on = <u32>load<u8>(data);
-  if (on > 1) return NET_ERR;
   let flag = RXF_PROMISC;
   if (cmd == 1) flag = RXF_ALLMULTI;
   else if (cmd == 2) flag = RXF_ALLUNI;

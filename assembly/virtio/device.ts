@@ -116,11 +116,7 @@ export function devResetCore(d: VDev): void {
   d.status = 0; d.acked = 0; d.devFeatSel = 0; d.drvFeatSel = 0; d.queueSel = 0;
   d.configVector = NO_VECTOR; d.isr = 0; d.irqFire = 0;
   for (let i: u32 = 0; i < d.numQueues; i++) queueReset(devQueue(d, i), d.maxQueueSize);
-  if (d.msix != 0) {
-    // §6.8.2 (PCI Local Bus, MSI-X): vector control mask bits are set after reset.
-    memory.fill(d.msix, 0, <usize>MAX_VECTORS * 16 + 8);
-    for (let v: u32 = 0; v < MAX_VECTORS; v++) store<u32>(d.msix + <usize>v * 16, 1, 12);
-  }
+  // The MSI-X table and PBA are PCI function state: a virtio reset keeps them (pci.ts resets them with the function).
 }
 
 /** True once the driver may use the device: DRIVER_OK, not broken. */

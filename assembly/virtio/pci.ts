@@ -95,6 +95,9 @@ export function pciResetConfig(d: VDev): void {
   store<u16>(c + MSIX_CAP + 2, <u16>(d.msixCount - 1));
   store<u32>(c + MSIX_CAP + 4, 0 | BAR_MSIX);
   store<u32>(c + MSIX_CAP + 8, MSIX_PBA_OFF | BAR_MSIX);
+  // MSI-X (PCI Local Bus 3.0 §6.8.2.9): after a function reset every vector is masked, nothing pending.
+  memory.fill(d.msix, 0, <usize>MAX_VECTORS * 16 + 8);
+  for (let v: u32 = 0; v < MAX_VECTORS; v++) store<u32>(d.msix + <usize>v * 16, 1, 12);
 }
 
 // @ts-ignore: decorator

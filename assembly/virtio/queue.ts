@@ -5,7 +5,7 @@
 // (`queueValidate`); afterwards the ring accessors use the port's unchecked
 // loads and stores, whose invariant is "the range passed gmCheck at ready".
 
-import { gmCheck, gmLoad16, gmLoad16Acquire, gmStore16, gmStore32, gmStore16Release } from "../core/guestmem";
+import { gmCheck, gmLoad16, gmLoad16Acquire, gmStore64, gmStore16Release } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
   MAX_QUEUE_SIZE, DESC_ALIGN, AVAIL_ALIGN, USED_ALIGN, AVAIL_IDX, AVAIL_RING, AVAIL_FLAGS,
@@ -40,7 +40,8 @@ export const QF_INDIRECT: u32 = 2;
   flags: u32;
   /** Pending used entries not yet published. */
   unpublished: u32;
-  _pad: u32;
+  /** 1 when used entries were published since the last interrupt decision. */
+  published: u32;
 }
 
 export const QUEUE_BYTES: u32 = offsetof<Queue>();
@@ -50,7 +51,7 @@ export function queueReset(q: Queue, maxSize: u32): void {
   q.maxSize = maxSize; q.size = maxSize; q.ready = 0; q.msixVector = NO_VECTOR;
   q.desc = 0; q.avail = 0; q.used = 0;
   q.lastAvail = 0; q.usedIdx = 0; q.signalled = 0; q.signalledValid = 0; q.inflight = 0;
-  q.flags = 0; q.unpublished = 0;
+  q.flags = 0; q.unpublished = 0; q.published = 0;
 }
 
 /** A queue size the device accepts: a power of two, 1..maxSize (≤ 32768). */
@@ -74,7 +75,7 @@ export function queueValidate(size: u32, maxSize: u32, desc: u64, avail: u64, us
 /** Start a validated queue: indices from zero (§2.7.13.1). */
 export function queueStart(q: Queue, flags: u32): void {
   q.ready = 1; q.flags = flags;
-  q.lastAvail = 0; q.usedIdx = 0; q.signalled = 0; q.signalledValid = 0; q.inflight = 0; q.unpublished = 0;
+  q.lastAvail = 0; q.usedIdx = 0; q.signalled = 0; q.signalledValid = 0; q.inflight = 0; q.unpublished = 0; q.published = 0;
 }
 
 /**
@@ -113,8 +114,7 @@ export function queueRewind(q: Queue, n: u32): void {
 export function queuePushUsed(q: Queue, id: u32, len: u32): void {
   // In range: slot < size and the device area passed gmCheck at ready.
   const e = q.used + USED_RING + <u64>(q.usedIdx & (q.size - 1)) * USED_ELEM;
-  gmStore32(e, id);
-  gmStore32(e + 4, len);
+  gmStore64(e, <u64>id | (<u64>len << 32)); // le32 id, le32 len in one store
   q.usedIdx = (q.usedIdx + 1) & 0xffff;
   if (q.inflight != 0) q.inflight--;
   q.unpublished++;
@@ -133,6 +133,7 @@ export function queuePublish(q: Queue): void {
   // A wasm atomic store is sequentially consistent, so it orders every earlier store.
   gmStore16Release(q.used + USED_IDX, q.usedIdx);
   q.unpublished = 0;
+  q.published = 1;
 }
 
 /**
@@ -141,6 +142,7 @@ export function queuePublish(q: Queue): void {
  * vring_need_event(event, new, old), else the NO_INTERRUPT flag.
  */
 export function queueNeedsInterrupt(q: Queue): bool {
+  q.published = 0;
   // §2.7.7.2: the used idx store must be visible before reading flags/used_event:
   // the store was sequentially consistent and these loads are too (store→load ordered).
   if (q.flags & QF_EVENT_IDX) {

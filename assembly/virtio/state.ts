@@ -12,8 +12,8 @@ import { Queue, queueValidate, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from 
 import { pciWritableMask } from "./pci";
 
 const T_OFFERED: u32 = 1;
-const T_ACKED: u32 = 2;
-const T_STATUS: u32 = 3;
+export const T_ACKED: u32 = 2;
+export const T_STATUS: u32 = 3;
 const T_DEV_FEAT_SEL: u32 = 4;
 const T_DRV_FEAT_SEL: u32 = 5;
 const T_QUEUE_SEL: u32 = 6;
@@ -137,6 +137,6 @@ export function devApplyState(d: VDev): void {
     q.size = load<u32>(p); q.ready = load<u32>(p, 4); q.msixVector = load<u32>(p, 8); q.flags = load<u32>(p, 12);
     q.desc = load<u64>(p, 16); q.avail = load<u64>(p, 24); q.used = load<u64>(p, 32);
     q.lastAvail = load<u32>(p, 40); q.usedIdx = load<u32>(p, 44); q.signalled = load<u32>(p, 48); q.signalledValid = load<u32>(p, 52);
-    q.inflight = 0; q.unpublished = 0;
+    q.inflight = 0; q.unpublished = 0; q.published = 0;
   }
 }
