@@ -21,7 +21,7 @@ const out = join(root, ".cache", "guest");
 const debs = join(out, "debs");
 const tree = join(out, "tree");
 /** Bumped whenever the archive layout or /init changes, so stale caches rebuild. */
-const RECIPE = 7;
+const RECIPE = 8;
 
 /** The modules virtio_net needs when the kernel has them as modules (=m in Debian's 686 config). */
 const WANTED = ["virtio_net"];
@@ -166,7 +166,9 @@ ${insmods}
 echo "VMDEV-MODULES loaded"
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-dmesg | grep -i -E 'virtio|eth0' | sed 's/^/VMDEV-DMESG /'
+dmesg | grep -i -E 'virtio|eth0|00:0c' | sed 's/^/VMDEV-DMESG /'
+V=/sys/bus/virtio/devices/virtio0
+echo "VMDEV-VIRTIO device=$(cat $V/device) vendor=$(cat $V/vendor) status=$(cat $V/status) features=$(cat $V/features)"
 echo "VMDEV-DRIVER $(readlink -f /sys/class/net/eth0/device) bound to $(basename "$(readlink /sys/class/net/eth0/device/driver)") via $(basename "$(readlink /sys/class/net/eth0/device/../driver)")"
 ip addr add ${GUEST.ip}/${GUEST.prefix} dev eth0
 ip link set eth0 up

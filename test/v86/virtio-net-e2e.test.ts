@@ -99,7 +99,7 @@ describe.skipIf(typeof files === "string")("virtio-net in v86 with a Linux guest
     const lines = [...first.run.lines, ...(second?.run.lines ?? [])];
     const grep = (re: RegExp) => lines.filter((l) => re.test(l));
     console.log(`guest view:\n${[
-      ...grep(/VMDEV-DMESG|VMDEV-DRIVER|VMDEV-IPLINK|VMDEV-CHECKPOINT/), ...grep(/VMDEV-PING\d .*(transmitted|round-trip|ping:)/),
+      ...grep(/VMDEV-DMESG|VMDEV-DRIVER|VMDEV-VIRTIO|VMDEV-IPLINK|VMDEV-CHECKPOINT/), ...grep(/VMDEV-PING\d .*(transmitted|round-trip|ping:)/),
       ...grep(/VMDEV-STAT|VMDEV-NETDEV|VMDEV-IRQ|VMDEV insmod/),
     ].join("\n")}`);
     console.log(`machine blob: ${blobBytes} bytes; restore status ${restoreStatus}`);
@@ -114,6 +114,11 @@ describe.skipIf(typeof files === "string")("virtio-net in v86 with a Linux guest
 
     // The modules loaded and the driver bound to our function, interrupts on the INTx line.
     expect(grep(/VMDEV insmod/)).toEqual([]);
+    // The PCI core enumerated vmdev's function (vendor 1af4, modern virtio-net 1041) at 00:0c.0,
+    // and the virtio core negotiated VERSION_1 (feature bit 32) with the device.
+    expect(grep(/VMDEV-DMESG .*pci 0000:00:0c\.0: \[1af4:1041\]/).length).toBe(1);
+    const virtio = grep(/VMDEV-VIRTIO device=0x0001 vendor=0x1af4 status=0x0000000f features=[01]{32}1/);
+    expect(virtio.length).toBe(1);
     expect(grep(/VMDEV-DRIVER \/sys\/devices\/pci0000:00\/0000:00:0c\.0\/virtio\d+ bound to virtio_net via virtio-pci/).length).toBe(1);
     const irq = grep(/VMDEV-IRQ .*virtio/);
     expect(irq.length).toBe(1);
