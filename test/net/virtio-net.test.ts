@@ -1,7 +1,7 @@
 // virtio-net device behaviour through raw rings: TX, RX (num_buffers, mergeable
 // buffers, backlog), control queue, announce, in-wasm links.
 import { describe, it, expect } from "vitest";
-import { Status, VirtioNet } from "../../src/index.js";
+import { Status, VirtioNet, VirtualSwitch } from "../../src/index.js";
 import { Rig, F, S, frame, OWN_MAC } from "../support/vnet-rig.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.STATUS, F.MTU, F.CTRL_VQ, F.CTRL_RX, F.CTRL_RX_EXTRA, F.CTRL_VLAN, F.CTRL_MAC_ADDR, F.GUEST_ANNOUNCE];
@@ -239,5 +239,34 @@ describe("in-wasm link under load", () => {
     r.dev.disconnect();
     r.send(f);
     expect(r.tx).toEqual([f]);
+  });
+});
+
+describe("in-wasm switch", () => {
+  it("floods unknown destinations, learns sources, then forwards to one port only", async () => {
+    const a = await Rig.create("mmio", { mac: "52:54:00:00:00:0a" });
+    const b = await Rig.create("mmio", { mac: "52:54:00:00:00:0b" }, 0, a.core, 10 << 20);
+    const c = await Rig.create("pci", { mac: "52:54:00:00:00:0c" }, 0, a.core, 20 << 20);
+    const sw = VirtualSwitch.create(a.core);
+    for (const r of [a, b, c]) { sw.attach(r.dev); r.init(BASE); r.postRx(0, 8, 2048); }
+    // b has not sent yet: a's frame to b is flooded (c filters it: not its MAC, promiscuous off).
+    c.ctrl(0, 0, Uint8Array.of(0));
+    a.send(frame("52:54:00:00:00:0b", 64, 1, "52:54:00:00:00:0a"));
+    expect(b.takeUsed(0)).toHaveLength(1);
+    expect(c.dev.counters().rxFiltered).toBe(1n);
+    // b answers: a is known (learned), so only a gets it.
+    b.send(frame("52:54:00:00:00:0a", 64, 2, "52:54:00:00:00:0b"));
+    expect(a.takeUsed(0)).toHaveLength(1);
+    expect(c.dev.counters().rxFiltered).toBe(1n);
+    expect(c.dev.counters().rxFrames).toBe(0n);
+    // Broadcast reaches every other port, never the sender.
+    a.send(frame("ff:ff:ff:ff:ff:ff", 64, 3, "52:54:00:00:00:0a"));
+    expect([a.takeUsed(0).length, b.takeUsed(0).length, c.takeUsed(0).length]).toEqual([0, 1, 1]);
+    expect(c.intx).toBe(true);
+    // Detached ports transmit to the host again.
+    sw.detach(c.dev);
+    c.send(frame("52:54:00:00:00:0a"));
+    expect(c.tx).toHaveLength(1);
+    expect([a, b].map((r) => r.tx.length)).toEqual([0, 0]);
   });
 });

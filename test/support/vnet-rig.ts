@@ -51,6 +51,8 @@ export class Rig {
       interrupts: { msi: (m) => rig.msis.push(m), intx: (_pin, level) => { rig.intx = level; if (level) rig.intxEdges++; } },
     });
     rig = new Rig(c, dev, transport, offset);
+    // What firmware and the OS do first: memory decoding and bus mastering on.
+    if (transport === "pci") dev.pci!.configWrite(4, 2, 0x6);
     return rig;
   }
 
