@@ -27,6 +27,9 @@ export async function run(): Promise<BenchRow[]> {
   const bar = adapter.bars.find((b) => b.index === 4)!;
   const base = bar.base | 0;
   const pci = net.pci!;
+  pci.configWrite(4, 2, 0x6); // memory decoding + bus mastering, as the BIOS/driver would
+  const numQueues = cpu.mmap_read8(base + 0x12) | (cpu.mmap_read8(base + 0x13) << 8);
+  if (numQueues !== pci.barRead(4, 0x12, 2) || numQueues === 0xffff || numQueues === 0) throw new Error(`num_queues via v86 reads ${numQueues}`);
   const n = 100_000;
   let sink = 0;
   const rows: BenchRow[] = [];
