@@ -592,9 +592,9 @@ export interface FrameLinkCounters {
   /** Frames delivered to the guest (receive returned OK). */
   rxFrames: number;
   rxBytes: number;
-  /** Deliveries the device refused for now (no buffers); retried. */
+  /** Deliveries the NIC refused and that were retried (`maxRetries`). */
   rxRetries: number;
-  /** Frames dropped after retries ran out or the pending queue was full. */
+  /** Frames refused by the NIC (after any retries) or dropped because the pending queue was full. */
   rxDropped: number;
   /** Exceptions thrown by the peer or the NIC, caught (the frame is dropped). */
   errors: number;
@@ -604,7 +604,12 @@ export interface FrameLinkCounters {
 export interface FrameLinkOptions {
   /** Frames waiting for guest buffers before new ones are dropped. Default 256. */
   maxPending?: number;
-  /** How many times a refused frame is retried (1 ms apart) before it is dropped. Default 200. */
+  /**
+   * How many times a refused frame is retried (1 ms apart) before it is dropped.
+   * Default 0: VirtioNet keeps its own receive backlog, and a refusal (ERR_FULL)
+   * means it already dropped and counted the frame. Raise it for endpoints
+   * without a backlog.
+   */
   maxRetries?: number;
   /** Called with every frame in either direction (tests, capture). */
   tap?: (dir: "tx" | "rx", frame: Uint8Array) => void;
@@ -612,8 +617,8 @@ export interface FrameLinkOptions {
 
 /**
  * Delivers frames to the NIC outside the device's own call stack (never
- * re-entering it from `onTransmit`), in order, retrying while the guest has
- * posted no receive buffers.
+ * re-entering it from `onTransmit`), in order; optionally retrying frames the
+ * NIC refuses (`maxRetries`).
  */
 export class FrameLink {
   private readonly c: FrameLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, errors: 0 };
@@ -626,7 +631,7 @@ export class FrameLink {
 
   constructor(private readonly nic: FrameEndpoint, peer: (frame: Uint8Array) => void, private readonly opts: FrameLinkOptions = {}) {
     this.maxPending = opts.maxPending ?? 256;
-    this.maxRetries = opts.maxRetries ?? 200;
+    this.maxRetries = opts.maxRetries ?? 0;
     nic.onTransmit = (frame) => {
       this.c.txFrames++;
       this.c.txBytes += frame.length;

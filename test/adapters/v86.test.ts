@@ -332,11 +332,22 @@ describe("FrameLink", () => {
     }
   }
 
-  it("delivers in order outside the transmit call, retrying while the guest has no buffers", async () => {
+  it("by default drops what the NIC refuses (it has its own backlog) and counts it", async () => {
+    const nic = new FakeNic();
+    const link = new FrameLink(nic, () => {});
+    nic.refuse = 1;
+    link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(nic.got).toEqual([2]);
+    expect(link.counters()).toMatchObject({ rxFrames: 1, rxDropped: 1, rxRetries: 0 });
+    link.close();
+  });
+
+  it("delivers in order outside the transmit call, retrying refused frames when asked to", async () => {
     const nic = new FakeNic();
     const seen: Array<[string, number]> = [];
     const link = new FrameLink(nic, (f) => { link.deliver(Uint8Array.of(f[0] + 100)); link.deliver(Uint8Array.of(f[0] + 200)); },
-      { tap: (d, f) => seen.push([d, f[0]]) });
+      { tap: (d, f) => seen.push([d, f[0]]), maxRetries: 10 });
     nic.refuse = 3;
     nic.onTransmit!(Uint8Array.of(1));
     expect(nic.got).toEqual([]); // not re-entered
