@@ -664,23 +664,7 @@ export class FrameLink {
    */
   drain(): void {
     if (this.scheduled) { clearTimeout(this.scheduled); this.scheduled = null; }
-    while (this.pending.length > 0 && !this.closed) {
-      const f = this.pending[0];
-      const st = this.receiveOnce(f);
-      if (st === Status.OK) {
-        this.pending.shift();
-        this.tries = 0;
-        this.c.rxFrames++;
-        this.c.rxBytes += f.length;
-        this.opts.tap?.("rx", f);
-      } else if (st === Status.ERR_INVALID_ARG) {
-        this.pending.shift();
-        this.c.rxDropped++;
-      } else {
-        this.schedule(1);
-        return;
-      }
-    }
+    if (this.deliverPending(false) === "refused") this.schedule(1);
   }
 
   /** Frames waiting for delivery. */
@@ -711,6 +695,19 @@ export class FrameLink {
   }
 
   private flush(): void {
+    if (this.deliverPending(true) === "refused") {
+      this.c.rxRetries++;
+      this.schedule(1);
+    }
+  }
+
+  /**
+   * Hand pending frames to the NIC in order until it refuses one. A frame the
+   * NIC rejects as invalid is dropped; with `retry`, so is one refused more
+   * than `maxRetries` times in a row. Returns "refused" when the head frame
+   * is still waiting, "done" when nothing is pending (or the link closed).
+   */
+  private deliverPending(retry: boolean): "done" | "refused" {
     while (this.pending.length > 0 && !this.closed) {
       const f = this.pending[0];
       const st = this.receiveOnce(f);
@@ -720,18 +717,15 @@ export class FrameLink {
         this.c.rxFrames++;
         this.c.rxBytes += f.length;
         this.opts.tap?.("rx", f);
-        continue;
-      }
-      if (++this.tries > this.maxRetries || st === Status.ERR_INVALID_ARG) {
+      } else if (st === Status.ERR_INVALID_ARG || (retry && ++this.tries > this.maxRetries)) {
         this.pending.shift();
         this.tries = 0;
         this.c.rxDropped++;
-        continue;
+      } else {
+        return "refused";
       }
-      this.c.rxRetries++;
-      this.schedule(1);
-      return;
     }
+    return "done";
   }
 }
 
