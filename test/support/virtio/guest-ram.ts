@@ -1,0 +1,81 @@
+// The driver's view of guest RAM. The driver model plays the guest, so it
+// writes guest RAM through the host API of the VmCore (never the device's
+// code). Own-placement RAM is accessed through a DataView over the port's
+// zero-copy view with the dirty bitmap told of every write (`hostWrote`);
+// foreign RAM goes through the checked port calls one access at a time.
+import type { VmCore } from "../../../src/index.js";
+
+/** Guest-physical byte accessor used by the driver model. Throws on an access outside RAM: the driver never makes one. */
+export class GuestRam {
+  readonly size: number;
+  private readonly base: number;
+  private readonly viaPort: boolean;
+  /** Tell the dirty bitmap about driver writes (off only in benchmarks, where nothing harvests). */
+  trackDirty: boolean;
+
+  constructor(readonly core: VmCore, opts: { trackDirty?: boolean } = {}) {
+    this.size = core.guest.size;
+    this.viaPort = core.guest.foreign;
+    this.base = this.viaPort ? 0 : core.exports.gm_ram_ptr() >>> 0;
+    this.trackDirty = opts.trackDirty ?? true;
+  }
+
+  private at(gpa: number, len: number): number {
+    if (!(gpa >= 0 && len >= 0 && gpa + len <= this.size)) throw new RangeError(`driver access [${gpa}, +${len}) outside guest RAM`);
+    return this.base + gpa;
+  }
+  private wrote(gpa: number, len: number): void {
+    if (this.trackDirty) this.core.guest.hostWrote(gpa, len);
+  }
+
+  r8(gpa: number): number { return this.viaPort ? this.core.guest.readU8(gpa) : this.core.dv().getUint8(this.at(gpa, 1)); }
+  r16(gpa: number): number { return this.viaPort ? this.core.guest.readU16(gpa) : this.core.dv().getUint16(this.at(gpa, 2), true); }
+  r32(gpa: number): number { return this.viaPort ? this.core.guest.readU32(gpa) : this.core.dv().getUint32(this.at(gpa, 4), true); }
+  r64(gpa: number): bigint { return this.viaPort ? this.core.guest.readU64(gpa) : this.core.dv().getBigUint64(this.at(gpa, 8), true); }
+
+  w8(gpa: number, v: number): void {
+    if (this.viaPort) return this.core.guest.writeU8(gpa, v);
+    this.core.dv().setUint8(this.at(gpa, 1), v); this.wrote(gpa, 1);
+  }
+  w16(gpa: number, v: number): void {
+    if (this.viaPort) return this.core.guest.writeU16(gpa, v);
+    this.core.dv().setUint16(this.at(gpa, 2), v, true); this.wrote(gpa, 2);
+  }
+  w32(gpa: number, v: number): void {
+    if (this.viaPort) return this.core.guest.writeU32(gpa, v);
+    this.core.dv().setUint32(this.at(gpa, 4), v >>> 0, true); this.wrote(gpa, 4);
+  }
+  w64(gpa: number, v: bigint | number): void {
+    if (this.viaPort) return this.core.guest.writeU64(gpa, v);
+    this.core.dv().setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, BigInt(v)), true); this.wrote(gpa, 8);
+  }
+
+  read(gpa: number, len: number): Uint8Array {
+    if (this.viaPort) return this.core.guest.readBytes(gpa, len);
+    const p = this.at(gpa, len);
+    return this.core.u8().slice(p, p + len);
+  }
+  write(gpa: number, bytes: Uint8Array): void {
+    if (this.viaPort) return this.core.guest.writeBytes(gpa, bytes);
+    this.core.u8().set(bytes, this.at(gpa, bytes.length)); this.wrote(gpa, bytes.length);
+  }
+  fill(gpa: number, byte: number, len: number): void {
+    if (this.viaPort) return this.core.guest.fill(gpa, byte, len);
+    const p = this.at(gpa, len);
+    this.core.u8().fill(byte, p, p + len); this.wrote(gpa, len);
+  }
+}
+
+/** A bump allocator over a window of guest RAM (the driver's "kernel heap"). */
+export class GuestAllocator {
+  private next: number;
+  constructor(readonly start: number, readonly end: number) { this.next = start; }
+  /** Allocate `len` bytes aligned to `align` (a power of two). */
+  alloc(len: number, align = 16): number {
+    const at = (this.next + align - 1) & ~(align - 1);
+    if (at + len > this.end) throw new RangeError(`guest allocator exhausted (${len} bytes at ${at}, end ${this.end})`);
+    this.next = at + len;
+    return at;
+  }
+  get used(): number { return this.next - this.start; }
+}
