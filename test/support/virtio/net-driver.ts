@@ -53,7 +53,7 @@ interface TxToken { slot: number }
 interface Pair { rx: SplitQueue<RxToken>; tx: SplitQueue<TxToken>; txSlots: number[]; txBase: number; rxVector: number | null; txVector: number | null }
 
 export class VirtioNetDriver {
-  readonly ram: GuestRam;
+  ram: GuestRam;
   readonly alloc: GuestAllocator;
   readonly irq: InterruptRecorder;
   features = 0n;
@@ -76,6 +76,9 @@ export class VirtioNetDriver {
   announceAcks = 0;
   /** Notifications written to the device per queue index. */
   readonly notifies = new Map<number, number>();
+  /** TX chains completed, and the sum of the used lengths the device reported for them (0 expected: nothing is written, §2.7.8). */
+  txCompleted = 0;
+  txUsedLenSum = 0;
   private rxPartial = new Map<number, { first: RxFrame; need: number; parts: Uint8Array[] }>();
   private ctrlBuf = 0;
   private readonly txSlotBytes: number;
@@ -83,7 +86,7 @@ export class VirtioNetDriver {
   /** Vector → handler (queue index, or -1 for config). */
   private vectorMap = new Map<number, number[]>();
 
-  constructor(readonly transport: VirtioTransport, ram: GuestRam, irq: InterruptRecorder, opts: NetDriverOptions = {}) {
+  constructor(public transport: VirtioTransport, ram: GuestRam, irq: InterruptRecorder, opts: NetDriverOptions = {}) {
     this.ram = ram;
     this.irq = irq;
     this.opts = opts;
@@ -245,8 +248,28 @@ export class VirtioNetDriver {
   reclaimTx(pair = 0): number {
     const p = this.pairs[pair];
     let n = 0;
-    for (let e = p.tx.pop(); e; e = p.tx.pop()) { p.txSlots.push(e.token.slot); n++; }
+    for (let e = p.tx.pop(); e; e = p.tx.pop()) { p.txSlots.push(e.token.slot); this.txCompleted++; this.txUsedLenSum += e.len; n++; }
     return n;
+  }
+
+  /** Allocate and post `count` more RX buffers on `pair`, kicking if the device asks (or `force`). Returns how many were posted. */
+  postRxBuffers(pair: number, count: number, force = false): number {
+    const q = this.pairs[pair].rx;
+    let n = 0;
+    for (; n < count && q.free > (this.opts.rxSplitHeader ? 1 : 0); n++) this.postRx(q, this.alloc.alloc(this.rxBufferSize, 16), this.rxBufferSize);
+    if (n) this.kick(this.rxIndex(pair), q, force);
+    return n;
+  }
+
+  /**
+   * Continue on another device and guest RAM (after a state restore on a
+   * fresh core with this RAM copied over): the driver's own state carries on.
+   */
+  rebind(transport: VirtioTransport, ram: GuestRam): void {
+    this.transport = transport;
+    this.ram = ram;
+    for (const p of this.pairs) { p.rx.ram = ram; p.tx.ram = ram; }
+    if (this.ctrl) this.ctrl.ram = ram;
   }
 
   /**

@@ -51,7 +51,7 @@ export class SplitQueue<T = unknown> {
   kicks = 0;
   kicksSuppressed = 0;
 
-  constructor(readonly ram: GuestRam, layout: QueueLayout, readonly eventIdx: boolean, private readonly indirectAlloc?: GuestAllocator) {
+  constructor(public ram: GuestRam, layout: QueueLayout, readonly eventIdx: boolean, private readonly indirectAlloc?: GuestAllocator) {
     const { size } = layout;
     if (size < 1 || size > 32768 || (size & (size - 1)) !== 0) throw new RangeError(`queue size ${size} is not a power of two ≤ 32768`);
     this.size = size;
