@@ -39,6 +39,8 @@ export interface NetDriverOptions {
   autoAnnounceAck?: boolean;
   /** Window of guest RAM the driver may allocate from (default: all but the first 64 KiB). */
   heap?: [start: number, end: number];
+  /** Largest frame the driver transmits (sizes the TX buffer pool; default 65536). */
+  maxTxFrame?: number;
   /** Mark driver writes dirty (default true). */
   trackDirty?: boolean;
 }
@@ -92,7 +94,7 @@ export class VirtioNetDriver {
     this.opts = opts;
     const [start, end] = opts.heap ?? [64 * 1024, ram.size];
     this.alloc = new GuestAllocator(start, end);
-    this.txSlotBytes = NET_HDR_LEN + 65536;
+    this.txSlotBytes = (NET_HDR_LEN + (opts.maxTxFrame ?? 65536) + 15) & ~15;
   }
 
   has(f: number): boolean { return (this.features & bit(f)) !== 0n; }
