@@ -39,7 +39,7 @@ export interface NetDriverOptions {
   autoAnnounceAck?: boolean;
   /** Window of guest RAM the driver may allocate from (default: all but the first 64 KiB). */
   heap?: [start: number, end: number];
-  /** Largest frame the driver transmits (sizes the TX buffer pool; default 65536). */
+  /** Largest frame the driver transmits (sizes the TX buffer pool; default MTU + 18, at least 1518). */
   maxTxFrame?: number;
   /** Mark driver writes dirty (default true). */
   trackDirty?: boolean;
@@ -83,7 +83,7 @@ export class VirtioNetDriver {
   txUsedLenSum = 0;
   private rxPartial = new Map<number, { first: RxFrame; need: number; parts: Uint8Array[] }>();
   private ctrlBuf = 0;
-  private readonly txSlotBytes: number;
+  private txSlotBytes = 0;
   private opts: NetDriverOptions;
   /** Vector → handler (queue index, or -1 for config). */
   private vectorMap = new Map<number, number[]>();
@@ -94,7 +94,6 @@ export class VirtioNetDriver {
     this.opts = opts;
     const [start, end] = opts.heap ?? [64 * 1024, ram.size];
     this.alloc = new GuestAllocator(start, end);
-    this.txSlotBytes = (NET_HDR_LEN + (opts.maxTxFrame ?? 65536) + 15) & ~15;
   }
 
   has(f: number): boolean { return (this.features & bit(f)) !== 0n; }
@@ -123,6 +122,7 @@ export class VirtioNetDriver {
     // §3.1.1 step 6: re-read status; FEATURES_OK still set means the subset was accepted.
     if (!(t.status() & DeviceStatus.FEATURES_OK)) { t.setStatus(t.status() | DeviceStatus.FAILED); throw new Error("device refused FEATURES_OK"); }
     this.readConfig();
+    this.txSlotBytes = (NET_HDR_LEN + (this.opts.maxTxFrame ?? Math.max(1518, this.mtu + 18)) + 15) & ~15;
 
     const wantPairs = Math.max(1, Math.min(this.opts.queuePairs ?? 1, this.has(NetF.MQ) ? this.maxPairs : 1));
     const queueCount = 2 * (this.has(NetF.MQ) ? this.maxPairs : 1) + (this.has(NetF.CTRL_VQ) ? 1 : 0);
@@ -130,6 +130,7 @@ export class VirtioNetDriver {
     if (n !== null && n < queueCount) throw new Error(`device reports ${n} queues, need ${queueCount}`);
 
     // Vectors: 0 = config, then one per queue in index order (Linux's layout).
+    t.prepareInterrupts();
     const msix = t.msix;
     if (msix) {
       this.configVector = t.setConfigVector(0);
@@ -318,9 +319,14 @@ export class VirtioNetDriver {
     void pair;
   }
 
-  /** Poll every RX and TX queue. */
+  /** Poll every RX and TX queue, then re-arm their interrupts (§2.7.10: re-check after re-arming). */
   poll(): void {
-    for (let p = 0; p < this.pairs.length; p++) { this.pollRx(p); this.reclaimTx(p); }
+    for (let p = 0; p < this.pairs.length; p++) {
+      this.pollRx(p);
+      while (this.pairs[p].rx.enableInterrupts()) this.pollRx(p);
+      this.reclaimTx(p);
+      while (this.pairs[p].tx.enableInterrupts()) this.reclaimTx(p);
+    }
   }
 
   /**

@@ -47,6 +47,11 @@ export interface VirtioTransport {
   readonly msix: boolean;
   /** Map configuration-change interrupts to `vector` (pci MSI-X); returns the read-back value. */
   setConfigVector(vector: number): number;
+  /**
+   * Set up the interrupt mechanism after FEATURES_OK and before the queues,
+   * the point where Linux's vp_find_vqs programs MSI-X. No-op on mmio.
+   */
+  prepareInterrupts(): void;
 }
 
 const lo32 = (v: number | bigint): number => Number(BigInt.asUintN(32, BigInt(v)));
@@ -115,6 +120,7 @@ export class MmioTransport implements VirtioTransport {
     return s;
   }
   setConfigVector(): number { return VIRTIO_MSI_NO_VECTOR; }
+  prepareInterrupts(): void {}
 }
 
 /** A virtio vendor capability as found in config space (§4.1.4). */
@@ -170,8 +176,11 @@ export class PciTransport implements VirtioTransport {
   private readonly device: VirtioPciCap | null;
   private readonly notifyOff = new Map<number, number>();
   msix = false;
+  /** MSI-X entries the driver programs in prepareInterrupts (0: use INTx). */
+  msixWanted: number;
 
   constructor(readonly fn: PciFunction, opts: { msixVectors?: number } = {}) {
+    this.msixWanted = opts.msixVectors ?? 0;
     const vendor = fn.configRead(0x00, 2);
     if (vendor !== 0x1af4) throw new Error(`virtio-pci: vendor 0x${vendor.toString(16)}`);
     this.caps = walkPciCaps(fn);
@@ -182,7 +191,10 @@ export class PciTransport implements VirtioTransport {
     this.common = common; this.notifyCap = notify; this.isr = isr; this.device = first(PciCap.DEVICE_CFG);
     // Memory space + bus master (PCI command register) so BAR accesses and DMA are allowed.
     fn.configWrite(0x04, 2, (fn.configRead(0x04, 2) | 0x6) & 0xffff);
-    if (opts.msixVectors && this.caps.msix) this.enableMsix(Math.min(opts.msixVectors, this.caps.msix.tableSize));
+  }
+
+  prepareInterrupts(): void {
+    if (this.msixWanted && this.caps.msix) this.enableMsix(Math.min(this.msixWanted, this.caps.msix.tableSize));
   }
 
   /** Program entries 0..n-1 with our address/data, unmask them, and set MSI-X Enable (PCI 3.0 §6.8.2). */
