@@ -13,11 +13,27 @@ export class GuestRam {
   /** Tell the dirty bitmap about driver writes (off only in benchmarks, where nothing harvests). */
   trackDirty: boolean;
 
+  private cu8: Uint8Array;
+  private cdv: DataView;
+
   constructor(readonly core: VmCore, opts: { trackDirty?: boolean } = {}) {
     this.size = core.guest.size;
     this.viaPort = core.guest.foreign;
     this.base = this.viaPort ? 0 : core.exports.gm_ram_ptr() >>> 0;
     this.trackDirty = opts.trackDirty ?? true;
+    this.cu8 = core.u8();
+    this.cdv = core.dv();
+  }
+
+  // Guest RAM never moves inside linear memory, so views made once stay right
+  // for it; only a non-shared memory's growth detaches them (length 0).
+  private u8(): Uint8Array {
+    if (this.cu8.byteLength === 0) { this.cu8 = this.core.u8(); this.cdv = this.core.dv(); }
+    return this.cu8;
+  }
+  private dv(): DataView {
+    if (this.cu8.byteLength === 0) { this.cu8 = this.core.u8(); this.cdv = this.core.dv(); }
+    return this.cdv;
   }
 
   private at(gpa: number, len: number): number {
@@ -28,41 +44,48 @@ export class GuestRam {
     if (this.trackDirty) this.core.guest.hostWrote(gpa, len);
   }
 
-  r8(gpa: number): number { return this.viaPort ? this.core.guest.readU8(gpa) : this.core.dv().getUint8(this.at(gpa, 1)); }
-  r16(gpa: number): number { return this.viaPort ? this.core.guest.readU16(gpa) : this.core.dv().getUint16(this.at(gpa, 2), true); }
-  r32(gpa: number): number { return this.viaPort ? this.core.guest.readU32(gpa) : this.core.dv().getUint32(this.at(gpa, 4), true); }
-  r64(gpa: number): bigint { return this.viaPort ? this.core.guest.readU64(gpa) : this.core.dv().getBigUint64(this.at(gpa, 8), true); }
+  r8(gpa: number): number { return this.viaPort ? this.core.guest.readU8(gpa) : this.dv().getUint8(this.at(gpa, 1)); }
+  r16(gpa: number): number { return this.viaPort ? this.core.guest.readU16(gpa) : this.dv().getUint16(this.at(gpa, 2), true); }
+  r32(gpa: number): number { return this.viaPort ? this.core.guest.readU32(gpa) : this.dv().getUint32(this.at(gpa, 4), true); }
+  r64(gpa: number): bigint { return this.viaPort ? this.core.guest.readU64(gpa) : this.dv().getBigUint64(this.at(gpa, 8), true); }
 
   w8(gpa: number, v: number): void {
     if (this.viaPort) return this.core.guest.writeU8(gpa, v);
-    this.core.dv().setUint8(this.at(gpa, 1), v); this.wrote(gpa, 1);
+    this.dv().setUint8(this.at(gpa, 1), v); this.wrote(gpa, 1);
   }
   w16(gpa: number, v: number): void {
     if (this.viaPort) return this.core.guest.writeU16(gpa, v);
-    this.core.dv().setUint16(this.at(gpa, 2), v, true); this.wrote(gpa, 2);
+    this.dv().setUint16(this.at(gpa, 2), v, true); this.wrote(gpa, 2);
   }
   w32(gpa: number, v: number): void {
     if (this.viaPort) return this.core.guest.writeU32(gpa, v);
-    this.core.dv().setUint32(this.at(gpa, 4), v >>> 0, true); this.wrote(gpa, 4);
+    this.dv().setUint32(this.at(gpa, 4), v >>> 0, true); this.wrote(gpa, 4);
   }
   w64(gpa: number, v: bigint | number): void {
     if (this.viaPort) return this.core.guest.writeU64(gpa, v);
-    this.core.dv().setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, BigInt(v)), true); this.wrote(gpa, 8);
+    this.dv().setBigUint64(this.at(gpa, 8), BigInt.asUintN(64, BigInt(v)), true); this.wrote(gpa, 8);
+  }
+
+  /** A view of [gpa, gpa+len) without copying (own-placement RAM; a copy otherwise). Valid until the bytes are reused. */
+  peek(gpa: number, len: number): Uint8Array {
+    if (this.viaPort) return this.core.guest.readBytes(gpa, len);
+    const p = this.at(gpa, len);
+    return this.u8().subarray(p, p + len);
   }
 
   read(gpa: number, len: number): Uint8Array {
     if (this.viaPort) return this.core.guest.readBytes(gpa, len);
     const p = this.at(gpa, len);
-    return this.core.u8().slice(p, p + len);
+    return this.u8().slice(p, p + len);
   }
   write(gpa: number, bytes: Uint8Array): void {
     if (this.viaPort) return this.core.guest.writeBytes(gpa, bytes);
-    this.core.u8().set(bytes, this.at(gpa, bytes.length)); this.wrote(gpa, bytes.length);
+    this.u8().set(bytes, this.at(gpa, bytes.length)); this.wrote(gpa, bytes.length);
   }
   fill(gpa: number, byte: number, len: number): void {
     if (this.viaPort) return this.core.guest.fill(gpa, byte, len);
     const p = this.at(gpa, len);
-    this.core.u8().fill(byte, p, p + len); this.wrote(gpa, len);
+    this.u8().fill(byte, p, p + len); this.wrote(gpa, len);
   }
 }
 

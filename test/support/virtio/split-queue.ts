@@ -73,7 +73,9 @@ export class SplitQueue<T = unknown> {
   get inFlight(): number { return (this.availIdx - this.lastUsed) & 0xffff; }
 
   private writeDesc(at: number, addr: number, len: number, flags: number, next: number): void {
-    this.ram.w64(at, addr);
+    // Two 32-bit halves: addresses are < 2^53 and this avoids BigInt on the hot path.
+    this.ram.w32(at, addr >>> 0);
+    this.ram.w32(at + 4, Math.floor(addr / 4294967296));
     this.ram.w32(at + 8, len);
     this.ram.w16(at + 12, flags);
     this.ram.w16(at + 14, next);
