@@ -1,3 +1,4 @@
 // The one export surface of vmdev.wasm. Each area keeps its exports in its
 // own file; test/abi.test.ts pins the whole list.
 export * from "./core/exports";
+export * from "./net/exports";

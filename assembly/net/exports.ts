@@ -1,0 +1,153 @@
+// Exports of the virtio transports and virtio-net: numbers in, numbers out.
+// Devices are named by handles (1..15); frames cross by offsets into the
+// calling instance's I/O buffer. See src/net/virtio-net.ts for the typed API.
+
+import { Status } from "../core/status";
+import { counterAdd, Counter } from "../core/layout";
+import { ioPtr, ioRangeOk } from "../core/vm";
+import { gmReady } from "../core/guestmem";
+import { DEVICE_NET, TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
+import { VDev, devCreate, devGet, devIntxLevel, devQueue, DEV_COUNTERS } from "../virtio/device";
+import { dispReset } from "../virtio/dispatch";
+import { pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
+import { mmioRead, mmioWrite } from "../virtio/mmio";
+import {
+  netInit, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
+} from "./device";
+import { switchConnect, switchDisconnect } from "./switch";
+import { netSave, netRestore, netStateBound } from "./state";
+
+function dev(h: i32, type: u32): VDev | null {
+  const p = devGet(h);
+  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  const d = changetype<VDev>(p);
+  if (type != 0 && d.type != type) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  return d;
+}
+
+/**
+ * Create a virtio-net device. transport: 1 = PCI, 2 = MMIO. MAC as two
+ * big-endian numbers (bytes 0..1 in macHi, 2..5 in macLo). Returns a handle
+ * (≥ 1) or -Status.
+ */
+export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i32 {
+  if (!gmReady()) return -Status.ERR_NOT_READY;
+  if (transport != TRANSPORT_PCI && transport != TRANSPORT_MMIO) return -Status.ERR_INVALID_ARG;
+  if (pairs < 1 || pairs > MAX_PAIRS || mtu < MIN_MTU || mtu > MAX_MTU || macHi > 0xffff) return -Status.ERR_INVALID_ARG;
+  if (queueSize == 0 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) != 0) return -Status.ERR_INVALID_ARG;
+  if (backlog < 1 || backlog > 65536) return -Status.ERR_INVALID_ARG;
+  if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
+  const h = devCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs));
+  if (h < 0) return h;
+  const d = changetype<VDev>(devGet(h));
+  const s = netInit(d, macHi, macLo, pairs, mtu, backlog);
+  if (s != Status.OK) return -s;
+  if (transport == TRANSPORT_PCI && !pciInit(d)) return -Status.ERR_NO_MEMORY;
+  return h;
+}
+
+/** Power-on reset of the whole function (PCI config space included). */
+export function vnet_reset(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  dispReset(d);
+  if (d.cfg != 0) pciResetConfig(d);
+  netOf(d).quiesced = 0;
+  return Status.OK;
+}
+
+/** Host → guest frame of `len` bytes at `ioOff` in the I/O buffer. */
+export function vnet_receive(h: i32, ioOff: u32, len: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
+  return netReceive(d, ioPtr() + ioOff, len);
+}
+
+/** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
+export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }
+export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : netOf(d).txOut; }
+/** The host took the frames: clear the outbox and restart TX queues that stalled on it. */
+export function vnet_tx_done(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  netTxDrained(d);
+  return Status.OK;
+}
+
+export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netAnnounce(d); }
+export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return Status.OK; }
+export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
+export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
+export function vnet_disconnect(a: i32): i32 { return switchDisconnect(a); }
+
+/** Address of the device's u64 counters (DEV_COUNTERS of them; names in src/net/virtio-net.ts). */
+export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }
+export function vnet_counter_count(): u32 { return DEV_COUNTERS; }
+/** Device status register (bit 0x40 = DEVICE_NEEDS_RESET). */
+export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.status; }
+/** Frames waiting in the receive backlog. */
+export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).backlogCount; }
+
+/** MSI-X vectors to deliver now (bit per vector), cleared by the read. */
+export function vnet_irq_take(h: i32): u32 {
+  const d = dev(h, 0); if (d == null) return 0;
+  const v = d.irqFire; d.irqFire = 0;
+  return v;
+}
+/** Level of the INTx (PCI without MSI-X) or MMIO interrupt line: 1 asserted. */
+export function vnet_intx(h: i32): i32 { const d = dev(h, 0); return d == null ? 0 : (devIntxLevel(d) ? 1 : 0); }
+
+/** Save device + queues as an envelope at the start of the I/O buffer; returns its length or -Status. */
+export function vnet_save(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : netSave(d); }
+/** I/O buffer bytes a save of this device can need. */
+export function vnet_state_bound(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netStateBound(d); }
+/** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
+export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netRestore(d, len); }
+
+// ---- Queue internals (tests, diagnostics) -------------------------------------------
+
+/** Field of queue `qi`: 0 size, 1 ready, 2 lastAvail, 3 usedIdx, 4 inflight, 5 msixVector, 6 maxSize. -Status on a bad handle/queue. */
+export function vq_field(h: i32, qi: u32, field: u32): i32 {
+  const d = dev(h, 0); if (d == null) return -Status.ERR_BAD_HANDLE;
+  if (qi >= d.numQueues) return -Status.ERR_INVALID_ARG;
+  const q = devQueue(d, qi);
+  if (field == 0) return <i32>q.size;
+  if (field == 1) return <i32>q.ready;
+  if (field == 2) return <i32>q.lastAvail;
+  if (field == 3) return <i32>q.usedIdx;
+  if (field == 4) return <i32>q.inflight;
+  if (field == 5) return <i32>q.msixVector;
+  if (field == 6) return <i32>q.maxSize;
+  return -Status.ERR_INVALID_ARG;
+}
+export function vq_count(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.numQueues; }
+
+// ---- Transports ----------------------------------------------------------------------
+
+export function vpci_cfg_read(h: i32, off: u32, width: u32): u32 {
+  const d = dev(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
+  return pciConfigRead(d, off, width);
+}
+export function vpci_cfg_write(h: i32, off: u32, width: u32, v: u32): void {
+  const d = dev(h, 0); if (d == null || d.cfg == 0) return;
+  pciConfigWrite(d, off, width, v);
+}
+export function vpci_bar_read(h: i32, bar: u32, off: u32, width: u32): u32 {
+  const d = dev(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
+  return pciBarRead(d, bar, off, width);
+}
+export function vpci_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): void {
+  const d = dev(h, 0); if (d == null || d.cfg == 0) return;
+  pciBarWrite(d, bar, off, width, v);
+}
+/** Address of the MSI-X table (16 bytes per vector: address lo, hi, data, control). */
+export function vpci_msix_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.msix; }
+export function vpci_msix_count(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.msixCount; }
+
+export function vmmio_read(h: i32, off: u32, width: u32): u32 {
+  const d = dev(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return 0;
+  return mmioRead(d, off, width);
+}
+export function vmmio_write(h: i32, off: u32, width: u32, v: u32): void {
+  const d = dev(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return;
+  mmioWrite(d, off, width, v);
+}
+

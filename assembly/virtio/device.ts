@@ -1,0 +1,290 @@
+// The transport-independent part of a virtio device (virtio 1.2 §2, §3):
+// feature negotiation, the device status state machine, the queue registers
+// and interrupt signalling. virtio-pci (pci.ts) and virtio-mmio (mmio.ts) are
+// thin register maps over these functions; device types plug in through
+// dispatch.ts. Devices live in fixed regions named by small handles.
+
+import { regionAlloc } from "../core/layout";
+import { Status } from "../core/status";
+import {
+  S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
+  F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, NO_VECTOR, TRANSPORT_PCI, bit,
+} from "./defs";
+import { Queue, QUEUE_BYTES, queueReset, queueValidate, queueStart, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from "./queue";
+
+export const MAX_DEVICES: i32 = 16;
+export const MAX_QUEUES: u32 = 17;
+export const MAX_VECTORS: u32 = 32;
+export const DEV_COUNTERS: u32 = 48;
+
+/** Per-device event counters; 0..15 are the transport's, 16.. the device type's. */
+export namespace VCounter {
+  export const BAD_ACCESS = 0;
+  export const QUEUE_REJECTED = 1;
+  export const FEATURES_REJECTED = 2;
+  export const NEEDS_RESET = 3;
+  export const IRQ_RAISED = 4;
+  export const IRQ_SUPPRESSED = 5;
+  export const IRQ_MASKED = 6;
+  export const KICKS = 7;
+  export const AVAIL_JUMP = 8;
+  export const BAD_HEAD = 9;
+  export const IRQ_NO_VECTOR = 10;
+  export const BAD_REGISTER_VALUE = 11;
+}
+
+// @ts-ignore: decorator
+@unmanaged export class VDev {
+  type: u32;
+  transport: u32;
+  status: u32;
+  numQueues: u32;
+  offered: u64;
+  acked: u64;
+  devFeatSel: u32;
+  drvFeatSel: u32;
+  queueSel: u32;
+  configVector: u32;
+  /** ISR bits: 1 = used buffer, 2 = configuration change (§4.1.4.5, §4.2.2). */
+  isr: u32;
+  configGen: u32;
+  msixCount: u32;
+  /** MSI-X vectors waiting for the host to deliver (bit per vector). */
+  irqFire: u32;
+  queues: usize;
+  /** PCI configuration space (256 bytes) or 0. */
+  cfg: usize;
+  /** MSI-X table (16 bytes per vector) and pending-bit array (u32). */
+  msix: usize;
+  counters: usize;
+  /** Device-type state (e.g. NetDev). */
+  impl: usize;
+  handle: u32;
+  maxQueueSize: u32;
+}
+
+let table: usize = 0;
+
+function tableSlot(h: i32): usize {
+  if (table == 0) table = regionAlloc(<u64>MAX_DEVICES * 4, 8);
+  return table + (<usize>h << 2);
+}
+
+/** Device for handle `h`, or 0 if the handle is unknown. */
+export function devGet(h: i32): usize {
+  if (h <= 0 || h >= MAX_DEVICES || table == 0) return 0;
+  return <usize>load<u32>(tableSlot(h));
+}
+
+/** Allocate a device with `numQueues` queues; returns its handle or -Status. */
+export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSize: u32, offered: u64): i32 {
+  if (numQueues == 0 || numQueues > MAX_QUEUES) return -Status.ERR_INVALID_ARG;
+  let h: i32 = 1;
+  while (h < MAX_DEVICES && load<u32>(tableSlot(h)) != 0) h++;
+  if (h >= MAX_DEVICES) return -Status.ERR_NO_MEMORY;
+  const p = regionAlloc(offsetof<VDev>(), 16);
+  const qs = regionAlloc(<u64>QUEUE_BYTES * numQueues, 16);
+  const ctr = regionAlloc(<u64>DEV_COUNTERS * 8, 8);
+  if (p == 0 || qs == 0 || ctr == 0) return -Status.ERR_NO_MEMORY;
+  const d = changetype<VDev>(p);
+  d.type = type; d.transport = transport; d.numQueues = numQueues; d.offered = offered;
+  d.queues = qs; d.counters = ctr; d.handle = <u32>h; d.maxQueueSize = maxQueueSize;
+  d.msixCount = numQueues + 1;
+  if (transport == TRANSPORT_PCI) {
+    d.cfg = regionAlloc(256, 16);
+    d.msix = regionAlloc(<u64>MAX_VECTORS * 16 + 8, 16);
+    if (d.cfg == 0 || d.msix == 0) return -Status.ERR_NO_MEMORY;
+  }
+  devResetCore(d);
+  store<u32>(tableSlot(h), <u32>p);
+  return h;
+}
+
+// @ts-ignore: decorator
+@inline export function devQueue(d: VDev, i: u32): Queue {
+  return changetype<Queue>(d.queues + <usize>i * QUEUE_BYTES);
+}
+
+// @ts-ignore: decorator
+@inline export function count(d: VDev, index: i32, n: u64 = 1): void {
+  const p = d.counters + (<usize>index << 3);
+  store<u64>(p, load<u64>(p) + n);
+}
+
+/** Reset what the driver programmed (§2.4): status, features, queues, ISR. Device-type state is reset by dispatch. */
+export function devResetCore(d: VDev): void {
+  d.status = 0; d.acked = 0; d.devFeatSel = 0; d.drvFeatSel = 0; d.queueSel = 0;
+  d.configVector = NO_VECTOR; d.isr = 0; d.irqFire = 0;
+  for (let i: u32 = 0; i < d.numQueues; i++) queueReset(devQueue(d, i), d.maxQueueSize);
+  // The MSI-X table and PBA are PCI function state: a virtio reset keeps them (pci.ts resets them with the function).
+}
+
+/** True once the driver may use the device: DRIVER_OK, not broken. */
+// @ts-ignore: decorator
+@inline export function devLive(d: VDev): bool {
+  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK;
+}
+
+// @ts-ignore: decorator
+@inline export function devHas(d: VDev, f: u32): bool { return (d.acked & bit(f)) != 0; }
+
+/** Features word `sel` (0 = bits 0..31, 1 = bits 32..63). */
+export function devFeatureWord(d: VDev, sel: u32): u32 {
+  if (sel == 0) return <u32>d.offered;
+  if (sel == 1) return <u32>(d.offered >> 32);
+  return 0;
+}
+
+/** Driver features write (§3.1.1 step 5): only before FEATURES_OK, only offered bits kept for the check. */
+export function devWriteDriverFeatures(d: VDev, sel: u32, v: u32): void {
+  if ((d.status & S_FEATURES_OK) != 0 || sel > 1) { count(d, VCounter.BAD_REGISTER_VALUE); return; }
+  if (sel == 0) d.acked = (d.acked & 0xffffffff00000000) | <u64>v;
+  else d.acked = (d.acked & 0xffffffff) | (<u64>v << 32);
+}
+
+export function devDriverFeatureWord(d: VDev, sel: u32): u32 {
+  if (sel == 0) return <u32>d.acked;
+  if (sel == 1) return <u32>(d.acked >> 32);
+  return 0;
+}
+
+/** Mark the device broken (§2.1.2): NEEDS_RESET plus a configuration interrupt. */
+export function devNeedsReset(d: VDev): void {
+  if (d.status & S_NEEDS_RESET) return;
+  d.status |= S_NEEDS_RESET;
+  count(d, VCounter.NEEDS_RESET);
+  devSignalConfig(d);
+}
+
+/** Queue interrupt for queue `qi` (the caller checked suppression). */
+export function devSignalQueue(d: VDev, qi: u32): void {
+  count(d, VCounter.IRQ_RAISED);
+  devRaise(d, 1, devQueue(d, qi).msixVector);
+}
+
+/** Configuration-change interrupt (§2.4.2, §4.1.5.3). */
+export function devSignalConfig(d: VDev): void {
+  count(d, VCounter.IRQ_RAISED);
+  devRaise(d, 2, d.configVector);
+}
+
+// PCI config-space locations the interrupt path reads (pci.ts builds them).
+export const PCI_COMMAND: usize = 0x04;
+export const PCI_CMD_INTX_DISABLE: u32 = 1 << 10;
+export const MSIX_CAP: usize = 0x98;
+export const MSIX_ENABLE: u32 = 1 << 15;
+export const MSIX_FUNCTION_MASK: u32 = 1 << 14;
+
+/** MSI-X enabled on this PCI function (message control bit 15). */
+export function devMsixEnabled(d: VDev): bool {
+  return d.cfg != 0 && (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_ENABLE) != 0;
+}
+
+function devRaise(d: VDev, isrBit: u32, vector: u32): void {
+  if (devMsixEnabled(d)) {
+    // §4.1.5.1.2: with MSI-X the ISR is unused; NO_VECTOR means no interrupt.
+    if (vector == NO_VECTOR || vector >= d.msixCount) { count(d, VCounter.IRQ_NO_VECTOR); return; }
+    msixFire(d, vector);
+    return;
+  }
+  d.isr |= isrBit;
+}
+
+/** Deliver or (when masked) mark pending one MSI-X vector. */
+export function msixFire(d: VDev, v: u32): void {
+  const masked = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || (load<u32>(d.msix + <usize>v * 16, 12) & 1) != 0;
+  const pba = d.msix + <usize>MAX_VECTORS * 16;
+  if (masked) {
+    count(d, VCounter.IRQ_MASKED);
+    store<u32>(pba, load<u32>(pba) | (1 << v));
+  } else {
+    d.irqFire |= 1 << v;
+  }
+}
+
+/** After an unmask: deliver vectors that became pending while masked (PCI MSI-X pending bits). */
+export function msixUnmasked(d: VDev): void {
+  if (!devMsixEnabled(d)) return;
+  const pba = d.msix + <usize>MAX_VECTORS * 16;
+  let pend = load<u32>(pba);
+  const fmask = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0;
+  if (pend == 0 || fmask) return;
+  for (let v: u32 = 0; v < d.msixCount; v++) {
+    if ((pend & (1 << v)) != 0 && (load<u32>(d.msix + <usize>v * 16, 12) & 1) == 0) {
+      pend &= ~(1 << v);
+      d.irqFire |= 1 << v;
+    }
+  }
+  store<u32>(pba, pend);
+}
+
+/** INTx / MMIO interrupt line level: ISR non-zero (and, on PCI, INTx not disabled and MSI-X off). */
+export function devIntxLevel(d: VDev): bool {
+  if (d.isr == 0) return false;
+  if (d.cfg != 0) {
+    if (devMsixEnabled(d)) return false;
+    if ((<u32>load<u16>(d.cfg + PCI_COMMAND) & PCI_CMD_INTX_DISABLE) != 0) return false;
+  }
+  return true;
+}
+
+// ---- Queue registers ---------------------------------------------------------
+
+/** Selected queue, or null when queue_select names no queue. */
+export function devSelected(d: VDev): Queue | null {
+  if (d.queueSel >= d.numQueues) return null;
+  return devQueue(d, d.queueSel);
+}
+
+/** Whether a queue register write is allowed now: queue exists, not yet enabled, status not FAILED. */
+export function devQueueWritable(d: VDev): Queue | null {
+  const q = devSelected(d);
+  if (q == null || q.ready != 0) { count(d, VCounter.BAD_REGISTER_VALUE); return null; }
+  return q;
+}
+
+/** queue_size write: a power of two ≤ the maximum, else ignored and counted. */
+export function devWriteQueueSize(d: VDev, v: u32): void {
+  const q = devQueueWritable(d);
+  if (q == null) return;
+  if (!queueSizeValid(v, q.maxSize)) { count(d, VCounter.BAD_REGISTER_VALUE); return; }
+  q.size = v;
+}
+
+/**
+ * queue_enable / QueueReady = 1: validate size, alignment and ranges once
+ * (§2.7); a queue that fails is not enabled and the device needs reset.
+ */
+export function devEnableQueue(d: VDev): void {
+  const q = devQueueWritable(d);
+  if (q == null) return;
+  if ((d.status & S_FEATURES_OK) == 0 || queueValidate(q.size, q.maxSize, q.desc, q.avail, q.used) != Status.OK) {
+    count(d, VCounter.QUEUE_REJECTED);
+    devNeedsReset(d);
+    return;
+  }
+  let f: u32 = 0;
+  if (devHas(d, F_EVENT_IDX)) f |= QF_EVENT_IDX;
+  if (devHas(d, F_INDIRECT_DESC)) f |= QF_INDIRECT;
+  queueStart(q, f);
+}
+
+/** Status write (§2.1, §3.1.1). 0 resets; bits cannot be cleared otherwise; FEATURES_OK is checked. */
+export function devWriteStatus(d: VDev, v: u32, featuresAcceptable: bool): bool {
+  v &= 0xff;
+  if (v == 0) return true; // caller performs the full reset
+  const keep = d.status & (S_NEEDS_RESET);
+  let nv = (v | d.status) & (S_ACKNOWLEDGE | S_DRIVER | S_DRIVER_OK | S_FEATURES_OK | S_FAILED);
+  if ((nv & S_FEATURES_OK) != 0 && (d.status & S_FEATURES_OK) == 0) {
+    // §3.1.1 step 6: the device leaves FEATURES_OK clear when it rejects the subset.
+    const subset = (d.acked & ~d.offered) == 0;
+    if (!subset || (d.acked & bit(F_VERSION_1)) == 0 || !featuresAcceptable) {
+      count(d, VCounter.FEATURES_REJECTED);
+      nv &= ~S_FEATURES_OK;
+    }
+  }
+  // DRIVER_OK only after FEATURES_OK (§3.1.1 step 8).
+  if ((nv & S_DRIVER_OK) != 0 && (nv & S_FEATURES_OK) == 0) { nv &= ~S_DRIVER_OK; count(d, VCounter.BAD_REGISTER_VALUE); }
+  d.status = nv | keep;
+  return false;
+}

@@ -1,0 +1,220 @@
+// Device-side test rig for virtio-net: lays out split rings in guest memory
+// directly and drives the transports register by register. It is deliberately
+// minimal (the spec-following driver model under test/support/virtio/ is the
+// independent check); it exists to poke at queue internals and register edges.
+import { VirtioNet, type VirtioNetOptions, type MsiMessage, type VmCore } from "../../src/index.js";
+import { newCore } from "./core.js";
+
+export const F = {
+  MTU: 3, MAC: 5, MRG_RXBUF: 15, STATUS: 16, CTRL_VQ: 17, CTRL_RX: 18, CTRL_VLAN: 19, CTRL_RX_EXTRA: 20,
+  GUEST_ANNOUNCE: 21, MQ: 22, CTRL_MAC_ADDR: 23, INDIRECT_DESC: 28, EVENT_IDX: 29, VERSION_1: 32,
+} as const;
+export const S = { ACK: 1, DRIVER: 2, DRIVER_OK: 4, FEATURES_OK: 8, NEEDS_RESET: 0x40, FAILED: 0x80 } as const;
+export const DESC_F = { NEXT: 1, WRITE: 2, INDIRECT: 4 } as const;
+
+export interface Seg { addr: number; len: number; write?: boolean }
+
+/** Guest-physical layout: queue i rings at QBASE + i·QSTRIDE; buffers from BUF_BASE. */
+export const QBASE = 0x10000;
+export const QSTRIDE = 0x40000;
+export const BUF_BASE = 0x800000;
+
+class RingState {
+  availIdx = 0;
+  nextDesc = 0;
+  seenUsed = 0;
+  constructor(readonly size: number, readonly desc: number, readonly avail: number, readonly used: number) {}
+}
+
+export class Rig {
+  readonly msis: MsiMessage[] = [];
+  intx = false;
+  intxEdges = 0;
+  readonly tx: Uint8Array[] = [];
+  rings: RingState[] = [];
+  private bufNext = BUF_BASE;
+
+  private constructor(readonly core: VmCore, readonly dev: VirtioNet, readonly transport: "pci" | "mmio") {
+    dev.onTransmit = (f) => this.tx.push(f);
+  }
+
+  static async create(transport: "pci" | "mmio", opts: Partial<VirtioNetOptions> = {}, ramBytes = 32 << 20, core?: VmCore): Promise<Rig> {
+    const c = core ?? await newCore(ramBytes);
+    let rig!: Rig;
+    const dev = VirtioNet.create(c, {
+      mac: "52:54:00:12:34:56", transport, ...opts,
+      interrupts: { msi: (m) => rig.msis.push(m), intx: (_pin, level) => { rig.intx = level; if (level) rig.intxEdges++; } },
+    });
+    rig = new Rig(c, dev, transport);
+    return rig;
+  }
+
+  get g() { return this.core.guest; }
+
+  // ---- transport-neutral register access ----
+  r32(reg: string): number {
+    if (this.transport === "mmio") return this.dev.mmioRead(MMIO[reg], 4);
+    const [off, w] = PCI[reg];
+    return this.dev.pci!.barRead(4, off, w);
+  }
+  w32(reg: string, v: number): void {
+    if (this.transport === "mmio") { this.dev.mmioWrite(MMIO[reg], 4, v); return; }
+    const [off, w] = PCI[reg];
+    this.dev.pci!.barWrite(4, off, w, v);
+  }
+  /** Read and clear the ISR (PCI: read clears; MMIO: InterruptStatus then InterruptACK). */
+  ackIsr(): number {
+    if (this.transport === "pci") return this.dev.pci!.barRead(4, 0x1000, 1);
+    const v = this.dev.mmioRead(0x60, 4);
+    this.dev.mmioWrite(0x64, 4, v);
+    return v;
+  }
+  status(): number { return this.r32("status"); }
+  setStatus(v: number): void { this.w32("status", v); }
+  deviceFeatures(): bigint {
+    this.w32("devFeatSel", 0); const lo = this.r32("devFeat");
+    this.w32("devFeatSel", 1); const hi = this.r32("devFeat");
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  setDriverFeatures(f: bigint): void {
+    this.w32("drvFeatSel", 0); this.w32("drvFeat", Number(f & 0xffffffffn));
+    this.w32("drvFeatSel", 1); this.w32("drvFeat", Number(f >> 32n));
+  }
+  configRead(off: number, w: 1 | 2 | 4): number {
+    return this.transport === "mmio" ? this.dev.mmioRead(0x100 + off, w) : this.dev.pci!.barRead(4, 0x2000 + off, w);
+  }
+  notify(qi: number): void {
+    if (this.transport === "mmio") this.dev.mmioWrite(0x50, 4, qi);
+    else this.dev.pci!.barWrite(4, 0x3000 + qi * 4, 2, qi);
+  }
+  /** Program queue `qi` (size, rings at the default layout unless given) and enable it. */
+  setupQueue(qi: number, size: number, at?: { desc: number; avail: number; used: number }): void {
+    const base = QBASE + qi * QSTRIDE;
+    const desc = at?.desc ?? base, avail = at?.avail ?? base + 0x20000, used = at?.used ?? base + 0x30000;
+    this.w32("queueSel", qi);
+    this.w32("queueSize", size);
+    this.w64("queueDesc", desc); this.w64("queueAvail", avail); this.w64("queueUsed", used);
+    this.w32("queueReady", 1);
+    this.rings[qi] = new RingState(size, desc, avail, used);
+  }
+  private w64(reg: string, v: number): void { this.w32(reg + "Lo", v >>> 0); this.w32(reg + "Hi", Math.floor(v / 2 ** 32)); }
+
+  /** Features: ACK, DRIVER, features, FEATURES_OK, all queues, DRIVER_OK. */
+  init(features: number[], opts: { queues?: number; size?: number } = {}): void {
+    this.setStatus(0);
+    this.setStatus(S.ACK); this.setStatus(S.ACK | S.DRIVER);
+    this.setDriverFeatures(features.reduce((a, b) => a | (1n << BigInt(b)), 0n));
+    this.setStatus(S.ACK | S.DRIVER | S.FEATURES_OK);
+    if (!(this.status() & S.FEATURES_OK)) throw new Error("features rejected");
+    const nq = opts.queues ?? 3;
+    for (let q = 0; q < nq; q++) this.setupQueue(q, opts.size ?? 64);
+    this.setStatus(S.ACK | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+  }
+
+  /** A buffer of `len` bytes in guest RAM (optionally filled). */
+  buf(len: number, fill?: Uint8Array): number {
+    const a = this.bufNext;
+    this.bufNext += (len + 63) & ~63;
+    if (fill) this.g.writeBytes(a, fill);
+    return a;
+  }
+
+  writeDesc(table: number, i: number, addr: number, len: number, flags: number, next: number): void {
+    const e = table + i * 16;
+    this.g.writeU64(e, BigInt(addr)); this.g.writeU32(e + 8, len >>> 0); this.g.writeU16(e + 12, flags); this.g.writeU16(e + 14, next);
+  }
+
+  /** Add a chain of descriptors to queue `qi` and make it available (no kick). Returns the head. */
+  add(qi: number, segs: Seg[], publish = true): number {
+    const r = this.rings[qi];
+    const head = r.nextDesc;
+    segs.forEach((s, k) => {
+      const i = (head + k) % r.size;
+      this.writeDesc(r.desc, i, s.addr, s.len, (s.write ? DESC_F.WRITE : 0) | (k < segs.length - 1 ? DESC_F.NEXT : 0), (head + k + 1) % r.size);
+    });
+    r.nextDesc = (head + segs.length) % r.size;
+    this.pushAvail(qi, head, publish);
+    return head;
+  }
+
+  /** Put `head` in the avail ring; publish moves avail idx. */
+  pushAvail(qi: number, head: number, publish = true): void {
+    const r = this.rings[qi];
+    this.g.writeU16(r.avail + 4 + 2 * (r.availIdx % r.size), head);
+    r.availIdx = (r.availIdx + 1) & 0xffff;
+    if (publish) this.g.writeU16(r.avail + 2, r.availIdx);
+  }
+  setAvailIdx(qi: number, idx: number): void { this.rings[qi].availIdx = idx & 0xffff; this.g.writeU16(this.rings[qi].avail + 2, idx & 0xffff); }
+  setUsedEvent(qi: number, v: number): void { const r = this.rings[qi]; this.g.writeU16(r.avail + 4 + 2 * r.size, v); }
+  setAvailFlags(qi: number, v: number): void { this.g.writeU16(this.rings[qi].avail, v); }
+  availEvent(qi: number): number { const r = this.rings[qi]; return this.g.readU16(r.used + 4 + 8 * r.size); }
+  usedIdx(qi: number): number { return this.g.readU16(this.rings[qi].used + 2); }
+
+  /** Used elements published since the last call. */
+  takeUsed(qi: number): Array<{ id: number; len: number }> {
+    const r = this.rings[qi];
+    const idx = this.usedIdx(qi);
+    const out: Array<{ id: number; len: number }> = [];
+    while (r.seenUsed !== idx) {
+      const e = r.used + 4 + 8 * (r.seenUsed % r.size);
+      out.push({ id: this.g.readU32(e), len: this.g.readU32(e + 4) });
+      r.seenUsed = (r.seenUsed + 1) & 0xffff;
+    }
+    return out;
+  }
+
+  /** Transmit `frame` on TX queue `qi` (header + frame in one descriptor) and kick. */
+  send(frame: Uint8Array, qi = 1): number {
+    const b = this.buf(12 + frame.length);
+    this.g.writeBytes(b + 12, frame);
+    const h = this.add(qi, [{ addr: b, len: 12 + frame.length }]);
+    this.notify(qi);
+    return h;
+  }
+
+  /** Post `n` receive buffers of `len` bytes each on RX queue `qi`; returns their addresses by head. */
+  postRx(qi: number, n: number, len: number, kick = true): Map<number, number> {
+    const m = new Map<number, number>();
+    for (let i = 0; i < n; i++) { const a = this.buf(len); m.set(this.add(qi, [{ addr: a, len, write: true }]), a); }
+    if (kick) this.notify(qi);
+    return m;
+  }
+
+  /** Send a control command; returns the ack byte (0 OK, 1 ERR) or -1 if not completed. */
+  ctrl(cls: number, cmd: number, data: Uint8Array, qi = 2): number {
+    const hdr = this.buf(2, Uint8Array.of(cls, cmd));
+    const body = data.length ? this.buf(data.length, data) : 0;
+    const ack = this.buf(1, Uint8Array.of(0xee));
+    const segs: Seg[] = [{ addr: hdr, len: 2 }];
+    if (data.length) segs.push({ addr: body, len: data.length });
+    segs.push({ addr: ack, len: 1, write: true });
+    const head = this.add(qi, segs);
+    this.notify(qi);
+    const used = this.takeUsed(qi);
+    if (!used.some((u) => u.id === head)) return -1;
+    return this.g.readU8(ack);
+  }
+}
+
+const MMIO: Record<string, number> = {
+  devFeat: 0x10, devFeatSel: 0x14, drvFeat: 0x20, drvFeatSel: 0x24, queueSel: 0x30, queueSize: 0x38, queueReady: 0x44,
+  status: 0x70, queueDescLo: 0x80, queueDescHi: 0x84, queueAvailLo: 0x90, queueAvailHi: 0x94, queueUsedLo: 0xa0, queueUsedHi: 0xa4,
+  isr: 0x60, isrAck: 0x64, configGen: 0xfc,
+};
+const PCI: Record<string, [number, 1 | 2 | 4]> = {
+  devFeatSel: [0x00, 4], devFeat: [0x04, 4], drvFeatSel: [0x08, 4], drvFeat: [0x0c, 4], configVector: [0x10, 2], numQueues: [0x12, 2],
+  status: [0x14, 1], configGen: [0x15, 1], queueSel: [0x16, 2], queueSize: [0x18, 2], queueVector: [0x1a, 2], queueReady: [0x1c, 2],
+  queueNotifyOff: [0x1e, 2], queueDescLo: [0x20, 4], queueDescHi: [0x24, 4], queueAvailLo: [0x28, 4], queueAvailHi: [0x2c, 4],
+  queueUsedLo: [0x30, 4], queueUsedHi: [0x34, 4],
+};
+
+/** An Ethernet frame: dst, src, ethertype, payload of `len` total bytes with a recognisable pattern. */
+export function frame(dst: string, len = 64, seed = 1, src = "02:00:00:00:00:01"): Uint8Array {
+  const f = new Uint8Array(len);
+  const mac = (s: string) => s.split(":").map((x) => parseInt(x, 16));
+  f.set(mac(dst), 0); f.set(mac(src), 6);
+  f[12] = 0x08; f[13] = 0x00;
+  for (let i = 14; i < len; i++) f[i] = (i * 7 + seed) & 0xff;
+  return f;
+}
+export const OWN_MAC = "52:54:00:12:34:56";
