@@ -22,12 +22,23 @@ function deliver(r: NetRig, f: Uint8Array): Uint8Array[] {
   r.drv.poll();
   return r.drv.takeReceived().map((x) => x.data);
 }
+/** Deliver one frame; true if the guest got it. A refused frame must bump rxFiltered by exactly 1, a delivered one rxFrames. */
 const accepted = (r: NetRig, f: Uint8Array): boolean => {
+  const c0 = r.dev.counters();
   const got = deliver(r, f);
+  const c1 = r.dev.counters();
   if (got.length > 1) throw new Error(`one frame in, ${got.length} out`);
   if (got.length === 1) expect(got[0]).toEqual(f);
+  expect([c1.rxFiltered - c0.rxFiltered, c1.rxFrames - c0.rxFrames]).toEqual(got.length === 1 ? [0n, 1n] : [1n, 0n]);
   return got.length === 1;
 };
+/** Counter deltas of `names` across `fn`. */
+function deltas(r: NetRig, names: string[], fn: () => void): Record<string, number> {
+  const a = r.dev.counters();
+  fn();
+  const b = r.dev.counters();
+  return Object.fromEntries(names.map((n) => [n, Number(b[n] - a[n])]));
+}
 
 /** Put the filter in a known state: everything off, empty MAC tables. */
 function filterBaseline(r: NetRig): void {
@@ -154,12 +165,11 @@ for (const transport of ["mmio", "pci"] as const) {
       const r = await netRig({ transport, device: { backlogFrames: 8 }, driver: { rxBuffers: 0 } });
       filterBaseline(r);
       const frames = Array.from({ length: 10 }, (_, seq) => frame({ dst: OWN, seq, length: 1514 }));
-      const before = r.dev.counters();
-      const statuses = frames.map((f) => r.dev.receive(f));
+      let statuses: number[] = [];
+      const d = deltas(r, ["rxDropped", "rxBacklogged", "rxFrames"], () => { statuses = frames.map((f) => r.dev.receive(f)); });
       expect(statuses).toEqual([...Array(8).fill(Status.OK), Status.ERR_FULL, Status.ERR_FULL]);
-      const after = r.dev.counters();
-      const grew = Object.keys(after).filter((k) => after[k] - (before[k] ?? 0n) === 2n);
-      expect(grew.length, "some counter counts the 2 drops").toBeGreaterThan(0);
+      expect(d).toEqual({ rxDropped: 2, rxBacklogged: 8, rxFrames: 0 });
+      expect(r.dev.backlogLength).toBe(8);
       r.drv.service(); r.drv.poll();
       expect(r.drv.takeReceived()).toHaveLength(0);
       // Posting buffers is what the device waits for: the kick must be asked for (avail_event or no NO_NOTIFY).
@@ -167,6 +177,7 @@ for (const transport of ["mmio", "pci"] as const) {
       r.drv.service(); r.drv.poll();
       const got = r.drv.takeReceived();
       expect(got.map((g) => seqOf(g.data))).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(r.dev.backlogLength).toBe(0);
       for (const g of got) expect(g.data).toEqual(frames[seqOf(g.data)]);
       // The backlog is free again.
       expect(r.dev.receive(frame({ dst: OWN, seq: 99 }))).toBe(Status.OK);
@@ -336,6 +347,7 @@ for (const transport of ["mmio", "pci"] as const) {
         const d = r.drv;
         const U1 = mac("02:11:22:33:44:01");
         expect(d.setMacTable([U1], [])).toBe(Ctrl.OK);
+        const err0 = r.dev.counters().ctrlErr;
         // RX mode with no byte, with two bytes.
         expect(d.sendCtrl(Ctrl.RX, Ctrl.RX_PROMISC, new Uint8Array(0))).toBe(Ctrl.ERR);
         expect(d.sendCtrl(Ctrl.RX, Ctrl.RX_PROMISC, Uint8Array.of(1, 1))).toBe(Ctrl.ERR);
@@ -369,6 +381,8 @@ for (const transport of ["mmio", "pci"] as const) {
         expect(d.setQueuePairs(d.maxPairs + 1)).toBe(Ctrl.ERR);
         expect(d.sendCtrl(Ctrl.MQ, Ctrl.MQ_VQ_PAIRS_SET, Uint8Array.of(1))).toBe(Ctrl.ERR);
         expect(r.dev.needsReset).toBe(false);
+        // Every refusal above counted once: 2 RX + 2 unknown + 4 MAC table + 2 MAC addr + 3 VLAN + 3 MQ.
+        expect(r.dev.counters().ctrlErr - err0).toBe(16n);
         // The control queue still works.
         expect(d.setRxMode(Ctrl.RX_PROMISC, true)).toBe(Ctrl.OK);
         expect(accepted(r, frame({ dst: OTHER, seq: 6 }))).toBe(true);
@@ -423,6 +437,48 @@ for (const transport of ["mmio", "pci"] as const) {
       const got2 = r.drv.takeReceived();
       expect(got2).toHaveLength(flows);
       for (const g of got2) expect(g.queue).toBeLessThan(2);
+    });
+
+    it("a malformed TX chain is completed with length 0 and counted; the queue carries on", async () => {
+      const r = await netRig({ transport });
+      const tx = r.drv.pairs[0].tx;
+      const buf = r.drv.alloc.alloc(256, 16);
+      r.drv.ram.write(buf, new Uint8Array(12 + 60));
+      // Writable descriptor in a TX chain (§5.1.6.2: TX buffers are device-readable only).
+      const d = deltas(r, ["txMalformed", "txFrames"], () => {
+        tx.add([{ addr: buf, len: 72, write: false }, { addr: buf + 128, len: 16, write: true }], { slot: -1 } as never);
+        r.drv.transport.notify(1);
+      });
+      expect(d).toEqual({ txMalformed: 1, txFrames: 0 });
+      const e = tx.pop();
+      expect(e?.len).toBe(0);
+      // Shorter than the 12-byte header.
+      const d2 = deltas(r, ["txMalformed", "txFrames"], () => { tx.add([{ addr: buf, len: 8, write: false }], { slot: -1 } as never); r.drv.transport.notify(1); });
+      expect(d2).toEqual({ txMalformed: 1, txFrames: 0 });
+      expect(tx.pop()?.len).toBe(0);
+      expect(r.sent).toHaveLength(0);
+      expect(r.dev.needsReset).toBe(false);
+      expect(r.drv.transmit(frame({ dst: OTHER, seq: 5 }))).toBe(true);
+      expect(r.sent.map(seqOf)).toEqual([5]);
+    });
+
+    it("an indirect table that points at itself neither hangs nor traps", async () => {
+      const r = await netRig({ transport });
+      const tx = r.drv.pairs[0].tx;
+      const table = r.drv.alloc.alloc(64, 16);
+      const ram = r.drv.ram;
+      // Entry 0: INDIRECT → the table itself (nested indirect, §2.7.5.3.1 forbids it); entry 1 loops to 0.
+      ram.w32(table, table); ram.w32(table + 4, 0); ram.w32(table + 8, 32); ram.w16(table + 12, 4 | 1); ram.w16(table + 14, 1);
+      ram.w32(table + 16, table); ram.w32(table + 20, 0); ram.w32(table + 24, 32); ram.w16(table + 28, 1); ram.w16(table + 30, 0);
+      const head = 0;
+      ram.w32(tx.desc, table); ram.w32(tx.desc + 4, 0); ram.w32(tx.desc + 8, 32); ram.w16(tx.desc + 12, 4); ram.w16(tx.desc + 14, 0);
+      ram.w16(tx.avail + 4 + 2 * (tx.availIdx % tx.size), head);
+      ram.w16(tx.avail + 2, (tx.availIdx + 1) & 0xffff);
+      const d = deltas(r, ["txMalformed", "txFrames"], () => r.drv.transport.notify(1));
+      expect(r.sent).toHaveLength(0);
+      // Either completed as malformed, or the device gave up on the queue (NEEDS_RESET); never a frame.
+      expect(d.txFrames).toBe(0);
+      expect(d.txMalformed === 1 || r.dev.needsReset).toBe(true);
     });
 
     it("a guest violation sets DEVICE_NEEDS_RESET with a config interrupt; reset + re-init recovers", async () => {
