@@ -49,6 +49,8 @@ export interface FuzzReport {
   ctrlAcks: [ok: number, err: number];
   maxCaseMs: number;
   slowestCase: number;
+  /** quiesce → save → restore round-trips done mid-run. */
+  stateRoundTrips: number;
   failure: null | { caseIndex: number; message: string; ops: FuzzOp[] };
 }
 
@@ -88,9 +90,11 @@ export class NetFuzzer {
     const ring = (index: number, q: { size: number; desc: number; avail: number; used: number; availIdx: number }): Ring =>
       ({ index, size: q.size, desc: q.desc, avail: q.avail, used: q.used, shadow: q.availIdx, indirect: alloc.alloc(4096, 16) });
     this.rings = [ring(0, drv.pairs[0].rx), ring(1, drv.pairs[0].tx), ring(drv.ctrlIndex, drv.ctrl!)];
+    // With MQ: the second pair's rings follow (index 3 = rx1, 4 = tx1).
+    if (drv.pairs.length > 1) this.rings.push(ring(2, drv.pairs[1].rx), ring(3, drv.pairs[1].tx));
     this.u8base = core.exports.gm_ram_ptr() >>> 0;
     dev.onTransmit = (f) => { this.sent++; this.lastSent = f; };
-    this.report = { seed: opts.seed, transport: opts.transport, cases: 0, needsReset: 0, probesOk: 0, framesOut: 0, ctrlAcks: [0, 0], maxCaseMs: 0, slowestCase: -1, failure: null };
+    this.report = { seed: opts.seed, transport: opts.transport, cases: 0, needsReset: 0, probesOk: 0, framesOut: 0, ctrlAcks: [0, 0], maxCaseMs: 0, slowestCase: -1, stateRoundTrips: 0, failure: null };
     for (const [a, b] of GUARD) this.ram().fill(GUARD_BYTE, a, b);
     this.guardCopy = GUARD.map(([a, b]) => this.ram().slice(a, b));
     core.dirty.enable();
@@ -100,12 +104,12 @@ export class NetFuzzer {
   static async create(opts: FuzzOptions): Promise<NetFuzzer> {
     const core = await newCore(RAM);
     const sink = new CountingSink();
-    const dev = VirtioNet.create(core, { mac: MAC, transport: opts.transport, interrupts: sink, queueSize: QSIZE, backlogFrames: 16 });
+    const dev = VirtioNet.create(core, { mac: MAC, transport: opts.transport, interrupts: sink, queueSize: QSIZE, backlogFrames: 16, queuePairs: 2 });
     const t = opts.transport === "mmio" ? new MmioTransport(dev) : new PciTransport(dev.pci!, { msixVectors: 0 });
     const drv = new VirtioNetDriver(t, new GuestRam(core, { trackDirty: false }), new InterruptRecorder(), {
-      queueSize: QSIZE, rxBuffers: 0, heap: HEAP, maxTxFrame: 1514,
-      // Vary the data path by seed: with/without MRG_RXBUF and EVENT_IDX.
-      refuse: bit(NetF.MQ) | (opts.seed & 1 ? bit(NetF.MRG_RXBUF) : 0n) | (opts.seed & 2 ? bit(F.EVENT_IDX) : 0n),
+      queueSize: QSIZE, rxBuffers: 0, heap: HEAP, maxTxFrame: 1514, queuePairs: 2,
+      // Vary the data path by seed: with/without MRG_RXBUF, EVENT_IDX, MQ (2 pairs).
+      refuse: (opts.seed & 4 ? bit(NetF.MQ) : 0n) | (opts.seed & 1 ? bit(NetF.MRG_RXBUF) : 0n) | (opts.seed & 2 ? bit(F.EVENT_IDX) : 0n),
     });
     drv.init();
     return new NetFuzzer(core, dev, t, drv, opts);
@@ -230,7 +234,7 @@ export function genCase(r: () => number, fz: NetFuzzer): FuzzOp[] {
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   const k = r();
   const ringNo = k < 0.4 ? 1 : k < 0.7 ? 0 : 2;
-  const ring = fz.rings[ringNo];
+  const ring = fz.rings.length > 3 && ringNo < 2 && r() < 0.3 ? fz.rings[3 + ringNo] : fz.rings[ringNo];
   const arenaAddr = (len = 64) => ARENA[0] + int(ARENA[1] - ARENA[0] - 8192 - Math.min(len, 4096));
   // Wholly outside RAM (any descriptor may use these).
   const outside = (): bigint => pick([BigInt(RAM + int(64)), BigInt(RAM + int(1 << 20)), (1n << 32n) - BigInt(int(64)), (1n << 64n) - 1n - BigInt(int(16)), BigInt(RAM) * 2n]);
@@ -358,6 +362,16 @@ export async function runNetFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     if (dt > rep.maxCaseMs) { rep.maxCaseMs = dt; rep.slowestCase = i; }
     // Generous: GC and JIT pauses reach 200 ms on a loaded machine; a guest-driven unbounded loop never returns at all.
     if (dt > 2000) { fail(i, `case took ${dt.toFixed(0)} ms (unbounded work?)`, ops); break; }
+    if ((i & 2047) === 2047 && !fz.dev.needsReset) {
+      // Save and restore in the middle of the chaos: the device's own blob must be accepted, and nothing throws.
+      try {
+        fz.dev.quiesce();
+        const blob = fz.dev.saveState();
+        const st = fz.dev.restoreState(blob);
+        if (st !== 0) { fail(i, `restoreState of the device's own blob returned ${st}`, ops); break; }
+        rep.stateRoundTrips++;
+      } catch (e) { fail(i, `state round-trip threw: ${(e as Error).stack ?? e}`, ops); break; }
+    }
     if (i % dirtyEvery === dirtyEvery - 1) {
       const bad = fz.guardPagesDirtied();
       if (bad.length) { fail(i, `device dirtied guard pages ${bad.slice(0, 8).join(",")} (within the last ${dirtyEvery} cases)`, ops); break; }
