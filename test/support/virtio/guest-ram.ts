@@ -16,14 +16,30 @@ export class GuestRam {
   private cu8: Uint8Array;
   private cdv: DataView;
 
-  constructor(readonly core: VmCore, opts: { trackDirty?: boolean } = {}) {
-    this.size = core.guest.size;
-    this.viaPort = core.guest.foreign;
-    this.base = this.viaPort ? 0 : core.exports.gm_ram_ptr() >>> 0;
-    this.trackDirty = opts.trackDirty ?? true;
-    this.cu8 = core.u8();
-    this.cdv = core.dv();
+  /**
+   * Over a VmCore's guest RAM, or over raw bytes another emulator owns (a
+   * function returning the current view, for comparisons with other device
+   * models; no dirty tracking there).
+   */
+  constructor(source: VmCore | (() => Uint8Array), opts: { trackDirty?: boolean } = {}) {
+    if (typeof source === "function") {
+      const v = source();
+      this.core = { u8: () => new Uint8Array(source().buffer), dv: () => new DataView(source().buffer) } as unknown as VmCore;
+      this.size = v.length;
+      this.viaPort = false;
+      this.base = v.byteOffset;
+      this.trackDirty = false;
+    } else {
+      this.core = source;
+      this.size = source.guest.size;
+      this.viaPort = source.guest.foreign;
+      this.base = this.viaPort ? 0 : source.exports.gm_ram_ptr() >>> 0;
+      this.trackDirty = opts.trackDirty ?? true;
+    }
+    this.cu8 = this.core.u8();
+    this.cdv = this.core.dv();
   }
+  readonly core: VmCore;
 
   // Guest RAM never moves inside linear memory, so views made once stay right
   // for it; only a non-shared memory's growth detaches them (length 0).
