@@ -164,11 +164,13 @@ export function netReset(d: VDev): void {
 }
 
 /** Feature combinations the device accepts at FEATURES_OK (§5.1.3.1: the control-queue features need CTRL_VQ). */
-export function netFeaturesOk(d: VDev): bool {
+export function netFeaturesOk(d: VDev): bool { return netFeaturesAcceptable(d.acked); }
+
+export function netFeaturesAcceptable(acked: u64): bool {
   const needCtrl = bit(NET_F_CTRL_RX) | bit(NET_F_CTRL_VLAN) | bit(NET_F_GUEST_ANNOUNCE) | bit(NET_F_MQ) |
     bit(NET_F_CTRL_MAC_ADDR) | bit(NET_F_CTRL_RX_EXTRA);
-  if ((d.acked & needCtrl) != 0 && (d.acked & bit(NET_F_CTRL_VQ)) == 0) return false;
-  if ((d.acked & bit(NET_F_CTRL_RX_EXTRA)) != 0 && (d.acked & bit(NET_F_CTRL_RX)) == 0) return false;
+  if ((acked & needCtrl) != 0 && (acked & bit(NET_F_CTRL_VQ)) == 0) return false;
+  if ((acked & bit(NET_F_CTRL_RX_EXTRA)) != 0 && (acked & bit(NET_F_CTRL_RX)) == 0) return false;
   return true;
 }
 
@@ -481,9 +483,9 @@ const CTRL_MAX: u32 = 65536;
 
 function ctrlRx(d: VDev, cmd: u32, data: usize, len: u32): u32 {
   if (cmd <= 1 ? !devHas(d, NET_F_CTRL_RX) : (cmd > 5 || !devHas(d, NET_F_CTRL_RX_EXTRA))) return NET_ERR;
+  // One byte: zero disables, any other value enables (the Linux/QEMU ABI of these commands).
   if (len != 1) return NET_ERR;
   const on = <u32>load<u8>(data);
-  if (on > 1) return NET_ERR;
   let flag = RXF_PROMISC;
   if (cmd == 1) flag = RXF_ALLMULTI;
   else if (cmd == 2) flag = RXF_ALLUNI;

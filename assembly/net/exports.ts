@@ -86,6 +86,20 @@ export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null
 /** Frames waiting in the receive backlog. */
 export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).backlogCount; }
 
+/**
+ * What the host must look at after a call, in one number: bit 0 = frames in
+ * the host outbox, bit 1 = MSI-X vectors to deliver, bit 2 = the INTx / MMIO
+ * line level. 0 for an unknown handle.
+ */
+export function vnet_pending(h: i32): u32 {
+  const d = dev(h, 0); if (d == null) return 0;
+  let v: u32 = 0;
+  if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= 1;
+  if (d.irqFire != 0) v |= 2;
+  if (devIntxLevel(d)) v |= 4;
+  return v;
+}
+
 /** MSI-X vectors to deliver now (bit per vector), cleared by the read. */
 export function vnet_irq_take(h: i32): u32 {
   const d = dev(h, 0); if (d == null) return 0;

@@ -9,8 +9,9 @@ import { DeviceKind, envBegin, envPutU32, envPutU64, envPutBytes, envField, envF
 import { ioPtr, ioSize } from "../core/vm";
 import { VDev, devQueue } from "../virtio/device";
 import { queueRewind } from "../virtio/queue";
-import { devSaveState, devCheckState, devApplyState } from "../virtio/state";
-import { NetDev, netOf, netKickAll, NET_S_LINK_UP, NET_S_ANNOUNCE } from "./device";
+import { devSaveState, devCheckState, devApplyState, T_ACKED, T_STATUS } from "../virtio/state";
+import { NetDev, netOf, netKickAll, netFeaturesAcceptable, NET_S_LINK_UP, NET_S_ANNOUNCE, NET_F_CTRL_VLAN } from "./device";
+import { S_FEATURES_OK, bit } from "../virtio/defs";
 import { FILTER_BYTES, FILTER_MAC_ENTRIES, RF_FLAGS, RF_UC_COUNT, RF_MC_COUNT, RF_UC_OVERFLOW, RF_MC_OVERFLOW, RF_VLAN_ON } from "./filter";
 
 const NET_STATE_VERSION: u32 = 1;
@@ -74,6 +75,9 @@ export function netRestore(d: VDev, len: u32): i32 {
   // Phase 1: validate everything.
   const c = devCheckState(d);
   if (c != Status.OK) return c;
+  // The net feature rules hold for what the source accepted (§5.1.3.1), and the VLAN filter is on exactly when CTRL_VLAN was.
+  envGetU64(T_ACKED); const acked = envU64(); envGetU32(T_STATUS); const st = envU32();
+  if ((st & S_FEATURES_OK) != 0 && !netFeaturesAcceptable(acked)) return Status.ERR_STATE_INVALID;
   if (!envGetU64(T_MAC) || (envU64() >> 48) != 0 || (envU64() & 1) != 0) return Status.ERR_STATE_INVALID;
   if (!envGetU32(T_NET_STATUS) || (envU32() & ~(NET_S_LINK_UP | NET_S_ANNOUNCE)) != 0) return Status.ERR_STATE_INVALID;
   if (!envGetU32(T_MAX_PAIRS) || envU32() != n.maxPairs) return Status.ERR_STATE_INVALID;
@@ -83,6 +87,7 @@ export function netRestore(d: VDev, len: u32): i32 {
   if (f == 0) return Status.ERR_STATE_INVALID;
   if (load<u32>(f + RF_FLAGS) > 63 || load<u32>(f + RF_UC_COUNT) > FILTER_MAC_ENTRIES || load<u32>(f + RF_MC_COUNT) > FILTER_MAC_ENTRIES ||
       load<u32>(f + RF_UC_OVERFLOW) > 1 || load<u32>(f + RF_MC_OVERFLOW) > 1 || load<u32>(f + RF_VLAN_ON) > 1) return Status.ERR_STATE_INVALID;
+  if ((st & S_FEATURES_OK) != 0 && (load<u32>(f + RF_VLAN_ON) != 0) != ((acked & bit(NET_F_CTRL_VLAN)) != 0)) return Status.ERR_STATE_INVALID;
   const b = envFind(T_BACKLOG);
   if (b == 0) return Status.ERR_STATE_INVALID;
   const blen = envFoundLen();

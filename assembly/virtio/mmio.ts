@@ -34,7 +34,7 @@ export function mmioRead(d: VDev, off: u32, width: u32): u32 {
     case 0x008: return d.type;
     case 0x00c: return MMIO_VENDOR;
     case 0x010: return devFeatureWord(d, d.devFeatSel);
-    case 0x034: return q == null || q.ready != 0 ? 0 : q.maxSize; // §4.2.2: 0 for a queue not available
+    case 0x034: return q == null ? 0 : q.maxSize; // §4.2.2: 0 for a queue that does not exist
     case 0x044: return q == null ? 0 : q.ready;
     case 0x060: return d.isr;
     case 0x070: return d.status;

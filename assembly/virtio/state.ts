@@ -12,8 +12,8 @@ import { Queue, queueValidate, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from 
 import { pciWritableMask } from "./pci";
 
 const T_OFFERED: u32 = 1;
-const T_ACKED: u32 = 2;
-const T_STATUS: u32 = 3;
+export const T_ACKED: u32 = 2;
+export const T_STATUS: u32 = 3;
 const T_DEV_FEAT_SEL: u32 = 4;
 const T_DRV_FEAT_SEL: u32 = 5;
 const T_QUEUE_SEL: u32 = 6;

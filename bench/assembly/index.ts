@@ -2,6 +2,7 @@
 // work inside wasm (so JS call overhead does not blur the ratios) and the
 // baselines each figure is compared against.
 export * from "../../assembly/index";
+export * from "./net-link";
 import { gmCopyIn, gmCopyOut, gmRamPtr } from "../../assembly/core/guestmem";
 import { bitmapPtr, bitmapWords } from "../../assembly/core/dirty";
 import { ioPtr } from "../../assembly/core/vm";

@@ -211,6 +211,9 @@ export class VirtioNet implements DeviceModel {
   /** Deliver what the device produced: transmitted frames, MSI-X messages, the INTx level; also for the linked peer. */
   private settle(): void {
     if (this.busy) { this.again = true; return; }
+    // Fast path: nothing to deliver here or at the peer (one call per register access).
+    const quiet = (d: VirtioNet) => { const p = d.e.vnet_pending(d.handle); return (p & 3) === 0 && ((p & 4) !== 0) === d.intxLevel; };
+    if (quiet(this) && (!this.peer || this.peer === this || quiet(this.peer))) return;
     this.busy = true;
     try {
       // Bounded: each round either empties the outbox or the device stops producing.

@@ -101,6 +101,8 @@ describe("restore validation", () => {
       ["backlog frame longer than the slot", edit(good, 37, 0, (d, o) => d.setUint32(o, 5000, true))],
       ["backlog frame length running past the field", edit(good, 37, 0, (d, o) => d.setUint32(o, f.get(37)![1], true))],
       ["mtu differs", edit(good, 35, 0, (d, o) => d.setUint32(o, 1400, true))],
+      ["CTRL_RX acked without CTRL_VQ", edit(good, 2, 0, (d, o) => d.setBigUint64(o, d.getBigUint64(o, true) & ~(1n << 17n), true))],
+      ["VLAN filter on without CTRL_VLAN", edit(good, 2, 0, (d, o) => d.setBigUint64(o, d.getBigUint64(o, true) & ~(1n << 19n), true))],
     ];
     for (const [name, blob] of cases) {
       expect(r.dev.restoreState(blob), name).toBe(Status.ERR_STATE_INVALID);

@@ -233,7 +233,8 @@ describe("virtio-mmio v2", () => {
 });
 
 describe("virtio-pci reset scope", () => {
-  it("a virtio reset (status 0) keeps the MSI-X table; a function reset masks every vector again", async () => {
+  // Found by the driver model's tests: devResetCore used to wipe the MSI-X table on a status-0 write.
+  it("regression_msix_table_survives_virtio_reset: a virtio reset (status 0) keeps the MSI-X table; a function reset masks every vector again", async () => {
     const r = await Rig.create("pci");
     const p = r.dev.pci!;
     p.barWrite(1, 0, 4, 0xfee01000); p.barWrite(1, 8, 4, 0x31); p.barWrite(1, 12, 4, 0);

@@ -109,11 +109,15 @@ for (const transport of ["pci", "mmio"] as const) {
       r.dev.receive(other);
       expect(r.takeUsed(0)).toHaveLength(0);
       expect(r.dev.counters().rxFiltered).toBe(1n);
-      expect(r.ctrl(0, 0, Uint8Array.of(2))).toBe(1);       // value not 0/1
       expect(r.ctrl(0, 0, Uint8Array.of(1, 1))).toBe(1);    // wrong length
+      expect(r.ctrl(0, 0, new Uint8Array(0))).toBe(1);      // no value
       r.dev.receive(other);
       expect(r.takeUsed(0)).toHaveLength(0);                // still filtered
       expect(r.dev.counters().ctrlErr).toBe(2n);
+      expect(r.ctrl(0, 0, Uint8Array.of(0x80))).toBe(0);    // any non-zero value enables
+      r.dev.receive(other);
+      expect(r.takeUsed(0)).toHaveLength(1);
+      expect(r.ctrl(0, 0, Uint8Array.of(0))).toBe(0);
       r.dev.receive(frame(OWN_MAC));
       expect(r.takeUsed(0)).toHaveLength(1);
     });
