@@ -12,6 +12,9 @@ import { InterruptRecorder } from "./interrupts.js";
 import { allocQueue, SplitQueue, type Segment } from "./split-queue.js";
 import type { VirtioTransport } from "./transport.js";
 
+/** Re-polls after re-arming interrupts before the driver gives up for now (a NAPI-like budget). */
+export const RE_POLL_BUDGET = 64;
+
 /** Feature bits this driver knows how to use (§5.1.3). Offloads are not negotiated. */
 export const DRIVER_NET_FEATURES: bigint =
   bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.EVENT_IDX) |
@@ -80,6 +83,8 @@ export class VirtioNetDriver {
   readonly notifies = new Map<number, number>();
   /** TX chains completed, and the sum of the used lengths the device reported for them (0 expected: nothing is written, §2.7.8). */
   txCompleted = 0;
+  /** RX buffers the device returned with a used length shorter than the header (no frame in them). */
+  rxEmpty = 0;
   txUsedLenSum = 0;
   private rxPartial = new Map<number, { first: RxFrame; need: number; parts: Uint8Array[] }>();
   private ctrlBuf = 0;
@@ -301,7 +306,13 @@ export class VirtioNetDriver {
         partial.parts.push(this.ram.read(addr, used));
         if (partial.parts.length === partial.need) { this.finishRx(pair, partial.first, partial.parts); this.rxPartial.delete(pair); frames++; }
       } else {
-        if (e.len < NET_HDR_LEN) throw new Error(`rx used length ${e.len} shorter than the header`);
+        if (e.len < NET_HDR_LEN) {
+          // A buffer given back without a frame (Linux: "packet too short", dropped); reuse it.
+          this.rxEmpty++;
+          this.postRx(q, addr, len);
+          reposted++;
+          continue;
+        }
         const header = this.ram.read(addr, NET_HDR_LEN);
         const numBuffers = header[NET_HDR_NUM_BUFFERS] | (header[NET_HDR_NUM_BUFFERS + 1] << 8);
         const first: RxFrame = { queue: pair, data: new Uint8Array(0), numBuffers, header };
@@ -333,9 +344,9 @@ export class VirtioNetDriver {
   poll(): void {
     for (let p = 0; p < this.pairs.length; p++) {
       this.pollRx(p);
-      while (this.pairs[p].rx.enableInterrupts()) this.pollRx(p);
+      for (let i = 0; i < RE_POLL_BUDGET && this.pairs[p].rx.enableInterrupts(); i++) this.pollRx(p);
       this.reclaimTx(p);
-      while (this.pairs[p].tx.enableInterrupts()) this.reclaimTx(p);
+      for (let i = 0; i < RE_POLL_BUDGET && this.pairs[p].tx.enableInterrupts(); i++) this.reclaimTx(p);
     }
   }
 
@@ -383,10 +394,11 @@ export class VirtioNetDriver {
     if ((q & 1) === 0) {
       this.pollRx(pair);
       // §2.7.10 race: re-arm, then check again for entries that slipped in.
-      while (this.pairs[pair].rx.enableInterrupts()) this.pollRx(pair);
+      // Bounded like a NAPI budget: a device that keeps handing buffers back must not spin the guest forever.
+      for (let i = 0; i < RE_POLL_BUDGET && this.pairs[pair].rx.enableInterrupts(); i++) this.pollRx(pair);
     } else {
       this.reclaimTx(pair);
-      while (this.pairs[pair].tx.enableInterrupts()) this.reclaimTx(pair);
+      for (let i = 0; i < RE_POLL_BUDGET && this.pairs[pair].tx.enableInterrupts(); i++) this.reclaimTx(pair);
     }
   }
 
