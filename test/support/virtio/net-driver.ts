@@ -34,6 +34,8 @@ export interface NetDriverOptions {
   rxBuffers?: number;
   /** Post each RX buffer as two descriptors (12-byte header, then the rest) to exercise any-layout framing. */
   rxSplitHeader?: boolean;
+  /** Post RX buffers through indirect descriptor tables (§2.7.5.3). */
+  rxIndirect?: boolean;
   /** TX chain layout: one descriptor, header + data descriptors, or one indirect descriptor. */
   txLayout?: "one" | "split" | "indirect";
   /** MSI-X on pci (default true when the function has MSI-X). */
@@ -74,6 +76,8 @@ export class VirtioNetDriver {
   ctrlVector: number | null = null;
   configVector: number | null = null;
   rxBufferSize = 0;
+  /** Send control headers as two 1-byte descriptors (framing tests). */
+  ctrlSplitHeader = false;
   /** Frames received and not yet taken by the test. */
   readonly received: RxFrame[] = [];
   /** Config-change interrupts serviced; announce acks sent. */
@@ -213,7 +217,7 @@ export class VirtioNetDriver {
     const segs: Segment[] = this.opts.rxSplitHeader && len > NET_HDR_LEN
       ? [{ addr, len: NET_HDR_LEN, write: true }, { addr: addr + NET_HDR_LEN, len: len - NET_HDR_LEN, write: true }]
       : [{ addr, len, write: true }];
-    return q.add(segs, { addr, len }) >= 0;
+    return q.add(segs, { addr, len }, this.opts.rxIndirect === true) >= 0;
   }
 
   private kick(index: number, q: SplitQueue<unknown>, force = false): void {
@@ -419,7 +423,9 @@ export class VirtioNetDriver {
     let at = this.ctrlBuf;
     const segs: Segment[] = [];
     this.ram.w8(at, cls); this.ram.w8(at + 1, cmd);
-    segs.push({ addr: at, len: 2, write: false });
+    // §2.6.4: framing is free; `ctrlSplitHeader` puts class and command in separate descriptors.
+    if (this.ctrlSplitHeader) segs.push({ addr: at, len: 1, write: false }, { addr: at + 1, len: 1, write: false });
+    else segs.push({ addr: at, len: 2, write: false });
     at += 16;
     for (const d of parts) {
       if (d.length === 0) continue;
