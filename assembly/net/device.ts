@@ -17,6 +17,7 @@ import {
   FILTER_BYTES, filterReset, filterSetMac, filterAccept, filterSetFlag, filterSetTable, filterVlan, filterSetVlanFiltering,
   RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST,
 } from "./filter";
+import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "./fdb";
 
 // Feature bits (§5.1.3).
 export const NET_F_MTU: u32 = 3;
@@ -37,6 +38,8 @@ export const NET_S_ANNOUNCE: u32 = 2;
 
 /** virtio_net_hdr size with VERSION_1 (§5.1.6: num_buffers always present). */
 export const NET_HDR: u32 = 12;
+/** NetDev.peer flag: the device is a port of an in-wasm switch. */
+export const PEER_SWITCH: u32 = 0x100;
 export const MAX_PAIRS: u32 = 8;
 export const MIN_MTU: u32 = 68;
 export const MAX_MTU: u32 = 65500;
@@ -66,6 +69,7 @@ export namespace NetCounter {
   export const RX_NO_BUFFER = 32;
   export const KICKS_IGNORED = 33;
   export const BACKLOG_DRAINED = 34;
+  export const TX_SWITCH_DROPPED = 35;
 }
 
 // @ts-ignore: decorator
@@ -88,7 +92,7 @@ export namespace NetCounter {
   txOutFrames: u32;
   /** Bit per TX queue pair that stopped because the host outbox was full. */
   txStalled: u32;
-  /** Handle of the linked device (switch.ts), 0 when frames go to the host. */
+  /** Where transmitted frames go: 0 the host outbox, a device handle (link), or PEER_SWITCH | switch id. */
   peer: u32;
   quiesced: u32;
   maxFrame: u32;
@@ -263,6 +267,15 @@ export function netTx(d: VDev, qi: u32): void {
   const n = netOf(d);
   const pair = qi >> 1;
   n.txStalled &= ~(1 << pair);
+  const pd = n.peer != 0 && (n.peer & PEER_SWITCH) == 0 ? devGet(<i32>n.peer) : 0;
+  const outer = !deferring;
+  if (outer && n.peer != 0) deferring = true;
+  netTxBatch(d, qi, q, n, pair, pd);
+  if (outer && deferring) flushDeferred();
+  finish(d, qi);
+}
+
+function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize): void {
   // Two rounds: with EVENT_IDX the driver may add chains while we publish avail_event.
   for (let round = 0; round < 2; round++) {
     const pending = queuePending(q);
@@ -271,7 +284,7 @@ export function netTx(d: VDev, qi: u32): void {
     // Bounded: at most queue-size chains per round.
     for (let i = 0; i < pending; i++) {
       const head = queuePeekHead(q);
-      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); finish(d, qi); return; }
+      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); return; }
       const segs = chainWalk(q, head);
       if (segs < 0 || chainWritable != 0 || chainReadable < NET_HDR || chainReadable - NET_HDR > MAX_TX_FRAME) {
         queueAdvance(q);
@@ -284,7 +297,6 @@ export function netTx(d: VDev, qi: u32): void {
         // Host outbox full: leave the chain available until the host drains (back-pressure).
         n.txStalled |= 1 << pair;
         count(d, NetCounter.TX_STALLS);
-        finish(d, qi);
         return;
       }
       queueAdvance(q);
@@ -292,8 +304,9 @@ export function netTx(d: VDev, qi: u32): void {
       queuePushUsed(q, head, 0);
       count(d, NetCounter.TX_FRAMES);
       count(d, NetCounter.TX_BYTES, flen);
-      if (n.peer != 0) {
-        const pd = devGet(<i32>n.peer);
+      if (n.peer & PEER_SWITCH) {
+        switchForward(d, <i32>(n.peer & 0xff), frameBuf, flen);
+      } else if (n.peer != 0) {
         if (pd != 0) netReceive(changetype<VDev>(pd), frameBuf, flen);
       } else {
         const o = n.txOut + n.txOutLen;
@@ -305,7 +318,6 @@ export function netTx(d: VDev, qi: u32): void {
     }
     queuePublish(q);
   }
-  finish(d, qi);
 }
 
 /** Host drained the outbox: clear it and restart stalled TX queues. */
@@ -344,6 +356,63 @@ function writeStream(gpa: u64, pos: u32, len: u32, frame: usize): void {
   if (len != 0) gmCopyIn(gpa, frame + (pos - NET_HDR), len);
 }
 
+// While a TX batch feeds linked devices, their RX queues publish once at the
+// end of the batch instead of once per frame (same order, fewer release stores
+// and interrupt decisions). Devices touched are listed by handle (≤ 15 exist).
+let deferring = false;
+let deferList: usize = 0;
+let deferCount: u32 = 0;
+
+function rxDone(d: VDev, qi: u32): void {
+  if (deferring) {
+    if (d.rxDefer == 0) {
+      if (deferList == 0) deferList = regionAlloc(64, 16);
+      if (deferList == 0 || deferCount >= 16) { finish(d, qi); return; }
+      store<u32>(deferList + (<usize>deferCount << 2), d.handle);
+      deferCount++;
+    }
+    d.rxDefer |= 1 << qi;
+    return;
+  }
+  finish(d, qi);
+}
+
+function flushDeferred(): void {
+  deferring = false;
+  // Bounded: at most 16 devices, each with ≤ 17 queues.
+  for (let i: u32 = 0; i < deferCount; i++) {
+    const p = devGet(<i32>load<u32>(deferList + (<usize>i << 2)));
+    if (p == 0) continue;
+    const d = changetype<VDev>(p);
+    const m = d.rxDefer;
+    d.rxDefer = 0;
+    for (let qi: u32 = 0; qi < d.numQueues; qi++) if (m & (1 << qi)) finish(d, qi);
+  }
+  deferCount = 0;
+}
+
+/** Forward a transmitted frame through switch `sw` (learning; unknown and group destinations flood). */
+function switchForward(d: VDev, sw: i32, frame: usize, len: u32): void {
+  if (!swValid(sw) || len < 14) { count(d, NetCounter.TX_SWITCH_DROPPED); return; }
+  const src = macAt(frame + 6);
+  if ((src & 1) == 0) swLearn(sw, src, d.handle);
+  if ((load<u8>(frame) & 1) == 0) {
+    const to = swLookup(sw, macAt(frame));
+    if (to != 0) {
+      // Known destination: one port (never back out of the port it came in on).
+      const p = to != d.handle ? devGet(<i32>to) : 0;
+      if (p != 0) netReceive(changetype<VDev>(p), frame, len);
+      return;
+    }
+  }
+  for (let i: u32 = 0; i < MAX_PORTS; i++) {
+    const h = swPort(sw, i);
+    if (h == 0 || h == d.handle) continue;
+    const p = devGet(<i32>h);
+    if (p != 0) netReceive(changetype<VDev>(p), frame, len);
+  }
+}
+
 /**
  * Place one frame in the receive queue of its pair. Returns 1 when delivered,
  * 0 when the queue has too few buffers (nothing consumed), -1 when the device
@@ -368,7 +437,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   while (written < total) {
     if (pending == 0) {
       queueRewind(q, bufs);
-      if (junk) finish(d, qi);
+      if (junk) rxDone(d, qi);
       count(d, NetCounter.RX_NO_BUFFER);
       return 0;
     }
@@ -408,7 +477,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   for (let i: u32 = 0; i < bufs; i++) queuePushUsed(q, load<u32>(usedList + <usize>i * 8), load<u32>(usedList + <usize>i * 8, 4));
   count(d, NetCounter.RX_FRAMES);
   count(d, NetCounter.RX_BYTES, len);
-  finish(d, qi);
+  rxDone(d, qi);
   return 1;
 }
 

@@ -14,7 +14,7 @@ import { mmioRead, mmioWrite } from "../virtio/mmio";
 import {
   netInit, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
 } from "./device";
-import { switchConnect, switchDisconnect } from "./switch";
+import { switchConnect, switchDisconnect, switchCreate, switchAttach } from "./switch";
 import { netSave, netRestore, netStateBound } from "./state";
 
 function dev(h: i32, type: u32): VDev | null {
@@ -77,6 +77,10 @@ export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d 
 export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
 export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
 export function vnet_disconnect(a: i32): i32 { return switchDisconnect(a); }
+/** A new in-wasm learning switch (id ≥ 1) or -Status. */
+export function vnet_switch_create(): i32 { return switchCreate(); }
+/** Attach device `h` as a port of switch `sw` (vnet_disconnect detaches it). */
+export function vnet_switch_attach(sw: i32, h: i32): i32 { return switchAttach(sw, h); }
 
 /** Address of the device's u64 counters (DEV_COUNTERS of them; names in src/net/virtio-net.ts). */
 export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }

@@ -61,6 +61,9 @@ export namespace VCounter {
   impl: usize;
   handle: u32;
   maxQueueSize: u32;
+  /** Receive queues whose publish is deferred to the end of a linked TX batch (net/device.ts). */
+  rxDefer: u32;
+  _pad: u32;
 }
 
 let table: usize = 0;
@@ -119,10 +122,20 @@ export function devResetCore(d: VDev): void {
   // The MSI-X table and PBA are PCI function state: a virtio reset keeps them (pci.ts resets them with the function).
 }
 
-/** True once the driver may use the device: DRIVER_OK, not broken. */
+/**
+ * True once the device may touch guest memory: DRIVER_OK, not broken, and on
+ * PCI bus mastering enabled (PCI 3.0 §6.2.2: without it a function issues no
+ * DMA and no MSI).
+ */
 // @ts-ignore: decorator
 @inline export function devLive(d: VDev): bool {
-  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK;
+  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK && devBusMaster(d);
+}
+
+/** PCI command register bit 2 (bus master); always true off PCI. */
+// @ts-ignore: decorator
+@inline export function devBusMaster(d: VDev): bool {
+  return d.cfg == 0 || (<u32>load<u16>(d.cfg + PCI_COMMAND) & PCI_CMD_BUS_MASTER) != 0;
 }
 
 // @ts-ignore: decorator
@@ -171,6 +184,8 @@ export function devSignalConfig(d: VDev): void {
 // PCI config-space locations the interrupt path reads (pci.ts builds them).
 export const PCI_COMMAND: usize = 0x04;
 export const PCI_CMD_INTX_DISABLE: u32 = 1 << 10;
+export const PCI_CMD_MEMORY: u32 = 1 << 1;
+export const PCI_CMD_BUS_MASTER: u32 = 1 << 2;
 export const MSIX_CAP: usize = 0x98;
 export const MSIX_ENABLE: u32 = 1 << 15;
 export const MSIX_FUNCTION_MASK: u32 = 1 << 14;
@@ -192,7 +207,8 @@ function devRaise(d: VDev, isrBit: u32, vector: u32): void {
 
 /** Deliver or (when masked) mark pending one MSI-X vector. */
 export function msixFire(d: VDev, v: u32): void {
-  const masked = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || (load<u32>(d.msix + <usize>v * 16, 12) & 1) != 0;
+  // An MSI-X message is a memory write: masked, or without bus mastering, it waits as a pending bit.
+  const masked = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || (load<u32>(d.msix + <usize>v * 16, 12) & 1) != 0 || !devBusMaster(d);
   const pba = d.msix + <usize>MAX_VECTORS * 16;
   if (masked) {
     count(d, VCounter.IRQ_MASKED);
@@ -207,7 +223,7 @@ export function msixUnmasked(d: VDev): void {
   if (!devMsixEnabled(d)) return;
   const pba = d.msix + <usize>MAX_VECTORS * 16;
   let pend = load<u32>(pba);
-  const fmask = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0;
+  const fmask = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || !devBusMaster(d);
   if (pend == 0 || fmask) return;
   for (let v: u32 = 0; v < d.msixCount; v++) {
     if ((pend & (1 << v)) != 0 && (load<u32>(d.msix + <usize>v * 16, 12) & 1) == 0) {

@@ -11,7 +11,7 @@
 import { regionAlloc } from "../core/layout";
 import { NO_VECTOR, MAX_QUEUE_SIZE } from "./defs";
 import {
-  VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, count, devQueue, devSelected, devQueueWritable,
+  VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devQueue, devSelected, devQueueWritable,
   devFeatureWord, devWriteDriverFeatures, devDriverFeatureWord, devWriteQueueSize, devEnableQueue,
   devIntxLevel, msixUnmasked,
 } from "./device";
@@ -130,7 +130,7 @@ export function pciConfigWrite(d: VDev, off: u32, width: u32, v: u32): void {
     const old = <u32>load<u8>(c + off + i);
     store<u8>(c + off + i, <u8>((old & ~m) | (b & m)));
   }
-  if (off < <u32>MSIX_CAP + 4 && off + width > <u32>MSIX_CAP + 2) msixUnmasked(d);
+  if ((off < <u32>MSIX_CAP + 4 && off + width > <u32>MSIX_CAP + 2) || (off < <u32>PCI_COMMAND + 2 && off + width > <u32>PCI_COMMAND)) msixUnmasked(d);
 }
 
 /** VIRTIO_PCI_CAP_PCI_CFG (§4.1.4.9): an access to pci_cfg_data goes to the BAR window the capability names. */
@@ -141,13 +141,25 @@ function pciCfgWindow(d: VDev, off: u32, width: u32, v: u32, write: bool): u32 {
   const blen = load<u32>(c + 12);
   // §4.1.4.9.1: length 1, 2 or 4, offset aligned to it; the data access must cover it.
   if (off != <u32>CAP_PCICFG + 16 || width < blen || !widthOk(boff, blen)) return write ? 0 : bad(d, width);
-  if (write) { pciBarWrite(d, bar, boff, blen, v & ones(blen)); return 0; }
-  return pciBarRead(d, bar, boff, blen);
+  // §4.1.4.9: this window reaches the BAR whether or not memory decoding is on.
+  if (write) { barWrite(d, bar, boff, blen, v & ones(blen)); return 0; }
+  return barRead(d, bar, boff, blen);
 }
 
 // ---- BARs ---------------------------------------------------------------------
 
+/** BAR read from the bus: only while memory decoding is on (command bit 1); otherwise a master abort (all-ones). */
 export function pciBarRead(d: VDev, bar: u32, off: u32, width: u32): u32 {
+  if ((<u32>load<u16>(d.cfg + PCI_COMMAND) & PCI_CMD_MEMORY) == 0) return bad(d, width);
+  return barRead(d, bar, off, width);
+}
+
+export function pciBarWrite(d: VDev, bar: u32, off: u32, width: u32, v: u32): void {
+  if ((<u32>load<u16>(d.cfg + PCI_COMMAND) & PCI_CMD_MEMORY) == 0) { bad(d, width); return; }
+  barWrite(d, bar, off, width, v);
+}
+
+function barRead(d: VDev, bar: u32, off: u32, width: u32): u32 {
   if (!widthOk(off, width)) return bad(d, width);
   if (bar == BAR_MSIX) {
     if (width != 4) return bad(d, width);
@@ -173,7 +185,7 @@ export function pciBarRead(d: VDev, bar: u32, off: u32, width: u32): u32 {
   return bad(d, width);
 }
 
-export function pciBarWrite(d: VDev, bar: u32, off: u32, width: u32, v: u32): void {
+function barWrite(d: VDev, bar: u32, off: u32, width: u32, v: u32): void {
   if (!widthOk(off, width)) { bad(d, width); return; }
   if (bar == BAR_MSIX) {
     if (width != 4 || off >= d.msixCount * 16) { bad(d, width); return; }

@@ -5,7 +5,7 @@
 // (`queueValidate`); afterwards the ring accessors use the port's unchecked
 // loads and stores, whose invariant is "the range passed gmCheck at ready".
 
-import { gmCheck, gmLoad16, gmLoad16Acquire, gmStore16, gmStore32, gmStore16Release } from "../core/guestmem";
+import { gmCheck, gmLoad16, gmLoad16Acquire, gmStore64, gmStore16Release } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
   MAX_QUEUE_SIZE, DESC_ALIGN, AVAIL_ALIGN, USED_ALIGN, AVAIL_IDX, AVAIL_RING, AVAIL_FLAGS,
@@ -114,8 +114,7 @@ export function queueRewind(q: Queue, n: u32): void {
 export function queuePushUsed(q: Queue, id: u32, len: u32): void {
   // In range: slot < size and the device area passed gmCheck at ready.
   const e = q.used + USED_RING + <u64>(q.usedIdx & (q.size - 1)) * USED_ELEM;
-  gmStore32(e, id);
-  gmStore32(e + 4, len);
+  gmStore64(e, <u64>id | (<u64>len << 32)); // le32 id, le32 len in one store
   q.usedIdx = (q.usedIdx + 1) & 0xffff;
   if (q.inflight != 0) q.inflight--;
   q.unpublished++;

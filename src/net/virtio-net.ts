@@ -38,7 +38,7 @@ export const VIRTIO_NET_COUNTERS: Readonly<Record<string, number>> = {
   irqMasked: 6, kicks: 7, availJump: 8, badHead: 9, irqNoVector: 10, badRegisterValue: 11,
   txFrames: 16, txBytes: 17, rxFrames: 18, rxBytes: 19, rxFiltered: 20, rxBacklogged: 21, rxDropped: 22,
   txMalformed: 23, rxMalformed: 24, ctrlMalformed: 25, ctrlOk: 26, ctrlErr: 27, rxInvalid: 28,
-  rxShortBuffer: 29, announces: 30, txStalls: 31, rxNoBuffer: 32, kicksIgnored: 33, backlogDrained: 34,
+  rxShortBuffer: 29, announces: 30, txStalls: 31, rxNoBuffer: 32, kicksIgnored: 33, backlogDrained: 34, txSwitchDropped: 35,
 };
 
 /** PCI BARs of a virtio-pci function (assembly/virtio/pci.ts). */
@@ -74,7 +74,9 @@ export class VirtioNet implements DeviceModel {
   readonly handle: number;
   private readonly sink: InterruptSink;
   private readonly e: VmCore["exports"];
-  private peer: VirtioNet | null = null;
+  /** Devices that may receive what this one sends inside wasm (link peer or switch ports). */
+  private peers: readonly VirtioNet[] = [];
+  private sw: VirtualSwitch | null = null;
   private intxLevel = false;
   private busy = false;
   private again = false;
@@ -105,17 +107,24 @@ export class VirtioNet implements DeviceModel {
    */
   static connect(a: VirtioNet, b: VirtioNet): void {
     if (a.core !== b.core) throw new VmdevError(Status.ERR_INVALID_ARG, "connect: devices of different VMs");
+    a.disconnect(); b.disconnect();
     const s = a.e.vnet_connect(a.handle, b.handle);
     if (s !== Status.OK) throw new VmdevError(s, "vnet_connect");
-    a.peer = b; b.peer = a;
+    a.peers = [b]; b.peers = [a];
   }
 
-  /** Undo {@link VirtioNet.connect}: frames go to `onTransmit` again. */
+  /** Undo {@link VirtioNet.connect} or leave a {@link VirtualSwitch}: frames go to `onTransmit` again. */
   disconnect(): void {
     this.e.vnet_disconnect(this.handle);
-    if (this.peer) this.peer.peer = null;
-    this.peer = null;
+    if (this.sw) { this.sw.dropPort(this); this.sw = null; }
+    else for (const p of this.peers) if (p !== this) p.peers = [];
+    this.peers = [];
   }
+
+  /** @internal Used by VirtualSwitch. */
+  joinSwitch(sw: VirtualSwitch, ports: readonly VirtioNet[]): void { this.sw = sw; this.peers = ports; }
+  /** @internal Used by VirtualSwitch. */
+  setPeers(ports: readonly VirtioNet[]): void { this.peers = ports; }
 
   private makePci(): PciFunction {
     const e = this.e, h = this.handle;
@@ -213,7 +222,7 @@ export class VirtioNet implements DeviceModel {
     if (this.busy) { this.again = true; return; }
     // Fast path: nothing to deliver here or at the peer (one call per register access).
     const quiet = (d: VirtioNet) => { const p = d.e.vnet_pending(d.handle); return (p & 3) === 0 && ((p & 4) !== 0) === d.intxLevel; };
-    if (quiet(this) && (!this.peer || this.peer === this || quiet(this.peer))) return;
+    if (quiet(this) && this.peers.every((p) => p === this || quiet(p))) return;
     this.busy = true;
     try {
       // Bounded: each round either empties the outbox or the device stops producing.
@@ -221,7 +230,7 @@ export class VirtioNet implements DeviceModel {
         this.again = false;
         this.flushTx();
         this.flushIrq();
-        if (this.peer && this.peer !== this) this.peer.flushIrq();
+        for (const p of this.peers) if (p !== this) p.flushIrq();
         if (!this.again) break;
       }
     } finally {
@@ -264,5 +273,41 @@ export class VirtioNet implements DeviceModel {
     }
     const level = e.vnet_intx(h) === 1;
     if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
+  }
+}
+
+/**
+ * A learning Ethernet switch inside wasm: frames sent by one port's guest
+ * reach the other ports' receive paths without crossing into JS. Unknown and
+ * group destinations are flooded; source MACs are learned per port.
+ */
+export class VirtualSwitch {
+  private ports: VirtioNet[] = [];
+  private constructor(readonly core: VmCore, readonly id: number) {}
+
+  /** A new switch in `core` (at most 4 per VM). */
+  static create(core: VmCore): VirtualSwitch {
+    const id = core.exports.vnet_switch_create();
+    if (id < 0) throw new VmdevError(-id, "vnet_switch_create");
+    return new VirtualSwitch(core, id);
+  }
+
+  /** Make `dev` a port (up to 16); it leaves any earlier link or switch. */
+  attach(dev: VirtioNet): void {
+    if (dev.core !== this.core) throw new VmdevError(Status.ERR_INVALID_ARG, "attach: device of another VM");
+    dev.disconnect();
+    const s = this.core.exports.vnet_switch_attach(this.id, dev.handle);
+    if (s !== Status.OK) throw new VmdevError(s, "vnet_switch_attach");
+    this.ports = [...this.ports, dev];
+    for (const p of this.ports) p.joinSwitch(this, this.ports);
+  }
+
+  /** Take `dev` off the switch. */
+  detach(dev: VirtioNet): void { if (this.ports.includes(dev)) dev.disconnect(); }
+
+  /** @internal */
+  dropPort(dev: VirtioNet): void {
+    this.ports = this.ports.filter((p) => p !== dev);
+    for (const p of this.ports) p.setPeers(this.ports);
   }
 }

@@ -110,6 +110,8 @@ describe("virtio-pci configuration space", () => {
       }
       r.dev.reset();
       expect(p.configRead(0, 2)).toBe(0x1af4);
+      expect(p.configRead(4, 2)).toBe(0);       // function reset: decoding and bus mastering off
+      p.configWrite(4, 2, 0x6);
       r.init(BASE);
       r.send(frame("02:00:00:00:00:02"));
       expect(r.tx).toHaveLength(1);
@@ -241,7 +243,43 @@ describe("virtio-pci reset scope", () => {
     r.setStatus(0);
     expect([0, 4, 8, 12].map((o) => p.barRead(1, o, 4))).toEqual([0xfee01000, 0, 0x31, 0]);
     r.dev.reset();
+    p.configWrite(4, 2, 0x6);
     expect(p.barRead(1, 12, 4)).toBe(1);
     expect(p.barRead(1, 0, 4)).toBe(0);
+  });
+});
+
+describe("virtio-pci command register", () => {
+  it("without memory decoding BAR accesses master-abort; the PCI config access window still works", async () => {
+    const r = await Rig.create("pci");
+    const p = r.dev.pci!;
+    p.configWrite(4, 2, 0x4);
+    const before = r.dev.counters().badAccess;
+    expect(p.barRead(4, 0x12, 2)).toBe(0xffff);
+    expect(r.dev.counters().badAccess).toBe(before + 1n);
+    p.configWrite(0x84 + 4, 1, 4); p.configWrite(0x84 + 8, 4, 0x12); p.configWrite(0x84 + 12, 4, 2);
+    expect(p.configRead(0x84 + 16, 4) & 0xffff).toBe(3);
+  });
+
+  it("without bus mastering the device does no DMA and sends no MSI; enabling it catches up", async () => {
+    const r = await Rig.create("pci");
+    const p = r.dev.pci!;
+    r.init(BASE);
+    p.configWrite(0x98 + 2, 2, 0x8000);
+    p.barWrite(1, 16, 4, 0xfee00000); p.barWrite(1, 24, 4, 0x51); p.barWrite(1, 28, 4, 0);
+    r.w32("queueSel", 0); r.w32("queueVector", 1);
+    r.postRx(0, 2, 2048);
+    p.configWrite(4, 2, 0x2);                 // bus master off
+    r.dev.receive(frame(OWN_MAC));
+    expect(r.takeUsed(0)).toHaveLength(0);
+    expect(r.dev.backlogLength).toBe(1);
+    r.send(frame("02:00:00:00:00:02"));
+    expect(r.tx).toHaveLength(0);
+    p.configWrite(4, 2, 0x6);                 // on again: the next kick finds the frame and the buffers
+    r.notify(0);
+    expect(r.takeUsed(0)).toHaveLength(1);
+    expect(r.msis).toEqual([{ addressLo: 0xfee00000, addressHi: 0, data: 0x51 }]);
+    r.notify(1);
+    expect(r.tx).toHaveLength(1);
   });
 });

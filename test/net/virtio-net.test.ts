@@ -1,7 +1,7 @@
 // virtio-net device behaviour through raw rings: TX, RX (num_buffers, mergeable
 // buffers, backlog), control queue, announce, in-wasm links.
 import { describe, it, expect } from "vitest";
-import { Status, VirtioNet } from "../../src/index.js";
+import { Status, VirtioNet, VirtualSwitch } from "../../src/index.js";
 import { Rig, F, S, frame, OWN_MAC } from "../support/vnet-rig.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.STATUS, F.MTU, F.CTRL_VQ, F.CTRL_RX, F.CTRL_RX_EXTRA, F.CTRL_VLAN, F.CTRL_MAC_ADDR, F.GUEST_ANNOUNCE];
@@ -191,7 +191,7 @@ for (const transport of ["pci", "mmio"] as const) {
 describe("in-wasm link", () => {
   it("moves frames device → device without onTransmit", async () => {
     const a = await Rig.create("pci");
-    const b = await Rig.create("mmio", { mac: "52:54:00:00:00:02" }, 0, a.core);
+    const b = await Rig.create("mmio", { mac: "52:54:00:00:00:02" }, 0, a.core, 16 << 20);
     VirtioNet.connect(a.dev, b.dev);
     a.init(BASE); b.init(BASE);
     const bufs = b.postRx(0, 4, 2048);
@@ -201,5 +201,72 @@ describe("in-wasm link", () => {
     const [u] = b.takeUsed(0);
     expect(b.g.readBytes(bufs.get(u.id)! + 12, 500)).toEqual(f);
     expect(b.intx).toBe(true);
+  });
+});
+
+describe("in-wasm link under load", () => {
+  it("a TX batch larger than the peer's buffers: delivered in order, the rest waits in the backlog, nothing lost", async () => {
+    const a = await Rig.create("mmio");
+    const b = await Rig.create("pci", { mac: "52:54:00:00:00:02", backlogFrames: 64 }, 0, a.core, 16 << 20);
+    VirtioNet.connect(a.dev, b.dev);
+    a.init(BASE); b.init(BASE);
+    const frames = Array.from({ length: 40 }, (_, i) => frame("52:54:00:00:00:02", 64 + i, i));
+    for (const f of frames) { const p = a.buf(12 + f.length); a.g.writeBytes(p + 12, f); a.add(1, [{ addr: p, len: 12 + f.length }], false); }
+    a.setAvailIdx(1, 40);
+    const first = b.postRx(0, 16, 2048);
+    a.notify(1);
+    const got1 = b.takeUsed(0).map((u) => b.g.readBytes(first.get(u.id)! + 12, u.len - 12));
+    expect(got1).toEqual(frames.slice(0, 16));
+    expect(b.intx).toBe(true);
+    expect(b.dev.backlogLength).toBe(24);
+    expect(a.takeUsed(1)).toHaveLength(40);
+    b.rings[0].nextDesc = 16;
+    const more = b.postRx(0, 32, 2048);
+    const u2 = b.takeUsed(0);
+    const got2 = u2.map((u) => b.g.readBytes(more.get(u.id)! + 12, u.len - 12));
+    expect(got2).toEqual(frames.slice(16));
+  });
+
+  it("loopback: a device linked to itself receives what it sends", async () => {
+    const r = await Rig.create("mmio");
+    VirtioNet.connect(r.dev, r.dev);
+    r.init(BASE);
+    const bufs = r.postRx(0, 2, 2048);
+    const f = frame(OWN_MAC, 90);
+    r.send(f);
+    const [u] = r.takeUsed(0);
+    expect(r.g.readBytes(bufs.get(u.id)! + 12, 90)).toEqual(f);
+    r.dev.disconnect();
+    r.send(f);
+    expect(r.tx).toEqual([f]);
+  });
+});
+
+describe("in-wasm switch", () => {
+  it("floods unknown destinations, learns sources, then forwards to one port only", async () => {
+    const a = await Rig.create("mmio", { mac: "52:54:00:00:00:0a" });
+    const b = await Rig.create("mmio", { mac: "52:54:00:00:00:0b" }, 0, a.core, 10 << 20);
+    const c = await Rig.create("pci", { mac: "52:54:00:00:00:0c" }, 0, a.core, 20 << 20);
+    const sw = VirtualSwitch.create(a.core);
+    for (const r of [a, b, c]) { sw.attach(r.dev); r.init(BASE); r.postRx(0, 8, 2048); }
+    // b has not sent yet: a's frame to b is flooded (c filters it: not its MAC, promiscuous off).
+    c.ctrl(0, 0, Uint8Array.of(0));
+    a.send(frame("52:54:00:00:00:0b", 64, 1, "52:54:00:00:00:0a"));
+    expect(b.takeUsed(0)).toHaveLength(1);
+    expect(c.dev.counters().rxFiltered).toBe(1n);
+    // b answers: a is known (learned), so only a gets it.
+    b.send(frame("52:54:00:00:00:0a", 64, 2, "52:54:00:00:00:0b"));
+    expect(a.takeUsed(0)).toHaveLength(1);
+    expect(c.dev.counters().rxFiltered).toBe(1n);
+    expect(c.dev.counters().rxFrames).toBe(0n);
+    // Broadcast reaches every other port, never the sender.
+    a.send(frame("ff:ff:ff:ff:ff:ff", 64, 3, "52:54:00:00:00:0a"));
+    expect([a.takeUsed(0).length, b.takeUsed(0).length, c.takeUsed(0).length]).toEqual([0, 1, 1]);
+    expect(c.intx).toBe(true);
+    // Detached ports transmit to the host again.
+    sw.detach(c.dev);
+    c.send(frame("52:54:00:00:00:0a"));
+    expect(c.tx).toHaveLength(1);
+    expect([a, b].map((r) => r.tx.length)).toEqual([0, 0]);
   });
 });

@@ -32,20 +32,27 @@ export class Rig {
   intxEdges = 0;
   readonly tx: Uint8Array[] = [];
   rings: RingState[] = [];
-  private bufNext = BUF_BASE;
+  private bufNext: number;
 
-  private constructor(readonly core: VmCore, readonly dev: VirtioNet, readonly transport: "pci" | "mmio") {
+  private constructor(readonly core: VmCore, readonly dev: VirtioNet, readonly transport: "pci" | "mmio", readonly offset: number) {
     dev.onTransmit = (f) => this.tx.push(f);
+    this.bufNext = BUF_BASE + offset;
   }
 
-  static async create(transport: "pci" | "mmio", opts: Partial<VirtioNetOptions> = {}, ramBytes = 32 << 20, core?: VmCore): Promise<Rig> {
+  /**
+   * A rig on a new core, or on `core` (a second device in the same VM: pass
+   * `offset` so its rings and buffers do not overlap the first rig's).
+   */
+  static async create(transport: "pci" | "mmio", opts: Partial<VirtioNetOptions> = {}, ramBytes = 32 << 20, core?: VmCore, offset = 0): Promise<Rig> {
     const c = core ?? await newCore(ramBytes);
     let rig!: Rig;
     const dev = VirtioNet.create(c, {
       mac: "52:54:00:12:34:56", transport, ...opts,
       interrupts: { msi: (m) => rig.msis.push(m), intx: (_pin, level) => { rig.intx = level; if (level) rig.intxEdges++; } },
     });
-    rig = new Rig(c, dev, transport);
+    rig = new Rig(c, dev, transport, offset);
+    // What firmware and the OS do first: memory decoding and bus mastering on.
+    if (transport === "pci") dev.pci!.configWrite(4, 2, 0x6);
     return rig;
   }
 
@@ -89,7 +96,7 @@ export class Rig {
   }
   /** Program queue `qi` (size, rings at the default layout unless given) and enable it. */
   setupQueue(qi: number, size: number, at?: { desc: number; avail: number; used: number }): void {
-    const base = QBASE + qi * QSTRIDE;
+    const base = this.offset + QBASE + qi * QSTRIDE;
     const desc = at?.desc ?? base, avail = at?.avail ?? base + 0x20000, used = at?.used ?? base + 0x30000;
     this.w32("queueSel", qi);
     this.w32("queueSize", size);
