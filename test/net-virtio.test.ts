@@ -88,6 +88,15 @@ for (const transport of ["mmio", "pci"] as const) {
       if (unoffered) expect(t.status() & DeviceStatus.FEATURES_OK).toBe(0);
     });
 
+    it("reports nonexistent queues with size 0 (§4.1.4.3.2, §4.2.2)", async () => {
+      const r = await netRig({ transport, device: { queuePairs: 4 } });
+      const t = r.drv.transport;
+      const queues = 2 * 4 + 1;
+      for (let q = 0; q < queues; q++) expect(t.queueMax(q), `queue ${q}`).toBeGreaterThan(0);
+      for (const q of [queues, queues + 1, 0x7fff, 0xffff]) expect(t.queueMax(q), `queue ${q}`).toBe(0);
+      if (t.numQueues() !== null) expect(t.numQueues()).toBe(queues);
+    });
+
     for (const txLayout of ["one", "split", "indirect"] as const) {
       it(`transmits frames without the header, in order, TX layout "${txLayout}"`, async () => {
         const r = await netRig({ transport, driver: { txLayout } });
