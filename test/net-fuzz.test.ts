@@ -16,7 +16,7 @@ describe("virtio-net structure-aware fuzz", () => {
     it(`${CASES} cases over ${transport}: no throw, no guard write, works or NEEDS_RESET`, async () => {
       const seed = testSeed();
       const rep = await runNetFuzz({ seed, cases: CASES, transport });
-      const summary = `seed ${seed} (replay: VMDEV_SEED=${seed}) ${transport}: ${rep.cases} cases, ${rep.needsReset} needs-reset, ${rep.probesOk} probes ok, ${rep.stateRoundTrips} state round-trips, max case ${rep.maxCaseMs.toFixed(2)} ms (#${rep.slowestCase})`;
+      const summary = `seed ${seed} (replay: VMDEV_SEED=${seed}) ${transport}: ${rep.cases} cases, ${rep.needsReset} needs-reset, ${rep.probesOk} TX/ctrl probes ok, ${rep.rxProbesOk} RX probes ok, ${rep.stateRoundTrips} state round-trips, max case ${rep.maxCaseMs.toFixed(2)} ms (#${rep.slowestCase})`;
       console.log(summary);
       if (rep.failure) {
         console.log(`failing case ${rep.failure.caseIndex}: ${rep.failure.message}\nops: ${JSON.stringify(rep.failure.ops)}`);

@@ -5,7 +5,8 @@
 // the rings the driver model set up, then notifies (or feeds RX frames). After
 // every case: nothing threw, the device either still works (a well-formed TX
 // chain goes through exactly once, a control command is acked) or it reports
-// DEVICE_NEEDS_RESET in its status register; and it never wrote guest RAM
+// DEVICE_NEEDS_RESET in its status register (after a reset a frame must arrive
+// whole in a fresh RX buffer); and it never wrote guest RAM
 // outside the rings and the writable buffers we handed it (dirty bitmap per
 // batch, byte-exact guard comparison every few thousand cases and at the end).
 //
@@ -49,6 +50,8 @@ export interface FuzzReport {
   ctrlAcks: [ok: number, err: number];
   maxCaseMs: number;
   slowestCase: number;
+  /** RX probes after a reset + re-init that delivered exactly. */
+  rxProbesOk: number;
   /** quiesce → save → restore round-trips done mid-run. */
   stateRoundTrips: number;
   failure: null | { caseIndex: number; message: string; ops: FuzzOp[] };
@@ -59,6 +62,8 @@ const HEAP: [number, number] = [0x10000, 0x80000];
 const ARENA: [number, number] = [0x80000, 0xc0000];
 const GUARD: Array<[number, number]> = [[0, 0x10000], [0xc0000, RAM]];
 const GUARD_BYTE = 0xa5;
+/** Top of the arena reserved for the probes' buffers. */
+const PROBE_BYTES = 0x10000;
 const QSIZE = 16;
 const MAC = "52:54:00:12:34:56";
 
@@ -94,7 +99,7 @@ export class NetFuzzer {
     if (drv.pairs.length > 1) this.rings.push(ring(2, drv.pairs[1].rx), ring(3, drv.pairs[1].tx));
     this.u8base = core.exports.gm_ram_ptr() >>> 0;
     dev.onTransmit = (f) => { this.sent++; this.lastSent = f; };
-    this.report = { seed: opts.seed, transport: opts.transport, cases: 0, needsReset: 0, probesOk: 0, framesOut: 0, ctrlAcks: [0, 0], maxCaseMs: 0, slowestCase: -1, stateRoundTrips: 0, failure: null };
+    this.report = { seed: opts.seed, transport: opts.transport, cases: 0, needsReset: 0, probesOk: 0, framesOut: 0, ctrlAcks: [0, 0], maxCaseMs: 0, slowestCase: -1, stateRoundTrips: 0, rxProbesOk: 0, failure: null };
     for (const [a, b] of GUARD) this.ram().fill(GUARD_BYTE, a, b);
     this.guardCopy = GUARD.map(([a, b]) => this.ram().slice(a, b));
     core.dirty.enable();
@@ -183,6 +188,43 @@ export class NetFuzzer {
     return null;
   }
 
+  /**
+   * Right after a reset + re-init (rings empty, backlog cleared): eight good RX
+   * buffers, then one frame for us, which must arrive whole in one of them with
+   * num_buffers = 1 (little-endian), and nothing else may be used.
+   */
+  probeRx(seq: number): string | null {
+    const r = this.rings[0];
+    const mem = this.ram();
+    const dv = new DataView(mem.buffer, mem.byteOffset);
+    const base = ARENA[1] - PROBE_BYTES;
+    const n = 8;
+    for (let i = 0; i < n; i++) {
+      dv.setBigUint64(r.desc + 16 * i, BigInt(base + 2048 * i), true);
+      dv.setUint32(r.desc + 16 * i + 8, 2048, true);
+      dv.setUint16(r.desc + 16 * i + 12, 2, true);
+      dv.setUint16(r.desc + 16 * i + 14, 0, true);
+      dv.setUint16(r.avail + 4 + 2 * ((r.shadow + i) % r.size), i, true);
+    }
+    r.shadow = (r.shadow + n) & 0xffff;
+    dv.setUint16(r.avail + 2, r.shadow, true);
+    const usedBefore = dv.getUint16(r.used + 2, true);
+    this.transport.notify(0);
+    const f = new Uint8Array(100);
+    f.set([0x52, 0x54, 0, 0x12, 0x34, 0x56, 2, 7, 7, 7, 7, 7, 0x88, 0xb5]);
+    for (let i = 14; i < 100; i++) f[i] = (seq * 7 + i) & 0xff;
+    this.dev.receive(f);
+    const usedNow = dv.getUint16(r.used + 2, true);
+    if (((usedNow - usedBefore) & 0xffff) !== 1) return `RX probe: used idx moved by ${(usedNow - usedBefore) & 0xffff}, want 1`;
+    const id = dv.getUint32(r.used + 4 + 8 * (usedBefore % r.size), true);
+    const len = dv.getUint32(r.used + 8 + 8 * (usedBefore % r.size), true);
+    if (id >= n || len !== 112) return `RX probe: used id ${id} len ${len}, want < ${n} and 112`;
+    const at = base + 2048 * id;
+    if (mem[at + 10] !== 1 || mem[at + 11] !== 0) return `RX probe: num_buffers bytes ${mem[at + 10]},${mem[at + 11]}`;
+    for (let i = 0; i < 100; i++) if (mem[at + 12 + i] !== f[i]) return `RX probe: frame byte ${i} differs`;
+    return null;
+  }
+
   /** A well-formed control command (RX_ALLMULTI on) must be acked OK. */
   probeCtrl(): string | null {
     const r = this.rings[2];
@@ -235,7 +277,8 @@ export function genCase(r: () => number, fz: NetFuzzer): FuzzOp[] {
   const k = r();
   const ringNo = k < 0.4 ? 1 : k < 0.7 ? 0 : 2;
   const ring = fz.rings.length > 3 && ringNo < 2 && r() < 0.3 ? fz.rings[3 + ringNo] : fz.rings[ringNo];
-  const arenaAddr = (len = 64) => ARENA[0] + int(ARENA[1] - ARENA[0] - 8192 - Math.min(len, 4096));
+  // The top 64 KiB of the arena belongs to the probes.
+  const arenaAddr = (len = 64) => ARENA[0] + int(ARENA[1] - ARENA[0] - PROBE_BYTES - Math.min(len, 4096));
   // Wholly outside RAM (any descriptor may use these).
   const outside = (): bigint => pick([BigInt(RAM + int(64)), BigInt(RAM + int(1 << 20)), (1n << 32n) - BigInt(int(64)), (1n << 64n) - 1n - BigInt(int(16)), BigInt(RAM) * 2n]);
   // Straddling the end of RAM: only for readable descriptors (the part inside is guard).
@@ -349,6 +392,15 @@ export async function runNetFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         rep.needsReset++;
         if (!(fz.transport.status() & DeviceStatus.DEVICE_NEEDS_RESET)) { fail(i, "needsReset without DEVICE_NEEDS_RESET in the status register", ops); break; }
         fz.restart();
+        const why = fz.probeRx(i);
+        if (why) { fail(i, why, ops); break; }
+        rep.rxProbesOk++;
+      } else if ((i & 4095) === 4095) {
+        // A reset the driver chose (not the device): afterwards RX must work exactly.
+        fz.restart();
+        const why = fz.probeRx(i);
+        if (why) { fail(i, why, ops); break; }
+        rep.rxProbesOk++;
       } else if ((i & 7) === 7) {
         const why = (i & 63) === 63 ? fz.probeCtrl() : fz.probeTx(probeSeq++);
         if (why) { fail(i, why, ops); break; }
