@@ -416,7 +416,7 @@ function switchForward(d: VDev, sw: i32, frame: usize, len: u32): void {
 /**
  * Place one frame in the receive queue of its pair. Returns 1 when delivered,
  * 0 when the queue has too few buffers (nothing consumed), -1 when the device
- * cannot take frames (not live or broken).
+ * is broken, -2 when the driver's buffers can never hold the frame (dropped).
  */
 function deliver(d: VDev, frame: usize, len: u32): i32 {
   const n = netOf(d);
@@ -427,6 +427,7 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
   let pending = queuePending(q);
   if (pending < 0) { fatal(d, VCounter.AVAIL_JUMP); return -1; }
   const mrg = devHas(d, NET_F_MRG_RXBUF);
+  const ringFull = <u32>pending == q.size;
   const total = NET_HDR + len;
   memory.fill(hdrBuf, 0, 16);
   store<u16>(hdrBuf, 1, 10); // num_buffers, little-endian; stays 1 without MRG_RXBUF (§5.1.6.4)
@@ -438,6 +439,8 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
     if (pending == 0) {
       queueRewind(q, bufs);
       if (junk) rxDone(d, qi);
+      // A full ring of buffers that still cannot hold the frame never will: drop it.
+      if (!junk && bufs != 0 && ringFull) { count(d, NetCounter.RX_SHORT_BUFFER); return -2; }
       count(d, NetCounter.RX_NO_BUFFER);
       return 0;
     }
@@ -446,12 +449,21 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
     queueAdvance(q);
     pending--;
     const segs = chainWalk(q, head);
-    const needFirst = bufs == 0 ? (mrg ? NET_HDR : total) : 1;
+    if (!mrg && segs >= 0 && chainReadable == 0 && chainWritable >= 1 && chainWritable < total) {
+      // §5.1.6.3.1: without MRG_RXBUF one buffer holds a whole frame and this one is too
+      // small. Truncating is not allowed, and returning the buffer empty would let a
+      // refilling driver spin on it, so the buffer stays and the frame is dropped (counted).
+      queueRewind(q, 1);
+      count(d, NetCounter.RX_SHORT_BUFFER);
+      if (junk) rxDone(d, qi);
+      return -2;
+    }
+    // With MRG_RXBUF every buffer must hold at least the header (§5.1.6.3.1).
+    const needFirst: u32 = bufs == 0 ? NET_HDR : 1;
     if (segs < 0 || chainReadable != 0 || chainWritable < needFirst) {
-      // Malformed or (without MRG_RXBUF) too small for the whole frame: complete the
-      // chains taken for this frame with length 0 and start the frame again (never truncate).
-      if (segs >= 0 && chainReadable == 0) count(d, NetCounter.RX_SHORT_BUFFER);
-      else count(d, NetCounter.RX_MALFORMED);
+      // Malformed: complete it and the chains taken for this frame with length 0 and
+      // start the frame again on the next chains (never truncate).
+      count(d, NetCounter.RX_MALFORMED);
       for (let i: u32 = 0; i < bufs; i++) queuePushUsed(q, load<u32>(usedList + <usize>i * 8), 0);
       queuePushUsed(q, head, 0);
       bufs = 0; written = 0; junk = true;
@@ -469,9 +481,6 @@ function deliver(d: VDev, frame: usize, len: u32): i32 {
     store<u32>(usedList + <usize>bufs * 8, head);
     store<u32>(usedList + <usize>bufs * 8, written - start, 4);
     bufs++;
-    if (!mrg && written < total) { // cannot happen: needFirst was total
-      written = total;
-    }
   }
   if (mrg && bufs != 1) { gmStore8(nbLo, bufs & 0xff); gmStore8(nbHi, bufs >> 8); }
   for (let i: u32 = 0; i < bufs; i++) queuePushUsed(q, load<u32>(usedList + <usize>i * 8), load<u32>(usedList + <usize>i * 8, 4));
@@ -500,7 +509,9 @@ export function netDrainBacklog(d: VDev): void {
   // Bounded by the backlog size.
   while (n.backlogCount != 0) {
     const p = n.backlog + <usize>n.backlogHead * n.slotBytes;
-    if (deliver(d, p + 4, load<u32>(p)) != 1) return;
+    const r = deliver(d, p + 4, load<u32>(p));
+    if (r == -2) count(d, NetCounter.RX_DROPPED);
+    else if (r != 1) return;
     n.backlogHead++;
     if (n.backlogHead == n.backlogCap) n.backlogHead = 0;
     n.backlogCount--;
@@ -511,7 +522,8 @@ export function netDrainBacklog(d: VDev): void {
 /**
  * A frame for the guest (host → device or peer → device), `len` bytes at
  * `frame` in linear memory. OK: delivered, backlogged or filtered (counted);
- * ERR_FULL: the backlog is full and the frame was dropped (counted);
+ * ERR_FULL: dropped (counted): the backlog is full, or the driver's buffers
+ * can never hold the frame (rxShortBuffer);
  * ERR_INVALID_ARG: shorter than an Ethernet header or longer than MTU + 18.
  */
 export function netReceive(d: VDev, frame: usize, len: u32): i32 {
@@ -522,6 +534,7 @@ export function netReceive(d: VDev, frame: usize, len: u32): i32 {
   if (n.backlogCount == 0) {
     const r = deliver(d, frame, len);
     if (r == 1) return Status.OK;
+    if (r == -2) { count(d, NetCounter.RX_DROPPED); return Status.ERR_FULL; }
   }
   return backlogPush(d, frame, len) ? Status.OK : Status.ERR_FULL;
 }

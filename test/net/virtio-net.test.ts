@@ -69,20 +69,30 @@ for (const transport of ["pci", "mmio"] as const) {
       expect(got.subarray(12)).toEqual(f);
     });
 
-    it("never truncates: a too-small buffer is returned empty and the frame waits", async () => {
+    it("never truncates: without MRG_RXBUF a frame larger than the buffer is dropped, the buffer stays for the next frame", async () => {
       const r = await Rig.create(transport);
       r.init(BASE);
-      r.postRx(0, 1, 64);
-      const f = frame(OWN_MAC, 200);
-      expect(r.dev.receive(f)).toBe(Status.OK);
-      expect(r.takeUsed(0)).toMatchObject([{ len: 0 }]);
-      expect(r.dev.counters().rxShortBuffer).toBe(1n);
-      expect(r.dev.backlogLength).toBe(1);
-      const bufs = r.postRx(0, 1, 2048);
-      const [u] = r.takeUsed(0);
-      expect(u.len).toBe(212);
-      expect(r.g.readBytes(bufs.get(u.id)! + 12, 200)).toEqual(f);
+      const bufs = r.postRx(0, 1, 128);
+      expect(r.dev.receive(frame(OWN_MAC, 200))).toBe(Status.ERR_FULL);
+      expect(r.takeUsed(0)).toEqual([]);
+      const c = r.dev.counters();
+      expect([c.rxShortBuffer, c.rxDropped, c.rxFrames]).toEqual([1n, 1n, 0n]);
       expect(r.dev.backlogLength).toBe(0);
+      const f = frame(OWN_MAC, 100);
+      expect(r.dev.receive(f)).toBe(Status.OK);
+      const [u] = r.takeUsed(0);
+      expect(u.len).toBe(112);
+      expect(r.g.readBytes(bufs.get(u.id)! + 12, 100)).toEqual(f);
+    });
+
+    it("with MRG_RXBUF a frame no full ring of buffers can hold is dropped instead of blocking the backlog", async () => {
+      const r = await Rig.create(transport, { queueSize: 4 });
+      r.init([...BASE, F.MRG_RXBUF], { size: 4 });
+      r.postRx(0, 4, 64);                                 // 4 × 64 B < 12 + 300
+      expect(r.dev.receive(frame(OWN_MAC, 300))).toBe(Status.ERR_FULL);
+      expect(r.takeUsed(0)).toEqual([]);
+      expect(r.dev.receive(frame(OWN_MAC, 100))).toBe(Status.OK);
+      expect(r.takeUsed(0).map((u) => u.len)).toEqual([64, 48]);
     });
 
     it("backlogs frames while there are no buffers, in order, drops only past the bound", async () => {
