@@ -1,4 +1,7 @@
 // The one export surface of vmdev.wasm. Each area keeps its exports in its
 // own file; test/abi.test.ts pins the whole list.
 export * from "./core/exports";
+export * from "./machine/exports";
+export * from "./apic/exports";
+export * from "./migration/exports";
 export * from "./net/exports";

@@ -11,3 +11,20 @@ export async function createVmCore(opts: { ramBytes: number; variant?: WasmVaria
   const variant = opts.variant ?? "release";
   return VmCore.create({ ...opts, variant, module: await loadModule(variant) });
 }
+
+// The machine runtime (Node: vCPUs are worker_threads).
+export { ConfigTree, ConfigError, MAX_EXPANSION_DEPTH } from "./config/tree.js";
+export { MACHINE_SCHEMA, parseSize, parseBool, validators, type KeySpec, type Validator } from "./config/schema.js";
+export { applyDeviceArg, applyMemoryArg, applyCpusArg, pciNode } from "./config/legacy.js";
+export { Machine, SyncError, createDefaultRegistry, validateConfig, effectiveConfig, type MachineOptions, type DirtyRateSample } from "./machine/machine.js";
+export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
+export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
+export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
+export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
+export { SyncState } from "./sync/shared.js";
+export { VmLock, Lease, type SyncStatus, type LockResult, type VcpuFreezer, type WaitOptions } from "./sync/vm-lock.js";
+export { VcpuHost, type VcpuStats } from "./vcpu/host.js";
+export { VcpuCell, VcpuState, VcpuOwner, legalTransition, type TransitionResult } from "./vcpu/state.js";
+export { spawnWorker, siblingModule } from "./vcpu/spawn.js";
+export type { WorkloadSpec, WorkloadPattern } from "./vcpu/workload.js";
+export * from "./migration/index.js";

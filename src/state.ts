@@ -11,6 +11,7 @@ export const DeviceKind = {
   virtioNet: 2,
   localApic: 3,
   virtioTransport: 4,
+  memtest: 5,
 } as const;
 
 export interface EnvelopeHeader {

@@ -51,6 +51,8 @@ export const Status = {
   ERR_EMPTY: 23,
   /** A bounded queue or table is full. */
   ERR_FULL: 24,
+  /** Untrusted encoded data (a migration stream, a page delta) is malformed or fails its hash. */
+  ERR_CORRUPT: 25,
 } as const;
 
 export type StatusCode = (typeof Status)[keyof typeof Status];

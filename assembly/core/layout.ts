@@ -39,7 +39,9 @@ export const CB_HOLES: usize = 32;       // MAX_HOLES × (u32 firstPage, u32 pag
 export const CB_BITMAPS: usize = CB_HOLES + <usize>MAX_HOLES * 8;       // MAX_BITMAPS × BITMAP_SLOT
 export const BITMAP_SLOT: usize = 16;    // u32 words ptr, u32 pages, u32 flags, u32 reserved
 export const CB_COUNTERS: usize = CB_BITMAPS + <usize>MAX_BITMAPS * BITMAP_SLOT; // MAX_COUNTERS × u64
-export const CB_SIZE: usize = CB_COUNTERS + <usize>MAX_COUNTERS * 8;
+/** u32: address of the local APIC set (assembly/apic), 0 until apic_create; attached instances find it here. */
+export const CB_APIC_SET: usize = CB_COUNTERS + <usize>MAX_COUNTERS * 8;
+export const CB_SIZE: usize = CB_APIC_SET + 8;
 
 export const CBF_INIT: u32 = 1;
 export const CBF_FOREIGN: u32 = 2;

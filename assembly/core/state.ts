@@ -35,6 +35,8 @@ export namespace DeviceKind {
   export const VIRTIO_NET = 2;
   export const LOCAL_APIC = 3;
   export const VIRTIO_TRANSPORT = 4;
+  /** The machine runtime's memtest device (assembly/machine/testdev.ts). */
+  export const MEMTEST = 5;
 }
 
 let strictBuild = false;

@@ -52,7 +52,9 @@ export namespace Status {
   export const ERR_EMPTY = 23;
   /** A bounded queue or table is full. */
   export const ERR_FULL = 24;
+  /** Untrusted encoded data (a migration stream, a page delta) is malformed or fails its hash. */
+  export const ERR_CORRUPT = 25;
 }
 
 /** The largest status value; exported so the host can check its mirror. */
-export const STATUS_MAX: i32 = 24;
+export const STATUS_MAX: i32 = 25;

@@ -9,9 +9,9 @@
 // device's BAD_ACCESS counter goes up. Nothing traps.
 
 import { regionAlloc } from "../core/layout";
-import { NO_VECTOR, MAX_QUEUE_SIZE } from "./defs";
+import { NO_VECTOR } from "./defs";
 import {
-  VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devQueue, devSelected, devQueueWritable,
+  VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devSelected, devQueueWritable,
   devFeatureWord, devWriteDriverFeatures, devDriverFeatureWord, devWriteQueueSize, devEnableQueue,
   devIntxLevel, msixUnmasked,
 } from "./device";

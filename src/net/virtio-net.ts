@@ -152,7 +152,8 @@ export class VirtioNet implements DeviceModel {
 
   /**
    * Host → guest frame. Status.OK when delivered, backlogged or filtered out
-   * (see counters), ERR_FULL when the backlog is full (dropped, counted),
+   * (see counters), ERR_FULL when dropped and counted (`rxDropped`): the backlog
+   * is full, or the driver's buffers can never hold the frame (`rxShortBuffer`),
    * ERR_INVALID_ARG for a frame shorter than 14 bytes or longer than MTU + 18.
    */
   receive(frame: Uint8Array): number {

@@ -1,0 +1,37 @@
+// Exported functions of the machine runtime: the vCPU synthetic workload, a
+// whole-RAM hash (the write-lock invariant check and migration's final
+// compare) and the memtest device that proves the machine's device path.
+
+import { Status } from "../core/status";
+import { gmRamPtr, gmRamPages, gmForeign, gmReady } from "../core/guestmem";
+import { xxh64 } from "../core/hash";
+import { workloadSeed, workloadRun } from "./workload";
+import * as memtest from "./testdev";
+
+/** Reseed this instance's workload stream. */
+export function vcpu_seed(seed: u32): void { workloadSeed(seed); }
+
+/**
+ * One batch of synthetic guest writes (pattern 0 uniform, 1 hot set, 2
+ * sequential) into pages [firstPage, firstPage+pageCount). Returns the writes
+ * that landed or -status.
+ */
+export function vcpu_dirty(pattern: u32, firstPage: u32, pageCount: u32, hotPages: u32, writes: u32, writeBytes: u32, tag: u32): i32 {
+  if (!gmReady()) return -Status.ERR_NOT_READY;
+  return workloadRun(pattern, firstPage, pageCount, hotPages, writes, writeBytes, tag);
+}
+
+/** XXH64 of pages [firstPage, firstPage+count) of own-placement guest RAM; 0 if the range is bad or RAM is foreign. */
+export function mach_ram_hash(firstPage: u32, count: u32, seed: u64): u64 {
+  const pages = gmRamPages();
+  if (!gmReady() || gmForeign() || firstPage > pages || count > pages - firstPage) return 0;
+  return xxh64(gmRamPtr() + (<usize>firstPage << 12), <usize>count << 12, seed);
+}
+
+export function memtest_create(gpa: u64, len: u32): i32 { return memtest.memtestCreate(gpa, len); }
+export function memtest_destroy(h: i32): i32 { return memtest.memtestDestroy(h); }
+export function memtest_tick(h: i32, n: u32): i32 { return memtest.memtestTick(h, n); }
+export function memtest_ticks(h: i32): u64 { return memtest.memtestTicks(h); }
+export function memtest_reset(h: i32): i32 { return memtest.memtestReset(h); }
+export function memtest_save(h: i32): i32 { return memtest.memtestSave(h); }
+export function memtest_restore(h: i32, len: u32): i32 { return memtest.memtestRestore(h, len); }

@@ -1,0 +1,393 @@
+// Guest pages in and out of the migration stream, per-page hash tables and
+// the whole-memory digest.
+//
+// Page record (little-endian, RECORD_HEADER bytes then `len` data bytes):
+//   0 u32 page number   4 u8 kind (REC_*)   5 u8 0   6 u16 len   8 u64 XXH64 of the page
+// ZERO: len 0 (the page is all zeros). FULL: len 4096. DELTA: an XBZRLE stream
+// (delta.ts) against the copy of the page sent before, len < 4096.
+// ZERO_RUN (round 0): len 0, and the u64 field holds a count: pages
+// [page, page+count) are all zeros. Round 0 names every page of RAM (full,
+// zero or in a run), so the destination never has to scan its RAM first;
+// it checks only the pages a run says are zero (reading fresh memory and
+// then writing it would cost a second page fault per page).
+//
+// Both sides keep one u64 per page: the XXH64 of its contents (as sent on the
+// source, as written on the destination; 0 for pages in holes), and the
+// destination also the round each page was last sent in. The digest of guest
+// memory is XXH64 over that table, so comparing digests costs a 2 MiB hash
+// per GiB of guest, and comparing tables names the pages that differ.
+//
+// The source and destination read and write guest RAM only through the
+// guest-memory port, so both placements (own, foreign) work and every page
+// the destination writes is bounds-checked and dirty-marked.
+
+import { Status } from "../core/status";
+import { regionAlloc, PAGE_SHIFT } from "../core/layout";
+import { xxh64 } from "../core/hash";
+import { gmCheck, gmCopyOut, gmCopyIn, gmFill, gmRamPages, gmRamPtr, gmForeign, gmReady } from "../core/guestmem";
+import { pageIsZero } from "./zero";
+import { deltaEncode, deltaDecode, PAGE } from "./delta";
+
+export const RECORD_HEADER: u32 = 16;
+export const REC_ZERO: u32 = 0;
+export const REC_FULL: u32 = 1;
+export const REC_DELTA: u32 = 2;
+export const REC_ZERO_RUN: u32 = 3;
+/** Largest delta worth sending: beyond this a full page costs about the same. */
+export const DELTA_MAX: u32 = 3072;
+/** Round number recorded for a page never sent. */
+export const ROUND_NEVER: u32 = 0xffff;
+
+/** Encode flags. */
+export const ENC_SKIP_ZERO: u32 = 1; // round 0: zero pages go as ZERO_RUN records
+export const ENC_DELTA: u32 = 2;     // try XBZRLE against the cache, and cache what is sent
+
+// Per-instance state (the migrating instance on the main thread owns it).
+let tPages: u32 = 0;
+let tHash: usize = 0;     // tPages × u64
+let tRound: usize = 0;    // tPages × u16
+let cSlots: u32 = 0;      // slots in use
+let cCap: u32 = 0;        // slots allocated
+let cTags: usize = 0;     // cSlots × u32 (page + 1; 0 = empty)
+let cData: usize = 0;     // cSlots × 4096
+let scratch: usize = 0;   // 4096: a page being decoded or hashed
+let dscratch: usize = 0;  // 4096: a delta being encoded
+let zeroHash: u64 = 0;
+
+// Statistics of the last call, read with migStat.
+export namespace Stat {
+  export const PAGES = 0;     // pages consumed from the requested range
+  export const ZERO = 1;      // zero-marker records written / applied
+  export const FULL = 2;
+  export const DELTA = 3;
+  export const SKIPPED = 4;   // zero pages sent inside ZERO_RUN records (ENC_SKIP_ZERO)
+  export const HOLES = 5;     // pages in holes skipped
+  export const BAD_OFFSET = 6; // apply: offset of the record that failed
+  export const BAD_PAGE = 7;   // apply: its page number (0xffffffff if unknown)
+  export const MISMATCHES = 8; // compare: total mismatching pages
+  export const DELTA_BYTES = 9; // encode: bytes of delta payload written
+}
+const STATS: i32 = 10;
+let stats: usize = 0;
+
+// @ts-ignore: decorator
+@inline function stat(i: i32): u32 { return load<u32>(stats + (<usize>i << 2)); }
+// @ts-ignore: decorator
+@inline function statSet(i: i32, v: u32): void { store<u32>(stats + (<usize>i << 2), v); }
+// @ts-ignore: decorator
+@inline function statInc(i: i32): void { store<u32>(stats + (<usize>i << 2), stat(i) + 1); }
+
+export function migStat(i: i32): u32 { return stats != 0 && i >= 0 && i < STATS ? stat(i) : 0; }
+export function migZeroHash(): u64 { return zeroHash; }
+export function migPages(): u32 { return tPages; }
+
+/**
+ * Allocate the tables for this VM's RAM and an XBZRLE cache of `slots` pages
+ * (0 = no delta encoding). Calling again reuses regions that are big enough.
+ */
+export function migInit(slots: u32): i32 {
+  if (!gmReady()) return Status.ERR_NOT_READY;
+  if (slots > 65536) return Status.ERR_INVALID_ARG;
+  const pages = gmRamPages();
+  if (tPages != pages) {
+    tHash = regionAlloc(<u64>pages << 3, 64);
+    tRound = regionAlloc(<u64>pages << 1, 64);
+    if (tHash == 0 || tRound == 0) { tPages = 0; return Status.ERR_NO_MEMORY; }
+    tPages = pages;
+  }
+  if (!ensureScratch()) return Status.ERR_NO_MEMORY;
+  // Regions are never freed: keep the largest cache made so far and reuse it.
+  if (slots > cCap) {
+    const tags = regionAlloc(<u64>slots << 2, 64);
+    const data = regionAlloc(<u64>slots << 12, 4096);
+    if (tags == 0 || data == 0) { cSlots = 0; return Status.ERR_NO_MEMORY; }
+    cTags = tags; cData = data; cCap = slots;
+  }
+  cSlots = slots;
+  if (cSlots != 0) memory.fill(cTags, 0, <usize>cSlots << 2);
+  memory.fill(scratch, 0, PAGE);
+  zeroHash = xxh64(scratch, PAGE, 0);
+  memory.fill(tRound, 0xff, <usize>tPages << 1);
+  memory.fill(tHash, 0, <usize>tPages << 3);
+  return Status.OK;
+}
+
+function ensureScratch(): bool {
+  if (scratch != 0) return true;
+  const a = regionAlloc(PAGE, 64), b = regionAlloc(PAGE, 64), c = regionAlloc(<u64>STATS << 2, 16);
+  if (a == 0 || b == 0 || c == 0) return false;
+  scratch = a; dscratch = b; stats = c;
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function ready(): bool { return tPages != 0 && tPages == gmRamPages(); }
+
+/** Copy page `p` into `dst` through the port. OK, ERR_HOLE, or ERR_HOST (foreign accessor failed). */
+function readPage(p: u32, dst: usize): i32 {
+  return gmCopyOut(<u64>p << PAGE_SHIFT, dst, PAGE);
+}
+
+/** Zero test of page `p` through the port: 1, 0, or -status. */
+export function migPageIsZero(p: u32): i32 {
+  if (!gmReady()) return -Status.ERR_NOT_READY;
+  if (p >= gmRamPages()) return -Status.ERR_RANGE;
+  const gpa = <u64>p << PAGE_SHIFT;
+  const s = gmCheck(gpa, PAGE);
+  if (s != Status.OK) return -s;
+  // Own placement: the range passed gmCheck, so the raw pointer is inside RAM.
+  if (!gmForeign()) return pageIsZero(gmRamPtr() + <usize>gpa) ? 1 : 0;
+  if (!ensureScratch()) return -Status.ERR_NO_MEMORY;
+  const r = readPage(p, scratch);
+  if (r != Status.OK) return -r;
+  return pageIsZero(scratch) ? 1 : 0;
+}
+
+/** Zero pages in [first, first+count) (holes are not counted), or -status. */
+export function migCountZero(first: u32, count: u32): i32 {
+  const pages = gmRamPages();
+  if (first > pages || count > pages - first) return -Status.ERR_RANGE;
+  let n: i32 = 0;
+  for (let p = first; p < first + count; p++) {
+    const z = migPageIsZero(p);
+    if (z == -Status.ERR_HOLE) continue;
+    if (z < 0) return z;
+    n += z;
+  }
+  return n;
+}
+
+/**
+ * Encode pages [first, first+count) as records into [out, out+cap). Stops
+ * early when the next record might not fit; Stat.PAGES says how many pages
+ * were consumed. Records each page's hash in the table. Returns the bytes
+ * written or -status.
+ */
+export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u32): i32 {
+  if (!ready()) return -Status.ERR_NOT_READY;
+  if (first > tPages || count > tPages - first) return -Status.ERR_RANGE;
+  for (let i = 0; i < STATS; i++) statSet(i, 0);
+  let pos: u32 = 0;
+  let runRec: usize = 0;   // the open ZERO_RUN record, if any
+  let runEnd: u32 = 0;     // the page after it
+  const useDelta = (flags & ENC_DELTA) != 0 && cSlots != 0;
+  // Bounded by count; each record needs at most RECORD_HEADER + PAGE bytes.
+  for (let p = first; p < first + count; p++) {
+    if (cap - pos < RECORD_HEADER + PAGE) break;
+    const rec = out + pos;
+    const data = rec + RECORD_HEADER;
+    const s = readPage(p, data);
+    if (s == Status.ERR_HOLE) { store<u64>(tHash + (<usize>p << 3), 0); statInc(Stat.HOLES); statInc(Stat.PAGES); continue; }
+    if (s != Status.OK) return -s;
+    statInc(Stat.PAGES);
+    let kind = REC_FULL;
+    let len = PAGE;
+    let h: u64;
+    if (pageIsZero(data)) {
+      h = zeroHash;
+      store<u64>(tHash + (<usize>p << 3), h);
+      if (useDelta) {
+        const slot = p % cSlots;
+        if (load<u32>(cTags + (<usize>slot << 2)) == p + 1) store<u32>(cTags + (<usize>slot << 2), 0);
+      }
+      if ((flags & ENC_SKIP_ZERO) != 0) {
+        statInc(Stat.SKIPPED);
+        if (runRec != 0 && runEnd == p) { store<u64>(runRec, load<u64>(runRec, 8) + 1, 8); runEnd = p + 1; continue; }
+        store<u32>(rec, p);
+        store<u8>(rec, <u8>REC_ZERO_RUN, 4);
+        store<u8>(rec, 0, 5);
+        store<u16>(rec, 0, 6);
+        store<u64>(rec, 1, 8);
+        runRec = rec; runEnd = p + 1;
+        pos += RECORD_HEADER;
+        continue;
+      }
+      kind = REC_ZERO; len = 0;
+      statInc(Stat.ZERO);
+    } else {
+      h = xxh64(data, PAGE, 0);
+      store<u64>(tHash + (<usize>p << 3), h);
+      if (useDelta) {
+        const slot = p % cSlots;
+        const tag = cTags + (<usize>slot << 2);
+        const cached = cData + (<usize>slot << 12);
+        if (load<u32>(tag) == p + 1) {
+          const n = deltaEncode(cached, data, dscratch, DELTA_MAX);
+          if (n >= 0) {
+            memory.copy(cached, data, PAGE);
+            memory.copy(data, dscratch, <usize>n);
+            kind = REC_DELTA; len = <u32>n;
+            statSet(Stat.DELTA_BYTES, stat(Stat.DELTA_BYTES) + <u32>n);
+          }
+        }
+        if (kind == REC_FULL) { memory.copy(cached, data, PAGE); store<u32>(tag, p + 1); }
+      }
+      statInc(kind == REC_DELTA ? Stat.DELTA : Stat.FULL);
+    }
+    store<u32>(rec, p);
+    store<u8>(rec, <u8>kind, 4);
+    store<u8>(rec, 0, 5);
+    store<u16>(rec, <u16>len, 6);
+    store<u64>(rec, h, 8);
+    pos += RECORD_HEADER + len;
+  }
+  return <i32>pos;
+}
+
+/**
+ * Destination: apply `len` bytes of records at `inp` (untrusted) sent in
+ * `round`. Each record is validated (page inside RAM and not in a hole, kind,
+ * length, hash of the resulting page) before its page is written. Stops at
+ * the first bad record with ERR_CORRUPT (Stat.BAD_OFFSET/BAD_PAGE say where);
+ * records before it stay applied, which is harmless: a destination that saw
+ * a bad record never runs.
+ */
+export function migApply(inp: usize, len: u32, round: u32): i32 {
+  if (!ready()) return Status.ERR_NOT_READY;
+  for (let i = 0; i < STATS; i++) statSet(i, 0);
+  const r16 = <u16>min<u32>(round, ROUND_NEVER - 1);
+  let off: u32 = 0;
+  // Each record consumes ≥ RECORD_HEADER bytes: bounded by len / 16.
+  while (off < len) {
+    statSet(Stat.BAD_OFFSET, off);
+    statSet(Stat.BAD_PAGE, 0xffff_ffff);
+    if (len - off < RECORD_HEADER) return Status.ERR_CORRUPT;
+    const rec = inp + off;
+    const p = load<u32>(rec);
+    const kind = <u32>load<u8>(rec, 4);
+    const dlen = <u32>load<u16>(rec, 6);
+    const h = load<u64>(rec, 8);
+    if (load<u8>(rec, 5) != 0) return Status.ERR_CORRUPT;
+    if (dlen > len - off - RECORD_HEADER) return Status.ERR_CORRUPT;
+    if (p >= tPages) return Status.ERR_CORRUPT;
+    statSet(Stat.BAD_PAGE, p);
+    const gpa = <u64>p << PAGE_SHIFT;
+    if (gmCheck(gpa, PAGE) != Status.OK) return Status.ERR_CORRUPT;
+    const data = rec + RECORD_HEADER;
+    if (kind == REC_ZERO_RUN) {
+      // h is the page count; the whole run must lie in RAM outside holes.
+      if (dlen != 0 || h == 0 || h > <u64>(tPages - p)) return Status.ERR_CORRUPT;
+      const count = <u32>h;
+      if (gmCheck(gpa, <u64>count << PAGE_SHIFT) != Status.OK) return Status.ERR_CORRUPT;
+      // Bounded by count ≤ tPages - p.
+      for (let q = p; q < p + count; q++) {
+        const z = migPageIsZero(q);
+        if (z < 0) return -z;
+        if (z == 0) { const s = gmFill(<u64>q << PAGE_SHIFT, 0, PAGE); if (s != Status.OK) return s; }
+        store<u64>(tHash + (<usize>q << 3), zeroHash);
+        store<u16>(tRound + (<usize>q << 1), r16);
+      }
+      statSet(Stat.PAGES, stat(Stat.PAGES) + count);
+      statSet(Stat.ZERO, stat(Stat.ZERO) + count);
+      off += RECORD_HEADER;
+      continue;
+    }
+    if (kind == REC_ZERO) {
+      if (dlen != 0 || h != zeroHash) return Status.ERR_CORRUPT;
+      const s = gmFill(gpa, 0, PAGE);
+      if (s != Status.OK) return s;
+      statInc(Stat.ZERO);
+    } else if (kind == REC_FULL) {
+      if (dlen != PAGE || xxh64(data, PAGE, 0) != h) return Status.ERR_CORRUPT;
+      const s = gmCopyIn(gpa, data, PAGE);
+      if (s != Status.OK) return s;
+      statInc(Stat.FULL);
+    } else if (kind == REC_DELTA) {
+      if (dlen >= PAGE) return Status.ERR_CORRUPT;
+      let s = readPage(p, scratch);
+      if (s != Status.OK) return s;
+      if (deltaDecode(scratch, data, dlen) != Status.OK || xxh64(scratch, PAGE, 0) != h) return Status.ERR_CORRUPT;
+      s = gmCopyIn(gpa, scratch, PAGE);
+      if (s != Status.OK) return s;
+      statInc(Stat.DELTA);
+    } else {
+      return Status.ERR_CORRUPT;
+    }
+    store<u64>(tHash + (<usize>p << 3), h);
+    store<u16>(tRound + (<usize>p << 1), r16);
+    statInc(Stat.PAGES);
+    off += RECORD_HEADER + dlen;
+  }
+  statSet(Stat.BAD_OFFSET, 0);
+  return Status.OK;
+}
+
+/**
+ * Destination: reset the tables before round 0: every hash 0, every round
+ * "never sent". RAM is not touched: round 0 names every page (full, zero,
+ * or in a zero run), and a page it missed keeps hash 0, which cannot match
+ * the source's digest (holes are 0 on both sides).
+ */
+export function migDestPrepare(): i32 {
+  if (!ready()) return Status.ERR_NOT_READY;
+  memory.fill(tRound, 0xff, <usize>tPages << 1);
+  memory.fill(tHash, 0, <usize>tPages << 3);
+  return Status.OK;
+}
+
+/** Re-hash pages [first, first+count) from guest RAM into the table (0 for holes). */
+export function migHashRange(first: u32, count: u32): i32 {
+  if (!ready()) return Status.ERR_NOT_READY;
+  if (first > tPages || count > tPages - first) return Status.ERR_RANGE;
+  const own = !gmForeign();
+  for (let p = first; p < first + count; p++) {
+    const gpa = <u64>p << PAGE_SHIFT;
+    const s = gmCheck(gpa, PAGE);
+    let h: u64 = 0;
+    if (s == Status.OK) {
+      // Own placement: the page passed gmCheck, so it lies inside RAM.
+      if (own) h = xxh64(gmRamPtr() + <usize>gpa, PAGE, 0);
+      else {
+        const r = readPage(p, scratch);
+        if (r != Status.OK) return r;
+        h = xxh64(scratch, PAGE, 0);
+      }
+    } else if (s != Status.ERR_HOLE) return s;
+    store<u64>(tHash + (<usize>p << 3), h);
+  }
+  return Status.OK;
+}
+
+/** XXH64 over the page-hash table: the digest of guest memory. */
+export function migDigest(seed: u64): u64 {
+  if (!ready()) return 0;
+  return xxh64(tHash, <usize>tPages << 3, seed);
+}
+
+/** Copy table hashes of pages [first, first+count) to `out`. */
+export function migTableRead(first: u32, count: u32, out: usize): i32 {
+  if (!ready()) return Status.ERR_NOT_READY;
+  if (first > tPages || count > tPages - first) return Status.ERR_RANGE;
+  memory.copy(out, tHash + (<usize>first << 3), <usize>count << 3);
+  return Status.OK;
+}
+
+/** Round page `p` was last applied in (ROUND_NEVER if never), or ROUND_NEVER out of range. */
+export function migRoundOf(p: u32): u32 {
+  if (!ready() || p >= tPages) return ROUND_NEVER;
+  return <u32>load<u16>(tRound + (<usize>p << 1));
+}
+
+/**
+ * Compare `count` hashes at `inp` (the peer's, for pages from `first`) with
+ * this side's table. Writes (u32 page, u32 round last applied) for each
+ * mismatch into `out`, at most `cap`; Stat.MISMATCHES counts all of them.
+ * Returns the number written or -status.
+ */
+export function migCompare(first: u32, count: u32, inp: usize, out: usize, cap: u32): i32 {
+  if (!ready()) return -Status.ERR_NOT_READY;
+  if (first > tPages || count > tPages - first) return -Status.ERR_RANGE;
+  let n: u32 = 0, total: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const p = first + i;
+    if (load<u64>(inp + (<usize>i << 3)) == load<u64>(tHash + (<usize>p << 3))) continue;
+    total++;
+    if (n < cap) {
+      store<u32>(out + (<usize>n << 3), p);
+      store<u32>(out + (<usize>n << 3), <u32>load<u16>(tRound + (<usize>p << 1)), 4);
+      n++;
+    }
+  }
+  statSet(Stat.MISMATCHES, total);
+  return <i32>n;
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+// Fetches and assembles the Linux guest the v86 end-to-end test boots:
+// Debian's i386 `686` kernel, the virtio modules it builds as modules, a static
+// busybox, and SeaBIOS. Result in .cache/guest/ (git-ignored):
+//   vmlinuz        the kernel (bzImage)
+//   initramfs.cpio newc archive: /init, busybox, the modules in load order
+//   bios.bin       SeaBIOS
+//   guest.json     versions and the module load order
+// Exit status: 0 ready; 2 the Debian archive or apt is unavailable (the test
+// then skips outside CI); 1 anything else.
+//
+// Usage: node scripts/fetch-guest.mjs [--force]
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const out = join(root, ".cache", "guest");
+const debs = join(out, "debs");
+const tree = join(out, "tree");
+/** Bumped whenever the archive layout or /init changes, so stale caches rebuild. */
+const RECIPE = 8;
+
+/** The modules virtio_net needs when the kernel has them as modules (=m in Debian's 686 config). */
+const WANTED = ["virtio_net"];
+
+/** Guest network addressing the test and /init agree on. */
+export const GUEST = { ip: "10.0.2.15", responderIp: "10.0.2.2", prefix: 24 };
+
+function log(msg) { process.stderr.write(`fetch-guest: ${msg}\n`); }
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], ...opts });
+}
+
+class Unavailable extends Error {}
+
+function aptReady() {
+  try { run("apt-get", ["--version"]); } catch { throw new Unavailable("apt-get not found"); }
+  const arches = (() => { try { return run("dpkg", ["--print-foreign-architectures"]).split(/\s+/); } catch { return []; } })();
+  const native = (() => { try { return run("dpkg", ["--print-architecture"]).trim(); } catch { return ""; } })();
+  if (native !== "i386" && !arches.includes("i386")) {
+    log("adding the i386 architecture to dpkg");
+    try { run("dpkg", ["--add-architecture", "i386"]); } catch (e) { throw new Unavailable(`dpkg --add-architecture i386 failed: ${e.message}`); }
+  }
+  const hasLists = () => { try { return run("apt-cache", ["policy", "busybox-static:i386"]).includes("Candidate:") && !run("apt-cache", ["policy", "busybox-static:i386"]).includes("Candidate: (none)"); } catch { return false; } };
+  if (!hasLists()) {
+    log("apt-get update");
+    try { run("apt-get", ["update"], { timeout: 180_000 }); } catch (e) { log(`apt-get update reported: ${String(e.stderr ?? e.message).split("\n").slice(-3).join(" ")}`); }
+    if (!hasLists()) throw new Unavailable("the Debian archive has no i386 package lists (apt-get update failed?)");
+  }
+}
+
+/** Newest `linux-image-<abi>-686-unsigned` (same kernel as the signed package, no signing shim deps). */
+function kernelPackage() {
+  const lines = run("apt-cache", ["search", "--names-only", "^linux-image-[0-9.]+-[0-9]+-686-unsigned$"]).split("\n");
+  const names = lines.map((l) => l.split(" ")[0]).filter(Boolean);
+  if (names.length === 0) throw new Unavailable("no linux-image-*-686-unsigned package in the archive");
+  const abi = (n) => n.match(/^linux-image-([0-9.]+)-([0-9]+)-686/).slice(1).map(Number);
+  names.sort((a, b) => {
+    const [va, ra] = abi(a), [vb, rb] = abi(b);
+    return va !== vb ? va - vb : ra - rb;
+  });
+  return names[names.length - 1];
+}
+
+function download(pkgs) {
+  mkdirSync(debs, { recursive: true });
+  for (const p of pkgs) {
+    const base = p.replace(/:.*/, "");
+    if (readdirSync(debs).some((f) => f.startsWith(`${base}_`))) continue;
+    log(`apt-get download ${p}`);
+    try { run("apt-get", ["download", p], { cwd: debs, timeout: 600_000 }); } catch (e) { throw new Unavailable(`apt-get download ${p} failed: ${String(e.stderr ?? e.message).trim().split("\n").pop()}`); }
+  }
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  for (const f of readdirSync(debs).filter((f) => f.endsWith(".deb"))) run("dpkg-deb", ["-x", join(debs, f), tree]);
+}
+
+/** `depends=` from a module's .modinfo section (uncompressed .ko: plain NUL-separated strings). */
+function moduleDepends(ko) {
+  const text = readFileSync(ko).toString("latin1");
+  const m = text.match(/\0depends=([^\0]*)\0/) ?? text.match(/^depends=([^\0]*)\0/);
+  return m && m[1] ? m[1].split(",").filter(Boolean) : [];
+}
+
+function findModules(kdir) {
+  const byName = new Map();
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".ko")) byName.set(e.name.slice(0, -3).replace(/-/g, "_"), p);
+    }
+  };
+  walk(join(kdir, "kernel"));
+  return byName;
+}
+
+/** Dependency-first load order for `wanted`, skipping what modules.builtin already has. */
+function loadOrder(kdir, wanted) {
+  const builtin = new Set(readFileSync(join(kdir, "modules.builtin"), "utf8").split("\n")
+    .map((l) => l.split("/").pop().replace(/\.ko$/, "").replace(/-/g, "_")).filter(Boolean));
+  const mods = findModules(kdir);
+  const order = [];
+  const seen = new Set();
+  const visit = (name, depth) => {
+    if (depth > 32) throw new Error(`module dependency loop at ${name}`);
+    if (seen.has(name) || builtin.has(name)) return;
+    const ko = mods.get(name);
+    if (!ko) throw new Error(`module ${name} is neither built in nor shipped`);
+    for (const d of moduleDepends(ko)) visit(d.replace(/-/g, "_"), depth + 1);
+    seen.add(name);
+    order.push({ name, path: ko });
+  };
+  for (const w of wanted) visit(w, 0);
+  // virtio_pci is what binds the PCI function; virtio_net depends only on the bus.
+  visit("virtio_pci", 0);
+  // Load the transport before the net driver so probe order in the log is obvious.
+  const i = order.findIndex((m) => m.name === "virtio_net");
+  if (i >= 0) order.push(order.splice(i, 1)[0]);
+  return order;
+}
+
+// ---- newc cpio writer (the format the kernel's initramfs unpacker reads) ----
+
+function cpioHeader(name, mode, size, ino, nlink = 1) {
+  const hex = (n) => (n >>> 0).toString(16).padStart(8, "0");
+  const nameBytes = Buffer.from(name + "\0");
+  const fields = ["070701", hex(ino), hex(mode), hex(0), hex(0), hex(nlink), hex(0), hex(size),
+    hex(0), hex(0), hex(0), hex(0), hex(nameBytes.length), hex(0)].join("");
+  const head = Buffer.concat([Buffer.from(fields, "ascii"), nameBytes]);
+  return Buffer.concat([head, Buffer.alloc((4 - (head.length % 4)) % 4)]);
+}
+
+/** entries: {name, type: "dir"|"file"|"symlink"|"char", data?, target?, mode?, major?, minor?} */
+export function cpioNewc(entries) {
+  const parts = [];
+  let ino = 1;
+  for (const e of entries) {
+    let mode, data = Buffer.alloc(0);
+    if (e.type === "dir") mode = 0o040000 | (e.mode ?? 0o755);
+    else if (e.type === "symlink") { mode = 0o120000 | 0o777; data = Buffer.from(e.target); }
+    else { mode = 0o100000 | (e.mode ?? 0o644); data = Buffer.from(e.data); }
+    parts.push(cpioHeader(e.name, mode, data.length, ino++, e.type === "dir" ? 2 : 1), data,
+      Buffer.alloc((4 - (data.length % 4)) % 4));
+  }
+  parts.push(cpioHeader("TRAILER!!!", 0, 0, 0));
+  const all = Buffer.concat(parts);
+  return Buffer.concat([all, Buffer.alloc((512 - (all.length % 512)) % 512)]);
+}
+
+/** The guest's /init: load modules, configure eth0, exchange traffic, report on the serial console. */
+function initScript(order) {
+  const insmods = order.map((m) => `insmod /lib/modules/${m.name}.ko || echo "VMDEV insmod ${m.name} failed"`).join("\n");
+  return `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+echo "VMDEV-INIT start"
+${insmods}
+echo "VMDEV-MODULES loaded"
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+dmesg | grep -i -E 'virtio|eth0|00:0c' | sed 's/^/VMDEV-DMESG /'
+V=/sys/bus/virtio/devices/virtio0
+echo "VMDEV-VIRTIO device=$(cat $V/device) vendor=$(cat $V/vendor) status=$(cat $V/status) features=$(cat $V/features)"
+echo "VMDEV-DRIVER $(readlink -f /sys/class/net/eth0/device) bound to $(basename "$(readlink /sys/class/net/eth0/device/driver)") via $(basename "$(readlink /sys/class/net/eth0/device/../driver)")"
+ip addr add ${GUEST.ip}/${GUEST.prefix} dev eth0
+ip link set eth0 up
+ip link show eth0 | sed 's/^/VMDEV-IPLINK /'
+ping -c 20 -A -W 3 -w 30 ${GUEST.responderIp} 2>&1 | sed 's/^/VMDEV-PING1 /'
+ping -c 100 -A -s 1400 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING2 /'
+echo "VMDEV-CHECKPOINT"
+sleep 2
+ping -c 100 -A -s 1472 -p a5 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING3 /'
+ping -c 100 -A -s 8 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING4 /'
+cat /sys/class/net/eth0/statistics/rx_packets | sed 's/^/VMDEV-STAT rx_packets /'
+cat /sys/class/net/eth0/statistics/tx_packets | sed 's/^/VMDEV-STAT tx_packets /'
+grep eth0 /proc/net/dev | sed 's/^/VMDEV-NETDEV /'
+grep -i virtio /proc/interrupts | sed 's/^/VMDEV-IRQ /'
+dmesg | grep -i -E 'virtio|eth0' | tail -5 | sed 's/^/VMDEV-DMESG2 /'
+echo "VMDEV-INIT done"
+sync
+poweroff -f
+while true; do sleep 1000; done
+`;
+}
+
+async function main() {
+  const force = process.argv.includes("--force");
+  const stamp = join(out, "guest.json");
+  if (!force && existsSync(stamp)) {
+    try {
+      const s = JSON.parse(readFileSync(stamp, "utf8"));
+      if (s.recipe === RECIPE && ["vmlinuz", "initramfs.cpio", "bios.bin"].every((f) => existsSync(join(out, f)))) {
+        log(`cached (${s.kernel})`);
+        return 0;
+      }
+    } catch { /* rebuild */ }
+  }
+  mkdirSync(out, { recursive: true });
+  aptReady();
+  const kernel = kernelPackage();
+  download([kernel, "busybox-static:i386", "seabios"]);
+
+  const kver = readdirSync(join(tree, "lib", "modules"))[0];
+  const kdir = join(tree, "lib", "modules", kver);
+  const order = loadOrder(kdir, WANTED);
+  log(`kernel ${kver}; modules: ${order.map((m) => m.name).join(" ")}`);
+
+  const entries = [
+    ...["bin", "dev", "proc", "sys", "lib", "lib/modules", "tmp"].map((name) => ({ name, type: "dir" })),
+    { name: "bin/busybox", type: "file", mode: 0o755, data: readFileSync(join(tree, "bin", "busybox")) },
+    { name: "bin/sh", type: "symlink", target: "busybox" },
+    ...order.map((m) => ({ name: `lib/modules/${m.name}.ko`, type: "file", data: readFileSync(m.path) })),
+    { name: "init", type: "file", mode: 0o755, data: initScript(order) },
+  ];
+  writeFileSync(join(out, "initramfs.cpio"), cpioNewc(entries));
+  writeFileSync(join(out, "vmlinuz"), readFileSync(join(tree, "boot", `vmlinuz-${kver}`)));
+  writeFileSync(join(out, "bios.bin"), readFileSync(join(tree, "usr", "share", "seabios", "bios.bin")));
+  writeFileSync(stamp, JSON.stringify({ recipe: RECIPE, kernel: kver, package: kernel, modules: order.map((m) => m.name), guest: GUEST }, null, 2) + "\n");
+  rmSync(tree, { recursive: true, force: true });
+  log(`ready in ${out} (initramfs ${statSync(join(out, "initramfs.cpio")).size} bytes)`);
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then((c) => process.exit(c), (e) => {
+    if (e instanceof Unavailable) { log(`unavailable: ${e.message}`); process.exit(2); }
+    log(`failed: ${e.stack ?? e}`);
+    process.exit(1);
+  });
+}

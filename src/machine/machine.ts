@@ -1,0 +1,267 @@
+// A machine assembled from a configuration tree: guest RAM (a VmCore), the
+// devices named under pci.B.S.F, interrupt routing, N vCPU worker threads,
+// the VM read/write lock and leases, and a clean teardown. This is what live
+// migration stands on: `core` (RAM + dirty bitmap), `devices`, `writeLock()`,
+// `pause()/resume()`, `setThrottle()` and the vCPU dirty-rate statistics.
+
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { VmCore } from "../vm-core.js";
+import { loadModule } from "../load-node.js";
+import { isSharedVariant, type WasmVariant } from "../wasm.js";
+import { ConfigError, ConfigTree } from "../config/tree.js";
+import { MACHINE_SCHEMA, checkValue, findSpec, parseSize, valueOf } from "../config/schema.js";
+import { SyncState } from "../sync/shared.js";
+import { VmLock, type Lease, type LockResult, type SyncStatus, type WaitOptions } from "../sync/vm-lock.js";
+import { VcpuHost, type VcpuStats } from "../vcpu/host.js";
+import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
+import { InterruptRouter } from "./interrupts.js";
+import { DeviceRegistry, type MachineDevice } from "./registry.js";
+import { memtestFactory } from "./memtest.js";
+import type { MachineWorkerHandle } from "./worker-side.js";
+
+/** A lock or freeze that did not happen: `status` says why, `stage` where. */
+export class SyncError extends Error {
+  constructor(readonly status: Exclude<SyncStatus, "ok">, readonly stage: string) {
+    super(`${stage}: ${status}`);
+    this.name = "SyncError";
+  }
+}
+
+/** A registry with every device model vmdev has (register new ones here). */
+export function createDefaultRegistry(): DeviceRegistry {
+  return new DeviceRegistry().register(memtestFactory);
+}
+
+const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;
+
+/** Check every key and value of `tree` against the machine schema and the devices' keys; throws a ConfigError naming the key. */
+export function validateConfig(tree: ConfigTree, registry: DeviceRegistry): void {
+  const nodes = new Set<string>();
+  for (const key of tree.keys()) {
+    const value = tree.get(key)!; // expands, so a bad reference is an error naming this key
+    const pci = PCI_KEY.exec(key);
+    if (pci) {
+      const [, bus, slot, func] = pci.map(Number);
+      if (bus > 255 || slot > 31 || func > 7) throw new ConfigError(key, "PCI address out of range (bus ≤ 255, slot ≤ 31, function ≤ 7)");
+      nodes.add(`pci.${bus}.${slot}.${func}`);
+      continue;
+    }
+    const top = key.split(".")[0];
+    const perVcpu = registry.vcpuDevices().find((f) => f.name === top);
+    if (perVcpu) {
+      const leaf = key.slice(top.length + 1);
+      const dspec = findSpec(perVcpu.keys, leaf);
+      if (!dspec) throw new ConfigError(key, `unknown key for device ${top}`);
+      checkValue(dspec, key, value);
+      continue;
+    }
+    const spec = findSpec(MACHINE_SCHEMA, key);
+    if (!spec) throw new ConfigError(key, "unknown key");
+    checkValue(spec, key, value);
+    const vcpu = /^vcpu\.(\d+)\./.exec(key);
+    if (vcpu && Number(vcpu[1]) >= Number(valueOf(tree, "cpus"))) throw new ConfigError(key, `there is no vCPU ${vcpu[1]} (cpus=${valueOf(tree, "cpus")})`);
+  }
+  for (const node of nodes) {
+    const device = tree.get(`${node}.device`);
+    if (device === undefined) throw new ConfigError(`${node}.device`, "a PCI node needs a device");
+    const factory = registry.get(device);
+    if (!factory) throw new ConfigError(`${node}.device`, `unknown device '${device}' (known: ${registry.names().join(", ")})`);
+    for (const [leaf, value] of Object.entries(tree.subtree(node))) {
+      if (leaf === "device") continue;
+      const spec = findSpec(factory.keys, leaf);
+      if (!spec) throw new ConfigError(`${node}.${leaf}`, `unknown key for device ${device}`);
+      checkValue(spec, `${node}.${leaf}`, value);
+    }
+  }
+}
+
+/** How Machine.create builds a machine beyond its config. */
+export interface MachineOptions {
+  registry?: DeviceRegistry;
+  /** wasm build (default release); "unshared" cannot run vCPU workers. */
+  variant?: WasmVariant;
+  /** A compiled module to use instead of loading `variant`. */
+  module?: WebAssembly.Module;
+  /** Start the vCPU workers (default true). */
+  startVcpus?: boolean;
+}
+
+/** Writes per second of each vCPU between two samples. */
+export interface DirtyRateSample { intervalMs: number; writesPerSec: number[]; bytesPerSec: number[]; total: { writesPerSec: number; bytesPerSec: number } }
+
+/** A running machine. */
+export class Machine {
+  readonly name: string;
+  readonly config: ConfigTree;
+  readonly core: VmCore;
+  /** Devices: PCI devices in PCI order, then per-vCPU devices. */
+  readonly devices: MachineDevice[];
+  /** Device by its config node (pci.0.3.0), per-vCPU devices as `<name>.<vcpu>` (lapic.1). */
+  readonly devicesByNode: Map<string, MachineDevice>;
+  readonly interrupts: InterruptRouter;
+  readonly lock: VmLock;
+  readonly vcpus: VcpuHost;
+  readonly workloads: WorkloadSpec[];
+  private destroyed = false;
+  private pauses = 0;
+  private lastSample: { t: number; writes: number[]; bytes: number[] } | null = null;
+
+  private constructor(init: { name: string; config: ConfigTree; core: VmCore; devices: Map<string, MachineDevice>; interrupts: InterruptRouter; lock: VmLock; vcpus: VcpuHost; workloads: WorkloadSpec[] }) {
+    this.name = init.name;
+    this.config = init.config;
+    this.core = init.core;
+    this.devicesByNode = init.devices;
+    this.devices = [...init.devices.values()];
+    this.interrupts = init.interrupts;
+    this.lock = init.lock;
+    this.vcpus = init.vcpus;
+    this.workloads = init.workloads;
+  }
+
+  /** Validate `config` and build the machine; vCPUs start running unless `startVcpus` is false. */
+  static async create(config: ConfigTree, opts: MachineOptions = {}): Promise<Machine> {
+    const registry = opts.registry ?? createDefaultRegistry();
+    validateConfig(config, registry);
+    const variant = opts.variant ?? "release";
+    const ramBytes = parseSize(valueOf(config, "memory.size")!);
+    const cpus = Number(valueOf(config, "cpus"));
+    const core = await VmCore.create({ module: opts.module ?? (await loadModule(variant)), variant, ramBytes });
+    const sync = SyncState.create(cpus, Number(valueOf(config, "lock.leases")));
+    const vcpus = new VcpuHost(sync);
+    const lock = new VmLock(sync, { freezer: vcpus, timeoutMs: Number(valueOf(config, "lock.timeout_ms")) });
+    const interrupts = new InterruptRouter();
+    const devices = new Map<string, MachineDevice>();
+    const perName = new Map<string, number>();
+    const nodes: string[] = [];
+    for (const bus of config.children("pci")) for (const slot of config.children(`pci.${bus}`)) for (const fn of config.children(`pci.${bus}.${slot}`)) nodes.push(`pci.${bus}.${slot}.${fn}`);
+    try {
+      for (const node of nodes) {
+        const { device, ...options } = config.subtree(node);
+        const n = perName.get(device) ?? 0;
+        perName.set(device, n + 1);
+        const instanceName = `${device}${n}`;
+        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts });
+        devices.set(node, dev);
+      }
+      for (const f of registry.vcpuDevices()) {
+        nodes.push(f.name);
+        const options = config.subtree(f.name);
+        for (let v = 0; v < cpus; v++) {
+          const instanceName = `${f.name}${v}`;
+          const dev = await f.create({ core, node: f.name, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, vcpu: v });
+          devices.set(`${f.name}.${v}`, dev);
+        }
+      }
+    } catch (err) {
+      for (const d of devices.values()) await d.destroy?.();
+      const node = nodes.find((n) => ![...devices.keys()].some((k) => k === n || k.startsWith(n + "."))) ?? nodes[nodes.length - 1];
+      const key = node?.startsWith("pci.") ? `${node}.device` : node ?? "";
+      throw err instanceof ConfigError || !(err instanceof Error) ? err : new ConfigError(key, err.message);
+    }
+    const workloads = Array.from({ length: cpus }, (_, i) => workloadFromConfig(config, i, core.guest.pages));
+    const m = new Machine({ name: valueOf(config, "name")!, config, core, devices, interrupts, lock, vcpus, workloads });
+    workloads.forEach((w, i) => { if (w.throttle < 1) vcpus.setThrottle(w.throttle, i); });
+    if (opts.startVcpus ?? true) {
+      if (!isSharedVariant(variant)) throw new Error(`the ${variant} wasm build cannot share memory with vCPU workers`);
+      try {
+        const ext = config.get("vcpu.extension");
+        await vcpus.start(core.shareable(), workloads, Number(valueOf(config, "vcpu.slice_us")), ext === undefined ? undefined : extensionUrl(ext));
+      } catch (err) {
+        await m.destroy();
+        throw err;
+      }
+    }
+    return m;
+  }
+
+  /** Take the write lock (freeze all vCPUs, break every lease, exclusive); resolves to its release. Throws SyncError on timeout. */
+  async writeLock(o?: WaitOptions): Promise<() => void> { return unwrap(await this.lock.writeLock(o)); }
+
+  /** Take a read hold (no vCPU is frozen); resolves to its release. */
+  async readLock(o?: WaitOptions): Promise<() => void> { return unwrap(await this.lock.readLock(o)); }
+
+  /** Sign a lease on this thread; `onExpire` runs here when a writer wants the VM (return true to break at once). */
+  async signLease(onExpire: (lease: Lease) => boolean | void, o?: WaitOptions): Promise<Lease> {
+    const r = await this.lock.signLease(onExpire, o);
+    if (r.status !== "ok") throw new SyncError(r.status, "sign lease");
+    return r.lease.watch();
+  }
+
+  /** What a device worker needs to join this machine (see attachToMachine / runUnderLease). */
+  workerHandle(): MachineWorkerHandle {
+    return { shared: this.core.shareable(), sync: this.lock.state.buffer, timeoutMs: this.lock.defaultTimeoutMs };
+  }
+
+  /** Freeze every vCPU (devices keep running); nests with itself and the write lock. */
+  async pause(o?: WaitOptions): Promise<void> {
+    const st = await this.vcpus.freezeAll(o?.timeoutMs ?? this.lock.defaultTimeoutMs);
+    if (st !== "ok") throw new SyncError(st, "pause");
+    this.pauses++;
+  }
+
+  /** Undo one pause. */
+  resume(): void {
+    if (this.pauses === 0) throw new Error("resume: the machine is not paused");
+    this.pauses--;
+    this.vcpus.thawAll();
+  }
+
+  get paused(): boolean { return this.pauses > 0; }
+
+  /** Fraction of time every vCPU (or vCPU `index`) may run: live migration's auto-converge lowers it. */
+  setThrottle(fraction: number, index?: number): void { this.vcpus.setThrottle(fraction, index); }
+
+  vcpuStats(): VcpuStats[] { return this.vcpus.stats(); }
+
+  /** Dirtying rate of each vCPU since the previous call (the first call measures from machine start). */
+  sampleDirtyRate(): DirtyRateSample {
+    const st = this.vcpus.stats();
+    const t = performance.now();
+    const prev = this.lastSample ?? { t: t - st.reduce((a, s) => Math.max(a, s.runMs + s.sleepMs), 0), writes: st.map(() => 0), bytes: st.map(() => 0) };
+    const ms = Math.max(1e-3, t - prev.t);
+    const writesPerSec = st.map((s, i) => ((s.writes - prev.writes[i]) * 1000) / ms);
+    const bytesPerSec = st.map((s, i) => ((s.bytes - prev.bytes[i]) * 1000) / ms);
+    this.lastSample = { t, writes: st.map((s) => s.writes), bytes: st.map((s) => s.bytes) };
+    return { intervalMs: ms, writesPerSec, bytesPerSec, total: { writesPerSec: writesPerSec.reduce((a, b) => a + b, 0), bytesPerSec: bytesPerSec.reduce((a, b) => a + b, 0) } };
+  }
+
+  /** XXH64 of all guest RAM (own placement): the same value before and after a span proves nothing wrote RAM. */
+  ramHash(seed = 0n): bigint {
+    return BigInt.asUintN(64, this.core.exports.mach_ram_hash(0, this.core.guest.pages, seed));
+  }
+
+  /** The effective configuration (defaults included), as `key=value` lines. */
+  dumpConfig(): string { return effectiveConfig(this.config).dump(); }
+
+  /**
+   * Tear down: refuse new locks and leases and break the existing ones, stop
+   * the vCPU workers, destroy the devices. Safe to call twice.
+   */
+  async destroy(o?: WaitOptions): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.lock.destroy({ timeoutMs: o?.timeoutMs ?? 1000 });
+    await this.vcpus.stop(o?.timeoutMs ?? 2000);
+    for (const d of this.devices) await d.destroy?.();
+  }
+}
+
+/** `config` with every defaulted machine key filled in (what the machine actually uses). */
+export function effectiveConfig(config: ConfigTree): ConfigTree {
+  const out = new ConfigTree();
+  for (const spec of MACHINE_SCHEMA) if (!spec.pattern.includes("*") && spec.default !== undefined) out.set(spec.pattern, spec.default);
+  for (const k of config.keys()) out.set(k, config.raw(k)!);
+  return out;
+}
+
+/** A module URL from `vcpu.extension`: a URL as is, a path resolved against the working directory. */
+export function extensionUrl(spec: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) && !/^[a-z]:[\\/]/i.test(spec)) return spec;
+  return pathToFileURL(resolve(spec)).href;
+}
+
+function unwrap(r: LockResult): () => void {
+  if (r.status !== "ok") throw new SyncError(r.status, r.stage);
+  return r.release;
+}

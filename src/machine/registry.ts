@@ -1,0 +1,91 @@
+// The device registry: device models are created from the config by name.
+// A device plugs in by registering a factory:
+//
+//   registry.register({
+//     name: "virtio-net",
+//     keys: [{ pattern: "mac", validate: validators.mac(), description: "MAC address" }],
+//     positional: ["backend"],
+//     create: (ctx) => new VirtioNet(ctx.core, { name: ctx.instanceName, mac: ctx.options.mac, irq: ctx.interrupts }),
+//   });
+//
+// and `-s 3,virtio-net,mac=…` (or `-o pci.0.3.0.device=virtio-net`) makes one.
+
+import type { DeviceModel, InterruptSink } from "../device.js";
+import type { VmCore } from "../vm-core.js";
+import type { KeySpec } from "../config/schema.js";
+import type { VmLock } from "../sync/vm-lock.js";
+import type { InterruptRouter } from "./interrupts.js";
+
+/** A device as the machine holds it: a DeviceModel that may need tearing down. */
+export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };
+
+/** What a factory gets to build one device. */
+export interface DeviceContext {
+  core: VmCore;
+  /** Config node of the device, e.g. "pci.0.3.0". */
+  node: string;
+  /** Unique instance name in the machine, e.g. "virtio-net0". */
+  instanceName: string;
+  /** The device's keys below its node (expanded), without `device`; validated against the factory's keys. */
+  options: Record<string, string>;
+  /** Where its interrupts go. */
+  interrupts: InterruptSink;
+  /** The VM lock, for devices that touch guest memory outside vCPU context (they sign leases). */
+  lock: VmLock;
+  /** The machine's router: an interrupt controller model (the APIC) installs itself with `router.setController`. */
+  router: InterruptRouter;
+}
+
+/**
+ * How to build a device every vCPU has (the local APIC): one instance per
+ * vCPU, named `<name><vcpu>`, configured by the keys below `<name>.` (e.g.
+ * `lapic.mode=x2apic`), present whenever the factory is registered.
+ */
+export interface VcpuDeviceFactory {
+  name: string;
+  description: string;
+  /** Keys relative to `<name>.`; unknown keys are errors. */
+  keys: KeySpec[];
+  create(ctx: DeviceContext & { vcpu: number }): MachineDevice | Promise<MachineDevice>;
+}
+
+/** How to build one kind of device. */
+export interface DeviceFactory {
+  /** The emulation name used in config (`pci.B.S.F.device`). */
+  name: string;
+  description: string;
+  /** The device's own keys, relative to its node (`mac`, `queues`); unknown keys are errors. */
+  keys: KeySpec[];
+  /** Names given to bare options of a legacy `-s` argument, in order. */
+  positional?: string[];
+  create(ctx: DeviceContext): MachineDevice | Promise<MachineDevice>;
+}
+
+/** Device factories by name. */
+export class DeviceRegistry {
+  private readonly factories = new Map<string, DeviceFactory>();
+
+  register(f: DeviceFactory): this {
+    if (this.factories.has(f.name)) throw new Error(`device '${f.name}' is already registered`);
+    this.factories.set(f.name, f);
+    return this;
+  }
+
+  private readonly vcpuFactories = new Map<string, VcpuDeviceFactory>();
+
+  /** Register a per-vCPU device (see VcpuDeviceFactory). */
+  registerVcpuDevice(f: VcpuDeviceFactory): this {
+    if (this.vcpuFactories.has(f.name) || this.factories.has(f.name)) throw new Error(`device '${f.name}' is already registered`);
+    if (/^(name|memory|cpus|vcpu|lock|var|workload|pci)$/.test(f.name)) throw new Error(`'${f.name}' is a machine config node, not a device name`);
+    this.vcpuFactories.set(f.name, f);
+    return this;
+  }
+
+  /** Per-vCPU device factories, in registration order. */
+  vcpuDevices(): VcpuDeviceFactory[] { return [...this.vcpuFactories.values()]; }
+
+  get(name: string): DeviceFactory | undefined { return this.factories.get(name); }
+  names(): string[] { return [...this.factories.keys()].sort(); }
+  /** Positional option names for the legacy `-s` parser. */
+  positional = (name: string): readonly string[] => this.factories.get(name)?.positional ?? [];
+}

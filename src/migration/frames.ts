@@ -1,0 +1,149 @@
+// Framing: every message is a 32-byte header and a payload.
+//
+//   0 u32 magic "VMMG"   4 u8 version   5 u8 type   6 u16 flags (0)
+//   8 u32 sequence number (0, 1, 2, ... per direction)
+//  12 u32 payload length (≤ MAX_PAYLOAD)
+//  16 u64 XXH64 of the payload, seeded with the sequence number
+//  24 u64 XXH64 of header bytes 0..24
+//
+// The header checksum is checked before the length is trusted, so a flipped
+// length byte never makes the reader wait for (or allocate) a bogus payload.
+// The sequence number catches a lost, repeated or reordered frame. Hashes are
+// computed by the wasm (core hash_xxh64) over the VM's I/O buffer, where the
+// payload is assembled anyway.
+
+import type { VmCore } from "../vm-core.js";
+import { FRAME_HEADER, FRAME_MAGIC, MAX_PAYLOAD, MSG_MAX, PROTOCOL_VERSION, ProtocolError, msgName } from "./wire.js";
+
+/** Where in the I/O buffer the header scratch lives (past the largest payload). */
+const HDR_SCRATCH = FRAME_HEADER + MAX_PAYLOAD + 64;
+/** I/O buffer bytes framing needs. */
+export const FRAME_IO_BYTES = HDR_SCRATCH + 64;
+
+/** A received frame. `payload` is a view that is valid only until the next frame is read. */
+export interface Frame { type: number; seq: number; payload: Uint8Array }
+
+/** Builds frames; the payload is staged at I/O offset FRAME_HEADER so encoders can write it there directly. */
+export class FrameWriter {
+  private seq = 0;
+  /** Bytes of all frames built so far. */
+  bytes = 0;
+  frames = 0;
+  constructor(private core: VmCore) { core.ensureIo(FRAME_IO_BYTES); }
+
+  /** Stage frames in another VM's I/O buffer from now on (the sequence continues). */
+  bind(core: VmCore): void { core.ensureIo(FRAME_IO_BYTES); this.core = core; }
+
+  /** Frame `payload` (copied into the I/O buffer first). */
+  frame(type: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+    if (payload.length > MAX_PAYLOAD) throw new Error(`${msgName(type)} payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`);
+    this.core.io().set(payload, FRAME_HEADER);
+    return this.frameFromIo(type, payload.length);
+  }
+
+  /** Frame the `len` payload bytes already at I/O offset FRAME_HEADER. Returns a fresh copy of the whole frame. */
+  frameFromIo(type: number, len: number): Uint8Array {
+    const e = this.core.exports;
+    const seq = this.seq++;
+    const io = this.core.io();
+    const dv = new DataView(io.buffer, io.byteOffset, FRAME_HEADER);
+    dv.setUint32(0, FRAME_MAGIC, true);
+    dv.setUint8(4, PROTOCOL_VERSION);
+    dv.setUint8(5, type);
+    dv.setUint16(6, 0, true);
+    dv.setUint32(8, seq, true);
+    dv.setUint32(12, len, true);
+    dv.setBigUint64(16, BigInt.asUintN(64, e.hash_xxh64(FRAME_HEADER, len, BigInt(seq))), true);
+    dv.setBigUint64(24, BigInt.asUintN(64, e.hash_xxh64(0, 24, 0n)), true);
+    this.bytes += FRAME_HEADER + len;
+    this.frames++;
+    // A fresh, exactly sized, unshared buffer (transferable, safe to queue on a
+    // socket). Not zero-filled first: it is overwritten whole; slice() on
+    // shared memory is several times slower.
+    const buf = Buffer.allocUnsafeSlow(FRAME_HEADER + len);
+    // A plain Uint8Array over it, so callers' slice() copies as usual.
+    const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    out.set(io.subarray(0, FRAME_HEADER + len));
+    return out;
+  }
+}
+
+/**
+ * Reassembles frames from a byte stream cut anywhere (TCP segments, fault
+ * injection). Header and payload are copied into the bound VM's I/O buffer,
+ * checked there, and handed out one at a time.
+ */
+export class FrameReader {
+  private chunks: Uint8Array[] = [];
+  private have = 0;
+  private expectSeq = 0;
+  private readonly hdr = new Uint8Array(FRAME_HEADER);
+  /** Bytes of all complete frames read. */
+  bytes = 0;
+
+  constructor(private core: VmCore) { core.ensureIo(FRAME_IO_BYTES); }
+
+  /** Switch hashing and staging to another VM (the destination, once HELLO created it). */
+  bind(core: VmCore): void { core.ensureIo(FRAME_IO_BYTES); this.core = core; }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.have += chunk.length;
+  }
+
+  /** Bytes received and not yet consumed by a complete frame. */
+  get pending(): number { return this.have; }
+
+  private take(dst: Uint8Array, n: number): void {
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0];
+      const k = Math.min(c.length, n - off);
+      dst.set(c.subarray(0, k), off);
+      off += k;
+      if (k === c.length) this.chunks.shift(); else this.chunks[0] = c.subarray(k);
+    }
+    this.have -= n;
+  }
+
+  private peekHeader(): void {
+    let off = 0;
+    for (const c of this.chunks) {
+      const k = Math.min(c.length, FRAME_HEADER - off);
+      this.hdr.set(c.subarray(0, k), off);
+      off += k;
+      if (off === FRAME_HEADER) break;
+    }
+  }
+
+  /** The next complete frame, null if more bytes are needed; a ProtocolError if the stream is damaged. */
+  next(): Frame | null {
+    if (this.have < FRAME_HEADER) return null;
+    this.peekHeader();
+    const dv = new DataView(this.hdr.buffer);
+    if (dv.getUint32(0, true) !== FRAME_MAGIC) throw new ProtocolError(`frame ${this.expectSeq}: bad magic`);
+    const e = this.core.exports;
+    this.core.io().set(this.hdr.subarray(0, 24), HDR_SCRATCH);
+    if (BigInt.asUintN(64, e.hash_xxh64(HDR_SCRATCH, 24, 0n)) !== dv.getBigUint64(24, true)) {
+      throw new ProtocolError(`frame ${this.expectSeq}: header checksum mismatch`);
+    }
+    const version = dv.getUint8(4), type = dv.getUint8(5), flags = dv.getUint16(6, true);
+    const seq = dv.getUint32(8, true), len = dv.getUint32(12, true);
+    if (version !== PROTOCOL_VERSION) throw new ProtocolError(`frame ${seq}: protocol version ${version}, want ${PROTOCOL_VERSION}`);
+    if (type < 1 || type > MSG_MAX) throw new ProtocolError(`frame ${seq}: unknown message type ${type}`);
+    if (flags !== 0) throw new ProtocolError(`frame ${seq}: reserved flags set`);
+    if (seq !== this.expectSeq) throw new ProtocolError(`frame ${this.expectSeq} lost (got ${seq})`);
+    if (len > MAX_PAYLOAD) throw new ProtocolError(`frame ${seq}: payload length ${len} exceeds ${MAX_PAYLOAD}`);
+    if (this.have < FRAME_HEADER + len) return null;
+    this.take(this.hdr, FRAME_HEADER);
+    const io = this.core.io();
+    this.take(io.subarray(0, len), len);
+    if (BigInt.asUintN(64, e.hash_xxh64(0, len, BigInt(seq))) !== dv.getBigUint64(16, true)) {
+      throw new ProtocolError(`frame ${seq} (${msgName(type)}): payload checksum mismatch`);
+    }
+    this.expectSeq++;
+    this.bytes += FRAME_HEADER + len;
+    return { type, seq, payload: io.subarray(0, len) };
+  }
+}

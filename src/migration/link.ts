@@ -1,0 +1,109 @@
+// A framed, checked message link over a Transport: what the source and the
+// destination engines talk through.
+
+import type { VmCore } from "../vm-core.js";
+import { FrameReader, FrameWriter, type Frame } from "./frames.js";
+import { LinkError, type Transport } from "./transport.js";
+import { Msg, ProtocolError, msgName, PayloadReader } from "./wire.js";
+
+/** The peer sent ABORT. */
+export class PeerAbort extends Error {
+  constructor(message: string) { super(message); this.name = "PeerAbort"; }
+}
+
+/** No message arrived in time. */
+export class LinkTimeout extends LinkError {
+  constructor(what: string, ms: number) { super(`timed out after ${ms} ms waiting for ${what}`); this.name = "LinkTimeout"; }
+}
+
+/** Frames over a transport: send, poll and wait for checked frames; ABORT and truncation become errors. */
+export class Link {
+  readonly writer: FrameWriter;
+  readonly reader: FrameReader;
+  private closedErr: Error | null = null;
+  private wake: (() => void) | null = null;
+  /** Set once the stream is known to be damaged; every later recv fails with it. */
+  private broken: Error | null = null;
+
+  constructor(readonly transport: Transport, core: VmCore) {
+    this.writer = new FrameWriter(core);
+    this.reader = new FrameReader(core);
+    transport.onData((c) => { this.reader.push(c); this.kick(); });
+    transport.onClose((err) => { this.closedErr = err ?? new LinkError("link closed by peer"); this.kick(); });
+  }
+
+  /** Hash and stage frames with another VM's I/O buffer from now on. */
+  bind(core: VmCore): void {
+    this.reader.bind(core);
+    this.writer.bind(core);
+  }
+
+  private kick(): void { const w = this.wake; this.wake = null; w?.(); }
+
+  get closed(): boolean { return this.closedErr !== null; }
+
+  async send(type: number, payload?: Uint8Array): Promise<void> {
+    await this.transport.send(this.writer.frame(type, payload));
+  }
+
+  async sendFromIo(type: number, len: number): Promise<void> {
+    await this.transport.send(this.writer.frameFromIo(type, len));
+  }
+
+  /** A frame if one is complete now (ABORT becomes a PeerAbort), else null. Never waits. */
+  poll(): Frame | null {
+    if (this.broken) throw this.broken;
+    let f: Frame | null;
+    try { f = this.reader.next(); } catch (e) { this.broken = e as Error; throw e; }
+    if (f && f.type === Msg.ABORT) {
+      let why = "peer aborted";
+      try { why = new PayloadReader(f.payload, "ABORT").str(); } catch { /* keep the generic reason */ }
+      this.broken = new PeerAbort(`peer aborted: ${why}`);
+      throw this.broken;
+    }
+    if (!f && this.closedErr) {
+      if (this.reader.pending > 0) this.broken = new ProtocolError(`stream truncated (${this.reader.pending} bytes of an incomplete frame)`);
+      else this.broken = this.closedErr;
+      throw this.broken;
+    }
+    return f;
+  }
+
+  /** Wait for the next frame (at most `timeoutMs`). */
+  async recv(what: string, timeoutMs: number): Promise<Frame> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const f = this.poll();
+      if (f) return f;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new LinkTimeout(what, timeoutMs);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { this.wake = null; resolve(); }, left);
+        this.wake = () => { clearTimeout(t); resolve(); };
+      });
+    }
+  }
+
+  /** Wait for a frame of `type`; anything else is a protocol error. */
+  async expect(type: number, timeoutMs: number): Promise<Frame> {
+    const f = await this.recv(msgName(type), timeoutMs);
+    if (f.type !== type) throw new ProtocolError(`expected ${msgName(type)}, got ${msgName(f.type)}`);
+    return f;
+  }
+
+  /** Best-effort ABORT, then close. */
+  async abort(reason: string): Promise<void> {
+    if (!this.closed) {
+      try {
+        const b = new TextEncoder().encode(reason).subarray(0, 1024);
+        const p = new Uint8Array(2 + b.length);
+        new DataView(p.buffer).setUint16(0, b.length, true);
+        p.set(b, 2);
+        await Promise.race([this.send(Msg.ABORT, p), new Promise((r) => setTimeout(r, 200))]);
+      } catch { /* the link may already be gone */ }
+    }
+    this.transport.close();
+  }
+
+  close(): void { this.transport.close(); }
+}

@@ -1,0 +1,130 @@
+// The seam between migration and the machine that runs the VM.
+//
+// Migration needs very little from a machine: its VmCore (guest RAM and the
+// dirty bitmap), its device models, a way to freeze every vCPU (the VM write
+// lock: vCPUs frozen, leases broken, nothing writes guest memory while held),
+// and a throttle for auto-converge. The Machine runtime (issue 5) satisfies
+// MigrationSource with thin adapters; until it lands, StandInSource
+// (standin.ts) does, with worker threads that dirty guest memory.
+
+import type { VmCore } from "../vm-core.js";
+import type { DeviceModel } from "../device.js";
+
+/** A device model as migration sees it: saved state plus optional hooks. */
+export interface MigratableDevice extends DeviceModel {
+  /**
+   * Stop taking new work and settle in-flight work into device state (give
+   * back descriptors fetched but not used, Firecracker `prepare_save`).
+   * Called under the write lock, before saveState.
+   */
+  quiesce?(): void;
+  /** Announce the device's new location after resume (virtio-net VIRTIO_NET_S_ANNOUNCE). */
+  announce?(): void;
+  /** Frames this device dropped because of the migration (reported as framesLost). */
+  framesLost?(): number;
+}
+
+/**
+ * The VM being migrated away. While a migration runs it owns the guest-RAM
+ * dirty bitmap: it enables it (which clears it) before round 0, harvests it
+ * every round, and disables it if the migration fails.
+ */
+export interface MigrationSource {
+  readonly core: VmCore;
+  readonly devices: readonly MigratableDevice[];
+  /**
+   * Take the VM write lock: freeze every vCPU, break every lease, wait until
+   * no one writes guest memory. Resolves to the release function, which
+   * resumes the vCPUs. May reject (timeout); migration then aborts.
+   */
+  writeLock(): Promise<() => void>;
+  /** Slow the vCPUs to `fraction` (0 = full speed, 0.99 = nearly stopped) of their run time. */
+  setThrottle(fraction: number): void;
+  /**
+   * The destination confirmed it runs the VM: the source must never run
+   * again. Called with the write lock still held (it is never released).
+   */
+  retire?(): void;
+}
+
+/** The VM being migrated in. Built from what HELLO announces (size, devices). */
+export interface MigrationDestination {
+  readonly core: VmCore;
+  readonly devices: readonly MigratableDevice[];
+  /** Start the vCPUs. Called once, only after the memory digest matched and the source confirmed. */
+  resume(): void | Promise<void>;
+}
+
+/** What the destination is told before any page arrives. */
+export interface IncomingVm {
+  ramBytes: number;
+  devices: Array<{ kind: number; name: string }>;
+}
+
+/** Makes the destination VM for an incoming migration. */
+export type DestinationFactory = (vm: IncomingVm) => Promise<MigrationDestination>;
+
+/** Phases of a migration, named in errors, fault tests and reports. */
+export type Phase = "handshake" | "precopy" | "stop-copy" | "verify" | "commit" | "done";
+
+/** One pre-copy round as measured on the source. */
+export interface RoundStats {
+  round: number;
+  final: boolean;
+  /** Dirty pages harvested (round 0: all pages scanned). */
+  pages: number;
+  fullPages: number;
+  zeroPages: number;
+  deltaPages: number;
+  /** Zero pages in round 0, sent as runs (one 16-byte record per run of zero pages). */
+  skippedZeroPages: number;
+  bytes: number;
+  ms: number;
+  /** Bytes per second on the link during the round. */
+  throughput: number;
+  /** Pages dirtied per second while the round ran. */
+  dirtyRate: number;
+  /** Throttle in force at the end of the round. */
+  throttle: number;
+  /** Estimated seconds to send what is dirty now. */
+  etaMs: number;
+  startMs: number;
+}
+
+/** The source's account of a migration (the `info migrate` of vmdev). */
+export interface MigrationReport {
+  ok: boolean;
+  /** Which side runs the VM now: "source" after a failure, "destination" after success, "unknown" when CONFIRM left but RESUMED never came back (the source stays paused). */
+  running: "source" | "destination" | "unknown";
+  error?: string;
+  failedPhase?: Phase;
+  totalTimeMs: number;
+  /** From freezing the vCPUs to the destination's confirmation that it resumed. */
+  downtimeMs: number;
+  /** Expected downtime from the last estimate before stop-and-copy. */
+  expectedDowntimeMs: number;
+  rounds: number;
+  /** Page records sent (full, zero marker, delta); pages inside round-0 zero runs are counted in skippedZeroPages. */
+  pagesSent: number;
+  /** Zero-page marker records (rounds ≥ 1). */
+  zeroPages: number;
+  deltaPages: number;
+  fullPages: number;
+  skippedZeroPages: number;
+  bytesSent: number;
+  /** Bytes a naive stream (every sent page whole) would have carried. */
+  bytesUncompressed: number;
+  throughputMBps: number;
+  verified: boolean;
+  verifyMode: "incremental" | "full";
+  digest: string;
+  /** Frames lost by devices (NICs) across the migration; null if no device reports it. */
+  framesLost: number | null;
+  throttleMax: number;
+  ramBytes: number;
+  mismatches?: Array<{ page: number; round: number }>;
+  mismatchTotal?: number;
+  roundStats: RoundStats[];
+  /** Throughput samples over time: [ms since start, bytes/s]. */
+  timeline: Array<[number, number]>;
+}

@@ -1,0 +1,44 @@
+// The synthetic guest workload's parameters and how they come from the config.
+
+import { type ConfigTree } from "../config/tree.js";
+import { valueOf } from "../config/schema.js";
+
+/** Which pages a vCPU's synthetic workload writes. */
+export type WorkloadPattern = "uniform" | "hot" | "sequential";
+/** Pattern numbers of the wasm export vcpu_dirty. */
+export const PATTERN_CODE: Record<WorkloadPattern, number> = { uniform: 0, hot: 1, sequential: 2 };
+
+/** What one vCPU writes. */
+export interface WorkloadSpec {
+  pattern: WorkloadPattern;
+  /** Page writes per second; 0 = as fast as it can. */
+  rate: number;
+  /** First page and page count of the window it writes. */
+  firstPage: number;
+  pageCount: number;
+  /** Hot pattern: pages in the hot set (from the start of the window). */
+  hotPages: number;
+  /** Bytes per page write (multiple of 8, 8..4096). */
+  writeBytes: number;
+  /** Fraction of time the vCPU may run (0.01..1). */
+  throttle: number;
+  seed: number;
+}
+
+/** The workload of vCPU `index` from `workload.*` with `vcpu.N.workload.*` overrides. */
+export function workloadFromConfig(tree: ConfigTree, index: number, ramPages: number): WorkloadSpec {
+  const get = (leaf: string) => tree.get(`vcpu.${index}.workload.${leaf}`) ?? valueOf(tree, `workload.${leaf}`)!;
+  const hot = get("hotset");
+  const hotPages = hot.endsWith("%") ? Math.max(1, Math.floor((ramPages * Number(hot.slice(0, -1))) / 100)) : Math.min(Number(hot), ramPages);
+  const rate = get("rate");
+  return {
+    pattern: get("pattern") as WorkloadPattern,
+    rate: rate === "max" ? 0 : Number(rate),
+    firstPage: 0,
+    pageCount: ramPages,
+    hotPages,
+    writeBytes: Number(get("write_size")),
+    throttle: Number(get("throttle")),
+    seed: Number(get("seed")),
+  };
+}

@@ -1,0 +1,394 @@
+// The v86 adapter's plumbing against a real (not running) v86 machine and a fake
+// PCI function that records every access. No guest code runs: the test drives
+// v86's config ports, MMIO and I/O entry points the way the CPU would.
+import { describe, expect, it, vi } from "vitest";
+import { fileURLToPath } from "node:url";
+import { V86 } from "v86";
+import {
+  V86PciAdapter, FrameLink, linkResponder, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
+  type V86Emulator, type V86Cpu,
+} from "../../src/adapters/v86.js";
+import type { PciFunction, BarInfo } from "../../src/pci.js";
+import type { DeviceModel } from "../../src/device.js";
+import { Responder } from "../../src/net/responder.js";
+import { Status } from "../../src/status.js";
+import { rng, testSeed } from "../support/core.js";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+type Access = [op: string, bar: number, off: number, width: number, value?: number];
+
+class FakeFunction implements PciFunction, DeviceModel {
+  readonly kind = 99;
+  readonly name = "fake0";
+  readonly config = new Uint8Array(256);
+  readonly log: Access[] = [];
+  readonly regs = new Map<string, number>();
+  readonly bars: BarInfo[] = [
+    { index: 0, size: 0x4000, kind: "mem64" },
+    { index: 2, size: 0x20, kind: "io" },
+  ];
+  stateByte = 7;
+  constructor() {
+    const dv = new DataView(this.config.buffer);
+    dv.setUint16(0, 0x1af4, true);
+    dv.setUint16(2, 0x1041, true);
+    dv.setUint8(0x3d, 0); // no pin: the adapter must set INTA
+    dv.setUint16(0x06, 0x10, true); // capability list present
+    this.config[0x34] = 0x40;
+    // virtio common cfg (cfg_type 1) in BAR 0 at 0x0, 0x40 bytes; then MSI-X; then a vendor cap (ISR).
+    this.config.set([0x09, 0x50, 16, 1, 0, 0, 0, 0], 0x40);
+    dv.setUint32(0x48, 0, true); dv.setUint32(0x4c, 0x40, true);
+    this.config.set([0x11, 0x60, 0x03, 0x00], 0x50);
+    this.config.set([0x09, 0x00, 16, 3, 0, 0, 0, 0], 0x60);
+    dv.setUint32(0x68, 0x1000, true); dv.setUint32(0x6c, 4, true);
+    dv.setUint32(0x70, 0xdeadbeef, true);
+  }
+  configRead(off: number, width: 1 | 2 | 4): number {
+    this.log.push(["cfgr", -1, off, width]);
+    const dv = new DataView(this.config.buffer);
+    return width === 1 ? dv.getUint8(off) : width === 2 ? dv.getUint16(off, true) : dv.getUint32(off, true);
+  }
+  configWrite(off: number, width: 1 | 2 | 4, v: number): void {
+    this.log.push(["cfgw", -1, off, width, v]);
+    const dv = new DataView(this.config.buffer);
+    if (width === 1) dv.setUint8(off, v); else if (width === 2) dv.setUint16(off, v, true); else dv.setUint32(off, v, true);
+  }
+  /** A BAR offset whose accesses throw (a device bug the adapter must contain). */
+  throwAt: number | null = null;
+  barRead(bar: number, off: number, width: 1 | 2 | 4): number {
+    if (off === this.throwAt) throw new Error("device bug");
+    this.log.push(["r", bar, off, width]);
+    return (this.regs.get(`${bar}:${off}:${width}`) ?? (0x10203040 + off)) & (width === 4 ? 0xffffffff : (1 << (8 * width)) - 1);
+  }
+  barWrite(bar: number, off: number, width: 1 | 2 | 4, v: number): void {
+    if (off === this.throwAt) throw new Error("device bug");
+    this.log.push(["w", bar, off, width, v]);
+    this.regs.set(`${bar}:${off}:${width}`, v);
+  }
+  saveState(): Uint8Array { return Uint8Array.of(0xfa, this.stateByte); }
+  restoreState(blob: Uint8Array): number {
+    if (blob.length !== 2 || blob[0] !== 0xfa) return Status.ERR_STATE_INVALID;
+    this.stateByte = blob[1];
+    return Status.OK;
+  }
+  reset(): void { this.stateByte = 0; }
+}
+
+/** A v86 machine that never runs: BIOS of zeros, our function attached from emulator-ready. */
+async function machine(opts: { attach?: boolean; hideMsi?: boolean } = {}) {
+  const fn = new FakeFunction();
+  const adapter = new V86PciAdapter({ name: "fake0", deviceNumber: 12, hideMsi: opts.hideMsi });
+  const raised: number[] = [];
+  const emulator = new V86({
+    wasm_path: `${root}node_modules/v86/build/v86.wasm`,
+    bios: { buffer: new ArrayBuffer(128 * 1024) },
+    memory_size: 32 << 20,
+    // v86 0.5.462 cannot restore a machine whose IDE controller has no drive (its BAR table
+    // has holes), so give it a small disk.
+    hda: { buffer: new ArrayBuffer(1 << 20) },
+    vga_memory_size: 2 << 20,
+    net_device: { type: "none" },
+    autostart: false,
+    disable_keyboard: true, disable_mouse: true, disable_speaker: true,
+  } as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
+  await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => {
+    const cpu = emulator.v86.cpu;
+    const pci = cpu.devices.pci;
+    vi.spyOn(pci, "raise_irq").mockImplementation((id: number) => { raised.push(id); });
+    vi.spyOn(pci, "lower_irq").mockImplementation((id: number) => { raised.push(-id); });
+    if (opts.attach !== false) adapter.attach(emulator, fn);
+    resolve();
+  }));
+  const cpu = emulator.v86.cpu as V86Cpu & { io: V86Cpu["io"] & Record<string, (...a: number[]) => number> } & Record<string, (...a: number[]) => number>;
+  const cfgRead = (off: number) => { cpu.io.port_write32(0xcf8, (0x80000000 | (12 << 11) | off) | 0); return cpu.io.port_read32(0xcfc) >>> 0; };
+  const cfgWrite32 = (off: number, v: number) => { cpu.io.port_write32(0xcf8, (0x80000000 | (12 << 11) | off) | 0); cpu.io.port_write32(0xcfc, v | 0); };
+  const cfgWrite16 = (off: number, v: number) => { cpu.io.port_write32(0xcf8, (0x80000000 | (12 << 11) | (off & ~3)) | 0); cpu.io.port_write16(0xcfc + (off & 2), v); };
+  return { fn, adapter, emulator, cpu, raised, cfgRead, cfgWrite32, cfgWrite16, close: () => emulator.destroy() };
+}
+
+describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
+  it("serves config reads from the function, with BARs placed above RAM and INTA set", async () => {
+    const m = await machine();
+    try {
+      expect(m.cfgRead(0)).toBe(0x10411af4);
+      expect(m.cfgRead(0x70)).toBe(0xdeadbeef);
+      const bar0 = m.adapter.bars.find((b) => b.index === 0)!;
+      expect(bar0.base).toBe(0xe8000000);
+      expect(m.cfgRead(0x10)).toBe(0xe8000000);      // presented as mem32
+      expect(m.cfgRead(0x14)).toBe(0);               // upper half of the mem64 BAR
+      expect((m.cfgRead(0x3c) >>> 8) & 0xff).toBe(0); // the function's pin stays 0 ...
+      expect(m.emulator.v86.cpu.devices.pci.device_spaces[12 * 8]![15] >>> 8 & 0xff).toBe(1); // ... v86 routes INTA
+      const io = m.adapter.bars.find((b) => b.kind === "io")!;
+      expect(m.cfgRead(0x18)).toBe((io.base | 1) >>> 0);
+      // The function's own BAR registers mirror the placement.
+      expect(m.fn.log).toContainEqual(["cfgw", -1, 0x10, 4, 0xe8000000]);
+    } finally { await m.close(); }
+  });
+
+  it("unlinks the MSI-X capability so the guest uses INTx, and drops writes to it", async () => {
+    const m = await machine();
+    try {
+      expect(m.cfgRead(0x34) & 0xff).toBe(0x40);
+      expect((m.cfgRead(0x40) >>> 8) & 0xff).toBe(0x60); // common cfg → ISR cap, MSI-X skipped
+      expect((m.cfgRead(0x60) >>> 8) & 0xff).toBe(0);
+      const before = m.fn.log.length;
+      m.cfgWrite16(0x52, 0x8000);                           // MSI-X enable
+      expect(m.fn.log.slice(before).filter((a) => a[0] === "cfgw")).toEqual([]);
+      expect(m.fn.config[0x53]).toBe(0);
+    } finally { await m.close(); }
+    const keep = await machine({ hideMsi: false });
+    try {
+      expect((keep.cfgRead(0x40) >>> 8) & 0xff).toBe(0x50);
+    } finally { await keep.close(); }
+  });
+
+  it("assembles byte reads of 16-bit virtio common-config registers from one 16-bit read", async () => {
+    const m = await machine();
+    try {
+      const base = 0xe8000000 | 0;
+      m.fn.regs.set(`0:${0x18}:2`, 0x0100);                   // queue_size = 256
+      m.fn.log.length = 0;
+      // v86 performs a 16-bit MMIO read as read8(a), read8(a + 1).
+      const size = m.cpu.mmap_read8(base + 0x18) | (m.cpu.mmap_read8(base + 0x19) << 8);
+      expect(size).toBe(0x100);
+      m.cpu.mmap_read8(base + 0x14);                       // device_status is a byte register
+      m.cpu.mmap_read8(base + 0x41);                       // outside the common window: forwarded as is
+      expect(m.fn.log).toEqual([["r", 0, 0x18, 2], ["r", 0, 0x18, 2], ["r", 0, 0x14, 1], ["r", 0, 0x41, 1]]);
+    } finally { await m.close(); }
+  });
+
+  it("sizes the memory BAR (all-ones write) and keeps it fixed", async () => {
+    const m = await machine();
+    try {
+      m.cfgWrite32(0x10, 0xffffffff);
+      expect(m.cfgRead(0x10)).toBe((~(0x4000 - 1)) >>> 0);
+      m.cfgWrite32(0x10, 0x12340000);                 // a relocation attempt
+      expect(m.cfgRead(0x10)).toBe(0xe8000000);
+    } finally { await m.close(); }
+  });
+
+  it("routes config writes outside the BARs to the function with their width", async () => {
+    const m = await machine();
+    try {
+      const before = m.fn.log.length;
+      m.cfgWrite16(0x04, 0x0406);
+      m.cfgWrite32(0x74, 0xcafe0001);
+      const writes = m.fn.log.slice(before).filter((a) => a[0] === "cfgw");
+      expect(writes).toEqual([["cfgw", -1, 0x04, 2, 0x0406], ["cfgw", -1, 0x74, 4, 0xcafe0001]]);
+      expect(m.adapter.counters().configWrites).toBe(2);
+    } finally { await m.close(); }
+  });
+
+  it("routes MMIO (signed addresses) by width: 8, whole 16-bit writes, 32", async () => {
+    const m = await machine();
+    try {
+      const base = 0xe8000000 | 0; // negative, as v86 passes it
+      m.fn.log.length = 0;
+      expect(m.cpu.mmap_read32(base + 8) >>> 0).toBe(0x10203048);
+      m.cpu.mmap_write32(base + 12, 0x89abcdef | 0);
+      m.cpu.mmap_write16(base + 0x16, 0xbeef);
+      m.cpu.mmap_write8(base + 0x14, 0x0f);
+      expect(m.cpu.mmap_read8(base + 0x14)).toBe(0x0f);
+      expect(m.fn.log).toEqual([
+        ["r", 0, 8, 4], ["w", 0, 12, 4, 0x89abcdef], ["w", 0, 0x16, 2, 0xbeef], ["w", 0, 0x14, 1, 0x0f], ["r", 0, 0x14, 1],
+      ]);
+      // Inside the 128 KiB mapping, past the 16 KiB BAR: ones, dropped, counted.
+      expect(m.cpu.mmap_read8(base + 0x4000)).toBe(0xff);
+      m.cpu.mmap_write16(base + 0x5000, 1);
+      expect(m.fn.log.length).toBe(5);
+      expect(m.adapter.counters()).toMatchObject({ mmioReads: 2, mmioWrites: 3 });
+      expect(m.adapter.counters().mmioOutside).toBeGreaterThanOrEqual(2);
+    } finally { await m.close(); }
+  });
+
+  it("routes I/O BAR accesses, also after the BAR is moved", async () => {
+    const m = await machine();
+    try {
+      const io = m.adapter.bars.find((b) => b.kind === "io")!;
+      m.fn.log.length = 0;
+      m.cpu.io.port_write16(io.base + 4, 0x1234);
+      expect(m.cpu.io.port_read8(io.base + 3)).toBe(0x43);
+      m.cfgWrite32(0x18, 0xd001);                     // the BIOS moves it
+      m.cpu.io.port_write32(0xd000 + 8, 0x55);
+      expect(m.fn.log).toEqual([["w", 2, 4, 2, 0x1234], ["r", 2, 3, 1], ["cfgw", -1, 0x18, 4, 0xd001], ["w", 2, 8, 4, 0x55]]);
+    } finally { await m.close(); }
+  });
+
+  it("drives v86's PCI interrupt on level changes only; MSI is dropped and counted", async () => {
+    const m = await machine();
+    try {
+      m.adapter.interrupts.intx(0, true);
+      m.adapter.interrupts.intx(0, true);
+      m.adapter.interrupts.intx(0, false);
+      m.adapter.interrupts.msi({ addressLo: 0xfee00000, addressHi: 0, data: 0x41 });
+      expect(m.raised).toEqual([96, -96]);
+      expect(m.adapter.counters()).toMatchObject({ irqRaised: 1, irqLowered: 1, msiDropped: 1 });
+    } finally { await m.close(); }
+  });
+
+  it("reads and writes v86 RAM and invalidates the JIT cache for written ranges", async () => {
+    const m = await machine();
+    try {
+      const dirty = vi.spyOn(m.cpu, "jit_dirty_cache");
+      expect(m.adapter.guestRam.write(0x2000, Uint8Array.of(1, 2, 3))).toBe(true);
+      m.adapter.guestRam.written!(0x2000, 3);
+      expect(dirty).toHaveBeenCalledWith(0x2000, 0x2003);
+      const got = new Uint8Array(3);
+      expect(m.adapter.guestRam.read(0x2000, got)).toBe(true);
+      expect([...got]).toEqual([1, 2, 3]);
+      expect(m.cpu.mem8[0x2001]).toBe(2);
+      expect(m.adapter.guestRam.read((32 << 20) - 2, got)).toBe(false);
+      expect(m.adapter.guestRam.write(-1, got)).toBe(false);
+      expect(m.adapter.counters().ramFaults).toBe(2);
+    } finally { await m.close(); }
+  });
+
+  it("contains a throwing function: reads give ones, writes are dropped, nothing unwinds into v86", async () => {
+    const m = await machine();
+    try {
+      const base = 0xe8000000 | 0;
+      m.fn.throwAt = 0x100;
+      expect(m.cpu.mmap_read32(base + 0x100) >>> 0).toBe(0xffffffff);
+      expect(() => m.cpu.mmap_write16(base + 0x100, 1)).not.toThrow();
+      expect(m.adapter.counters().deviceErrors).toBe(2);
+    } finally { await m.close(); }
+  });
+
+  it("links the NIC to v86's network bus as net0", async () => {
+    const m = await machine();
+    try {
+      const nic = { onTransmit: null as ((f: Uint8Array) => void) | null, got: [] as number[], receive(f: Uint8Array) { this.got.push(f[0]); return Status.OK; } };
+      const link = linkV86NetworkBus(nic, m.emulator);
+      const sent: number[] = [];
+      (m.emulator as unknown as { add_listener(e: string, f: (d: Uint8Array) => void): void }).add_listener("net0-send", (d) => sent.push(d[0]));
+      nic.onTransmit!(Uint8Array.of(7, 0, 0));
+      // A network adapter (v86's fetch/wisp/...) sends from the emulator's public end of the bus.
+      (m.emulator as unknown as { bus: { send(e: string, d: unknown): void } }).bus.send("net0-receive", Uint8Array.of(9, 0, 0));
+      await new Promise((r) => setTimeout(r, 10));
+      expect(sent).toEqual([7]);
+      expect(nic.got).toEqual([9]);
+      expect(link.counters()).toMatchObject({ txFrames: 1, rxFrames: 1 });
+      link.close();
+    } finally { await m.close(); }
+  });
+
+  it("refuses a taken device number and an mmioBase inside RAM", async () => {
+    const m = await machine();
+    try {
+      const other = new V86PciAdapter({ deviceNumber: 12 });
+      expect(() => other.attach(m.emulator, new FakeFunction())).toThrow(/taken/);
+      const low = new V86PciAdapter({ deviceNumber: 13, mmioBase: 0x100000 });
+      expect(() => low.attach(m.emulator, new FakeFunction())).toThrow(/inside RAM/);
+    } finally { await m.close(); }
+  });
+
+  it("saves the device next to v86's state and restores both; bad blobs change nothing", async () => {
+    const m = await machine();
+    try {
+      const devices = [{ device: m.fn, adapter: m.adapter }];
+      m.adapter.interrupts.intx(0, true);
+      m.cpu.mem8[0x3000] = 0x5a;
+      const blob = await saveV86Machine(m.emulator, devices);
+      m.fn.stateByte = 1;
+      m.cpu.mem8[0x3000] = 0;
+      m.adapter.interrupts.intx(0, false);
+      expect(await restoreV86Machine(m.emulator, blob, devices)).toBe(Status.OK);
+      expect(m.fn.stateByte).toBe(7);
+      expect(m.cpu.mem8[0x3000]).toBe(0x5a);
+      expect(m.adapter.irqLevel).toBe(true);
+
+      m.fn.stateByte = 3;
+      const seed = testSeed();
+      const next = rng(seed);
+      for (let i = 0; i < 200; i++) {
+        const bad = blob.slice(0, Math.floor(next() * 64));
+        if (next() < 0.5 && bad.length) bad[Math.floor(next() * bad.length)] ^= 1 + Math.floor(next() * 255);
+        const st = await restoreV86Machine(m.emulator, bad, devices);
+        if (st === Status.OK) throw new Error(`seed ${seed}: truncated blob accepted`);
+      }
+      // A well-formed container whose device blob the device rejects.
+      const parsed = decodeMachine(blob);
+      if (typeof parsed === "number") throw new Error("decode");
+      const corrupt = blob.slice();
+      corrupt[parsed.devices[0].state.byteOffset] = 0; // 0xfa magic → 0
+      m.cpu.mem8[0x3000] = 0x11;
+      expect(await restoreV86Machine(m.emulator, corrupt, devices)).toBe(Status.ERR_STATE_INVALID);
+      expect(m.fn.stateByte).toBe(3);
+      expect(m.cpu.mem8[0x3000]).toBe(0x11); // v86's half was rolled back too
+    } finally { await m.close(); }
+  });
+});
+
+describe("FrameLink", () => {
+  class FakeNic {
+    onTransmit: ((f: Uint8Array) => void) | null = null;
+    got: number[] = [];
+    refuse = 0;
+    receive(f: Uint8Array): number {
+      if (this.refuse > 0) { this.refuse--; return Status.ERR_FULL; }
+      this.got.push(f[0]);
+      return Status.OK;
+    }
+  }
+
+  it("by default drops what the NIC refuses (it has its own backlog) and counts it", async () => {
+    const nic = new FakeNic();
+    const link = new FrameLink(nic, () => {});
+    nic.refuse = 1;
+    link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(nic.got).toEqual([2]);
+    expect(link.counters()).toMatchObject({ rxFrames: 1, rxDropped: 1, rxRetries: 0 });
+    link.close();
+  });
+
+  it("delivers in order outside the transmit call, retrying refused frames when asked to", async () => {
+    const nic = new FakeNic();
+    const seen: Array<[string, number]> = [];
+    const link = new FrameLink(nic, (f) => { link.deliver(Uint8Array.of(f[0] + 100)); link.deliver(Uint8Array.of(f[0] + 200)); },
+      { tap: (d, f) => seen.push([d, f[0]]), maxRetries: 10 });
+    nic.refuse = 3;
+    nic.onTransmit!(Uint8Array.of(1));
+    expect(nic.got).toEqual([]); // not re-entered
+    await new Promise((r) => setTimeout(r, 50));
+    expect(nic.got).toEqual([101, 201]);
+    expect(link.counters()).toMatchObject({ txFrames: 1, rxFrames: 2, rxRetries: 3, rxDropped: 0 });
+    expect(seen).toEqual([["tx", 1], ["rx", 101], ["rx", 201]]);
+    link.close();
+    expect(nic.onTransmit).toBe(null);
+  });
+
+  it("contains a throwing peer or NIC and counts it", async () => {
+    const nic = new FakeNic();
+    const link = new FrameLink(nic, () => { throw new Error("peer bug"); });
+    expect(() => nic.onTransmit!(Uint8Array.of(1))).not.toThrow();
+    nic.receive = () => { throw new Error("nic bug"); };
+    link.deliver(Uint8Array.of(2));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(link.counters()).toMatchObject({ errors: 2, rxDropped: 1, rxFrames: 0 });
+    link.close();
+  });
+
+  it("drops after the retry budget and when the pending queue is full", async () => {
+    const nic = new FakeNic();
+    const link = new FrameLink(nic, () => {}, { maxRetries: 2, maxPending: 2 });
+    nic.refuse = 1000;
+    link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2)); link.deliver(Uint8Array.of(3));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(link.counters().rxDropped).toBe(3);
+    expect(nic.got).toEqual([]);
+    link.close();
+  });
+
+  it("links a responder: an ARP request comes back as a reply", async () => {
+    const nic = new FakeNic();
+    const link = linkResponder(nic, new Responder({ mac: "52:54:00:12:34:56", ip: "10.0.2.2" }));
+    const arp = Uint8Array.from([255, 255, 255, 255, 255, 255, 2, 0, 0, 0, 0, 1, 8, 6, 0, 1, 8, 0, 6, 4, 0, 1,
+      2, 0, 0, 0, 0, 1, 10, 0, 2, 15, 0, 0, 0, 0, 0, 0, 10, 0, 2, 2]);
+    nic.onTransmit!(arp);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(nic.got).toEqual([2]); // first byte of the reply's destination MAC
+    link.close();
+  });
+});

@@ -1,0 +1,46 @@
+// `vmdev migrate` end to end in one process: --json carries the promised keys,
+// the HTML report has its plots, and bad options are one clear line.
+import { describe, it, expect, vi, afterEach } from "vitest";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../src/cli.js";
+
+afterEach(() => vi.restoreAllMocks());
+
+function capture() {
+  const out: string[] = [];
+  vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => { out.push(a.join(" ")); });
+  vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+  return out;
+}
+
+describe("vmdev migrate", () => {
+  it("--in-process --json: the summary has the promised keys and says the memory verified", async () => {
+    const out = capture();
+    const dir = mkdtempSync(join(tmpdir(), "vmdev-mig-"));
+    const report = join(dir, "r.html");
+    const code = await main(["node", "vmdev", "migrate", "--in-process", "--ram", "16", "--dirty", "8", "--json", "--report", report, "--downtime", "20"]);
+    expect(code).toBe(0);
+    const j = JSON.parse(out.join("\n"));
+    for (const k of ["totalTimeMs", "downtimeMs", "rounds", "pagesSent", "zeroPages", "deltaPages", "bytesSent", "verified", "framesLost"]) expect(j).toHaveProperty(k);
+    expect(j.verified).toBe(true);
+    expect(j.ok).toBe(true);
+    expect(j.rounds).toBeGreaterThanOrEqual(2);
+    expect(j.destination).toMatchObject({ ok: true, resumed: true, digest: j.digest });
+    const html = readFileSync(report, "utf8");
+    expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
+    expect(html).toContain("Throughput over time");
+  });
+
+  it("a bad option is one clear line naming it", async () => {
+    capture();
+    await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^--ram lots: want MiB, or a size like 512M or 1G$/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^-o memory\.colour: unknown key/);
+  });
+
+  it("connecting to a port where nobody listens fails cleanly", async () => {
+    capture();
+    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "0", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
+  });
+});
