@@ -28,7 +28,7 @@ if (old !== info) writeFileSync(infoPath, info);
 mkdirSync(join(root, "build"), { recursive: true });
 
 const targets = process.argv.slice(2);
-const wanted = targets.length ? targets : ["release", "release-unshared", "debug"];
+const wanted = targets.length ? targets : ["release", "release-unshared", "debug", "bench"];
 const jobs = wanted.map((target) => {
   const args = target === "bench"
     ? ["bench/assembly/index.ts", "--config", "asconfig.json", "--target", "release", "--outFile", "build/bench.wasm"]

@@ -123,6 +123,8 @@ export function bench_bitmap_msi(reps: u32, n: u32): i32 {
     store<u32>(q, load<u32>(q) & ~(1 << (v & 31)));
   }
   return acc;
+}
+
 /** Baseline for the net figures: memory.copy of `count` frames of `len` bytes from the I/O buffer into RAM (rotating over 1 MiB). */
 export function bench_memcopy_frames(len: u32, count: u32): void {
   const ram = gmRamPtr();
