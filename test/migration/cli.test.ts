@@ -36,11 +36,12 @@ describe("vmdev migrate", () => {
   it("a bad option is one clear line naming it", async () => {
     capture();
     await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^--ram lots: want MiB, or a size like 512M or 1G$/);
-    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^-o memory\.colour: unknown key/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^config: memory\.colour: unknown key$/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "migration.speed=1"])).rejects.toThrow(/^-o migration\.speed: unknown key/);
   });
 
   it("connecting to a port where nobody listens fails cleanly", async () => {
     capture();
-    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "0", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "1", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
   });
 });
