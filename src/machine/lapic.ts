@@ -33,10 +33,13 @@ export class ApicTimerPump {
 
   constructor(readonly bus: ApicBus, readonly clock: GuestClock) {}
 
+  /** True while the pump is scheduled. */
   get running(): boolean { return this.timer !== null; }
 
+  /** Start pumping (idempotent). */
   start(): void { if (!this.timer) this.schedule(0); }
 
+  /** Stop pumping (machine teardown). */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -78,16 +81,20 @@ export class LapicDevice implements MachineDevice {
   /** The VM's APIC timer pump. */
   get pump(): ApicTimerPump { return this.set.pump; }
 
+  /** The APIC's envelope (timer deadlines in guest time). */
   saveState(): Uint8Array { return this.apic.saveState(); }
 
+  /** Restore the APIC (untouched on error) and let the pump re-plan its timers. */
   restoreState(blob: Uint8Array): number {
     const s = this.apic.restoreState(blob);
     this.set.pump.kick();
     return s;
   }
 
+  /** Power-up reset of this APIC. */
   reset(): void { this.apic.reset(); }
 
+  /** The last APIC of the set to go stops the timer pump. */
   destroy(): void {
     if (--this.set.live === 0) this.set.pump.stop();
   }
