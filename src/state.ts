@@ -12,6 +12,7 @@ export const DeviceKind = {
   localApic: 3,
   virtioTransport: 4,
   memtest: 5,
+  guestClock: 6,
 } as const;
 
 export interface EnvelopeHeader {

@@ -37,6 +37,8 @@ export namespace DeviceKind {
   export const VIRTIO_TRANSPORT = 4;
   /** The machine runtime's memtest device (assembly/machine/testdev.ts). */
   export const MEMTEST = 5;
+  /** The machine's guest clock (assembly/machine/clock.ts). */
+  export const GUEST_CLOCK = 6;
 }
 
 let strictBuild = false;

@@ -7,6 +7,7 @@ import { gmRamPtr, gmRamPages, gmForeign, gmReady } from "../core/guestmem";
 import { xxh64 } from "../core/hash";
 import { workloadSeed, workloadRun } from "./workload";
 import * as memtest from "./testdev";
+import { clockSave, clockRestore, clockRestored } from "./clock";
 
 /** Reseed this instance's workload stream. */
 export function vcpu_seed(seed: u32): void { workloadSeed(seed); }
@@ -35,3 +36,10 @@ export function memtest_ticks(h: i32): u64 { return memtest.memtestTicks(h); }
 export function memtest_reset(h: i32): i32 { return memtest.memtestReset(h); }
 export function memtest_save(h: i32): i32 { return memtest.memtestSave(h); }
 export function memtest_restore(h: i32, len: u32): i32 { return memtest.memtestRestore(h, len); }
+
+/** Save the guest clock (guest ns) as an envelope at the start of the I/O buffer; length or -status. */
+export function mach_clock_save(guestNs: u64): i32 { return clockSave(guestNs); }
+/** Validate a guest-clock blob of `len` bytes in the I/O buffer; on OK read the time with mach_clock_restored. */
+export function mach_clock_restore(len: u32): i32 { return clockRestore(len); }
+/** Guest ns carried by the last blob mach_clock_restore accepted. */
+export function mach_clock_restored(): u64 { return clockRestored(); }

@@ -1,13 +1,14 @@
 // `vmdev migrate`: live-migrate a running VM and prove the result.
 //
-// Default: start a source VM with a workload (vCPU workers dirtying memory),
-// start a destination in a child process listening on 127.0.0.1, migrate
-// over TCP, print an `info migrate`-style summary and write an HTML report.
+// Default: start a source Machine (src/machine/) from config-tree options —
+// 256 MiB, 2 vCPU workers dirtying memory, one local APIC per vCPU — start a
+// destination in a child process listening on 127.0.0.1 (a frozen Machine
+// built from the same options), migrate over TCP, print an `info
+// migrate`-style summary and write an HTML report.
 // `--listen PORT` runs only the destination; `--connect PORT` only the source.
 // `--in-process` keeps both in this process (MessageChannel).
-//
-// The VM is the stand-in from src/migration/standin.ts (RAM + vCPU workers)
-// until the Machine runtime provides MigrationSource/MigrationDestination.
+// Machine options are the machine CLI's (`vmdev run`): -o key=value, -f file,
+// -s/-m/-c shorthands; `-o migration.<key>=…` sets the migration's own options.
 
 import { Command, Option } from "commander";
 import { spawn } from "node:child_process";
@@ -16,27 +17,34 @@ import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
 import { VmCore } from "../vm-core.js";
+import { ConfigError, type ConfigTree } from "../config/tree.js";
+import { Machine } from "../machine/machine.js";
+import { lapicSetOf } from "../machine/lapic.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";
 import { runDestinationRole } from "../migration/roles.js";
-import { StandInSource, StandInDestination, fillRandom, type DirtyPattern } from "../migration/standin.js";
+import { fillRandom } from "../migration/standin.js";
+import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
 import { connect, portPair, type Transport } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigrationReport, RoundStats } from "../migration/types.js";
+import { configFromArgs } from "./run.js";
 
 interface Opts {
-  ram: string; vcpus: string; dirty: string; pattern: string; workingSet: string; fill: string;
+  ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
   verify: string; inProcess?: boolean; listen?: string; connect?: string; json?: boolean; report: string | false;
-  runAfter: string; o: string[];
+  runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string;
 }
 
-/** Config-tree keys `-o key=value` understands (bhyve style); each maps onto an option. */
-const CONFIG_KEYS: Record<string, keyof Opts> = {
-  "memory.size": "ram", cpus: "vcpus", "workload.dirty_rate": "dirty", "workload.pattern": "pattern",
-  "workload.working_set": "workingSet", "migration.downtime_limit": "downtime", "migration.max_rounds": "maxRounds",
-  "migration.bandwidth": "bandwidth", "migration.verify": "verify", "migration.xbzrle_cache": "cache",
+/** `-o migration.<key>=value` keys: the migration's own options (everything else is machine config). */
+const MIGRATION_KEYS: Record<string, keyof Opts> = {
+  "migration.downtime_limit": "downtime", "migration.max_rounds": "maxRounds", "migration.bandwidth": "bandwidth",
+  "migration.verify": "verify", "migration.xbzrle_cache": "cache", "migration.dirty_rate": "dirty", "migration.fill": "fill",
 };
+
+/** The default scenario's machine: overridden by -f, shorthands and -o. */
+const SCENARIO: Record<string, string> = { "memory.size": "256M", cpus: "2", "workload.pattern": "hot" };
 
 const fail = (msg: string): never => { throw new Error(msg); };
 function num(v: string, what: string, min: number, max: number, int = false): number {
@@ -50,15 +58,65 @@ function mib(v: string, what: string): number {
   return Number(m[1]) * (m[2].toLowerCase() === "g" ? 1024 : 1);
 }
 
+/**
+ * The machine config from the command line: the default scenario, then the
+ * machine CLI's sources (file, -s/-m/-c, -o). `--ram`/`--vcpus`/`--dirty`/
+ * `--pattern` are shorthands for memory.size, cpus and the workload keys
+ * (the dirty rate is split across the vCPUs as workload.rate pages/s).
+ * Also moves `-o migration.*` into the migration options.
+ */
+export function migrateConfig(opts: Opts): ConfigTree {
+  const machineOpts: string[] = [];
+  for (const kv of opts.option) {
+    const i = kv.indexOf("=");
+    const key = i > 0 ? kv.slice(0, i) : fail(`-o ${kv}: want key=value`);
+    if (key.startsWith("migration.")) {
+      const opt = MIGRATION_KEYS[key] ?? fail(`-o ${key}: unknown key (migration keys: ${Object.keys(MIGRATION_KEYS).join(", ")})`);
+      (opts as unknown as Record<string, string>)[opt] = kv.slice(i + 1);
+    } else machineOpts.push(kv);
+  }
+  const defaults = { ...SCENARIO };
+  if (opts.ram !== undefined) {
+    const r = mib(opts.ram, "--ram");
+    if (r < 1 || r > 3072) fail(`--ram ${opts.ram}: want 1 MiB to 3 GiB`);
+    defaults["memory.size"] = `${r}M`;
+  }
+  if (opts.vcpus !== undefined) defaults.cpus = String(num(opts.vcpus, "--vcpus", 1, 64, true));
+  defaults["workload.pattern"] = opts.pattern === "hotset" ? "hot" : opts.pattern;
+  try {
+    // The dirty rate needs the vCPU count, which -f/-c/-o may still change: build once, then set the rate below -o.
+    const probe = configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, memory: opts.memory, cpus: opts.cpus, defaults });
+    const cpus = Number(probe.get("cpus"));
+    const dirty = num(opts.dirty, "--dirty", 0, 1e5);
+    // workload.rate 0 means "unlimited" to the machine: a zero dirty rate is one write per second.
+    defaults["workload.rate"] = String(Math.max(1, Math.round((dirty * 2 ** 20) / 4096 / cpus)));
+    return configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, memory: opts.memory, cpus: opts.cpus, defaults });
+  } catch (e) {
+    if (e instanceof ConfigError) fail(`config: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Machine options as `-o key=value` arguments (raw values), for the child destination. */
+function configArgs(tree: ConfigTree): string[] {
+  return tree.keys().flatMap((k) => ["-o", `${k}=${tree.raw(k)}`]);
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
 /** The `vmdev migrate` subcommand. */
 export function migrateCommand(): Command {
   return new Command("migrate")
     .description("live-migrate a running VM (pre-copy, stop-and-copy, digest-verified) and report")
-    .option("--ram <size>", "guest RAM (MiB, or 512M / 1G)", "256")
-    .option("--vcpus <n>", "vCPU worker threads dirtying memory", "2")
-    .option("--dirty <MiB/s>", "workload dirty rate, all vCPUs together", "32")
-    .addOption(new Option("--pattern <p>", "workload write pattern").choices(["uniform", "hotset", "sequential"]).default("hotset"))
-    .option("--working-set <fraction>", "fraction of RAM the workload writes", "1")
+    .option("-o, --option <key=value>", "machine config key (as `vmdev run`), or migration.<key> (repeatable; last write wins)", collect, [])
+    .option("-f, --config <file>", "read machine config key=value lines from a file first")
+    .option("-s, --slot <slot,emulation[,conf]>", "legacy device shorthand, e.g. 3,memtest,size=64K (repeatable)", collect, [])
+    .option("-m, --memory <size>", "guest RAM (memory.size), e.g. 256M")
+    .option("-c, --cpus <n>", "number of vCPUs (cpus)")
+    .option("--ram <size>", "guest RAM in MiB (or 512M / 1G); default 256")
+    .option("--vcpus <n>", "vCPU worker threads dirtying memory (cpus); default 2")
+    .option("--dirty <MiB/s>", "workload dirty rate, all vCPUs together (sets workload.rate)", "32")
+    .addOption(new Option("--pattern <p>", "workload write pattern (workload.pattern)").choices(["uniform", "hot", "hotset", "sequential"]).default("hot"))
     .option("--fill <fraction>", "fraction of RAM filled with random data before migrating (the rest stays zero)", "0.5")
     .option("--downtime <ms>", "downtime limit: stop-and-copy when the estimate fits", "50")
     .option("--max-rounds <n>", "round cap", "30")
@@ -74,38 +132,32 @@ export function migrateCommand(): Command {
     .option("--json", "print the summary as JSON on stdout")
     .option("--report <file>", "HTML report with plots", "migration-report.html")
     .option("--no-report", "no HTML report")
-    .option("-o <key=value>", `config keys (${Object.keys(CONFIG_KEYS).join(", ")})`, (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (opts: Opts) => {
-      for (const kv of opts.o) {
-        const i = kv.indexOf("=");
-        const key = i > 0 ? kv.slice(0, i) : fail(`-o ${kv}: want key=value`);
-        const opt = CONFIG_KEYS[key] ?? fail(`-o ${key}: unknown key (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
-        (opts as unknown as Record<string, string>)[opt] = kv.slice(i + 1);
-      }
-      if (opts.listen !== undefined) return destinationRole(opts);
-      return sourceRole(opts);
+      const config = migrateConfig(opts);
+      if (opts.listen !== undefined) return destinationRole(opts, config);
+      return sourceRole(opts, config);
     });
 }
 
-async function destinationRole(opts: Opts): Promise<void> {
+async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
   const port = num(opts.listen!, "--listen", 0, 65535, true);
   const module = await loadModule("release");
+  let apics = 0, timersFired = 0;
   const res = await runDestinationRole({
-    module, variant: "release", port, runAfterMs: num(opts.runAfter, "--run-after", 0, 60_000),
-    vcpus: num(opts.vcpus, "--vcpus", 0, 64, true), dirtyBytesPerSec: num(opts.dirty, "--dirty", 0, 1e5) * 2 ** 20,
-    pattern: opts.pattern as DirtyPattern,
+    module, variant: "release", port, config, runAfterMs: num(opts.runAfter, "--run-after", 0, 60_000),
     onListening: (p) => console.log(`listening 127.0.0.1:${p}`),
+    inspect: (d) => { const set = lapicSetOf(d.core); apics = set?.bus.cpus ?? 0; timersFired = set?.pump.fired ?? 0; },
   });
   const line = { role: "destination", ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
-    digest: res.digest ?? null, verdict: res.verdict?.message ?? null, writesAfterResume: res.writesAfterResume };
+    digest: res.digest ?? null, verdict: res.verdict?.message ?? null, writesAfterResume: res.writesAfterResume, apics, apicTimersFired: timersFired };
   console.log(JSON.stringify(line));
   if (!res.ok) fail(`destination: ${res.error}`);
 }
 
-/** Start `vmdev migrate --listen 0` as a child; resolves with its port and a promise of its final JSON line. */
-function startChildDestination(opts: Opts): Promise<{ port: number; done: Promise<Record<string, unknown> | null>; kill(): void }> {
+/** Start `vmdev migrate --listen 0` with the same machine config as a child; resolves with its port and a promise of its final JSON line. */
+function startChildDestination(opts: Opts, config: ConfigTree): Promise<{ port: number; done: Promise<Record<string, unknown> | null>; kill(): void }> {
   const bin = fileURLToPath(new URL("../../bin/vmdev.js", import.meta.url));
-  const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--vcpus", opts.vcpus, "--dirty", opts.dirty, "--pattern", opts.pattern, "--run-after", opts.runAfter],
+  const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--run-after", opts.runAfter, ...configArgs(config)],
     { stdio: ["ignore", "pipe", "pipe"] });
   let out = "", err = "";
   child.stderr.on("data", (b) => { err += b; });
@@ -124,11 +176,7 @@ function startChildDestination(opts: Opts): Promise<{ port: number; done: Promis
   });
 }
 
-async function sourceRole(opts: Opts): Promise<void> {
-  const ramMiB = mib(opts.ram, "--ram");
-  if (ramMiB < 1 || ramMiB > 3072) fail(`--ram ${opts.ram}: want 1 MiB to 3 GiB`);
-  const vcpus = num(opts.vcpus, "--vcpus", 0, 64, true);
-  const dirty = num(opts.dirty, "--dirty", 0, 1e5);
+async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   const fill = num(opts.fill, "--fill", 0, 1);
   const mopts: MigrateOptions = {
     downtimeLimitMs: num(opts.downtime, "--downtime", 0, 1e6),
@@ -141,37 +189,41 @@ async function sourceRole(opts: Opts): Promise<void> {
   };
   const log = (s: string) => { if (!opts.json) process.stderr.write(s + "\n"); };
   const module = await loadModule("release");
-  const src = await StandInSource.create({ module, variant: "release", ramBytes: ramMiB << 20, vcpus, dirtyBytesPerSec: dirty * 2 ** 20,
-    pattern: opts.pattern as DirtyPattern, workingSet: num(opts.workingSet, "--working-set", 0.0001, 1) });
-  fillRandom(src.core, Math.floor((ramMiB << 20) * fill / 4096) * 4096, 7);
-  await src.start();
-  log(`source VM: ${ramMiB} MiB, ${vcpus} vCPU workers dirtying ${dirty} MiB/s (${opts.pattern}); stand-in VM (the Machine runtime is not merged yet)`);
+  const machine = await Machine.create(config, { module, variant: "release" });
+  const src = new MachineSource(machine);
+  const ramBytes = machine.core.guest.size;
+  fillRandom(machine.core, Math.floor((ramBytes * fill) / 4096) * 4096, 7);
+  const apics = lapicSetOf(machine.core);
+  const w = machine.workloads[0];
+  log(`source VM ${machine.name}: ${ramBytes >> 20} MiB, ${machine.vcpus.count} vCPU workers dirtying ${w.rate ? `${w.rate} pages/s each` : "as fast as they can"} (${w.pattern}), devices: ${machine.devices.map((d) => d.name).join(", ")}`);
 
   let transport!: Transport;
   let destDone!: Promise<Record<string, unknown> | null>;
   let child: { kill(): void } | undefined;
+  let inProcessDest: MachineDestination | undefined;
   try {
     if (opts.inProcess) {
       const [a, b] = portPair();
       transport = a;
       const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
-      destDone = receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes }), codec)
+      const factory = machineDestinationFactory(config, { module, variant: "release", onCreated: (d) => { inProcessDest = d; } });
+      destDone = receiveMigration(b, factory, codec)
         .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
-      log("destination: in this process (MessageChannel)");
+      log("destination: a frozen Machine in this process (MessageChannel)");
     } else if (opts.connect !== undefined) {
       transport = await connect(num(opts.connect, "--connect", 1, 65535, true));
       destDone = Promise.resolve(null);
       log(`destination: 127.0.0.1:${opts.connect}`);
     } else {
-      const c = await startChildDestination(opts);
+      const c = await startChildDestination(opts, config);
       child = c;
       transport = await connect(c.port);
       destDone = c.done;
-      log(`destination: child process on 127.0.0.1:${c.port} (TCP)`);
+      log(`destination: child process on 127.0.0.1:${c.port} (TCP), a frozen Machine from the same options`);
     }
   } catch (err) {
     child?.kill();
-    await src.stop();
+    await machine.destroy();
     throw err;
   }
 
@@ -201,9 +253,16 @@ async function sourceRole(opts: Opts): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const dest = await Promise.race([destDone, new Promise<null>((r) => { timer = setTimeout(() => r(null), 10_000); })]);
   clearTimeout(timer);
+  if (inProcessDest?.resumed) await new Promise((r) => setTimeout(r, num(opts.runAfter, "--run-after", 0, 60_000)));
   child?.kill();
-  await src.stop();
-  const notes = ["vm: stand-in (RAM + vCPU workers); no NIC yet, so frames lost is not measured"];
+  const apicNote = apics ? `${apics.bus.cpus} local APICs moved with the machine (guest clock carried)` : "no local APICs";
+  await machine.destroy();
+  if (inProcessDest) {
+    if (dest) dest.writesAfterResume = inProcessDest.machine.vcpuStats().reduce((a, s) => a + s.writes, 0);
+    await inProcessDest.machine.destroy();
+  }
+  // Frames over virtio-net: once the NIC is in the registry its framesLost() feeds report.framesLost.
+  const notes = [`vm: Machine with ${machine.vcpus.count} vCPU workers; ${apicNote}`];
   if (dest && typeof dest.writesAfterResume === "number") notes.push(`destination: resumed and made ${dest.writesAfterResume} vCPU writes in ${opts.runAfter} ms`);
   if (opts.json) {
     console.log(JSON.stringify({ ...jsonSummary(report), destination: dest }, null, 1));

@@ -14,10 +14,14 @@ const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; variant: WasmVariant }
 
-/** Build the config tree the way bhyve does: file, then shorthands, then -o (last write wins). */
-export function configFromArgs(opts: { option?: string[]; config?: string; slot?: string[]; memory?: string; cpus?: string; name?: string }): ConfigTree {
+/**
+ * Build the config tree the way bhyve does: `defaults` (a command's own
+ * scenario), then the file, then shorthands, then -o (last write wins).
+ */
+export function configFromArgs(opts: { option?: string[]; config?: string; slot?: string[]; memory?: string; cpus?: string; name?: string; defaults?: Record<string, string> }): ConfigTree {
   const registry = createDefaultRegistry();
   const tree = new ConfigTree();
+  for (const [k, v] of Object.entries(opts.defaults ?? {})) tree.set(k, v);
   if (opts.config) tree.load(readFileSync(opts.config, "utf8"), opts.config);
   if (opts.name) tree.set("name", opts.name);
   if (opts.memory) applyMemoryArg(tree, opts.memory);

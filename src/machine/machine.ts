@@ -18,6 +18,8 @@ import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
 import { memtestFactory } from "./memtest.js";
+import { lapicFactory } from "./lapic.js";
+import { MachineClock } from "./clock.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
 /** A lock or freeze that did not happen: `status` says why, `stage` where. */
@@ -30,7 +32,7 @@ export class SyncError extends Error {
 
 /** A registry with every device model vmdev has (register new ones here). */
 export function createDefaultRegistry(): DeviceRegistry {
-  return new DeviceRegistry().register(memtestFactory);
+  return new DeviceRegistry().register(memtestFactory).registerVcpuDevice(lapicFactory);
 }
 
 const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;
@@ -85,6 +87,13 @@ export interface MachineOptions {
   module?: WebAssembly.Module;
   /** Start the vCPU workers (default true). */
   startVcpus?: boolean;
+  /**
+   * Start stopped (a migration destination): the write lock is taken before
+   * the vCPU workers exist (vCPUs frozen, device-side workers' leases refused)
+   * and the guest clock is stopped at 0, so nothing writes guest RAM or moves
+   * guest time until `resume()` releases both.
+   */
+  startFrozen?: boolean;
 }
 
 /** Writes per second of each vCPU between two samples. */
@@ -103,11 +112,15 @@ export class Machine {
   readonly lock: VmLock;
   readonly vcpus: VcpuHost;
   readonly workloads: WorkloadSpec[];
+  /** Guest time (ns) for everything timed in guest time (APIC timers); migrated with the devices. */
+  readonly clock: MachineClock;
   private destroyed = false;
   private pauses = 0;
+  /** Release of the write lock a machine created with startFrozen holds until resume(). */
+  private startHold: (() => void) | null = null;
   private lastSample: { t: number; writes: number[]; bytes: number[] } | null = null;
 
-  private constructor(init: { name: string; config: ConfigTree; core: VmCore; devices: Map<string, MachineDevice>; interrupts: InterruptRouter; lock: VmLock; vcpus: VcpuHost; workloads: WorkloadSpec[] }) {
+  private constructor(init: { name: string; config: ConfigTree; core: VmCore; devices: Map<string, MachineDevice>; interrupts: InterruptRouter; lock: VmLock; vcpus: VcpuHost; workloads: WorkloadSpec[]; clock: MachineClock }) {
     this.name = init.name;
     this.config = init.config;
     this.core = init.core;
@@ -117,7 +130,14 @@ export class Machine {
     this.lock = init.lock;
     this.vcpus = init.vcpus;
     this.workloads = init.workloads;
+    this.clock = init.clock;
   }
+
+  /**
+   * Everything with saved state, in restore order: the guest clock, then the
+   * devices (PCI, then per-vCPU such as the local APICs). Migration moves these.
+   */
+  get stateDevices(): MachineDevice[] { return [this.clock, ...this.devices]; }
 
   /** Validate `config` and build the machine; vCPUs start running unless `startVcpus` is false. */
   static async create(config: ConfigTree, opts: MachineOptions = {}): Promise<Machine> {
@@ -131,6 +151,7 @@ export class Machine {
     const vcpus = new VcpuHost(sync);
     const lock = new VmLock(sync, { freezer: vcpus, timeoutMs: Number(valueOf(config, "lock.timeout_ms")) });
     const interrupts = new InterruptRouter();
+    const clock = new MachineClock(core, !opts.startFrozen);
     const devices = new Map<string, MachineDevice>();
     const perName = new Map<string, number>();
     const nodes: string[] = [];
@@ -141,7 +162,7 @@ export class Machine {
         const n = perName.get(device) ?? 0;
         perName.set(device, n + 1);
         const instanceName = `${device}${n}`;
-        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts });
+        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, clock });
         devices.set(node, dev);
       }
       for (const f of registry.vcpuDevices()) {
@@ -149,7 +170,7 @@ export class Machine {
         const options = config.subtree(f.name);
         for (let v = 0; v < cpus; v++) {
           const instanceName = `${f.name}${v}`;
-          const dev = await f.create({ core, node: f.name, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, vcpu: v });
+          const dev = await f.create({ core, node: f.name, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, clock, vcpu: v, vcpus: cpus });
           devices.set(`${f.name}.${v}`, dev);
         }
       }
@@ -160,7 +181,11 @@ export class Machine {
       throw err instanceof ConfigError || !(err instanceof Error) ? err : new ConfigError(key, err.message);
     }
     const workloads = Array.from({ length: cpus }, (_, i) => workloadFromConfig(config, i, core.guest.pages));
-    const m = new Machine({ name: valueOf(config, "name")!, config, core, devices, interrupts, lock, vcpus, workloads });
+    const m = new Machine({ name: valueOf(config, "name")!, config, core, devices, interrupts, lock, vcpus, workloads, clock });
+    if (opts.startFrozen) {
+      // Frozen while IDLE with no worker yet, the vCPUs' workers start parked.
+      try { m.startHold = await m.writeLock(); } catch (err) { await m.destroy(); throw err; }
+    }
     workloads.forEach((w, i) => { if (w.throttle < 1) vcpus.setThrottle(w.throttle, i); });
     if (opts.startVcpus ?? true) {
       if (!isSharedVariant(variant)) throw new Error(`the ${variant} wasm build cannot share memory with vCPU workers`);
@@ -200,14 +225,22 @@ export class Machine {
     this.pauses++;
   }
 
-  /** Undo one pause. */
+  /** Undo one pause; a machine created with startFrozen: release its write lock and start the guest clock. */
   resume(): void {
+    if (this.startHold) {
+      const release = this.startHold;
+      this.startHold = null;
+      this.clock.start();
+      release();
+      return;
+    }
     if (this.pauses === 0) throw new Error("resume: the machine is not paused");
     this.pauses--;
+    this.clock.start();
     this.vcpus.thawAll();
   }
 
-  get paused(): boolean { return this.pauses > 0; }
+  get paused(): boolean { return this.pauses > 0 || this.startHold !== null; }
 
   /** Fraction of time every vCPU (or vCPU `index`) may run: live migration's auto-converge lowers it. */
   setThrottle(fraction: number, index?: number): void { this.vcpus.setThrottle(fraction, index); }

@@ -15,6 +15,7 @@ import type { VmCore } from "../vm-core.js";
 import type { KeySpec } from "../config/schema.js";
 import type { VmLock } from "../sync/vm-lock.js";
 import type { InterruptRouter } from "./interrupts.js";
+import type { GuestClock } from "../apic/apic-bus.js";
 
 /** A device as the machine holds it: a DeviceModel that may need tearing down. */
 export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };
@@ -34,6 +35,8 @@ export interface DeviceContext {
   lock: VmLock;
   /** The machine's router: an interrupt controller model (the APIC) installs itself with `router.setController`. */
   router: InterruptRouter;
+  /** The machine's guest clock (guest ns): timers keep their deadlines in it so they survive migration. */
+  clock: GuestClock;
 }
 
 /**
@@ -46,7 +49,8 @@ export interface VcpuDeviceFactory {
   description: string;
   /** Keys relative to `<name>.`; unknown keys are errors. */
   keys: KeySpec[];
-  create(ctx: DeviceContext & { vcpu: number }): MachineDevice | Promise<MachineDevice>;
+  /** `vcpu` is this instance's vCPU, `vcpus` the machine's vCPU count. */
+  create(ctx: DeviceContext & { vcpu: number; vcpus: number }): MachineDevice | Promise<MachineDevice>;
 }
 
 /** How to build one kind of device. */

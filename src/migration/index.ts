@@ -7,3 +7,4 @@ export { FaultyTransport, type Fault, type FaultAction } from "./faults.js";
 export { ProtocolError, PROTOCOL_VERSION, Msg, msgName } from "./wire.js";
 export { StandInSource, StandInDestination, fillRandom, type StandInOptions, type DirtyPattern } from "./standin.js";
 export type { MigrationSource, MigrationDestination, MigratableDevice, DestinationFactory, IncomingVm, MigrationReport, RoundStats, Phase } from "./types.js";
+export { MachineSource, MachineDestination, machineDestinationFactory, destinationConfig, cloneConfig, type MachineDestinationOptions } from "./machine-adapter.js";

@@ -1,13 +1,13 @@
-// The two roles of `vmdev migrate` over TCP, reusable by tests: a
-// destination that listens on 127.0.0.1 and receives one VM, and the
-// stand-in source side. Both use the stand-in VM until the Machine runtime
-// provides MigrationSource/MigrationDestination (see types.ts).
+// The two roles of `vmdev migrate` over TCP, reusable by tests and the bench:
+// a destination that listens on 127.0.0.1 and receives one VM into a frozen
+// Machine (src/machine/), resumes it and lets it run a while.
 
 import { VmCore } from "../vm-core.js";
 import type { WasmVariant } from "../wasm.js";
+import { ConfigTree } from "../config/tree.js";
 import { receiveMigration, type ReceiveResult } from "./destination.js";
-import { StandInDestination, StandInSource, type DirtyPattern } from "./standin.js";
 import { listen } from "./transport.js";
+import { machineDestinationFactory, type MachineDestination } from "./machine-adapter.js";
 
 /** Options of the TCP destination role. */
 export interface DestinationRoleOptions {
@@ -15,15 +15,16 @@ export interface DestinationRoleOptions {
   variant: WasmVariant;
   /** Port on 127.0.0.1 (0 = pick a free one). */
   port: number;
+  /** The destination machine's config (the source's device options); memory.size and cpus come from HELLO. */
+  config?: ConfigTree;
   /** Called once the port is bound. */
   onListening?(port: number): void;
-  /** After resume, run the stand-in workload this long (ms) to show the VM runs. */
+  /** After resume, let the machine's vCPUs run this long (ms) to show the VM runs. */
   runAfterMs?: number;
-  vcpus?: number;
-  dirtyBytesPerSec?: number;
-  pattern?: DirtyPattern;
   idleTimeoutMs?: number;
   onEvent?(what: string, detail?: Record<string, unknown>): void;
+  /** Called with the resumed machine before it is torn down (tests read its state). */
+  inspect?(d: MachineDestination): void | Promise<void>;
 }
 
 /** The destination role's result. */
@@ -32,27 +33,27 @@ export interface DestinationRoleResult extends ReceiveResult {
   writesAfterResume: number;
 }
 
-/** Listen, receive one migration, resume the VM and optionally run it a while. */
+/** Listen, receive one migration, resume the machine, run it a while, tear it down. */
 export async function runDestinationRole(o: DestinationRoleOptions): Promise<DestinationRoleResult> {
   const l = await listen(o.port);
   o.onListening?.(l.port);
   const t = await l.accept();
   l.server.close();
   const codec = await VmCore.create({ module: o.module, variant: o.variant, ramBytes: 1 << 16 });
-  let runner: StandInSource | undefined;
-  const res = await receiveMigration(t, async ({ ramBytes }) => {
-    const d = await StandInDestination.create({ module: o.module, variant: o.variant, ramBytes, onResume: () => runner?.thaw() });
-    // The destination's vCPUs exist (frozen) before any page arrives; resume only lets them run.
-    runner = StandInSource.wrap(d.core, { vcpus: o.vcpus ?? 2, dirtyBytesPerSec: o.dirtyBytesPerSec ?? 0, pattern: o.pattern ?? "hotset" });
-    await runner.startFrozen();
-    return d;
-  }, codec, { idleTimeoutMs: o.idleTimeoutMs, onEvent: o.onEvent });
+  let dest: MachineDestination | undefined;
+  const factory = machineDestinationFactory(o.config ?? new ConfigTree(), { module: o.module, variant: o.variant, onCreated: (d) => { dest = d; } });
   let writesAfterResume = 0;
-  if (runner && !res.resumed) await runner.stop();
-  else if (runner) {
-    await new Promise((r) => setTimeout(r, o.runAfterMs ?? 0));
-    writesAfterResume = runner.writes();
-    await runner.stop();
+  let res: ReceiveResult;
+  try {
+    res = await receiveMigration(t, factory, codec, { idleTimeoutMs: o.idleTimeoutMs, onEvent: o.onEvent });
+    if (dest && res.resumed) {
+      await new Promise((r) => setTimeout(r, o.runAfterMs ?? 0));
+      // The vCPUs were frozen from creation to resume: every write counted happened after it.
+      writesAfterResume = dest.machine.vcpuStats().reduce((a, s) => a + s.writes, 0);
+      await o.inspect?.(dest);
+    }
+  } finally {
+    await dest?.machine.destroy();
   }
   return { ...res, writesAfterResume };
 }

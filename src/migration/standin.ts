@@ -1,8 +1,10 @@
-// A minimal machine for migration until the Machine runtime (issue 5) lands:
-// a VmCore plus vCPU worker threads that dirty guest memory through the port,
-// a pause flag that freezes them (the write lock's effect on vCPUs), and a
-// throttle. It implements MigrationSource; StandInDestination implements
-// MigrationDestination. The real Machine replaces both (see types.ts).
+// A bare VM for the migration engine's own tests and bench: a VmCore plus
+// vCPU worker threads that dirty guest memory through the port (optionally
+// only a working set, so a test can check the rest stays intact), a pause
+// flag that freezes them (the write lock's effect on vCPUs), and a throttle.
+// It implements MigrationSource; StandInDestination implements
+// MigrationDestination. `vmdev migrate` runs the real Machine
+// (machine-adapter.ts); the fault matrix, fuzz tests and bench use this.
 
 import { Worker } from "node:worker_threads";
 import { VmCore } from "../vm-core.js";
@@ -95,25 +97,7 @@ export class StandInSource implements MigrationSource {
     return new StandInSource(core, opts);
   }
 
-  /** Run a stand-in workload on an existing VmCore (e.g. a destination after resume). */
-  static wrap(core: VmCore, opts: Omit<StandInOptions, "module" | "variant" | "ramBytes">): StandInSource {
-    return new StandInSource(core, { ...opts, module: core.wasm.module, variant: core.variant, ramBytes: core.guest.size });
-  }
-
   get vcpus(): number { return this.workers.length; }
-
-  /**
-   * Start the vCPU workers frozen (parked before their first write), as a
-   * machine's vCPU threads exist before it runs. Resume with `thaw()`.
-   */
-  async startFrozen(): Promise<void> {
-    Atomics.store(this.ctl, Ctl.PAUSE, 1);
-    await this.start();
-    while (Atomics.load(this.ctl, Ctl.PARKED) < this.workers.length) await sleep(1);
-  }
-
-  /** Let frozen vCPUs run. */
-  thaw(): void { this.unpause(); }
 
   /** Start the vCPU workers and wait until each has attached. */
   async start(): Promise<void> {
@@ -188,25 +172,20 @@ export class StandInSource implements MigrationSource {
   }
 }
 
-/** The stand-in destination: a VmCore of the announced size and matching devices; resume starts vCPUs if asked. */
+/** The stand-in destination: a VmCore of the announced size and matching devices. */
 export class StandInDestination implements MigrationDestination {
   resumedAt = 0;
-  private vm?: StandInSource;
-  private constructor(readonly core: VmCore, readonly devices: MigratableDevice[], private readonly onResume?: (d: StandInDestination) => Promise<void> | void) {}
+  private constructor(readonly core: VmCore, readonly devices: MigratableDevice[]) {}
 
-  static async create(opts: { module: WebAssembly.Module; variant: WasmVariant; ramBytes: number; devices?: MigratableDevice[]; onResume?: (d: StandInDestination) => Promise<void> | void }): Promise<StandInDestination> {
+  static async create(opts: { module: WebAssembly.Module; variant: WasmVariant; ramBytes: number; devices?: MigratableDevice[] }): Promise<StandInDestination> {
     const core = await VmCore.create({ module: opts.module, variant: opts.variant, ramBytes: opts.ramBytes });
-    return new StandInDestination(core, opts.devices ?? [], opts.onResume);
+    return new StandInDestination(core, opts.devices ?? []);
   }
 
   get resumed(): boolean { return this.resumedAt !== 0; }
 
-  async resume(): Promise<void> {
+  resume(): void {
     if (this.resumedAt) throw new Error("resumed twice");
     this.resumedAt = performance.now();
-    await this.onResume?.(this);
   }
-  /** Attach a stand-in workload to run on this VM (started by the caller in onResume). */
-  set workload(vm: StandInSource) { this.vm = vm; }
-  get workload(): StandInSource | undefined { return this.vm; }
 }

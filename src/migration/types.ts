@@ -3,9 +3,9 @@
 // Migration needs very little from a machine: its VmCore (guest RAM and the
 // dirty bitmap), its device models, a way to freeze every vCPU (the VM write
 // lock: vCPUs frozen, leases broken, nothing writes guest memory while held),
-// and a throttle for auto-converge. The Machine runtime (issue 5) satisfies
-// MigrationSource with thin adapters; until it lands, StandInSource
-// (standin.ts) does, with worker threads that dirty guest memory.
+// and a throttle for auto-converge. The Machine runtime satisfies both ends
+// through machine-adapter.ts; StandInSource (standin.ts) is a bare VM for the
+// engine's own tests and bench.
 
 import type { VmCore } from "../vm-core.js";
 import type { DeviceModel } from "../device.js";

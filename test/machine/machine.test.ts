@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { ConfigTree, ConfigError } from "../../src/config/tree.js";
 import { Machine, createDefaultRegistry } from "../../src/machine/machine.js";
-import { MemtestDevice } from "../../src/machine/memtest.js";
+import { MemtestDevice, memtestFactory } from "../../src/machine/memtest.js";
 import { DeviceRegistry } from "../../src/machine/registry.js";
 import { siblingModule } from "../../src/vcpu/spawn.js";
 import { Status, type MsiMessage } from "../../src/index.js";
@@ -21,8 +21,8 @@ describe("machine assembly", () => {
     try {
       expect(m.name).toBe("t1");
       expect(m.core.guest.size).toBe(2 << 20);
-      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "memtest1"]);
-      expect([...m.devicesByNode.keys()]).toEqual(["pci.0.3.0", "pci.0.5.0"]);
+      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "memtest1", "lapic0"]);
+      expect([...m.devicesByNode.keys()]).toEqual(["pci.0.3.0", "pci.0.5.0", "lapic.0"]);
       const seen: Array<[string, MsiMessage]> = [];
       m.interrupts.setController({ msi: (src, msg) => seen.push([src, msg]), intx: () => {} });
       m.core.dirty.enable();
@@ -76,7 +76,8 @@ describe("machine assembly", () => {
   it("per-vCPU devices (the APIC's shape) get one instance per vCPU, their keys validated, and can take over interrupt routing", async () => {
     const made: Array<[string, number, string | undefined]> = [];
     const delivered: string[] = [];
-    const registry = createDefaultRegistry().registerVcpuDevice({
+    // A registry without the real local APIC, so only the fake per-vCPU device routes interrupts.
+    const registry = new DeviceRegistry().register(memtestFactory).registerVcpuDevice({
       name: "fakeapic", description: "test",
       keys: [{ pattern: "mode", validate: (v) => (v === "xapic" || v === "x2apic" ? null : "want xapic or x2apic"), description: "" }],
       create: (ctx) => {

@@ -4,6 +4,7 @@ import { describe, it, expect, vi, afterEach } from "vitest";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFile } from "node:child_process";
 import { main } from "../../src/cli.js";
 
 afterEach(() => vi.restoreAllMocks());
@@ -36,11 +37,25 @@ describe("vmdev migrate", () => {
   it("a bad option is one clear line naming it", async () => {
     capture();
     await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^--ram lots: want MiB, or a size like 512M or 1G$/);
-    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^-o memory\.colour: unknown key/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^config: memory\.colour: unknown key$/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "migration.speed=1"])).rejects.toThrow(/^-o migration\.speed: unknown key/);
   });
 
   it("connecting to a port where nobody listens fails cleanly", async () => {
     capture();
-    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "0", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "1", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
+  });
+
+  it("default mode (built package): a Machine migrates over TCP to a child destination built from the same options, APICs included", async () => {
+    const bin = new URL("../../bin/vmdev.js", import.meta.url).pathname;
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, "migrate", "--ram", "16", "-c", "3", "-s", "3,memtest,size=8K", "--json", "--no-report", "--run-after", "50"], { timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ ok: true, verified: true, ramBytes: 16 << 20 });
+    expect(j.destination).toMatchObject({ ok: true, resumed: true, digest: j.digest, apics: 3 });
+    expect(j.destination.writesAfterResume).toBeGreaterThan(0);
   });
 });
