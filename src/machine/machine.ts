@@ -18,6 +18,7 @@ import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
 import { memtestFactory } from "./memtest.js";
+import { virtioNetFactory } from "./virtio-net.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
 /** A lock or freeze that did not happen: `status` says why, `stage` where. */
@@ -30,7 +31,7 @@ export class SyncError extends Error {
 
 /** A registry with every device model vmdev has (register new ones here). */
 export function createDefaultRegistry(): DeviceRegistry {
-  return new DeviceRegistry().register(memtestFactory);
+  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory);
 }
 
 const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;
