@@ -64,8 +64,12 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   quiesce(): void { this.nic.quiesce(); }
   /** Undo quiesce. */
   resume(): void { this.nic.resume(); }
-  /** Ask the guest to announce itself (VIRTIO_NET_S_ANNOUNCE + config interrupt); ignored without GUEST_ANNOUNCE. */
-  announce(): void { this.nic.announce(); }
+  /**
+   * After a migration's resume: look at every queue once (a restored device
+   * has seen no notification yet), then ask the guest to announce itself
+   * (VIRTIO_NET_S_ANNOUNCE + config interrupt; ignored without GUEST_ANNOUNCE).
+   */
+  announce(): void { this.nic.resume(); this.nic.announce(); }
 
   /**
    * Frames lost at this NIC since it was created: dropped by the device (full

@@ -196,6 +196,31 @@ describe("virtio-net in the machine", () => {
   });
 });
 
+describe("traffic between two machines", () => {
+  it("a peer Machine that is write-locked stops too; frames wait on the link, none lost", async () => {
+    const cfg = (mac: string) => config(`memory.size=8M\ncpus=1\nworkload.pages=1536\nworkload.rate=1000\npci.0.3.0.device=virtio-net\npci.0.3.0.mac=${mac}\n`);
+    const a = await create(cfg("52:54:00:00:00:0a"), true), b = await create(cfg("52:54:00:00:00:0b"), true);
+    try {
+      const t = await startNetTraffic(a, b, { window: 32 });
+      await until(() => t.stats().received >= 500);
+      const release = await b.writeLock();
+      const hash = b.ramHash();
+      const at = t.stats();
+      await new Promise((r) => setTimeout(r, 30));
+      expect(t.stats().peerReceived).toBe(at.peerReceived); // the peer's driver is stopped
+      expect(b.ramHash()).toBe(hash);                       // and nothing lands in its RAM
+      expect(t.stats().sent - at.sent).toBeLessThanOrEqual(32);
+      release();
+      await until(() => t.stats().received >= at.received + 500);
+      const s = await t.stop();
+      expect([s.lost, s.duplicated, s.outOfOrder]).toEqual([0, 0, 0]);
+      expect(s.pauses).toBeGreaterThanOrEqual(1);
+      expect(a.interrupts.countsFor("virtio-net0").msi).toBeGreaterThan(0);
+      expect(b.interrupts.countsFor("virtio-net0").msi).toBeGreaterThan(0);
+    } finally { await a.destroy(); await b.destroy(); }
+  });
+});
+
 describe("workload window", () => {
   it("workload.first_page / workload.pages confine the vCPUs' writes (a driver's rings stay untouched)", async () => {
     const m = await create(config("memory.size=4M\ncpus=2\nworkload.first_page=100\nworkload.pages=50\nworkload.pattern=uniform\n"), false);
