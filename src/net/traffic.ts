@@ -42,6 +42,8 @@ import { frame, seqOf } from "../testing/virtio/frames.js";
 
 /** Ethertype of traffic frames (IEEE 802 local experimental 1). */
 export const TRAFFIC_ETHERTYPE = 0x88b5;
+/** Device status DRIVER_OK (virtio 1.2 §2.1). */
+const DRIVER_OK = 4;
 /** Request / reply marker in the byte after the sequence number. */
 const KIND_REQUEST = 0x51, KIND_REPLY = 0x52;
 
@@ -369,6 +371,10 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
     framesLost: () => stats().lost,
     repoint(newMachine: Machine): void {
       if (stopped) throw new Error("repoint: traffic is stopped");
+      checkHeap(newMachine, heap);
+      // A NIC the driver never set up (state not restored) would see ring indices out of nowhere.
+      const target = machineNic(newMachine, opts.node).dev.nic;
+      if ((target.status & DRIVER_OK) === 0) throw new Error(`repoint: ${newMachine.name}'s ${target.name} is not running a driver (restore its state first)`);
       const old = a;
       droppedOnRetired += nicDrops(old);
       release(old);

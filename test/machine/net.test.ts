@@ -167,6 +167,7 @@ describe("virtio-net in the machine", () => {
 
       m2 = await create(config(cfg), false);
       m2.core.guest.writeBytes(0, m1.core.guest.readBytes(0, m1.core.guest.size));
+      expect(() => t.repoint(m2!)).toThrow(/not running a driver/);
       for (const [node, blob] of blobs) expect(m2.devicesByNode.get(node)!.restoreState(blob)).toBe(Status.OK);
       const inBacklog = dev1.nic.backlogLength;
       // Frames in flight sit in all three places: on the link, in the NIC's backlog (device state), in the RX ring (guest RAM).
