@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { VmCore } from "../../src/vm-core.js";
-import { migrate, receiveMigration, portPair, type MigrationSource, type MigrationDestination } from "../../src/migration/index.js";
+import { migrate, receiveMigration, portPair, FaultyTransport, Msg, type MigrationSource, type MigrationDestination } from "../../src/migration/index.js";
 import { createNetPeer, startNetTraffic } from "../../src/net/traffic.js";
 import { debugWasm } from "../support/core.js";
 
@@ -50,6 +50,35 @@ describe("guest traffic across live migration", () => {
       expect([s.lost, s.duplicated, s.outOfOrder]).toEqual([0, 0, 0]);
       expect(s.received).toBe(s.sent);
       expect(s.sent).toBeGreaterThan(sentAtFreeze);
+    } finally {
+      await m1.destroy();
+      await (m2 as Machine | null)?.destroy();
+    }
+  });
+
+  it("a migration that fails in stop-and-copy leaves the source running its traffic: lost 0, duplicated 0", async () => {
+    const m1 = await machine(true);
+    const peer = await createNetPeer({ module: debugWasm(), variant: "debug" });
+    let m2: Machine | null = null;
+    try {
+      const traffic = await startNetTraffic(m1, peer, { window: 64, rxBuffers: 32 });
+      await until(() => traffic.stats().received >= 500);
+      const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
+      const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
+      const [a, b] = portPair();
+      const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
+        m2 = await machine(false);
+        return { core: m2.core, devices: m2.devices, resume: () => {} };
+      }, codec, { idleTimeoutMs: 2000 });
+      const report = await migrate(src, new FaultyTransport(a, { type: Msg.DIGEST, action: "drop" }), { downtimeLimitMs: 20, maxRounds: 5, autoConverge: false });
+      await dest;
+      expect(report.ok).toBe(false);
+      expect(report.running).toBe("source");
+      const at = traffic.stats();
+      await until(() => traffic.stats().received >= at.sent + 500);
+      const s = await traffic.stop();
+      expect([s.lost, s.duplicated, s.outOfOrder, s.repoints]).toEqual([0, 0, 0, 0]);
+      expect(s.pauses).toBeGreaterThanOrEqual(1);
     } finally {
       await m1.destroy();
       await (m2 as Machine | null)?.destroy();
