@@ -3,6 +3,7 @@
 // in the same run; the device side alone (time inside the TX kick); and the
 // same workload on the v86 package's virtio-net. Both guests are the driver
 // model (test/support/virtio): the whole-path figure includes its JS work.
+import { createRequire } from "node:module";
 import { VirtioNet } from "../src/net/virtio-net.js";
 import { GuestRam } from "../src/testing/virtio/guest-ram.js";
 import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
@@ -13,7 +14,7 @@ import { frame, mac } from "../src/testing/virtio/frames.js";
 import { benchCore, medianMs, type BenchRow } from "./support.js";
 import { v86VirtioNet } from "./v86-virtio-net.js";
 
-const V86_VERSION = "0.5.462";
+const V86_VERSION: string = createRequire(import.meta.url)("v86/package.json").version;
 
 const median = (xs: number[]): number => { const s = xs.slice().sort((a, b) => a - b); return s[s.length >> 1]; };
 
