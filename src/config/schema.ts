@@ -79,6 +79,8 @@ const WORKLOAD_KEYS: Array<Omit<KeySpec, "pattern"> & { leaf: string }> = [
   { leaf: "write_size", validate: (v) => (validators.int(8, 4096)(v) ?? (Number(v) % 8 ? `want a multiple of 8, got '${v}'` : null)), default: "8", description: "bytes written per page write (multiple of 8, ≤ 4096)" },
   { leaf: "throttle", validate: validators.number(0.01, 1), default: "1", description: "fraction of time the vCPU may run (auto-converge lowers it)" },
   { leaf: "seed", validate: validators.int(0, 2 ** 32 - 1), default: "1", description: "PRNG seed of the page choice (the vCPU index is mixed in)" },
+  { leaf: "first_page", validate: validators.int(0, 2 ** 30), default: "0", description: "first guest page of the window the synthetic guest writes (keep it off a guest driver's rings)" },
+  { leaf: "pages", validate: (v) => (v === "all" ? null : validators.int(1, 2 ** 30)(v)), default: "all", description: "pages in that window (all = up to the end of RAM)" },
 ];
 
 /** The machine's known keys (device keys are checked through the device registry). */

@@ -20,6 +20,7 @@ import { DeviceRegistry, type MachineDevice } from "./registry.js";
 import { memtestFactory } from "./memtest.js";
 import { lapicFactory } from "./lapic.js";
 import { MachineClock } from "./clock.js";
+import { virtioNetFactory } from "./virtio-net.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
 /** A lock or freeze that did not happen: `status` says why, `stage` where. */
@@ -32,7 +33,7 @@ export class SyncError extends Error {
 
 /** A registry with every device model vmdev has (register new ones here). */
 export function createDefaultRegistry(): DeviceRegistry {
-  return new DeviceRegistry().register(memtestFactory).registerVcpuDevice(lapicFactory);
+  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).registerVcpuDevice(lapicFactory);
 }
 
 const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;

@@ -99,6 +99,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
   let phase: Phase = "handshake";
   let release: (() => void) | null = null;
   let committed = false;
+  let quiesced = false;
   let throttle = 0;
   let lastSample = { t: 0, bytes: 0 };
   let lastYield = 0;
@@ -268,6 +269,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     const tFreeze = performance.now();
     release = await src.writeLock();
     opts.onFrozen?.(core);
+    quiesced = true;
     for (const d of src.devices) d.quiesce?.();
     const states = src.devices.map((d) => ({ d, blob: d.saveState() }));
     const h = harvest();
@@ -337,6 +339,8 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
       try { core.dirty.disable(); } catch { /* tracking may not have started */ }
       release?.();
       release = null;
+      // The source runs again: devices quiesced for the save go back to work.
+      if (quiesced) for (const d of src.devices) d.resume?.();
     } else {
       // CONFIRM left and the link failed: the destination may be running.
       // The source stays frozen (write lock held) and is never resumed here.

@@ -18,6 +18,8 @@ export interface MigratableDevice extends DeviceModel {
    * Called under the write lock, before saveState.
    */
   quiesce?(): void;
+  /** Undo quiesce: the migration failed and the source runs again (called after the write lock is released). */
+  resume?(): void;
   /** Announce the device's new location after resume (virtio-net VIRTIO_NET_S_ANNOUNCE). */
   announce?(): void;
   /** Frames this device dropped because of the migration (reported as framesLost). */

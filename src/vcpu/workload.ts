@@ -31,12 +31,15 @@ export function workloadFromConfig(tree: ConfigTree, index: number, ramPages: nu
   const hot = get("hotset");
   const hotPages = hot.endsWith("%") ? Math.max(1, Math.floor((ramPages * Number(hot.slice(0, -1))) / 100)) : Math.min(Number(hot), ramPages);
   const rate = get("rate");
+  const firstPage = Math.min(Number(get("first_page")), Math.max(0, ramPages - 1));
+  const pages = get("pages");
+  const pageCount = Math.max(1, Math.min(pages === "all" ? ramPages : Number(pages), ramPages - firstPage));
   return {
     pattern: get("pattern") as WorkloadPattern,
     rate: rate === "max" ? 0 : Number(rate),
-    firstPage: 0,
-    pageCount: ramPages,
-    hotPages,
+    firstPage,
+    pageCount,
+    hotPages: Math.min(hotPages, pageCount),
     writeBytes: Number(get("write_size")),
     throttle: Number(get("throttle")),
     seed: Number(get("seed")),

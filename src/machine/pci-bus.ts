@@ -1,0 +1,83 @@
+// The machine's PCI bus as a guest driver sees it: functions by
+// bus/slot/function (from the `pci.B.S.F` config nodes), configuration
+// cycles, and BAR accesses. vmdev does not model a host bridge or BAR
+// placement in a guest-physical address map: a driver finds a function by its
+// address and reaches its BARs by BAR index and offset, which is what the
+// virtio-pci transport of the driver model (src/testing/virtio/transport.ts)
+// and the v86 adapter need.
+
+import type { PciFunction } from "../pci.js";
+import type { MachineDevice } from "./registry.js";
+
+/** A PCI address. */
+export interface PciAddress { bus: number; slot: number; func: number }
+
+/** One function on the bus. */
+export interface PciBusEntry extends PciAddress {
+  /** Config node, e.g. "pci.0.3.0". */
+  node: string;
+  device: MachineDevice;
+  fn: PciFunction;
+}
+
+/** Vendor ID read from an empty slot (PCI Local Bus 3.0 §6.1: no device answers, all ones). */
+export const PCI_NO_DEVICE = 0xffff;
+
+const NODE = /^pci\.(\d+)\.(\d+)\.(\d+)$/;
+
+/** The PCI functions of a machine by address. */
+export class PciBus {
+  private readonly byAddr = new Map<string, PciBusEntry>();
+
+  /** Every device of `devicesByNode` (a Machine's map) that has a `pci` function, at its `pci.B.S.F` node. */
+  constructor(devicesByNode: ReadonlyMap<string, MachineDevice>) {
+    for (const [node, device] of devicesByNode) {
+      const m = NODE.exec(node);
+      const fn = (device as MachineDevice & { pci?: PciFunction | null }).pci;
+      if (!m || !fn) continue;
+      const [bus, slot, func] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      this.byAddr.set(key(bus, slot, func), { bus, slot, func, node, device, fn });
+    }
+  }
+
+  /** The function at bus/slot/function, if any. */
+  find(bus: number, slot: number, func: number): PciBusEntry | undefined { return this.byAddr.get(key(bus, slot, func)); }
+
+  /** Every function, in bus/slot/function order. */
+  entries(): PciBusEntry[] {
+    return [...this.byAddr.values()].sort((a, b) => a.bus - b.bus || a.slot - b.slot || a.func - b.func);
+  }
+
+  /** Functions whose config space reads vendor `vendor` and device `device` (e.g. 0x1af4, 0x1041 for modern virtio-net). */
+  findById(vendor: number, device: number): PciBusEntry[] {
+    return this.entries().filter((e) => e.fn.configRead(0, 2) === vendor && e.fn.configRead(2, 2) === device);
+  }
+
+  /** A configuration read; an empty address reads all ones (width-sized). */
+  configRead(a: PciAddress, offset: number, width: 1 | 2 | 4): number {
+    const e = this.find(a.bus, a.slot, a.func);
+    return e ? e.fn.configRead(offset, width) : ones(width);
+  }
+
+  /** A configuration write; ignored at an empty address. */
+  configWrite(a: PciAddress, offset: number, width: 1 | 2 | 4, value: number): void {
+    this.find(a.bus, a.slot, a.func)?.fn.configWrite(offset, width, value);
+  }
+
+  /** A BAR read; an empty address reads all ones. */
+  barRead(a: PciAddress, bar: number, offset: number, width: 1 | 2 | 4): number {
+    const e = this.find(a.bus, a.slot, a.func);
+    return e ? e.fn.barRead(bar, offset, width) : ones(width);
+  }
+
+  /** A BAR write; ignored at an empty address. */
+  barWrite(a: PciAddress, bar: number, offset: number, width: 1 | 2 | 4, value: number): void {
+    this.find(a.bus, a.slot, a.func)?.fn.barWrite(bar, offset, width, value);
+  }
+}
+
+function key(bus: number, slot: number, func: number): string { return `${bus}:${slot}.${func}`; }
+function ones(width: 1 | 2 | 4): number { return width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff; }
+
+/** The PCI bus of a machine (anything with `devicesByNode`, i.e. a Machine). */
+export function machinePciBus(m: { devicesByNode: ReadonlyMap<string, MachineDevice> }): PciBus { return new PciBus(m.devicesByNode); }
