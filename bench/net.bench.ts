@@ -72,7 +72,7 @@ export async function run(): Promise<BenchRow[]> {
     // Baseline: memory.copy of the same frame bytes, once per frame, in wasm.
     a.core.io().set(f, 0);
     const copies = 1_000_000;
-    const baseMs = medianMs(() => { a.core.bx.bench_memcopy_frames(len, copies); }, 9, 2);
+    const baseMs = medianMs(() => { a.core.bx.bench_link_memcopy(len, copies); }, 9, 2);
     const baseFps = copies / (baseMs / 1000);
     vmdevFps.set(len, fps);
     rows.push({

@@ -124,14 +124,3 @@ export function bench_bitmap_msi(reps: u32, n: u32): i32 {
   }
   return acc;
 }
-
-/** Baseline for the net figures: memory.copy of `count` frames of `len` bytes from the I/O buffer into RAM (rotating over 1 MiB). */
-export function bench_memcopy_frames(len: u32, count: u32): void {
-  const ram = gmRamPtr();
-  const src = ioPtr();
-  let off: usize = 0;
-  for (let i: u32 = 0; i < count; i++) {
-    memory.copy(ram + off, src, len);
-    off = (off + 2048) & 0xfffff;
-  }
-}
