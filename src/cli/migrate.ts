@@ -340,7 +340,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     if (dest) dest.writesAfterResume = inProcessDest.machine.vcpuStats().reduce((a, s) => a + s.writes, 0);
     await inProcessDest.machine.destroy();
   }
-  // Frames over virtio-net: once the NIC is in the registry its framesLost() feeds report.framesLost.
+  // Without traffic, report.framesLost is what the NICs counted (framesLost(), null with none); with it, the end-to-end figure above.
   const notes = [...notes0, `vm: Machine with ${machine.vcpus.count} vCPU workers; ${apicNote}`];
   if (dest && typeof dest.writesAfterResume === "number") notes.push(`destination: resumed and made ${dest.writesAfterResume} vCPU writes in ${opts.runAfter} ms`);
   if (final) {
