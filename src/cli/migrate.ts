@@ -348,6 +348,11 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
       `${final.repoints ? "moved to the destination at resume" : "stayed on the source"}`);
   }
   const trafficJson = final ? { sent: final.sent, received: final.received, lost: final.lost, duplicated: final.duplicated, outOfOrder: final.outOfOrder, movedToDestination: final.repoints > 0 } : null;
+  // The report first: the digest line stays the last one printed.
+  if (opts.report !== false) {
+    writeFileSync(opts.report, htmlReport(report, notes));
+    log(`report: ${opts.report}`);
+  }
   if (opts.json) {
     console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson }, null, 1));
   } else {
@@ -356,10 +361,6 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
       const frames = final ? `; frames lost: ${final.lost} (${final.sent} sent, ${final.received} received, ${final.duplicated} duplicated)` : "";
       console.log(`destination memory equals source memory: digest ${report.digest} on both sides (${report.verifyMode})${frames}`);
     }
-  }
-  if (opts.report !== false) {
-    writeFileSync(opts.report, htmlReport(report, notes));
-    log(`report: ${opts.report}`);
   }
   if (trafficError) fail(`traffic: ${trafficError}`);
   if (final && (final.lost > 0 || final.duplicated > 0)) fail(`traffic: ${final.lost} frames lost, ${final.duplicated} duplicated across the migration`);
