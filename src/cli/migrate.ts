@@ -242,6 +242,8 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   let traffic: NetTraffic | undefined;
   let trafficError: string | undefined;
   let final: NetTrafficStats | undefined;
+  /** Requests unanswered when the vCPUs froze, and replies counted when the flow moved to the destination. */
+  let inFlightAtFreeze: number | null = null, receivedAtResume: number | null = null;
   if (opts.traffic) {
     try {
       const peer = await createNetPeer({ module, variant: "release" });
@@ -271,6 +273,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
         // The destination runs the VM now: the traffic's machine end moves to it (its NIC state restored, guest RAM copied).
         onResume: (d) => {
           if (!traffic) return;
+          receivedAtResume = traffic.stats().received;
           try { traffic.repoint(d.machine); } catch (e) { trafficError = `repoint: ${(e as Error).message}`; }
         },
       });
@@ -306,6 +309,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   const eta = (msv: number) => (Number.isFinite(msv) ? `${(msv / 1000).toFixed(1)}s` : "-");
   const report: MigrationReport = await migrate(src, transport, {
     ...mopts,
+    onFrozen: () => { if (traffic) inFlightAtFreeze = traffic.stats().inFlight; },
     onProgress: (p) => {
       if (!bars) return;
       if (p.round !== barRound) { bar?.stop(); bar = bars.create(p.pagesInRound, 0, {}); barRound = p.round; }
@@ -345,9 +349,11 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   if (dest && typeof dest.writesAfterResume === "number") notes.push(`destination: resumed and made ${dest.writesAfterResume} vCPU writes in ${opts.runAfter} ms`);
   if (final) {
     notes.push(`frames over virtio-net to the peer VM: ${final.sent} sent, ${final.received} answered, lost ${final.lost}, duplicated ${final.duplicated}, out of order ${final.outOfOrder}; ` +
-      `${final.repoints ? "moved to the destination at resume" : "stayed on the source"}`);
+      `${inFlightAtFreeze ?? 0} in flight at the freeze; ` +
+      `${final.repoints ? `moved to the destination at resume, ${final.received - receivedAtResume!} answered there` : "stayed on the source"}`);
   }
-  const trafficJson = final ? { sent: final.sent, received: final.received, lost: final.lost, duplicated: final.duplicated, outOfOrder: final.outOfOrder, movedToDestination: final.repoints > 0 } : null;
+  const trafficJson = final ? { sent: final.sent, received: final.received, lost: final.lost, duplicated: final.duplicated, outOfOrder: final.outOfOrder,
+    inFlightAtFreeze, movedToDestination: final.repoints > 0, receivedOnDestination: final.repoints > 0 ? final.received - receivedAtResume! : 0 } : null;
   // The report first: the digest line stays the last one printed.
   if (opts.report !== false) {
     writeFileSync(opts.report, htmlReport(report, notes));

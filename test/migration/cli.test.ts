@@ -48,6 +48,8 @@ describe("vmdev migrate", () => {
     expect(j.traffic).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, movedToDestination: true });
     expect(j.traffic.sent).toBeGreaterThan(200);
     expect(j.traffic.received).toBe(j.traffic.sent);
+    expect(j.traffic.inFlightAtFreeze).toBeGreaterThan(0); // frames were in flight when the vCPUs froze
+    expect(j.traffic.receivedOnDestination).toBeGreaterThan(0);
   });
 
   it("--traffic config: adds a virtio-net in a free slot (or keeps the one given) and keeps the workload below the driver's window", () => {
