@@ -7,6 +7,12 @@
 // migrate`-style summary and write an HTML report.
 // `--listen PORT` runs only the destination; `--connect PORT` only the source.
 // `--in-process` keeps both in this process (MessageChannel).
+// `--traffic` (what `npm start` runs) adds guest traffic: the source gets a
+// virtio-net (unless the config has one) exchanging sequence-numbered frames
+// with a peer VM through the driver model (src/net/traffic.ts) before, during
+// and after the migration; the flow moves to the destination when it resumes
+// and the summary reports frames lost end to end. The driver model's state
+// lives in this process, so the destination does too (in-process transport).
 // Machine options are the machine CLI's (`vmdev run`): -o key=value, -f file,
 // -s/-m/-c shorthands; `-o migration.<key>=…` sets the migration's own options.
 
@@ -18,7 +24,9 @@ import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
 import { VmCore } from "../vm-core.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
-import { Machine } from "../machine/machine.js";
+import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
+import { parseSize } from "../config/schema.js";
+import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../net/traffic.js";
 import { lapicSetOf } from "../machine/lapic.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";
@@ -33,7 +41,7 @@ import { configFromArgs } from "./run.js";
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
-  verify: string; inProcess?: boolean; listen?: string; connect?: string; json?: boolean; report: string | false;
+  verify: string; inProcess?: boolean; traffic?: boolean; listen?: string; connect?: string; json?: boolean; report: string | false;
   runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string;
 }
 
@@ -97,6 +105,37 @@ export function migrateConfig(opts: Opts): ConfigTree {
   }
 }
 
+/** The guest-traffic driver model keeps its rings and buffers in the last 2 MiB of guest RAM (startNetTraffic's default window). */
+const DRIVER_WINDOW = 2 << 20;
+
+/**
+ * Make `tree` ready for guest traffic: a virtio-net in the first free slot of
+ * PCI bus 0 from slot 3 (unless the config already has one), and the vCPU
+ * workload kept below the driver's window (`workload.pages`, unless set).
+ */
+export function trafficConfig(tree: ConfigTree): void {
+  const hasNic = tree.keys().some((k) => /^pci\.\d+\.\d+\.\d+\.device$/.test(k) && tree.get(k) === "virtio-net");
+  if (!hasNic) {
+    let slot = 3;
+    while (slot < 32 && tree.children(`pci.0.${slot}`).length) slot++;
+    if (slot >= 32) fail("--traffic: no free PCI slot on bus 0 for the virtio-net");
+    tree.set(`pci.0.${slot}.0.device`, "virtio-net");
+    tree.set(`pci.0.${slot}.0.mac`, `52:54:00:00:00:${slot.toString(16).padStart(2, "0")}`);
+  }
+  const ram = parseSize(tree.get("memory.size", "64M")!);
+  if (ram < 2 * DRIVER_WINDOW) fail(`--traffic: guest RAM ${ram >> 10} KiB is too small for the driver model (want at least 4 MiB)`);
+  const first = Number(tree.get("workload.first_page", "0"));
+  const pages = (ram - DRIVER_WINDOW) / 4096 - first;
+  if (pages < 1) fail(`--traffic: workload.first_page ${first} is inside the driver's window (the last 2 MiB of guest RAM)`);
+  if (!tree.has("workload.pages")) tree.set("workload.pages", String(pages));
+  try {
+    validateConfig(tree, createDefaultRegistry());
+  } catch (e) {
+    if (e instanceof ConfigError) fail(`config: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Machine options as `-o key=value` arguments (raw values), for the child destination. */
 function configArgs(tree: ConfigTree): string[] {
   return tree.keys().flatMap((k) => ["-o", `${k}=${tree.raw(k)}`]);
@@ -126,6 +165,7 @@ export function migrateCommand(): Command {
     .option("--cache <MiB>", "XBZRLE cache size", "32")
     .addOption(new Option("--verify <mode>", "memory digest: page hashes kept as pages move (incremental) or a full re-hash of RAM on both sides").choices(["incremental", "full"]).default("incremental"))
     .option("--in-process", "run the destination in this process (MessageChannel) instead of a child over TCP")
+    .option("--traffic", "frames flowing over virtio-net between the VM and a peer VM across the migration (destination in this process; `npm start`)")
     .option("--listen <port>", "destination role only: listen on 127.0.0.1:PORT")
     .option("--connect <port>", "source role only: migrate to a destination listening on 127.0.0.1:PORT")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
@@ -133,7 +173,11 @@ export function migrateCommand(): Command {
     .option("--report <file>", "HTML report with plots", "migration-report.html")
     .option("--no-report", "no HTML report")
     .action(async (opts: Opts) => {
+      if (opts.traffic && (opts.listen !== undefined || opts.connect !== undefined)) {
+        fail(`--traffic cannot be combined with --${opts.listen !== undefined ? "listen" : "connect"}: the traffic's driver model needs the destination in this process`);
+      }
       const config = migrateConfig(opts);
+      if (opts.traffic) trafficConfig(config);
       if (opts.listen !== undefined) return destinationRole(opts, config);
       return sourceRole(opts, config);
     });
@@ -195,6 +239,24 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   fillRandom(machine.core, Math.floor((ramBytes * fill) / 4096) * 4096, 7);
   const apics = lapicSetOf(machine.core);
   const w = machine.workloads[0];
+  let traffic: NetTraffic | undefined;
+  let trafficError: string | undefined;
+  let final: NetTrafficStats | undefined;
+  /** Requests unanswered when the vCPUs froze, and replies counted when the flow moved to the destination. */
+  let inFlightAtFreeze: number | null = null, receivedAtResume: number | null = null;
+  if (opts.traffic) {
+    try {
+      const peer = await createNetPeer({ module, variant: "release" });
+      traffic = await startNetTraffic(machine, peer);
+      // Frames are in flight before the first page moves.
+      const until = performance.now() + 5000;
+      while (traffic.stats().received < 200 && performance.now() < until) await new Promise((r) => setTimeout(r, 2));
+    } catch (err) {
+      await traffic?.stop({ drain: false });
+      await machine.destroy();
+      throw err;
+    }
+  }
   log(`source VM ${machine.name}: ${ramBytes >> 20} MiB, ${machine.vcpus.count} vCPU workers dirtying ${w.rate ? `${w.rate} pages/s each` : "as fast as they can"} (${w.pattern}), devices: ${machine.devices.map((d) => d.name).join(", ")}`);
 
   let transport!: Transport;
@@ -202,14 +264,24 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   let child: { kill(): void } | undefined;
   let inProcessDest: MachineDestination | undefined;
   try {
-    if (opts.inProcess) {
+    if (opts.inProcess || opts.traffic) {
       const [a, b] = portPair();
       transport = a;
       const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
-      const factory = machineDestinationFactory(config, { module, variant: "release", onCreated: (d) => { inProcessDest = d; } });
+      const factory = machineDestinationFactory(config, {
+        module, variant: "release", onCreated: (d) => { inProcessDest = d; },
+        // The destination runs the VM now: the traffic's machine end moves to it (its NIC state restored, guest RAM copied).
+        onResume: (d) => {
+          if (!traffic) return;
+          receivedAtResume = traffic.stats().received;
+          try { traffic.repoint(d.machine); } catch (e) { trafficError = `repoint: ${(e as Error).message}`; }
+        },
+      });
       destDone = receiveMigration(b, factory, codec)
         .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
-      log("destination: a frozen Machine in this process (MessageChannel)");
+      log(opts.traffic
+        ? `destination: a frozen Machine in this process (in-process transport, MessageChannel: the traffic's driver model lives here); frames flowing to a peer VM, ${traffic!.stats().received} answered so far`
+        : "destination: a frozen Machine in this process (MessageChannel)");
     } else if (opts.connect !== undefined) {
       transport = await connect(num(opts.connect, "--connect", 1, 65535, true));
       destDone = Promise.resolve(null);
@@ -223,6 +295,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     }
   } catch (err) {
     child?.kill();
+    await traffic?.stop({ drain: false });
     await machine.destroy();
     throw err;
   }
@@ -236,6 +309,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   const eta = (msv: number) => (Number.isFinite(msv) ? `${(msv / 1000).toFixed(1)}s` : "-");
   const report: MigrationReport = await migrate(src, transport, {
     ...mopts,
+    onFrozen: () => { if (traffic) inFlightAtFreeze = traffic.stats().inFlight; },
     onProgress: (p) => {
       if (!bars) return;
       if (p.round !== barRound) { bar?.stop(); bar = bars.create(p.pagesInRound, 0, {}); barRound = p.round; }
@@ -250,29 +324,51 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     },
   });
   bars?.stop();
+  const notes0: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   const dest = await Promise.race([destDone, new Promise<null>((r) => { timer = setTimeout(() => r(null), 10_000); })]);
   clearTimeout(timer);
   if (inProcessDest?.resumed) await new Promise((r) => setTimeout(r, num(opts.runAfter, "--run-after", 0, 60_000)));
   child?.kill();
+  if (traffic) {
+    // Migrated: the flow runs on the destination (re-pointed at resume); failed: it ran on in the resumed source. Drain, then count.
+    final = await traffic.stop();
+    // End to end: every request sent and never answered (dropped anywhere, in the NIC, on the link or in a migration).
+    const nicFigure = report.framesLost;
+    report.framesLost = final.lost;
+    if (nicFigure) notes0.push(`NIC drops counted during the migration: ${nicFigure}`);
+  }
   const apicNote = apics ? `${apics.bus.cpus} local APICs moved with the machine (guest clock carried)` : "no local APICs";
   await machine.destroy();
   if (inProcessDest) {
     if (dest) dest.writesAfterResume = inProcessDest.machine.vcpuStats().reduce((a, s) => a + s.writes, 0);
     await inProcessDest.machine.destroy();
   }
-  // Frames over virtio-net: once the NIC is in the registry its framesLost() feeds report.framesLost.
-  const notes = [`vm: Machine with ${machine.vcpus.count} vCPU workers; ${apicNote}`];
+  // Without traffic, report.framesLost is what the NICs counted (framesLost(), null with none); with it, the end-to-end figure above.
+  const notes = [...notes0, `vm: Machine with ${machine.vcpus.count} vCPU workers; ${apicNote}`];
   if (dest && typeof dest.writesAfterResume === "number") notes.push(`destination: resumed and made ${dest.writesAfterResume} vCPU writes in ${opts.runAfter} ms`);
-  if (opts.json) {
-    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest }, null, 1));
-  } else {
-    for (const l of summaryLines(report, notes)) console.log(l);
-    if (report.ok) console.log(`destination memory equals source memory: digest ${report.digest} on both sides (${report.verifyMode})`);
+  if (final) {
+    notes.push(`frames over virtio-net to the peer VM: ${final.sent} sent, ${final.received} answered, lost ${final.lost}, duplicated ${final.duplicated}, out of order ${final.outOfOrder}; ` +
+      `${inFlightAtFreeze ?? 0} in flight at the freeze; ` +
+      `${final.repoints ? `moved to the destination at resume, ${final.received - receivedAtResume!} answered there` : "stayed on the source"}`);
   }
+  const trafficJson = final ? { sent: final.sent, received: final.received, lost: final.lost, duplicated: final.duplicated, outOfOrder: final.outOfOrder,
+    inFlightAtFreeze, movedToDestination: final.repoints > 0, receivedOnDestination: final.repoints > 0 ? final.received - receivedAtResume! : 0 } : null;
+  // The report first: the digest line stays the last one printed.
   if (opts.report !== false) {
     writeFileSync(opts.report, htmlReport(report, notes));
     log(`report: ${opts.report}`);
   }
+  if (opts.json) {
+    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson }, null, 1));
+  } else {
+    for (const l of summaryLines(report, notes)) console.log(l);
+    if (report.ok) {
+      const frames = final ? `; frames lost: ${final.lost} (${final.sent} sent, ${final.received} received, ${final.duplicated} duplicated)` : "";
+      console.log(`destination memory equals source memory: digest ${report.digest} on both sides (${report.verifyMode})${frames}`);
+    }
+  }
+  if (trafficError) fail(`traffic: ${trafficError}`);
+  if (final && (final.lost > 0 || final.duplicated > 0)) fail(`traffic: ${final.lost} frames lost, ${final.duplicated} duplicated across the migration`);
   if (!report.ok) fail(`migration failed in ${report.failedPhase}: ${report.error}; ${report.running === "source" ? "the source VM is running again" : "the source VM stays frozen"}`);
 }

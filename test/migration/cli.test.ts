@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { main } from "../../src/cli.js";
+import { ConfigTree } from "../../src/config/tree.js";
+import { trafficConfig } from "../../src/cli/migrate.js";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -32,6 +34,42 @@ describe("vmdev migrate", () => {
     const html = readFileSync(report, "utf8");
     expect(html.match(/<svg/g)!.length).toBeGreaterThanOrEqual(3);
     expect(html).toContain("Throughput over time");
+  });
+
+  it("--traffic (npm start's scenario): frames flow across the migration, memory verified, framesLost 0 end to end", async () => {
+    const out = capture();
+    const code = await main(["node", "vmdev", "migrate", "--traffic", "--ram", "16", "--dirty", "8", "--json", "--no-report", "--downtime", "20", "--run-after", "100"]);
+    expect(code).toBe(0);
+    const j = JSON.parse(out.join("\n"));
+    expect(j).toMatchObject({ ok: true, verified: true, framesLost: 0 });
+    expect(j.destination).toMatchObject({ ok: true, resumed: true, digest: j.digest });
+    expect(j.destination.writesAfterResume).toBeGreaterThan(0);
+    // Frames flowed before the migration (the CLI waits for 200 answers) and kept flowing on the destination.
+    expect(j.traffic).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, movedToDestination: true });
+    expect(j.traffic.sent).toBeGreaterThan(200);
+    expect(j.traffic.received).toBe(j.traffic.sent);
+    expect(j.traffic.inFlightAtFreeze).toBeGreaterThan(0); // frames were in flight when the vCPUs froze
+    expect(j.traffic.receivedOnDestination).toBeGreaterThan(0);
+  });
+
+  it("--traffic config: adds a virtio-net in a free slot (or keeps the one given) and keeps the workload below the driver's window", () => {
+    const t = new ConfigTree();
+    t.load("memory.size=16M\npci.0.3.0.device=memtest\n");
+    trafficConfig(t);
+    expect(t.get("pci.0.4.0.device")).toBe("virtio-net");
+    expect(t.get("workload.pages")).toBe(String((14 << 20) / 4096));
+    const u = new ConfigTree();
+    u.load("memory.size=16M\npci.0.7.0.device=virtio-net\nworkload.first_page=16\n");
+    trafficConfig(u);
+    expect(u.keys().filter((k) => u.get(k) === "virtio-net")).toEqual(["pci.0.7.0.device"]);
+    expect(u.get("workload.pages")).toBe(String((14 << 20) / 4096 - 16));
+  });
+
+  it("--traffic with --connect/--listen, or too little RAM, is one clear line", async () => {
+    capture();
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--connect", "4444"])).rejects.toThrow(/^--traffic cannot be combined with --connect: the traffic's driver model needs the destination in this process$/);
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--listen", "0"])).rejects.toThrow(/^--traffic cannot be combined with --listen/);
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "2"])).rejects.toThrow(/^--traffic: guest RAM 2048 KiB is too small for the driver model \(want at least 4 MiB\)$/);
   });
 
   it("a bad option is one clear line naming it", async () => {
