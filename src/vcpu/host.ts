@@ -166,6 +166,19 @@ export class VcpuHost implements VcpuFreezer {
   }
 
   /** Ask every worker to finish and wait (up to `timeoutMs`); workers that do not are terminated. */
+  /**
+   * A worker terminated mid-run cannot take its vCPU back to IDLE itself:
+   * finish its own legal path (RUNNING/SLEEPING → FROZEN → IDLE) for it. A vCPU
+   * the host holds frozen stays with the host.
+   */
+  private settleTerminated(i: number): void {
+    const cell = this.cells[i];
+    const st = cell.state;
+    if (cell.owner !== VcpuOwner.SELF) return;
+    if (st === VcpuState.RUNNING || st === VcpuState.SLEEPING) cell.transition(st, VcpuState.FROZEN, VcpuOwner.SELF);
+    if (cell.state === VcpuState.FROZEN) cell.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF);
+  }
+
   async stop(timeoutMs = 2000): Promise<void> {
     const s = this.sync;
     for (let i = 0; i < this.cells.length; i++) {
@@ -179,7 +192,10 @@ export class VcpuHost implements VcpuFreezer {
       const late = new Promise<"late">((r) => { timer = setTimeout(() => r("late"), timeoutMs); });
       const r = await Promise.race([this.exited[i].then(() => "exited" as const), late]);
       clearTimeout(timer);
-      if (r === "late") await w.terminate();
+      if (r === "late") {
+        await w.terminate();
+        this.settleTerminated(i);
+      }
       this.workers[i] = null;
     }));
   }

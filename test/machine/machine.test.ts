@@ -190,6 +190,14 @@ describe("vCPU workers", () => {
     expect(m.core.counters().badHandle).toBeGreaterThan(before);
   });
 
+  it("regression_terminated_vcpu_left_running: a stop that must terminate its workers still leaves every vCPU IDLE", async () => {
+    // Under load a 50 ms teardown timed out, the workers were terminated mid-run and their vCPUs stayed RUNNING.
+    const m = await create("memory.size=1M\ncpus=2\n");
+    await tick(20);
+    await m.destroy({ timeoutMs: 0 });
+    expect(m.vcpuStats().map((s) => s.state)).toEqual(["IDLE", "IDLE"]);
+  });
+
   it("a device worker runs under a lease (attachToMachine + runUnderLease): it stops for every write lock and re-signs after", async () => {
     const m = await create("memory.size=1M\ncpus=1\n", false);
     const control = new SharedArrayBuffer(4);
