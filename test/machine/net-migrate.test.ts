@@ -19,24 +19,33 @@ const until = async (cond: () => boolean, ms = 10_000) => {
   while (!cond()) { if (performance.now() > end) throw new Error("timed out"); await new Promise((r) => setTimeout(r, 2)); }
 };
 
+/** Source adapter and an in-process destination that builds a fresh Machine; `target()` is that Machine once HELLO arrived. */
+async function migrationPair(m1: Machine, idleTimeoutMs: number) {
+  const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
+  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
+  const [a, b] = portPair();
+  let m2: Machine | null = null;
+  const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
+    m2 = await machine(false);
+    return { core: m2.core, devices: m2.devices, resume: () => {} };
+  }, codec, { idleTimeoutMs });
+  return { src, link: a, dest, target: () => m2 };
+}
+
 describe("guest traffic across live migration", () => {
   it("migrates a Machine mid-traffic: digest verified, framesLost 0, traffic lost 0 and duplicated 0", async () => {
     const m1 = await machine(true);
     const peer = await createNetPeer({ module: debugWasm(), variant: "debug" });
-    let m2: Machine | null = null;
+    let pair: Awaited<ReturnType<typeof migrationPair>> | null = null;
     try {
       const traffic = await startNetTraffic(m1, peer, { window: 64, rxBuffers: 32 });
       await until(() => traffic.stats().received >= 1000);
-      const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
-      const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
-      const [a, b] = portPair();
-      const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
-        m2 = await machine(false);
-        return { core: m2.core, devices: m2.devices, resume: () => {} };
-      }, codec, { idleTimeoutMs: 10_000 });
+      pair = await migrationPair(m1, 10_000);
+      const { src, link: a, dest } = pair;
       let atFreeze = traffic.stats();
       const report = await migrate(src, a, { downtimeLimitMs: 20, maxRounds: 10, autoConverge: false, onFrozen: () => { atFreeze = traffic.stats(); } });
       const result = await dest;
+      const m2 = pair.target();
       expect(report.error).toBeUndefined();
       expect(report.ok && result.ok && report.verified).toBe(true);
       expect(report.framesLost).toBe(0);
@@ -52,24 +61,19 @@ describe("guest traffic across live migration", () => {
       expect(s.sent).toBeGreaterThan(sentAtFreeze);
     } finally {
       await m1.destroy();
-      await (m2 as Machine | null)?.destroy();
+      await pair?.target()?.destroy();
     }
   });
 
   it("a migration that fails in stop-and-copy leaves the source running its traffic: lost 0, duplicated 0", async () => {
     const m1 = await machine(true);
     const peer = await createNetPeer({ module: debugWasm(), variant: "debug" });
-    let m2: Machine | null = null;
+    let pair: Awaited<ReturnType<typeof migrationPair>> | null = null;
     try {
       const traffic = await startNetTraffic(m1, peer, { window: 64, rxBuffers: 32 });
       await until(() => traffic.stats().received >= 500);
-      const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
-      const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
-      const [a, b] = portPair();
-      const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
-        m2 = await machine(false);
-        return { core: m2.core, devices: m2.devices, resume: () => {} };
-      }, codec, { idleTimeoutMs: 2000 });
+      pair = await migrationPair(m1, 2000);
+      const { src, link: a, dest } = pair;
       const report = await migrate(src, new FaultyTransport(a, { type: Msg.DIGEST, action: "drop" }), { downtimeLimitMs: 20, maxRounds: 5, autoConverge: false });
       await dest;
       expect(report.ok).toBe(false);
@@ -81,7 +85,7 @@ describe("guest traffic across live migration", () => {
       expect(s.pauses).toBeGreaterThanOrEqual(1);
     } finally {
       await m1.destroy();
-      await (m2 as Machine | null)?.destroy();
+      await pair?.target()?.destroy();
     }
   });
 });
