@@ -52,8 +52,8 @@ interface Expanded { value: string; /** Longest chain of references below this v
 /** A bhyve-style configuration tree. Leaves only hold values; a key is never both a leaf and a node. */
 export class ConfigTree {
   private readonly values = new Map<string, Leaf>();
-  /** Internal nodes: node → (child segment → leaves below that child). The root is "". */
-  private readonly nodes = new Map<string, Map<string, number>>();
+  /** Internal nodes: node → its child segments (leaves and nodes). The root is "". A node exists while it has a child. */
+  private readonly nodes = new Map<string, Set<string>>();
   private seq = 0;
   /** Expanded values by key, valid until the next write. */
   private readonly memo = new Map<string, Expanded>();
@@ -82,12 +82,14 @@ export class ConfigTree {
       // bhyve: internal nodes have no value, so a key cannot be both.
       this.visits++;
       if (this.nodes.has(key)) throw new ConfigError(key, `is a node (it has ${this.someLeaf(key)}), it cannot hold a value`);
-      for (let dot = key.indexOf("."); dot >= 0; dot = key.indexOf(".", dot + 1)) {
+      // Up to the nearest existing node (whose own ancestors are nodes): none of these prefixes may be a leaf.
+      for (let dot = key.lastIndexOf("."); dot >= 0; dot = key.lastIndexOf(".", dot - 1)) {
         const k = key.slice(0, dot);
         this.visits++;
+        if (this.nodes.has(k)) break;
         if (this.values.has(k)) throw new ConfigError(key, `${k} holds a value, so it cannot have children`);
       }
-      this.countLeaf(key, 1);
+      this.link(key);
     }
     this.values.set(key, { raw: value, seq: this.seq++ });
     this.written();
@@ -97,7 +99,7 @@ export class ConfigTree {
   unset(key: string): boolean {
     this.visits++;
     if (!this.values.delete(key)) return false;
-    this.countLeaf(key, -1);
+    this.unlink(key);
     this.written();
     return true;
   }
@@ -123,7 +125,7 @@ export class ConfigTree {
     const below = this.nodes.get(node);
     if (!below) return [];
     this.visits += below.size;
-    return [...below.keys()].sort((a, b) => (/^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0));
+    return [...below].sort((a, b) => (/^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** The leaves below `node`, relative to it (`{ device: "virtio-net", mac: "…" }`), expanded, in order of last write. */
@@ -132,7 +134,7 @@ export class ConfigTree {
     const todo = this.nodes.has(node) ? [node] : [];
     while (todo.length) {
       const n = todo.pop()!;
-      for (const child of this.nodes.get(n)!.keys()) {
+      for (const child of this.nodes.get(n)!) {
         this.visits++;
         const k = n ? `${n}.${child}` : child;
         if (this.values.has(k)) leaves.push(k);
@@ -187,32 +189,39 @@ export class ConfigTree {
     return keys.map((k) => `${k}=${opts.raw ? this.values.get(k)!.raw : this.get(k)}`).join("\n") + (keys.length ? "\n" : "");
   }
 
-  /** Add `delta` to the leaf counts of every ancestor of `key` (creating or dropping index nodes). */
-  private countLeaf(key: string, delta: 1 | -1): void {
-    let parent = "";
-    let start = 0;
-    for (;;) {
-      const dot = key.indexOf(".", start);
-      const child = key.slice(start, dot < 0 ? key.length : dot);
+  /** Make `key` a child of its parent, and each new node a child of its own, up to a node that existed. */
+  private link(key: string): void {
+    for (let k = key; ;) {
+      const dot = k.lastIndexOf(".");
+      const parent = dot < 0 ? "" : k.slice(0, dot);
       this.visits++;
-      let below = this.nodes.get(parent);
-      if (!below) { below = new Map(); this.nodes.set(parent, below); }
-      const n = (below.get(child) ?? 0) + delta;
-      if (n > 0) below.set(child, n);
-      else {
-        below.delete(child);
-        if (below.size === 0) this.nodes.delete(parent);
-      }
+      const below = this.nodes.get(parent);
+      if (below) { below.add(k.slice(dot + 1)); return; }
+      this.nodes.set(parent, new Set([k.slice(dot + 1)]));
       if (dot < 0) return;
-      parent = key.slice(0, dot);
-      start = dot + 1;
+      k = parent;
+    }
+  }
+
+  /** Undo link: drop `key` from its parent, and each node left empty from its own. */
+  private unlink(key: string): void {
+    for (let k = key; ;) {
+      const dot = k.lastIndexOf(".");
+      const parent = dot < 0 ? "" : k.slice(0, dot);
+      this.visits++;
+      const below = this.nodes.get(parent)!;
+      below.delete(k.slice(dot + 1));
+      if (below.size > 0) return;
+      this.nodes.delete(parent);
+      if (dot < 0) return;
+      k = parent;
     }
   }
 
   /** One leaf below internal node `node` (for error messages). */
   private someLeaf(node: string): string {
     let k = node;
-    for (let below = this.nodes.get(k); below; below = this.nodes.get(k)) k = `${k}.${below.keys().next().value}`;
+    for (let below = this.nodes.get(k); below; below = this.nodes.get(k)) k = `${k}.${below.values().next().value}`;
     return k;
   }
 

@@ -191,6 +191,62 @@ describe("config fuzz", () => {
   });
 });
 
+describe("config tree index", () => {
+  it("a removed leaf frees its name: a node left empty can become a leaf, and the other way round", () => {
+    const c = new ConfigTree();
+    c.set("a.b.c", "1");
+    c.set("a.b.d", "2");
+    c.unset("a.b.c");
+    expect(() => c.set("a.b", "x")).toThrow(/is a node \(it has a\.b\.d\)/);
+    c.unset("a.b.d");
+    c.set("a.b", "x");
+    expect(c.children("a")).toEqual(["b"]);
+    expect(c.children("a.b")).toEqual([]);
+    expect(() => c.set("a.b.e", "y")).toThrow(/a\.b holds a value/);
+    c.unset("a.b");
+    expect(c.children("")).toEqual([]);
+    c.set("a.b.e", "y");
+    expect(c.subtree("a")).toEqual({ "b.e": "y" });
+  });
+
+  it("agrees with a tree that scans every key, over random writes, removals and walks", async () => {
+    const fc = await import("fast-check");
+    // The reference: the definition, one scan of all keys per question.
+    class Scan {
+      readonly m = new Map<string, string>();
+      set(k: string, v: string): boolean {
+        for (const o of this.m.keys()) if (o.startsWith(k + ".") || k.startsWith(o + ".")) return false;
+        this.m.delete(k); this.m.set(k, v); return true;
+      }
+      children(n: string) { const p = n ? n + "." : ""; return [...new Set([...this.m.keys()].filter((k) => k.startsWith(p)).map((k) => k.slice(p.length).split(".")[0]))]; }
+      subtree(n: string) { return Object.fromEntries([...this.m].filter(([k]) => k.startsWith(n + ".")).map(([k, v]) => [k.slice(n.length + 1), v])); }
+    }
+    const seg = fc.constantFrom("a", "b", "0", "1", "10");
+    const key = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => s.join("."));
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), key, value: fc.constantFrom("x", "y", "") }),
+      fc.record({ kind: fc.constant("unset" as const), key }),
+    );
+    fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      const t = new ConfigTree(), ref = new Scan();
+      for (const o of ops) {
+        if (o.kind === "set") {
+          let ok = true;
+          try { t.set(o.key, o.value); } catch (e) { if (!(e instanceof ConfigError)) throw e; ok = false; }
+          expect(ok).toBe(ref.set(o.key, o.value));
+        } else expect(t.unset(o.key)).toBe(ref.m.delete(o.key));
+      }
+      expect(t.keys()).toEqual([...ref.m.keys()]);
+      const nodes = new Set<string>([""]);
+      for (const k of ref.m.keys()) for (let d = k.indexOf("."); d >= 0; d = k.indexOf(".", d + 1)) nodes.add(k.slice(0, d));
+      for (const n of nodes) {
+        expect(new Set(t.children(n))).toEqual(new Set(ref.children(n)));
+        if (n) expect(Object.entries(t.subtree(n))).toEqual(Object.entries(ref.subtree(n)));
+      }
+    }), { seed: testSeed(), numRuns: 300 });
+  });
+});
+
 describe("config cost and size limits", () => {
   // Every key the tree examines (a stored key, an index entry, a reference it
   // resolves) counts as a visit: the cost measure these tests bound.
