@@ -72,7 +72,7 @@ export class ConfigTree {
   /** Set `key` to `value` (last write wins). */
   set(key: string, value: string): void {
     checkKey(key);
-    if (value.length > MAX_VALUE_LENGTH) throw new ConfigError(key, `a value is at most ${MAX_VALUE_LENGTH} characters (this one is longer than ${MAX_VALUE_LENGTH})`);
+    if (value.length > MAX_VALUE_LENGTH) throw new ConfigError(key, `the value is longer than ${MAX_VALUE_LENGTH} characters (${value.length})`);
     // A value is one line of a config file: control characters would not survive a dump.
     if (/[\x00-\x1f\x7f]/.test(value)) throw new ConfigError(key, "a value cannot contain line breaks or control characters");
     if (this.values.has(key)) {
