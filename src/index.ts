@@ -13,10 +13,11 @@ export async function createVmCore(opts: { ramBytes: number; variant?: WasmVaria
 }
 
 // The machine runtime (Node: vCPUs are worker_threads).
-export { ConfigTree, ConfigError, MAX_EXPANSION_DEPTH } from "./config/tree.js";
+export { ConfigTree, ConfigError, MAX_EXPANSION_DEPTH, MAX_VALUE_LENGTH, MAX_EXPANSION_TOTAL } from "./config/tree.js";
 export { MACHINE_SCHEMA, parseSize, parseBool, validators, type KeySpec, type Validator } from "./config/schema.js";
 export { applyDeviceArg, applyMemoryArg, applyCpusArg, pciNode } from "./config/legacy.js";
 export { Machine, SyncError, createDefaultRegistry, validateConfig, effectiveConfig, type MachineOptions, type DirtyRateSample } from "./machine/machine.js";
+export { planMachineMemory, MemoryBudgetError, type MemoryPlan, type MemoryPart } from "./machine/memory.js";
 export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
 export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";

@@ -10,7 +10,7 @@ import { counterAdd, Counter } from "../core/layout";
 import { gmReady } from "../core/guestmem";
 import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
-  apicSetCreate, apicReady, apicCount, apicSet, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
+  apicSetCreate, apicSetCost, apicReady, apicCount, apicSet, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
   lintSet, fireLvt, irrHighest, irrClear, setTpr, eventsTake,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
@@ -31,6 +31,11 @@ export function apic_create(count: u32, busHz: u64, tscHz: u64): i32 {
   if (apicReady()) return Status.ERR_ALREADY;
   if (count == 0 || count > MAX_APICS || busHz == 0 || busHz > MAX_HZ || tscHz == 0 || tscHz > MAX_HZ) return Status.ERR_INVALID_ARG;
   return apicSetCreate(count, busHz, tscHz);
+}
+
+/** The most linear memory apic_create(count, …) takes, or -Status for a bad count (what a host sizes a machine with). */
+export function apic_memory_bytes(count: u32): i32 {
+  return count == 0 || count > MAX_APICS ? -Status.ERR_INVALID_ARG : <i32>apicSetCost(count);
 }
 
 /** MSI address bits 11:5 as destination ID bits 14:8 (on = 1; off by default): what a guest uses when the hypervisor advertises an extended destination ID. */

@@ -24,7 +24,7 @@
 // performance sources (their LVTs are registers only; the host can fire them
 // with apic_lvt_fire), APIC bus arbitration IDs, 82489DX behaviour.
 
-import { regionAlloc, controlBlock, CB_APIC_SET } from "../core/layout";
+import { regionAlloc, regionCost, controlBlock, CB_APIC_SET } from "../core/layout";
 import { gmReady } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
@@ -146,6 +146,12 @@ export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): i32 {
   // Another instance may have created a set meanwhile: the first one published wins.
   if (atomic.cmpxchg<u32>(controlBlock() + CB_APIC_SET, 0, <u32>s) != 0) { setPtr = 0; scratchPtr = 0; return Status.ERR_ALREADY; }
   return Status.OK;
+}
+
+/** The most linear memory apicSetCreate(count) carves (one cost per allocation there). */
+export function apicSetCost(count: u32): u64 {
+  return regionCost(offsetof<ApicSet>(), 64) + regionCost(<u64>count * PAGE_STRIDE, 64) + regionCost(<u64>count << 7, 64) +
+    regionCost(<u64>count << 2, 64) + regionCost(32, 64) + regionCost(<u64>APIC_STATS << 3, 64);
 }
 
 /** True once the VM has an APIC set; binds this instance to it on first use. */

@@ -7,7 +7,7 @@
 import { Status, STATUS_MAX } from "./status";
 import { ABI_VERSION } from "./abi";
 import { BUILD_ID } from "./buildinfo";
-import { controlBlock, CB_COUNTERS, regionTop } from "./layout";
+import { controlBlock, CB_COUNTERS, regionTop, regionFree } from "./layout";
 import * as vm from "./vm";
 import * as gm from "./guestmem";
 import * as dirty from "./dirty";
@@ -25,6 +25,12 @@ export function vm_attach(ioBytes: u32): i32 { return vm.vmAttach(ioBytes); }
 export function vm_ready(): i32 { return gm.gmReady() ? 1 : 0; }
 /** Bytes of linear memory in use by vmdev regions (guest RAM included). */
 export function vm_memory_used(): u32 { return regionTop(); }
+/** Bytes of linear memory regions can still take: what a host sizes the devices it is about to create against. */
+export function vm_memory_free(): u32 { return <u32>regionFree(); }
+/** The most linear memory vm_attach(ioBytes) takes (what each further instance, e.g. a vCPU worker, costs); -Status for a bad size. */
+export function vm_attach_bytes(ioBytes: u32): i32 {
+  return vm.attachIoOk(ioBytes) ? <i32>vm.attachCost(ioBytes) : -Status.ERR_INVALID_ARG;
+}
 
 export function io_ptr(): usize { return vm.ioPtr(); }
 export function io_size(): u32 { return vm.ioSize(); }

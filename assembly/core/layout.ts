@@ -67,6 +67,9 @@ export function ensureMemory(end: u64): bool {
   return true;
 }
 
+/** End of the range regions are carved from (the last 64 KiB of the 4 GiB address space stay unused). */
+export const REGION_LIMIT: u64 = 0xFFFF_0000;
+
 /**
  * Carve `bytes` of zeroed memory aligned to `align` (a power of two) out of
  * linear memory. Returns 0 when memory cannot grow. Regions are never freed:
@@ -80,7 +83,7 @@ export function regionAlloc(bytes: u64, align: u32): usize {
     const top = <u64>atomic.load<u32>(cb + CB_TOP);
     const start = (top + mask) & ~mask;
     const end = start + bytes;
-    if (end > 0xFFFF_0000) return 0;
+    if (end > REGION_LIMIT) return 0;
     if (atomic.cmpxchg<u32>(cb + CB_TOP, <u32>top, <u32>end) != <u32>top) continue;
     if (!ensureMemory(end)) return 0;
     return <usize>start;
@@ -91,6 +94,22 @@ export function regionAlloc(bytes: u64, align: u32): usize {
 /** Bytes of linear memory handed out so far (the bump pointer). */
 export function regionTop(): u32 {
   return atomic.load<u32>(controlBlock() + CB_TOP);
+}
+
+/** Bytes regionAlloc can still hand out. */
+export function regionFree(): u64 {
+  const top = <u64>regionTop();
+  return top >= REGION_LIMIT ? 0 : REGION_LIMIT - top;
+}
+
+/**
+ * The most linear memory `regionAlloc(bytes, align)` consumes: the bytes and
+ * the worst alignment padding. Sizing queries add one of these per allocation
+ * they stand for, so a host can check a machine fits before creating it.
+ */
+// @ts-ignore: decorator
+@inline export function regionCost(bytes: u64, align: u32): u64 {
+  return bytes + <u64>align - 1;
 }
 
 /** Prepare the control block if this is the first instance on this memory. */

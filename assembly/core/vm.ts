@@ -5,7 +5,7 @@
 
 import { Status } from "./status";
 import {
-  controlBlock, controlBlockInit, regionAlloc, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES,
+  controlBlock, controlBlockInit, regionAlloc, regionCost, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES,
   CB_HOLE_COUNT, CB_HOLES, CBF_INIT, CBF_FOREIGN, MAX_OWN_RAM_PAGES, MAX_FOREIGN_RAM_PAGES,
   PAGE_SHIFT, MAX_HOLES,
 } from "./layout";
@@ -70,10 +70,18 @@ export function vmInit(ramPages: u32, flags: u32): i32 {
   return Status.OK;
 }
 
+/** I/O buffer sizes vmAttach accepts. */
+export function attachIoOk(ioBytesWanted: u32): bool { return ioBytesWanted >= 4096 && ioBytesWanted <= (1 << 28); }
+
+/** The most linear memory vmAttach(ioBytesWanted) carves (allocIo: I/O and bounce buffers). */
+export function attachCost(ioBytesWanted: u32): u64 {
+  return regionCost(<u64>ioBytesWanted + BOUNCE_SIZE, 64);
+}
+
 /** Bind this instance to a VM another instance created in the same shared memory. */
 export function vmAttach(ioBytesWanted: u32): i32 {
   if (gmReady()) return Status.ERR_ALREADY;
-  if (ioBytesWanted < 4096 || ioBytesWanted > (1 << 28)) return Status.ERR_INVALID_ARG;
+  if (!attachIoOk(ioBytesWanted)) return Status.ERR_INVALID_ARG;
   const cb = controlBlock();
   if (<u64>memory.size() << 16 < <u64>cb + 8 || (atomic.load<u32>(cb + CB_FLAGS) & CBF_INIT) == 0) return Status.ERR_NOT_READY;
   if (!allocIo(ioBytesWanted)) return Status.ERR_NO_MEMORY;

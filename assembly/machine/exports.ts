@@ -30,6 +30,8 @@ export function mach_ram_hash(firstPage: u32, count: u32, seed: u64): u64 {
 }
 
 export function memtest_create(gpa: u64, len: u32): i32 { return memtest.memtestCreate(gpa, len); }
+/** The most linear memory a memtest_create takes (its table, on first use in this instance). */
+export function memtest_memory_bytes(): u32 { return <u32>memtest.memtestCost(); }
 export function memtest_destroy(h: i32): i32 { return memtest.memtestDestroy(h); }
 export function memtest_tick(h: i32, n: u32): i32 { return memtest.memtestTick(h, n); }
 export function memtest_ticks(h: i32): u64 { return memtest.memtestTicks(h); }

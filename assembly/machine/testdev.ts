@@ -9,7 +9,7 @@
 // that created it (the main thread's).
 
 import { Status } from "../core/status";
-import { regionAlloc, counterAdd, Counter } from "../core/layout";
+import { regionAlloc, regionCost, counterAdd, Counter } from "../core/layout";
 import { gmCheck, gmStore32 } from "../core/guestmem";
 import { ioPtr, ioSize } from "../core/vm";
 import { DeviceKind, envBegin, envPutU32, envPutU64, envFinish, envOpen, envVersion, envGetU32, envGetU64, envU32, envU64 } from "../core/state";
@@ -42,6 +42,9 @@ function valid(h: i32): bool {
   counterAdd(Counter.BAD_HANDLE, 1);
   return false;
 }
+
+/** The most linear memory memtestCreate carves: the instance's table, on first use. */
+export function memtestCost(): u64 { return regionCost(<u64>MEMTEST_MAX * offsetof<Memtest>(), 16); }
 
 /** Create a device writing into [gpa, gpa+len) (len a multiple of 4). Returns a handle or -status. */
 export function memtestCreate(gpa: u64, len: u32): i32 {

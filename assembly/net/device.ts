@@ -5,7 +5,7 @@
 // host outbox the TypeScript glue drains, and enter through netReceive.
 
 import { Status } from "../core/status";
-import { regionAlloc } from "../core/layout";
+import { regionAlloc, regionCost } from "../core/layout";
 import { gmCopyIn, gmCopyOut, gmStore8 } from "../core/guestmem";
 import { F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, S_DRIVER_OK, bit, MAX_QUEUE_SIZE } from "../virtio/defs";
 import {
@@ -682,3 +682,15 @@ export function netResume(d: VDev): void {
   netKickAll(d);
 }
 
+
+/**
+ * The most linear memory netInit carves for (mtu, backlog), with this
+ * instance's scratch (first use) and the deferred-receive list rxDone takes
+ * on first use: one cost per allocation there.
+ */
+export function netCost(mtu: u32, backlog: u32): u64 {
+  const slotBytes = (<u64>mtu + ETH_HDR_MAX + 4 + 15) & ~(<u64>15);
+  return regionCost(<u64>MAX_TX_FRAME + 64, 16) + regionCost(16, 16) + regionCost(<u64>MAX_QUEUE_SIZE * 8, 16) + regionCost(16, 16) +
+    regionCost(offsetof<NetDev>(), 16) + regionCost(FILTER_BYTES, 16) + regionCost(slotBytes * backlog + 16, 16) +
+    regionCost(TX_OUT_BYTES, 16) + regionCost(64, 16);
+}

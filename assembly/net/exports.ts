@@ -16,6 +16,7 @@ import {
 } from "./device";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach } from "./switch";
 import { netSave, netRestore, netStateBound } from "./state";
+import { netMemoryBytes } from "./sizing";
 
 function dev(h: i32, type: u32): VDev | null {
   const p = devGet(h);
@@ -169,3 +170,12 @@ export function vmmio_write(h: i32, off: u32, width: u32, v: u32): void {
   mmioWrite(d, off, width, v);
 }
 
+
+/**
+ * Bytes of linear memory a vnet_create with these parameters can take over
+ * the device's life (see net/sizing.ts), or -Status for parameters
+ * vnet_create refuses. Compare with vm_memory_free() before creating.
+ */
+export function vnet_memory_bytes(transport: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i64 {
+  return netMemoryBytes(transport, pairs, mtu, queueSize, backlog);
+}

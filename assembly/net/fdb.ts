@@ -3,7 +3,7 @@
 // cache: a destination it does not know (or forgot on a collision) is flooded
 // to every other port, so no frame is lost to it.
 
-import { regionAlloc } from "../core/layout";
+import { regionAlloc, regionCost } from "../core/layout";
 
 export const MAX_SWITCHES: i32 = 4;
 export const MAX_PORTS: u32 = 16;
@@ -21,6 +21,9 @@ function sw(id: i32): usize { return base + <usize>(id - 1) * SW_BYTES; }
 export function swValid(id: i32): bool {
   return base != 0 && id >= 1 && id <= MAX_SWITCHES && load<u32>(sw(id) + SW_USED) != 0;
 }
+
+/** The most linear memory switch tables take (all MAX_SWITCHES, carved by the first swCreate). */
+export function swCost(): u64 { return regionCost(<u64>SW_BYTES * MAX_SWITCHES, 16); }
 
 /** A new switch; returns its id (1..MAX_SWITCHES) or 0 when all are in use / no memory. */
 export function swCreate(): i32 {

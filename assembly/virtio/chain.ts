@@ -14,7 +14,7 @@
 
 import { gmCheck } from "../core/guestmem";
 import { Status } from "../core/status";
-import { regionAlloc } from "../core/layout";
+import { regionAlloc, regionCost } from "../core/layout";
 import { MAX_QUEUE_SIZE, DESC_SIZE, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT } from "./defs";
 import { descAddr, descLen, descFlags, descNext } from "./desc";
 import { Queue, QF_INDIRECT } from "./queue";
@@ -37,6 +37,9 @@ export function sgList(): usize {
   if (sgBase == 0) sgBase = regionAlloc(<u64>MAX_QUEUE_SIZE * SG_ENTRY, 16);
   return sgBase;
 }
+
+/** The most linear memory sgList carves (on first use). */
+export function sgCost(): u64 { return regionCost(<u64>MAX_QUEUE_SIZE * SG_ENTRY, 16); }
 
 /** Readable bytes of the last chain walked. */
 export let chainReadable: u32 = 0;

@@ -4,7 +4,7 @@
 // thin register maps over these functions; device types plug in through
 // dispatch.ts. Devices live in fixed regions named by small handles.
 
-import { regionAlloc } from "../core/layout";
+import { regionAlloc, regionCost } from "../core/layout";
 import { Status } from "../core/status";
 import {
   S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
@@ -303,4 +303,12 @@ export function devWriteStatus(d: VDev, v: u32, featuresAcceptable: bool): bool 
   if ((nv & S_DRIVER_OK) != 0 && (nv & S_FEATURES_OK) == 0) { nv &= ~S_DRIVER_OK; count(d, VCounter.BAD_REGISTER_VALUE); }
   d.status = nv | keep;
   return false;
+}
+
+/** The most linear memory devCreate carves for a device of `numQueues` queues (the handle table included, on first use). */
+export function devCost(transport: u32, numQueues: u32): u64 {
+  let b = regionCost(<u64>MAX_DEVICES * 4, 8) + regionCost(offsetof<VDev>(), 16) + regionCost(<u64>QUEUE_BYTES * numQueues, 16) +
+    regionCost(<u64>DEV_COUNTERS * 8, 8);
+  if (transport == TRANSPORT_PCI) b += regionCost(256, 16) + regionCost(<u64>MAX_VECTORS * 16 + 8, 16); // config space, MSI-X table + PBA
+  return b;
 }

@@ -8,7 +8,7 @@
 // register; anything else reads as all-ones, writes are dropped, and the
 // device's BAD_ACCESS counter goes up. Nothing traps.
 
-import { regionAlloc } from "../core/layout";
+import { regionAlloc, regionCost } from "../core/layout";
 import { NO_VECTOR } from "./defs";
 import {
   VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devSelected, devQueueWritable,
@@ -279,3 +279,6 @@ function commonWrite(d: VDev, off: u32, width: u32, v: u32): void {
 
 /** Writable fields of configuration space (restore copies only these from a saved image). */
 export function pciWritableMask(): usize { return wmask; }
+
+/** The most linear memory pciInit carves: the write mask of config space, on first use. */
+export function pciCost(): u64 { return regionCost(256, 16); }

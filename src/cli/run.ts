@@ -59,7 +59,14 @@ export function runCommand(): Command {
       const duration = Number(opts.duration), freezeMs = Number(opts.freezeMs);
       if (!(duration > 0) || !(freezeMs >= 0)) throw new Error("--duration must be > 0 and --freeze-ms ≥ 0");
       const t0 = performance.now();
-      const m = await Machine.create(tree, { variant: opts.variant });
+      let m: Machine;
+      try {
+        m = await Machine.create(tree, { variant: opts.variant });
+      } catch (e) {
+        // What only the machine can check (its memory budget) is a config error too.
+        if (e instanceof ConfigError) { process.stderr.write(`vmdev run: ${e.message}\n`); process.exitCode = 2; return; }
+        throw e;
+      }
       try {
         const startMs = performance.now() - t0;
         m.core.dirty.enable();

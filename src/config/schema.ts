@@ -103,9 +103,19 @@ export function matchKey(pattern: string, key: string): boolean {
   return p.length === k.length && p.every((s, i) => s === "*" || s === k[i]);
 }
 
-/** Find the schema entry for `key`, if any. */
+// Schemas split into segments once (a config of a million keys looks each one up).
+const splitSchemas = new WeakMap<readonly KeySpec[], { length: number; split: Array<{ segs: string[]; spec: KeySpec }> }>();
+
+/** Find the schema entry for `key`, if any (the first that matches). */
 export function findSpec(schema: readonly KeySpec[], key: string): KeySpec | undefined {
-  return schema.find((s) => matchKey(s.pattern, key));
+  let cached = splitSchemas.get(schema);
+  if (!cached || cached.length !== schema.length) {
+    cached = { length: schema.length, split: schema.map((spec) => ({ segs: spec.pattern.split("."), spec })) };
+    splitSchemas.set(schema, cached);
+  }
+  const k = key.split(".");
+  for (const { segs, spec } of cached.split) if (segs.length === k.length && segs.every((s, i) => s === "*" || s === k[i])) return spec;
+  return undefined;
 }
 
 /** The expanded value of `key`, or its schema default. */

@@ -12,7 +12,7 @@
 import { ApicBus, ApicMsr, type LocalApic } from "../apic/apic-bus.js";
 import type { GuestClock } from "../apic/apic-bus.js";
 import { DeviceKind } from "../state.js";
-import { check } from "../status.js";
+import { check, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
 import { parseBool, validators } from "../config/schema.js";
 import type { MachineDevice, VcpuDeviceFactory } from "./registry.js";
@@ -136,5 +136,10 @@ export const lapicFactory: VcpuDeviceFactory = {
     }
     set.live++;
     return new LapicDevice(apic, set);
+  },
+  memoryBytes(_options, vcpus, core) {
+    const n = core.exports.apic_memory_bytes(vcpus);
+    if (n < 0) throw new VmdevError(-n, "apic_memory_bytes");
+    return n;
   },
 };

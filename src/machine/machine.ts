@@ -21,6 +21,7 @@ import { memtestFactory } from "./memtest.js";
 import { lapicFactory } from "./lapic.js";
 import { MachineClock } from "./clock.js";
 import { virtioNetFactory } from "./virtio-net.js";
+import { planMachineMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
 /** A lock or freeze that did not happen: `status` says why, `stage` where. */
@@ -148,6 +149,10 @@ export class Machine {
     const ramBytes = parseSize(valueOf(config, "memory.size")!);
     const cpus = Number(valueOf(config, "cpus"));
     const core = await VmCore.create({ module: opts.module ?? (await loadModule(variant)), variant, ramBytes });
+    const nodes: string[] = [];
+    for (const bus of config.children("pci")) for (const slot of config.children(`pci.${bus}`)) for (const fn of config.children(`pci.${bus}.${slot}`)) nodes.push(`pci.${bus}.${slot}.${fn}`);
+    // Before any device exists: refuse a config whose parts cannot fit the wasm memory, and reserve what they can take.
+    reserveMemory(core, planMachineMemory(config, core, registry, nodes, { startVcpus: opts.startVcpus ?? true }));
     const sync = SyncState.create(cpus, Number(valueOf(config, "lock.leases")));
     const vcpus = new VcpuHost(sync);
     const lock = new VmLock(sync, { freezer: vcpus, timeoutMs: Number(valueOf(config, "lock.timeout_ms")) });
@@ -155,8 +160,6 @@ export class Machine {
     const clock = new MachineClock(core, !opts.startFrozen);
     const devices = new Map<string, MachineDevice>();
     const perName = new Map<string, number>();
-    const nodes: string[] = [];
-    for (const bus of config.children("pci")) for (const slot of config.children(`pci.${bus}`)) for (const fn of config.children(`pci.${bus}.${slot}`)) nodes.push(`pci.${bus}.${slot}.${fn}`);
     try {
       for (const node of nodes) {
         const { device, ...options } = config.subtree(node);

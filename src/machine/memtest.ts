@@ -123,4 +123,5 @@ export const memtestFactory: DeviceFactory = {
     if (interval > 0) dev.startTimer(ctx.lock, interval);
     return dev;
   },
+  memoryBytes: (_options, core) => core.exports.memtest_memory_bytes() >>> 0,
 };

@@ -51,6 +51,8 @@ export interface VcpuDeviceFactory {
   keys: KeySpec[];
   /** `vcpu` is this instance's vCPU, `vcpus` the machine's vCPU count. */
   create(ctx: DeviceContext & { vcpu: number; vcpus: number }): MachineDevice | Promise<MachineDevice>;
+  /** Linear memory all `vcpus` instances can take with these (validated) options; see DeviceFactory.memoryBytes. */
+  memoryBytes?(options: Record<string, string>, vcpus: number, core: VmCore): number;
 }
 
 /** How to build one kind of device. */
@@ -63,6 +65,19 @@ export interface DeviceFactory {
   /** Names given to bare options of a legacy `-s` argument, in order. */
   positional?: string[];
   create(ctx: DeviceContext): MachineDevice | Promise<MachineDevice>;
+  /**
+   * Bytes of linear memory `create` and the device's later use can take with
+   * these (validated) options, from the wasm module's sizing queries. The
+   * machine adds these up before it creates any device and refuses a config
+   * that does not fit, so a valid config cannot fail at create for memory.
+   * A device that takes wasm memory must say how much.
+   */
+  memoryBytes?(options: Record<string, string>, core: VmCore): number;
+  /**
+   * The whole-number option that scales memoryBytes (virtio-net: `backlog`):
+   * an over-budget config is refused naming it, with the largest value that fits.
+   */
+  memoryKey?: string;
 }
 
 /** Device factories by name. */

@@ -97,6 +97,17 @@ const isPow2 = (v: string): string | null => {
   return (Number(v) & (Number(v) - 1)) === 0 ? null : `want a power of two from 2 to 32768, got '${v}'`;
 };
 
+/** The VirtioNet options of a machine NIC's (validated) config keys, defaults filled in. */
+function nicParams(o: Record<string, string>) {
+  return {
+    transport: "pci" as const,
+    queuePairs: Number(o.queues ?? 1),
+    mtu: Number(o.mtu ?? 1500),
+    queueSize: Number(o.queue_size ?? 256),
+    backlogFrames: Number(o.backlog ?? 256),
+  };
+}
+
 /** Registry entry: `-s 3,virtio-net,mac=52:54:00:00:00:03,queues=2` or `pci.0.3.0.device=virtio-net`. */
 export const virtioNetFactory: DeviceFactory = {
   name: "virtio-net",
@@ -116,16 +127,7 @@ export const virtioNetFactory: DeviceFactory = {
   create(ctx) {
     const o = ctx.options;
     const backend = parseNetBackend(o.backend ?? "host")!;
-    const nic = VirtioNet.create(ctx.core, {
-      name: ctx.instanceName,
-      mac: o.mac ?? defaultMac(ctx.node),
-      transport: "pci",
-      queuePairs: Number(o.queues ?? 1),
-      mtu: Number(o.mtu ?? 1500),
-      queueSize: Number(o.queue_size ?? 256),
-      backlogFrames: Number(o.backlog ?? 256),
-      interrupts: ctx.interrupts,
-    });
+    const nic = VirtioNet.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...nicParams(o), interrupts: ctx.interrupts });
     if (backend.kind === "loopback") VirtioNet.connect(nic, nic);
     else if (backend.kind === "switch") {
       let byName = switches.get(ctx.core);
@@ -136,4 +138,6 @@ export const virtioNetFactory: DeviceFactory = {
     }
     return new MachineVirtioNet(nic, backend);
   },
+  memoryBytes: (options, core) => VirtioNet.memoryBytes(core, nicParams(options)),
+  memoryKey: "backlog",
 };

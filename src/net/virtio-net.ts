@@ -113,6 +113,19 @@ export class VirtioNet implements DeviceModel {
     a.peers = [b]; b.peers = [a];
   }
 
+  /**
+   * Bytes of linear memory a device with these options can take in `core`
+   * over its life (wasm `vnet_memory_bytes`): compare with
+   * `core.exports.vm_memory_free()` before creating. Throws VmdevError for
+   * options `create` would refuse.
+   */
+  static memoryBytes(core: VmCore, opts: Omit<VirtioNetOptions, "mac" | "interrupts" | "name">): number {
+    const n = core.exports.vnet_memory_bytes(opts.transport === "pci" ? 1 : opts.transport === "mmio" ? 2 : 0,
+      opts.queuePairs ?? 1, opts.mtu ?? 1500, opts.queueSize ?? 256, opts.backlogFrames ?? 256);
+    if (n < 0n) throw new VmdevError(Number(-n), "vnet_memory_bytes");
+    return Number(n);
+  }
+
   /** Undo {@link VirtioNet.connect} or leave a {@link VirtualSwitch}: frames go to `onTransmit` again. */
   disconnect(): void {
     this.e.vnet_disconnect(this.handle);

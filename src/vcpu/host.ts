@@ -27,6 +27,9 @@ export interface VcpuStats {
   refusedTransitions: number;
 }
 
+/** I/O buffer of each vCPU worker's wasm instance (what a worker's attach takes is sized from it). */
+export const VCPU_WORKER_IO_BYTES = 4096;
+
 /** The vCPUs of one machine. */
 export class VcpuHost implements VcpuFreezer {
   readonly cells: VcpuCell[];
@@ -54,7 +57,7 @@ export class VcpuHost implements VcpuFreezer {
     this.started = true;
     const entry = siblingModule(import.meta.url, "vcpu-worker");
     const ready = this.cells.map((_, i) => {
-      const data: VcpuWorkerData = { shared, sync: this.sync.buffer, index: i, workload: workloads[i], sliceUs, extension };
+      const data: VcpuWorkerData = { shared, sync: this.sync.buffer, index: i, workload: workloads[i], sliceUs, extension, ioBytes: VCPU_WORKER_IO_BYTES };
       const w = spawnWorker(entry, data);
       this.workers[i] = w;
       let failure: Error | null = null;

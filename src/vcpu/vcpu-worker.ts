@@ -21,6 +21,8 @@ export interface VcpuWorkerData {
   sliceUs: number;
   /** URL of a guest extension module (see VcpuExtension), imported in this worker. */
   extension?: string;
+  /** Size of this worker's wasm I/O buffer. */
+  ioBytes: number;
 }
 
 /** What a guest extension gets: this vCPU's view of the VM. */
@@ -38,7 +40,7 @@ export interface VcpuExtension {
 }
 
 const d = (workerData as { data: VcpuWorkerData }).data;
-const core = await VmCore.attach(d.shared, 4096);
+const core = await VmCore.attach(d.shared, d.ioBytes);
 const s = SyncState.from(d.sync);
 const cell = new VcpuCell(s, d.index);
 const i32 = s.i32;

@@ -48,4 +48,10 @@ describe("vmdev run", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("vmdev run: memory.sise: unknown key\n");
   });
+
+  it("a config the machine's memory cannot hold is refused the same way, naming the key before any device is made", async () => {
+    const r = await vmdev("run", "-o", "pci.0.3.0.device=virtio-net", "-o", "pci.0.3.0.backlog=65536", "-o", "pci.0.3.0.mtu=65500");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^vmdev run: pci\.0\.3\.0\.backlog: backlog=65536 .*: at most backlog=\d+ fits\n$/);
+  });
 });
