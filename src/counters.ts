@@ -6,4 +6,6 @@ export const CoreCounter = {
   badHandle: 3,
   dirtyMarksIgnored: 4,
   stateRejected: 5,
+  /** Bytes of freed device memory dropped because the instance's free list was full. */
+  blockBytesLost: 6,
 } as const;
