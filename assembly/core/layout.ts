@@ -233,8 +233,10 @@ export namespace Counter {
   export const STATE_REJECTED = 5;
   /** Bytes of freed blocks dropped because the free list was full. */
   export const BLOCK_BYTES_LOST = 6;
+  /** Bumped by every change to the holes; devices holding validated guest ranges re-check them when it moves. */
+  export const LAYOUT_CHANGES = 7;
 }
-export const CORE_COUNTERS: i32 = 7;
+export const CORE_COUNTERS: i32 = 8;
 
 // @ts-ignore: decorator
 @inline export function counterAdd(index: i32, n: u64): void {

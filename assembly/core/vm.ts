@@ -10,7 +10,7 @@ import {
   PAGE_SHIFT, MAX_HOLES,
 } from "./layout";
 import { GUEST_BITMAP, bitmapCreate, bitmapRelease, bitmapEnabled, bitmapSetEnabled } from "./dirty";
-import { gmBind, gmReady, gmRamPages, gmForeign, BOUNCE_SIZE } from "./guestmem";
+import { gmBind, gmReady, gmRamPages, gmForeign, layoutChanged, BOUNCE_SIZE } from "./guestmem";
 import { DeviceKind, envBegin, envPutU32, envPutBytes, envFinish, envOpen, envGetU32, envU32, envFind, envFoundLen, envVersion } from "./state";
 
 export const VM_FOREIGN_RAM: u32 = 1;
@@ -142,6 +142,7 @@ export function gmRestoreState(len: u32): i32 {
   const cb = controlBlock();
   memory.copy(cb + CB_HOLES, holes, holeBytes);
   atomic.store<u32>(cb + CB_HOLE_COUNT, n);
+  layoutChanged();
   if (dirtyOn != bitmapEnabled(GUEST_BITMAP)) bitmapSetEnabled(GUEST_BITMAP, dirtyOn);
   return Status.OK;
 }

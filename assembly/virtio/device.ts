@@ -8,6 +8,7 @@
 // takes nothing, and devDestroy gives all of it back.
 
 import { regionAlloc, blockAlloc, blockFree } from "../core/layout";
+import { gmLayoutGen } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
   S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
@@ -35,6 +36,8 @@ export namespace VCounter {
   export const BAD_HEAD = 9;
   export const IRQ_NO_VECTOR = 10;
   export const BAD_REGISTER_VALUE = 11;
+  /** A hole appeared over an enabled queue's rings (the device then needs reset). */
+  export const RING_IN_HOLE = 12;
 }
 
 // @ts-ignore: decorator
@@ -67,8 +70,11 @@ export namespace VCounter {
   maxQueueSize: u32;
   /** Receive queues whose publish is deferred to the end of a linked TX batch (net/device.ts). */
   rxDefer: u32;
+  /** gmLayoutGen() the enabled rings were last checked against. */
+  layoutGen: u32;
   /** Size of the device's block (it starts at the VDev). */
   blockBytes: u32;
+  _pad: u32;
 }
 
 let table: usize = 0;
@@ -115,6 +121,7 @@ export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSiz
   d.impl = p + <usize>implOff; d.blockBytes = <u32>total;
   d.msixCount = numQueues + 1;
   if (transport == TRANSPORT_PCI) { d.cfg = p + <usize>cfgOff; d.msix = p + <usize>msixOff; }
+  d.layoutGen = gmLayoutGen();
   devResetCore(d);
   store<u32>(tableSlot(h), <u32>p);
   return h;
@@ -155,7 +162,29 @@ export function devResetCore(d: VDev): void {
  */
 // @ts-ignore: decorator
 @inline export function devLive(d: VDev): bool {
-  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK && devBusMaster(d);
+  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK && devBusMaster(d) &&
+    (d.layoutGen == gmLayoutGen() || devLayoutRecheck(d));
+}
+
+/**
+ * The holes changed since the rings were validated (a gm_add_hole, a layout
+ * restore, from any instance): validate every enabled queue again (§2.7
+ * ranges). A ring that now lies in a hole must not be written through the
+ * unchecked ring accessors, so the device stops and needs reset (§2.1.2).
+ */
+export function devLayoutRecheck(d: VDev): bool {
+  const gen = gmLayoutGen();
+  // Bounded by numQueues ≤ MAX_QUEUES.
+  for (let i: u32 = 0; i < d.numQueues; i++) {
+    const q = devQueue(d, i);
+    if (q.ready != 0 && queueValidate(q.size, q.maxSize, q.desc, q.avail, q.used) != Status.OK) {
+      count(d, VCounter.RING_IN_HOLE);
+      devNeedsReset(d);
+      return false;
+    }
+  }
+  d.layoutGen = gen;
+  return true;
 }
 
 /** PCI command register bit 2 (bus master); always true off PCI. */
