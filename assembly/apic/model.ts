@@ -24,7 +24,7 @@
 // performance sources (their LVTs are registers only; the host can fire them
 // with apic_lvt_fire), APIC bus arbitration IDs, 82489DX behaviour.
 
-import { regionAlloc, regionCost, controlBlock, CB_APIC_SET } from "../core/layout";
+import { regionAlloc, blockAlloc, blockCost, blockFree, controlBlock, CB_APIC_SET } from "../core/layout";
 import { gmReady } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
@@ -128,31 +128,47 @@ export function statGet(i: i32): u64 { return !apicReady() || <u32>i >= <u32>API
 let scratchPtr: usize = 0;
 export function scratch(): usize { return scratchPtr; }
 
-/** Create the VM's APIC set: `count` APICs (IDs 0..count-1), all at power-up state. Returns a Status. */
+// @ts-ignore: decorator
+@inline function align64(n: u64): u64 { return (n + 63) & ~<u64>63; }
+
+/**
+ * Create the VM's APIC set: `count` APICs (IDs 0..count-1), all at power-up
+ * state. Returns a Status. The set, its register pages, records, counters and
+ * this instance's arbitration list are one block, so a create that fails
+ * takes nothing.
+ */
 export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): i32 {
-  const s = regionAlloc(offsetof<ApicSet>(), 64);
+  const pagesOff = align64(offsetof<ApicSet>());
+  const metasOff = pagesOff + <u64>count * PAGE_STRIDE;
+  const listOff = metasOff + (<u64>count << 7);
+  const eoiOff = listOff + align64(<u64>count << 2);
+  const statsOff = eoiOff + 64;
+  const total = apicSetBytes(count);
+  const s = blockAlloc(total, 64);
   if (s == 0) return Status.ERR_NO_MEMORY;
-  const pages = regionAlloc(<u64>count * PAGE_STRIDE, 64);
-  const metas = regionAlloc(<u64>count << 7, 64);
-  const list = regionAlloc(<u64>count << 2, 64);
-  const eoi = regionAlloc(32, 64);
-  const stats = regionAlloc(<u64>APIC_STATS << 3, 64);
-  if (pages == 0 || metas == 0 || list == 0 || eoi == 0 || stats == 0) return Status.ERR_NO_MEMORY;
+  memory.fill(s, 0, <usize>total);
   const set = changetype<ApicSet>(s);
   set.count = count; set.busHz = busHz; set.tscHz = tscHz;
-  set.pages = pages; set.metas = metas; set.eoiBits = eoi; set.stats = stats;
-  setPtr = s; scratchPtr = list;
+  set.pages = s + <usize>pagesOff; set.metas = s + <usize>metasOff; set.eoiBits = s + <usize>eoiOff; set.stats = s + <usize>statsOff;
+  setPtr = s; scratchPtr = s + <usize>listOff;
   for (let h: u32 = 0; h < count; h++) powerUp(h);
   // Another instance may have created a set meanwhile: the first one published wins.
-  if (atomic.cmpxchg<u32>(controlBlock() + CB_APIC_SET, 0, <u32>s) != 0) { setPtr = 0; scratchPtr = 0; return Status.ERR_ALREADY; }
+  if (atomic.cmpxchg<u32>(controlBlock() + CB_APIC_SET, 0, <u32>s) != 0) {
+    setPtr = 0; scratchPtr = 0;
+    blockFree(s, total, 64);
+    return Status.ERR_ALREADY;
+  }
   return Status.OK;
 }
 
-/** The most linear memory apicSetCreate(count) carves (one cost per allocation there). */
-export function apicSetCost(count: u32): u64 {
-  return regionCost(offsetof<ApicSet>(), 64) + regionCost(<u64>count * PAGE_STRIDE, 64) + regionCost(<u64>count << 7, 64) +
-    regionCost(<u64>count << 2, 64) + regionCost(32, 64) + regionCost(<u64>APIC_STATS << 3, 64);
+/** Bytes of the block apicSetCreate(count) lays out: set, register pages, records, arbitration list, EOI bits, counters. */
+function apicSetBytes(count: u32): u64 {
+  return align64(offsetof<ApicSet>()) + <u64>count * PAGE_STRIDE + (<u64>count << 7) + align64(<u64>count << 2) + 64 +
+    align64(<u64>APIC_STATS << 3);
 }
+
+/** The most linear memory apicSetCreate(count) takes. */
+export function apicSetCost(count: u32): u64 { return blockCost(apicSetBytes(count), 64); }
 
 /** True once the VM has an APIC set; binds this instance to it on first use. */
 export function apicBind(): bool {

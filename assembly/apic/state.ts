@@ -3,7 +3,9 @@
 // ticks, so a restore on another host fires them at the same guest moment.
 // Restore is all-or-nothing: every field is read and checked (reserved bits,
 // mode against ID, LDR against the derived x2APIC LDR, timer consistency)
-// before the APIC is touched.
+// before the APIC is touched. Timer fields are checked against what the
+// registers and this VM's clocks produce, so a blob cannot arm a timer no
+// guest could have programmed.
 
 import { Status } from "../core/status";
 import { DeviceKind, envBegin, envField, envPutU32, envPutU64, envPutBytes, envFinish, envOpen, envVersion, envGetU32, envU32, envGetU64, envU64, envFindExact } from "../core/state";
@@ -16,6 +18,7 @@ import {
 } from "./defs";
 import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs, recache, irrPtr } from "./model";
 import { baseMode } from "./gate";
+import { periodReachable, tscDeadlineNs } from "./timer";
 
 const VERSION: u32 = 1;
 const T_BASE: u32 = 1, T_ID: u32 = 2, T_TPR: u32 = 3, T_LDR: u32 = 4, T_DFR: u32 = 5, T_SVR: u32 = 6;
@@ -129,15 +132,22 @@ function validate(h: u32): i32 {
   if (!envGetU64(T_TIMER_DEADLINE)) return bad; const deadline = envU64();
   if (!envGetU64(T_TIMER_PERIOD)) return bad; const period = envU64();
   if (!envGetU64(T_TSC_DEADLINE)) return bad; const tsc = envU64();
-  // Timer consistency (§11.5.4): an armed count-down has a count and fires one period after its start.
+  // Timer consistency (§11.5.4): what a guest's programming of this APIC can
+  // produce, with the time base derived here, not taken from the blob.
   if (tmode == TIMER_TSC_DEADLINE) {
+    // §11.5.4.1: armed exactly when IA32_TSC_DEADLINE is non-zero, firing when
+    // the guest TSC (this VM's tscHz) reaches it.
     if ((tsc == 0) != (deadline == NO_DEADLINE)) return bad;
+    if (tsc != 0 && deadline != tscDeadlineNs(tsc)) return bad;
   } else {
     if (tsc != 0) return bad;
     if (deadline != NO_DEADLINE) {
       // Mode 11 is reserved (§11.5.4.1, Table 11-2): a guest may write it, but no timer runs in it.
       if (tmode == 3) return bad;
+      // An armed count-down has a count, fires one period after its start, and
+      // the period is the initial count at one of the divide values and this bus clock.
       if (initial == 0 || period == 0 || start > deadline || deadline - start != period) return bad;
+      if (!periodReachable(<u32>initial, period)) return bad;
     }
   }
   const ev = u32Field(T_EVENTS); if (ev < 0 || (ev & ~(<i64>EV_ALL)) != 0) return bad;

@@ -55,10 +55,33 @@ function mulRem(r: u64, b: u64, c: u64): u64 {
 /** Guest ns → guest TSC. */
 export function nsToTsc(ns: u64): u64 { return mulDiv(ns, apicSet().tscHz, NS); }
 
-/** Bus-clock period of `count` timer ticks at the current divider, in ns (at least 1). */
-function countNs(h: u32, count: u64): u64 {
-  const ns = mulDivCeil(count * divisor(rd(h, R_TIMER_DCR)), NS, apicSet().busHz);
+/** Bus-clock period of `count` timer ticks at divisor `div`, in ns (at least 1). */
+export function countNsAt(count: u64, div: u64): u64 {
+  const ns = mulDivCeil(count * div, NS, apicSet().busHz);
   return ns == 0 ? 1 : ns;
+}
+
+/** Bus-clock period of `count` timer ticks at the current divider, in ns (at least 1). */
+function countNs(h: u32, count: u64): u64 { return countNsAt(count, divisor(rd(h, R_TIMER_DCR))); }
+
+/**
+ * True if a guest can have a count-down of `initial` ticks running with
+ * period `period` ns: the period is fixed when the initial count is written,
+ * at the divider of that moment (a later DCR write leaves it), so it is the
+ * period of one of the eight divide values (§11.5.4, Figure 11-10).
+ */
+export function periodReachable(initial: u32, period: u64): bool {
+  // Bounded: eight divide values.
+  for (let v: u32 = 0; v < 8; v++) {
+    if (countNsAt(<u64>initial, v == 7 ? 1 : <u64>2 << v) == period) return true;
+  }
+  return false;
+}
+
+/** Guest ns at which a TSC deadline of `v` ticks fires (v ≠ 0); beyond 2^64 ns it stays armed and never fires. */
+export function tscDeadlineNs(v: u64): u64 {
+  const ns = mulDivCeil(v, NS, apicSet().tscHz);
+  return ns == NO_DEADLINE ? NO_DEADLINE - 1 : ns;
 }
 
 /** Initial-count write (§11.5.4): load and start; 0 stops. Ignored in TSC-deadline mode. */
@@ -99,9 +122,7 @@ export function tscDeadlineWrite(h: u32, v: u64, now: u64): void {
   if (timerMode(h) != TIMER_TSC_DEADLINE) return;
   const m = meta(h);
   m.tscDeadline = v;
-  // An armed deadline beyond 2^64 ns stays armed (it never fires in practice).
-  const ns = mulDivCeil(v, NS, apicSet().tscHz);
-  m.timerDeadline = v == 0 ? NO_DEADLINE : ns == NO_DEADLINE ? NO_DEADLINE - 1 : ns;
+  m.timerDeadline = v == 0 ? NO_DEADLINE : tscDeadlineNs(v);
   timerAdvance(h, now);
 }
 

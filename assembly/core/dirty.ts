@@ -76,6 +76,11 @@ export function bitmapCreate(pages: u32): i32 {
   return -Status.ERR_NO_MEMORY;
 }
 
+/** Free slot `h` again (vm_init undoing a bitmap it could not finish the VM around). Its region is the caller's to undo. */
+export function bitmapRelease(h: i32): void {
+  if (h >= 1 && h <= MAX_BITMAPS) atomic.store<u32>(slot(h) + BM_FLAGS, 0);
+}
+
 /** Turn tracking on (the bitmap starts clean) or off (marks are dropped). */
 export function bitmapSetEnabled(h: i32, on: bool): i32 {
   if (!bitmapValid(h)) return Status.ERR_BAD_HANDLE;

@@ -19,7 +19,7 @@
 
 import { Status } from "./status";
 import {
-  controlBlock, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES, CB_HOLE_COUNT, CB_HOLES,
+  controlBlock, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES, CB_HOLE_COUNT, CB_HOLES, CB_COUNTERS,
   CBF_INIT, CBF_FOREIGN, MAX_HOLES, PAGE_SHIFT, counterAdd, Counter,
 } from "./layout";
 import { GUEST_BITMAP, bitmapMarkRange } from "./dirty";
@@ -73,8 +73,22 @@ export function gmAddHole(firstPage: u32, pageCount: u32): i32 {
   store<u32>(cb + CB_HOLES + (<usize>n << 3), firstPage);
   store<u32>(cb + CB_HOLES + (<usize>n << 3), pageCount, 4);
   atomic.store<u32>(cb + CB_HOLE_COUNT, n + 1);
+  layoutChanged();
   return Status.OK;
 }
+
+/**
+ * Count a change to the holes. A device validates its rings once (when the
+ * driver makes a queue ready) and then uses the unchecked primitives; it keeps
+ * the count it validated against and re-checks when it moves (gmLayoutGen).
+ * Bumped after the new holes are stored, so a reader that sees the new count
+ * sees the new holes.
+ */
+export function layoutChanged(): void { counterAdd(Counter.LAYOUT_CHANGES, 1); }
+
+/** Changes to the holes so far (low 32 bits). */
+// @ts-ignore: decorator
+@inline export function gmLayoutGen(): u32 { return <u32>atomic.load<u64>(controlBlock() + CB_COUNTERS + (<usize>Counter.LAYOUT_CHANGES << 3)); }
 
 export function gmHoleCount(): u32 { return atomic.load<u32>(controlBlock() + CB_HOLE_COUNT); }
 

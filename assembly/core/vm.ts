@@ -5,12 +5,12 @@
 
 import { Status } from "./status";
 import {
-  controlBlock, controlBlockInit, regionAlloc, regionCost, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES,
+  controlBlock, controlBlockInit, regionAlloc, regionCost, regionRollback, regionTop, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES,
   CB_HOLE_COUNT, CB_HOLES, CBF_INIT, CBF_FOREIGN, MAX_OWN_RAM_PAGES, MAX_FOREIGN_RAM_PAGES,
   PAGE_SHIFT, MAX_HOLES,
 } from "./layout";
-import { GUEST_BITMAP, bitmapCreate, bitmapEnabled, bitmapSetEnabled } from "./dirty";
-import { gmBind, gmReady, gmRamPages, gmForeign, BOUNCE_SIZE } from "./guestmem";
+import { GUEST_BITMAP, bitmapCreate, bitmapRelease, bitmapEnabled, bitmapSetEnabled } from "./dirty";
+import { gmBind, gmReady, gmRamPages, gmForeign, layoutChanged, BOUNCE_SIZE } from "./guestmem";
 import { DeviceKind, envBegin, envPutU32, envPutBytes, envFinish, envOpen, envGetU32, envU32, envFind, envFoundLen, envVersion } from "./state";
 
 export const VM_FOREIGN_RAM: u32 = 1;
@@ -31,9 +31,13 @@ export function ioSize(): u32 { return ioBytes; }
 function allocIo(bytes: u32): bool {
   const p = regionAlloc(<u64>bytes + BOUNCE_SIZE, 64);
   if (p == 0) return false;
+  bindIo(p, bytes);
+  return true;
+}
+
+function bindIo(p: usize, bytes: u32): void {
   ioBase = p + BOUNCE_SIZE; ioBytes = bytes;
   gmBind(p);
-  return true;
 }
 
 /** Replace this instance's I/O buffer with one of `bytes` (the old region is not reused). */
@@ -46,7 +50,12 @@ export function ioResize(bytes: u32): i32 {
   return Status.OK;
 }
 
-/** Create guest RAM of `ramPages` 4 KiB pages. flags: VM_FOREIGN_RAM. */
+/**
+ * Create guest RAM of `ramPages` 4 KiB pages. flags: VM_FOREIGN_RAM. All or
+ * nothing: RAM, the guest dirty bitmap and this instance's I/O buffer are made
+ * before the VM is published (CBF_INIT, what vm_attach looks for); if one
+ * cannot be made, the others are undone and another vm_init may follow.
+ */
 export function vmInit(ramPages: u32, flags: u32): i32 {
   if (gmReady()) return Status.ERR_ALREADY;
   if ((flags & ~VM_FOREIGN_RAM) != 0) return Status.ERR_INVALID_ARG;
@@ -55,18 +64,25 @@ export function vmInit(ramPages: u32, flags: u32): i32 {
   if (!controlBlockInit()) return Status.ERR_NO_MEMORY;
   const cb = controlBlock();
   if (atomic.load<u32>(cb + CB_FLAGS) & CBF_INIT) return Status.ERR_ALREADY;
+  const mark = regionTop();
   let ram: usize = 0;
   if (!isForeign) {
     // 64 KiB alignment keeps guest pages on wasm-page boundaries.
     ram = regionAlloc(<u64>ramPages << PAGE_SHIFT, 65536);
     if (ram == 0) return Status.ERR_NO_MEMORY;
   }
+  const h = bitmapCreate(ramPages);
+  const io = h == GUEST_BITMAP ? regionAlloc(<u64>DEFAULT_IO_SIZE + BOUNCE_SIZE, 64) : 0;
+  if (io == 0) {
+    if (h > 0) bitmapRelease(h);
+    // Nothing was written into RAM, the bitmap or the I/O buffer: the pointer can go back.
+    regionRollback(mark);
+    return h < 0 ? -h : Status.ERR_NO_MEMORY;
+  }
   store<u32>(cb + CB_RAM_PTR, <u32>ram);
   store<u32>(cb + CB_RAM_PAGES, ramPages);
-  const h = bitmapCreate(ramPages);
-  if (h != GUEST_BITMAP) return h < 0 ? -h : Status.ERR_NO_MEMORY;
   atomic.store<u32>(cb + CB_FLAGS, CBF_INIT | (isForeign ? CBF_FOREIGN : 0));
-  if (!allocIo(DEFAULT_IO_SIZE)) return Status.ERR_NO_MEMORY;
+  bindIo(io, DEFAULT_IO_SIZE);
   return Status.OK;
 }
 
@@ -134,6 +150,7 @@ export function gmRestoreState(len: u32): i32 {
   const cb = controlBlock();
   memory.copy(cb + CB_HOLES, holes, holeBytes);
   atomic.store<u32>(cb + CB_HOLE_COUNT, n);
+  layoutChanged();
   if (dirtyOn != bitmapEnabled(GUEST_BITMAP)) bitmapSetEnabled(GUEST_BITMAP, dirtyOn);
   return Status.OK;
 }

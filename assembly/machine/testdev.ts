@@ -10,7 +10,7 @@
 
 import { Status } from "../core/status";
 import { regionAlloc, regionCost, counterAdd, Counter } from "../core/layout";
-import { gmCheck, gmStore32 } from "../core/guestmem";
+import { gmCheck, gmStore32, gmLayoutGen } from "../core/guestmem";
 import { ioPtr, ioSize } from "../core/vm";
 import { DeviceKind, envBegin, envPutU32, envPutU64, envFinish, envOpen, envVersion, envGetU32, envGetU64, envU32, envU64 } from "../core/state";
 
@@ -27,7 +27,8 @@ const T_CURSOR: u32 = 4;
   windowGpa: u64;
   ticks: u64;
   cursor: u32;
-  pad: u32;
+  /** gmLayoutGen() the window was last checked against. */
+  layoutGen: u32;
 }
 
 let table: usize = 0;
@@ -58,7 +59,7 @@ export function memtestCreate(gpa: u64, len: u32): i32 {
   for (let h = 1; h <= MEMTEST_MAX; h++) {
     const d = at(h);
     if (d.live != 0) continue;
-    d.live = 1; d.windowGpa = gpa; d.windowLen = len; d.ticks = 0; d.cursor = 0;
+    d.live = 1; d.windowGpa = gpa; d.windowLen = len; d.ticks = 0; d.cursor = 0; d.layoutGen = gmLayoutGen();
     return h;
   }
   return -Status.ERR_FULL;
@@ -70,12 +71,22 @@ export function memtestDestroy(h: i32): i32 {
   return Status.OK;
 }
 
-/** Write `n` (≤ 65536) u32 words of the tick counter into the window, wrapping. */
+/**
+ * Write `n` (≤ 65536) u32 words of the tick counter into the window, wrapping.
+ * ERR_HOLE, writing nothing, while a hole covers part of the window.
+ */
 export function memtestTick(h: i32, n: u32): i32 {
   if (!valid(h)) return Status.ERR_BAD_HANDLE;
   if (n > 65536) return Status.ERR_INVALID_ARG;
   const d = at(h);
-  // Bounded by n; the window passed gmCheck at create/restore and every word lies inside it.
+  const gen = gmLayoutGen();
+  if (d.layoutGen != gen) {
+    // The holes changed since the window was checked: check it again before the unchecked stores.
+    const s = gmCheck(d.windowGpa, d.windowLen);
+    if (s != Status.OK) return s;
+    d.layoutGen = gen;
+  }
+  // Bounded by n; the window passed gmCheck against the current holes and every word lies inside it.
   for (let i: u32 = 0; i < n; i++) {
     if (d.cursor >= d.windowLen) d.cursor = 0;
     d.ticks++;

@@ -22,7 +22,7 @@
 // the destination writes is bounds-checked and dirty-marked.
 
 import { Status } from "../core/status";
-import { regionAlloc, PAGE_SHIFT } from "../core/layout";
+import { regionAlloc, blockAlloc, blockFree, PAGE_SHIFT } from "../core/layout";
 import { xxh64 } from "../core/hash";
 import { gmCheck, gmCopyOut, gmCopyIn, gmFill, gmRamPages, gmRamPtr, gmForeign, gmReady } from "../core/guestmem";
 import { pageIsZero } from "./zero";
@@ -83,24 +83,31 @@ export function migPages(): u32 { return tPages; }
 
 /**
  * Allocate the tables for this VM's RAM and an XBZRLE cache of `slots` pages
- * (0 = no delta encoding). Calling again reuses regions that are big enough.
+ * (0 = no delta encoding). Calling again reuses a cache that is big enough.
+ * All or nothing: on ERR_NO_MEMORY the tables and cache are as they were.
  */
 export function migInit(slots: u32): i32 {
   if (!gmReady()) return Status.ERR_NOT_READY;
   if (slots > 65536) return Status.ERR_INVALID_ARG;
-  const pages = gmRamPages();
-  if (tPages != pages) {
-    tHash = regionAlloc(<u64>pages << 3, 64);
-    tRound = regionAlloc(<u64>pages << 1, 64);
-    if (tHash == 0 || tRound == 0) { tPages = 0; return Status.ERR_NO_MEMORY; }
-    tPages = pages;
-  }
   if (!ensureScratch()) return Status.ERR_NO_MEMORY;
-  // Regions are never freed: keep the largest cache made so far and reuse it.
-  if (slots > cCap) {
-    const tags = regionAlloc(<u64>slots << 2, 64);
-    const data = regionAlloc(<u64>slots << 12, 4096);
-    if (tags == 0 || data == 0) { cSlots = 0; return Status.ERR_NO_MEMORY; }
+  const pages = gmRamPages();
+  const newTables = tPages != pages, newCache = slots > cCap;
+  const hash = newTables ? blockAlloc(<u64>pages << 3, 64) : tHash;
+  const round = newTables ? blockAlloc(<u64>pages << 1, 64) : tRound;
+  const tags = newCache ? blockAlloc(<u64>slots << 2, 64) : cTags;
+  const data = newCache ? blockAlloc(<u64>slots << 12, 4096) : cData;
+  if (newTables && (hash == 0 || round == 0) || newCache && (tags == 0 || data == 0)) {
+    if (newTables) { blockFree(hash, <u64>pages << 3, 64); blockFree(round, <u64>pages << 1, 64); }
+    if (newCache) { blockFree(tags, <u64>slots << 2, 64); blockFree(data, <u64>slots << 12, 4096); }
+    return Status.ERR_NO_MEMORY;
+  }
+  if (newTables) {
+    blockFree(tHash, <u64>tPages << 3, 64); blockFree(tRound, <u64>tPages << 1, 64);
+    tHash = hash; tRound = round; tPages = pages;
+  }
+  if (newCache) {
+    // The cache only grows: keep the largest made so far.
+    blockFree(cTags, <u64>cCap << 2, 64); blockFree(cData, <u64>cCap << 12, 4096);
     cTags = tags; cData = data; cCap = slots;
   }
   cSlots = slots;
@@ -114,9 +121,9 @@ export function migInit(slots: u32): i32 {
 
 function ensureScratch(): bool {
   if (scratch != 0) return true;
-  const a = regionAlloc(PAGE, 64), b = regionAlloc(PAGE, 64), c = regionAlloc(<u64>STATS << 2, 16);
-  if (a == 0 || b == 0 || c == 0) return false;
-  scratch = a; dscratch = b; stats = c;
+  const p = regionAlloc(<u64>PAGE * 2 + (<u64>STATS << 2), 64);
+  if (p == 0) return false;
+  scratch = p; dscratch = p + PAGE; stats = p + 2 * PAGE;
   return true;
 }
 

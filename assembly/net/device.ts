@@ -98,20 +98,29 @@ export namespace NetCounter {
   maxFrame: u32;
 }
 
-// Shared scratch (one instance processes one chain at a time).
+// Shared scratch (one instance processes one chain at a time), one region made
+// by the instance's first create.
 let frameBuf: usize = 0;   // TX frame / ctrl payload, MAX_TX_FRAME + NET_HDR bytes
 let hdrBuf: usize = 0;     // 16 bytes: the virtio_net_hdr being written
 let usedList: usize = 0;   // (head, len) pairs of the frame being received
 let cfgBuf: usize = 0;     // rendered device config (16 bytes)
+let deferList: usize = 0;  // handles of devices with deferred RX publishes (16 × u32)
 
-function scratch(): bool {
-  if (frameBuf == 0) {
-    frameBuf = regionAlloc(<u64>MAX_TX_FRAME + 64, 16);
-    hdrBuf = regionAlloc(16, 16);
-    usedList = regionAlloc(<u64>MAX_QUEUE_SIZE * 8, 16);
-    cfgBuf = regionAlloc(16, 16);
-  }
-  return frameBuf != 0 && hdrBuf != 0 && usedList != 0 && cfgBuf != 0;
+const FRAME_BUF: u64 = <u64>MAX_TX_FRAME + 64;
+const USED_LIST: u64 = <u64>MAX_QUEUE_SIZE * 8;
+const SCRATCH_BYTES: u64 = FRAME_BUF + USED_LIST + 16 + 16 + 64;
+
+/** Make this instance's scratch (once). Returns false without memory, with nothing taken. */
+export function netScratch(): bool {
+  if (frameBuf != 0) return true;
+  const p = regionAlloc(SCRATCH_BYTES, 16);
+  if (p == 0) return false;
+  frameBuf = p;
+  usedList = p + <usize>FRAME_BUF;
+  hdrBuf = usedList + <usize>USED_LIST;
+  cfgBuf = hdrBuf + 16;
+  deferList = cfgBuf + 16;
+  return true;
 }
 
 // @ts-ignore: decorator
@@ -127,26 +136,36 @@ export function netOffered(pairs: u32): u64 {
   return f;
 }
 
-/** Attach net state to device `d`. Returns a Status. */
-export function netInit(d: VDev, macHi: u32, macLo: u32, pairs: u32, mtu: u32, backlog: u32): i32 {
-  if (!scratch()) return Status.ERR_NO_MEMORY;
-  const p = regionAlloc(offsetof<NetDev>(), 16);
-  if (p == 0) return Status.ERR_NO_MEMORY;
+/** Receive backlog slot: u32 length and a frame of up to MTU + ETH_HDR_MAX bytes, 16-byte aligned. */
+// @ts-ignore: decorator
+@inline function slotBytesFor(mtu: u32): u32 { return (mtu + ETH_HDR_MAX + 4 + 15) & ~15; }
+
+// Net state inside the device's block: NetDev, filter, host outbox, backlog.
+const NET_FILTER: u64 = (<u64>offsetof<NetDev>() + 15) & ~<u64>15;
+const NET_TX_OUT: u64 = NET_FILTER + ((<u64>FILTER_BYTES + 15) & ~<u64>15);
+const NET_BACKLOG: u64 = NET_TX_OUT + <u64>TX_OUT_BYTES;
+
+/** Bytes of net state (devCreate's implBytes) for `mtu` and a backlog of `backlog` frames. */
+export function netStateBytes(mtu: u32, backlog: u32): u64 {
+  return NET_BACKLOG + <u64>slotBytesFor(mtu) * backlog + 16;
+}
+
+/** Lay out and reset the net state of `d`, whose d.impl holds netStateBytes(mtu, backlog) bytes; netScratch succeeded first. */
+export function netInit(d: VDev, macHi: u32, macLo: u32, pairs: u32, mtu: u32, backlog: u32): void {
+  const p = d.impl;
+  memory.fill(p, 0, <usize>NET_TX_OUT); // NetDev and filter; the outbox and the backlog are written before they are read
   const n = changetype<NetDev>(p);
   n.maxPairs = pairs; n.mtu = mtu;
   n.maxFrame = mtu + ETH_HDR_MAX;
   // MAC in wire order: macHi holds bytes 0..1, macLo bytes 2..5 (big-endian numbers).
   const m = (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16);
   n.origMac = m; n.mac = m;
-  n.filter = regionAlloc(FILTER_BYTES, 16);
-  n.slotBytes = (n.maxFrame + 4 + 15) & ~15;
+  n.filter = p + <usize>NET_FILTER;
+  n.txOut = p + <usize>NET_TX_OUT;
+  n.slotBytes = slotBytesFor(mtu);
   n.backlogCap = backlog;
-  n.backlog = regionAlloc(<u64>n.slotBytes * backlog + 16, 16);
-  n.txOut = regionAlloc(TX_OUT_BYTES, 16);
-  if (n.filter == 0 || n.backlog == 0 || n.txOut == 0) return Status.ERR_NO_MEMORY;
-  d.impl = p;
+  n.backlog = p + <usize>NET_BACKLOG;
   netReset(d);
-  return Status.OK;
 }
 
 /** Queue layout (§5.1.2): receiveq_i = 2i, transmitq_i = 2i+1, controlq = 2N (N = max pairs with MQ, else 1). */
@@ -360,14 +379,12 @@ function writeStream(gpa: u64, pos: u32, len: u32, frame: usize): void {
 // end of the batch instead of once per frame (same order, fewer release stores
 // and interrupt decisions). Devices touched are listed by handle (≤ 15 exist).
 let deferring = false;
-let deferList: usize = 0;
 let deferCount: u32 = 0;
 
 function rxDone(d: VDev, qi: u32): void {
   if (deferring) {
     if (d.rxDefer == 0) {
-      if (deferList == 0) deferList = regionAlloc(64, 16);
-      if (deferList == 0 || deferCount >= 16) { finish(d, qi); return; }
+      if (deferCount >= 16) { finish(d, qi); return; }
       store<u32>(deferList + (<usize>deferCount << 2), d.handle);
       deferCount++;
     }
@@ -682,15 +699,5 @@ export function netResume(d: VDev): void {
   netKickAll(d);
 }
 
-
-/**
- * The most linear memory netInit carves for (mtu, backlog), with this
- * instance's scratch (first use) and the deferred-receive list rxDone takes
- * on first use: one cost per allocation there.
- */
-export function netCost(mtu: u32, backlog: u32): u64 {
-  const slotBytes = (<u64>mtu + ETH_HDR_MAX + 4 + 15) & ~(<u64>15);
-  return regionCost(<u64>MAX_TX_FRAME + 64, 16) + regionCost(16, 16) + regionCost(<u64>MAX_QUEUE_SIZE * 8, 16) + regionCost(16, 16) +
-    regionCost(offsetof<NetDev>(), 16) + regionCost(FILTER_BYTES, 16) + regionCost(slotBytes * backlog + 16, 16) +
-    regionCost(TX_OUT_BYTES, 16) + regionCost(64, 16);
-}
+/** The most linear memory netScratch carves (once per instance). */
+export function netScratchCost(): u64 { return regionCost(SCRATCH_BYTES, 16); }

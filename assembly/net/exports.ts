@@ -7,16 +7,17 @@ import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { DEVICE_NET, TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
-import { VDev, devCreate, devGet, devIntxLevel, devQueue, DEV_COUNTERS } from "../virtio/device";
+import { VDev, devCreate, devDestroy, devGet, devIntxLevel, devQueue, DEV_COUNTERS } from "../virtio/device";
 import { dispReset } from "../virtio/dispatch";
-import { pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
+import { sgReserve } from "../virtio/chain";
+import { pciReserve, pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
 import { mmioRead, mmioWrite } from "../virtio/mmio";
 import {
-  netInit, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
+  netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
 } from "./device";
-import { switchConnect, switchDisconnect, switchCreate, switchAttach } from "./switch";
+import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
 import { netSave, netRestore, netStateBound } from "./state";
-import { netMemoryBytes } from "./sizing";
+import { netMemoryBytes, MAX_BACKLOG } from "./sizing";
 
 function dev(h: i32, type: u32): VDev | null {
   const p = devGet(h);
@@ -29,22 +30,37 @@ function dev(h: i32, type: u32): VDev | null {
 /**
  * Create a virtio-net device. transport: 1 = PCI, 2 = MMIO. MAC as two
  * big-endian numbers (bytes 0..1 in macHi, 2..5 in macLo). Returns a handle
- * (≥ 1) or -Status.
+ * (≥ 1) or -Status; a create that fails takes nothing (no handle, no memory
+ * beyond the instance's scratch, made once): ERR_FULL when all 15 handles are
+ * in use, ERR_NO_MEMORY when the device's memory (mostly the backlog: about
+ * (mtu + 22) × backlog bytes) cannot be had.
  */
 export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i32 {
   if (!gmReady()) return -Status.ERR_NOT_READY;
   if (transport != TRANSPORT_PCI && transport != TRANSPORT_MMIO) return -Status.ERR_INVALID_ARG;
   if (pairs < 1 || pairs > MAX_PAIRS || mtu < MIN_MTU || mtu > MAX_MTU || macHi > 0xffff) return -Status.ERR_INVALID_ARG;
   if (queueSize == 0 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) != 0) return -Status.ERR_INVALID_ARG;
-  if (backlog < 1 || backlog > 65536) return -Status.ERR_INVALID_ARG;
+  if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
   if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
-  const h = devCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs));
+  // Everything that can fail comes before the handle exists.
+  if (!netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
+  const h = devCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
   if (h < 0) return h;
   const d = changetype<VDev>(devGet(h));
-  const s = netInit(d, macHi, macLo, pairs, mtu, backlog);
-  if (s != Status.OK) return -s;
-  if (transport == TRANSPORT_PCI && !pciInit(d)) return -Status.ERR_NO_MEMORY;
+  netInit(d, macHi, macLo, pairs, mtu, backlog);
+  if (transport == TRANSPORT_PCI) pciInit(d);
   return h;
+}
+
+/**
+ * Destroy device `h`: it leaves its link or switch (a link peer sends to the
+ * host again), its handle and memory are free for the next create. The
+ * handle is invalid afterwards; a later create may return the same number.
+ */
+export function vnet_destroy(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  switchDisconnect(h);
+  return devDestroy(h);
 }
 
 /** Power-on reset of the whole function (PCI config space included). */
@@ -82,6 +98,8 @@ export function vnet_disconnect(a: i32): i32 { return switchDisconnect(a); }
 export function vnet_switch_create(): i32 { return switchCreate(); }
 /** Attach device `h` as a port of switch `sw` (vnet_disconnect detaches it). */
 export function vnet_switch_attach(sw: i32, h: i32): i32 { return switchAttach(sw, h); }
+/** Destroy switch `sw`: its ports send to the host again; the id is free for the next vnet_switch_create. */
+export function vnet_switch_destroy(sw: i32): i32 { return switchDestroy(sw); }
 
 /** Address of the device's u64 counters (DEV_COUNTERS of them; names in src/net/virtio-net.ts). */
 export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }

@@ -36,6 +36,9 @@ export function swCreate(): i32 {
   return 0;
 }
 
+/** Free switch `id` (swCreate clears it again when it is reused). */
+export function swDestroy(id: i32): void { store<u32>(sw(id) + SW_USED, 0); }
+
 /** Handle on port `i` (0 if free). */
 export function swPort(id: i32, i: u32): u32 { return load<u32>(sw(id) + SW_PORTS + (<usize>i << 2)); }
 

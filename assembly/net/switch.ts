@@ -7,7 +7,7 @@ import { Status } from "../core/status";
 import { devGet, VDev } from "../virtio/device";
 import { netOf, PEER_SWITCH } from "./device";
 import { DEVICE_NET } from "../virtio/defs";
-import { swCreate, swValid, swAddPort, swRemovePort } from "./fdb";
+import { swCreate, swDestroy, swValid, swPort, swAddPort, swRemovePort, MAX_PORTS } from "./fdb";
 
 function netDev(h: i32): VDev | null {
   const p = devGet(h);
@@ -51,5 +51,17 @@ export function switchAttach(sw: i32, h: i32): i32 {
   switchDisconnect(h);
   if (!swAddPort(sw, <u32>h)) return Status.ERR_FULL;
   netOf(d).peer = PEER_SWITCH | <u32>sw;
+  return Status.OK;
+}
+
+/** Destroy switch `sw`: every port's frames go to the host again. */
+export function switchDestroy(sw: i32): i32 {
+  if (!swValid(sw)) return Status.ERR_BAD_HANDLE;
+  // Bounded by MAX_PORTS.
+  for (let i: u32 = 0; i < MAX_PORTS; i++) {
+    const d = netDev(<i32>swPort(sw, i));
+    if (d != null && netOf(d).peer == (PEER_SWITCH | <u32>sw)) netOf(d).peer = 0;
+  }
+  swDestroy(sw);
   return Status.OK;
 }

@@ -32,14 +32,18 @@ export const CHAIN_OVERFLOW: i32 = -7;
 export const SG_ENTRY: u32 = 16;
 let sgBase: usize = 0;
 
-/** The scatter-gather region (allocated on first use; one per instance, chains are walked one at a time). */
-export function sgList(): usize {
+/** Make this instance's scatter-gather region (once, before its first device). Returns false without memory. */
+export function sgReserve(): bool {
   if (sgBase == 0) sgBase = regionAlloc(<u64>MAX_QUEUE_SIZE * SG_ENTRY, 16);
-  return sgBase;
+  return sgBase != 0;
 }
 
-/** The most linear memory sgList carves (on first use). */
+/** The most linear memory sgReserve carves. */
 export function sgCost(): u64 { return regionCost(<u64>MAX_QUEUE_SIZE * SG_ENTRY, 16); }
+
+/** The scatter-gather region (one per instance: chains are walked one at a time). Set once sgReserve succeeded, which every device's create does. */
+// @ts-ignore: decorator
+@inline export function sgList(): usize { return sgBase; }
 
 /** Readable bytes of the last chain walked. */
 export let chainReadable: u32 = 0;

@@ -2,9 +2,13 @@
 // feature negotiation, the device status state machine, the queue registers
 // and interrupt signalling. virtio-pci (pci.ts) and virtio-mmio (mmio.ts) are
 // thin register maps over these functions; device types plug in through
-// dispatch.ts. Devices live in fixed regions named by small handles.
+// dispatch.ts. Devices are named by small handles; each lives in one block
+// (core/layout.ts blockAlloc) holding the core, its queues, counters, PCI
+// space and the device type's state, so a create either gets all of it or
+// takes nothing, and devDestroy gives all of it back.
 
-import { regionAlloc, regionCost } from "../core/layout";
+import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
+import { gmLayoutGen } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
   S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
@@ -16,6 +20,7 @@ export const MAX_DEVICES: i32 = 16;
 export const MAX_QUEUES: u32 = 17;
 export const MAX_VECTORS: u32 = 32;
 export const DEV_COUNTERS: u32 = 48;
+const DEV_ALIGN: u32 = 64;
 
 /** Per-device event counters; 0..15 are the transport's, 16.. the device type's. */
 export namespace VCounter {
@@ -31,6 +36,8 @@ export namespace VCounter {
   export const BAD_HEAD = 9;
   export const IRQ_NO_VECTOR = 10;
   export const BAD_REGISTER_VALUE = 11;
+  /** A hole appeared over an enabled queue's rings (the device then needs reset). */
+  export const RING_IN_HOLE = 12;
 }
 
 // @ts-ignore: decorator
@@ -63,15 +70,16 @@ export namespace VCounter {
   maxQueueSize: u32;
   /** Receive queues whose publish is deferred to the end of a linked TX batch (net/device.ts). */
   rxDefer: u32;
+  /** gmLayoutGen() the enabled rings were last checked against. */
+  layoutGen: u32;
+  /** Size of the device's block (it starts at the VDev). */
+  blockBytes: u32;
   _pad: u32;
 }
 
 let table: usize = 0;
 
-function tableSlot(h: i32): usize {
-  if (table == 0) table = regionAlloc(<u64>MAX_DEVICES * 4, 8);
-  return table + (<usize>h << 2);
-}
+function tableSlot(h: i32): usize { return table + (<usize>h << 2); }
 
 /** Device for handle `h`, or 0 if the handle is unknown. */
 export function devGet(h: i32): usize {
@@ -79,28 +87,65 @@ export function devGet(h: i32): usize {
   return <usize>load<u32>(tableSlot(h));
 }
 
-/** Allocate a device with `numQueues` queues; returns its handle or -Status. */
-export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSize: u32, offered: u64): i32 {
+// @ts-ignore: decorator
+@inline function align16(n: u64): u64 { return (n + 15) & ~<u64>15; }
+
+/**
+ * Make a device with `numQueues` queues and `implBytes` of device-type state
+ * (at d.impl, contents undefined: the type initialises it). Returns its
+ * handle, or -Status with nothing taken: ERR_FULL when every handle is in
+ * use, ERR_NO_MEMORY when the block cannot be had.
+ */
+export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSize: u32, offered: u64, implBytes: u64): i32 {
   if (numQueues == 0 || numQueues > MAX_QUEUES) return -Status.ERR_INVALID_ARG;
+  if (table == 0) {
+    table = regionAlloc(<u64>MAX_DEVICES * 4, 8);
+    if (table == 0) return -Status.ERR_NO_MEMORY;
+  }
   let h: i32 = 1;
   while (h < MAX_DEVICES && load<u32>(tableSlot(h)) != 0) h++;
-  if (h >= MAX_DEVICES) return -Status.ERR_NO_MEMORY;
-  const p = regionAlloc(offsetof<VDev>(), 16);
-  const qs = regionAlloc(<u64>QUEUE_BYTES * numQueues, 16);
-  const ctr = regionAlloc(<u64>DEV_COUNTERS * 8, 8);
-  if (p == 0 || qs == 0 || ctr == 0) return -Status.ERR_NO_MEMORY;
+  if (h >= MAX_DEVICES) return -Status.ERR_FULL;
+  const qOff = align16(offsetof<VDev>());
+  const ctrOff = qOff + align16(<u64>QUEUE_BYTES * numQueues);
+  const cfgOff = ctrOff + <u64>DEV_COUNTERS * 8, msixOff = cfgOff + 256;
+  const implOff = devImplOffset(transport, numQueues);
+  if (implBytes > 0xFFFF_0000 - implOff) return -Status.ERR_NO_MEMORY;
+  const total = implOff + implBytes;
+  const p = blockAlloc(total, DEV_ALIGN);
+  if (p == 0) return -Status.ERR_NO_MEMORY;
+  memory.fill(p, 0, <usize>implOff);
   const d = changetype<VDev>(p);
   d.type = type; d.transport = transport; d.numQueues = numQueues; d.offered = offered;
-  d.queues = qs; d.counters = ctr; d.handle = <u32>h; d.maxQueueSize = maxQueueSize;
+  d.queues = p + <usize>qOff; d.counters = p + <usize>ctrOff; d.handle = <u32>h; d.maxQueueSize = maxQueueSize;
+  d.impl = p + <usize>implOff; d.blockBytes = <u32>total;
   d.msixCount = numQueues + 1;
-  if (transport == TRANSPORT_PCI) {
-    d.cfg = regionAlloc(256, 16);
-    d.msix = regionAlloc(<u64>MAX_VECTORS * 16 + 8, 16);
-    if (d.cfg == 0 || d.msix == 0) return -Status.ERR_NO_MEMORY;
-  }
+  if (transport == TRANSPORT_PCI) { d.cfg = p + <usize>cfgOff; d.msix = p + <usize>msixOff; }
+  d.layoutGen = gmLayoutGen();
   devResetCore(d);
   store<u32>(tableSlot(h), <u32>p);
   return h;
+}
+
+/** Offset of the device-type state in a device's block: the core, its queues, counters and (PCI) config space and MSI-X table come first. */
+function devImplOffset(transport: u32, numQueues: u32): u64 {
+  const ctrOff = align16(offsetof<VDev>()) + align16(<u64>QUEUE_BYTES * numQueues);
+  let implOff = ctrOff + <u64>DEV_COUNTERS * 8;
+  if (transport == TRANSPORT_PCI) implOff += 256 + align16(<u64>MAX_VECTORS * 16 + 8);
+  return implOff;
+}
+
+/** The most linear memory devCreate takes for a device of `numQueues` queues and `implBytes` of type state (the handle table included, on first use). */
+export function devCost(transport: u32, numQueues: u32, implBytes: u64): u64 {
+  return regionCost(<u64>MAX_DEVICES * 4, 8) + blockCost(devImplOffset(transport, numQueues) + implBytes, DEV_ALIGN);
+}
+
+/** Forget handle `h` and give its block back. The device type detached it from everything first. */
+export function devDestroy(h: i32): i32 {
+  const p = devGet(h);
+  if (p == 0) return Status.ERR_BAD_HANDLE;
+  store<u32>(tableSlot(h), 0);
+  blockFree(p, changetype<VDev>(p).blockBytes, DEV_ALIGN);
+  return Status.OK;
 }
 
 // @ts-ignore: decorator
@@ -129,7 +174,29 @@ export function devResetCore(d: VDev): void {
  */
 // @ts-ignore: decorator
 @inline export function devLive(d: VDev): bool {
-  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK && devBusMaster(d);
+  return (d.status & (S_DRIVER_OK | S_NEEDS_RESET | S_FAILED)) == S_DRIVER_OK && devBusMaster(d) &&
+    (d.layoutGen == gmLayoutGen() || devLayoutRecheck(d));
+}
+
+/**
+ * The holes changed since the rings were validated (a gm_add_hole, a layout
+ * restore, from any instance): validate every enabled queue again (§2.7
+ * ranges). A ring that now lies in a hole must not be written through the
+ * unchecked ring accessors, so the device stops and needs reset (§2.1.2).
+ */
+export function devLayoutRecheck(d: VDev): bool {
+  const gen = gmLayoutGen();
+  // Bounded by numQueues ≤ MAX_QUEUES.
+  for (let i: u32 = 0; i < d.numQueues; i++) {
+    const q = devQueue(d, i);
+    if (q.ready != 0 && queueValidate(q.size, q.maxSize, q.desc, q.avail, q.used) != Status.OK) {
+      count(d, VCounter.RING_IN_HOLE);
+      devNeedsReset(d);
+      return false;
+    }
+  }
+  d.layoutGen = gen;
+  return true;
 }
 
 /** PCI command register bit 2 (bus master); always true off PCI. */
@@ -303,12 +370,4 @@ export function devWriteStatus(d: VDev, v: u32, featuresAcceptable: bool): bool 
   if ((nv & S_DRIVER_OK) != 0 && (nv & S_FEATURES_OK) == 0) { nv &= ~S_DRIVER_OK; count(d, VCounter.BAD_REGISTER_VALUE); }
   d.status = nv | keep;
   return false;
-}
-
-/** The most linear memory devCreate carves for a device of `numQueues` queues (the handle table included, on first use). */
-export function devCost(transport: u32, numQueues: u32): u64 {
-  let b = regionCost(<u64>MAX_DEVICES * 4, 8) + regionCost(offsetof<VDev>(), 16) + regionCost(<u64>QUEUE_BYTES * numQueues, 16) +
-    regionCost(<u64>DEV_COUNTERS * 8, 8);
-  if (transport == TRANSPORT_PCI) b += regionCost(256, 16) + regionCost(<u64>MAX_VECTORS * 16 + 8, 16); // config space, MSI-X table + PBA
-  return b;
 }

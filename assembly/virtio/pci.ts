@@ -52,11 +52,12 @@ function vendorCap(c: usize, at: usize, next: u32, len: u32, type: u32, bar: u32
   store<u32>(c + at + 12, length);
 }
 
-/** Build the function's configuration space (power-on values). */
-export function pciInit(d: VDev): bool {
+/** Make this instance's writable-mask table (once, before the first PCI function). Returns false without memory. */
+export function pciReserve(): bool {
   if (wmask == 0) {
-    wmask = regionAlloc(256, 16);
-    if (wmask == 0) return false;
+    const m = regionAlloc(256, 16);
+    if (m == 0) return false;
+    wmask = m;
     store<u16>(wmask + PCI_COMMAND, 0x0406);             // memory space, bus master, INTx disable
     store<u32>(wmask + 0x14, ~(BAR_MSIX_SIZE - 1));      // BAR1
     store<u32>(wmask + 0x20, ~(BAR_VIRTIO_SIZE - 1));    // BAR4 low
@@ -67,8 +68,12 @@ export function pciInit(d: VDev): bool {
     store<u32>(wmask + CAP_PCICFG + 12, 0xffffffff);     //              length
     store<u16>(wmask + MSIX_CAP + 2, 0xc000);            // MSI-X enable, function mask
   }
-  pciResetConfig(d);
   return true;
+}
+
+/** Build the function's configuration space (power-on values); pciReserve succeeded first. */
+export function pciInit(d: VDev): void {
+  pciResetConfig(d);
 }
 
 export function pciResetConfig(d: VDev): void {

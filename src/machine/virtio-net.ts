@@ -81,7 +81,20 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Count `n` frames a host link carrying this NIC's traffic dropped. */
   noteLinkLoss(n: number): void { this.linkLost += n; }
 
-  destroy(): void { this.nic.disconnect(); }
+  /** Remove the NIC (its wasm handle and memory go back to the VM); a switch of this machine goes with its last port. */
+  destroy(): void {
+    if (this.nic.destroyed) return;
+    this.nic.destroy();
+    if (this.backend.kind === "switch") dropSwitchIfUnused(this.nic.core, this.backend.name);
+  }
+}
+
+function dropSwitchIfUnused(core: VmCore, name: string): void {
+  const byName = switches.get(core);
+  const sw = byName?.get(name);
+  if (!sw || sw.portCount !== 0) return;
+  sw.destroy();
+  byName!.delete(name);
 }
 
 /** A locally administered unicast MAC derived from the node name (stable across runs). */
@@ -128,13 +141,19 @@ export const virtioNetFactory: DeviceFactory = {
     const o = ctx.options;
     const backend = parseNetBackend(o.backend ?? "host")!;
     const nic = VirtioNet.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...nicParams(o), interrupts: ctx.interrupts });
-    if (backend.kind === "loopback") VirtioNet.connect(nic, nic);
-    else if (backend.kind === "switch") {
-      let byName = switches.get(ctx.core);
-      if (!byName) { byName = new Map(); switches.set(ctx.core, byName); }
-      let sw = byName.get(backend.name);
-      if (!sw) { sw = VirtualSwitch.create(ctx.core); byName.set(backend.name, sw); }
-      sw.attach(nic);
+    try {
+      if (backend.kind === "loopback") VirtioNet.connect(nic, nic);
+      else if (backend.kind === "switch") {
+        let byName = switches.get(ctx.core);
+        if (!byName) { byName = new Map(); switches.set(ctx.core, byName); }
+        let sw = byName.get(backend.name);
+        if (!sw) { sw = VirtualSwitch.create(ctx.core); byName.set(backend.name, sw); }
+        sw.attach(nic);
+      }
+    } catch (err) {
+      // The machine never sees this NIC, so nothing else would destroy it.
+      nic.destroy();
+      throw err;
     }
     return new MachineVirtioNet(nic, backend);
   },

@@ -35,7 +35,7 @@ export interface VirtioNetOptions {
 /** Index → name of the device's counters (assembly/virtio/device.ts VCounter, assembly/net/device.ts NetCounter). */
 export const VIRTIO_NET_COUNTERS: Readonly<Record<string, number>> = {
   badAccess: 0, queueRejected: 1, featuresRejected: 2, needsReset: 3, irqRaised: 4, irqSuppressed: 5,
-  irqMasked: 6, kicks: 7, availJump: 8, badHead: 9, irqNoVector: 10, badRegisterValue: 11,
+  irqMasked: 6, kicks: 7, availJump: 8, badHead: 9, irqNoVector: 10, badRegisterValue: 11, ringInHole: 12,
   txFrames: 16, txBytes: 17, rxFrames: 18, rxBytes: 19, rxFiltered: 20, rxBacklogged: 21, rxDropped: 22,
   txMalformed: 23, rxMalformed: 24, ctrlMalformed: 25, ctrlOk: 26, ctrlErr: 27, rxInvalid: 28,
   rxShortBuffer: 29, announces: 30, txStalls: 31, rxNoBuffer: 32, kicksIgnored: 33, backlogDrained: 34, txSwitchDropped: 35,
@@ -70,8 +70,8 @@ export class VirtioNet implements DeviceModel {
   readonly pci: PciFunction | null;
   /** Guest → host frames (without the virtio-net header); called synchronously during the guest's notify write. */
   onTransmit: ((frame: Uint8Array) => void) | null = null;
-  /** Handle of the device inside wasm. */
-  readonly handle: number;
+  /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
+  private h: number;
   private readonly sink: InterruptSink;
   private readonly e: VmCore["exports"];
   /** Devices that may receive what this one sends inside wasm (link peer or switch ports). */
@@ -82,7 +82,7 @@ export class VirtioNet implements DeviceModel {
   private again = false;
 
   private constructor(readonly core: VmCore, handle: number, opts: VirtioNetOptions) {
-    this.handle = handle;
+    this.h = handle;
     this.e = core.exports;
     this.sink = opts.interrupts;
     this.name = opts.name ?? `net${instances++}`;
@@ -99,6 +99,26 @@ export class VirtioNet implements DeviceModel {
       opts.queuePairs ?? 1, opts.mtu ?? 1500, opts.queueSize ?? 256, opts.backlogFrames ?? 256);
     if (h < 0) throw new VmdevError(-h, "vnet_create");
     return new VirtioNet(core, h, opts);
+  }
+
+  /** Handle of the device inside wasm (0 once destroyed). */
+  get handle(): number { return this.h; }
+  /** True after {@link VirtioNet.destroy}. */
+  get destroyed(): boolean { return this.h === 0; }
+
+  /**
+   * Remove the device: it leaves its link or switch, its handle and memory
+   * go back to the VM for the next create. Afterwards register accesses are
+   * ignored (reads return all ones), `receive` returns ERR_BAD_HANDLE and
+   * `counters`/`saveState` throw. Safe to call twice.
+   */
+  destroy(): void {
+    if (this.h === 0) return;
+    this.disconnect();
+    this.e.vnet_destroy(this.h);
+    this.h = 0;
+    // A removed function drives no interrupt line.
+    if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
   }
 
   /**
@@ -140,13 +160,13 @@ export class VirtioNet implements DeviceModel {
   setPeers(ports: readonly VirtioNet[]): void { this.peers = ports; }
 
   private makePci(): PciFunction {
-    const e = this.e, h = this.handle;
+    const e = this.e;
     return {
       bars: VIRTIO_PCI_BARS,
-      configRead: (off, w) => e.vpci_cfg_read(h, off >>> 0, w) >>> 0,
-      configWrite: (off, w, v) => { e.vpci_cfg_write(h, off >>> 0, w, v >>> 0); this.settle(); },
-      barRead: (bar, off, w) => { const v = e.vpci_bar_read(h, bar, off >>> 0, w) >>> 0; this.settle(); return v; },
-      barWrite: (bar, off, w, v) => { e.vpci_bar_write(h, bar, off >>> 0, w, v >>> 0); this.settle(); },
+      configRead: (off, w) => e.vpci_cfg_read(this.h, off >>> 0, w) >>> 0,
+      configWrite: (off, w, v) => { e.vpci_cfg_write(this.h, off >>> 0, w, v >>> 0); this.settle(); },
+      barRead: (bar, off, w) => { const v = e.vpci_bar_read(this.h, bar, off >>> 0, w) >>> 0; this.settle(); return v; },
+      barWrite: (bar, off, w, v) => { e.vpci_bar_write(this.h, bar, off >>> 0, w, v >>> 0); this.settle(); },
     };
   }
 
@@ -186,6 +206,7 @@ export class VirtioNet implements DeviceModel {
 
   /** The device's event counters by name. */
   counters(): Record<string, bigint> {
+    if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
     const base = this.e.vnet_counters_ptr(this.handle) >>> 0;
     const dv = this.core.dv();
     const out: Record<string, bigint> = {};
@@ -233,6 +254,7 @@ export class VirtioNet implements DeviceModel {
 
   /** Deliver what the device produced: transmitted frames, MSI-X messages, the INTx level; also for the linked peer. */
   private settle(): void {
+    if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
     // Fast path: nothing to deliver here or at the peer (one call per register access).
     const quiet = (d: VirtioNet) => { const p = d.e.vnet_pending(d.handle); return (p & 3) === 0 && ((p & 4) !== 0) === d.intxLevel; };
@@ -253,9 +275,11 @@ export class VirtioNet implements DeviceModel {
   }
 
   private flushTx(): void {
-    const e = this.e, h = this.handle;
+    const e = this.e;
     // Bounded: vnet_tx_done restarts stalled queues, which refill at most one outbox each time.
     for (let round = 0; round < 1 << 16; round++) {
+      const h = this.h; // an onTransmit callback may have destroyed the device
+      if (h === 0) return;
       const n = e.vnet_tx_frames(h);
       if (n <= 0) return;
       const base = e.vnet_tx_ptr(h) >>> 0;
@@ -276,7 +300,8 @@ export class VirtioNet implements DeviceModel {
   }
 
   private flushIrq(): void {
-    const e = this.e, h = this.handle;
+    const e = this.e, h = this.h;
+    if (h === 0) return;
     let vecs = e.vnet_irq_take(h) >>> 0;
     if (vecs !== 0) {
       const table = e.vpci_msix_ptr(h) >>> 0;
@@ -285,6 +310,7 @@ export class VirtioNet implements DeviceModel {
         if (vecs & 1) this.sink.msi({ addressLo: dv.getUint32(table + v * 16, true), addressHi: dv.getUint32(table + v * 16 + 4, true), data: dv.getUint32(table + v * 16 + 8, true) });
       }
     }
+    if (this.h === 0) return; // destroyed by an MSI sink
     const level = e.vnet_intx(h) === 1;
     if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
   }
@@ -297,6 +323,7 @@ export class VirtioNet implements DeviceModel {
  */
 export class VirtualSwitch {
   private ports: VirtioNet[] = [];
+  private destroyed = false;
   private constructor(readonly core: VmCore, readonly id: number) {}
 
   /** A new switch in `core` (at most 4 per VM). */
@@ -309,6 +336,7 @@ export class VirtualSwitch {
   /** Make `dev` a port (up to 16); it leaves any earlier link or switch. */
   attach(dev: VirtioNet): void {
     if (dev.core !== this.core) throw new VmdevError(Status.ERR_INVALID_ARG, "attach: device of another VM");
+    if (this.destroyed) throw new VmdevError(Status.ERR_BAD_HANDLE, "attach: the switch was destroyed");
     dev.disconnect();
     const s = this.core.exports.vnet_switch_attach(this.id, dev.handle);
     if (s !== Status.OK) throw new VmdevError(s, "vnet_switch_attach");
@@ -318,6 +346,17 @@ export class VirtualSwitch {
 
   /** Take `dev` off the switch. */
   detach(dev: VirtioNet): void { if (this.ports.includes(dev)) dev.disconnect(); }
+
+  /** Devices attached now. */
+  get portCount(): number { return this.ports.length; }
+
+  /** Remove the switch: its ports send to `onTransmit` again and the id is free for the next create. Safe to call twice. */
+  destroy(): void {
+    if (this.destroyed) return;
+    for (const p of this.ports) p.disconnect();
+    this.core.exports.vnet_switch_destroy(this.id);
+    this.destroyed = true;
+  }
 
   /** @internal */
   dropPort(dev: VirtioNet): void {

@@ -204,3 +204,99 @@ describe("APIC state (envelope, DeviceKind.LOCAL_APIC)", () => {
     }
   });
 });
+
+describe("APIC restore: timer state a guest could have programmed (SDM §11.5.4)", () => {
+  const NO_DEADLINE = 0xffff_ffff_ffff_ffffn;
+  const get64 = (f: Map<number, Uint8Array>, tag: number) => new DataView(f.get(tag)!.buffer).getBigUint64(0, true);
+
+  /** A periodic timer at bus 1 GHz, divide by 1: 1000 ticks = 1000 ns. */
+  async function periodic() {
+    const vm = await apicVm(1);
+    const a = vm.bus.apic(0);
+    enableX(a);
+    a.mmioWrite(0x3e0, 4, 0xb);
+    a.mmioWrite(0x320, 4, (1 << 17) | 0x30);
+    vm.clock.t = 100n;
+    a.mmioWrite(0x380, 4, 1000);
+    return { ...vm, a };
+  }
+
+  it("regression_apic_restore_impossible_period: initial count 0xFFFFFFFF with a 1 ns period is refused (it would fire on every advance)", async () => {
+    const { a } = await periodic();
+    const good = a.saveState();
+    const forged = await reseal(good, (f) => {
+      const start = get64(f, T.timerStart);
+      f.set(T.timerInitial, u32(0xffffffff));
+      f.set(T.timerPeriod, u64(1n));
+      f.set(T.timerDeadline, u64(start + 1n));
+    });
+    const dst = await apicVm(1);
+    const b = dst.bus.apic(0);
+    enableX(b);
+    const before = b.saveState();
+    expect(b.restoreState(forged)).toBe(Status.ERR_STATE_INVALID);
+    expect(b.saveState()).toEqual(before);
+    // The blob the guest's programming produced restores and fires one period after its start.
+    expect(b.restoreState(good)).toBe(Status.OK);
+    expect(b.advance(200n)).toBe(false);
+    expect(b.advance(1_099n)).toBe(false);
+    expect(b.advance(1_100n)).toBe(true);
+  });
+
+  it("regression_apic_restore_period_other_divider: a period that no divide value gives for the initial count is refused", async () => {
+    const { a } = await periodic();
+    const forged = await reseal(a.saveState(), (f) => {
+      const start = get64(f, T.timerStart);
+      f.set(T.timerPeriod, u64(3000n));            // 1000 ticks: 1000·2^k ns only
+      f.set(T.timerDeadline, u64(start + 3000n));
+    });
+    expect((await apicVm(1)).bus.apic(0).restoreState(forged)).toBe(Status.ERR_STATE_INVALID);
+  });
+
+  it("a divide value written while the timer counts keeps the period it was loaded with, and that state restores", async () => {
+    const { a, clock } = await periodic();
+    a.mmioWrite(0x3e0, 4, 0x3);                    // divide by 16 from now on; the running period stays 1000 ns
+    clock.t = 150n;
+    const blob = a.saveState();
+    const dst = await apicVm(1);
+    const b = dst.bus.apic(0);
+    expect(b.restoreState(blob)).toBe(Status.OK);
+    expect(b.nextDeadline()).toBe(1100n);
+    expect(b.saveState()).toEqual(blob);
+  });
+
+  /** A TSC-deadline timer armed at 9000 ticks of a 2 GHz TSC: 4500 ns. */
+  async function tscArmed() {
+    const { bus } = await apicVm(1, { tscHz: 2e9 });
+    const a = bus.apic(0);
+    enableX(a);
+    a.mmioWrite(0x320, 4, (2 << 17) | 0x40);
+    a.wrmsr(0x6e0, 9_000n);
+    return a;
+  }
+
+  it("regression_apic_restore_tsc_deadline_contradiction: an armed TSC deadline whose internal deadline is not the MSR value's time is refused", async () => {
+    const good = (await tscArmed()).saveState();
+    for (const deadline of [NO_DEADLINE - 1n, 4_499n, 4_501n, 1n]) {
+      const forged = await reseal(good, (f) => f.set(T.timerDeadline, u64(deadline)));
+      const dst = await apicVm(1, { tscHz: 2e9 });
+      const b = dst.bus.apic(0);
+      const before = b.saveState();
+      expect(b.restoreState(forged), `deadline ${deadline}`).toBe(Status.ERR_STATE_INVALID);
+      expect(b.saveState()).toEqual(before);
+    }
+    // The consistent blob restores and fires at the MSR value's time.
+    const dst = await apicVm(1, { tscHz: 2e9 });
+    const b = dst.bus.apic(0);
+    expect(b.restoreState(good)).toBe(Status.OK);
+    expect(b.advance(4_499n)).toBe(false);
+    expect(b.advance(4_500n)).toBe(true);
+    expect(b.pendingVector()).toBe(0x40);
+  });
+
+  it("regression_apic_restore_tsc_deadline_other_rate: a blob saved at another TSC rate is refused, not armed for the wrong moment", async () => {
+    const blob = (await tscArmed()).saveState();
+    const dst = await apicVm(1, { tscHz: 1e9 });
+    expect(dst.bus.apic(0).restoreState(blob)).toBe(Status.ERR_STATE_INVALID);
+  });
+});

@@ -7,7 +7,9 @@ import { describe, it, expect } from "vitest";
 import { ConfigTree, ConfigError } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { configFromArgs } from "../../src/cli/run.js";
-import { MachineVirtioNet } from "../../src/machine/virtio-net.js";
+import { MachineVirtioNet, virtioNetFactory } from "../../src/machine/virtio-net.js";
+import { DeviceRegistry } from "../../src/machine/registry.js";
+import type { VmCore } from "../../src/vm-core.js";
 import { machinePciBus } from "../../src/machine/pci-bus.js";
 import { createNetPeer, startNetTraffic } from "../../src/net/traffic.js";
 import { Status } from "../../src/index.js";
@@ -236,5 +238,38 @@ describe("workload window", () => {
       for (const r of ranges) { expect(r.page).toBeGreaterThanOrEqual(100); expect(r.page + r.count).toBeLessThanOrEqual(150); }
       m.resume();
     } finally { await m.destroy(); }
+  });
+});
+
+describe("virtio-net handles in the machine", () => {
+  /** The default NIC factory, remembering the core the machine gave it. */
+  const spying = (cores: VmCore[]) => new DeviceRegistry().register({ ...virtioNetFactory, create: (ctx) => { cores.push(ctx.core); return virtioNetFactory.create(ctx); } });
+  const live = (core: VmCore) => Array.from({ length: 15 }, (_, i) => i + 1).filter((h) => core.exports.vnet_status(h) >= 0);
+
+  it("regression_machine_destroy_keeps_nic_handles: destroy frees every NIC and its switch", async () => {
+    const m = await create(config("memory.size=4M\npci.0.3.0.device=virtio-net\npci.0.4.0.device=virtio-net\npci.0.4.0.backend=switch:lan\npci.0.5.0.device=virtio-net\npci.0.5.0.backend=switch:lan\n"));
+    expect(live(m.core)).toEqual([1, 2, 3]);
+    await m.destroy();
+    expect(live(m.core)).toEqual([]);
+    expect(m.core.exports.vnet_switch_create()).toBe(1); // the machine's switch went with its last port
+  });
+
+  it("regression_machine_create_failure_keeps_nic_handles: a machine that fails to build frees the NICs it had made", async () => {
+    const cores: VmCore[] = [];
+    const registry = spying(cores).register({ name: "boom", description: "fails", keys: [], create: () => { throw new Error("no such hardware"); } });
+    await expect(Machine.create(config("memory.size=4M\npci.0.3.0.device=virtio-net\npci.0.4.0.device=virtio-net\npci.0.5.0.device=boom\n"), { module: debugWasm(), variant: "debug", startVcpus: false, registry }))
+      .rejects.toThrow(/pci\.0\.5\.0\.device: no such hardware/);
+    expect(cores.length).toBe(2);
+    expect(live(cores[0])).toEqual([]);
+  });
+
+  it("regression_nic_leaked_when_backend_fails: a NIC whose switch cannot be made is destroyed, not left behind", async () => {
+    const cores: VmCore[] = [];
+    const lines = ["memory.size=4M"];
+    for (let s = 0; s < 5; s++) lines.push(`pci.0.${3 + s}.0.device=virtio-net`, `pci.0.${3 + s}.0.backend=switch:sw${s}`); // 4 switches at most
+    await expect(Machine.create(config(lines.join("\n") + "\n"), { module: debugWasm(), variant: "debug", startVcpus: false, registry: spying(cores) }))
+      .rejects.toThrow(/pci\.0\.7\.0\.device: vnet_switch_create/);
+    expect(cores.length).toBe(5);
+    expect(live(cores[0])).toEqual([]);
   });
 });
