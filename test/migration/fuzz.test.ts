@@ -27,6 +27,9 @@ class Replay implements Transport {
     setImmediate(() => { for (const c of this.chunks) this.dataCb!(c); setImmediate(() => this.closeCb?.()); });
   }
   onClose(cb: (e?: Error) => void): void { this.closeCb = cb; }
+  consumed(): void {}
+  readonly buffered = 0;
+  readonly bufferedHighWater = 0;
   close(): void {}
 }
 
@@ -37,7 +40,10 @@ async function recordStream(): Promise<Uint8Array> {
   const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const [a, b] = portPair();
   const out: Uint8Array[] = [];
-  const rec: Transport = { label: "rec", send: (x) => { out.push(new Uint8Array(x)); return a.send(x); }, onData: (cb) => a.onData(cb), onClose: (cb) => a.onClose(cb), close: () => a.close() };
+  const rec: Transport = {
+    label: "rec", send: (x) => { out.push(new Uint8Array(x)); return a.send(x); }, onData: (cb) => a.onData(cb), onClose: (cb) => a.onClose(cb), close: () => a.close(),
+    consumed: (n) => a.consumed(n), get buffered() { return a.buffered; }, get bufferedHighWater() { return a.bufferedHighWater; },
+  };
   let n = 0;
   const [report, result] = await Promise.all([
     migrate(src, rec, {
