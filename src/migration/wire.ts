@@ -57,6 +57,8 @@ export const Refuse = {
   DIGEST_MISMATCH: 1,
   DEVICE_STATE: 2,
   DEVICE_MISSING: 3,
+  /** Pages outside holes that no record wrote (listed with round ROUND_NEVER). */
+  PAGES_MISSING: 4,
 } as const;
 
 /** The stream broke a rule of the protocol (or was damaged); the receiver stops and never runs the VM. */
