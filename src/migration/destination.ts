@@ -29,7 +29,7 @@ export interface ReceiveOptions {
   onEvent?(what: string, detail?: Record<string, unknown>): void;
   /** Largest guest this side accepts (default and ceiling: 3.75 GiB, vmdev's own-placement limit). */
   maxRamBytes?: number;
-  /** Test hook: runs after the digest arrives, before this side checks its memory. */
+  /** Test hook: runs once the final round and every device state are applied, before this side hashes its memory. */
   beforeVerify?(dest: MigrationDestination): void;
 }
 
@@ -123,6 +123,19 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     const restored = new Set<string>();
     const deviceErrors: string[] = [];
     let digest: { value: bigint; rounds: number; devices: number } | null = null;
+    // Once the last page and device state are in, nothing but a fault writes
+    // this side's RAM. Full verify hashes it all then, while the source is
+    // still hashing its own (the two passes overlap when the sides run apart).
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      opts.beforeVerify?.(d);
+      if (!full) return;
+      core.dirty.harvestEach(() => {});
+      const s = e.mig_hash_range(0, pages);
+      if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
+    };
     while (!digest) {
       const f = await link.recv("the migration stream", idle);
       const what = msgName(f.type);
@@ -163,7 +176,10 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           if (records !== count) throw new ProtocolError(`round ${round}: source sent ${records} pages, ${count} arrived`);
           inRound = false;
           res.rounds = round + 1;
-          if (final) finalDone = true;
+          if (final) {
+            finalDone = true;
+            if (restored.size === hello.devices.length) settle();
+          }
           // Tell the source this round is applied: it freezes the VM only once
           // the destination has caught up, so the downtime does not include a backlog.
           else await link.send(Msg.ROUND_ACK, new PayloadWriter().u32(round).done());
@@ -180,6 +196,7 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           restored.add(name);
           const s = dev.restoreState(blob);
           if (s !== Status.OK) deviceErrors.push(`${name}: ${statusName(s)}`);
+          if (restored.size === hello.devices.length) settle();
           break;
         }
         case Msg.DIGEST: {
@@ -200,17 +217,14 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
 
     // ---- verify
     res.phase = "verify";
-    opts.beforeVerify?.(d);
-    if (full) {
-      const s = e.mig_hash_range(0, pages);
+    settle();
+    // Whatever is dirty now was written on this side after its page was
+    // applied (or, in full mode, hashed): hash it again.
+    const ranges: Array<[number, number]> = [];
+    core.dirty.harvestEach((p, n) => ranges.push([p, n]));
+    for (const [p, n] of ranges) {
+      const s = e.mig_hash_range(p, n);
       if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
-    } else {
-      const ranges: Array<[number, number]> = [];
-      core.dirty.harvestEach((p, n) => ranges.push([p, n]));
-      for (const [p, n] of ranges) {
-        const s = e.mig_hash_range(p, n);
-        if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
-      }
     }
     const mine = BigInt.asUintN(64, e.mig_digest(0n));
     res.digest = mine.toString(16).padStart(16, "0");
