@@ -27,11 +27,11 @@ async function layout(pages: number, holes: Array<[number, number]> = []): Promi
 }
 const codec = () => VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
 
-/** A destination behind `t` whose VM is created only once `gate` resolves (a VM that takes long to build). */
-async function destinationOver(t: Transport, o: { holes?: Array<[number, number]>; gate?: Promise<unknown> } = {}): Promise<{ result: Promise<ReceiveResult>; abiVersion: number }> {
+/** A destination behind `t` whose factory waits for `gate()` before it builds the VM (a VM that takes long to build). */
+async function destinationOver(t: Transport, o: { holes?: Array<[number, number]>; gate?: () => Promise<unknown> } = {}): Promise<{ result: Promise<ReceiveResult>; abiVersion: number }> {
   const c = await codec();
   const result = receiveMigration(t, async ({ ramBytes }) => {
-    await o.gate;
+    await o.gate?.();
     return StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, holes: o.holes?.map(([p, n]) => [p * PAGE, n * PAGE]) });
   }, c, { idleTimeoutMs: 5000 });
   return { result, abiVersion: c.abiVersion };
@@ -128,15 +128,12 @@ describe("a lying source", () => {
 
   it("a source that sends before HELLO_ACK breaks the protocol", async () => {
     const [peerSide, destSide] = portPair();
-    // The VM is built only once the ROUND frame is waiting on this side.
-    let arrived!: () => void;
-    const gate = new Promise<void>((r) => { arrived = r; });
+    // The VM is built only once the ROUND frame (40 bytes) waits on this side behind the consumed HELLO.
+    const gate = async () => { while (destSide.buffered < 40) await new Promise((r) => setImmediate(r)); };
     const { result, abiVersion } = await destinationOver(destSide, { gate });
     const peer = await WirePeer.over(peerSide);
     await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: 0, layout: await layout(RAM_PAGES) }));
     await peer.send(Msg.ROUND, round(0));
-    while (destSide.buffered < 40) await new Promise((r) => setImmediate(r));
-    arrived();
     const res = await result;
     expect(res.resumed).toBe(false);
     expect(res).toMatchObject({ errorName: "ProtocolError", error: "ROUND before HELLO_ACK" });
@@ -197,7 +194,7 @@ describe("memory bound: a source flooding before HELLO_ACK", () => {
       }
     })();
     // The destination takes until the flood is over to build its VM.
-    const { result } = await destinationOver(destSide, { gate: flood });
+    const { result } = await destinationOver(destSide, { gate: () => flood });
     const res = await result;
     expect(res.resumed).toBe(false);
     expect(disconnected).toBe(true);
@@ -233,7 +230,7 @@ describe("memory bound: a source flooding before HELLO_ACK", () => {
       done = true;
     })();
     // The VM is built once this side has stopped reading (or the flood is over).
-    const gate = (async () => { while (!destSide.readPaused && !done) await new Promise((r) => setTimeout(r, 1)); })();
+    const gate = async () => { while (!destSide.readPaused && !done) await new Promise((r) => setTimeout(r, 1)); };
     const { result } = await destinationOver(destSide, { gate });
     const res = await result;
     await flood;

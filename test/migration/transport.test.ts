@@ -14,7 +14,7 @@ let cleanup: Array<() => unknown> = [];
 afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
 
 describe("in-process transport", () => {
-  it("credits come back when the reader consumes, not when bytes arrive: the sender waits at the window", async () => {
+  it("regression_port_credits_returned_on_arrival: credits come back when the reader consumes, so the sender waits at the window", async () => {
     const [a, b] = portPair();
     cleanup.push(() => a.close());
     const got: Uint8Array[] = [];
@@ -58,7 +58,7 @@ describe("in-process transport", () => {
 });
 
 describe("TCP transport", () => {
-  it("stops reading at the window until the reader consumes, then delivers everything in order", async () => {
+  it("regression_tcp_reads_without_bound: reading stops at the window until the reader consumes, then everything arrives in order", async () => {
     const l = await listen(0);
     const accepted = l.accept();
     const a = await connect(l.port);
@@ -88,7 +88,7 @@ describe("TCP transport", () => {
 });
 
 describe("frame reader and link", () => {
-  it("the frame reader refuses to hold more than its limit, whatever the transport", async () => {
+  it("regression_frame_reader_queue_unbounded: the frame reader refuses to hold more than its limit, whatever the transport", async () => {
     const core = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
     const r = new FrameReader(core, RECV_WINDOW);
     r.push(new Uint8Array(RECV_WINDOW));
