@@ -150,7 +150,7 @@ export async function run(): Promise<BenchRow[]> {
       const full = await runs(how, "full"), sent = await runs(how, "sent");
       rows.push({ name: `downtime with full verify, idle ${MIB} MiB guest, ${where}`, value: full.downtime, unit: "ms", baseline: sent.downtime, ratio: sent.downtime / full.downtime,
         note: `baseline: sent-page verify (no pass over RAM), same run, medians of 3; verify took ${full.verify.toFixed(1)} ms (full) vs ${sent.verify.toFixed(1)} ms (sent); one hash pass over the guest ${pass.toFixed(1)} ms. ` +
-          `Full verify hashes all RAM on both sides; the destination hashes while the source does, so across processes it costs about one pass, in one thread two.` });
+          `Full verify hashes all RAM on both sides; the destination hashes while the source does (one pass on separate machines; on one 2-core machine the two passes slow each other), in one thread one after the other.` });
     }
   }
   return rows;
