@@ -229,7 +229,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     autoConverge: opts.autoConverge,
     delta: opts.delta,
     cacheMiB: num(opts.cache, "--cache", 1, 256, true),
-    verify: opts.verify as "full" | "sent",
+    verify: opts.verify === "full" || opts.verify === "sent" ? opts.verify : fail(`--verify ${opts.verify}: want full or sent`),
   };
   const log = (s: string) => { if (!opts.json) process.stderr.write(s + "\n"); };
   const module = await loadModule("release");

@@ -131,6 +131,7 @@ describe("vmdev migrate", () => {
     await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^--ram lots: want MiB, or a size like 512M or 1G$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^config: memory\.colour: unknown key$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "migration.speed=1"])).rejects.toThrow(/^-o migration\.speed: unknown key/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "migration.verify=incremental"])).rejects.toThrow(/^--verify incremental: want full or sent$/);
   });
 
   it("connecting to a port where nobody listens fails cleanly", async () => {
