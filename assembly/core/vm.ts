@@ -108,11 +108,11 @@ export function vmAttach(ioBytesWanted: u32): i32 {
 // Not guest RAM itself (migration streams that), but what a destination must
 // agree on before it accepts pages: size, placement, holes, dirty tracking.
 
-const GM_STATE_VERSION: u32 = 1;
-const T_RAM_PAGES: u32 = 1;
-const T_FOREIGN: u32 = 2;
-const T_HOLES: u32 = 3;
-const T_DIRTY_ENABLED: u32 = 4;
+export const GM_STATE_VERSION: u32 = 1;
+export const T_RAM_PAGES: u32 = 1;
+export const T_FOREIGN: u32 = 2;
+export const T_HOLES: u32 = 3;
+export const T_DIRTY_ENABLED: u32 = 4;
 
 export function gmSaveState(): i32 {
   if (!gmReady()) return -Status.ERR_NOT_READY;

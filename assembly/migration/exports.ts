@@ -36,8 +36,18 @@ export function mig_apply(inOff: u32, len: u32, round: u32): i32 {
 }
 /** Destination: zero RAM that is not zero and reset the tables. */
 export function mig_dest_prepare(): i32 { return pg.migDestPrepare(); }
-/** Re-hash pages from guest RAM into the table. */
+/** Re-hash pages from guest RAM into the table; mig_stat says how many changed and the first. */
 export function mig_hash_range(first: u32, count: u32): i32 { return pg.migHashRange(first, count); }
+/** Destination: pages outside holes never written by a record, up to `cap` u32 page numbers to `outOff`; count or -status. */
+export function mig_unsent(first: u32, count: u32, outOff: u32, cap: u32): i32 {
+  if (!vm.ioRangeOk(outOff, <u64>cap << 2)) return -Status.ERR_INVALID_ARG;
+  return pg.migUnsent(first, count, vm.ioPtr() + outOff, cap);
+}
+/** Pages whose hole-ness differs between the layout envelope at `inOff` (`len` bytes) and this VM's layout, or -status. */
+export function mig_layout_check(inOff: u32, len: u32): i32 {
+  if (!vm.ioRangeOk(inOff, len)) return -Status.ERR_INVALID_ARG;
+  return pg.migLayoutCheck(vm.ioPtr() + inOff, len);
+}
 /** Digest of guest memory: XXH64 over the page-hash table. */
 export function mig_digest(seed: u64): u64 { return pg.migDigest(seed); }
 /** Copy `count` table hashes from page `first` to I/O offset `outOff`. */

@@ -27,6 +27,7 @@ import { xxh64 } from "../core/hash";
 import { gmCheck, gmCopyOut, gmCopyIn, gmFill, gmRamPages, gmRamPtr, gmForeign, gmReady } from "../core/guestmem";
 import { pageIsZero } from "./zero";
 import { deltaEncode, deltaDecode, PAGE } from "./delta";
+import { inHoles, liveHoles, liveHoleCount, layoutDiff, diffFirst, diffFirstIsHole } from "./holes";
 
 export const RECORD_HEADER: u32 = 16;
 export const REC_ZERO: u32 = 0;
@@ -63,11 +64,12 @@ export namespace Stat {
   export const SKIPPED = 4;   // zero pages sent inside ZERO_RUN records (ENC_SKIP_ZERO)
   export const HOLES = 5;     // pages in holes skipped
   export const BAD_OFFSET = 6; // apply: offset of the record that failed
-  export const BAD_PAGE = 7;   // apply: its page number (0xffffffff if unknown)
-  export const MISMATCHES = 8; // compare: total mismatching pages
+  export const BAD_PAGE = 7;   // apply: its page number (0xffffffff if unknown); hash range, unsent, layout: the first page found
+  export const MISMATCHES = 8; // compare, unsent: total pages found; hash range: pages whose hash changed
   export const DELTA_BYTES = 9; // encode: bytes of delta payload written
+  export const HOLE = 10;      // layout: 1 if the first differing page is a hole in the blob, 0 if it is RAM there
 }
-const STATS: i32 = 10;
+const STATS: i32 = 11;
 let stats: usize = 0;
 
 // @ts-ignore: decorator
@@ -321,9 +323,10 @@ export function migApply(inp: usize, len: u32, round: u32): i32 {
 
 /**
  * Destination: reset the tables before round 0: every hash 0, every round
- * "never sent". RAM is not touched: round 0 names every page (full, zero,
- * or in a zero run), and a page it missed keeps hash 0, which cannot match
- * the source's digest (holes are 0 on both sides).
+ * "never sent". RAM is not touched: round 0 names every page outside holes
+ * (full, zero, or in a zero run), and a page it missed keeps round "never",
+ * which migUnsent reports so the destination refuses (a digest cannot be
+ * trusted to catch it: the source computes it).
  */
 export function migDestPrepare(): i32 {
   if (!ready()) return Status.ERR_NOT_READY;
@@ -332,11 +335,19 @@ export function migDestPrepare(): i32 {
   return Status.OK;
 }
 
-/** Re-hash pages [first, first+count) from guest RAM into the table (0 for holes). */
+/**
+ * Re-hash pages [first, first+count) from guest RAM into the table (0 for
+ * holes). Stat.MISMATCHES counts the pages whose hash changed and
+ * Stat.BAD_PAGE names the first (0xffffffff if none): on the source, a page
+ * that changed after it was sent without being marked dirty.
+ */
 export function migHashRange(first: u32, count: u32): i32 {
   if (!ready()) return Status.ERR_NOT_READY;
   if (first > tPages || count > tPages - first) return Status.ERR_RANGE;
+  for (let i = 0; i < STATS; i++) statSet(i, 0);
+  statSet(Stat.BAD_PAGE, 0xffff_ffff);
   const own = !gmForeign();
+  let changed: u32 = 0;
   for (let p = first; p < first + count; p++) {
     const gpa = <u64>p << PAGE_SHIFT;
     const s = gmCheck(gpa, PAGE);
@@ -350,9 +361,55 @@ export function migHashRange(first: u32, count: u32): i32 {
         h = xxh64(scratch, PAGE, 0);
       }
     } else if (s != Status.ERR_HOLE) return s;
-    store<u64>(tHash + (<usize>p << 3), h);
+    const slot = tHash + (<usize>p << 3);
+    if (load<u64>(slot) != h) {
+      if (changed == 0) statSet(Stat.BAD_PAGE, p);
+      changed++;
+    }
+    store<u64>(slot, h);
   }
+  statSet(Stat.MISMATCHES, changed);
   return Status.OK;
+}
+
+/**
+ * Destination: pages of [first, first+count) outside holes that no record
+ * ever wrote (round "never"). Writes up to `cap` page numbers (u32) to `out`;
+ * Stat.MISMATCHES counts all of them and Stat.BAD_PAGE names the first.
+ * Returns the number written or -status.
+ */
+export function migUnsent(first: u32, count: u32, out: usize, cap: u32): i32 {
+  if (!ready()) return -Status.ERR_NOT_READY;
+  if (first > tPages || count > tPages - first) return -Status.ERR_RANGE;
+  for (let i = 0; i < STATS; i++) statSet(i, 0);
+  statSet(Stat.BAD_PAGE, 0xffff_ffff);
+  const holes = liveHoles(), nh = liveHoleCount();
+  let n: u32 = 0, total: u32 = 0;
+  // Bounded by count ≤ tPages - first.
+  for (let p = first; p < first + count; p++) {
+    if (<u32>load<u16>(tRound + (<usize>p << 1)) != ROUND_NEVER || inHoles(holes, nh, p)) continue;
+    if (total == 0) statSet(Stat.BAD_PAGE, p);
+    total++;
+    if (n < cap) { store<u32>(out + (<usize>n << 2), p); n++; }
+  }
+  statSet(Stat.MISMATCHES, total);
+  return <i32>n;
+}
+
+/**
+ * Compare a source's guest-memory layout envelope (`len` bytes at `inp`,
+ * untrusted) with this VM's own: same RAM size, same pages in holes. Returns
+ * the number of pages in a hole on one side only (0: they agree; Stat.BAD_PAGE
+ * and Stat.HOLE describe the first) or -status for an invalid blob.
+ */
+export function migLayoutCheck(inp: usize, len: u32): i32 {
+  if (!gmReady()) return -Status.ERR_NOT_READY;
+  if (!ensureScratch()) return -Status.ERR_NO_MEMORY;
+  for (let i = 0; i < STATS; i++) statSet(i, 0);
+  const d = layoutDiff(inp, len);
+  statSet(Stat.BAD_PAGE, diffFirst);
+  statSet(Stat.HOLE, diffFirstIsHole ? 1 : 0);
+  return d;
 }
 
 /** XXH64 over the page-hash table: the digest of guest memory. */

@@ -12,13 +12,14 @@ import { Link } from "./link.js";
 import type { Transport } from "./transport.js";
 import type { DestinationFactory, MigrationDestination, MigratableDevice } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, Refuse, VERDICT_MAX_PAGES,
+  Msg, PROTOCOL_VERSION, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, ROUND_NEVER, Refuse, VERDICT_MAX_PAGES,
   PayloadReader, PayloadWriter, ProtocolError, decodeHello, encodeVerdict, msgName, type Verdict,
 } from "./wire.js";
 
 /** Largest guest the destination accepts (vmdev's own-placement limit, 3.75 GiB). */
 export const MAX_RAM_PAGES = 0xf0000;
-const S = { PAGES: 0, BAD_OFFSET: 6, BAD_PAGE: 7, MISMATCHES: 8 };
+/** mig_stat indices (assembly/migration/pages.ts Stat). */
+const S = { PAGES: 0, BAD_OFFSET: 6, BAD_PAGE: 7, MISMATCHES: 8, HOLE: 10 };
 
 /** Options of receiveMigration. */
 export interface ReceiveOptions {
@@ -28,7 +29,7 @@ export interface ReceiveOptions {
   onEvent?(what: string, detail?: Record<string, unknown>): void;
   /** Largest guest this side accepts (default and ceiling: 3.75 GiB, vmdev's own-placement limit). */
   maxRamBytes?: number;
-  /** Test hook: runs after the digest arrives, before this side checks its memory. */
+  /** Test hook: runs once the final round and every device state are applied, before this side hashes its memory. */
   beforeVerify?(dest: MigrationDestination): void;
 }
 
@@ -46,13 +47,15 @@ export interface ReceiveResult {
   digest?: string;
   verdict?: Verdict;
   destination?: MigrationDestination;
+  /** The most bytes this side ever held from the source without having read them as frames (bounded by the receive window). */
+  bufferedHighWater: number;
 }
 
 /** Receive one migration over `transport`. `codec` is any VmCore used for framing until the VM exists. Never throws. */
 export async function receiveMigration(transport: Transport, factory: DestinationFactory, codec: VmCore, opts: ReceiveOptions = {}): Promise<ReceiveResult> {
   const idle = opts.idleTimeoutMs ?? 30_000;
-  const link = new Link(transport, codec);
-  const res: ReceiveResult = { ok: false, resumed: false, phase: "handshake", rounds: 0, pagesApplied: 0 };
+  const link = new Link(transport, codec, idle);
+  const res: ReceiveResult = { ok: false, resumed: false, phase: "handshake", rounds: 0, pagesApplied: 0, bufferedHighWater: 0 };
   const ev = opts.onEvent ?? (() => {});
   let dest: MigrationDestination | undefined;
   try {
@@ -78,8 +81,17 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     res.destination = d;
     const core = d.core;
     if (core.guest.pages !== hello.ramPages) await refuse(`destination VM has ${core.guest.pages} pages, source ${hello.ramPages}`);
-    const ls = core.restoreLayout(hello.layout);
-    if (ls !== Status.OK) await refuse(`guest-memory layout: ${statusName(ls)}`);
+    // The layout is this side's configuration: the source's must agree with
+    // it (a hole here is never written, so a source that declared RAM a hole
+    // would have it skipped unchecked). Nothing of the source's is applied.
+    if (hello.layout.length > core.exports.io_size()) await refuse(`guest-memory layout of ${hello.layout.length} bytes`);
+    core.io().set(hello.layout, 0);
+    const ld = core.exports.mig_layout_check(0, hello.layout.length);
+    if (ld < 0) await refuse(`guest-memory layout: ${statusName(-ld)}`);
+    if (ld > 0) {
+      const first = core.exports.mig_stat(S.BAD_PAGE) >>> 0, hole = core.exports.mig_stat(S.HOLE) === 1;
+      await refuse(`the source's guest-memory layout differs from this side's in ${ld} pages (first: page ${first} is ${hole ? "a hole there and RAM here" : "RAM there and a hole here"})`);
+    }
     const byName = new Map<string, MigratableDevice>(d.devices.map((x) => [x.name, x]));
     for (const x of hello.devices) {
       const mine = byName.get(x.name);
@@ -95,15 +107,35 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     // are cleared (their hashes are in the table already), so whatever is
     // dirty at verify time was written by something else and is re-hashed.
     core.dirty.enable();
+    // The source sends nothing but ABORT before HELLO_ACK: bytes that came
+    // meanwhile (a source flooding while this side built the VM) break the protocol.
+    const early = link.poll();
+    if (early) throw new ProtocolError(`${msgName(early.type)} before HELLO_ACK`);
+    if (link.reader.pending > 0) throw new ProtocolError(`${link.reader.pending} bytes before HELLO_ACK`);
     await link.send(Msg.HELLO_ACK, new PayloadWriter().u32(0).str("").done());
     ev("accepted", { ramBytes: hello.ramPages * PAGE_SIZE, devices: hello.devices.length });
 
     // ---- pages and device state, in protocol order
     res.phase = "precopy";
+    const full = (hello.flags & HELLO_FULL_VERIFY) !== 0;
+    const pages = core.guest.pages;
     let round = -1, inRound = false, final = false, finalDone = false, count = 0;
     const restored = new Set<string>();
     const deviceErrors: string[] = [];
-    let digest: { value: bigint; rounds: number; devices: number; full: boolean } | null = null;
+    let digest: { value: bigint; rounds: number; devices: number } | null = null;
+    // Once the last page and device state are in, nothing but a fault writes
+    // this side's RAM. Full verify hashes it all then, while the source is
+    // still hashing its own (the two passes overlap when the sides run apart).
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      opts.beforeVerify?.(d);
+      if (!full) return;
+      core.dirty.harvestEach(() => {});
+      const s = e.mig_hash_range(0, pages);
+      if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
+    };
     while (!digest) {
       const f = await link.recv("the migration stream", idle);
       const what = msgName(f.type);
@@ -144,7 +176,10 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           if (records !== count) throw new ProtocolError(`round ${round}: source sent ${records} pages, ${count} arrived`);
           inRound = false;
           res.rounds = round + 1;
-          if (final) finalDone = true;
+          if (final) {
+            finalDone = true;
+            if (restored.size === hello.devices.length) settle();
+          }
           // Tell the source this round is applied: it freezes the VM only once
           // the destination has caught up, so the downtime does not include a backlog.
           else await link.send(Msg.ROUND_ACK, new PayloadWriter().u32(round).done());
@@ -161,6 +196,7 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           restored.add(name);
           const s = dev.restoreState(blob);
           if (s !== Status.OK) deviceErrors.push(`${name}: ${statusName(s)}`);
+          if (restored.size === hello.devices.length) settle();
           break;
         }
         case Msg.DIGEST: {
@@ -169,8 +205,9 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
           const value = r.u64(), rounds = r.u32(), devices = r.u32(), mode = r.u32();
           r.end();
           if (mode > 1) throw new ProtocolError("DIGEST: unknown verify mode");
+          if ((mode === 1) !== full) throw new ProtocolError(`DIGEST: verify mode ${mode}, HELLO announced ${full ? "full" : "sent"}`);
           if (rounds !== res.rounds) throw new ProtocolError(`DIGEST: source counts ${rounds} rounds, ${res.rounds} arrived`);
-          digest = { value, rounds, devices, full: mode === 1 };
+          digest = { value, rounds, devices };
           break;
         }
         default:
@@ -180,24 +217,30 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
 
     // ---- verify
     res.phase = "verify";
-    opts.beforeVerify?.(d);
-    const pages = core.guest.pages;
-    if (digest.full) {
-      const s = e.mig_hash_range(0, pages);
+    settle();
+    // Whatever is dirty now was written on this side after its page was
+    // applied (or, in full mode, hashed): hash it again.
+    const ranges: Array<[number, number]> = [];
+    core.dirty.harvestEach((p, n) => ranges.push([p, n]));
+    for (const [p, n] of ranges) {
+      const s = e.mig_hash_range(p, n);
       if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
-    } else {
-      const ranges: Array<[number, number]> = [];
-      core.dirty.harvestEach((p, n) => ranges.push([p, n]));
-      for (const [p, n] of ranges) {
-        const s = e.mig_hash_range(p, n);
-        if (s !== Status.OK) throw new Error(`hashing guest memory: ${statusName(s)}`);
-      }
     }
     const mine = BigInt.asUintN(64, e.mig_digest(0n));
     res.digest = mine.toString(16).padStart(16, "0");
     let verdict: Verdict = { accept: true, reason: Refuse.NONE, message: "memory digest matches", mismatchTotal: 0, pages: [] };
     const missing = hello.devices.filter((x) => !restored.has(x.name)).map((x) => x.name);
-    if (mine !== digest.value) {
+    // Round 0 names every page outside holes. A page no record ever wrote
+    // holds whatever this side had, and a digest is only the source's word:
+    // refuse, naming the pages, whatever the digest says.
+    const unsent = e.mig_unsent(0, pages, 0, VERDICT_MAX_PAGES);
+    if (unsent < 0) throw new Error(`checking for pages never sent: ${statusName(-unsent)}`);
+    const unsentTotal = e.mig_stat(S.MISMATCHES) >>> 0;
+    if (unsentTotal > 0) {
+      const dv = core.dv(), base = core.ioPtr();
+      const list = Array.from({ length: unsent }, (_, i) => ({ page: dv.getUint32(base + i * 4, true), round: ROUND_NEVER }));
+      verdict = { accept: false, reason: Refuse.PAGES_MISSING, message: `${unsentTotal} pages were never sent`, mismatchTotal: unsentTotal, pages: list };
+    } else if (mine !== digest.value) {
       // Name the pages: fetch the source's page hashes and compare.
       await link.send(Msg.HASHES_REQ);
       const list: Array<{ page: number; round: number }> = [];
@@ -247,6 +290,8 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     res.error = err instanceof Error ? err.message : String(err);
     res.errorName = err instanceof Error ? err.name : typeof err;
     await link.abort(res.error);
+  } finally {
+    res.bufferedHighWater = link.bufferedHighWater;
   }
   return res;
 }

@@ -98,5 +98,8 @@ export class FaultyTransport implements Transport {
   }
   onData(cb: (chunk: Uint8Array) => void): void { this.inner.onData(cb); }
   onClose(cb: (err?: Error) => void): void { this.inner.onClose(cb); }
+  consumed(bytes: number): void { this.inner.consumed(bytes); }
+  get buffered(): number { return this.inner.buffered; }
+  get bufferedHighWater(): number { return this.inner.bufferedHighWater; }
   close(): void { this.dead = true; this.inner.close(); }
 }

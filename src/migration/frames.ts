@@ -71,7 +71,10 @@ export class FrameWriter {
 /**
  * Reassembles frames from a byte stream cut anywhere (TCP segments, fault
  * injection). Header and payload are copied into the bound VM's I/O buffer,
- * checked there, and handed out one at a time.
+ * checked there, and handed out one at a time. It holds at most `limit`
+ * bytes not yet read as frames: the transports' flow control keeps an honest
+ * peer below it, and a push past it is a ProtocolError (a transport without
+ * flow control cannot make it buffer more).
  */
 export class FrameReader {
   private chunks: Uint8Array[] = [];
@@ -80,16 +83,25 @@ export class FrameReader {
   private readonly hdr = new Uint8Array(FRAME_HEADER);
   /** Bytes of all complete frames read. */
   bytes = 0;
+  /** The most bytes ever held at once. */
+  highWater = 0;
 
-  constructor(private core: VmCore) { core.ensureIo(FRAME_IO_BYTES); }
+  constructor(private core: VmCore, private readonly limit = FRAME_HEADER + MAX_PAYLOAD) {
+    if (limit < FRAME_HEADER + MAX_PAYLOAD) throw new RangeError(`a frame reader limit of ${limit} bytes cannot hold the largest frame`);
+    core.ensureIo(FRAME_IO_BYTES);
+  }
 
   /** Switch hashing and staging to another VM (the destination, once HELLO created it). */
   bind(core: VmCore): void { core.ensureIo(FRAME_IO_BYTES); this.core = core; }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
+    if (this.have + chunk.length > this.limit) {
+      throw new ProtocolError(`the peer sent ${chunk.length} bytes with ${this.have} unread: more than the ${this.limit}-byte receive window`);
+    }
     this.chunks.push(chunk);
     this.have += chunk.length;
+    if (this.have > this.highWater) this.highWater = this.have;
   }
 
   /** Bytes received and not yet consumed by a complete frame. */

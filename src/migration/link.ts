@@ -3,7 +3,7 @@
 
 import type { VmCore } from "../vm-core.js";
 import { FrameReader, FrameWriter, type Frame } from "./frames.js";
-import { LinkError, type Transport } from "./transport.js";
+import { LinkError, RECV_WINDOW, type Transport } from "./transport.js";
 import { Msg, ProtocolError, msgName, PayloadReader } from "./wire.js";
 
 /** The peer sent ABORT. */
@@ -16,7 +16,12 @@ export class LinkTimeout extends LinkError {
   constructor(what: string, ms: number) { super(`timed out after ${ms} ms waiting for ${what}`); this.name = "LinkTimeout"; }
 }
 
-/** Frames over a transport: send, poll and wait for checked frames; ABORT and truncation become errors. */
+/**
+ * Frames over a transport: send, poll and wait for checked frames; ABORT and
+ * truncation become errors. What the reader consumes is handed back to the
+ * transport's flow control frame by frame, so the peer can never have more
+ * than RECV_WINDOW bytes waiting here.
+ */
 export class Link {
   readonly writer: FrameWriter;
   readonly reader: FrameReader;
@@ -25,12 +30,20 @@ export class Link {
   /** Set once the stream is known to be damaged; every later recv fails with it. */
   private broken: Error | null = null;
 
-  constructor(readonly transport: Transport, core: VmCore) {
+  /** `sendTimeoutMs`: longest a send may wait for the peer to open its window. */
+  constructor(readonly transport: Transport, core: VmCore, private readonly sendTimeoutMs = 30_000) {
     this.writer = new FrameWriter(core);
-    this.reader = new FrameReader(core);
-    transport.onData((c) => { this.reader.push(c); this.kick(); });
+    this.reader = new FrameReader(core, RECV_WINDOW);
+    transport.onData((c) => {
+      if (this.broken) return;
+      try { this.reader.push(c); } catch (e) { this.broken = e as Error; transport.close(); }
+      this.kick();
+    });
     transport.onClose((err) => { this.closedErr = err ?? new LinkError("link closed by peer"); this.kick(); });
   }
+
+  /** The most bytes received and not yet read as frames, at any time (the transport's count or the reader's, whichever is larger). */
+  get bufferedHighWater(): number { return Math.max(this.transport.bufferedHighWater, this.reader.highWater); }
 
   /** Hash and stage frames with another VM's I/O buffer from now on. */
   bind(core: VmCore): void {
@@ -43,18 +56,31 @@ export class Link {
   get closed(): boolean { return this.closedErr !== null; }
 
   async send(type: number, payload?: Uint8Array): Promise<void> {
-    await this.transport.send(this.writer.frame(type, payload));
+    await this.bounded(type, this.transport.send(this.writer.frame(type, payload)));
   }
 
   async sendFromIo(type: number, len: number): Promise<void> {
-    await this.transport.send(this.writer.frameFromIo(type, len));
+    await this.bounded(type, this.transport.send(this.writer.frameFromIo(type, len)));
+  }
+
+  /** A peer that stops reading must not hang the sender: a send waits for the window at most sendTimeoutMs. */
+  private async bounded(type: number, sent: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    // After a timeout the send may still fail when the link closes: that is already reported.
+    sent.catch(() => {});
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LinkTimeout(`the peer to read ${msgName(type)}`, this.sendTimeoutMs)), this.sendTimeoutMs);
+    });
+    try { await Promise.race([sent, late]); } finally { clearTimeout(timer); }
   }
 
   /** A frame if one is complete now (ABORT becomes a PeerAbort), else null. Never waits. */
   poll(): Frame | null {
     if (this.broken) throw this.broken;
     let f: Frame | null;
+    const before = this.reader.pending;
     try { f = this.reader.next(); } catch (e) { this.broken = e as Error; throw e; }
+    if (this.reader.pending < before) this.transport.consumed(before - this.reader.pending);
     if (f && f.type === Msg.ABORT) {
       let why = "peer aborted";
       try { why = new PayloadReader(f.payload, "ABORT").str(); } catch { /* keep the generic reason */ }

@@ -13,8 +13,8 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     `Migration status: ${status}`,
     ...(r.error ? [`error: ${r.error}`] : []),
     `total time: ${ms(r.totalTimeMs)} ms`,
-    `downtime: ${r.ok ? ms(r.downtimeMs) + " ms" : "-"}`,
-    `expected downtime: ${Number.isFinite(r.expectedDowntimeMs) ? ms(r.expectedDowntimeMs) + " ms" : "-"}`,
+    `downtime: ${r.ok ? `${ms(r.downtimeMs)} ms (verify ${ms(r.verifyMs)} ms)` : "-"}`,
+    `expected downtime: ${Number.isFinite(r.expectedDowntimeMs) ? ms(r.expectedDowntimeMs) + " ms (the final round; verify comes on top)" : "-"}`,
     `rounds (dirty sync count): ${r.rounds}`,
     `transferred ram: ${kb(r.bytesSent)} kbytes`,
     `throughput: ${(r.throughputMBps * 8).toFixed(1)} mbps (${r.throughputMBps.toFixed(1)} MB/s)`,
@@ -22,7 +22,8 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     `pages: normal ${r.fullPages}, zero ${r.zeroPages + r.skippedZeroPages} (${r.skippedZeroPages} as runs in round 0), xbzrle ${r.deltaPages}`,
     `savings: ${kb(r.bytesUncompressed + r.skippedZeroPages * 4096 - r.bytesSent)} kbytes vs. sending every page whole`,
     `cpu throttle percentage (max): ${Math.round(r.throttleMax * 100)}`,
-    `verified: ${r.verified ? `yes, ${r.verifyMode} digest ${r.digest} equal on both sides` : "no"}`,
+    `verified: ${verifiedLine(r)}`,
+    ...(r.untrackedPages ? [`source pages changed after they were last sent: ${r.untrackedPages} (first: page ${r.untrackedFirstPage})`] : []),
     `frames lost: ${r.framesLost ?? "n/a (no NIC in this VM)"}`,
     ...notes,
   ];
@@ -32,13 +33,21 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
   return lines;
 }
 
+/** What the verify step proved, in words: the summary's `verified:` line. */
+export function verifiedLine(r: MigrationReport): string {
+  if (r.verified) return `yes, destination memory equals source memory (full: all guest RAM hashed on both sides after the last page; digest ${r.digest})`;
+  if (r.pagesAsSent) return `no: sent-page check only. The destination holds every page as the source sent it (digest ${r.digest}), but the source's memory was not read again, so a write that escaped dirty tracking would not be seen (--verify full checks it)`;
+  return "no";
+}
+
 /** The machine-readable summary (`vmdev migrate --json`). */
 export function jsonSummary(r: MigrationReport): Record<string, unknown> {
   return {
     ok: r.ok, running: r.running, error: r.error ?? null, failedPhase: r.failedPhase ?? null,
-    totalTimeMs: round2(r.totalTimeMs), downtimeMs: round2(r.downtimeMs), expectedDowntimeMs: Number.isFinite(r.expectedDowntimeMs) ? round2(r.expectedDowntimeMs) : null,
+    totalTimeMs: round2(r.totalTimeMs), downtimeMs: round2(r.downtimeMs), verifyMs: round2(r.verifyMs), expectedDowntimeMs: Number.isFinite(r.expectedDowntimeMs) ? round2(r.expectedDowntimeMs) : null,
     rounds: r.rounds, pagesSent: r.pagesSent, zeroPages: r.zeroPages + r.skippedZeroPages, zeroRunPages: r.skippedZeroPages, deltaPages: r.deltaPages, fullPages: r.fullPages,
-    bytesSent: r.bytesSent, throughputMBps: round2(r.throughputMBps), ramBytes: r.ramBytes, verified: r.verified, verifyMode: r.verifyMode, digest: r.digest,
+    bytesSent: r.bytesSent, throughputMBps: round2(r.throughputMBps), ramBytes: r.ramBytes, verified: r.verified, verifyMode: r.verifyMode, pagesAsSent: r.pagesAsSent,
+    untrackedPages: r.untrackedPages, untrackedFirstPage: r.untrackedFirstPage ?? null, digest: r.digest,
     framesLost: r.framesLost, throttleMax: r.throttleMax, mismatchTotal: r.mismatchTotal ?? 0, mismatches: r.mismatches ?? [],
     roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, full: s.fullPages, zero: s.zeroPages, delta: s.deltaPages, bytes: s.bytes, ms: round2(s.ms), dirtyRate: Math.round(s.dirtyRate) })),
   };

@@ -10,7 +10,7 @@ import { Link, PeerAbort } from "./link.js";
 import type { Transport } from "./transport.js";
 import type { MigrationSource, MigrationReport, Phase, RoundStats } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, FRAME_HEADER, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER,
+  Msg, PROTOCOL_VERSION, FRAME_HEADER, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
   PayloadReader, PayloadWriter, ProtocolError, encodeHello, decodeVerdict, msgName, type Verdict,
 } from "./wire.js";
 
@@ -18,7 +18,7 @@ import {
 const ENC_SKIP_ZERO = 1;
 const ENC_DELTA = 2;
 /** mig_stat indices. */
-const S = { PAGES: 0, ZERO: 1, FULL: 2, DELTA: 3, SKIPPED: 4, HOLES: 5, DELTA_BYTES: 9 };
+const S = { PAGES: 0, ZERO: 1, FULL: 2, DELTA: 3, SKIPPED: 4, HOLES: 5, BAD_PAGE: 7, MISMATCHES: 8, DELTA_BYTES: 9 };
 
 /** Options of migrate(). */
 export interface MigrateOptions {
@@ -33,8 +33,16 @@ export interface MigrateOptions {
   /** XBZRLE delta encoding of re-sent pages (default on) with a cache of this many MiB (default 32). */
   delta?: boolean;
   cacheMiB?: number;
-  /** "incremental": digest of the page hashes kept as pages are sent and written; "full": re-hash all RAM on both sides during downtime. */
-  verify?: "incremental" | "full";
+  /**
+   * What the digests compare. "full" (default): all guest RAM, hashed on both
+   * sides under the freeze once the last page is in, so a verified migration
+   * proves the destination's memory equals the source's, and a source write
+   * that escaped dirty tracking is caught (and the source names the pages).
+   * "sent": the hashes recorded as pages were sent and applied; cheaper (no
+   * pass over RAM in the downtime) but it proves only that the destination
+   * holds every page as sent: the source's memory is not read again.
+   */
+  verify?: "full" | "sent";
   /** How long to wait for each reply from the destination (default 30 s). */
   replyTimeoutMs?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
@@ -62,8 +70,12 @@ export interface Progress {
 
 /** The destination refused the VM after the digest check. */
 export class VerifyRefused extends Error {
-  constructor(readonly verdict: Verdict) {
-    super(`destination refused: ${verdict.message}` + (verdict.mismatchTotal ? ` (${verdict.mismatchTotal} pages differ, first: ${verdict.pages.slice(0, 4).map((p) => `page ${p.page} last sent in round ${p.round === 0xffff ? "never" : p.round}`).join(", ")})` : ""));
+  constructor(readonly verdict: Verdict, note = "") {
+    const first = verdict.pages.slice(0, 4);
+    const pages = verdict.reason === Refuse.PAGES_MISSING
+      ? ` (first: ${first.map((p) => `page ${p.page}`).join(", ")})`
+      : ` (${verdict.mismatchTotal} pages differ, first: ${first.map((p) => `page ${p.page} last sent in round ${p.round === ROUND_NEVER ? "never" : p.round}`).join(", ")})`;
+    super(`destination refused: ${verdict.message}${verdict.mismatchTotal ? pages : ""}${note}`);
     this.name = "VerifyRefused";
   }
 }
@@ -80,7 +92,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     autoConverge: opts.autoConverge ?? true,
     delta: opts.delta ?? true,
     cacheMiB: opts.cacheMiB ?? 32,
-    verify: opts.verify ?? "incremental",
+    verify: opts.verify ?? "full",
     replyTimeoutMs: opts.replyTimeoutMs ?? 30_000,
     batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
   };
@@ -89,11 +101,11 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
   const pages = core.guest.pages;
   const t0 = performance.now();
   const now = () => performance.now() - t0;
-  const link = new Link(transport, core);
+  const link = new Link(transport, core, o.replyTimeoutMs);
   const report: MigrationReport = {
     ok: false, running: "source", totalTimeMs: 0, downtimeMs: 0, expectedDowntimeMs: 0, rounds: 0,
-    pagesSent: 0, zeroPages: 0, deltaPages: 0, fullPages: 0, skippedZeroPages: 0, bytesSent: 0, bytesUncompressed: 0,
-    throughputMBps: 0, verified: false, verifyMode: o.verify, digest: "", framesLost: null, throttleMax: 0,
+    pagesSent: 0, zeroPages: 0, deltaPages: 0, fullPages: 0, skippedZeroPages: 0, bytesSent: 0, bytesUncompressed: 0, verifyMs: 0,
+    throughputMBps: 0, verified: false, verifyMode: o.verify, pagesAsSent: false, untrackedPages: null, digest: "", framesLost: null, throttleMax: 0,
     ramBytes: pages * PAGE_SIZE, roundStats: [], timeline: [],
   };
   let phase: Phase = "handshake";
@@ -278,9 +290,14 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     for (const { d, blob } of states) {
       await link.send(Msg.DEVICE, new PayloadWriter().u32(d.kind).str(d.name).bytes(blob).done());
     }
+    const tVerify = performance.now();
     if (o.verify === "full") {
+      // Every page again, under the freeze: a page whose hash changed since
+      // it was last sent was written without being marked dirty.
       const s = e.mig_hash_range(0, pages);
       if (s !== 0) throw new Error(`hashing guest memory: status ${s}`);
+      report.untrackedPages = e.mig_stat(S.MISMATCHES) >>> 0;
+      if (report.untrackedPages > 0) report.untrackedFirstPage = e.mig_stat(S.BAD_PAGE) >>> 0;
     }
     const digest = BigInt.asUintN(64, e.mig_digest(0n));
     report.digest = digest.toString(16).padStart(16, "0");
@@ -303,6 +320,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
         }
       } else if (f.type === Msg.VERDICT) {
         verdict = decodeVerdict(f.payload);
+        report.verifyMs = performance.now() - tVerify;
       } else {
         throw new ProtocolError(`expected VERDICT, got ${msgName(f.type)}`);
       }
@@ -310,9 +328,10 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     if (!verdict.accept) {
       report.mismatches = verdict.pages;
       report.mismatchTotal = verdict.mismatchTotal;
-      throw new VerifyRefused(verdict);
+      throw new VerifyRefused(verdict, report.untrackedPages ? `; on the source, ${untrackedNote(report.untrackedPages, report.untrackedFirstPage!, core)}` : "");
     }
-    report.verified = true;
+    report.pagesAsSent = true;
+    report.verified = o.verify === "full";
 
     // ---- commit: from here on the source never runs again.
     phase = "commit";
@@ -334,6 +353,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
       // Before the commit point the destination cannot run: take the VM back.
       report.running = "source";
       report.verified = false;
+      report.pagesAsSent = false;
       await link.abort(report.error);
       setThrottle(0);
       try { core.dirty.disable(); } catch { /* tracking may not have started */ }
@@ -361,6 +381,13 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     report.framesLost = lost.length ? lost.reduce((a, b) => a + b, 0) : null;
   }
   return report;
+}
+
+/** The source's own account of pages that changed after they were last sent. */
+function untrackedNote(n: number, first: number, core: VmCore): string {
+  // Marked dirty now: written through the port after the final harvest (while frozen); not marked: behind dirty tracking.
+  const how = core.dirty.test(first) ? "written after the final round, while the vCPUs were frozen" : "written without being marked dirty: the dirty tracking missed it";
+  return `${n} pages changed after they were last sent (first: page ${first}, ${how})`;
 }
 
 function describe(err: unknown): string {

@@ -172,13 +172,13 @@ export class StandInSource implements MigrationSource {
   }
 }
 
-/** The stand-in destination: a VmCore of the announced size and matching devices. */
+/** The stand-in destination: a VmCore of the announced size and matching devices, with the holes its configuration names. */
 export class StandInDestination implements MigrationDestination {
   resumedAt = 0;
   private constructor(readonly core: VmCore, readonly devices: MigratableDevice[]) {}
 
-  static async create(opts: { module: WebAssembly.Module; variant: WasmVariant; ramBytes: number; devices?: MigratableDevice[] }): Promise<StandInDestination> {
-    const core = await VmCore.create({ module: opts.module, variant: opts.variant, ramBytes: opts.ramBytes });
+  static async create(opts: { module: WebAssembly.Module; variant: WasmVariant; ramBytes: number; devices?: MigratableDevice[]; holes?: Array<[number, number]> }): Promise<StandInDestination> {
+    const core = await VmCore.create({ module: opts.module, variant: opts.variant, ramBytes: opts.ramBytes, holes: opts.holes });
     return new StandInDestination(core, opts.devices ?? []);
   }
 

@@ -103,6 +103,8 @@ export interface MigrationReport {
   totalTimeMs: number;
   /** From freezing the vCPUs to the destination's confirmation that it resumed. */
   downtimeMs: number;
+  /** The part of the downtime spent verifying: from the last device state sent to the verdict (full verify: both sides hashing all RAM). */
+  verifyMs: number;
   /** Expected downtime from the last estimate before stop-and-copy. */
   expectedDowntimeMs: number;
   rounds: number;
@@ -117,8 +119,25 @@ export interface MigrationReport {
   /** Bytes a naive stream (every sent page whole) would have carried. */
   bytesUncompressed: number;
   throughputMBps: number;
+  /**
+   * Proven: the destination's memory equals the source's. Only full verify
+   * proves it (all guest RAM hashed on both sides after the last page, the
+   * digests equal); sent mode never sets it.
+   */
   verified: boolean;
-  verifyMode: "incremental" | "full";
+  /** What the digests compared: "full" (all guest RAM, re-read on both sides) or "sent" (the hashes of the pages as sent and as applied). */
+  verifyMode: "full" | "sent";
+  /** The destination holds every page as the source sent it (both modes check this). */
+  pagesAsSent: boolean;
+  /**
+   * Full verify: source pages whose contents changed after they were last
+   * sent and were not sent again (a write that escaped dirty tracking, or one
+   * after the final round); null when the source's memory was not read again
+   * (sent mode, or a failure before verify).
+   */
+  untrackedPages: number | null;
+  /** The first of them. */
+  untrackedFirstPage?: number;
   digest: string;
   /** Frames lost by devices (NICs) across the migration; null if no device reports it. */
   framesLost: number | null;

@@ -41,7 +41,11 @@ export function msgName(t: number): string { return msgNames.get(t) ?? `MSG_${t}
 export const ROUND_FINAL = 1;
 /** HELLO flags. */
 export const HELLO_DELTA = 1;
-/** HELLO flag: both sides re-hash all RAM during the downtime. */
+/**
+ * HELLO flag: full verify. Both sides hash all of guest RAM once the last
+ * page is in, so the digests compare memory itself; without it ("sent"
+ * mode) they compare the hashes of the pages as sent and applied.
+ */
 export const HELLO_FULL_VERIFY = 2;
 
 /** Page record kinds (assembly/migration/pages.ts). */
@@ -57,6 +61,8 @@ export const Refuse = {
   DIGEST_MISMATCH: 1,
   DEVICE_STATE: 2,
   DEVICE_MISSING: 3,
+  /** Pages outside holes that no record wrote (listed with round ROUND_NEVER). */
+  PAGES_MISSING: 4,
 } as const;
 
 /** The stream broke a rule of the protocol (or was damaged); the receiver stops and never runs the VM. */

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { main } from "../../src/cli.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { trafficConfig } from "../../src/cli/migrate.js";
+import { MachineSource } from "../../src/migration/machine-adapter.js";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -16,6 +17,25 @@ function capture() {
   vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => { out.push(a.join(" ")); });
   vi.spyOn(process.stderr, "write").mockImplementation(() => true);
   return out;
+}
+
+/**
+ * Make the migrating Machine a source whose write escapes dirty tracking:
+ * once its vCPUs are frozen (every page went out in round 0), one page that
+ * is not marked dirty changes behind the port, so no later round re-sends it.
+ */
+function escapeDirtyTracking(): { page: number } {
+  const hit = { page: -1 };
+  const writeLock = MachineSource.prototype.writeLock;
+  vi.spyOn(MachineSource.prototype, "writeLock").mockImplementation(async function (this: MachineSource) {
+    const release = await writeLock.call(this);
+    let p = 100;
+    while (this.core.dirty.test(p)) p++;
+    this.core.guest.view(p * 4096 + 16, 1)[0] ^= 0x5a;
+    hit.page = p;
+    return release;
+  });
+  return hit;
 }
 
 describe("vmdev migrate", () => {
@@ -52,6 +72,40 @@ describe("vmdev migrate", () => {
     expect(j.traffic.receivedOnDestination).toBeGreaterThan(0);
   });
 
+  it("regression_cli_default_verify_misses_escaped_source_write (TCP to a child destination): refused, the page named, no claim of equal memory", async () => {
+    const out = capture();
+    const hit = escapeDirtyTracking();
+    await expect(main(["node", "vmdev", "migrate", "--ram", "16", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]))
+      .rejects.toThrow(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
+    const j = JSON.parse(out.join("\n"));
+    expect(j).toMatchObject({ ok: false, verified: false, verifyMode: "full", running: "source", mismatchTotal: 1, untrackedPages: 1, untrackedFirstPage: hit.page });
+    expect(j.mismatches.map((m: { page: number }) => m.page)).toEqual([hit.page]);
+    expect(j.destination).toMatchObject({ ok: false, resumed: false });
+  });
+
+  it("regression_npm_start_default_verify_misses_escaped_source_write (--traffic): refused; the summary says verified no and never that memory is equal", async () => {
+    const out = capture();
+    const hit = escapeDirtyTracking();
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "16", "--dirty", "8", "--no-report", "--downtime", "20", "--run-after", "50"]))
+      .rejects.toThrow(/^migration failed in verify: .*the source VM is running again$/);
+    const text = out.join("\n");
+    expect(text).not.toMatch(/memory equals/);
+    expect(text).toMatch(/^verified: no$/m);
+    expect(text).toMatch(new RegExp(`^pages that differ: 1 \\(page ${hit.page} last sent in round \\d+\\)$`, "m"));
+    expect(text).toMatch(new RegExp(`^source pages changed after they were last sent: 1 \\(first: page ${hit.page}\\)$`, "m"));
+  });
+
+  it("--verify sent says what it checked and what it did not: the escaped write goes unseen, and memory is not claimed equal", async () => {
+    const out = capture();
+    escapeDirtyTracking();
+    const code = await main(["node", "vmdev", "migrate", "--in-process", "--verify", "sent", "--ram", "16", "--dirty", "8", "--no-report", "--downtime", "20"]);
+    expect(code).toBe(0);
+    const text = out.join("\n");
+    expect(text).not.toMatch(/memory equals/);
+    expect(text).toMatch(/^verified: no: sent-page check only\. The destination holds every page as the source sent it .* the source's memory was not read again, so a write that escaped dirty tracking would not be seen/m);
+    expect(out[out.length - 1]).toMatch(/^destination holds every page as the source sent it: digest [0-9a-f]{16} \(sent-page check; source memory not read again, writes that escaped dirty tracking not checked\)$/);
+  });
+
   it("--traffic config: adds a virtio-net in a free slot (or keeps the one given) and keeps the workload below the driver's window", () => {
     const t = new ConfigTree();
     t.load("memory.size=16M\npci.0.3.0.device=memtest\n");
@@ -77,6 +131,7 @@ describe("vmdev migrate", () => {
     await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^--ram lots: want MiB, or a size like 512M or 1G$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^config: memory\.colour: unknown key$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "migration.speed=1"])).rejects.toThrow(/^-o migration\.speed: unknown key/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "migration.verify=incremental"])).rejects.toThrow(/^--verify incremental: want full or sent$/);
   });
 
   it("connecting to a port where nobody listens fails cleanly", async () => {

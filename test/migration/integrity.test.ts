@@ -30,11 +30,11 @@ describe("memory integrity", () => {
     expect(r.src.paused).toBe(false);
   });
 
-  it("incremental verify: a write through the port on the destination after its page arrived is found", async () => {
+  it("sent verify: a write through the port on the destination after its page arrived is found", async () => {
     const r = (current = await rig({ ramMiB: 4, dirtyMiBps: 4 }));
     await r.src.start();
     const { report, result } = await runMigration(r, {
-      mig: { verify: "incremental", maxRounds: 3 },
+      mig: { verify: "sent", maxRounds: 3 },
       recv: { beforeVerify: (d) => d.core.guest.writeU8(900 * PAGE, 0x77) },
     });
     expect(result.resumed).toBe(false);
@@ -52,6 +52,34 @@ describe("memory integrity", () => {
     expect(result.resumed).toBe(false);
     expect(report.mismatches).toEqual([{ page: 123, round: 0 }]);
     expect(report.running).toBe("source");
+  });
+
+  it("regression_escaped_source_write_verified_by_default: the default verify refuses it, and the source names the page", async () => {
+    // The vCPUs never touch page 123 (working set: pages 0..63), so it was sent once, in round 0,
+    // and then changes under the freeze without being marked dirty.
+    const r = (current = await rig({ ramMiB: 4, dirtyMiBps: 4, workingSet: 1 / 16 }));
+    await r.src.start();
+    const { report, result } = await runMigration(r, {
+      mig: { maxRounds: 3, onFrozen: (core) => { const v = core.guest.view(123 * PAGE + 40, 4); v[0] ^= 0xff; } },
+    });
+    expect(report.verifyMode).toBe("full");
+    expect(result.resumed).toBe(false);
+    expect(r.dest!.resumed).toBe(false);
+    expect(report).toMatchObject({ ok: false, verified: false, pagesAsSent: false, running: "source", failedPhase: "verify", untrackedPages: 1, untrackedFirstPage: 123 });
+    expect(report.mismatches).toEqual([{ page: 123, round: 0 }]);
+    expect(report.error).toMatch(/on the source, 1 pages changed after they were last sent \(first: page 123, written without being marked dirty: the dirty tracking missed it\)/);
+    expect(r.src.paused).toBe(false);
+  });
+
+  it("sent verify does not read the source's memory again: the same escaped write goes unseen, and the report does not claim equal memory", async () => {
+    const r = (current = await rig({ ramMiB: 4, dirtyMiBps: 4, workingSet: 1 / 16 }));
+    await r.src.start();
+    const { report, result } = await runMigration(r, {
+      mig: { verify: "sent", maxRounds: 3, onFrozen: (core) => { const v = core.guest.view(123 * PAGE + 40, 4); v[0] ^= 0xff; } },
+    });
+    expect(result.resumed).toBe(true);
+    expect(report).toMatchObject({ ok: true, verified: false, pagesAsSent: true, verifyMode: "sent", untrackedPages: null });
+    expect(fullDigest(r.dest!.core)).not.toBe(fullDigest(r.src.core));
   });
 
   it("a device whose state the destination rejects: refused, the source resumes", async () => {
@@ -74,7 +102,7 @@ describe("memory integrity", () => {
   });
 
   it("both verify modes agree with a full re-hash after a clean migration under load", async () => {
-    for (const verify of ["incremental", "full"] as const) {
+    for (const verify of ["sent", "full"] as const) {
       const r = await rig({ ramMiB: 4, dirtyMiBps: 16, pattern: "uniform" });
       await r.src.start();
       const { report } = await runMigration(r, { mig: { verify, maxRounds: 4 } });
