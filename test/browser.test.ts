@@ -57,7 +57,7 @@ describe.runIf(haveChromium)("browser bundle", () => {
   async function run(query: string) {
     const page = await browser.newPage();
     await page.goto(`${base}/${query}`);
-    await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 20_000 });
+    await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 120_000 });
     const result = await page.evaluate(() => (window as unknown as { __result: unknown }).__result);
     await page.close();
     return result as Record<string, unknown>;

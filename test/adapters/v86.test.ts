@@ -13,6 +13,7 @@ import type { DeviceModel } from "../../src/device.js";
 import { Responder } from "../../src/net/responder.js";
 import { Status } from "../../src/status.js";
 import { rng, testSeed } from "../support/core.js";
+import { until } from "../support/wait.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -351,7 +352,8 @@ describe("FrameLink", () => {
     nic.refuse = 3;
     nic.onTransmit!(Uint8Array.of(1));
     expect(nic.got).toEqual([]); // not re-entered
-    await new Promise((r) => setTimeout(r, 50));
+    // Three refusals, each retried on a later timer: wait for the deliveries, not for a span of time.
+    await until(() => nic.got.length === 2, "both frames delivered");
     expect(nic.got).toEqual([101, 201]);
     expect(link.counters()).toMatchObject({ txFrames: 1, rxFrames: 2, rxRetries: 3, rxDropped: 0 });
     expect(seen).toEqual([["tx", 1], ["rx", 101], ["rx", 201]]);
@@ -375,7 +377,7 @@ describe("FrameLink", () => {
     const link = new FrameLink(nic, () => {}, { maxRetries: 2, maxPending: 2 });
     nic.refuse = 1000;
     link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2)); link.deliver(Uint8Array.of(3));
-    await new Promise((r) => setTimeout(r, 60));
+    await until(() => link.pendingFrames === 0, "every frame dropped");
     expect(link.counters().rxDropped).toBe(3);
     expect(nic.got).toEqual([]);
     link.close();

@@ -10,6 +10,7 @@ import { siblingModule } from "../../src/vcpu/spawn.js";
 import { Status, type MsiMessage } from "../../src/index.js";
 import { debugWasm, newCore, rng, testSeed } from "../support/core.js";
 import { tsWorker } from "../support/workers.js";
+import { until, WATCHDOG_MS } from "../support/wait.js";
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };
@@ -112,7 +113,8 @@ describe("vCPU workers", () => {
     const hot = await create("memory.size=1M\ncpus=2\nworkload.pattern=hot\nworkload.hotset=8\n", false);
     hot.core.dirty.enable();
     await hot.vcpus.start(hot.core.shareable(), hot.workloads, 200);
-    await tick(50);
+    // Enough writes that every page of the hot set has been hit many times over.
+    await until(() => hot.vcpuStats().every((s) => s.writes >= 1000), "1000 writes from each vCPU");
     await hot.pause();
     const pages = hot.core.dirty.harvest();
     await hot.destroy();
@@ -121,20 +123,21 @@ describe("vCPU workers", () => {
     const seq = await create("memory.size=1M\ncpus=1\nworkload.pattern=sequential\nworkload.write_size=4096\n", false);
     seq.core.dirty.enable();
     await seq.vcpus.start(seq.core.shareable(), seq.workloads, 200);
-    await tick(50);
+    // One pass over the 256-page window.
+    await until(() => seq.vcpuStats()[0].writes >= 256, "256 sequential writes");
     await seq.pause();
-    const written = seq.vcpuStats()[0].writes;
     const s = seq.core.dirty.harvest();
     await seq.destroy();
-    expect(written).toBeGreaterThan(0);
-    expect(s).toEqual([{ page: 0, count: Math.min(256, written) }]);
+    expect(s).toEqual([{ page: 0, count: 256 }]);
   });
 
   it("keeps to the configured rate, and a paused machine's vCPUs write nothing", async () => {
     const t0 = performance.now(); // before the workers start
     const m = await create("memory.size=1M\ncpus=2\nworkload.rate=2000\nvcpu.1.workload.rate=500\n");
     try {
+      // At least 200 ms of running, and until both vCPUs have written (the bounds below hold for any span).
       await tick(200);
+      await until(() => m.vcpuStats().every((s) => s.writes > 0), "every vCPU to write");
       await m.pause();
       const elapsed = (performance.now() - t0) / 1000;
       const [a, b] = m.vcpuStats().map((s) => s.writes);
@@ -161,8 +164,8 @@ describe("vCPU workers", () => {
       await tick(5);
       const s0 = m.vcpuStats()[0];
       let s1 = s0;
-      // At least 100 ms of vCPU time under the throttle (bounded: 5 s of wall time).
-      for (let i = 0; i < 500 && s1.runMs + s1.sleepMs - s0.runMs - s0.sleepMs < 100; i++) { await tick(10); s1 = m.vcpuStats()[0]; }
+      // At least 100 ms of vCPU time under the throttle.
+      await until(() => { s1 = m.vcpuStats()[0]; return s1.runMs + s1.sleepMs - s0.runMs - s0.sleepMs >= 100; }, "100 ms of vCPU time");
       const run = s1.runMs - s0.runMs, sleep = s1.sleepMs - s0.sleepMs;
       expect(sleep).toBeGreaterThan(run); // 20% running: it sleeps about four times as long as it runs
       expect(() => m.setThrottle(0)).toThrow(RangeError);
@@ -205,12 +208,17 @@ describe("vCPU workers", () => {
     const msgs: Array<{ ready?: boolean; stats?: { leases: number; steps: number; expiries: number }; end?: string }> = [];
     const ready = new Promise<void>((r) => w.on("message", (x) => { msgs.push(x); if (x.ready) r(); }));
     const exited = new Promise<void>((r) => w.once("exit", () => r()));
+    const page = () => m.core.guest.readBytes(9 * 4096, 4096);
     try {
       await ready;
       m.core.dirty.enable();
+      // The worker has stepped (written its page) under a lease before the first write lock.
+      const blank = page();
+      await until(() => Buffer.compare(page(), blank) !== 0, "the worker's first step");
       for (let i = 0; i < 20; i++) {
-        await tick(2);
-        const release = await m.writeLock({ timeoutMs: 4000 });
+        // Each write lock finds the worker holding a lease (signed again after the previous one).
+        await until(() => m.lock.leaseCount > 0, "the worker to sign a lease");
+        const release = await m.writeLock({ timeoutMs: WATCHDOG_MS });
         m.core.dirty.harvestEach(() => {});
         const h = m.ramHash();
         await tick(1);
@@ -225,7 +233,7 @@ describe("vCPU workers", () => {
     }
     const done = msgs.find((x) => x.stats)!;
     expect(done.end).toBe("ok");
-    expect(done.stats!.expiries).toBeGreaterThanOrEqual(5);
+    expect(done.stats!.expiries).toBe(20);
     expect(done.stats!.leases).toBeGreaterThan(done.stats!.expiries);
     expect(done.stats!.steps).toBeGreaterThan(0);
   });
@@ -234,7 +242,7 @@ describe("vCPU workers", () => {
     const ext = new URL("../support/vcpu-extension.ts", import.meta.url).href;
     const m = await create(`memory.size=1M\ncpus=2\nworkload.rate=1000\nvcpu.extension=${ext}\n`);
     try {
-      await tick(30);
+      await until(() => [0, 1].every((i) => m.core.guest.readU32((200 + i) * 4096 + 4) > 0), "a slice of the extension in every vCPU");
       await m.pause();
       for (const i of [0, 1]) {
         expect(m.core.guest.readU32((200 + i) * 4096)).toBe(0xe0e0);

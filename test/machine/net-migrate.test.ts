@@ -11,16 +11,13 @@ import { VmCore } from "../../src/vm-core.js";
 import { migrate, receiveMigration, portPair, FaultyTransport, Msg, type MigrationSource, type MigrationDestination } from "../../src/migration/index.js";
 import { createNetPeer, startNetTraffic } from "../../src/net/traffic.js";
 import { debugWasm } from "../support/core.js";
+import { until } from "../support/wait.js";
 
 const CFG = "memory.size=16M\ncpus=2\nworkload.pages=3584\nworkload.rate=4000\npci.0.3.0.device=virtio-net\npci.0.3.0.mac=52:54:00:00:00:03\n";
 const machine = (startVcpus: boolean) => { const c = new ConfigTree(); c.load(CFG); return Machine.create(c, { module: debugWasm(), variant: "debug", startVcpus }); };
-const until = async (cond: () => boolean, ms = 10_000) => {
-  const end = performance.now() + ms;
-  while (!cond()) { if (performance.now() > end) throw new Error("timed out"); await new Promise((r) => setTimeout(r, 2)); }
-};
 
 /** Source adapter and an in-process destination that builds a fresh Machine; `target()` is that Machine once HELLO arrived. */
-async function migrationPair(m1: Machine, idleTimeoutMs: number) {
+async function migrationPair(m1: Machine) {
   const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
   const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const [a, b] = portPair();
@@ -28,7 +25,7 @@ async function migrationPair(m1: Machine, idleTimeoutMs: number) {
   const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
     m2 = await machine(false);
     return { core: m2.core, devices: m2.devices, resume: () => {} };
-  }, codec, { idleTimeoutMs });
+  }, codec);
   return { src, link: a, dest, target: () => m2 };
 }
 
@@ -40,7 +37,7 @@ describe("guest traffic across live migration", () => {
     try {
       const traffic = await startNetTraffic(m1, peer, { window: 64, rxBuffers: 32 });
       await until(() => traffic.stats().received >= 1000);
-      pair = await migrationPair(m1, 10_000);
+      pair = await migrationPair(m1);
       const { src, link: a, dest } = pair;
       let atFreeze = traffic.stats();
       const report = await migrate(src, a, { downtimeLimitMs: 20, maxRounds: 10, autoConverge: false, onFrozen: () => { atFreeze = traffic.stats(); } });
@@ -72,7 +69,7 @@ describe("guest traffic across live migration", () => {
     try {
       const traffic = await startNetTraffic(m1, peer, { window: 64, rxBuffers: 32 });
       await until(() => traffic.stats().received >= 500);
-      pair = await migrationPair(m1, 2000);
+      pair = await migrationPair(m1);
       const { src, link: a, dest } = pair;
       const report = await migrate(src, new FaultyTransport(a, { type: Msg.DIGEST, action: "drop" }), { downtimeLimitMs: 20, maxRounds: 5, autoConverge: false });
       await dest;

@@ -19,13 +19,10 @@ import { VirtioNetDriver } from "../../src/testing/virtio/net-driver.js";
 import { PciTransport } from "../../src/testing/virtio/transport.js";
 import { frame, macStr, seqOf } from "../../src/testing/virtio/frames.js";
 import { debugWasm } from "../support/core.js";
+import { until } from "../support/wait.js";
 
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };
 const create = (c: ConfigTree, startVcpus = false) => Machine.create(c, { module: debugWasm(), variant: "debug", startVcpus });
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = performance.now() + ms;
-  while (!cond()) { if (performance.now() > end) throw new Error("timed out"); await new Promise((r) => setTimeout(r, 2)); }
-};
 
 describe("virtio-net in the machine", () => {
   it("-s 3,virtio-net,mac=… and pci.0.3.0.device=virtio-net build the same NIC, found by bus/slot/function", async () => {

@@ -18,13 +18,17 @@ import { Machine } from "../../src/machine/machine.js";
 import { VcpuOwner, VcpuState } from "../../src/vcpu/state.js";
 import { debugWasm, rng, testSeed } from "../support/core.js";
 import { tsWorker } from "../support/workers.js";
+import { until, WATCHDOG_MS } from "../support/wait.js";
 import type { ClientData } from "../support/lock-client.worker.js";
 
 // CI runs 3 × 200; soak locally with VMDEV_STRESS_SCHEDULES / VMDEV_STRESS_ROUNDS.
 const SCHEDULES = Number(process.env.VMDEV_STRESS_SCHEDULES ?? 3);
 const ROUNDS = Number(process.env.VMDEV_STRESS_ROUNDS ?? 200);
-/** Bound on any single wait: a write lock not granted within it is a deadlock or starvation. */
-const BOUND_MS = 4000;
+/**
+ * Bound on any single wait: a write lock not granted within it is a deadlock or starvation. A
+ * watchdog: an honest wait here takes milliseconds, but a loaded machine may stall a thread for long.
+ */
+const BOUND_MS = WATCHDOG_MS;
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 interface ClientStats { reads: number; leases: number; syncBreaks: number; deferredBreaks: number; writes: number; timeouts: number; destroyed: number }
@@ -83,6 +87,8 @@ async function schedule(seed: number): Promise<void> {
   })();
   try {
     await Promise.all(clients.map((cl) => cl.ready));
+    // Every vCPU has run before the schedule starts freezing them (checked again at the end).
+    await until(() => m.vcpuStats().every((s) => s.writes > 0), "every vCPU to write");
     m.core.dirty.enable();
     let locks = 0;
     for (let round = 0; round < ROUNDS; round++) {

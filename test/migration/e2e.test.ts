@@ -1,7 +1,8 @@
 // End to end, in process: a source VM with vCPU workers dirtying memory
 // migrates to a destination; the destination's memory equals the source's.
 import { describe, it, expect, afterEach } from "vitest";
-import { rig, runMigration, fullDigest, sleep, type Rig } from "./helpers.js";
+import { until } from "../support/wait.js";
+import { rig, runMigration, fullDigest, type Rig } from "./helpers.js";
 
 let current: Rig | undefined;
 afterEach(async () => { await current?.src.stop(); current = undefined; });
@@ -10,7 +11,7 @@ describe("live migration (in process)", () => {
   it("migrates a running VM: digests equal, source retired, destination resumed, NIC announced", async () => {
     const r = (current = await rig({ ramMiB: 8, dirtyMiBps: 8 }));
     await r.src.start();
-    await sleep(30);
+    await until(() => r.src.writes() > 0, "the vCPUs to dirty pages before pre-copy");
     const { report, result } = await runMigration(r);
     expect(report.error).toBeUndefined();
     expect(report.ok).toBe(true);

@@ -3,18 +3,41 @@
 // (foreign placement), and the thin MigrationSource seam itself.
 import { describe, it, expect } from "vitest";
 import { VmCore } from "../../src/index.js";
-import { migrate, receiveMigration, portPair, type MigrationSource, type MigrationDestination } from "../../src/migration/index.js";
+import { migrate, receiveMigration, portPair, type MigrationSource, type MigrationDestination, type Transport } from "../../src/migration/index.js";
 import { debugWasm, newCore, FakeEmulatorRam, rng, testSeed } from "../support/core.js";
-import { rig, runMigration } from "./helpers.js";
+import { rig, runMigration, type Rig } from "./helpers.js";
+
+/**
+ * The source's link, with a guest that outruns it: before every frame leaves,
+ * every page of RAM is written again (through the port, so dirty-marked), except
+ * while the vCPUs are frozen. However fast or slow the machine, each round ends
+ * with all of RAM dirty, so the vCPUs outrun any link by construction.
+ */
+function outrunningGuest(r: Rig): (t: Transport) => Transport {
+  let n = 0;
+  return (t) => ({
+    label: t.label, onData: (cb) => t.onData(cb), onClose: (cb) => t.onClose(cb), close: () => t.close(),
+    send: (bytes) => {
+      if (!r.src.paused) for (let p = 0; p < r.src.core.guest.pages; p++) r.src.core.guest.writeU32(p * 4096 + (n % 1024) * 4, ++n);
+      return t.send(bytes);
+    },
+  });
+}
 
 describe("pre-copy engine", () => {
   it("auto-converge throttles vCPUs that outrun a capped link, then lifts the throttle", async () => {
     const r = await rig({ ramMiB: 4, dirtyMiBps: 64, pattern: "uniform", fill: 4 << 20 });
     await r.src.start();
     try {
-      const { report } = await runMigration(r, { mig: { bandwidthLimit: 16e6, downtimeLimitMs: 30, maxRounds: 12 } });
+      const told: number[] = [];
+      const { report } = await runMigration(r, {
+        mig: { bandwidthLimit: 16e6, downtimeLimitMs: 30, maxRounds: 12, onRound: () => { told.push(r.src.throttle); } },
+        srcWrap: outrunningGuest(r),
+      });
       expect(report.ok, report.error).toBe(true);
       expect(report.throttleMax).toBeGreaterThanOrEqual(0.2);
+      // The vCPUs were told: their control word carried the throttle while the rounds ran.
+      expect(Math.max(...told)).toBeGreaterThanOrEqual(0.2);
       expect(r.src.throttle).toBe(0);
       // The cap holds: never much faster than 16 MB/s on average.
       expect(report.bytesSent / (report.totalTimeMs / 1000)).toBeLessThan(16e6 * 1.25);

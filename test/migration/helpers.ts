@@ -41,20 +41,20 @@ export async function rig(opts: { ramMiB?: number; vcpus?: number; dirtyMiBps?: 
   return { src, codec, destDevices: [new FakeDevice("net0", [])], srcDevices };
 }
 
-/** Run one in-process migration, optionally with a fault on either side's send path. */
-export async function runMigration(r: Rig, o: { mig?: MigrateOptions; recv?: ReceiveOptions; srcFault?: Fault; destFault?: Fault } = {}): Promise<{
+/** Run one in-process migration, optionally with a fault on either side's send path (or any other wrapper of the source's link). */
+export async function runMigration(r: Rig, o: { mig?: MigrateOptions; recv?: ReceiveOptions; srcFault?: Fault; destFault?: Fault; srcWrap?: (t: Transport) => Transport } = {}): Promise<{
   report: MigrationReport; result: ReceiveResult; srcLink: Transport; destLink: Transport;
 }> {
   const [a, b] = portPair();
-  const srcLink = o.srcFault ? new FaultyTransport(a, o.srcFault) : a;
+  const srcLink = (o.srcWrap ?? ((t: Transport) => t))(o.srcFault ? new FaultyTransport(a, o.srcFault) : a);
   const destLink = o.destFault ? new FaultyTransport(b, o.destFault) : b;
   const factory = async ({ ramBytes }: { ramBytes: number }) => {
     r.dest = await StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, devices: r.destDevices });
     return r.dest;
   };
   const [report, result] = await Promise.all([
-    migrate(r.src, srcLink, { replyTimeoutMs: 5000, downtimeLimitMs: 50, maxRounds: 8, ...o.mig }),
-    receiveMigration(destLink, factory, r.codec, { idleTimeoutMs: 5000, ...o.recv }),
+    migrate(r.src, srcLink, { downtimeLimitMs: 50, maxRounds: 8, ...o.mig }),
+    receiveMigration(destLink, factory, r.codec, o.recv),
   ]);
   return { report, result, srcLink, destLink };
 }

@@ -3,19 +3,22 @@
 // to vCPU 1) and a timer armed on the source, in-process and over TCP. The
 // destination's APIC state equals the source's; the timer fires on the
 // destination at its guest-time deadline; failures hand the Machine back running.
-import { describe, it, expect, afterEach } from "vitest";
+// The destination's memory and device states are compared as they stand at
+// its resume, before its vCPUs and guest clock start.
+import { describe, it, expect, afterEach, vi, type MockInstance } from "vitest";
 import { VmCore } from "../../src/index.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
-import { LapicDevice, APIC_POLL_MS } from "../../src/machine/lapic.js";
+import { LapicDevice, lapicSetOf } from "../../src/machine/lapic.js";
 import type { MemtestDevice } from "../../src/machine/memtest.js";
-import { ApicReg } from "../../src/apic/apic-bus.js";
+import { ApicReg, type ApicBus } from "../../src/apic/apic-bus.js";
 import {
-  migrate, receiveMigration, portPair, listen, connect, FaultyTransport, Msg, type Transport, type Fault,
+  migrate, receiveMigration, portPair, listen, connect, FaultyTransport, Msg, type Transport, type Fault, type DestinationFactory,
 } from "../../src/migration/index.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../../src/migration/machine-adapter.js";
 import { debugWasm } from "../support/core.js";
-import { fullDigest, sleep } from "./helpers.js";
+import { until } from "../support/wait.js";
+import { fullDigest } from "./helpers.js";
 
 const machines: Machine[] = [];
 afterEach(async () => { for (const m of machines.splice(0)) await m.destroy(); });
@@ -36,6 +39,11 @@ async function sourceMachine(): Promise<Machine> {
 
 const lapics = (m: Machine) => m.devices.filter((d): d is LapicDevice => d instanceof LapicDevice);
 const irr = (d: LapicDevice, v: number) => ((d.apic.mmioRead(ApicReg.irr + 0x10 * (v >> 5)) >>> (v & 31)) & 1) === 1;
+const writes = (m: Machine) => m.vcpuStats().reduce((a, s) => a + s.writes, 0);
+
+/** The destination frozen at its resume: RAM, device states, guest clock and timer as the migration left them. */
+interface AtResume { digest: bigint; apics: Uint8Array[]; irr: boolean[][]; clockRunning: boolean; clockNow: bigint; nextDeadline: bigint | null }
+const IRR_VECTORS = [48, 0x41, TIMER_VECTOR];
 
 /** Arm vCPU 0's one-shot timer TIMER_NS ahead (divide by 1, 1 GHz bus); returns the deadline in guest ns. */
 function armTimer(m: Machine): bigint {
@@ -50,65 +58,96 @@ async function run(src: Machine, links: [Transport, Transport], o: { srcFault?: 
   let dest: MachineDestination | undefined;
   let deadline: bigint | null = null;
   let frozenAt = 0n;
+  let srcApics: Uint8Array[] = [];
+  let atResume: AtResume | undefined;
+  let advances: MockInstance<ApicBus["advance"]> | undefined;
   const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
-  const factory = machineDestinationFactory(o.destConfig ?? config(), { module: debugWasm(), variant: "debug", onCreated: (d) => { dest = d; machines.push(d.machine); } });
+  const machineFactory = machineDestinationFactory(o.destConfig ?? config(), { module: debugWasm(), variant: "debug", onCreated: (d) => { dest = d; machines.push(d.machine); } });
+  // The destination as migration sees it, recording its frozen state just before it resumes.
+  const factory: DestinationFactory = async (vm) => {
+    const d = (await machineFactory(vm)) as MachineDestination;
+    return {
+      core: d.core, devices: d.devices,
+      resume: async () => {
+        const m = d.machine, ls = lapics(m);
+        atResume = {
+          digest: fullDigest(m.core), apics: ls.map((x) => x.saveState()), irr: ls.map((x) => IRR_VECTORS.map((v) => irr(x, v))),
+          clockRunning: m.clock.running, clockNow: m.clock.now(), nextDeadline: ls[0].apic.nextDeadline(),
+        };
+        // Every advance the timer pump makes from here on, with the guest time it advanced to.
+        advances = vi.spyOn(lapicSetOf(m.core)!.bus, "advance");
+        await d.resume();
+      },
+    };
+  };
   const srcLink = o.srcFault ? new FaultyTransport(links[0], o.srcFault) : links[0];
   const [report, result] = await Promise.all([
     migrate(new MachineSource(src), srcLink, {
-      replyTimeoutMs: 5000, downtimeLimitMs: 20, maxRounds: 4,
-      // Frozen, before the devices are saved: arm a timer whose deadline lies after the migration.
-      onFrozen: () => { frozenAt = src.clock.now(); if (o.arm) deadline = armTimer(src); },
+      downtimeLimitMs: 20, maxRounds: 4,
+      // Frozen, before the devices are saved: arm a timer whose deadline lies after the migration, and take
+      // the APIC states the migration saves next. (The source's guest clock runs on until it retires, so a
+      // timer due meanwhile fires on the frozen source after the save: compare with the states as saved.)
+      onFrozen: () => { frozenAt = src.clock.now(); if (o.arm) deadline = armTimer(src); srcApics = lapics(src).map((x) => x.saveState()); },
     }),
-    receiveMigration(links[1], factory, codec, { idleTimeoutMs: 5000 }),
+    receiveMigration(links[1], factory, codec),
   ]);
-  return { report, result, dest, deadline: deadline as bigint | null, frozenAt };
+  return { report, result, dest, deadline: deadline as bigint | null, frozenAt, srcApics, atResume, advances };
 }
 
 async function expectMigrated(src: Machine, r: Awaited<ReturnType<typeof run>>) {
-  const { report, result, dest } = r;
+  const { report, result, dest, atResume: at } = r;
   expect(report.ok, report.error).toBe(true);
   expect(report.verified).toBe(true);
   expect(result.resumed).toBe(true);
   const d = dest!.machine;
-  // Guest memory and every saved state moved: the clock, the memtest device, one APIC per vCPU.
-  expect(fullDigest(d.core)).toBe(fullDigest(src.core));
+  // Guest memory and every saved state moved (the source is frozen for good, the destination as it resumed):
+  // the clock, the memtest device, one APIC per vCPU.
+  expect(at!.digest).toBe(fullDigest(src.core));
   expect(d.stateDevices.map((x) => x.name)).toEqual(["clock", "memtest0", "lapic0", "lapic1"]);
-  const [s0, s1] = lapics(src), [d0, d1] = lapics(d);
-  expect(d0.saveState()).toEqual(s0.saveState());
-  expect(d1.saveState()).toEqual(s1.saveState());
-  expect(irr(d0, 48) && irr(d1, 0x41)).toBe(true);
-  expect(irr(d0, 0x41) || irr(d1, 48)).toBe(false);
+  expect(at!.apics).toEqual(r.srcApics);
+  // Pending IRR bits (48, 0x41, the timer's): 48 on vCPU 0, 0x41 on vCPU 1, the timer not yet fired.
+  expect(at!.irr).toEqual([[true, false, false], [false, true, false]]);
   // The destination's vCPUs run after resume; the source's stay frozen for good.
-  const srcWrites = src.vcpuStats().reduce((a, s) => a + s.writes, 0);
-  await sleep(60);
-  expect(d.vcpuStats().every((s) => s.writes > 0)).toBe(true);
-  expect(src.vcpuStats().reduce((a, s) => a + s.writes, 0)).toBe(srcWrites);
+  const srcWrites = writes(src);
+  await until(() => d.vcpuStats().every((s) => s.writes > 0), "every destination vCPU to write");
+  expect(writes(src)).toBe(srcWrites);
+  expect(src.vcpuStats().every((s) => s.state === "FROZEN")).toBe(true);
   expect(src.paused || src.lock.stats().writeLocks > 0).toBe(true);
 }
 
 describe("live migration of a Machine", () => {
   it("in-process: RAM dirtied by vCPU workers, APIC state with pending IRR bits, and a timer that fires at its guest deadline on the destination", async () => {
     const src = await sourceMachine();
-    await sleep(30); // the vCPUs dirty pages before and during pre-copy
+    // The vCPUs dirty pages before and during pre-copy.
+    await until(() => src.vcpuStats().every((s) => s.writes > 0), "every source vCPU to write");
     const r = await run(src, portPair(), { arm: true });
     expect(r.report.rounds).toBeGreaterThanOrEqual(2);
     const deadline = r.deadline!;
+    const at = r.atResume!;
     const d = r.dest!.machine;
     const d0 = lapics(d)[0];
-    // The deadline travelled in guest time and has not passed: guest time stood still from the save to the resume.
-    expect(d0.apic.nextDeadline()).toBe(deadline);
-    // Guest time carried: it continues from the source's (never back to 0), short of the deadline.
-    expect(d.clock.now()).toBeGreaterThanOrEqual(r.frozenAt);
-    expect(d.clock.now()).toBeLessThan(deadline);
+    const { pump } = lapicSetOf(d.core)!;
+    // The deadline travelled in guest time and had not passed: guest time stood still from the save to the resume,
+    // and it carried: it continues from the source's (never back to 0), short of the deadline.
+    expect(at.clockRunning).toBe(false);
+    expect(at.nextDeadline).toBe(deadline);
+    expect(at.clockNow).toBeGreaterThanOrEqual(r.frozenAt);
+    expect(at.clockNow).toBeLessThan(deadline);
+    expect(d.clock.now()).toBeGreaterThanOrEqual(at.clockNow);
     expect(src.clock.running).toBe(false);
-    expect(irr(d0, TIMER_VECTOR)).toBe(false);
     await expectMigrated(src, r);
-    let seenAt = 0n;
-    for (let i = 0; i < 2000 && !seenAt; i++) { await sleep(1); if (irr(d0, TIMER_VECTOR)) seenAt = d.clock.now(); }
-    expect(seenAt).toBeGreaterThanOrEqual(deadline);
-    // Fired by the pump within its poll period plus scheduling slack.
-    expect(Number(seenAt - deadline) / 1e6).toBeLessThan(APIC_POLL_MS + 100);
+    // The timer pump delivers it.
+    await until(() => pump.fired > 0, "the timer pump to fire the migrated timer");
+    expect(pump.fired).toBe(1);
+    expect(irr(d0, TIMER_VECTOR)).toBe(true);
     expect(d0.apic.nextDeadline()).toBeNull();
+    // At its guest deadline: the first advance that reached the deadline fired it, none before it did.
+    const calls = r.advances!.mock.calls.map((c) => BigInt(c[0]!));
+    const results = r.advances!.mock.results.map((x) => x.value as number);
+    const firing = results.findIndex((n) => n > 0);
+    expect(firing).toBeGreaterThanOrEqual(0);
+    expect(calls[firing]).toBeGreaterThanOrEqual(deadline);
+    expect(calls.slice(0, firing).every((t) => t < deadline)).toBe(true);
   });
 
   it("over loopback TCP", async () => {
@@ -131,9 +170,8 @@ describe("live migration of a Machine", () => {
     expect(dest!.machine.vcpuStats().every((s) => s.writes === 0)).toBe(true);
     expect(src.paused).toBe(false);
     expect(lapics(src).map((x) => x.saveState())).toEqual(before);
-    const w = src.vcpuStats().reduce((a, s) => a + s.writes, 0);
-    await sleep(40);
-    expect(src.vcpuStats().reduce((a, s) => a + s.writes, 0)).toBeGreaterThan(w);
+    const w = writes(src);
+    await until(() => writes(src) > w, "the source's vCPUs to write again");
   });
 
   it("a destination configured without the source's PCI device refuses the VM; the source keeps running", async () => {

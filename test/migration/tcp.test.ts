@@ -7,7 +7,8 @@ import { VmCore } from "../../src/index.js";
 import { StandInDestination, StandInSource, fillRandom, listen, connect, migrate, receiveMigration } from "../../src/migration/index.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "../support/core.js";
-import { fullDigest, sleep } from "./helpers.js";
+import { until } from "../support/wait.js";
+import { fullDigest } from "./helpers.js";
 
 let cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
@@ -73,8 +74,7 @@ describe("TCP transport", () => {
     expect(report.error).toMatch(/closed|reset|EPIPE|ECONNRESET|aborted/i);
     expect(src.paused).toBe(false);
     const w = src.writes();
-    await sleep(40);
-    expect(src.writes()).toBeGreaterThan(w);
+    await until(() => src.writes() > w, "the source's vCPUs to write again");
   });
 
   it("the destination process dies during stop-and-copy: the frozen source is resumed", async () => {
@@ -89,7 +89,6 @@ describe("TCP transport", () => {
     expect(report.running).toBe("source");
     expect(src.paused).toBe(false);
     const w = src.writes();
-    await sleep(40);
-    expect(src.writes()).toBeGreaterThan(w);
+    await until(() => src.writes() > w, "the source's vCPUs to write again");
   });
 });
