@@ -21,7 +21,7 @@ export async function run(): Promise<BenchRow[]> {
     bios: { buffer: new ArrayBuffer(128 * 1024) },
     memory_size: 32 << 20, vga_memory_size: 2 << 20, net_device: { type: "none" }, autostart: false,
     disable_keyboard: true, disable_mouse: true, disable_speaker: true,
-  } as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
+  } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
   await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => { adapter.attach(emulator, net.pci!); resolve(); }));
   const cpu = emulator.v86.cpu as V86Cpu & Record<string, (...a: number[]) => number>;
   const bar = adapter.bars.find((b) => b.index === 4)!;

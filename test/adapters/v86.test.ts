@@ -92,7 +92,7 @@ async function machine(opts: { attach?: boolean; hideMsi?: boolean } = {}) {
     net_device: { type: "none" },
     autostart: false,
     disable_keyboard: true, disable_mouse: true, disable_speaker: true,
-  } as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
+  } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
   await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => {
     const cpu = emulator.v86.cpu;
     const pci = cpu.devices.pci;

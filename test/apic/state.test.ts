@@ -191,9 +191,9 @@ describe("APIC state (envelope, DeviceKind.LOCAL_APIC)", () => {
     enableX(victim);
     const before = victim.saveState();
     for (let k = 0; k < 400; k++) {
-      let b = good.slice();
+      let b: Uint8Array = good.slice();
       const kind = k % 4;
-      if (kind === 0) for (let j = 0; j < 1 + (r() * 4) | 0; j++) b[(r() * b.length) | 0] ^= 1 << ((r() * 8) | 0);
+      if (kind === 0) for (let j = 0; j < 1 + ((r() * 4) | 0); j++) b[(r() * b.length) | 0] ^= 1 << ((r() * 8) | 0);
       else if (kind === 1) b = b.slice(0, (r() * b.length) | 0);
       else if (kind === 2) b = Uint8Array.from({ length: (r() * 600) | 0 }, () => (r() * 256) | 0);
       else b = await reseal(good, (f) => { const tags = [...f.keys()]; const t = tags[(r() * tags.length) | 0]; const v = f.get(t)!; v[(r() * v.length) | 0] ^= 1 << ((r() * 8) | 0); });

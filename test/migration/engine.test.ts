@@ -17,6 +17,9 @@ function outrunningGuest(r: Rig): (t: Transport) => Transport {
   let n = 0;
   return (t) => ({
     label: t.label, onData: (cb) => t.onData(cb), onClose: (cb) => t.onClose(cb), close: () => t.close(),
+    consumed: (bytes) => t.consumed(bytes),
+    get buffered() { return t.buffered; },
+    get bufferedHighWater() { return t.bufferedHighWater; },
     send: (bytes) => {
       if (!r.src.paused) for (let p = 0; p < r.src.core.guest.pages; p++) r.src.core.guest.writeU32(p * 4096 + (n % 1024) * 4, ++n);
       return t.send(bytes);

@@ -81,7 +81,7 @@ export function bootGuest(files: GuestFiles, opts: BootOptions = {}): GuestRun {
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
-  } as ConstructorParameters<typeof V86>[0]);
+  } as unknown as ConstructorParameters<typeof V86>[0]);
   const lines: string[] = [];
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
   let partial = "";
