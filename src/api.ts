@@ -15,3 +15,4 @@ export {
   type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar,
   type FrameEndpoint, type FrameLinkCounters, type FrameLinkOptions, type FramePeer, type V86MachineDevice,
 } from "./adapters/v86.js";
+export * from "./rings/index.js";

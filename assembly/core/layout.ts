@@ -54,6 +54,8 @@ export const BITMAP_SLOT: usize = 16;    // u32 words ptr, u32 pages, u32 flags,
 export const CB_COUNTERS: usize = CB_BITMAPS + <usize>MAX_BITMAPS * BITMAP_SLOT; // MAX_COUNTERS × u64
 /** u32: address of the local APIC set (assembly/apic), 0 until apic_create; attached instances find it here. */
 export const CB_APIC_SET: usize = CB_COUNTERS + <usize>MAX_COUNTERS * 8;
+/** u32: address of the ring object table (assembly/rings), 0 until the first ring object; attached instances find it here. */
+export const CB_RINGS: usize = CB_APIC_SET + 4;
 export const CB_SIZE: usize = CB_APIC_SET + 8;
 
 export const CBF_INIT: u32 = 1;

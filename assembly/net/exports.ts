@@ -14,10 +14,12 @@ import { pciReserve, pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pci
 import { mmioRead, mmioWrite } from "../virtio/mmio";
 import {
   netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
+  MAX_TX_FRAME,
 } from "./device";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes, MAX_BACKLOG } from "./sizing";
+import { faCount, faEach } from "../rings/batch";
 
 function dev(h: i32, type: u32): VDev | null {
   const p = devGet(h);
@@ -78,6 +80,26 @@ export function vnet_receive(h: i32, ioOff: u32, len: u32): i32 {
   if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
   return netReceive(d, ioPtr() + ioOff, len);
 }
+
+/**
+ * Host → guest frames, many per call: a frame array (assembly/rings/batch.ts:
+ * u32 length, bytes, padded to 4) of `len` bytes at `ioOff`. The window is
+ * checked whole first (ERR_INVALID_ARG, nothing delivered, if a record runs
+ * past it or is longer than a frame can be); then each frame goes through
+ * vnet_receive (delivered, backlogged, filtered or dropped, and counted).
+ * Returns the number of frames handed over, or -Status.
+ */
+export function vnet_receive_batch(h: i32, ioOff: u32, len: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return -Status.ERR_BAD_HANDLE;
+  if (!ioRangeOk(ioOff, len)) return -Status.ERR_INVALID_ARG;
+  const p = ioPtr() + ioOff;
+  const n = faCount(p, len, MAX_TX_FRAME);
+  if (n < 0) return -Status.ERR_INVALID_ARG;
+  batchDev = d;
+  return <i32>faEach(p, <u32>n, receiveSink, 0);
+}
+let batchDev: VDev | null = null;
+function receiveSink(ctx: usize, frame: usize, len: u32): bool { netReceive(changetype<VDev>(batchDev), frame, len); return true; }
 
 /** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
 export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }

@@ -1,0 +1,141 @@
+// The backend's side of a netmap-style ring in JavaScript: reads and writes
+// the shared fields directly (Atomics on the indices), on any thread that has
+// the memory. It checks what the device wrote before following it, so even a
+// broken device cannot make it touch memory outside the ring and its pool.
+
+import type { VmCore } from "../vm-core.js";
+import {
+  NMR_MAGIC, NMR_OFF_MAGIC, NMR_OFF_NUM_SLOTS, NMR_OFF_BUF_SIZE, NMR_OFF_DIR, NMR_OFF_BUF_BASE, NMR_OFF_BUF_COUNT,
+  NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_USER_WAIT, NMR_OFF_DEV_WAIT, NMR_OFF_SLOTS, NMR_SLOT_BYTES,
+  NMR_SLOT_BUF, NMR_SLOT_LEN, NMR_SLOT_FLAGS, NMR_TX, NS_BUF_CHANGED,
+} from "../generated/rings.js";
+
+export interface NetmapSlot { buf: number; len: number; flags: number }
+
+export class NetmapRingUser {
+  readonly slots: number;
+  readonly bufferSize: number;
+  readonly bufferCount: number;
+  readonly direction: "tx" | "rx";
+  private readonly base: number;
+  private i32: Int32Array;
+  private u8: Uint8Array;
+  private dv: DataView;
+
+  /** The ring at `ptr` in `memory` (ring_ptr of its handle). */
+  constructor(private readonly memory: WebAssembly.Memory, readonly ptr: number) {
+    this.i32 = new Int32Array(memory.buffer);
+    this.u8 = new Uint8Array(memory.buffer);
+    this.dv = new DataView(memory.buffer);
+    if (this.dv.getUint32(ptr + NMR_OFF_MAGIC, true) !== NMR_MAGIC) throw new Error(`no netmap ring at ${ptr}`);
+    this.slots = this.dv.getUint32(ptr + NMR_OFF_NUM_SLOTS, true);
+    this.bufferSize = this.dv.getUint32(ptr + NMR_OFF_BUF_SIZE, true);
+    this.bufferCount = this.dv.getUint32(ptr + NMR_OFF_BUF_COUNT, true);
+    this.base = this.dv.getUint32(ptr + NMR_OFF_BUF_BASE, true);
+    this.direction = this.dv.getUint32(ptr + NMR_OFF_DIR, true) === NMR_TX ? "tx" : "rx";
+  }
+
+  /** The backend side of ring `handle` of `core` (any instance attached to the memory). */
+  static attach(core: VmCore, handle: number): NetmapRingUser {
+    return new NetmapRingUser(core.memory, core.exports.ring_ptr(handle) >>> 0);
+  }
+
+  private refresh(): void {
+    if (this.u8.buffer !== this.memory.buffer || this.u8.byteLength !== this.memory.buffer.byteLength) {
+      this.i32 = new Int32Array(this.memory.buffer);
+      this.u8 = new Uint8Array(this.memory.buffer);
+      this.dv = new DataView(this.memory.buffer);
+    }
+  }
+  private word(off: number): number { return (this.ptr + off) >> 2; }
+
+  get head(): number { return Atomics.load(this.i32, this.word(NMR_OFF_HEAD)) >>> 0; }
+  get cur(): number { return Atomics.load(this.i32, this.word(NMR_OFF_CUR)) >>> 0; }
+  get tail(): number { return Atomics.load(this.i32, this.word(NMR_OFF_TAIL)) >>> 0; }
+
+  /** Give slots up to (not including) `head` to the device; cur follows unless given. */
+  setHead(head: number, cur = head): void {
+    this.refresh();
+    Atomics.store(this.i32, this.word(NMR_OFF_CUR), cur);
+    Atomics.store(this.i32, this.word(NMR_OFF_HEAD), head);
+    if (Atomics.load(this.i32, this.word(NMR_OFF_DEV_WAIT)) !== 0) Atomics.notify(this.i32, this.word(NMR_OFF_HEAD), 1);
+  }
+
+  /** Raw write of any backend-visible field, for tests that play a hostile backend. */
+  poke(off: number, value: number): void { this.refresh(); Atomics.store(this.i32, this.word(off), value); }
+
+  /** Slots the backend owns now: [head, tail). */
+  owned(): number {
+    const h = this.head, t = this.tail;
+    if (h >= this.slots || t >= this.slots) return 0;
+    return t >= h ? t - h : t + this.slots - h;
+  }
+
+  slot(i: number): NetmapSlot {
+    this.refresh();
+    const s = this.ptr + NMR_OFF_SLOTS + i * NMR_SLOT_BYTES;
+    return { buf: this.dv.getUint32(s + NMR_SLOT_BUF, true), len: this.dv.getUint16(s + NMR_SLOT_LEN, true), flags: this.dv.getUint16(s + NMR_SLOT_FLAGS, true) };
+  }
+
+  /** Write slot i's fields (the backend may write slots it owns). */
+  setSlot(i: number, s: Partial<NetmapSlot>): void {
+    this.refresh();
+    const a = this.ptr + NMR_OFF_SLOTS + i * NMR_SLOT_BYTES;
+    if (s.buf !== undefined) this.dv.setUint32(a + NMR_SLOT_BUF, s.buf, true);
+    if (s.len !== undefined) this.dv.setUint16(a + NMR_SLOT_LEN, s.len, true);
+    if (s.flags !== undefined) this.dv.setUint16(a + NMR_SLOT_FLAGS, s.flags, true);
+  }
+
+  /** Pool buffer `idx` as a view (throws for an index outside the pool). */
+  buffer(idx: number): Uint8Array {
+    if (idx >= this.bufferCount) throw new RangeError(`buffer ${idx} outside the pool (${this.bufferCount})`);
+    this.refresh();
+    const p = this.base + idx * this.bufferSize;
+    return this.u8.subarray(p, p + this.bufferSize);
+  }
+
+  /** TX: put frames into the slots from head on and pass them to the device with one head update. Returns how many fit. */
+  send(frames: readonly Uint8Array[]): number {
+    if (this.direction !== "tx") throw new Error("send: not a TX ring");
+    let h = this.head;
+    const t = this.tail;
+    if (h >= this.slots || t >= this.slots) return 0;
+    let n = 0;
+    while (n < frames.length && h !== t) {
+      const f = frames[n];
+      if (f.length > this.bufferSize) throw new RangeError(`frame of ${f.length} bytes > buffer size ${this.bufferSize}`);
+      const s = this.slot(h);
+      this.buffer(s.buf).set(f);
+      this.setSlot(h, { len: f.length, flags: s.flags & ~NS_BUF_CHANGED });
+      h = h + 1 === this.slots ? 0 : h + 1;
+      n++;
+    }
+    if (n) this.setHead(h);
+    return n;
+  }
+
+  /** RX: copies of the frames received ([head, tail)), at most `max`; their slots go back to the device. */
+  receive(max = Infinity): Uint8Array[] {
+    if (this.direction !== "rx") throw new Error("receive: not an RX ring");
+    let h = this.head;
+    const t = this.tail;
+    if (h >= this.slots || t >= this.slots) return [];
+    const out: Uint8Array[] = [];
+    while (h !== t && out.length < max) {
+      const s = this.slot(h);
+      if (s.buf >= this.bufferCount || s.len > this.bufferSize) break;
+      out.push(this.buffer(s.buf).slice(0, s.len));
+      h = h + 1 === this.slots ? 0 : h + 1;
+    }
+    if (out.length) this.setHead(h);
+    return out;
+  }
+
+  /** Sleep until TAIL differs from `seen` or `timeoutMs` passes (workers only: Atomics.wait). */
+  waitTail(seen: number, timeoutMs: number): void {
+    this.refresh();
+    Atomics.store(this.i32, this.word(NMR_OFF_USER_WAIT), 1);
+    Atomics.wait(this.i32, this.word(NMR_OFF_TAIL), seen, timeoutMs);
+    Atomics.store(this.i32, this.word(NMR_OFF_USER_WAIT), 0);
+  }
+}

@@ -1,0 +1,48 @@
+// What every ring object shares: a handle in the VM's ring table (valid in
+// every instance attached to the memory), its address, counters, destroy.
+
+import { check, Status, VmdevError } from "../status.js";
+import type { VmCore } from "../vm-core.js";
+import { RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, NmrCounter, RqCounter, TxqCounter } from "../generated/rings.js";
+
+const camel = (s: string): string => s.toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+const names = (t: Record<string, number>): Array<[string, number]> => Object.entries(t).map(([k, v]) => [camel(k), v]);
+
+/** Counter names (camelCase of defs.ts) by object kind. */
+export const RING_COUNTER_NAMES: Readonly<Record<number, ReadonlyArray<[string, number]>>> = {
+  [RING_KIND_NETMAP]: names(NmrCounter),
+  [RING_KIND_QUEUE]: names(RqCounter),
+  [RING_KIND_TXQ]: names(TxqCounter),
+};
+
+/** A handle from a create export: ≥ 1, or -Status. */
+export function handleOf(h: number, op: string): number {
+  if (h < 0) throw new VmdevError(-h, op);
+  if (h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, op);
+  return h;
+}
+
+export abstract class RingObject {
+  protected destroyed = false;
+  protected constructor(readonly core: VmCore, readonly handle: number, readonly kind: number) {}
+
+  /** Address of the object in linear memory (its shared fields: assembly/rings/defs.ts). */
+  get ptr(): number { return this.core.exports.ring_ptr(this.handle) >>> 0; }
+
+  /** The object's event counters by name. */
+  counters(): Record<string, bigint> {
+    const base = this.core.exports.ring_counters_ptr(this.handle) >>> 0;
+    const out: Record<string, bigint> = {};
+    if (base === 0) return out;
+    const dv = this.core.dv();
+    for (const [k, i] of RING_COUNTER_NAMES[this.kind] ?? []) out[k] = dv.getBigUint64(base + i * 8, true);
+    return out;
+  }
+
+  /** Free the object (no thread may use it any more). Safe to call twice. */
+  destroy(): void {
+    if (this.destroyed) return;
+    check(this.core.exports.ring_destroy(this.handle), "ring_destroy");
+    this.destroyed = true;
+  }
+}
