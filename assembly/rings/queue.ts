@@ -118,6 +118,8 @@ export function rqSpEnqueue(q: usize, src: usize, n: u32, mode: u32): i32 {
  * rqSpEnqueue. Returns the number enqueued, or -1 for an impossible index.
  */
 export function rqMpEnqueue(q: usize, src: usize, n: u32, mode: u32): i32 {
+  // An empty run would publish a cell it never reserved.
+  if (n == 0) return 0;
   const size = rqSize(q);
   const mask = size - 1;
   let pos: u32 = 0;

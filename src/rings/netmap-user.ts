@@ -94,7 +94,7 @@ export class NetmapRingUser {
     return this.u8.subarray(p, p + this.bufferSize);
   }
 
-  /** TX: put frames into the slots from head on and pass them to the device with one head update. Returns how many fit. */
+  /** TX: put frames into the slots from head on and pass them to the device with one head update. Returns how many went (it stops at a slot whose buffer index is outside the pool). */
   send(frames: readonly Uint8Array[]): number {
     if (this.direction !== "tx") throw new Error("send: not a TX ring");
     let h = this.head;
@@ -105,6 +105,7 @@ export class NetmapRingUser {
       const f = frames[n];
       if (f.length > this.bufferSize) throw new RangeError(`frame of ${f.length} bytes > buffer size ${this.bufferSize}`);
       const s = this.slot(h);
+      if (s.buf >= this.bufferCount) break; // not a buffer of the pool: never follow it
       this.buffer(s.buf).set(f);
       this.setSlot(h, { len: f.length, flags: s.flags & ~NS_BUF_CHANGED });
       h = h + 1 === this.slots ? 0 : h + 1;

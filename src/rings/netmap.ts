@@ -42,12 +42,12 @@ export class NetmapRing extends RingObject {
 
   /**
    * TX ring: take the frames the backend sent, at most what fits in the I/O
-   * buffer (a frame array). The frames are views valid until the next call
+   * buffer or `maxBytes` of it (a frame array: frameRecordBytes each). The frames are views valid until the next call
    * that uses the I/O buffer.
    */
-  txsync(): SyncResult {
+  txsync(maxBytes = Infinity): SyncResult {
     const io = this.core.io();
-    const n = this.core.exports.nmr_txsync(this.handle, 0, io.length);
+    const n = this.core.exports.nmr_txsync(this.handle, 0, Math.min(io.length, maxBytes));
     if (n < 0) return { status: -n, frames: null, count: 0 };
     return { status: Status.OK, frames: FrameBatch.read(this.core.io(), n), count: n };
   }
