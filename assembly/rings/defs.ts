@@ -147,7 +147,7 @@ export const TXQ_MIN_SLOTS: u32 = 2;
 export const TXQ_MAX_SLOTS: u32 = 32768;
 /** Frames a consumer forwards before it publishes its index (mp_ring's batched publication). */
 export const TXQ_PUBLISH_BATCH: u32 = 64;
-/** Built-in sink of the exported queues: one 16-byte record per frame (u32 at frame+14, u32 at frame+18, length, FNV-1a of the frame). */
+/** Built-in sink of the exported queues: one 16-byte record per frame (u32 at frame+14, u32 at frame+18, length, FNV-1a of the frame); refuses frames when full. */
 export const TXQ_LOG_RECORD: u32 = 16;
 
 // ---- Frame arrays --------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ export namespace TxqCounter {
   export const WAITS = 8;
   /** A wait that never ended (a producer or lock holder that died): the queue is broken. */
   export const STUCK = 9;
-  /** Log sink records dropped because the log was full. */
+  /** Frames the log sink refused because the log was full. */
   export const LOG_FULL = 10;
   /** Frames longer than the queue's frame size. */
   export const TOO_LONG = 11;

@@ -470,12 +470,13 @@ function lockRingSubmit(q: usize, frame: usize, len: u32, mayWait: bool, sink: F
  * Sink of the exported queues: one record per frame (u32 at frame+14 and at
  * frame+18, or 0 for shorter frames; length; FNV-1a of the bytes), so tests
  * can check that no frame was lost, duplicated, reordered or changed. `ctx`
- * is the queue. Records past the log's capacity are counted, not kept.
+ * is the queue. A full log refuses frames (counted), as a switch port whose
+ * receiver has no room does: the queue stalls until the log is reset.
  */
 export function logSink(ctx: usize, frame: usize, len: u32): bool {
   const t = tq(ctx);
   const n = atomic.load<u32>(ctx + OFF_LOG_COUNT);
-  if (n >= t.logCap) { any(ctx, TxqCounter.LOG_FULL); return true; }
+  if (n >= t.logCap) { any(ctx, TxqCounter.LOG_FULL); return false; }
   const r = t.log + <usize>n * TXQ_LOG_RECORD;
   store<u32>(r, len >= 18 ? load<u32>(frame, 14) : 0);
   store<u32>(r, len >= 22 ? load<u32>(frame, 18) : 0, 4);
