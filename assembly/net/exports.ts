@@ -104,6 +104,8 @@ function receiveSink(ctx: usize, frame: usize, len: u32): bool { netReceive(chan
 /** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
 export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }
 export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : netOf(d).txOut; }
+/** Bytes of the host outbox in use (the frame array at vnet_tx_ptr). */
+export function vnet_tx_bytes(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutLen; }
 /** The host took the frames: clear the outbox and restart TX queues that stalled on it. */
 export function vnet_tx_done(h: i32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;

@@ -12,6 +12,7 @@ import { DeviceKind } from "../state.js";
 import type { VmCore } from "../vm-core.js";
 import type { DeviceModel, InterruptSink } from "../device.js";
 import type { PciFunction, BarInfo } from "../pci.js";
+import { FrameArrayWriter, FrameBatch } from "../rings/frame-array.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -70,6 +71,12 @@ export class VirtioNet implements DeviceModel {
   readonly pci: PciFunction | null;
   /** Guest → host frames (without the virtio-net header); called synchronously during the guest's notify write. */
   onTransmit: ((frame: Uint8Array) => void) | null = null;
+  /**
+   * Guest → host frames as batches: when set, it is called instead of
+   * `onTransmit` with every frame the device produced in one go, as views
+   * into wasm memory valid only until it returns (no per-frame copy or call).
+   */
+  onTransmitBatch: ((batch: FrameBatch) => void) | null = null;
   /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
   private h: number;
   private readonly sink: InterruptSink;
@@ -197,6 +204,41 @@ export class VirtioNet implements DeviceModel {
     return s;
   }
 
+  /**
+   * Host → guest frames, many per wasm call: they are packed into the I/O
+   * buffer as a frame array and handed over together (vnet_receive_batch),
+   * each treated as `receive` would (delivered, backlogged, filtered or
+   * dropped, and counted). Returns how many were handed over (all, unless a
+   * frame is larger than the I/O buffer holds) or a negative Status
+   * (-ERR_INVALID_ARG: a frame longer than any frame the device takes).
+   */
+  receiveBatch(frames: readonly Uint8Array[]): number {
+    let done = 0;
+    // Bounded: each round hands over at least one frame or stops.
+    while (done < frames.length) {
+      const w = new FrameArrayWriter(this.core.io());
+      let i = done;
+      while (i < frames.length && w.push(frames[i])) i++;
+      if (i === done) break;
+      const n = this.e.vnet_receive_batch(this.handle, 0, w.bytes);
+      if (n < 0) { this.settle(); return done === 0 ? n : done; }
+      done += n;
+    }
+    this.settle();
+    return done;
+  }
+
+  /**
+   * Like receiveBatch for frames the caller already laid out as a frame
+   * array in the I/O buffer (FrameArrayWriter over `core.io()`): no copy at
+   * all on the host side. Returns frames handed over or a negative Status.
+   */
+  receiveWindow(bytes: number): number {
+    const n = this.e.vnet_receive_batch(this.handle, 0, bytes);
+    this.settle();
+    return n;
+  }
+
   /** Ask the driver to announce itself (after migration or a MAC change): sets VIRTIO_NET_S_ANNOUNCE and raises a config interrupt. Returns a Status (ERR_BAD_STATE without GUEST_ANNOUNCE). */
   announce(): number {
     const s = this.e.vnet_announce(this.handle);
@@ -283,6 +325,7 @@ export class VirtioNet implements DeviceModel {
       const n = e.vnet_tx_frames(h);
       if (n <= 0) return;
       const base = e.vnet_tx_ptr(h) >>> 0;
+      if (this.onTransmitBatch) { this.flushTxBatch(h, n, base); continue; }
       const frames: Uint8Array[] = [];
       const u8 = this.core.u8();
       const dv = this.core.dv();
@@ -297,6 +340,25 @@ export class VirtioNet implements DeviceModel {
       const cb = this.onTransmit;
       if (cb) for (const f of frames) cb(f);
     }
+  }
+
+  /** Hand the outbox to onTransmitBatch as views; frames the callback makes the device add meanwhile go in a further batch before the outbox is cleared. */
+  private flushTxBatch(h: number, n: number, base: number): void {
+    const e = this.e;
+    let given = 0, off = 0;
+    // Bounded: the outbox only grows while the callback makes the device transmit, up to its size.
+    while (given < n) {
+      const u8 = this.core.u8();
+      const end = base + (e.vnet_tx_bytes(h) >>> 0);
+      const batch = FrameBatch.read(u8.subarray(base + off, end), n - given);
+      const cb = this.onTransmitBatch;
+      if (cb) cb(batch);
+      if (this.h !== h) return; // destroyed by the callback
+      for (let i = 0; i < batch.length; i++) off += (batch.frame(i).length + 4 + 3) & ~3;
+      given = n;
+      n = e.vnet_tx_frames(h);
+    }
+    e.vnet_tx_done(h);
   }
 
   private flushIrq(): void {
