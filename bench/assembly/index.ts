@@ -125,3 +125,4 @@ export function bench_bitmap_msi(reps: u32, n: u32): i32 {
   return acc;
 }
 export * from "./rings";
+export * from "./txq";
