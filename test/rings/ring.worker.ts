@@ -8,7 +8,7 @@ import { tagged } from "./support.js";
 
 interface Job {
   shared: SharedVm; gate: SharedArrayBuffer; role: string; handle: number;
-  id: number; count: number; burst: number; len: number; producers?: number;
+  id: number; count: number; burst: number; len: number; abdicate?: boolean;
 }
 const job = (workerData as { data: Job }).data;
 const core = await VmCore.attach(job.shared, 256 * 1024);
@@ -110,11 +110,11 @@ function txqSubmit(): unknown {
   for (let seq = 0; seq < job.count; seq++) {
     const f = tagged(job.len + (seq % 5), job.id, seq);
     for (;;) {
-      const s = q.submit(f, { budget: job.burst });
+      const s = q.submit(f, { budget: job.burst, abdicate: job.abdicate });
       if (s === Status.OK) break;
       if (s !== Status.ERR_FULL) return { error: s, seq };
       full++;
-      if (q.variant === "mp_ring") q.drain(64);
+      if (q.variant === "mp_ring" && !job.abdicate) q.drain(64);
     }
   }
   return { sent: job.count, full };
