@@ -59,8 +59,11 @@ export class BenchWorkers {
     const g = new Int32Array(gate);
     const done = jobs.map((j, i) => new Promise<{ result: number; t0: number; t1: number }>((resolve, reject) => {
       const w = this.workers[i];
-      w.once("message", resolve);
-      w.once("error", reject);
+      // One listener pair per run, removed when it settles (workers are reused across runs).
+      const onError = (e: Error) => { w.off("message", onMessage); reject(e); };
+      const onMessage = (m: { result: number; t0: number; t1: number }) => { w.off("error", onError); resolve(m); };
+      w.once("message", onMessage);
+      w.once("error", onError);
       w.postMessage({ gate, ...j });
     }));
     while (Atomics.load(g, 1) < jobs.length) await new Promise((r) => setTimeout(r, 1));
