@@ -132,7 +132,10 @@ export const TXQ_MP_RING: u32 = 1;
 export const TXQ_LOCK: u32 = 2;
 /** The lock, plus a small bounded ring where producers leave frames while the lock is held. */
 export const TXQ_LOCK_RING: u32 = 3;
-/** The variant TxQueue uses unless told otherwise (chosen by bench/rings-txq.bench.ts). */
+/**
+ * The variant TxQueue uses unless told otherwise: TXQ_LOCK, the fastest at 2
+ * and 4 producers in bench/rings-txq.bench.ts (docs/rings.md has the table).
+ */
 export const TXQ_DEFAULT: u32 = 2;
 /** mp_ring consumer states (the state word's top 16 bits). */
 export const TXQ_IDLE: u32 = 0;
