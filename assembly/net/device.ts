@@ -18,6 +18,9 @@ import {
   RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST,
 } from "./filter";
 import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "./fdb";
+import { rtGet } from "../rings/table";
+import { RING_KIND_PORT } from "../rings/defs";
+import { portEgressRoom, portEgressPut } from "../rings/port";
 
 // Feature bits (§5.1.3).
 export const NET_F_MTU: u32 = 3;
@@ -40,6 +43,8 @@ export const NET_S_ANNOUNCE: u32 = 2;
 export const NET_HDR: u32 = 12;
 /** NetDev.peer flag: the device is a port of an in-wasm switch. */
 export const PEER_SWITCH: u32 = 0x100;
+/** NetDev.peer flag: frames go to the egress ring of backend port (peer & 0xff) (assembly/rings/port.ts). */
+export const PEER_RING: u32 = 0x200;
 export const MAX_PAIRS: u32 = 8;
 export const MIN_MTU: u32 = 68;
 export const MAX_MTU: u32 = 65500;
@@ -92,7 +97,7 @@ export namespace NetCounter {
   txOutFrames: u32;
   /** Bit per TX queue pair that stopped because the host outbox was full. */
   txStalled: u32;
-  /** Where transmitted frames go: 0 the host outbox, a device handle (link), or PEER_SWITCH | switch id. */
+  /** Where transmitted frames go: 0 the host outbox, a device handle (link), PEER_SWITCH | switch id, or PEER_RING | port handle. */
   peer: u32;
   quiesced: u32;
   maxFrame: u32;
@@ -286,15 +291,16 @@ export function netTx(d: VDev, qi: u32): void {
   const n = netOf(d);
   const pair = qi >> 1;
   n.txStalled &= ~(1 << pair);
-  const pd = n.peer != 0 && (n.peer & PEER_SWITCH) == 0 ? devGet(<i32>n.peer) : 0;
+  const pd = n.peer != 0 && (n.peer & (PEER_SWITCH | PEER_RING)) == 0 ? devGet(<i32>n.peer) : 0;
+  const port = (n.peer & PEER_RING) != 0 ? rtGet(<i32>(n.peer & 0xff), RING_KIND_PORT) : 0;
   const outer = !deferring;
   if (outer && n.peer != 0) deferring = true;
-  netTxBatch(d, qi, q, n, pair, pd);
+  netTxBatch(d, qi, q, n, pair, pd, port);
   if (outer && deferring) flushDeferred();
   finish(d, qi);
 }
 
-function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize): void {
+function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize, port: usize): void {
   // Two rounds: with EVENT_IDX the driver may add chains while we publish avail_event.
   for (let round = 0; round < 2; round++) {
     const pending = queuePending(q);
@@ -318,6 +324,12 @@ function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize)
         count(d, NetCounter.TX_STALLS);
         return;
       }
+      if ((n.peer & PEER_RING) != 0 && (port == 0 || !portEgressRoom(port))) {
+        // No free egress slot (or leaving ring mode): the chain waits, as for a full outbox.
+        n.txStalled |= 1 << pair;
+        count(d, NetCounter.TX_STALLS);
+        return;
+      }
       queueAdvance(q);
       gatherTx(<u32>segs, chainReadable);
       queuePushUsed(q, head, 0);
@@ -325,6 +337,8 @@ function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize)
       count(d, NetCounter.TX_BYTES, flen);
       if (n.peer & PEER_SWITCH) {
         switchForward(d, <i32>(n.peer & 0xff), frameBuf, flen);
+      } else if (n.peer & PEER_RING) {
+        portEgressPut(port, frameBuf, flen);
       } else if (n.peer != 0) {
         if (pd != 0) netReceive(changetype<VDev>(pd), frameBuf, flen);
       } else {

@@ -17,6 +17,7 @@ import {
   MAX_TX_FRAME,
 } from "./device";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
+import { netPortAttach, netPortDetach, netPortMode, netPortSync, netPortRelease } from "./ring-port";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes, MAX_BACKLOG } from "./sizing";
 import { faCount, faEach } from "../rings/batch";
@@ -61,6 +62,7 @@ export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, 
  */
 export function vnet_destroy(h: i32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  netPortRelease(h);
   switchDisconnect(h);
   return devDestroy(h);
 }
@@ -124,6 +126,25 @@ export function vnet_switch_create(): i32 { return switchCreate(); }
 export function vnet_switch_attach(sw: i32, h: i32): i32 { return switchAttach(sw, h); }
 /** Destroy switch `sw`: its ports send to the host again; the id is free for the next vnet_switch_create. */
 export function vnet_switch_destroy(sw: i32): i32 { return switchDestroy(sw); }
+
+/**
+ * Bind device `h` to backend port `port` (ring library: port_create over an
+ * RX ring for egress and a TX ring for ingress), in copy mode. ERR_BAD_STATE
+ * when the port has a device, or the device a link, a switch or a port.
+ */
+export function vnet_port_attach(h: i32, port: i32): i32 { return netPortAttach(h, port); }
+/** Unbind; the port must be in copy mode (ERR_BAD_STATE otherwise). */
+export function vnet_port_detach(h: i32, port: i32): i32 { return netPortDetach(h, port); }
+/**
+ * Switch the backend of device `h`: to ring mode (1: immediate; ERR_MORE if
+ * the host outbox still holds copy-mode frames — deliver them first) or to
+ * copy mode (0: OK when done, ERR_MORE while the backend still holds egress
+ * frames or ingress frames wait; vnet_port_sync finishes it). The link
+ * status does not change. No other thread may drive the device meanwhile.
+ */
+export function vnet_port_mode(h: i32, port: i32, mode: u32): i32 { return netPortMode(h, port, mode); }
+/** Serve the port: ingress frames into the device, TX restarted when egress slots came back, a switch to copy mode finished once drained. Returns ingress slots consumed or -Status. */
+export function vnet_port_sync(h: i32, port: i32): i32 { return netPortSync(h, port); }
 
 /** Address of the device's u64 counters (DEV_COUNTERS of them; names in src/net/virtio-net.ts). */
 export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }

@@ -5,7 +5,7 @@
 
 import { Status } from "../core/status";
 import { devGet, VDev } from "../virtio/device";
-import { netOf, PEER_SWITCH } from "./device";
+import { netOf, PEER_SWITCH, PEER_RING } from "./device";
 import { DEVICE_NET } from "../virtio/defs";
 import { swCreate, swDestroy, swValid, swPort, swAddPort, swRemovePort, MAX_PORTS } from "./fdb";
 
@@ -20,6 +20,8 @@ function netDev(h: i32): VDev | null {
 export function switchConnect(a: i32, b: i32): i32 {
   const da = netDev(a), db = netDev(b);
   if (da == null || db == null) return Status.ERR_BAD_HANDLE;
+  // A device in ring mode sends to its backend port; it leaves ring mode first.
+  if ((netOf(da).peer | netOf(db).peer) & PEER_RING) return Status.ERR_BAD_STATE;
   switchDisconnect(a);
   switchDisconnect(b);
   netOf(da).peer = <u32>b;
@@ -32,6 +34,7 @@ export function switchDisconnect(a: i32): i32 {
   const da = netDev(a);
   if (da == null) return Status.ERR_BAD_HANDLE;
   const p = netOf(da).peer;
+  if (p & PEER_RING) return Status.ERR_BAD_STATE;
   if (p & PEER_SWITCH) swRemovePort(<i32>(p & 0xff), <u32>a);
   else if (p != 0) { const dp = netDev(<i32>p); if (dp != null && netOf(dp).peer == <u32>a) netOf(dp).peer = 0; }
   netOf(da).peer = 0;
@@ -48,6 +51,7 @@ export function switchCreate(): i32 {
 export function switchAttach(sw: i32, h: i32): i32 {
   const d = netDev(h);
   if (d == null || !swValid(sw)) return Status.ERR_BAD_HANDLE;
+  if (netOf(d).peer & PEER_RING) return Status.ERR_BAD_STATE;
   switchDisconnect(h);
   if (!swAddPort(sw, <u32>h)) return Status.ERR_FULL;
   netOf(d).peer = PEER_SWITCH | <u32>sw;

@@ -21,6 +21,7 @@ export const RING_KIND_POOL: u32 = 1;
 export const RING_KIND_NETMAP: u32 = 2;
 export const RING_KIND_QUEUE: u32 = 3;
 export const RING_KIND_TXQ: u32 = 4;
+export const RING_KIND_PORT: u32 = 5;
 
 // ---- Buffer pool ---------------------------------------------------------------------
 // Fixed-size buffers named by index 0..bufs-1; buffer i is at base + i * bufSize.
@@ -230,3 +231,37 @@ export namespace TxqCounter {
   export const TOO_LONG = 11;
 }
 export const TXQ_COUNTERS: u32 = 12;
+
+// ---- Backend port ---------------------------------------------------------------------------------
+// A NIC's backend port over a netmap ring pair: egress (an NMR_RX ring: the
+// device delivers what the guest sent) and ingress (an NMR_TX ring: the
+// backend sends frames for the guest). In copy mode the NIC's frames go
+// to and from the host's callbacks as without a port; in ring mode through
+// the rings.
+
+/** Port modes. */
+export const PORT_COPY: u32 = 0;
+export const PORT_RING: u32 = 1;
+/** Port phases: running in its mode, or leaving ring mode (no new egress slots; draining). */
+export const PORT_RUNNING: u32 = 0;
+export const PORT_LEAVING: u32 = 1;
+
+/** Port counters. */
+export namespace PortCounter {
+  /** Frames the device put in the egress ring. */
+  export const EGRESS_FRAMES = 0;
+  /** Times the device found no free egress slot (its TX waits: back-pressure, nothing dropped). */
+  export const EGRESS_STALLS = 1;
+  /** Frames taken from the ingress ring and handed to the device. */
+  export const INGRESS_FRAMES = 2;
+  /** Ingress syncs that stopped because the device could not take a frame (it stays in the ring). */
+  export const INGRESS_HELD = 3;
+  /** Switches completed to ring mode and to copy mode. */
+  export const TO_RING = 4;
+  export const TO_COPY = 5;
+  /** Polls of a switch to copy mode that found the backend still holding egress slots. */
+  export const DRAIN_POLLS = 6;
+  /** Syncs the backend failed with an impossible head or cur (the ring was reset; see its counters). */
+  export const RING_CORRUPT = 7;
+}
+export const PORT_COUNTERS: u32 = 8;

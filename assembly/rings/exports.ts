@@ -11,7 +11,7 @@ import {
   RING_KIND_POOL, RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, NMR_TX, NMR_RX, NMR_MIN_SLOTS, NMR_MAX_SLOTS,
   RQ_MIN_SIZE, RQ_MAX_SIZE, RQ_BULK, RQ_BURST, RP_USER, RP_FREE, RP_RING, TXQ_MP_RING, TXQ_LOCK, TXQ_LOCK_RING,
   TXQ_MIN_SLOTS, TXQ_MAX_SLOTS, TXQ_MAY_WAIT, TXQ_ABDICATE, TXQ_DEFAULT, NMR_COUNTERS, RQ_COUNTERS, TXQ_COUNTERS,
-  NMR_OFF_POOL, NMR_OFF_DIR,
+  NMR_OFF_POOL, NMR_OFF_DIR, RING_KIND_PORT, PORT_COUNTERS,
 } from "./defs";
 import { rtInsert, rtGet, rtKind, rtRef, rtRefs, rtTake, rtRelease } from "./table";
 import { poolCreate, poolDestroy, poolSizeOk, poolCost, poolBytes, poolTake, poolGive, poolBufs, poolBuf, poolCount, poolHolder } from "./pool";
@@ -26,6 +26,7 @@ import {
 } from "./txq";
 import { faCount, faEach, faWriterOpen, faWriterSink, faWriterCount } from "./batch";
 import { nmuSend, nmuRecv } from "./user";
+import { portCreate, portDestroy, portCounters, portMode, portPhase, portDev, portEgressHandle, portIngressHandle, PORT_BYTES } from "./port";
 
 // @ts-ignore: decorator
 @inline function pow2(n: u32): bool { return n != 0 && (n & (n - 1)) == 0; }
@@ -45,11 +46,13 @@ export function ring_counters_ptr(h: i32): usize {
   if (k == RING_KIND_NETMAP) return nmCounters(p);
   if (k == RING_KIND_QUEUE) return rqCounters(p);
   if (k == RING_KIND_TXQ) return txqCounters(p);
+  if (k == RING_KIND_PORT) return portCounters(p);
   return 0;
 }
 /** Number of counters for objects of `kind`. */
 export function ring_counter_count(kind: u32): u32 {
-  return kind == RING_KIND_NETMAP ? NMR_COUNTERS : kind == RING_KIND_QUEUE ? RQ_COUNTERS : kind == RING_KIND_TXQ ? TXQ_COUNTERS : 0;
+  return kind == RING_KIND_NETMAP ? NMR_COUNTERS : kind == RING_KIND_QUEUE ? RQ_COUNTERS : kind == RING_KIND_TXQ ? TXQ_COUNTERS
+    : kind == RING_KIND_PORT ? PORT_COUNTERS : 0;
 }
 
 /**
@@ -59,7 +62,9 @@ export function ring_counter_count(kind: u32): u32 {
 export function ring_destroy(h: i32): i32 {
   const k = rtKind(h);
   if (k == 0) { rtGet(h, 0); return Status.ERR_BAD_HANDLE; }
-  if (k == RING_KIND_POOL && rtRefs(h) != 0) return Status.ERR_BAD_STATE;
+  // A pool rings use, a ring a port uses, a port a device is bound to: refused.
+  if ((k == RING_KIND_POOL || k == RING_KIND_NETMAP) && rtRefs(h) != 0) return Status.ERR_BAD_STATE;
+  if (k == RING_KIND_PORT) { const pp = rtGet(h, RING_KIND_PORT); if (pp != 0 && portDev(pp) != 0) return Status.ERR_BAD_STATE; }
   const p = rtTake(h, k);
   if (p == 0) return Status.ERR_BAD_HANDLE;
   if (k == RING_KIND_POOL) poolDestroy(p);
@@ -69,6 +74,11 @@ export function ring_destroy(h: i32): i32 {
     rtRef(pool, -1);
   } else if (k == RING_KIND_QUEUE) rqDestroy(p);
   else if (k == RING_KIND_TXQ) txqDestroy(p);
+  else if (k == RING_KIND_PORT) {
+    rtRef(<i32>portEgressHandle(p), -1);
+    rtRef(<i32>portIngressHandle(p), -1);
+    portDestroy(p);
+  }
   rtRelease(h);
   return Status.OK;
 }
@@ -150,6 +160,7 @@ export function nmr_memory_bytes(slots: u32): i64 {
 export function nmr_txsync(h: i32, ioOff: u32, cap: u32): i32 {
   const r = rtGet(h, RING_KIND_NETMAP);
   if (r == 0) return -Status.ERR_BAD_HANDLE;
+  if (rtRefs(h) != 0) return -Status.ERR_BAD_STATE; // its device side belongs to a port
   if (load<u32>(r + NMR_OFF_DIR) != NMR_TX) return -Status.ERR_BAD_STATE;
   if (!ioRangeOk(ioOff, cap)) return -Status.ERR_INVALID_ARG;
   faWriterOpen(ioPtr() + ioOff, cap);
@@ -166,6 +177,7 @@ export function nmr_txsync(h: i32, ioOff: u32, cap: u32): i32 {
 export function nmr_rxsync(h: i32, ioOff: u32, len: u32): i32 {
   const r = rtGet(h, RING_KIND_NETMAP);
   if (r == 0) return -Status.ERR_BAD_HANDLE;
+  if (rtRefs(h) != 0) return -Status.ERR_BAD_STATE; // its device side belongs to a port
   if (load<u32>(r + NMR_OFF_DIR) != NMR_RX) return -Status.ERR_BAD_STATE;
   if (!ioRangeOk(ioOff, len)) return -Status.ERR_INVALID_ARG;
   const p = ioPtr() + ioOff;
@@ -185,6 +197,7 @@ function rxPutSink(ctx: usize, frame: usize, len: u32): bool { nmRxPut(rxRing, f
 export function nmr_freeze(h: i32, on: u32): i32 {
   const r = rtGet(h, RING_KIND_NETMAP);
   if (r == 0) return Status.ERR_BAD_HANDLE;
+  if (rtRefs(h) != 0) return Status.ERR_BAD_STATE; // its device side belongs to a port
   if (on > 1) return Status.ERR_INVALID_ARG;
   nmFreeze(r, on == 1);
   return Status.OK;
@@ -204,6 +217,7 @@ export function nmr_slot_mode(h: i32, i: u32): i32 {
 /** Set the mode of device-owned slot `i`; ERR_BAD_STATE for a slot the backend holds. */
 export function nmr_slot_set_mode(h: i32, i: u32, mode: u32): i32 {
   const r = rtGet(h, RING_KIND_NETMAP);
+  if (r != 0 && rtRefs(h) != 0) return Status.ERR_BAD_STATE; // its device side belongs to a port
   return r == 0 ? Status.ERR_BAD_HANDLE : nmSlotSetMode(r, i, mode);
 }
 /** The device's private index `f` (0 hwcur, 1 hwtail, 2 head it last accepted, 3 cur, 4 tail it published), or -Status. */
@@ -352,3 +366,32 @@ export function txq_log_reset(h: i32): i32 {
   txqLogReset(q);
   return Status.OK;
 }
+
+// ---- Backend ports ---------------------------------------------------------------------------------
+
+/**
+ * A NIC backend port (port.ts) over `egress` (an RX ring: device → backend)
+ * and `ingress` (a TX ring: backend → device), in copy mode, both rings
+ * frozen. The rings' device side belongs to the port from now on (their
+ * nmr_txsync / nmr_rxsync / nmr_freeze / nmr_slot_set_mode refuse) and
+ * neither can be destroyed before the port. Returns a handle or -Status.
+ */
+export function port_create(egress: i32, ingress: i32): i32 {
+  const e = rtGet(egress, RING_KIND_NETMAP), i = rtGet(ingress, RING_KIND_NETMAP);
+  if (e == 0 || i == 0) return -Status.ERR_BAD_HANDLE;
+  if (egress == ingress || load<u32>(e + NMR_OFF_DIR) != NMR_RX || load<u32>(i + NMR_OFF_DIR) != NMR_TX) return -Status.ERR_INVALID_ARG;
+  if (rtRefs(egress) != 0 || rtRefs(ingress) != 0) return -Status.ERR_BAD_STATE;
+  const p = portCreate(e, <u32>egress, i, <u32>ingress);
+  if (p == 0) return -Status.ERR_NO_MEMORY;
+  const h = rtInsert(RING_KIND_PORT, p, <u32>PORT_BYTES);
+  if (h == 0) { portDestroy(p); return -Status.ERR_FULL; }
+  rtRef(egress, 1);
+  rtRef(ingress, 1);
+  return h;
+}
+/** PORT_COPY or PORT_RING, or -Status. */
+export function port_mode(h: i32): i32 { const p = rtGet(h, RING_KIND_PORT); return p == 0 ? -Status.ERR_BAD_HANDLE : <i32>portMode(p); }
+/** PORT_RUNNING or PORT_LEAVING, or -Status. */
+export function port_phase(h: i32): i32 { const p = rtGet(h, RING_KIND_PORT); return p == 0 ? -Status.ERR_BAD_HANDLE : <i32>portPhase(p); }
+/** Handle of the device bound to port `h` (0: none), or -Status. */
+export function port_device(h: i32): i32 { const p = rtGet(h, RING_KIND_PORT); return p == 0 ? -Status.ERR_BAD_HANDLE : <i32>portDev(p); }

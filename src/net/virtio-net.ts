@@ -294,6 +294,9 @@ export class VirtioNet implements DeviceModel {
     this.settle();
   }
 
+  /** Deliver what the device produced outside a register access (after a backend port's sync): transmitted frames, interrupts. */
+  flush(): void { this.settle(); }
+
   /** Deliver what the device produced: transmitted frames, MSI-X messages, the INTx level; also for the linked peer. */
   private settle(): void {
     if (this.h === 0) return;

@@ -7,7 +7,7 @@ import type { VmCore } from "../vm-core.js";
 import {
   NMR_MAGIC, NMR_OFF_MAGIC, NMR_OFF_NUM_SLOTS, NMR_OFF_BUF_SIZE, NMR_OFF_DIR, NMR_OFF_BUF_BASE, NMR_OFF_BUF_COUNT,
   NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_USER_WAIT, NMR_OFF_DEV_WAIT, NMR_OFF_SLOTS, NMR_SLOT_BYTES,
-  NMR_SLOT_BUF, NMR_SLOT_LEN, NMR_SLOT_FLAGS, NMR_TX, NS_BUF_CHANGED,
+  NMR_SLOT_BUF, NMR_SLOT_LEN, NMR_SLOT_FLAGS, NMR_TX, NS_BUF_CHANGED, NMR_OFF_FLAGS, NMR_F_FROZEN,
 } from "../generated/rings.js";
 
 export interface NetmapSlot { buf: number; len: number; flags: number }
@@ -52,6 +52,8 @@ export class NetmapRingUser {
   get head(): number { return Atomics.load(this.i32, this.word(NMR_OFF_HEAD)) >>> 0; }
   get cur(): number { return Atomics.load(this.i32, this.word(NMR_OFF_CUR)) >>> 0; }
   get tail(): number { return Atomics.load(this.i32, this.word(NMR_OFF_TAIL)) >>> 0; }
+  /** The device froze the ring (a mode switch drains it): it hands out no new slots; frames sent now wait in the ring. */
+  get frozen(): boolean { this.refresh(); return (Atomics.load(this.i32, this.word(NMR_OFF_FLAGS)) & NMR_F_FROZEN) !== 0; }
 
   /** Give slots up to (not including) `head` to the device; cur follows unless given. */
   setHead(head: number, cur = head): void {

@@ -3,7 +3,7 @@
 
 import { check, Status, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
-import { RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, NmrCounter, RqCounter, TxqCounter } from "../generated/rings.js";
+import { RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, RING_KIND_PORT, NmrCounter, RqCounter, TxqCounter, PortCounter } from "../generated/rings.js";
 
 const camel = (s: string): string => s.toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
 const names = (t: Record<string, number>): Array<[string, number]> => Object.entries(t).map(([k, v]) => [camel(k), v]);
@@ -13,6 +13,7 @@ export const RING_COUNTER_NAMES: Readonly<Record<number, ReadonlyArray<[string, 
   [RING_KIND_NETMAP]: names(NmrCounter),
   [RING_KIND_QUEUE]: names(RqCounter),
   [RING_KIND_TXQ]: names(TxqCounter),
+  [RING_KIND_PORT]: names(PortCounter),
 };
 
 /** A handle from a create export: ≥ 1, or -Status. */

@@ -9,6 +9,8 @@ import { tagged } from "./support.js";
 interface Job {
   shared: SharedVm; gate: SharedArrayBuffer; role: string; handle: number;
   id: number; count: number; burst: number; len: number; abdicate?: boolean;
+  /** port-far: the ingress ring, and [0] stop, [1] egress frames taken (published before their slots go back). */
+  handle2?: number; flags?: SharedArrayBuffer;
 }
 const job = (workerData as { data: Job }).data;
 const core = await VmCore.attach(job.shared, 256 * 1024);
@@ -120,8 +122,45 @@ function txqSubmit(): unknown {
   return { sent: job.count, full };
 }
 
+/**
+ * The far end of a NIC's ring port: takes the guest's frames from the egress
+ * ring (tag job.id, in order) and sends job.count frames (tag job.id + 1)
+ * into the ingress ring while it is not frozen, until told to stop.
+ */
+function portFar(): unknown {
+  const out = NetmapRingUser.attach(core, job.handle);
+  const inn = NetmapRingUser.attach(core, job.handle2!);
+  const flags = new Int32Array(job.flags!);
+  let next = 0, got = 0, bad = 0, sent = 0, waits = 0;
+  while (Atomics.load(flags, 0) === 0) {
+    let moved = 0;
+    let h = out.head;
+    const t = out.tail;
+    while (h !== t) {
+      const s = out.slot(h);
+      const f = out.buffer(s.buf).subarray(0, s.len);
+      const seq = new DataView(f.buffer, f.byteOffset).getUint32(18, true);
+      if (seq < next || !Buffer.from(f).equals(Buffer.from(tagged(job.len + (seq % 7), job.id, seq)))) bad++;
+      got++;
+      next = seq + 1;
+      h = h + 1 === out.slots ? 0 : h + 1;
+      moved++;
+    }
+    if (moved) { Atomics.add(flags, 1, moved); out.setHead(h); }
+    if (sent < job.count && !inn.frozen) {
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < job.burst && sent + i < job.count; i++) frames.push(tagged(job.len + ((sent + i) % 7), job.id + 1, sent + i));
+      const k = inn.send(frames);
+      sent += k;
+      moved += k;
+    }
+    if (moved === 0) { waits++; out.waitTail(t, 2); }
+  }
+  return { got, bad, sent, waits };
+}
+
 const roles: Record<string, () => unknown> = {
   "rq-produce": rqProduce, "rq-consume": rqConsume, "nm-send": nmSend, "nm-recv": nmRecv,
-  "nm-wasm-send": nmWasmSend, "nm-wasm-recv": nmWasmRecv, "txq-submit": txqSubmit,
+  "nm-wasm-send": nmWasmSend, "nm-wasm-recv": nmWasmRecv, "txq-submit": txqSubmit, "port-far": portFar,
 };
 parentPort!.postMessage({ result: roles[job.role]() });

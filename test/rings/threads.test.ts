@@ -3,13 +3,15 @@
 // Assertions are on counts and contents, never on timing.
 import { describe, it, expect } from "vitest";
 import type { Worker } from "node:worker_threads";
-import { ElementQueue, RingPool, NetmapRing, NetmapRingUser, TxQueue, type VmCore } from "../../src/index.js";
+import { ElementQueue, RingPool, NetmapRing, NetmapRingUser, TxQueue, RingPort, VirtioNetRingBackend, Status, type VmCore } from "../../src/index.js";
+import { netRig } from "../support/virtio/net-harness.js";
+import { VIRTIO_NET_S_LINK_UP } from "../../src/testing/virtio/defs.js";
 import { newCore } from "../support/core.js";
 import { tsWorker } from "../support/workers.js";
 import { tagged } from "./support.js";
 import { fnv1a, type TxQueueVariant } from "../../src/rings/txq.js";
 
-type Job = { role: string; handle: number; id: number; count: number; burst: number; len?: number; abdicate?: boolean };
+type Job = { role: string; handle: number; id: number; count: number; burst: number; len?: number; abdicate?: boolean; handle2?: number; flags?: SharedArrayBuffer };
 
 /** Start workers, release them together once all are attached; resolves with their results. */
 async function run(core: VmCore, jobs: Job[], whileRunning?: (done: () => boolean) => Promise<void>): Promise<any[]> {
@@ -149,6 +151,79 @@ describe("rings across threads", () => {
     expect(bad).toBe(0);
     expect([...next.entries()].sort()).toEqual([[1, n], [2, n]]);
     expect(q.counters().starts).toBe(0n); // no producer ever drained
+  });
+
+  it("a NIC's ring port with the backend in a worker: traffic both ways while the mode flips 1000 times; every frame once, in order, the link up", async () => {
+    const rig = await netRig({ transport: "pci", ramBytes: 16 << 20, device: { mac: "52:54:00:00:00:0b" } });
+    const core = rig.core;
+    const pool = RingPool.create(core, { buffers: 128, bufferSize: 2048 });
+    const egress = NetmapRing.create(core, { pool, slots: 32, direction: "rx" });
+    const ingress = NetmapRing.create(core, { pool, slots: 32, direction: "tx" });
+    const port = RingPort.create(core, { egress, ingress });
+    const backend = VirtioNetRingBackend.attach(rig.dev, port);
+    const flags = new Int32Array(new SharedArrayBuffer(8)); // [0] stop, [1] egress frames the worker took
+    const seqOf = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset).getUint32(18, true);
+    const n = 20_000, m = 8000, mc = 8000; // guest → far end; worker → guest (tag 8); host copy path → guest (tag 9), at most
+    const hostGot: number[] = [];
+    let hostBad = 0;
+    rig.dev.onTransmit = (f) => { const q = seqOf(f); if (!Buffer.from(f).equals(Buffer.from(tagged(100 + (q % 7), 7, q)))) hostBad++; hostGot.push(q); };
+    let sent = 0, copyGiven = 0, flips = 0, linkDown = 0, earlyCopy = 0, waits = 0;
+    const irq0 = rig.irq.count(rig.drv.configVector!);
+    const [far] = await run(core, [{ role: "port-far", handle: egress.handle, handle2: ingress.handle, flags: flags.buffer, id: 7, count: m, burst: 8, len: 100 }], async () => {
+      let leaving = false;
+      // Bounded: the worker keeps taking egress frames, so every round moves frames or finishes a switch.
+      for (let round = 0; round < 5_000_000; round++) {
+        const taken = Atomics.load(flags, 1);
+        const rx = rig.drv.received.length;
+        if (sent === n && taken + hostGot.length === n && flips >= 1000 && backend.mode === "ring" && !backend.switching && rx === m + copyGiven) break;
+        for (let k = 0; k < 8 && sent < n; k++) if (rig.drv.transmit(tagged(100 + (sent % 7), 7, sent))) sent++; else break;
+        if (backend.mode === "copy" && copyGiven < mc && rig.dev.backlogLength < 200) {
+          expect(rig.dev.receive(tagged(100 + (copyGiven % 7), 9, copyGiven))).toBe(Status.OK);
+          copyGiven++;
+        }
+        backend.sync();
+        rig.drv.poll();
+        rig.irq.pending.length = 0;
+        if ((rig.drv.linkStatus() & VIRTIO_NET_S_LINK_UP) === 0) linkDown++;
+        if (backend.switching) { waits++; if ((waits & 15) === 0) await tick(); continue; }
+        if (leaving) {
+          // Ring → copy finished: the worker had taken every frame the device put in the egress ring (it publishes its count before giving slots back).
+          leaving = false;
+          if (Atomics.load(flags, 1) !== Number(port.counters().egressFrames)) earlyCopy++;
+        }
+        if (flips < 1000 || backend.mode === "copy") {
+          const to = backend.mode === "ring" ? "copy" : "ring";
+          if (!backend.setMode(to)) leaving = true;
+          else if (to === "copy" && Atomics.load(flags, 1) !== Number(port.counters().egressFrames)) earlyCopy++;
+          flips++;
+        }
+        if ((round & 255) === 0) await tick();
+      }
+      Atomics.store(flags, 0, 1);
+    });
+    expect(flips).toBeGreaterThanOrEqual(1000);
+    expect(far.bad).toBe(0);
+    expect(hostBad).toBe(0);
+    expect(far.sent).toBe(m);
+    expect(far.got + hostGot.length).toBe(n);
+    expect(far.got).toBe(Number(port.counters().egressFrames));
+    expect(hostGot).toEqual([...hostGot].sort((a, b) => a - b));
+    expect(earlyCopy).toBe(0);
+    // The guest: each source's frames once, in order, intact.
+    const bySource = new Map<number, number[]>();
+    let rxBad = 0;
+    for (const f of rig.drv.takeReceived()) {
+      const tag = new DataView(f.data.buffer, f.data.byteOffset).getUint32(14, true), q = seqOf(f.data);
+      if (!Buffer.from(f.data).equals(Buffer.from(tagged(100 + (q % 7), tag, q)))) rxBad++;
+      bySource.set(tag, [...(bySource.get(tag) ?? []), q]);
+    }
+    expect(rxBad).toBe(0);
+    expect(bySource.get(8)).toEqual(Array.from({ length: m }, (_, i) => i));
+    expect(copyGiven).toBeGreaterThan(0);
+    expect(bySource.get(9)).toEqual(Array.from({ length: copyGiven }, (_, i) => i));
+    expect(linkDown).toBe(0);
+    expect(rig.irq.count(rig.drv.configVector!)).toBe(irq0);
+    expect(rig.dev.counters().rxDropped).toBe(0n);
   });
 
   for (const variant of ["mp_ring", "lock", "lock_ring"] as TxQueueVariant[]) {
