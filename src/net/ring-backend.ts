@@ -50,7 +50,8 @@ export class VirtioNetRingBackend {
     const s = e.vnet_port_mode(this.nic.handle, this.port.handle, mode === "ring" ? 1 : 0);
     this.nic.flush();
     if (s === Status.OK || s === Status.ERR_ALREADY) return true;
-    if (s === Status.ERR_MORE && mode === "copy") return false;
+    // Still leaving: the backend holds egress slots, or wrote an impossible index (counted; the ring was reset and the next sync retries).
+    if ((s === Status.ERR_MORE || s === Status.ERR_CORRUPT) && mode === "copy") return false;
     throw new VmdevError(s, `vnet_port_mode(${mode}): ${statusName(s)}`);
   }
 

@@ -96,41 +96,55 @@ export class NetmapRingUser {
     return this.u8.subarray(p, p + this.bufferSize);
   }
 
-  /** TX: put frames into the slots from head on and pass them to the device with one head update. Returns how many went (it stops at a slot whose buffer index is outside the pool). */
+  /**
+   * Slots passed back without being followed because their buffer index was
+   * outside the pool or their length above the buffer size (a broken or
+   * hostile peer wrote them); the device restores a slot's index when it gets
+   * the slot back, so the ring keeps moving.
+   */
+  unreadable = 0;
+
+  /** TX: put frames into the slots from head on and pass them to the device with one head update. Returns how many went (a slot whose buffer index is outside the pool is passed back empty, not followed). */
   send(frames: readonly Uint8Array[]): number {
     if (this.direction !== "tx") throw new Error("send: not a TX ring");
     let h = this.head;
-    const t = this.tail;
+    const h0 = h, t = this.tail;
     if (h >= this.slots || t >= this.slots) return 0;
     let n = 0;
     while (n < frames.length && h !== t) {
       const f = frames[n];
       if (f.length > this.bufferSize) throw new RangeError(`frame of ${f.length} bytes > buffer size ${this.bufferSize}`);
       const s = this.slot(h);
-      if (s.buf >= this.bufferCount) break; // not a buffer of the pool: never follow it
+      if (s.buf >= this.bufferCount) {
+        // Not a buffer of the pool: never follow it; give the slot back empty.
+        this.setSlot(h, { len: 0, flags: s.flags & ~NS_BUF_CHANGED });
+        this.unreadable++;
+        h = h + 1 === this.slots ? 0 : h + 1;
+        continue;
+      }
       this.buffer(s.buf).set(f);
       this.setSlot(h, { len: f.length, flags: s.flags & ~NS_BUF_CHANGED });
       h = h + 1 === this.slots ? 0 : h + 1;
       n++;
     }
-    if (n) this.setHead(h);
+    if (h !== h0) this.setHead(h);
     return n;
   }
 
-  /** RX: copies of the frames received ([head, tail)), at most `max`; their slots go back to the device. */
+  /** RX: copies of the frames received ([head, tail)), at most `max`; their slots go back to the device (an unreadable slot goes back without a frame). */
   receive(max = Infinity): Uint8Array[] {
     if (this.direction !== "rx") throw new Error("receive: not an RX ring");
     let h = this.head;
-    const t = this.tail;
+    const h0 = h, t = this.tail;
     if (h >= this.slots || t >= this.slots) return [];
     const out: Uint8Array[] = [];
     while (h !== t && out.length < max) {
       const s = this.slot(h);
-      if (s.buf >= this.bufferCount || s.len > this.bufferSize) break;
-      out.push(this.buffer(s.buf).slice(0, s.len));
+      if (s.buf >= this.bufferCount || s.len > this.bufferSize) this.unreadable++;
+      else out.push(this.buffer(s.buf).slice(0, s.len));
       h = h + 1 === this.slots ? 0 : h + 1;
     }
-    if (out.length) this.setHead(h);
+    if (h !== h0) this.setHead(h);
     return out;
   }
 

@@ -201,6 +201,32 @@ describe("netmap ring: buffer swaps (NS_BUF_CHANGED)", () => {
   });
 });
 
+describe("netmap ring: the backend side against slots it cannot follow", () => {
+  it("regression_user_receive_skips_unreadable_slot: an RX slot with an index outside the pool goes back without a frame instead of wedging the ring", async () => {
+    const { ring, user } = await setup("rx");
+    const frames = [pattern(60, 1), pattern(61, 2), pattern(62, 3)];
+    expect(ring.rxsync(frames)).toBe(3);
+    user.setSlot(1, { buf: 0xffffff });
+    expect(user.receive()).toEqual([frames[0], frames[2]]);
+    expect(user.unreadable).toBe(1);
+    expect(user.owned()).toBe(0);
+    // The device takes the slot back, restores its index and counts it; the ring keeps moving.
+    expect(ring.rxsync([pattern(63, 4)])).toBe(1);
+    expect(ring.counters().badBufIndex).toBe(1n);
+    expect(user.receive()).toEqual([pattern(63, 4)]);
+  });
+
+  it("regression_user_send_skips_unreadable_slot: a TX slot with an index outside the pool is passed back empty, and the frame goes in the next slot", async () => {
+    const { ring, user } = await setup("tx");
+    user.setSlot(0, { buf: 0xffffff });
+    expect(user.send([pattern(70, 5)])).toBe(1);
+    expect(user.unreadable).toBe(1);
+    const r = ring.txsync();
+    expect(r.frames!.copies()).toEqual([pattern(70, 5)]);
+    expect(ring.counters().badBufIndex).toBe(1n);
+  });
+});
+
 describe("netmap ring: forwarding between rings of one pool", () => {
   it("RX → TX without a copy, in the order that keeps every buffer held by someone", async () => {
     const core = await newCore(1 << 20);

@@ -8,6 +8,8 @@ import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNetRingBackend, S
 import { netRig, type NetRig } from "../support/virtio/net-harness.js";
 import { VIRTIO_NET_S_LINK_UP } from "../../src/testing/virtio/defs.js";
 import { tagged } from "./support.js";
+import { rng, testSeed } from "../support/core.js";
+import { NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_SLOTS, NMR_SLOT_BYTES } from "../../src/generated/rings.js";
 
 /** The MAC tagged() frames are addressed to. */
 const MAC = "52:54:00:00:00:0b";
@@ -118,6 +120,73 @@ describe("virtio-net on a ring port", () => {
     s.rig.dev.destroy();
     expect(s.port.device).toBe(0);
     expect(s.core.exports.ring_destroy(s.port.handle)).toBe(Status.OK);
+  });
+
+  it("a backend that never gives egress slots back keeps a switch to copy mode pending (the guest's TX waits, nothing lost); ring mode cancels it", async () => {
+    const s = await setup(16);
+    const { rig } = s;
+    s.backend.setMode("ring");
+    let sent = 0;
+    for (let k = 0; k < 40; k++) if (rig.drv.transmit(tagged(90, 5, sent))) sent++;
+    s.backend.sync();
+    expect(s.backend.setMode("copy")).toBe(false);
+    for (let k = 0; k < 50; k++) { s.backend.sync(); rig.drv.poll(); }
+    expect(s.backend.switching).toBe(true);
+    expect(rig.sent.length).toBe(0);          // nothing went to the host behind the backend's back
+    expect(s.out.owned()).toBe(15);
+    expect(s.backend.setMode("ring")).toBe(true); // cancel
+    expect(s.backend.switching).toBe(false);
+    const far: Uint8Array[] = [];
+    for (let round = 0; round < 100 && far.length < sent; round++) { far.push(...s.out.receive()); s.backend.sync(); rig.drv.poll(); }
+    expect(far.map(seqAt)).toEqual(Array.from({ length: sent }, (_, i) => i));
+    expect(rig.sent.length).toBe(0);
+  });
+
+  it("a hostile backend scribbling on both rings during traffic and switches: nothing traps or throws, the device stays healthy, every case is counted, and traffic resumes", async () => {
+    const seed = testSeed();
+    const r = rng(seed);
+    const s = await setup(16);
+    const { rig, core } = s;
+    const dv = () => core.dv();
+    const fields = (ptr: number, slots: number) => [ptr + NMR_OFF_HEAD, ptr + NMR_OFF_CUR, ptr + NMR_OFF_TAIL,
+      ...Array.from({ length: slots * 2 }, (_, i) => ptr + NMR_OFF_SLOTS + (i >> 1) * NMR_SLOT_BYTES + (i & 1) * 4)];
+    const targets = [...fields(s.egress.ptr, 16), ...fields(s.ingress.ptr, 16)];
+    const junk = () => [0, 1, 15, 16, 17, 0xffff, 0x7fffffff, 0xffffffff, (r() * 2 ** 32) >>> 0][Math.floor(r() * 9)];
+    let sent = 0;
+    s.backend.setMode("ring");
+    for (let round = 0; round < 3000; round++) {
+      for (let k = 0; k < 4; k++) if (rig.drv.transmit(tagged(60 + (sent % 500), 7, sent))) sent++;
+      for (let k = 0; k < 3; k++) dv().setUint32(targets[Math.floor(r() * targets.length)], junk(), true);
+      s.out.receive();
+      s.in.send([tagged(70, 8, round)]);
+      const n = s.backend.sync();
+      expect(n === -Status.ERR_CORRUPT || n >= 0, `seed ${seed} round ${round}: sync ${n}`).toBe(true);
+      rig.drv.poll();
+      if (round % 7 === 0 && !s.backend.switching) s.backend.setMode(s.backend.mode === "ring" ? "copy" : "ring");
+    }
+    expect(rig.dev.needsReset, `seed ${seed}`).toBe(false);
+    const c = { ...s.egress.counters(), ...Object.fromEntries(Object.entries(s.ingress.counters()).map(([k, v]) => [`in_${k}`, v])) };
+    const bad = c.badHead + c.badCur + c.tailRepaired + c.in_badHead + c.in_badCur + c.in_tailRepaired + c.in_badBufIndex + c.in_slotMismatch + c.in_badLen;
+    expect(bad, `seed ${seed}`).toBeGreaterThan(0n);
+    expect(s.port.counters().ringCorrupt, `seed ${seed}`).toBeGreaterThan(0n);
+    // The backend behaves again: a fresh exchange works end to end.
+    if (s.backend.mode === "copy" || s.backend.switching) s.backend.setMode("ring");
+    // Slots it left holding a wrong buffer index lose the frame put in them once (counted) and come back repaired:
+    // cycle every ingress slot through the device twice with filler frames first.
+    for (let round = 0; round < 50; round++) { s.in.send([tagged(70, 10, round)]); s.out.receive(); s.backend.sync(); rig.drv.poll(); }
+    rig.drv.takeReceived();
+    const before = s.port.counters();
+    const far: number[] = [];
+    for (let round = 0; round < 200 && far.length < 20; round++) {
+      if (round < 20) rig.drv.transmit(tagged(100, 9, round));
+      if (round < 5) s.in.send([tagged(100, 9, 1000 + round)]);
+      for (const f of s.out.receive()) if (new DataView(f.buffer).getUint32(14, true) === 9) far.push(seqAt(f));
+      s.backend.sync();
+      rig.drv.poll();
+    }
+    expect(far, `seed ${seed}`).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(rig.drv.takeReceived().map((f) => seqAt(f.data)).filter((q) => q >= 1000), `seed ${seed}`).toEqual([1000, 1001, 1002, 1003, 1004]);
+    expect(s.port.counters().ingressFrames - before.ingressFrames).toBe(5n);
   });
 
   it("live switch: traffic both ways while the mode flips 1000 times; no frame lost, duplicated or reordered, the link never drops", async () => {
