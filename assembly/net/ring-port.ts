@@ -9,8 +9,7 @@
 // exports.ts.
 
 import { Status } from "../core/status";
-import { devGet, devLive, VDev } from "../virtio/device";
-import { DEVICE_NET } from "../virtio/defs";
+import { devLive, VDev } from "../virtio/device";
 import { rtGet, rtKind, rtRef } from "../rings/table";
 import { RING_KIND_PORT, RING_MAX_OBJECTS } from "../rings/defs";
 import {
@@ -18,16 +17,10 @@ import {
   PORT_RING, PORT_LEAVING,
 } from "../rings/port";
 import { netOf, netReceive, netTx, PEER_RING } from "./device";
+import { netDev } from "./switch";
 
 /** Ingress frames one vnet_port_sync hands the device at most. */
 const SYNC_BUDGET: u32 = 256;
-
-function netDev(h: i32): VDev | null {
-  const p = devGet(h);
-  if (p == 0) return null;
-  const d = changetype<VDev>(p);
-  return d.type == DEVICE_NET ? d : null;
-}
 
 /**
  * Ingress sink: one backend frame for the guest. A frame the device could
@@ -112,6 +105,8 @@ export function netPortMode(h: i32, ph: i32, mode: u32): i32 {
   if (d == null || p == 0) return Status.ERR_BAD_HANDLE;
   const n = netOf(d);
   if (mode == PORT_RING) {
+    // Linked or on a switch since it was bound (in copy mode): it leaves that first.
+    if (n.peer != 0 && n.peer != (PEER_RING | <u32>ph)) return Status.ERR_BAD_STATE;
     if (n.txOutFrames != 0) return Status.ERR_MORE;
     const s = portEnterRing(p);
     if (s != Status.OK) return s;

@@ -9,7 +9,8 @@ import { netOf, PEER_SWITCH, PEER_RING } from "./device";
 import { DEVICE_NET } from "../virtio/defs";
 import { swCreate, swDestroy, swValid, swPort, swAddPort, swRemovePort, MAX_PORTS } from "./fdb";
 
-function netDev(h: i32): VDev | null {
+/** Device `h` if it is a virtio-net device, else null. */
+export function netDev(h: i32): VDev | null {
   const p = devGet(h);
   if (p == 0) return null;
   const d = changetype<VDev>(p);

@@ -99,6 +99,18 @@ describe("virtio-net on a ring port", () => {
     expect(e.ring_destroy(s.egress.handle)).toBe(Status.OK);
   });
 
+  it("regression_port_ring_mode_refused_while_linked: a device linked after it was bound (in copy mode) cannot enter ring mode until it leaves the link", async () => {
+    const s = await setup();
+    const e = s.core.exports;
+    const peer = await netRig({ transport: "pci", core: s.core, noInit: true, device: { mac: "52:54:00:00:00:0c" } });
+    expect(e.vnet_connect(s.rig.dev.handle, peer.dev.handle)).toBe(Status.OK);
+    // Entering ring mode here used to overwrite the link on this side only: the peer kept sending to a device that no longer sent back.
+    expect(() => s.backend.setMode("ring")).toThrow(/ERR_BAD_STATE/);
+    expect(s.backend.mode).toBe("copy");
+    expect(e.vnet_disconnect(s.rig.dev.handle)).toBe(Status.OK);
+    expect(s.backend.setMode("ring")).toBe(true);
+  });
+
   it("the backend's frames sent while the port is in copy mode wait in the frozen ingress ring until ring mode", async () => {
     const s = await setup();
     s.backend.setMode("ring");
