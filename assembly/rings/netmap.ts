@@ -281,12 +281,15 @@ export function nmRxSpace(r: usize): u32 {
 
 /**
  * Copy one frame into the next free slot (the caller checked nmRxSpace > 0).
- * Returns false, counted, for a frame larger than a buffer (dropped).
+ * Returns false, counted, for a frame larger than a buffer and when that slot
+ * is in copy mode (NMR_SLOT_NORMAL: it has no buffer; the one it had went
+ * back to the pool): the frame is dropped and the slot stays the device's.
  */
 export function nmRxPut(r: usize, frame: usize, len: u32): bool {
   const k = kr(r);
   if (len > k.bufSize || len > 0xffff) { bump(k, NmrCounter.DROPPED); return false; }
   const i = k.hwtail;
+  if (load<u32>(kslot(k, i), 4) != NMR_SLOT_RING) { bump(k, NmrCounter.DROPPED); return false; }
   const b = load<u32>(kslot(k, i));
   // In range: kslot records only hold indices checked against the pool.
   memory.copy(poolBase(k.pool) + <usize>b * k.bufSize, frame, len);

@@ -409,6 +409,24 @@ describe("netmap ring: mode-switch support", () => {
     expect(() => ring.slotMode(99)).toThrow(/ERR_INVALID_ARG/);
   });
 
+  it("regression_rx_put_into_normal_slot: the device never fills an RX slot in copy mode (its buffer went back to the pool and may be someone else's)", async () => {
+    const { ring, user, pool } = await setup("rx");
+    const had = user.slot(0).buf;
+    expect(ring.setSlotMode(0, "normal")).toBe(Status.OK);
+    // The buffer slot 0 had is free now; a backend takes it and fills it with its own data.
+    const mine = pool.alloc()!;
+    expect(mine).toBe(had);
+    pool.buffer(mine).fill(0xa5, 0, 64);
+    expect(ring.rxsync([pattern(60, 1)])).toBe(1); // taken and dropped (counted), as a frame above the buffer size is
+    expect(Array.from(pool.buffer(mine).subarray(0, 64)).every((x) => x === 0xa5)).toBe(true);
+    expect(ring.counters().dropped).toBe(1n);
+    expect(user.owned()).toBe(0);
+    // Back in ring mode the slot takes frames again.
+    expect(ring.setSlotMode(0, "ring")).toBe(Status.OK);
+    expect(ring.rxsync([pattern(60, 2)])).toBe(1);
+    expect(user.receive()).toEqual([pattern(60, 2)]);
+  });
+
   it("a TX slot in copy mode is passed over without a frame", async () => {
     const { ring, user } = await setup("tx");
     expect(ring.setSlotMode(7, "normal")).toBe(Status.OK); // slot 7 is the device's (the empty one)
