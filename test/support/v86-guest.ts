@@ -63,6 +63,8 @@ export interface BootOptions {
    * machine whose IDE controller has no drive, so machines that are saved need one.
    */
   disk?: boolean;
+  /** More v86 options (e.g. `net_device`, `disable_jit`), applied over the defaults above. */
+  v86Options?: Record<string, unknown>;
 }
 
 /** Boot the guest: SeaBIOS, bzImage + initramfs, serial console on ttyS0, v86's own NIC off. */
@@ -81,6 +83,7 @@ export function bootGuest(files: GuestFiles, opts: BootOptions = {}): GuestRun {
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
+    ...opts.v86Options,
   } as ConstructorParameters<typeof V86>[0]);
   const lines: string[] = [];
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
