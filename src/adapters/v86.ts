@@ -753,7 +753,8 @@ export class FrameLink {
   private readonly c: FrameLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, errors: 0 };
   private readonly pending: Uint8Array[] = [];
   private tries = 0;
-  private scheduled: ReturnType<typeof setTimeout> | null = null;
+  /** Cancels the pending delivery turn, if one is scheduled. */
+  private scheduled: (() => void) | null = null;
   private closed = false;
   private readonly maxPending: number;
   private readonly maxRetries: number;
@@ -792,7 +793,7 @@ export class FrameLink {
    * Frames it still refuses stay pending.
    */
   drain(): void {
-    if (this.scheduled) { clearTimeout(this.scheduled); this.scheduled = null; }
+    if (this.scheduled) { this.scheduled(); this.scheduled = null; }
     if (this.deliverPending(false) === "refused") this.schedule(1);
   }
 
@@ -803,7 +804,7 @@ export class FrameLink {
   close(): void {
     this.closed = true;
     this.nic.onTransmit = null;
-    if (this.scheduled) clearTimeout(this.scheduled);
+    if (this.scheduled) this.scheduled();
     this.scheduled = null;
     this.pending.length = 0;
   }
@@ -820,7 +821,16 @@ export class FrameLink {
 
   private schedule(ms: number): void {
     if (this.scheduled || this.closed) return;
-    this.scheduled = setTimeout(() => { this.scheduled = null; this.flush(); }, ms);
+    const run = () => { this.scheduled = null; this.flush(); };
+    // A new frame goes in on the next turn of the event loop (setImmediate; a 0 ms timer waits
+    // about 1 ms in Node, which bounds request/response traffic); a refused one waits `ms`.
+    if (ms === 0 && typeof setImmediate === "function") {
+      const h = setImmediate(run);
+      this.scheduled = () => clearImmediate(h);
+    } else {
+      const h = setTimeout(run, ms);
+      this.scheduled = () => clearTimeout(h);
+    }
   }
 
   private flush(): void {
