@@ -79,7 +79,7 @@ async function runGuest(mode: number, rounds: number, stallInstructions = 200_00
     acpi: mode === 2,
     autostart: false,
     disable_keyboard: true, disable_mouse: true, disable_speaker: true,
-  } as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; run(): Promise<void>; add_listener(e: string, f: () => void): void };
+  } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; run(): Promise<void>; add_listener(e: string, f: () => void): void };
   const adapter = new V86PciAdapter({ name: "doorbell", deviceNumber: 12, mmioBase: MMIO_BASE });
   let cpu!: V86Cpu & { instruction_pointer: Int32Array; instruction_counter: Uint32Array; in_hlt: Uint8Array; devices: { pci: { isa_bridge_space8: Uint8Array } } };
   const fn = new DoorbellFunction(eipAfterRing, () => cpu.instruction_pointer[0] >>> 0);
