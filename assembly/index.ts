@@ -3,5 +3,6 @@
 export * from "./core/exports";
 export * from "./machine/exports";
 export * from "./apic/exports";
+export * from "./ioapic/exports";
 export * from "./migration/exports";
 export * from "./net/exports";

@@ -8,6 +8,9 @@ export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader 
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind } from "./pci.js";
 export { ApicBus, LocalApic, ManualClock, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type GuestClock, type ApicBusOptions, type MsrResult } from "./apic/apic-bus.js";
+export { IoApic, decodeRedirection, type IoApicOptions, type RedirectionEntry } from "./devices/ioapic/ioapic.js";
+export { IoApicBoard, PCI_GSI_FIRST, type IoApicBoardOptions } from "./devices/ioapic/board.js";
+export { IoApicCounter, IOAPIC_PINS, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, VERSION_82093AA, VERSION_XAPIC } from "./devices/ioapic/defs.js";
 export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./net/virtio-net.js";
 export { Responder, parseMac, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export {
