@@ -21,6 +21,7 @@ export { planMachineMemory, MemoryBudgetError, type MemoryPlan, type MemoryPart 
 export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type PlatformDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
 export { InterruptRouter, pciIntxGsi, PCI_INTX_GSI_BASE, type InterruptController, type InterruptCounts, type IntxAddress } from "./machine/interrupts.js";
 export { IoApicDevice, ioapicFactory, IOAPIC_POLL_MS } from "./devices/ioapic/machine.js";
+export { machineFirmwareTables, type MachineFirmwareOptions } from "./platform/machine.js";
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";
