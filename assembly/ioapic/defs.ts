@@ -52,13 +52,7 @@ export const RTE_HI_WRITABLE: u32 = 0xFFFE0000;
 /** Reset value of every redirection entry: masked (§3.2.4). */
 export const RTE_RESET: u32 = 0x10000;
 
-// Delivery modes (§3.2.4, bits 10:8).
-export const DM_FIXED: u32 = 0;
-export const DM_LOWEST: u32 = 1;
-export const DM_SMI: u32 = 2;
-export const DM_NMI: u32 = 4;
-export const DM_INIT: u32 = 5;
-export const DM_EXTINT: u32 = 7;
+// Delivery modes (§3.2.4, bits 10:8) are the local APIC's message modes: apic/defs.ts DM_*.
 
 /** IOAPICs one wasm instance can hold. */
 export const MAX_IOAPICS: u32 = 8;

@@ -55,8 +55,9 @@ import { msiDeliver } from "../apic/router";
 import {
   IOAPIC_PINS, MAX_IOAPICS, IOAPIC_STATS, VERSION_82093AA, VERSION_XAPIC, ID_MAX, RTE_RESET, RTE_MASKED,
   RTE_LEVEL, RTE_REMOTE_IRR, RTE_VECTOR_MASK, RTE_POLARITY_LOW, RTE_DEST_LOGICAL, RTE_LO_WRITABLE, RTE_HI_WRITABLE, RTE_DM_SHIFT,
-  DM_FIXED, DM_LOWEST, IoapicStat,
+  IoapicStat,
 } from "./defs";
+import { DM_FIXED, DM_LOWEST } from "../apic/defs";
 
 /** One IOAPIC: registers, pin levels, redirection table, counters (RTE_OFF + 24 × 8 + stats). */
 @unmanaged export class IoApic {

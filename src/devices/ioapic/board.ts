@@ -38,7 +38,7 @@ export class IoApicBoard {
   }
 
   private readonly activeLow: (gsi: number) => boolean;
-  /** Assertion events per GSI that reached no IOAPIC pin (a GSI no IOAPIC has). */
+  /** Assertions that reached no IOAPIC pin (a GSI no live IOAPIC has). */
   unwired = 0;
 
   constructor(readonly ioapics: readonly IoApic[], opts: IoApicBoardOptions = {}) {
@@ -49,9 +49,9 @@ export class IoApicBoard {
     }
   }
 
-  /** The IOAPIC and pin of `gsi`, if any. */
+  /** The IOAPIC and pin of `gsi`, if any (a destroyed IOAPIC has none). */
   pinOf(gsi: number): { ioapic: IoApic; pin: number } | undefined {
-    const io = this.ioapics.find((a) => a.hasGsi(gsi));
+    const io = this.ioapics.find((a) => a.handle !== 0 && a.hasGsi(gsi));
     return io ? { ioapic: io, pin: gsi - io.gsiBase } : undefined;
   }
 
@@ -78,6 +78,7 @@ export class IoApicBoard {
   /** Drive every pin to what `isAsserted(gsi)` says (after a restore: the lines' owners are the truth). */
   resync(isAsserted: (gsi: number) => boolean): void {
     for (const io of this.ioapics) {
+      if (io.handle === 0) continue;
       for (let pin = 0; pin < IOAPIC_PINS; pin++) this.gsi(io.gsiBase + pin, isAsserted(io.gsiBase + pin));
     }
   }

@@ -38,12 +38,6 @@ export const RTE_MASKED = 0x10000;
 export const RTE_LO_WRITABLE = 0x1afff;
 export const RTE_HI_WRITABLE = 0xfffe0000;
 export const RTE_RESET = 0x10000;
-export const DM_FIXED = 0;
-export const DM_LOWEST = 1;
-export const DM_SMI = 2;
-export const DM_NMI = 4;
-export const DM_INIT = 5;
-export const DM_EXTINT = 7;
 /** IOAPICs one wasm instance can hold. */
 export const MAX_IOAPICS = 8;
 

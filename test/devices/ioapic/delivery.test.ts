@@ -199,5 +199,20 @@ describe("IOAPIC delivery", () => {
     expect(d0.remoteIrr(17) || d1.remoteIrr(6)).toBe(false);
     board.gsi(99, true);
     expect(board.unwired).toBe(1);
+    second.destroy(); // a line into a removed IOAPIC goes nowhere, and says so
+    board.gsi(30, true);
+    expect(board.unwired).toBe(2);
+  });
+
+  it("regression_board_idle_high_counted_as_masked_edges: pins created at the board's idle levels see no edge", async () => {
+    // Driving the PCI pins high after creation used to count 8 lost edges on the masked reset entries.
+    const { io } = await ioapicVm(1);
+    expect(io.pins()).toBe(0xff0000);
+    expect(io.counters().edgeMasked).toBe(0n);
+    const core = io.core;
+    const other = IoApic.create(core, { id: 1, gsiBase: 24 });
+    new IoApicBoard([other]);
+    expect(other.pins()).toBe(0xffffff);
+    expect(other.counters().edgeMasked).toBe(24n); // without pinLevels the board's drive is 24 edges on masked entries
   });
 });

@@ -3,48 +3,13 @@
 // finishes its interrupt cycle there; hostile blobs are refused and change
 // nothing; fuzzed blobs never trap.
 import { describe, it, expect } from "vitest";
-import xxhash from "xxhash-wasm";
 import { Status, readEnvelopeHeader, DeviceKind } from "../../../src/index.js";
 import { rng, testSeed } from "../../support/core.js";
+import { reseal } from "../../support/envelope-blob.js";
 import { ioapicVm, IoApicDriver, GuestCpu, LevelDevice } from "./support.js";
 
 const T = { version: 1, gsiBase: 2, pins: 3, id: 4, ioregsel: 5, rte: 6, level: 7 } as const;
 
-function fields(blob: Uint8Array): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const d = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  for (let off = 48; off + 8 <= blob.length;) {
-    const tag = d.getUint16(off, true), len = d.getUint32(off + 4, true);
-    out.set(tag, blob.slice(off + 8, off + 8 + len));
-    off += 8 + len;
-  }
-  return out;
-}
-
-/** A well-formed blob (valid checksums) with edited fields: a lying peer. */
-async function reseal(blob: Uint8Array, edit: (f: Map<number, Uint8Array>) => void): Promise<Uint8Array> {
-  const h64 = (await xxhash()).h64Raw;
-  const f = fields(blob);
-  edit(f);
-  const parts: Uint8Array[] = [];
-  for (const [tag, v] of f) {
-    const hdr = new Uint8Array(8);
-    new DataView(hdr.buffer).setUint16(0, tag, true);
-    new DataView(hdr.buffer).setUint32(4, v.length, true);
-    parts.push(hdr, v);
-  }
-  const payload = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { payload.set(p, o); o += p.length; }
-  const out = new Uint8Array(48 + payload.length);
-  out.set(blob.subarray(0, 48));
-  out.set(payload, 48);
-  const d = new DataView(out.buffer);
-  d.setUint32(24, payload.length, true);
-  d.setBigUint64(32, h64(payload, 0n), true);
-  d.setBigUint64(40, h64(out.subarray(0, 40), 0n), true);
-  return out;
-}
 const u32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v >>> 0, true); return b; };
 
 /** A VM mid-interrupt: a level device on GSI 18 asserted, its vector in service on vCPU 0, remote IRR set; an edge entry and a masked one beside it. */
