@@ -169,17 +169,23 @@ describe("IOAPIC delivery", () => {
     expect(d.remoteIrr(4)).toBe(true);
   });
 
-  it("extended destination ID (bits 55:49) reaches an x2APIC above 255 when the APICs read it", async () => {
+  it("extended destination ID (bits 55:49) reaches x2APICs up to 1023 of a 1024-vCPU VM when the APICs read it", async () => {
     const core = await newCore(1 << 16);
-    const bus = ApicBus.create(core, { cpus: 300, clock: new ManualClock(), msiExtendedDestId: true });
-    const apic = bus.apic(299); // x2APIC mode from power-up (ID > 254)
-    apic.wrmsr(0x80f, 0x1ffn);
+    const bus = ApicBus.create(core, { cpus: 1024, clock: new ManualClock(), msiExtendedDestId: true });
+    for (const id of [299, 1023]) bus.apic(id).wrmsr(0x80f, 0x1ffn); // x2APIC mode from power-up (ID > 254): software-enable
+    bus.apic(255).wrmsr(0x80f, 0x1ffn);
     const io = IoApic.create(core, { pinLevels: IoApicBoard.idleLevels(0) });
     const d = new IoApicDriver(io);
     d.program(20, { vector: 0x90, dest: 299 & 0xff, extDest: 299 >> 8, activeLow: true, level: true });
     io.setPin(20, false);
-    expect(apic.pendingVector()).toBe(0x90);
+    expect(bus.apic(299).pendingVector()).toBe(0x90);
     expect(bus.apic(299 & 0xff).pendingVector()).toBeNull();
+    // 1023 = 0x3FF: a low byte of 0xFF with extended bits set is APIC 1023, not the 8-bit broadcast.
+    d.program(21, { vector: 0x91, dest: 0xff, extDest: 3, activeLow: true, level: true });
+    io.setPin(21, false);
+    expect(bus.apic(1023).pendingVector()).toBe(0x91);
+    expect(bus.apic(255).pendingVector()).toBeNull();
+    expect(io.counters()).toMatchObject({ delivered: 2n, noTarget: 0n });
   });
 
   it("two IOAPICs: GSIs split by base; an EOI broadcast reaches both", async () => {
