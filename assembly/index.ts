@@ -3,6 +3,7 @@
 export * from "./core/exports";
 export * from "./machine/exports";
 export * from "./apic/exports";
+export * from "./ioapic/exports";
 export * from "./migration/exports";
 export * from "./net/exports";
 export * from "./net/filter-exports";
