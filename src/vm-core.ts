@@ -6,6 +6,7 @@ import { check, Status, VmdevError } from "./status.js";
 import { instantiate, createMemory, isSharedVariant, type ForeignRam, type VmdevWasm, type WasmVariant } from "./wasm.js";
 import type { VmdevExports } from "./generated/exports.js";
 import { CoreCounter } from "./counters.js";
+import { readCounters } from "./tables.js";
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
@@ -106,11 +107,7 @@ export class VmCore {
 
   /** Core event counters (errors of the guest-memory port, dirty marks ignored, state rejected). */
   counters(): Record<keyof typeof CoreCounter, bigint> {
-    const base = this.exports.counters_ptr() >>> 0;
-    const dv = this.dv();
-    const out = {} as Record<keyof typeof CoreCounter, bigint>;
-    for (const [name, idx] of Object.entries(CoreCounter)) out[name as keyof typeof CoreCounter] = dv.getBigUint64(base + idx * 8, true);
-    return out;
+    return readCounters(this.dv(), this.exports.vm_counters_ptr() >>> 0, CoreCounter);
   }
 
   /** Save the guest-memory layout (size, holes, tracking) as an envelope blob. */

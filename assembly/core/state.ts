@@ -29,17 +29,8 @@ export const ENV_FORMAT: u16 = 1;
 export const HEADER_SIZE: u32 = 48;
 export const FIELD_HEADER: u32 = 8;
 
-/** Device kinds: one number per saved-state format. */
-export namespace DeviceKind {
-  export const GUEST_MEMORY = 1;
-  export const VIRTIO_NET = 2;
-  export const LOCAL_APIC = 3;
-  export const VIRTIO_TRANSPORT = 4;
-  /** The machine runtime's memtest device (assembly/machine/testdev.ts). */
-  export const MEMTEST = 5;
-  /** The machine's guest clock (assembly/machine/clock.ts). */
-  export const GUEST_CLOCK = 6;
-}
+// Device kinds (defs.ts DeviceKind): one number per saved-state format.
+export { DeviceKind } from "./defs";
 
 let strictBuild = false;
 /** When on, restore refuses blobs saved by another wasm build. */

@@ -10,6 +10,7 @@ import { Status, VmdevError, check } from "../status.js";
 import type { VmCore } from "../vm-core.js";
 import type { DeviceModel, InterruptSink, MsiMessage } from "../device.js";
 import { DeviceKind } from "../state.js";
+import { readCounters } from "../tables.js";
 
 /** Source of guest time in nanoseconds. */
 export interface GuestClock {
@@ -164,9 +165,7 @@ export class ApicBus implements InterruptSink {
 
   /** APIC counters by name. */
   counters(): Record<keyof typeof ApicCounter, bigint> {
-    const out = {} as Record<keyof typeof ApicCounter, bigint>;
-    for (const [k, i] of Object.entries(ApicCounter)) out[k as keyof typeof ApicCounter] = BigInt.asUintN(64, this.core.exports.apic_stat(i));
-    return out;
+    return readCounters(this.core.dv(), this.core.exports.apic_counters_ptr() >>> 0, ApicCounter);
   }
 }
 

@@ -9,6 +9,7 @@
 
 import { Status, VmdevError } from "../status.js";
 import { DeviceKind } from "../state.js";
+import { readCounters } from "../tables.js";
 import type { VmCore } from "../vm-core.js";
 import type { DeviceModel, InterruptSink } from "../device.js";
 import type { PciFunction, BarInfo } from "../pci.js";
@@ -207,11 +208,7 @@ export class VirtioNet implements DeviceModel {
   /** The device's event counters by name. */
   counters(): Record<string, bigint> {
     if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
-    const base = this.e.vnet_counters_ptr(this.handle) >>> 0;
-    const dv = this.core.dv();
-    const out: Record<string, bigint> = {};
-    for (const [k, i] of Object.entries(VIRTIO_NET_COUNTERS)) out[k] = dv.getBigUint64(base + i * 8, true);
-    return out;
+    return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
   }
 
   /** The device status register. */
