@@ -62,6 +62,13 @@ export namespace Status {
 /** The largest status value. */
 export const STATUS_MAX: i32 = 25;
 
+// The state envelope (state.ts describes the layout).
+/** "VMDS" in little-endian byte order. */
+export const ENV_MAGIC: u32 = 0x53444d56;
+export const ENV_FORMAT: u16 = 1;
+/** Bytes of the envelope header before the payload. */
+export const ENV_HEADER_SIZE: u32 = 48;
+
 /** Device kinds of the state envelope: one number per saved-state format. */
 export namespace DeviceKind {
   export const GUEST_MEMORY = 1;
