@@ -13,8 +13,9 @@ import { Status } from "../core/status";
 import {
   S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
   F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, NO_VECTOR, TRANSPORT_PCI, bit,
-  MAX_DEVICES, MAX_QUEUES, MAX_VECTORS, DEV_COUNTERS, VCounter,
+  MAX_DEVICES, MAX_QUEUES, DEV_COUNTERS, VCounter,
 } from "./defs";
+import { MSIX_BYTES, msixEnabled, msixSignal, msixTakeDeliverable } from "./msix";
 import { Queue, QUEUE_BYTES, queueReset, queueValidate, queueStart, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from "./queue";
 
 const DEV_ALIGN: u32 = 64;
@@ -109,7 +110,7 @@ export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSiz
 function devImplOffset(transport: u32, numQueues: u32): u64 {
   const ctrOff = align16(offsetof<VDev>()) + align16(<u64>QUEUE_BYTES * numQueues);
   let implOff = ctrOff + <u64>DEV_COUNTERS * 8;
-  if (transport == TRANSPORT_PCI) implOff += 256 + align16(<u64>MAX_VECTORS * 16 + 8);
+  if (transport == TRANSPORT_PCI) implOff += 256 + align16(<u64>MSIX_BYTES);
   return implOff;
 }
 
@@ -232,52 +233,26 @@ export const PCI_COMMAND: usize = 0x04;
 export const PCI_CMD_INTX_DISABLE: u32 = 1 << 10;
 export const PCI_CMD_MEMORY: u32 = 1 << 1;
 export const PCI_CMD_BUS_MASTER: u32 = 1 << 2;
-export const MSIX_CAP: usize = 0x98;
-export const MSIX_ENABLE: u32 = 1 << 15;
-export const MSIX_FUNCTION_MASK: u32 = 1 << 14;
 
-/** MSI-X enabled on this PCI function (message control bit 15). */
-export function devMsixEnabled(d: VDev): bool {
-  return d.cfg != 0 && (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_ENABLE) != 0;
-}
+/** MSI-X enabled on this PCI function. */
+// @ts-ignore: decorator
+@inline export function devMsixEnabled(d: VDev): bool { return msixEnabled(d.cfg); }
 
 function devRaise(d: VDev, isrBit: u32, vector: u32): void {
   if (devMsixEnabled(d)) {
     // §4.1.5.1.2: with MSI-X the ISR is unused; NO_VECTOR means no interrupt.
     if (vector == NO_VECTOR || vector >= d.msixCount) { count(d, VCounter.IRQ_NO_VECTOR); return; }
-    msixFire(d, vector);
+    if (msixSignal(d.cfg, d.msix, vector, devBusMaster(d))) d.irqFire |= 1 << vector;
+    else count(d, VCounter.IRQ_MASKED);
     return;
   }
   d.isr |= isrBit;
 }
 
-/** Deliver or (when masked) mark pending one MSI-X vector. */
-export function msixFire(d: VDev, v: u32): void {
-  // An MSI-X message is a memory write: masked, or without bus mastering, it waits as a pending bit.
-  const masked = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || (load<u32>(d.msix + <usize>v * 16, 12) & 1) != 0 || !devBusMaster(d);
-  const pba = d.msix + <usize>MAX_VECTORS * 16;
-  if (masked) {
-    count(d, VCounter.IRQ_MASKED);
-    store<u32>(pba, load<u32>(pba) | (1 << v));
-  } else {
-    d.irqFire |= 1 << v;
-  }
-}
-
-/** After an unmask: deliver vectors that became pending while masked (PCI MSI-X pending bits). */
-export function msixUnmasked(d: VDev): void {
+/** After an unmask (vector, function mask, bus mastering): deliver vectors that became pending while masked. */
+export function devMsixUnmasked(d: VDev): void {
   if (!devMsixEnabled(d)) return;
-  const pba = d.msix + <usize>MAX_VECTORS * 16;
-  let pend = load<u32>(pba);
-  const fmask = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || !devBusMaster(d);
-  if (pend == 0 || fmask) return;
-  for (let v: u32 = 0; v < d.msixCount; v++) {
-    if ((pend & (1 << v)) != 0 && (load<u32>(d.msix + <usize>v * 16, 12) & 1) == 0) {
-      pend &= ~(1 << v);
-      d.irqFire |= 1 << v;
-    }
-  }
-  store<u32>(pba, pend);
+  d.irqFire |= msixTakeDeliverable(d.cfg, d.msix, d.msixCount, devBusMaster(d));
 }
 
 /** INTx / MMIO interrupt line level: ISR non-zero (and, on PCI, INTx not disabled and MSI-X off). */
