@@ -53,6 +53,8 @@ const TX_OUT_BYTES: u32 = 256 * 1024;
   peer: u32;
   quiesced: u32;
   maxFrame: u32;
+  /** Receive queues whose publish is deferred to the end of a linked TX batch (bit per queue). */
+  rxDefer: u32;
 }
 
 // Shared scratch (one instance processes one chain at a time), one region made
@@ -338,12 +340,13 @@ let deferCount: u32 = 0;
 
 function rxDone(d: VDev, qi: u32): void {
   if (deferring) {
-    if (d.rxDefer == 0) {
+    const n = netOf(d);
+    if (n.rxDefer == 0) {
       if (deferCount >= 16) { finish(d, qi); return; }
       store<u32>(deferList + (<usize>deferCount << 2), d.handle);
       deferCount++;
     }
-    d.rxDefer |= 1 << qi;
+    n.rxDefer |= 1 << qi;
     return;
   }
   finish(d, qi);
@@ -356,8 +359,9 @@ function flushDeferred(): void {
     const p = devGet(<i32>load<u32>(deferList + (<usize>i << 2)));
     if (p == 0) continue;
     const d = changetype<VDev>(p);
-    const m = d.rxDefer;
-    d.rxDefer = 0;
+    const n = netOf(d);
+    const m = n.rxDefer;
+    n.rxDefer = 0;
     for (let qi: u32 = 0; qi < d.numQueues; qi++) if (m & (1 << qi)) finish(d, qi);
   }
   deferCount = 0;

@@ -48,13 +48,10 @@ const DEV_ALIGN: u32 = 64;
   impl: usize;
   handle: u32;
   maxQueueSize: u32;
-  /** Receive queues whose publish is deferred to the end of a linked TX batch (net/device.ts). */
-  rxDefer: u32;
   /** gmLayoutGen() the enabled rings were last checked against. */
   layoutGen: u32;
   /** Size of the device's block (it starts at the VDev). */
   blockBytes: u32;
-  _pad: u32;
 }
 
 let table: usize = 0;
