@@ -1,8 +1,9 @@
 // virtio-net (virtio 1.2 §5.1): transmit, receive with mergeable buffers and a
 // bounded backlog, the control queue, receive steering over queue pairs,
 // announce. The transport (virtio-pci / virtio-mmio) reaches this file through
-// virtio/dispatch.ts; frames leave through the peer link (switch.ts) or the
-// host outbox the TypeScript glue drains, and enter through netReceive.
+// the device-type table it registers into (netRegister, virtio/dispatch.ts);
+// frames leave through the peer link (switch.ts) or the host outbox the
+// TypeScript glue drains, and enter through netReceive.
 
 import { Status } from "../core/status";
 import { regionAlloc, regionCost } from "../core/layout";
@@ -23,6 +24,7 @@ import {
   RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST,
 } from "./filter";
 import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "./fdb";
+import { dispRegister } from "../virtio/dispatch";
 
 /** NetDev.peer flag: the device is a port of an in-wasm switch. */
 export const PEER_SWITCH: u32 = 0x100;
@@ -84,6 +86,20 @@ export function netScratch(): bool {
 
 // @ts-ignore: decorator
 @inline export function netOf(d: VDev): NetDev { return changetype<NetDev>(d.impl); }
+
+/** PCI class code: network controller, Ethernet. */
+const NET_PCI_CLASS: u32 = 0x020000;
+
+/** Register virtio-net with the virtio transports (before this instance's first create). False without memory. */
+export function netRegister(): bool {
+  const t = dispRegister(DEVICE_NET);
+  if (t == null) return false;
+  t.notify = netNotify; t.reset = netReset;
+  t.featuresOk = netFeaturesOk; t.featuresAccepted = netFeaturesAccepted;
+  t.configRead = netConfigRead; t.configWrite = netConfigWrite;
+  t.configBytes = NET_CONFIG_BYTES; t.pciClass = NET_PCI_CLASS;
+  return true;
+}
 
 /** Features the device offers (§5.1.3). */
 export function netOffered(pairs: u32): u64 {

@@ -8,13 +8,13 @@ import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
 import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "../virtio-net/defs";
-import { VDev, devCreate, devDestroy, devGet, devIntxLevel, devQueue } from "../virtio/device";
-import { dispReset } from "../virtio/dispatch";
+import { VDev, devDestroy, devGet, devIntxLevel, devQueue } from "../virtio/device";
+import { dispReset, dispCreate } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
 import { pciReserve, pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
 import { mmioRead, mmioWrite } from "../virtio/mmio";
 import {
-  netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume,
+  netRegister, netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume,
 } from "./device";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
 import { netSave, netRestore, netStateBound } from "./state";
@@ -44,8 +44,8 @@ export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, 
   if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
   if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
   // Everything that can fail comes before the handle exists.
-  if (!netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
-  const h = devCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
+  if (!netRegister() || !netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
+  const h = dispCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
   if (h < 0) return h;
   const d = changetype<VDev>(devGet(h));
   netInit(d, macHi, macLo, pairs, mtu, backlog);

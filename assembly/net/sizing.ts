@@ -10,6 +10,7 @@ import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
 import { devCost } from "../virtio/device";
 import { pciCost } from "../virtio/pci";
 import { sgCost } from "../virtio/chain";
+import { dispCost } from "../virtio/dispatch";
 import { MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG } from "../virtio-net/defs";
 import { netScratchCost, netStateBytes } from "./device";
 import { swCost } from "./fdb";
@@ -26,7 +27,7 @@ export function netMemoryBytes(transport: u32, pairs: u32, mtu: u32, queueSize: 
   if (pairs < 1 || pairs > MAX_PAIRS || mtu < MIN_MTU || mtu > MAX_MTU) return -Status.ERR_INVALID_ARG;
   if (queueSize == 0 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) != 0) return -Status.ERR_INVALID_ARG;
   if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
-  let b = devCost(transport, 2 * pairs + 1, netStateBytes(mtu, backlog)) + netScratchCost() + sgCost() + swCost();
+  let b = devCost(transport, 2 * pairs + 1, netStateBytes(mtu, backlog)) + dispCost() + netScratchCost() + sgCost() + swCost();
   if (transport == TRANSPORT_PCI) b += pciCost();
   return <i64>b;
 }

@@ -19,7 +19,7 @@ import {
   devIntxLevel, devMsixUnmasked,
 } from "./device";
 import { MSIX_CAP, MSIX_ENTRY, MSIX_PBA, msixReset } from "./msix";
-import { dispNotify, dispConfigBytes, dispConfigRead, dispConfigWrite, dispWriteStatus } from "./dispatch";
+import { dispNotify, dispConfigBytes, dispConfigRead, dispConfigWrite, dispWriteStatus, dispPciClass } from "./dispatch";
 
 // Capability offsets in configuration space.
 const CAP_COMMON: usize = 0x40;
@@ -72,7 +72,9 @@ export function pciResetConfig(d: VDev): void {
   store<u16>(c + 2, <u16>(VIRTIO_PCI_DEVICE_BASE + d.type));
   store<u16>(c + 6, 0x10);                 // status: capabilities list
   store<u8>(c + 8, 1);                     // revision 1: modern (§4.1.2.1)
-  store<u8>(c + 0x0b, 0x02);               // class: network controller
+  const cls = dispPciClass(d);             // class code: the device type's
+  store<u8>(c + 0x09, <u8>cls);            // programming interface
+  store<u16>(c + 0x0a, <u16>(cls >> 8));   // sub-class, base class
   store<u32>(c + 0x20, 0x4);               // BAR4: 64-bit memory
   store<u16>(c + 0x2c, <u16>VIRTIO_PCI_VENDOR);
   store<u16>(c + 0x2e, 0x1100);            // subsystem id ≥ 0x40 (§4.1.2.1 SHOULD)
