@@ -4,4 +4,5 @@ export * from "./core/exports";
 export * from "./machine/exports";
 export * from "./apic/exports";
 export * from "./migration/exports";
+export * from "./virtio/exports";
 export * from "./net/exports";

@@ -1,18 +1,17 @@
-// Exports of the virtio transports and virtio-net: numbers in, numbers out.
-// Devices are named by handles (1..15); frames cross by offsets into the
-// calling instance's I/O buffer. See src/net/virtio-net.ts for the typed API.
+// Exports of virtio-net: numbers in, numbers out. Devices are named by
+// handles (1..15, shared with every virtio device: the transport registers
+// are virtio/exports.ts); frames cross by offsets into the calling
+// instance's I/O buffer.
 
 import { Status } from "../core/status";
-import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
 import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "../virtio-net/defs";
-import { VDev, devDestroy, devGet, devIntxLevel, devQueue } from "../virtio/device";
+import { VDev, devDestroy, devGet, devLookup, devIntxLevel } from "../virtio/device";
 import { dispReset, dispCreate } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
-import { pciReserve, pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
-import { mmioRead, mmioWrite } from "../virtio/mmio";
+import { pciReserve, pciInit, pciResetConfig } from "../virtio/pci";
 import {
   netRegister, netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume,
 } from "./device";
@@ -20,13 +19,8 @@ import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDest
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
 
-function dev(h: i32, type: u32): VDev | null {
-  const p = devGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  const d = changetype<VDev>(p);
-  if (type != 0 && d.type != type) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  return d;
-}
+// @ts-ignore: decorator
+@inline function dev(h: i32, type: u32): VDev | null { return devLookup(h, type); }
 
 /**
  * Create a virtio-net device. transport: 1 = PCI, 2 = MMIO. MAC as two
@@ -138,56 +132,6 @@ export function vnet_save(h: i32): i32 { const d = dev(h, DEVICE_NET); return d 
 export function vnet_state_bound(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netStateBound(d); }
 /** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
 export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netRestore(d, len); }
-
-// ---- Queue internals (tests, diagnostics) -------------------------------------------
-
-/** Field of queue `qi`: 0 size, 1 ready, 2 lastAvail, 3 usedIdx, 4 inflight, 5 msixVector, 6 maxSize. -Status on a bad handle/queue. */
-export function vq_field(h: i32, qi: u32, field: u32): i32 {
-  const d = dev(h, 0); if (d == null) return -Status.ERR_BAD_HANDLE;
-  if (qi >= d.numQueues) return -Status.ERR_INVALID_ARG;
-  const q = devQueue(d, qi);
-  if (field == 0) return <i32>q.size;
-  if (field == 1) return <i32>q.ready;
-  if (field == 2) return <i32>q.lastAvail;
-  if (field == 3) return <i32>q.usedIdx;
-  if (field == 4) return <i32>q.inflight;
-  if (field == 5) return <i32>q.msixVector;
-  if (field == 6) return <i32>q.maxSize;
-  return -Status.ERR_INVALID_ARG;
-}
-export function vq_count(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.numQueues; }
-
-// ---- Transports ----------------------------------------------------------------------
-
-export function vpci_cfg_read(h: i32, off: u32, width: u32): u32 {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
-  return pciConfigRead(d, off, width);
-}
-export function vpci_cfg_write(h: i32, off: u32, width: u32, v: u32): void {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return;
-  pciConfigWrite(d, off, width, v);
-}
-export function vpci_bar_read(h: i32, bar: u32, off: u32, width: u32): u32 {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
-  return pciBarRead(d, bar, off, width);
-}
-export function vpci_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): void {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return;
-  pciBarWrite(d, bar, off, width, v);
-}
-/** Address of the MSI-X table (16 bytes per vector: address lo, hi, data, control). */
-export function vpci_msix_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.msix; }
-export function vpci_msix_count(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.msixCount; }
-
-export function vmmio_read(h: i32, off: u32, width: u32): u32 {
-  const d = dev(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return 0;
-  return mmioRead(d, off, width);
-}
-export function vmmio_write(h: i32, off: u32, width: u32, v: u32): void {
-  const d = dev(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return;
-  mmioWrite(d, off, width, v);
-}
-
 
 /**
  * Bytes of linear memory a vnet_create with these parameters can take over

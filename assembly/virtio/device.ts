@@ -7,7 +7,7 @@
 // space and the device type's state, so a create either gets all of it or
 // takes nothing, and devDestroy gives all of it back.
 
-import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
+import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
 import { gmLayoutGen } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
@@ -62,6 +62,15 @@ function tableSlot(h: i32): usize { return table + (<usize>h << 2); }
 export function devGet(h: i32): usize {
   if (h <= 0 || h >= MAX_DEVICES || table == 0) return 0;
   return <usize>load<u32>(tableSlot(h));
+}
+
+/** Device `h` of device type `type` (0: any type) for an export, or null, counted as a bad handle. */
+export function devLookup(h: i32, type: u32): VDev | null {
+  const p = devGet(h);
+  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  const d = changetype<VDev>(p);
+  if (type != 0 && d.type != type) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  return d;
 }
 
 // @ts-ignore: decorator
