@@ -5,4 +5,4 @@ export * from "./machine/exports";
 export * from "./apic/exports";
 export * from "./migration/exports";
 export * from "./virtio/exports";
-export * from "./net/exports";
+export * from "./virtio-net/exports";

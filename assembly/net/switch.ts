@@ -5,7 +5,7 @@
 
 import { Status } from "../core/status";
 import { devGet, VDev } from "../virtio/device";
-import { netOf, PEER_SWITCH } from "./device";
+import { netOf, PEER_SWITCH } from "../virtio-net/device";
 import { DEVICE_NET } from "../virtio-net/defs";
 import { swCreate, swDestroy, swValid, swPort, swAddPort, swRemovePort, MAX_PORTS } from "./fdb";
 

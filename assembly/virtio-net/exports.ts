@@ -7,7 +7,7 @@ import { Status } from "../core/status";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
-import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "../virtio-net/defs";
+import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "./defs";
 import { VDev, devDestroy, devGet, devLookup, devIntxLevel } from "../virtio/device";
 import { dispReset, dispCreate } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
@@ -15,7 +15,7 @@ import { pciReserve, pciInit, pciResetConfig } from "../virtio/pci";
 import {
   netRegister, netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume,
 } from "./device";
-import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
+import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "../net/switch";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
 
@@ -135,7 +135,7 @@ export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NE
 
 /**
  * Bytes of linear memory a vnet_create with these parameters can take over
- * the device's life (see net/sizing.ts), or -Status for parameters
+ * the device's life (see sizing.ts), or -Status for parameters
  * vnet_create refuses. Compare with vm_memory_free() before creating.
  */
 export function vnet_memory_bytes(transport: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i64 {

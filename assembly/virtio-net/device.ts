@@ -13,7 +13,7 @@ import { VCounter } from "../virtio/defs";
 import {
   DEVICE_NET, NET_F_MTU, NET_F_MAC, NET_F_MRG_RXBUF, NET_F_STATUS, NET_F_CTRL_VQ, NET_F_CTRL_RX, NET_F_CTRL_VLAN, NET_F_CTRL_RX_EXTRA,
   NET_F_GUEST_ANNOUNCE, NET_F_MQ, NET_F_CTRL_MAC_ADDR, NET_S_LINK_UP, NET_S_ANNOUNCE, NET_HDR, NET_CONFIG_BYTES, MAX_TX_FRAME, NetCounter,
-} from "../virtio-net/defs";
+} from "./defs";
 import {
   VDev, devGet, devQueue, devHas, devLive, devNeedsReset, devSignalQueue, devSignalConfig, count,
 } from "../virtio/device";
@@ -22,8 +22,8 @@ import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../vi
 import {
   FILTER_BYTES, filterReset, filterSetMac, filterAccept, filterSetFlag, filterSetTable, filterVlan, filterSetVlanFiltering,
   RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST,
-} from "./filter";
-import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "./fdb";
+} from "../net/filter";
+import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "../net/fdb";
 import { dispRegister } from "../virtio/dispatch";
 
 /** NetDev.peer flag: the device is a port of an in-wasm switch. */

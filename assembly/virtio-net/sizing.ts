@@ -11,9 +11,9 @@ import { devCost } from "../virtio/device";
 import { pciCost } from "../virtio/pci";
 import { sgCost } from "../virtio/chain";
 import { dispCost } from "../virtio/dispatch";
-import { MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG } from "../virtio-net/defs";
+import { MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG } from "./defs";
 import { netScratchCost, netStateBytes } from "./device";
-import { swCost } from "./fdb";
+import { swCost } from "../net/fdb";
 
 /**
  * Bytes of linear memory a virtio-net device with these parameters can take
