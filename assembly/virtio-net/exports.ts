@@ -12,9 +12,11 @@ import { VDev, devDestroy, devGet, devLookup, devIntxLevel } from "../virtio/dev
 import { dispReset, dispCreate } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
 import { pciReserve, pciInit, pciResetConfig } from "../virtio/pci";
-import {
-  netRegister, netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume,
-} from "./device";
+import { netInit, netScratch, netStateBytes, netOffered, netOf } from "./device";
+import { netRegister, netQuiesce, netResume } from "./notify";
+import { netReceive } from "./rx";
+import { netTxDrained } from "./tx";
+import { netAnnounce } from "./ctrl";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "../net/switch";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
