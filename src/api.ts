@@ -8,6 +8,12 @@ export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader 
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind } from "./pci.js";
 export { ApicBus, LocalApic, ManualClock, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type GuestClock, type ApicBusOptions, type MsrResult } from "./apic/apic-bus.js";
+export { IoApic, decodeRedirection, type IoApicOptions, type RedirectionEntry } from "./devices/ioapic/ioapic.js";
+export { IoApicBoard, PCI_GSI_FIRST, type IoApicBoardOptions } from "./devices/ioapic/board.js";
+export { IoApicCounter, IOAPIC_PINS, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, VERSION_82093AA, VERSION_XAPIC } from "./devices/ioapic/defs.js";
+export { buildAcpiTables, BOOT_ARCH, FADT_FLAGS, type AcpiOptions, type AcpiTables, type AcpiProcessor, type PlacedTable } from "./platform/acpi/acpi.js";
+export { INTI, type MadtIoApic, type MadtOverride, type AcpiOem } from "./platform/acpi/tables.js";
+export { buildSmbiosTables, MAX_DIMM_BYTES, type SmbiosOptions, type SmbiosTables, type SmbiosProcessors, type SmbiosRange, type SmbiosBios, type SmbiosSystem } from "./platform/smbios/smbios.js";
 export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./net/virtio-net.js";
 export { Responder, parseMac, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export {

@@ -18,8 +18,10 @@ export { MACHINE_SCHEMA, parseSize, parseBool, validators, type KeySpec, type Va
 export { applyDeviceArg, applyMemoryArg, applyCpusArg, pciNode } from "./config/legacy.js";
 export { Machine, SyncError, createDefaultRegistry, validateConfig, effectiveConfig, type MachineOptions, type DirtyRateSample } from "./machine/machine.js";
 export { planMachineMemory, MemoryBudgetError, type MemoryPlan, type MemoryPart } from "./machine/memory.js";
-export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
-export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
+export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type PlatformDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
+export { InterruptRouter, pciIntxGsi, PCI_INTX_GSI_BASE, type InterruptController, type InterruptCounts, type IntxAddress } from "./machine/interrupts.js";
+export { IoApicDevice, ioapicFactory, IOAPIC_POLL_MS } from "./devices/ioapic/machine.js";
+export { machineFirmwareTables, type MachineFirmwareOptions } from "./platform/machine.js";
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";

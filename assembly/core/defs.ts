@@ -79,6 +79,8 @@ export namespace DeviceKind {
   export const MEMTEST = 5;
   /** The machine's guest clock (assembly/machine/clock.ts). */
   export const GUEST_CLOCK = 6;
+  /** An I/O APIC (assembly/ioapic/state.ts). */
+  export const IOAPIC = 7;
 }
 
 /**

@@ -6,8 +6,9 @@
 // pump: a host timer that fires every APIC timer due in guest time.
 //
 // Keys (`lapic.<key>`): x2apic (start in x2APIC mode, bhyve's x86.x2apic),
-// bus_hz, tsc_hz, msi_ext_dest. INTx has no IOAPIC model yet: INTx levels are
-// counted by the router and go nowhere else.
+// bus_hz, tsc_hz, msi_ext_dest. The machine's IOAPIC (src/devices/ioapic/
+// machine.ts), created after the APICs, takes over as the controller and adds
+// the INTx lines.
 
 import { ApicBus, ApicMsr, type LocalApic } from "../apic/apic-bus.js";
 import type { GuestClock } from "../apic/apic-bus.js";

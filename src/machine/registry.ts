@@ -55,6 +55,22 @@ export interface VcpuDeviceFactory {
   memoryBytes?(options: Record<string, string>, vcpus: number, core: VmCore): number;
 }
 
+/**
+ * How to build a device the platform has once (the IOAPIC): created after the
+ * PCI and per-vCPU devices, named `<name>0`, configured by the keys below
+ * `<name>.`, present whenever the factory is registered.
+ */
+export interface PlatformDeviceFactory {
+  name: string;
+  description: string;
+  /** Keys relative to `<name>.`; unknown keys are errors. */
+  keys: KeySpec[];
+  /** `vcpus` is the machine's vCPU count. */
+  create(ctx: DeviceContext & { vcpus: number }): MachineDevice | Promise<MachineDevice>;
+  /** Linear memory the device can take with these (validated) options; see DeviceFactory.memoryBytes. */
+  memoryBytes?(options: Record<string, string>, core: VmCore): number;
+}
+
 /** How to build one kind of device. */
 export interface DeviceFactory {
   /** The emulation name used in config (`pci.B.S.F.device`). */
@@ -94,14 +110,30 @@ export class DeviceRegistry {
 
   /** Register a per-vCPU device (see VcpuDeviceFactory). */
   registerVcpuDevice(f: VcpuDeviceFactory): this {
-    if (this.vcpuFactories.has(f.name) || this.factories.has(f.name)) throw new Error(`device '${f.name}' is already registered`);
-    if (/^(name|memory|cpus|vcpu|lock|var|workload|pci)$/.test(f.name)) throw new Error(`'${f.name}' is a machine config node, not a device name`);
+    this.checkNodeName(f.name);
     this.vcpuFactories.set(f.name, f);
     return this;
   }
 
   /** Per-vCPU device factories, in registration order. */
   vcpuDevices(): VcpuDeviceFactory[] { return [...this.vcpuFactories.values()]; }
+
+  private readonly platformFactories = new Map<string, PlatformDeviceFactory>();
+
+  /** Register a once-per-machine platform device (see PlatformDeviceFactory). */
+  registerPlatformDevice(f: PlatformDeviceFactory): this {
+    this.checkNodeName(f.name);
+    this.platformFactories.set(f.name, f);
+    return this;
+  }
+
+  /** Platform device factories, in registration order. */
+  platformDevices(): PlatformDeviceFactory[] { return [...this.platformFactories.values()]; }
+
+  private checkNodeName(name: string): void {
+    if (this.vcpuFactories.has(name) || this.platformFactories.has(name) || this.factories.has(name)) throw new Error(`device '${name}' is already registered`);
+    if (/^(name|memory|cpus|vcpu|lock|var|workload|pci)$/.test(name)) throw new Error(`'${name}' is a machine config node, not a device name`);
+  }
 
   get(name: string): DeviceFactory | undefined { return this.factories.get(name); }
   names(): string[] { return [...this.factories.keys()].sort(); }

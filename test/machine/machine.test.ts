@@ -22,8 +22,8 @@ describe("machine assembly", () => {
     try {
       expect(m.name).toBe("t1");
       expect(m.core.guest.size).toBe(2 << 20);
-      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "memtest1", "lapic0"]);
-      expect([...m.devicesByNode.keys()]).toEqual(["pci.0.3.0", "pci.0.5.0", "lapic.0"]);
+      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "memtest1", "lapic0", "ioapic0"]);
+      expect([...m.devicesByNode.keys()]).toEqual(["pci.0.3.0", "pci.0.5.0", "lapic.0", "ioapic"]);
       const seen: Array<[string, MsiMessage]> = [];
       m.interrupts.setController({ msi: (src, msg) => seen.push([src, msg]), intx: () => {} });
       m.core.dirty.enable();

@@ -101,9 +101,9 @@ async function expectMigrated(src: Machine, r: Awaited<ReturnType<typeof run>>) 
   expect(result.resumed).toBe(true);
   const d = dest!.machine;
   // Guest memory and every saved state moved (the source is frozen for good, the destination as it resumed):
-  // the clock, the memtest device, one APIC per vCPU.
+  // the clock, the memtest device, one APIC per vCPU, the IOAPIC.
   expect(at!.digest).toBe(fullDigest(src.core));
-  expect(d.stateDevices.map((x) => x.name)).toEqual(["clock", "memtest0", "lapic0", "lapic1"]);
+  expect(d.stateDevices.map((x) => x.name)).toEqual(["clock", "memtest0", "lapic0", "lapic1", "ioapic0"]);
   expect(at!.apics).toEqual(r.srcApics);
   // Pending IRR bits (48, 0x41, the timer's): 48 on vCPU 0, 0x41 on vCPU 1, the timer not yet fired.
   expect(at!.irr).toEqual([[true, false, false], [false, true, false]]);
