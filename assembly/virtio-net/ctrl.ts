@@ -14,7 +14,7 @@ import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../vi
 import {
   filterSetMac, filterSetFlag, filterSetTable, filterVlan,
   RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST,
-} from "../net/filter";
+} from "./filter";
 import { netOf, netCtrlQueue, fatal, finish, frameBuf } from "./device";
 
 /** Ask the driver to announce (after migration or a MAC change). */

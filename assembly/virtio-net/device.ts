@@ -13,7 +13,7 @@ import {
 } from "./defs";
 import { VDev, devQueue, devHas, devNeedsReset, devSignalQueue, count } from "../virtio/device";
 import { queuePublish, queueNeedsInterrupt } from "../virtio/queue";
-import { FILTER_BYTES, filterReset, filterSetMac, filterSetVlanFiltering } from "../net/filter";
+import { FILTER_BYTES, filterReset, filterSetMac, filterSetVlanFiltering } from "./filter";
 
 /** NetDev.peer flag: the device is a port of an in-wasm switch. */
 export const PEER_SWITCH: u32 = 0x100;

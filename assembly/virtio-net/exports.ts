@@ -17,7 +17,7 @@ import { netRegister, netQuiesce, netResume } from "./notify";
 import { netReceive } from "./rx";
 import { netTxDrained } from "./tx";
 import { netAnnounce } from "./ctrl";
-import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "../net/switch";
+import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./link";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
 

@@ -10,7 +10,7 @@ import { NET_F_MRG_RXBUF, NET_HDR, NetCounter } from "./defs";
 import { VDev, devQueue, devHas, devLive, count } from "../virtio/device";
 import { queuePending, queuePeekHead, queueAdvance, queueRewind, queuePushUsed } from "../virtio/queue";
 import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../virtio/chain";
-import { filterAccept } from "../net/filter";
+import { filterAccept } from "./filter";
 import { NetDev, netOf, fatal, finish, hdrBuf, usedList } from "./device";
 import { rxDone } from "./batch";
 

@@ -14,7 +14,7 @@ import { NET_S_LINK_UP, NET_S_ANNOUNCE, NET_F_CTRL_VLAN } from "./defs";
 import { NetDev, netOf, netFeaturesAcceptable } from "./device";
 import { netKickAll } from "./notify";
 import { S_FEATURES_OK, bit } from "../virtio/defs";
-import { FILTER_BYTES, FILTER_MAC_ENTRIES, RF_FLAGS, RF_UC_COUNT, RF_MC_COUNT, RF_UC_OVERFLOW, RF_MC_OVERFLOW, RF_VLAN_ON } from "../net/filter";
+import { FILTER_BYTES, FILTER_MAC_ENTRIES, RF_FLAGS, RF_UC_COUNT, RF_MC_COUNT, RF_UC_OVERFLOW, RF_MC_OVERFLOW, RF_VLAN_ON } from "./filter";
 
 const NET_STATE_VERSION: u32 = 1;
 const T_MAC: u32 = 30;

@@ -1,6 +1,6 @@
 // virtio-net transmit (virtio 1.2 §5.1.6.2): chains from the transmit queues
-// to the peer link, a switch, or the host outbox the TypeScript glue drains;
-// back-pressure when the outbox is full.
+// to the peer link, a switch (net/switch.ts), or the host outbox the
+// TypeScript glue drains; back-pressure when the outbox is full.
 
 import { gmCopyOut } from "../core/guestmem";
 import { VCounter } from "../virtio/defs";
@@ -8,7 +8,7 @@ import { NET_HDR, MAX_TX_FRAME, NetCounter } from "./defs";
 import { VDev, devGet, devQueue, devLive, count } from "../virtio/device";
 import { Queue, queuePending, queuePeekHead, queueAdvance, queuePushUsed, queuePublish } from "../virtio/queue";
 import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../virtio/chain";
-import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "../net/fdb";
+import { switchForward } from "../net/switch";
 import { NetDev, netOf, fatal, finish, frameBuf, PEER_SWITCH, TX_OUT_BYTES } from "./device";
 import { batchOpen, flushDeferred } from "./batch";
 import { netReceive } from "./rx";
@@ -29,6 +29,12 @@ function gatherTx(segs: u32, total: u32): u32 {
     out += len;
   }
   return out;
+}
+
+/** A switch port's copy of a frame: into the receive path of the device with handle `to`. */
+function toPort(to: u32, frame: usize, len: u32): void {
+  const p = devGet(<i32>to);
+  if (p != 0) netReceive(changetype<VDev>(p), frame, len);
 }
 
 export function netTx(d: VDev, qi: u32): void {
@@ -74,7 +80,7 @@ function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize)
       count(d, NetCounter.TX_FRAMES);
       count(d, NetCounter.TX_BYTES, flen);
       if (n.peer & PEER_SWITCH) {
-        switchForward(d, <i32>(n.peer & 0xff), frameBuf, flen);
+        if (!switchForward(<i32>(n.peer & 0xff), d.handle, frameBuf, flen, toPort)) count(d, NetCounter.TX_SWITCH_DROPPED);
       } else if (n.peer != 0) {
         if (pd != 0) netReceive(changetype<VDev>(pd), frameBuf, flen);
       } else {
@@ -97,26 +103,3 @@ export function netTxDrained(d: VDev): void {
   if (stalled == 0 || !devLive(d) || n.quiesced != 0) return;
   for (let p: u32 = 0; p < n.maxPairs; p++) if (stalled & (1 << p)) netTx(d, 2 * p + 1);
 }
-
-/** Forward a transmitted frame through switch `sw` (learning; unknown and group destinations flood). */
-function switchForward(d: VDev, sw: i32, frame: usize, len: u32): void {
-  if (!swValid(sw) || len < 14) { count(d, NetCounter.TX_SWITCH_DROPPED); return; }
-  const src = macAt(frame + 6);
-  if ((src & 1) == 0) swLearn(sw, src, d.handle);
-  if ((load<u8>(frame) & 1) == 0) {
-    const to = swLookup(sw, macAt(frame));
-    if (to != 0) {
-      // Known destination: one port (never back out of the port it came in on).
-      const p = to != d.handle ? devGet(<i32>to) : 0;
-      if (p != 0) netReceive(changetype<VDev>(p), frame, len);
-      return;
-    }
-  }
-  for (let i: u32 = 0; i < MAX_PORTS; i++) {
-    const h = swPort(sw, i);
-    if (h == 0 || h == d.handle) continue;
-    const p = devGet(<i32>h);
-    if (p != 0) netReceive(changetype<VDev>(p), frame, len);
-  }
-}
-
