@@ -57,7 +57,7 @@ export const RTE_RESET: u32 = 0x10000;
 /** IOAPICs one wasm instance can hold. */
 export const MAX_IOAPICS: u32 = 8;
 
-// IOAPIC counters (ioapic_stat): guest mistakes and events, never traps.
+// IOAPIC counters (u64 each at ioapic_counters_ptr(h)): guest mistakes and events, never traps.
 export namespace IoapicStat {
   export const MMIO_BAD_ACCESS = 0;     // width/offset the window does not decode
   export const REG_UNIMPLEMENTED = 1;   // IOWIN access to an IOREGSEL index with no register (reads 0)
