@@ -7,4 +7,4 @@ export * from "./ioapic/exports";
 export * from "./migration/exports";
 export * from "./virtio/exports";
 export * from "./virtio-net/exports";
-export * from "./net/filter-exports";
+export * from "./net/exports";
