@@ -2,8 +2,9 @@
 // (NetDev, the receive filter, the host outbox, the receive backlog), the
 // features it offers and accepts, its configuration space and reset. The
 // jobs are beside it: transmit (tx.ts), receive (rx.ts), deferred receive
-// publishes (batch.ts), the control queue (ctrl.ts), and notify.ts, where
-// each driver notification goes and how the transports reach the device.
+// publishes (batch.ts), the control queue (ctrl.ts), the receive filter
+// (filter.ts), links and switch ports (link.ts), and notify.ts, where each
+// driver notification goes and how the transports reach the device.
 
 import { regionAlloc, regionCost } from "../core/layout";
 import { F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, bit, MAX_QUEUE_SIZE, VCounter } from "../virtio/defs";
