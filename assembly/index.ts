@@ -5,5 +5,6 @@ export * from "./machine/exports";
 export * from "./apic/exports";
 export * from "./ioapic/exports";
 export * from "./migration/exports";
+export * from "./virtio/exports";
+export * from "./virtio-net/exports";
 export * from "./net/exports";
-export * from "./net/filter-exports";

@@ -707,6 +707,23 @@ describe("virtio-net on foreign guest RAM (an emulator owns the memory)", () => 
       expect(r.core.counters().gmHostErrors).toBe(0n);
     });
   }
+
+  it("each descriptor of a chain is one 16-byte read of the emulator's memory, not one read per field", async () => {
+    const ram = new FakeEmulatorRam(4 << 20);
+    const reads: Array<[number, number]> = [];
+    const read = ram.read.bind(ram);
+    ram.read = (gpa, dst) => { reads.push([gpa, dst.length]); return read(gpa, dst); };
+    const core = await newCore(4 << 20, { foreign: ram });
+    const r = await netRig({ transport: "mmio", core, driver: { txLayout: "split", heap: [64 << 10, 4 << 20] } });
+    const tx = r.drv.pairs[0].tx;
+    reads.length = 0;
+    expect(r.drv.transmit(frame({ dst: OTHER, seq: 1, length: 1000 }))).toBe(true);
+    expect(r.sent.map(seqOf)).toEqual([1]);
+    const fromTable = reads.filter(([gpa]) => gpa >= tx.desc && gpa < tx.desc + 16 * tx.size);
+    // The split layout: a header descriptor and a data descriptor, each read once, whole.
+    expect(fromTable.map(([gpa, len]) => [(gpa - tx.desc) % 16, len])).toEqual([[0, 16], [0, 16]]);
+    expect(r.core.counters().gmHostErrors).toBe(0n);
+  });
 });
 
 describe("virtio-pci specifics", () => {

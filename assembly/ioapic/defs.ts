@@ -1,8 +1,8 @@
 // I/O APIC register layout and constants (Intel 82093AA I/O APIC datasheet
 // §3; the EOI register of the version-0x20 I/O xAPIC in Intel ICH/PCH
-// chipset datasheets). Shared with TypeScript: src/devices/ioapic/defs.ts
-// mirrors every constant below and test/devices/ioapic/defs.test.ts pins the
-// mirror to this file, so keep the `export const NAME: type = value;` form.
+// chipset datasheets). scripts/build-wasm.mjs generates IoapicDefs in
+// src/generated/constants.ts from this file (src/devices/ioapic/defs.ts
+// re-exports it under the host's names) and test/abi pins the values.
 
 // Memory-mapped registers, offsets into the IOAPIC's window (§3.1).
 /** Size of the MMIO window an IOAPIC decodes (the MADT reserves 4 KiB per IOAPIC). */
@@ -57,7 +57,7 @@ export const RTE_RESET: u32 = 0x10000;
 /** IOAPICs one wasm instance can hold. */
 export const MAX_IOAPICS: u32 = 8;
 
-// IOAPIC counters (ioapic_stat): guest mistakes and events, never traps.
+// IOAPIC counters (u64 each at ioapic_counters_ptr(h)): guest mistakes and events, never traps.
 export namespace IoapicStat {
   export const MMIO_BAD_ACCESS = 0;     // width/offset the window does not decode
   export const REG_UNIMPLEMENTED = 1;   // IOWIN access to an IOREGSEL index with no register (reads 0)

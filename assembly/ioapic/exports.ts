@@ -6,7 +6,7 @@
 
 import { Status } from "../core/status";
 import { IOAPIC_PINS } from "./defs";
-import { ioapicCreate, ioapicDestroy, ioapicCost, valid, at, reset, setPin, rte, eoiAll, ioapicService, statGet } from "./model";
+import { ioapicCreate, ioapicDestroy, ioapicCost, valid, at, reset, setPin, rte, eoiAll, ioapicService, statsPtr } from "./model";
 import { mmioRead, mmioWrite, gateValue } from "./gate";
 import { ioapicSave, ioapicRestore } from "./state";
 
@@ -81,8 +81,8 @@ export function ioapic_eoi(vector: u32): i32 {
 /** Take the local APICs' pending EOI broadcasts and apply them (at most 256 per call). Returns the vectors taken. */
 export function ioapic_service(): i32 { return ioapicService(); }
 
-/** IOAPIC counter `i` (src/devices/ioapic: IoApicCounter). */
-export function ioapic_stat(h: i32, i: i32): u64 { return statGet(h, i); }
+/** Address of IOAPIC `h`'s u64 counters (IOAPIC_STATS of them, named by defs.ts IoapicStat), or 0 for a bad handle. */
+export function ioapic_counters_ptr(h: i32): usize { return statsPtr(h); }
 
 /** Save IOAPIC `h` into the I/O buffer; returns the length or -status. */
 export function ioapic_save(h: i32): i32 {

@@ -105,9 +105,9 @@ export function valid(h: i32): bool {
   const p = changetype<usize>(io) + STATS_OFF + (<usize>i << 3);
   store<u64>(p, load<u64>(p) + 1);
 }
-export function statGet(h: i32, i: i32): u64 {
-  if (!valid(h) || <u32>i >= <u32>IOAPIC_STATS) return 0;
-  return load<u64>(changetype<usize>(at(h)) + STATS_OFF + (<usize>i << 3));
+/** Address of IOAPIC `h`'s IOAPIC_STATS u64 counters, or 0 for a bad handle. */
+export function statsPtr(h: i32): usize {
+  return valid(h) ? changetype<usize>(at(h)) + STATS_OFF : 0;
 }
 
 /** Linear memory the first ioapicCreate carves: this instance's table. */

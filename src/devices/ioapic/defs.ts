@@ -1,59 +1,18 @@
-// TypeScript mirror of assembly/ioapic/defs.ts (the one source of these
-// values). test/devices/ioapic/defs.test.ts fails when the two disagree.
+// The IOAPIC constants under the names the host uses, taken from the
+// generated mirror of assembly/ioapic/defs.ts (src/generated/constants.ts,
+// pinned by test/abi): no number is copied here.
 
-/** Size of an IOAPIC's MMIO window. */
-export const IOAPIC_MMIO_SIZE = 0x1000;
-/** Default window base. */
-export const IOAPIC_DEFAULT_BASE = 0xfec00000;
-/** IOREGSEL offset in the window. */
-export const MMIO_IOREGSEL = 0x00;
-/** IOWIN offset in the window (32-bit accesses only). */
-export const MMIO_IOWIN = 0x10;
-/** EOI register offset (version 0x20 only, write-only). */
-export const MMIO_EOI = 0x40;
-/** IOREGSEL index of the ID register. */
-export const REG_ID = 0x00;
-/** IOREGSEL index of the version register. */
-export const REG_VER = 0x01;
-/** IOREGSEL index of the arbitration ID register. */
-export const REG_ARB = 0x02;
-/** IOREGSEL index of redirection entry 0's low dword (entry n: 0x10 + 2n, high dword + 1). */
-export const REG_REDTBL = 0x10;
-/** Input pins (redirection entries) per IOAPIC. */
-export const IOAPIC_PINS = 24;
-/** The 82093AA's version (no EOI register). */
-export const VERSION_82093AA = 0x11;
-/** The I/O xAPIC version with the EOI register. */
-export const VERSION_XAPIC = 0x20;
-/** Largest IOAPIC ID (4 bits). */
-export const ID_MAX = 15;
-export const RTE_VECTOR_MASK = 0xff;
-export const RTE_DM_SHIFT = 8;
-export const RTE_DEST_LOGICAL = 0x800;
-export const RTE_DELIVERY_STATUS = 0x1000;
-export const RTE_POLARITY_LOW = 0x2000;
-export const RTE_REMOTE_IRR = 0x4000;
-export const RTE_LEVEL = 0x8000;
-export const RTE_MASKED = 0x10000;
-export const RTE_LO_WRITABLE = 0x1afff;
-export const RTE_HI_WRITABLE = 0xfffe0000;
-export const RTE_RESET = 0x10000;
-/** IOAPICs one wasm instance can hold. */
-export const MAX_IOAPICS = 8;
+import { IoapicDefs } from "../../generated/constants.js";
+import { camelTable } from "../../tables.js";
 
-/** Indices of the IOAPIC counters (assembly/ioapic/defs.ts, IoapicStat). */
-export const IoApicCounter = {
-  mmioBadAccess: 0,
-  regUnimplemented: 1,
-  regReadOnly: 2,
-  delivered: 3,
-  noTarget: 4,
-  reservedMode: 5,
-  edgeMasked: 6,
-  levelCoalesced: 7,
-  eoiBroadcast: 8,
-  eoiDirected: 9,
-  remoteIrrCleared: 10,
-  redelivered: 11,
-} as const;
-export const IOAPIC_STATS = 12;
+export const {
+  IOAPIC_MMIO_SIZE, IOAPIC_DEFAULT_BASE, MMIO_IOREGSEL, MMIO_IOWIN, MMIO_EOI,
+  REG_ID, REG_VER, REG_ARB, REG_REDTBL,
+  IOAPIC_PINS, VERSION_82093AA, VERSION_XAPIC, ID_MAX,
+  RTE_VECTOR_MASK, RTE_DM_SHIFT, RTE_DEST_LOGICAL, RTE_DELIVERY_STATUS, RTE_POLARITY_LOW, RTE_REMOTE_IRR,
+  RTE_LEVEL, RTE_MASKED, RTE_LO_WRITABLE, RTE_HI_WRITABLE, RTE_RESET,
+  MAX_IOAPICS, IOAPIC_STATS,
+} = IoapicDefs;
+
+/** Indices of the IOAPIC counters (assembly/ioapic/defs.ts IoapicStat), camelCase: `mmioBadAccess`, ... */
+export const IoApicCounter = camelTable(IoapicDefs.IoapicStat);

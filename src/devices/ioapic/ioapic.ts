@@ -19,6 +19,7 @@ import { Status, VmdevError, check } from "../../status.js";
 import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel } from "../../device.js";
 import { DeviceKind } from "../../state.js";
+import { readCounters } from "../../tables.js";
 import {
   IOAPIC_PINS, IoApicCounter, VERSION_XAPIC, VERSION_82093AA, RTE_DELIVERY_STATUS, RTE_DEST_LOGICAL, RTE_LEVEL, RTE_MASKED,
   RTE_POLARITY_LOW, RTE_REMOTE_IRR, RTE_DM_SHIFT, RTE_VECTOR_MASK,
@@ -154,9 +155,7 @@ export class IoApic implements DeviceModel {
 
   /** Counters by name. */
   counters(): Record<keyof typeof IoApicCounter, bigint> {
-    const out = {} as Record<keyof typeof IoApicCounter, bigint>;
-    for (const [k, i] of Object.entries(IoApicCounter)) out[k as keyof typeof IoApicCounter] = BigInt.asUintN(64, this.x.ioapic_stat(this.live, i));
-    return out;
+    return readCounters(this.core.dv(), this.x.ioapic_counters_ptr(this.live) >>> 0, IoApicCounter);
   }
 
   /** RESET: every entry masked, the ID back to its create value; pin levels stay (the board drives them). */

@@ -1,5 +1,6 @@
-// The TypeScript mirror of the IOAPIC constants (src/devices/ioapic/defs.ts)
-// against their one source, assembly/ioapic/defs.ts.
+// The host's names for the IOAPIC constants (src/devices/ioapic/defs.ts,
+// re-exported from the generated mirror) against their one source,
+// assembly/ioapic/defs.ts: every constant is there, with the same value.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import * as defs from "../../../src/devices/ioapic/defs.js";

@@ -10,11 +10,10 @@ import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
 import { devCost } from "../virtio/device";
 import { pciCost } from "../virtio/pci";
 import { sgCost } from "../virtio/chain";
-import { netScratchCost, netStateBytes, MAX_PAIRS, MIN_MTU, MAX_MTU } from "./device";
-import { swCost } from "./fdb";
-
-/** Largest receive backlog vnet_create accepts, in frames. */
-export const MAX_BACKLOG: u32 = 65536;
+import { dispCost } from "../virtio/dispatch";
+import { MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG } from "./defs";
+import { netScratchCost, netStateBytes } from "./device";
+import { swCost } from "../net/fdb";
 
 /**
  * Bytes of linear memory a virtio-net device with these parameters can take
@@ -28,7 +27,7 @@ export function netMemoryBytes(transport: u32, pairs: u32, mtu: u32, queueSize: 
   if (pairs < 1 || pairs > MAX_PAIRS || mtu < MIN_MTU || mtu > MAX_MTU) return -Status.ERR_INVALID_ARG;
   if (queueSize == 0 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) != 0) return -Status.ERR_INVALID_ARG;
   if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
-  let b = devCost(transport, 2 * pairs + 1, netStateBytes(mtu, backlog)) + netScratchCost() + sgCost() + swCost();
+  let b = devCost(transport, 2 * pairs + 1, netStateBytes(mtu, backlog)) + dispCost() + netScratchCost() + sgCost() + swCost();
   if (transport == TRANSPORT_PCI) b += pciCost();
   return <i64>b;
 }
