@@ -7,10 +7,10 @@
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import type { PciFunction, BarInfo } from "../src/index.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
-import { PciTransport } from "../src/testing/virtio/transport.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
+import { PciTransport } from "../src/guest/virtio/transport.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export interface V86Nic { drv: VirtioNetDriver; loopback(on: boolean): void; stop(): void }

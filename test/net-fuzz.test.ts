@@ -3,11 +3,11 @@
 // VMDEV_SEED replays a run; VMDEV_FUZZ_CASES sets the cases per transport.
 import { describe, expect, it } from "vitest";
 import { rng, testSeed } from "./support/core.js";
-import { BROADCAST, frame } from "../src/testing/virtio/frames.js";
+import { BROADCAST, frame } from "../src/guest/virtio/frames.js";
 import { runNetFuzz } from "./support/virtio/fuzz.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
 import { netRig, transportFor } from "./support/virtio/net-harness.js";
-import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
+import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
 
 const CASES = Number(process.env.VMDEV_FUZZ_CASES ?? 500_000);
 

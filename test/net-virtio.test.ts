@@ -3,12 +3,12 @@
 import { describe, expect, it } from "vitest";
 import { Status } from "../src/index.js";
 import { FakeEmulatorRam, newCore } from "./support/core.js";
-import { bit, Ctrl, DeviceStatus, F, ISR_CONFIG, ISR_QUEUE, NetCfg, NetF, VIRTIO_MSI_NO_VECTOR, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP } from "../src/testing/virtio/defs.js";
-import { BROADCAST, frame, mac, seqOf } from "../src/testing/virtio/frames.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { macTable, le16 } from "../src/testing/virtio/net-driver.js";
+import { bit, Ctrl, DeviceStatus, F, ISR_CONFIG, ISR_QUEUE, NetCfg, NetF, VIRTIO_MSI_NO_VECTOR, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP } from "../src/guest/virtio/defs.js";
+import { BROADCAST, frame, mac, seqOf } from "../src/guest/virtio/frames.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { macTable, le16 } from "../src/guest/virtio/net-driver.js";
 import { DEFAULT_MAC, netRig, transportFor, type NetRig } from "./support/virtio/net-harness.js";
-import { PciTransport } from "../src/testing/virtio/transport.js";
+import { PciTransport } from "../src/guest/virtio/transport.js";
 
 const OWN = mac(DEFAULT_MAC);
 const OTHER = mac("52:54:00:aa:bb:cc");
@@ -581,7 +581,7 @@ for (const transport of ["mmio", "pci"] as const) {
       expect(r.sent).toHaveLength(0);
       // A fresh driver on the same device (the guest's reset path).
       const t = transportFor(r.dev, transport);
-      const { VirtioNetDriver } = await import("../src/testing/virtio/net-driver.js");
+      const { VirtioNetDriver } = await import("../src/guest/virtio/net-driver.js");
       const drv2 = new VirtioNetDriver(t, new GuestRam(r.core), r.irq, { heap: [4 << 20, 8 << 20] });
       drv2.init();
       expect(r.dev.needsReset).toBe(false);

@@ -4,10 +4,10 @@
 // itself pinned.
 import { describe, expect, it } from "vitest";
 import { newCore } from "./support/core.js";
-import { vringNeedEvent, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "../src/testing/virtio/defs.js";
-import { GuestAllocator, GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { allocQueue, SplitQueue } from "../src/testing/virtio/split-queue.js";
-import { walkPciCaps } from "../src/testing/virtio/transport.js";
+import { vringNeedEvent, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "../src/guest/virtio/defs.js";
+import { GuestAllocator, GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { allocQueue, SplitQueue } from "../src/guest/virtio/split-queue.js";
+import { walkPciCaps } from "../src/guest/virtio/transport.js";
 import type { PciFunction } from "../src/index.js";
 
 describe("vringNeedEvent (virtio 1.2 §2.7.10)", () => {

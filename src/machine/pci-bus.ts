@@ -3,7 +3,7 @@
 // cycles, and BAR accesses. vmdev does not model a host bridge or BAR
 // placement in a guest-physical address map: a driver finds a function by its
 // address and reaches its BARs by BAR index and offset, which is what the
-// virtio-pci transport of the driver model (src/testing/virtio/transport.ts)
+// virtio-pci transport of the driver model (src/guest/virtio/transport.ts)
 // and the v86 adapter need.
 
 import type { PciFunction } from "../pci.js";

@@ -1,6 +1,6 @@
 // Guest network traffic between a Machine's virtio-net and a peer VM, for
 // migration scenarios: the guest side is the spec-following driver model
-// (src/testing/virtio/) running against the machine's NIC as found on its PCI
+// (src/guest/virtio/) running against the machine's NIC as found on its PCI
 // bus; the peer is a second Machine or a bare VmCore + VirtioNet (createNetPeer)
 // whose driver echoes every request back. Requests carry sequence numbers, so
 // loss, duplication and reordering are counted exactly.
@@ -34,11 +34,11 @@ import { VirtioNet } from "./virtio-net.js";
 import type { Machine } from "../machine/machine.js";
 import { MachineVirtioNet } from "../machine/virtio-net.js";
 import { machinePciBus } from "../machine/pci-bus.js";
-import { GuestRam } from "../testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../testing/virtio/net-driver.js";
-import { PciTransport } from "../testing/virtio/transport.js";
-import { frame, seqOf } from "../testing/virtio/frames.js";
+import { GuestRam } from "../guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../guest/virtio/net-driver.js";
+import { PciTransport } from "../guest/virtio/transport.js";
+import { frame, seqOf } from "../guest/virtio/frames.js";
 
 /** Ethertype of traffic frames (IEEE 802 local experimental 1). */
 export const TRAFFIC_ETHERTYPE = 0x88b5;

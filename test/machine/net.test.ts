@@ -13,11 +13,11 @@ import type { VmCore } from "../../src/vm-core.js";
 import { machinePciBus } from "../../src/machine/pci-bus.js";
 import { createNetPeer, startNetTraffic } from "../../src/net/traffic.js";
 import { Status } from "../../src/index.js";
-import { GuestRam } from "../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../../src/testing/virtio/net-driver.js";
-import { PciTransport } from "../../src/testing/virtio/transport.js";
-import { frame, macStr, seqOf } from "../../src/testing/virtio/frames.js";
+import { GuestRam } from "../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../../src/guest/virtio/net-driver.js";
+import { PciTransport } from "../../src/guest/virtio/transport.js";
+import { frame, macStr, seqOf } from "../../src/guest/virtio/frames.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";
 

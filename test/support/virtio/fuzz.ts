@@ -17,12 +17,12 @@
 import type { VmCore, InterruptSink } from "../../../src/index.js";
 import { VirtioNet } from "../../../src/net/virtio-net.js";
 import { newCore, rng } from "../core.js";
-import { bit, Ctrl, DeviceStatus, F, NetF } from "../../../src/testing/virtio/defs.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../../../src/testing/virtio/net-driver.js";
-import type { QueueLayout } from "../../../src/testing/virtio/split-queue.js";
-import { MmioTransport, PciTransport, type VirtioTransport } from "../../../src/testing/virtio/transport.js";
+import { bit, Ctrl, DeviceStatus, F, NetF } from "../../../src/guest/virtio/defs.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../../../src/guest/virtio/net-driver.js";
+import type { QueueLayout } from "../../../src/guest/virtio/split-queue.js";
+import { MmioTransport, PciTransport, type VirtioTransport } from "../../../src/guest/virtio/transport.js";
 
 /** One guest action: write bytes, notify a queue, or hand the device an RX frame. */
 export type FuzzOp =

@@ -3,10 +3,10 @@
 import { VirtioNet, type VirtioNetOptions } from "../../../src/net/virtio-net.js";
 import type { VmCore } from "../../../src/index.js";
 import { newCore } from "../core.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver, type NetDriverOptions } from "../../../src/testing/virtio/net-driver.js";
-import { MmioTransport, PciTransport, type VirtioTransport } from "../../../src/testing/virtio/transport.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver, type NetDriverOptions } from "../../../src/guest/virtio/net-driver.js";
+import { MmioTransport, PciTransport, type VirtioTransport } from "../../../src/guest/virtio/transport.js";
 
 export const DEFAULT_MAC = "52:54:00:12:34:56";
 

@@ -3,7 +3,7 @@
 // code). Own-placement RAM is accessed through a DataView over the port's
 // zero-copy view with the dirty bitmap told of every write (`hostWrote`);
 // foreign RAM goes through the checked port calls one access at a time.
-import type { VmCore } from "../../index.js";
+import type { VmCore } from "../../vm-core.js";
 
 /** Guest-physical byte accessor used by the driver model. Throws on an access outside RAM: the driver never makes one. */
 export class GuestRam {

@@ -1,7 +1,7 @@
 // The interrupt controller side the driver model sees: an InterruptSink that
 // records every MSI (decoded back to the MSI-X vector the driver programmed)
 // and the INTx line level.
-import type { InterruptSink, MsiMessage } from "../../index.js";
+import type { InterruptSink, MsiMessage } from "../../device.js";
 
 /** Message address the driver programs into every MSI-X entry (x86 LAPIC window, §4.1.5.1.2 leaves it to the platform). */
 export const MSI_ADDRESS = 0xfee00000;

@@ -1,7 +1,7 @@
 // The two transports a virtio driver talks through, behind one interface:
 // virtio-mmio v2 (virtio 1.2 §4.2) and virtio-pci modern (§4.1), the latter
 // found by walking the PCI capability list and using MSI-X when present.
-import type { PciFunction } from "../../index.js";
+import type { PciFunction } from "../../pci.js";
 import {
   Common, DeviceStatus, Mmio, MMIO_MAGIC, PCI_CAP_ID_MSIX, PCI_CAP_ID_VNDR, PciCap, VIRTIO_MSI_NO_VECTOR,
 } from "./defs.js";
