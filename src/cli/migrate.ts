@@ -26,7 +26,7 @@ import { VmCore } from "../vm-core.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { parseSize } from "../config/schema.js";
-import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../net/traffic.js";
+import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../machine/lapic.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";

@@ -5,7 +5,7 @@
 // otherwise. The backend says where its frames go:
 //
 //   backend=host          (default) the host port: `nic.onTransmit` / `nic.receive`,
-//                         what NetLink and startNetTraffic (src/net/traffic.ts) use
+//                         what NetLink and startNetTraffic (src/guest/traffic.ts) use
 //   backend=switch:NAME   a VirtualSwitch inside wasm shared by every device of
 //                         this machine with the same NAME
 //   backend=loopback      the device receives what it sends

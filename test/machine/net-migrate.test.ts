@@ -9,7 +9,7 @@ import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { VmCore } from "../../src/vm-core.js";
 import { migrate, receiveMigration, portPair, FaultyTransport, Msg, type MigrationSource, type MigrationDestination } from "../../src/migration/index.js";
-import { createNetPeer, startNetTraffic } from "../../src/net/traffic.js";
+import { createNetPeer, startNetTraffic } from "../../src/guest/traffic.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";
 

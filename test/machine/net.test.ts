@@ -11,7 +11,7 @@ import { MachineVirtioNet, virtioNetFactory } from "../../src/machine/virtio-net
 import { DeviceRegistry } from "../../src/machine/registry.js";
 import type { VmCore } from "../../src/vm-core.js";
 import { machinePciBus } from "../../src/machine/pci-bus.js";
-import { createNetPeer, startNetTraffic } from "../../src/net/traffic.js";
+import { createNetPeer, startNetTraffic } from "../../src/guest/traffic.js";
 import { Status } from "../../src/index.js";
 import { GuestRam } from "../../src/guest/virtio/guest-ram.js";
 import { InterruptRecorder } from "../../src/guest/virtio/interrupts.js";

@@ -30,15 +30,15 @@ import { VmCore } from "../vm-core.js";
 import { loadModule } from "../load-node.js";
 import type { WasmVariant } from "../wasm.js";
 import type { Lease } from "../sync/vm-lock.js";
-import { VirtioNet } from "./virtio-net.js";
+import { VirtioNet } from "../net/virtio-net.js";
 import type { Machine } from "../machine/machine.js";
 import { MachineVirtioNet } from "../machine/virtio-net.js";
 import { machinePciBus } from "../machine/pci-bus.js";
-import { GuestRam } from "../guest/virtio/guest-ram.js";
-import { InterruptRecorder } from "../guest/virtio/interrupts.js";
-import { VirtioNetDriver } from "../guest/virtio/net-driver.js";
-import { PciTransport } from "../guest/virtio/transport.js";
-import { frame, seqOf } from "../guest/virtio/frames.js";
+import { GuestRam } from "./virtio/guest-ram.js";
+import { InterruptRecorder } from "./virtio/interrupts.js";
+import { VirtioNetDriver } from "./virtio/net-driver.js";
+import { PciTransport } from "./virtio/transport.js";
+import { frame, seqOf } from "./virtio/frames.js";
 
 /** Ethertype of traffic frames (IEEE 802 local experimental 1). */
 export const TRAFFIC_ETHERTYPE = 0x88b5;
