@@ -10,9 +10,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { loadModule } from "../src/load-node.js";
 import { VmCore } from "../src/vm-core.js";
-import {
-  StandInSource, StandInDestination, fillRandom, connect, migrate, receiveMigration, portPair, type MigrateOptions, type MigrationReport,
-} from "../src/migration/index.js";
+import { connect, migrate, receiveMigration, portPair, type MigrateOptions, type MigrationReport } from "../src/migration/index.js";
+import { StandInSource, StandInDestination, fillRandom } from "../src/testing/index.js";
 import type { BenchRow } from "./support.js";
 
 /** Guest size of the throughput run (1 GiB; set VMDEV_BENCH_MIG_MIB to change). */

@@ -24,6 +24,7 @@ export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoo
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
+export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";
 export { SyncState } from "./sync/shared.js";
 export { VmLock, Lease, type SyncStatus, type LockResult, type VcpuFreezer, type WaitOptions } from "./sync/vm-lock.js";

@@ -18,7 +18,7 @@ import type { VmCore } from "../vm-core.js";
 import type { PciFunction } from "../pci.js";
 import { validators } from "../config/schema.js";
 import { VirtioNet, VirtualSwitch } from "../net/virtio-net.js";
-import type { MigratableDevice } from "../migration/types.js";
+import type { MigratableDevice } from "../device.js";
 import type { DeviceFactory, MachineDevice } from "./registry.js";
 
 /** Where a machine NIC's frames go (the `backend` key). */

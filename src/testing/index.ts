@@ -5,6 +5,9 @@
 //   src/guest/virtio/README.md): guest RAM access and a bump allocator, the
 //   mmio v2 and pci modern (+ MSI-X) transports, split virtqueues, the
 //   virtio-net driver, an interrupt recorder and sequence-numbered frames.
+// - The migration test kit (src/testing/migration/): a bare stand-in source
+//   and destination VM for the migration engine's own tests and bench, and
+//   fault injection on a transport.
 //
 // Production code never imports this folder.
 export * from "../guest/virtio/defs.js";
@@ -14,3 +17,6 @@ export * from "../guest/virtio/interrupts.js";
 export * from "../guest/virtio/split-queue.js";
 export * from "../guest/virtio/transport.js";
 export * from "../guest/virtio/net-driver.js";
+export { fillRandom } from "../guest/fill.js";
+export { StandInSource, StandInDestination, type StandInOptions, type DirtyPattern } from "./migration/standin.js";
+export { FaultyTransport, type Fault, type FaultAction } from "./migration/faults.js";

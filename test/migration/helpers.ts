@@ -2,9 +2,9 @@
 // workers dirtying memory, an in-process link, a destination factory.
 import { VmCore } from "../../src/index.js";
 import {
-  StandInSource, StandInDestination, fillRandom, migrate, receiveMigration, portPair, FaultyTransport,
-  type MigratableDevice, type MigrateOptions, type ReceiveOptions, type Fault, type MigrationReport, type ReceiveResult, type Transport,
+  migrate, receiveMigration, portPair, type MigratableDevice, type MigrateOptions, type ReceiveOptions, type MigrationReport, type ReceiveResult, type Transport,
 } from "../../src/migration/index.js";
+import { StandInSource, StandInDestination, fillRandom, FaultyTransport, type Fault } from "../../src/testing/index.js";
 import { debugWasm } from "../support/core.js";
 
 /** A device model with an opaque state, to carry DEVICE frames without a real NIC. */

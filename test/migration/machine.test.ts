@@ -12,9 +12,8 @@ import { Machine } from "../../src/machine/machine.js";
 import { LapicDevice, lapicSetOf } from "../../src/machine/lapic.js";
 import type { MemtestDevice } from "../../src/machine/memtest.js";
 import { ApicReg, type ApicBus } from "../../src/apic/apic-bus.js";
-import {
-  migrate, receiveMigration, portPair, listen, connect, FaultyTransport, Msg, type Transport, type Fault, type DestinationFactory,
-} from "../../src/migration/index.js";
+import { migrate, receiveMigration, portPair, listen, connect, Msg, type Transport, type DestinationFactory } from "../../src/migration/index.js";
+import { FaultyTransport, type Fault } from "../../src/testing/index.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../../src/migration/machine-adapter.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";

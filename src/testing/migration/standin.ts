@@ -4,12 +4,14 @@
 // flag that freezes them (the write lock's effect on vCPUs), and a throttle.
 // It implements MigrationSource; StandInDestination implements
 // MigrationDestination. `vmdev migrate` runs the real Machine
-// (machine-adapter.ts); the fault matrix, fuzz tests and bench use this.
+// (src/migration/machine-adapter.ts); the fault matrix, fuzz tests and bench
+// use this.
 
 import { Worker } from "node:worker_threads";
-import { VmCore } from "../vm-core.js";
-import type { WasmVariant } from "../wasm.js";
-import type { MigratableDevice, MigrationDestination, MigrationSource } from "./types.js";
+import { VmCore } from "../../vm-core.js";
+import type { WasmVariant } from "../../wasm.js";
+import type { MigratableDevice } from "../../device.js";
+import type { MigrationDestination, MigrationSource } from "../../migration/types.js";
 
 /** Shared control words (Int32Array over a SharedArrayBuffer). */
 export const Ctl = {
@@ -65,18 +67,6 @@ export function spawnVcpu(data: VcpuWorkerData): Worker {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Fill guest RAM [0, bytes) with pseudo-random bytes (xorshift), so pages are neither zero nor alike. */
-export function fillRandom(core: VmCore, bytes: number, seed = 1): void {
-  const chunk = 4 << 20;
-  let x = (seed * 2654435761) >>> 0 || 1;
-  const buf = new Uint32Array(chunk / 4);
-  for (let off = 0; off < bytes; off += chunk) {
-    const n = Math.min(chunk, bytes - off);
-    for (let i = 0; i < n / 4; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; buf[i] = x; }
-    core.guest.writeBytes(off, new Uint8Array(buf.buffer, 0, n));
-  }
-}
 
 /** The stand-in source VM. */
 export class StandInSource implements MigrationSource {

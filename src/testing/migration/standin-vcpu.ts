@@ -2,7 +2,7 @@
 // writes guest RAM through the port at a set rate (dirty-marked like any
 // write), parks when asked (write lock) and sleeps for the throttle.
 import { parentPort, workerData } from "node:worker_threads";
-import { VmCore } from "../vm-core.js";
+import { VmCore } from "../../vm-core.js";
 import { Ctl, type VcpuWorkerData } from "./standin.js";
 
 const d = workerData.data as VcpuWorkerData;

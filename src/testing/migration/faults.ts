@@ -3,9 +3,9 @@
 // PAGES, a round), read from the frame header of each outgoing send (the
 // engines send one whole frame per call).
 
-import type { Transport } from "./transport.js";
-import { LinkError } from "./transport.js";
-import { FRAME_HEADER, FRAME_MAGIC, Msg } from "./wire.js";
+import type { Transport } from "../../migration/transport.js";
+import { LinkError } from "../../migration/transport.js";
+import { FRAME_HEADER, FRAME_MAGIC, Msg } from "../../migration/wire.js";
 
 /** What a FaultyTransport does to the frame that triggers it. */
 export type FaultAction =
