@@ -30,11 +30,11 @@ export interface Rig {
   srcDevices: FakeDevice[];
 }
 
-export async function rig(opts: { ramMiB?: number; vcpus?: number; dirtyMiBps?: number; pattern?: "uniform" | "hotset" | "sequential"; fill?: number; workingSet?: number } = {}): Promise<Rig> {
+export async function rig(opts: { ramMiB?: number; vcpus?: number; dirtyMiBps?: number; pattern?: "uniform" | "hot" | "sequential"; fill?: number; workingSet?: number } = {}): Promise<Rig> {
   const ramBytes = (opts.ramMiB ?? 8) << 20;
   const srcDevices = [new FakeDevice("net0", [9, 8, 7, 6])];
   const src = await StandInSource.create({ module: debugWasm(), variant: "debug", ramBytes, vcpus: opts.vcpus ?? 2,
-    dirtyBytesPerSec: (opts.dirtyMiBps ?? 4) << 20, pattern: opts.pattern ?? "hotset", devices: srcDevices, workingSet: opts.workingSet });
+    dirtyBytesPerSec: (opts.dirtyMiBps ?? 4) << 20, pattern: opts.pattern ?? "hot", devices: srcDevices, workingSet: opts.workingSet });
   // Half the RAM random, the rest zero: both zero markers and full pages travel.
   fillRandom(src.core, opts.fill ?? ramBytes / 2, 3);
   const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });

@@ -1,44 +1,22 @@
 // A bare VM for the migration engine's own tests and bench: a VmCore plus
-// vCPU worker threads that dirty guest memory through the port (optionally
-// only a working set, so a test can check the rest stays intact), a pause
-// flag that freezes them (the write lock's effect on vCPUs), and a throttle.
-// It implements MigrationSource; StandInDestination implements
-// MigrationDestination. `vmdev migrate` runs the real Machine
-// (src/migration/machine-adapter.ts); the fault matrix, fuzz tests and bench
-// use this.
+// the Machine's own vCPU workers (src/vcpu/) dirtying guest memory through
+// the port (optionally only a working set, so a test can check the rest stays
+// intact), frozen by the write lock and slowed by the throttle exactly as a
+// Machine's are, but without devices, config or leases. It implements
+// MigrationSource; StandInDestination implements MigrationDestination.
+// `vmdev migrate` runs the real Machine (src/migration/machine-adapter.ts);
+// the fault matrix, fuzz tests and bench use this.
 
-import { Worker } from "node:worker_threads";
-import { VmCore } from "../../vm-core.js";
+import { VmCore, PAGE_SIZE } from "../../vm-core.js";
 import type { WasmVariant } from "../../wasm.js";
 import type { MigratableDevice } from "../../device.js";
 import type { MigrationDestination, MigrationSource } from "../../migration/types.js";
+import { SyncState, VW } from "../../sync/shared.js";
+import { VcpuHost } from "../../vcpu/host.js";
+import type { WorkloadPattern, WorkloadSpec } from "../../vcpu/workload.js";
 
-/** Shared control words (Int32Array over a SharedArrayBuffer). */
-export const Ctl = {
-  PAUSE: 0,     // 1 = vCPUs must park
-  PARKED: 1,    // vCPUs parked
-  THROTTLE: 2,  // per mille of run time spent asleep
-  STOP: 3,      // 1 = workers exit
-  RUNNING: 4,   // workers started and attached
-  WRITES: 8,    // per-vCPU write counters from here (Int32 each)
-} as const;
-
-/** Where the stand-in vCPUs write: anywhere, mostly a hot 1/16 of the working set, or page after page. */
-export type DirtyPattern = "uniform" | "hotset" | "sequential";
-
-/** What a stand-in vCPU worker is given. */
-export interface VcpuWorkerData {
-  shared: ReturnType<VmCore["shareable"]>;
-  ctl: SharedArrayBuffer;
-  index: number;
-  /** Pages this vCPU dirties per second. */
-  pagesPerSec: number;
-  pattern: DirtyPattern;
-  /** First page and page count the workload writes (the rest is left alone). */
-  first: number;
-  count: number;
-  seed: number;
-}
+/** Where the stand-in vCPUs write (the Machine's workload patterns; "hot" is the first 1/16 of the working set). */
+export type DirtyPattern = WorkloadPattern;
 
 /** Options of the stand-in source VM. */
 export interface StandInOptions {
@@ -46,39 +24,31 @@ export interface StandInOptions {
   variant: WasmVariant;
   ramBytes: number;
   vcpus?: number;
-  /** Bytes of guest memory all vCPUs together dirty per second (each write dirties one page). */
+  /** Bytes of guest memory all vCPUs together dirty per second (each write dirties one page; 0: the vCPUs write nothing). */
   dirtyBytesPerSec?: number;
   pattern?: DirtyPattern;
   /** Fraction of RAM the workload writes (from the start of RAM; default 1). */
   workingSet?: number;
   devices?: MigratableDevice[];
   seed?: number;
-  /** How long writeLock waits for the vCPUs to park (default 5 s). */
+  /** How long writeLock waits for the vCPUs to freeze (default 5 s). */
   freezeTimeoutMs?: number;
 }
 
-/** Start a vCPU worker: from dist it is plain JS; from TypeScript sources (tests, bench) through tsx. */
-export function spawnVcpu(data: VcpuWorkerData): Worker {
-  const here = import.meta.url;
-  if (here.endsWith(".ts")) {
-    return new Worker(new URL("./ts-bootstrap.mjs", here), { workerData: { entry: new URL("./standin-vcpu.ts", here).href, data } });
-  }
-  return new Worker(new URL("./standin-vcpu.js", here), { workerData: { data } });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The vCPUs' run slice between checks for freeze requests and the throttle (the Machine's default, vcpu.slice_us). */
+const SLICE_US = 1000;
 
 /** The stand-in source VM. */
 export class StandInSource implements MigrationSource {
   readonly devices: MigratableDevice[];
-  readonly ctl: Int32Array;
-  private workers: Worker[] = [];
+  private readonly vcpuHost: VcpuHost;
+  private frozen = false;
   private retired = false;
   private readonly freezeTimeoutMs: number;
 
   private constructor(readonly core: VmCore, private readonly opts: StandInOptions) {
     this.devices = opts.devices ?? [];
-    this.ctl = new Int32Array(new SharedArrayBuffer(4 * (Ctl.WRITES + 64)));
+    this.vcpuHost = new VcpuHost(SyncState.create(opts.vcpus ?? 2));
     this.freezeTimeoutMs = opts.freezeTimeoutMs ?? 5000;
   }
 
@@ -87,79 +57,59 @@ export class StandInSource implements MigrationSource {
     return new StandInSource(core, opts);
   }
 
-  get vcpus(): number { return this.workers.length; }
+  get vcpus(): number { return this.vcpuHost.count; }
 
   /** Start the vCPU workers and wait until each has attached. */
   async start(): Promise<void> {
-    const n = this.opts.vcpus ?? 2;
-    const rate = (this.opts.dirtyBytesPerSec ?? 0) / 4096 / Math.max(1, n);
-    const pages = this.core.guest.pages;
-    const count = Math.max(1, Math.floor(pages * (this.opts.workingSet ?? 1)));
-    for (let i = 0; i < n; i++) {
-      const w = spawnVcpu({ shared: this.core.shareable(), ctl: this.ctl.buffer as SharedArrayBuffer, index: i, pagesPerSec: rate,
-        pattern: this.opts.pattern ?? "uniform", first: 0, count, seed: (this.opts.seed ?? 1) * 7919 + i });
-      w.on("error", (e) => { this.workerError = e; });
-      this.workers.push(w);
-    }
-    const t0 = performance.now();
-    while (Atomics.load(this.ctl, Ctl.RUNNING) < n) {
-      if (this.workerError) throw this.workerError;
-      if (performance.now() - t0 > 20_000) throw new Error("vCPU workers did not start");
-      await sleep(5);
-    }
-  }
-  private workerError: Error | undefined;
-
-  /** Total writes the vCPUs have made (a liveness probe: it grows while they run). */
-  writes(): number {
-    let s = 0;
-    for (let i = 0; i < this.workers.length; i++) s += Atomics.load(this.ctl, Ctl.WRITES + i);
-    return s;
+    const n = this.vcpuHost.count;
+    if (n === 0) return;
+    const rate = (this.opts.dirtyBytesPerSec ?? 0) / PAGE_SIZE / n;
+    const count = Math.max(1, Math.floor(this.core.guest.pages * (this.opts.workingSet ?? 1)));
+    const workloads = Array.from({ length: n }, (_, i): WorkloadSpec => ({
+      pattern: this.opts.pattern ?? "uniform", rate, idle: rate === 0, firstPage: 0, pageCount: count,
+      hotPages: Math.max(1, Math.floor(count / 16)), writeBytes: 8, throttle: 1, seed: (this.opts.seed ?? 1) * 7919 + i,
+    }));
+    await this.vcpuHost.start(this.core.shareable(), workloads, SLICE_US);
   }
 
-  /** True while vCPUs are asked to stay parked. */
-  get paused(): boolean { return Atomics.load(this.ctl, Ctl.PAUSE) === 1; }
+  /** Total writes the vCPUs have made (a liveness probe: it grows while they run, and stands still while they are frozen). */
+  writes(): number { return this.vcpuHost.stats().reduce((a, s) => a + s.writes, 0); }
+
+  /** True while the write lock holds the vCPUs frozen. */
+  get paused(): boolean { return this.frozen; }
   get isRetired(): boolean { return this.retired; }
 
   async writeLock(): Promise<() => void> {
     if (this.retired) throw new Error("the VM was migrated away");
-    Atomics.store(this.ctl, Ctl.PAUSE, 1);
-    const n = this.workers.length;
-    const t0 = performance.now();
-    // The main thread never blocks: poll the parked count asynchronously.
-    while (Atomics.load(this.ctl, Ctl.PARKED) < n) {
-      if (performance.now() - t0 > this.freezeTimeoutMs) {
-        this.unpause();
-        throw new Error(`vCPUs did not freeze within ${this.freezeTimeoutMs} ms`);
-      }
-      const r = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t: number) => { async: boolean; value: Promise<string> | string } })
-        .waitAsync?.(this.ctl, Ctl.PARKED, Atomics.load(this.ctl, Ctl.PARKED), 5);
-      if (r && r.async) await r.value; else await sleep(0);
-    }
+    const st = await this.vcpuHost.freezeAll(this.freezeTimeoutMs);
+    if (st !== "ok") throw new Error(`vCPUs did not freeze within ${this.freezeTimeoutMs} ms (${st})`);
+    this.frozen = true;
     let released = false;
-    return () => { if (!released && !this.retired) { released = true; this.unpause(); } };
+    return () => {
+      if (released || this.retired) return;
+      released = true;
+      this.frozen = false;
+      this.vcpuHost.thawAll();
+    };
   }
 
-  private unpause(): void {
-    Atomics.store(this.ctl, Ctl.PAUSE, 0);
-    Atomics.notify(this.ctl, Ctl.PAUSE);
-  }
-
+  /** Migration's throttle is the fraction taken away (0 = full speed); the vCPUs' is the fraction left to run. */
   setThrottle(fraction: number): void {
-    Atomics.store(this.ctl, Ctl.THROTTLE, Math.round(Math.min(0.99, Math.max(0, fraction)) * 1000));
+    const f = Math.min(0.99, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+    this.vcpuHost.setThrottle(Math.max(0.01, 1 - f));
   }
 
-  get throttle(): number { return Atomics.load(this.ctl, Ctl.THROTTLE) / 1000; }
+  /** The throttle as the vCPUs' control word carries it, in migration's sense (fraction taken away). */
+  get throttle(): number {
+    if (this.vcpuHost.count === 0) return 0;
+    const s = this.vcpuHost.sync;
+    return (1e6 - Atomics.load(s.i32, s.vcpuWord(0, VW.THROTTLE_PPM))) / 1e6;
+  }
 
   retire(): void { this.retired = true; }
 
-  /** Pause the vCPUs for good (after a migration) or stop them; terminates the workers. */
-  async stop(): Promise<void> {
-    Atomics.store(this.ctl, Ctl.STOP, 1);
-    Atomics.notify(this.ctl, Ctl.PAUSE);
-    await Promise.all(this.workers.map((w) => new Promise<void>((r) => { w.once("exit", () => r()); setTimeout(() => { void w.terminate(); }, 2000).unref(); })));
-    this.workers = [];
-  }
+  /** Stop the vCPU workers (after a migration, or at the end of a test). */
+  async stop(): Promise<void> { await this.vcpuHost.stop(); }
 }
 
 /** The stand-in destination: a VmCore of the announced size and matching devices, with the holes its configuration names. */
