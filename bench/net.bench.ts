@@ -4,7 +4,7 @@
 // same workload on the v86 package's virtio-net. Both guests are the driver
 // model (test/support/virtio): the whole-path figure includes its JS work.
 import { createRequire } from "node:module";
-import { VirtioNet } from "../src/net/virtio-net.js";
+import { VirtioNet } from "../src/devices/virtio-net/device.js";
 import { GuestRam } from "../src/guest/virtio/guest-ram.js";
 import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
 import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";

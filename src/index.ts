@@ -22,7 +22,7 @@ export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type Device
 export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
-export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";
+export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";

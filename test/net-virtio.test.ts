@@ -606,7 +606,7 @@ for (const transport of ["mmio", "pci"] as const) {
       // A fresh core with the guest RAM copied, a fresh device, restore.
       const core2 = await newCore(ram);
       core2.guest.writeBytes(0, r.core.guest.readBytes(0, ram));
-      const { VirtioNet } = await import("../src/net/virtio-net.js");
+      const { VirtioNet } = await import("../src/devices/virtio-net/device.js");
       const dev2 = VirtioNet.create(core2, { mac: DEFAULT_MAC, transport, queuePairs: 2, interrupts: r.irq });
       const sent2: Uint8Array[] = [];
       dev2.onTransmit = (f) => { sent2.push(f.slice()); };
@@ -649,7 +649,7 @@ for (const transport of ["mmio", "pci"] as const) {
       const blob = r.dev.saveState();
       const core2 = await newCore(8 << 20);
       core2.guest.writeBytes(0, r.core.guest.readBytes(0, 8 << 20));
-      const { VirtioNet } = await import("../src/net/virtio-net.js");
+      const { VirtioNet } = await import("../src/devices/virtio-net/device.js");
       const dev2 = VirtioNet.create(core2, { mac: DEFAULT_MAC, transport, queuePairs: 2, interrupts: r.irq });
       expect(dev2.restoreState(blob)).toBe(Status.OK);
       expect(dev2.saveState()).toEqual(blob);

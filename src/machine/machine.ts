@@ -20,7 +20,7 @@ import { DeviceRegistry, type MachineDevice } from "./registry.js";
 import { memtestFactory } from "./memtest.js";
 import { lapicFactory } from "./lapic.js";
 import { MachineClock } from "./clock.js";
-import { virtioNetFactory } from "./virtio-net.js";
+import { virtioNetFactory } from "../devices/virtio-net/machine.js";
 import { planMachineMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 

@@ -7,7 +7,7 @@ import { describe, it, expect } from "vitest";
 import { ConfigTree, ConfigError } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { configFromArgs } from "../../src/cli/run.js";
-import { MachineVirtioNet, virtioNetFactory } from "../../src/machine/virtio-net.js";
+import { MachineVirtioNet, virtioNetFactory } from "../../src/devices/virtio-net/machine.js";
 import { DeviceRegistry } from "../../src/machine/registry.js";
 import type { VmCore } from "../../src/vm-core.js";
 import { machinePciBus } from "../../src/machine/pci-bus.js";

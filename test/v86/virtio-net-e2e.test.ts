@@ -8,7 +8,7 @@
 // checks it, the frames, and the counters on both sides.
 import { describe, expect, it } from "vitest";
 import { VmCore } from "../../src/vm-core.js";
-import { VirtioNet } from "../../src/net/virtio-net.js";
+import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder } from "../../src/net/responder.js";
 import { V86PciAdapter, linkResponder, saveV86Machine, restoreV86Machine, type V86Emulator, type FrameLink } from "../../src/adapters/v86.js";
 import { Status } from "../../src/status.js";

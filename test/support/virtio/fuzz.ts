@@ -15,7 +15,7 @@
 // guard or outside RAM, so a guard write is always a device bug, never the
 // fuzzer's own doing.
 import type { VmCore, InterruptSink } from "../../../src/index.js";
-import { VirtioNet } from "../../../src/net/virtio-net.js";
+import { VirtioNet } from "../../../src/devices/virtio-net/device.js";
 import { newCore, rng } from "../core.js";
 import { bit, Ctrl, DeviceStatus, F, NetF } from "../../../src/guest/virtio/defs.js";
 import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";

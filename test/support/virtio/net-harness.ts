@@ -1,6 +1,6 @@
 // Wiring for virtio-net tests: a VmCore, the device under test and the
 // driver model on one of the two transports.
-import { VirtioNet, type VirtioNetOptions } from "../../../src/net/virtio-net.js";
+import { VirtioNet, type VirtioNetOptions } from "../../../src/devices/virtio-net/device.js";
 import type { VmCore } from "../../../src/index.js";
 import { newCore } from "../core.js";
 import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";

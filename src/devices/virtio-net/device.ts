@@ -7,11 +7,11 @@
 // returns, transmitted frames reach `onTransmit` and interrupts reach the
 // sink inside the same call.
 
-import { Status, VmdevError } from "../status.js";
-import { DeviceKind } from "../state.js";
-import type { VmCore } from "../vm-core.js";
-import type { DeviceModel, InterruptSink } from "../device.js";
-import type { PciFunction, BarInfo } from "../pci.js";
+import { Status, VmdevError } from "../../status.js";
+import { DeviceKind } from "../../state.js";
+import type { VmCore } from "../../vm-core.js";
+import type { DeviceModel, InterruptSink } from "../../device.js";
+import type { PciFunction, BarInfo } from "../../pci.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {

@@ -1,5 +1,5 @@
 // virtio-net as a Machine device: `-s 3,virtio-net,mac=52:54:00:00:00:03`
-// or `pci.0.3.0.device=virtio-net` builds a VirtioNet (src/net/virtio-net.ts)
+// or `pci.0.3.0.device=virtio-net` builds a VirtioNet (device.ts)
 // on virtio-pci in that slot. Interrupts go through the machine's
 // InterruptRouter: MSI-X messages once the driver enables MSI-X, INTx pin A
 // otherwise. The backend says where its frames go:
@@ -14,12 +14,12 @@
 // after resume, and framesLost() — frames this device or its host link dropped.
 
 import { createHash } from "node:crypto";
-import type { VmCore } from "../vm-core.js";
-import type { PciFunction } from "../pci.js";
-import { validators } from "../config/schema.js";
-import { VirtioNet, VirtualSwitch } from "../net/virtio-net.js";
-import type { MigratableDevice } from "../device.js";
-import type { DeviceFactory, MachineDevice } from "./registry.js";
+import type { VmCore } from "../../vm-core.js";
+import type { PciFunction } from "../../pci.js";
+import { validators } from "../../config/schema.js";
+import { VirtioNet, VirtualSwitch } from "./device.js";
+import type { MigratableDevice } from "../../device.js";
+import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 
 /** Where a machine NIC's frames go (the `backend` key). */
 export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string };
