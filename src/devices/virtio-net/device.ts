@@ -11,7 +11,9 @@ import { Status, VmdevError } from "../../status.js";
 import { DeviceKind } from "../../state.js";
 import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel, InterruptSink } from "../../device.js";
-import type { PciFunction, BarInfo } from "../../pci.js";
+import type { PciFunction } from "../../pci.js";
+import { VIRTIO_NET_COUNTERS } from "./counters.js";
+import { VIRTIO_PCI_BARS } from "./pci.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -32,21 +34,6 @@ export interface VirtioNetOptions {
   name?: string;
 }
 
-/** Index → name of the device's counters (assembly/virtio/device.ts VCounter, assembly/net/device.ts NetCounter). */
-export const VIRTIO_NET_COUNTERS: Readonly<Record<string, number>> = {
-  badAccess: 0, queueRejected: 1, featuresRejected: 2, needsReset: 3, irqRaised: 4, irqSuppressed: 5,
-  irqMasked: 6, kicks: 7, availJump: 8, badHead: 9, irqNoVector: 10, badRegisterValue: 11, ringInHole: 12,
-  txFrames: 16, txBytes: 17, rxFrames: 18, rxBytes: 19, rxFiltered: 20, rxBacklogged: 21, rxDropped: 22,
-  txMalformed: 23, rxMalformed: 24, ctrlMalformed: 25, ctrlOk: 26, ctrlErr: 27, rxInvalid: 28,
-  rxShortBuffer: 29, announces: 30, txStalls: 31, rxNoBuffer: 32, kicksIgnored: 33, backlogDrained: 34, txSwitchDropped: 35,
-};
-
-/** PCI BARs of a virtio-pci function (assembly/virtio/pci.ts). */
-export const VIRTIO_PCI_BARS: readonly BarInfo[] = [
-  { index: 1, size: 0x1000, kind: "mem32" },
-  { index: 4, size: 0x4000, kind: "mem64" },
-];
-
 /** Device status bit DEVICE_NEEDS_RESET (virtio 1.2 §2.1). */
 export const VIRTIO_STATUS_NEEDS_RESET = 0x40;
 
@@ -59,6 +46,9 @@ function parseMac(mac: string | Uint8Array): Uint8Array {
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) throw new VmdevError(Status.ERR_INVALID_ARG, `mac: cannot parse "${mac}"`);
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }
+
+/** What a device knows of the switch it is a port of (switch.ts): how to leave it. */
+export interface SwitchPort { dropPort(dev: VirtioNet): void }
 
 let instances = 0;
 
@@ -76,7 +66,7 @@ export class VirtioNet implements DeviceModel {
   private readonly e: VmCore["exports"];
   /** Devices that may receive what this one sends inside wasm (link peer or switch ports). */
   private peers: readonly VirtioNet[] = [];
-  private sw: VirtualSwitch | null = null;
+  private sw: SwitchPort | null = null;
   private intxLevel = false;
   private busy = false;
   private again = false;
@@ -155,7 +145,7 @@ export class VirtioNet implements DeviceModel {
   }
 
   /** @internal Used by VirtualSwitch. */
-  joinSwitch(sw: VirtualSwitch, ports: readonly VirtioNet[]): void { this.sw = sw; this.peers = ports; }
+  joinSwitch(sw: SwitchPort, ports: readonly VirtioNet[]): void { this.sw = sw; this.peers = ports; }
   /** @internal Used by VirtualSwitch. */
   setPeers(ports: readonly VirtioNet[]): void { this.peers = ports; }
 
@@ -313,54 +303,5 @@ export class VirtioNet implements DeviceModel {
     if (this.h === 0) return; // destroyed by an MSI sink
     const level = e.vnet_intx(h) === 1;
     if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
-  }
-}
-
-/**
- * A learning Ethernet switch inside wasm: frames sent by one port's guest
- * reach the other ports' receive paths without crossing into JS. Unknown and
- * group destinations are flooded; source MACs are learned per port.
- */
-export class VirtualSwitch {
-  private ports: VirtioNet[] = [];
-  private destroyed = false;
-  private constructor(readonly core: VmCore, readonly id: number) {}
-
-  /** A new switch in `core` (at most 4 per VM). */
-  static create(core: VmCore): VirtualSwitch {
-    const id = core.exports.vnet_switch_create();
-    if (id < 0) throw new VmdevError(-id, "vnet_switch_create");
-    return new VirtualSwitch(core, id);
-  }
-
-  /** Make `dev` a port (up to 16); it leaves any earlier link or switch. */
-  attach(dev: VirtioNet): void {
-    if (dev.core !== this.core) throw new VmdevError(Status.ERR_INVALID_ARG, "attach: device of another VM");
-    if (this.destroyed) throw new VmdevError(Status.ERR_BAD_HANDLE, "attach: the switch was destroyed");
-    dev.disconnect();
-    const s = this.core.exports.vnet_switch_attach(this.id, dev.handle);
-    if (s !== Status.OK) throw new VmdevError(s, "vnet_switch_attach");
-    this.ports = [...this.ports, dev];
-    for (const p of this.ports) p.joinSwitch(this, this.ports);
-  }
-
-  /** Take `dev` off the switch. */
-  detach(dev: VirtioNet): void { if (this.ports.includes(dev)) dev.disconnect(); }
-
-  /** Devices attached now. */
-  get portCount(): number { return this.ports.length; }
-
-  /** Remove the switch: its ports send to `onTransmit` again and the id is free for the next create. Safe to call twice. */
-  destroy(): void {
-    if (this.destroyed) return;
-    for (const p of this.ports) p.disconnect();
-    this.core.exports.vnet_switch_destroy(this.id);
-    this.destroyed = true;
-  }
-
-  /** @internal */
-  dropPort(dev: VirtioNet): void {
-    this.ports = this.ports.filter((p) => p !== dev);
-    for (const p of this.ports) p.setPeers(this.ports);
   }
 }

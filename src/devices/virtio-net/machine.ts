@@ -17,7 +17,8 @@ import { createHash } from "node:crypto";
 import type { VmCore } from "../../vm-core.js";
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
-import { VirtioNet, VirtualSwitch } from "./device.js";
+import { VirtioNet } from "./device.js";
+import { VirtualSwitch } from "./switch.js";
 import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 
