@@ -7,7 +7,8 @@ export type { VmdevExports } from "./generated/exports.js";
 export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader } from "./state.js";
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind } from "./pci.js";
-export { ApicBus, LocalApic, ManualClock, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type GuestClock, type ApicBusOptions, type MsrResult } from "./apic/apic-bus.js";
+export { ManualClock, type GuestClock } from "./clock.js";
+export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";
 export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./devices/virtio-net/index.js";
 export { Responder, parseMac, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export {

@@ -27,7 +27,7 @@ import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { parseSize } from "../config/schema.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
-import { lapicSetOf } from "../machine/lapic.js";
+import { lapicSetOf } from "../devices/apic/machine.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";
 import { runDestinationRole } from "../migration/roles.js";

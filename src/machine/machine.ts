@@ -18,7 +18,7 @@ import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
 import { memtestFactory } from "./memtest.js";
-import { lapicFactory } from "./lapic.js";
+import { lapicFactory } from "../devices/apic/machine.js";
 import { MachineClock } from "./clock.js";
 import { virtioNetFactory } from "../devices/virtio-net/machine.js";
 import { planMachineMemory, reserveMemory } from "./memory.js";

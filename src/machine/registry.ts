@@ -15,7 +15,7 @@ import type { VmCore } from "../vm-core.js";
 import type { KeySpec } from "../config/schema.js";
 import type { VmLock } from "../sync/vm-lock.js";
 import type { InterruptRouter } from "./interrupts.js";
-import type { GuestClock } from "../apic/apic-bus.js";
+import type { GuestClock } from "../clock.js";
 
 /** A device as the machine holds it: a DeviceModel that may need tearing down. */
 export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };

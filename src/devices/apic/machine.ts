@@ -9,13 +9,14 @@
 // bus_hz, tsc_hz, msi_ext_dest. INTx has no IOAPIC model yet: INTx levels are
 // counted by the router and go nowhere else.
 
-import { ApicBus, ApicMsr, type LocalApic } from "../apic/apic-bus.js";
-import type { GuestClock } from "../apic/apic-bus.js";
-import { DeviceKind } from "../state.js";
-import { check, VmdevError } from "../status.js";
-import type { VmCore } from "../vm-core.js";
-import { parseBool, validators } from "../config/schema.js";
-import type { MachineDevice, VcpuDeviceFactory } from "./registry.js";
+import { ApicBus, type LocalApic } from "./device.js";
+import { ApicMsr } from "./defs.js";
+import type { GuestClock } from "../../clock.js";
+import { DeviceKind } from "../../state.js";
+import { check, VmdevError } from "../../status.js";
+import type { VmCore } from "../../vm-core.js";
+import { parseBool, validators } from "../../config/schema.js";
+import type { MachineDevice, VcpuDeviceFactory } from "../../machine/registry.js";
 
 /** Longest the pump sleeps: timers armed from other threads (vCPU workers) are noticed within this. */
 export const APIC_POLL_MS = 5;

@@ -2,65 +2,16 @@
 // `ApicBus` (routing, MSI, timers, EOI broadcasts) and one `LocalApic` per
 // vCPU (registers, interrupt acknowledge, events, saved state).
 //
-// Guest time is injected: the bus reads `clock.now()` (guest ns) for every
-// access that needs it, so tests drive it with a fake clock and a migrated VM
-// keeps its timers in guest time.
+// Guest time is injected: the bus reads `clock.now()` (guest ns, src/clock.ts)
+// for every access that needs it, so tests drive it with a fake clock and a
+// migrated VM keeps its timers in guest time.
 
-import { Status, VmdevError, check } from "../status.js";
-import type { VmCore } from "../vm-core.js";
-import type { DeviceModel, InterruptSink, MsiMessage } from "../device.js";
-import { DeviceKind } from "../state.js";
-
-/** Source of guest time in nanoseconds. */
-export interface GuestClock {
-  now(): bigint;
-}
-
-/** A clock the caller sets by hand (tests, deterministic replays). */
-export class ManualClock implements GuestClock {
-  /** Current guest time in ns. */
-  t = 0n;
-  now(): bigint { return this.t; }
-  /** Move time forward by `ns`. */
-  advance(ns: bigint | number): bigint { this.t += BigInt(ns); return this.t; }
-}
-
-/** Event bits a vCPU loop takes with `LocalApic.takeEvents()`. */
-export const ApicEvent = { init: 1, sipi: 2, nmi: 4, smi: 8, extint: 16 } as const;
-
-/** Indices of the APIC counters (assembly/apic/defs.ts, ApicStat). */
-export const ApicCounter = {
-  mmioBadAccess: 0,
-  illegalRegister: 1,
-  msrFault: 2,
-  sendIllegal: 3,
-  recvIllegal: 4,
-  droppedDisabled: 5,
-  noTarget: 6,
-  msiBad: 7,
-  lowestPriority: 8,
-  timerFired: 9,
-  timerMissed: 10,
-  eoiEmpty: 11,
-  spurious: 12,
-  initDeassert: 13,
-  delivered: 14,
-  messages: 15,
-} as const;
-
-/** APIC MSRs the host forwards to `LocalApic.rdmsr/wrmsr`. */
-export const ApicMsr = { apicBase: 0x1b, tscDeadline: 0x6e0, x2apicFirst: 0x800, x2apicLast: 0x8ff } as const;
-
-/** xAPIC register offsets in the 4 KiB MMIO page (SDM Vol. 3A Table 11-1). */
-export const ApicReg = {
-  id: 0x20, version: 0x30, tpr: 0x80, apr: 0x90, ppr: 0xa0, eoi: 0xb0, rrd: 0xc0, ldr: 0xd0, dfr: 0xe0, svr: 0xf0,
-  isr: 0x100, tmr: 0x180, irr: 0x200, esr: 0x280, lvtCmci: 0x2f0, icrLo: 0x300, icrHi: 0x310, lvtTimer: 0x320,
-  lvtThermal: 0x330, lvtPerf: 0x340, lvtLint0: 0x350, lvtLint1: 0x360, lvtError: 0x370, timerInitial: 0x380,
-  timerCurrent: 0x390, timerDivide: 0x3e0, selfIpi: 0x3f0,
-} as const;
-
-/** Guest time value meaning "no deadline". */
-export const NO_DEADLINE = 0xffff_ffff_ffff_ffffn;
+import { Status, VmdevError, check } from "../../status.js";
+import type { VmCore } from "../../vm-core.js";
+import type { DeviceModel, InterruptSink, MsiMessage } from "../../device.js";
+import { DeviceKind } from "../../state.js";
+import type { GuestClock } from "../../clock.js";
+import { ApicCounter, ApicMsr, NO_DEADLINE } from "./defs.js";
 
 /** Options of `ApicBus.create`. */
 export interface ApicBusOptions {
