@@ -21,7 +21,8 @@ export { planMachineMemory, MemoryBudgetError, type MemoryPlan, type MemoryPart 
 export { DeviceRegistry, type DeviceFactory, type VcpuDeviceFactory, type DeviceContext, type MachineDevice } from "./machine/registry.js";
 export { InterruptRouter, type InterruptController, type InterruptCounts } from "./machine/interrupts.js";
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
-export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
+export { MemtestDevice, type MemtestOptions } from "./devices/memtest/device.js";
+export { memtestFactory } from "./devices/memtest/machine.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { fillRandom } from "./guest/fill.js";

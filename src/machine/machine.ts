@@ -17,7 +17,7 @@ import { VcpuHost, type VcpuStats } from "../vcpu/host.js";
 import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
-import { memtestFactory } from "./memtest.js";
+import { memtestFactory } from "../devices/memtest/machine.js";
 import { lapicFactory } from "../devices/apic/machine.js";
 import { MachineClock } from "./clock.js";
 import { virtioNetFactory } from "../devices/virtio-net/machine.js";

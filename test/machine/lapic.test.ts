@@ -5,7 +5,7 @@ import { describe, it, expect } from "vitest";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { LapicDevice } from "../../src/devices/apic/machine.js";
-import type { MemtestDevice } from "../../src/machine/memtest.js";
+import type { MemtestDevice } from "../../src/devices/memtest/device.js";
 import { ApicMsr, ApicReg } from "../../src/devices/apic/index.js";
 import { Status } from "../../src/index.js";
 import { debugWasm, rng, testSeed } from "../support/core.js";

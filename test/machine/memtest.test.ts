@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
-import type { MemtestDevice } from "../../src/machine/memtest.js";
+import type { MemtestDevice } from "../../src/devices/memtest/device.js";
 import { Status, createVmCore, type VmCore, type WasmVariant } from "../../src/index.js";
 import { debugWasm } from "../support/core.js";
 

@@ -10,7 +10,7 @@ import { VmCore } from "../../src/index.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { LapicDevice, lapicSetOf } from "../../src/devices/apic/machine.js";
-import type { MemtestDevice } from "../../src/machine/memtest.js";
+import type { MemtestDevice } from "../../src/devices/memtest/device.js";
 import { ApicReg, type ApicBus } from "../../src/devices/apic/index.js";
 import { migrate, receiveMigration, portPair, listen, connect, Msg, type Transport, type DestinationFactory } from "../../src/migration/index.js";
 import { FaultyTransport, type Fault } from "../../src/testing/index.js";
