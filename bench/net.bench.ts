@@ -2,7 +2,7 @@
 // → driver, for 64 B and 1500 B frames, against memory.copy of the same bytes
 // in the same run; the device side alone (time inside the TX kick); and the
 // same workload on the v86 package's virtio-net. Both guests are the driver
-// model (test/support/virtio): the whole-path figure includes its JS work.
+// model (src/guest/virtio): the whole-path figure includes its JS work.
 import { createRequire } from "node:module";
 import { VirtioNet } from "../src/devices/virtio-net/device.js";
 import { GuestRam } from "../src/guest/virtio/guest-ram.js";

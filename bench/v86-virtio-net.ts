@@ -1,5 +1,5 @@
 // Drives the `v86` npm package's own virtio-net device with the same driver
-// model (test/support/virtio) and the same workload as net.bench.ts, for the
+// model (src/guest/virtio) and the same workload as net.bench.ts, for the
 // vmdev ÷ v86 figure. v86 is built without a BIOS or guest: only its CPU
 // object, PCI bus, I/O ports and guest memory are used, through a PciFunction
 // adapter. Its device offers neither MRG_RXBUF, EVENT_IDX, INDIRECT_DESC nor

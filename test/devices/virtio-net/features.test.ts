@@ -1,14 +1,14 @@
-// virtio-net through the driver model (test/support/virtio): every feature of
-// issue 3 exercised the way a guest would, on both transports.
+// virtio-net through the driver model (src/guest/virtio): every feature the
+// device offers exercised the way a guest would, on both transports.
 import { describe, expect, it } from "vitest";
-import { Status } from "../src/index.js";
-import { FakeEmulatorRam, newCore } from "./support/core.js";
-import { bit, Ctrl, DeviceStatus, F, ISR_CONFIG, ISR_QUEUE, NetCfg, NetF, VIRTIO_MSI_NO_VECTOR, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP } from "../src/guest/virtio/defs.js";
-import { BROADCAST, frame, mac, seqOf } from "../src/guest/virtio/frames.js";
-import { GuestRam } from "../src/guest/virtio/guest-ram.js";
-import { macTable, le16 } from "../src/guest/virtio/net-driver.js";
-import { DEFAULT_MAC, netRig, transportFor, type NetRig } from "./support/virtio/net-harness.js";
-import { PciTransport } from "../src/guest/virtio/transport.js";
+import { Status } from "../../../src/index.js";
+import { FakeEmulatorRam, newCore } from "../../support/core.js";
+import { bit, Ctrl, DeviceStatus, F, ISR_CONFIG, ISR_QUEUE, NetCfg, NetF, VIRTIO_MSI_NO_VECTOR, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP } from "../../../src/guest/virtio/defs.js";
+import { BROADCAST, frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { macTable, le16 } from "../../../src/guest/virtio/net-driver.js";
+import { DEFAULT_MAC, netRig, transportFor, type NetRig } from "./rig.js";
+import { PciTransport } from "../../../src/guest/virtio/transport.js";
 
 const OWN = mac(DEFAULT_MAC);
 const OTHER = mac("52:54:00:aa:bb:cc");
@@ -581,7 +581,7 @@ for (const transport of ["mmio", "pci"] as const) {
       expect(r.sent).toHaveLength(0);
       // A fresh driver on the same device (the guest's reset path).
       const t = transportFor(r.dev, transport);
-      const { VirtioNetDriver } = await import("../src/guest/virtio/net-driver.js");
+      const { VirtioNetDriver } = await import("../../../src/guest/virtio/net-driver.js");
       const drv2 = new VirtioNetDriver(t, new GuestRam(r.core), r.irq, { heap: [4 << 20, 8 << 20] });
       drv2.init();
       expect(r.dev.needsReset).toBe(false);
@@ -606,7 +606,7 @@ for (const transport of ["mmio", "pci"] as const) {
       // A fresh core with the guest RAM copied, a fresh device, restore.
       const core2 = await newCore(ram);
       core2.guest.writeBytes(0, r.core.guest.readBytes(0, ram));
-      const { VirtioNet } = await import("../src/devices/virtio-net/device.js");
+      const { VirtioNet } = await import("../../../src/devices/virtio-net/device.js");
       const dev2 = VirtioNet.create(core2, { mac: DEFAULT_MAC, transport, queuePairs: 2, interrupts: r.irq });
       const sent2: Uint8Array[] = [];
       dev2.onTransmit = (f) => { sent2.push(f.slice()); };
@@ -649,7 +649,7 @@ for (const transport of ["mmio", "pci"] as const) {
       const blob = r.dev.saveState();
       const core2 = await newCore(8 << 20);
       core2.guest.writeBytes(0, r.core.guest.readBytes(0, 8 << 20));
-      const { VirtioNet } = await import("../src/devices/virtio-net/device.js");
+      const { VirtioNet } = await import("../../../src/devices/virtio-net/device.js");
       const dev2 = VirtioNet.create(core2, { mac: DEFAULT_MAC, transport, queuePairs: 2, interrupts: r.irq });
       expect(dev2.restoreState(blob)).toBe(Status.OK);
       expect(dev2.saveState()).toEqual(blob);

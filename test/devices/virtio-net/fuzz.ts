@@ -16,7 +16,7 @@
 // fuzzer's own doing.
 import type { VmCore, InterruptSink } from "../../../src/index.js";
 import { VirtioNet } from "../../../src/devices/virtio-net/device.js";
-import { newCore, rng } from "../core.js";
+import { newCore, rng } from "../../support/core.js";
 import { bit, Ctrl, DeviceStatus, F, NetF } from "../../../src/guest/virtio/defs.js";
 import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
 import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";

@@ -3,9 +3,9 @@
 // valid checksums so the device's own validation is what rejects them).
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
-import { Status, VirtioNet } from "../../src/index.js";
-import { Rig, F, frame, OWN_MAC } from "../support/vnet-rig.js";
-import { newCore, rng, testSeed } from "../support/core.js";
+import { Status, VirtioNet } from "../../../src/index.js";
+import { Rig, F, frame, OWN_MAC } from "./raw-rig.js";
+import { newCore, rng, testSeed } from "../../support/core.js";
 
 const FEATS = [F.VERSION_1, F.MAC, F.STATUS, F.CTRL_VQ, F.CTRL_RX, F.CTRL_VLAN, F.MRG_RXBUF, F.EVENT_IDX, F.GUEST_ANNOUNCE];
 const oracle = await xxhash();

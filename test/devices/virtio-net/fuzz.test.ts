@@ -1,13 +1,13 @@
 // Structure-aware fuzzing of virtio-net from the guest side (see
-// test/support/virtio/fuzz.ts for what a case is and what is checked).
+// fuzz.ts beside this file for what a case is and what is checked).
 // VMDEV_SEED replays a run; VMDEV_FUZZ_CASES sets the cases per transport.
 import { describe, expect, it } from "vitest";
-import { rng, testSeed } from "./support/core.js";
-import { BROADCAST, frame } from "../src/guest/virtio/frames.js";
-import { runNetFuzz } from "./support/virtio/fuzz.js";
-import { GuestRam } from "../src/guest/virtio/guest-ram.js";
-import { netRig, transportFor } from "./support/virtio/net-harness.js";
-import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
+import { rng, testSeed } from "../../support/core.js";
+import { BROADCAST, frame } from "../../../src/guest/virtio/frames.js";
+import { runNetFuzz } from "./fuzz.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { netRig, transportFor } from "./rig.js";
+import { VirtioNetDriver } from "../../../src/guest/virtio/net-driver.js";
 
 const CASES = Number(process.env.VMDEV_FUZZ_CASES ?? 500_000);
 

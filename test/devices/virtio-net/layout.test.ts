@@ -4,8 +4,8 @@
 // counts ringInHole and sets DEVICE_NEEDS_RESET; rings outside the holes keep
 // working. Run on the debug build (traps visible) and the release build.
 import { describe, it, expect } from "vitest";
-import { Status, createVmCore, type VmCore, type WasmVariant } from "../../src/index.js";
-import { Rig, F, QBASE, frame, OWN_MAC } from "../support/vnet-rig.js";
+import { Status, createVmCore, type VmCore, type WasmVariant } from "../../../src/index.js";
+import { Rig, F, QBASE, frame, OWN_MAC } from "./raw-rig.js";
 
 const BASE = [F.VERSION_1, F.MAC];
 const RAM = 32 << 20;

@@ -4,9 +4,9 @@
 // build (traps visible) and the release build.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { Status, VirtioNet, VirtualSwitch, createVmCore, instantiate, type VmCore, type WasmVariant } from "../../src/index.js";
-import { debugWasm } from "../support/core.js";
-import { Rig, F, frame } from "../support/vnet-rig.js";
+import { Status, VirtioNet, VirtualSwitch, createVmCore, instantiate, type VmCore, type WasmVariant } from "../../../src/index.js";
+import { debugWasm } from "../../support/core.js";
+import { Rig, F, frame } from "./raw-rig.js";
 
 const MAC_HI = 0x5254, MAC_LO = 0x00123456;
 const PCI = 1, MMIO = 2;
@@ -14,7 +14,7 @@ const PCI = 1, MMIO = 2;
 const huge = (e: VmCore["exports"], transport = PCI) => e.vnet_create(transport, MAC_HI, MAC_LO, 1, 65500, 256, 65536);
 const small = (e: VmCore["exports"], transport = PCI, lo = MAC_LO) => e.vnet_create(transport, MAC_HI, lo, 1, 1500, 256, 256);
 
-const releaseModule = () => new WebAssembly.Module(readFileSync(new URL("../../build/vmdev.wasm", import.meta.url)));
+const releaseModule = () => new WebAssembly.Module(readFileSync(new URL("../../../build/vmdev.wasm", import.meta.url)));
 const moduleOf = (variant: WasmVariant) => (variant === "debug" ? debugWasm() : releaseModule());
 
 /** Raw exports of an instance whose memory cannot grow past `maxPages` (a host with a memory limit, e.g. a browser tab). */

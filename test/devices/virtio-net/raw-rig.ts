@@ -1,9 +1,9 @@
 // Device-side test rig for virtio-net: lays out split rings in guest memory
 // directly and drives the transports register by register. It is deliberately
-// minimal (the spec-following driver model under test/support/virtio/ is the
+// minimal (the spec-following driver model in src/guest/virtio/ is the
 // independent check); it exists to poke at queue internals and register edges.
-import { VirtioNet, type VirtioNetOptions, type MsiMessage, type VmCore } from "../../src/index.js";
-import { newCore } from "./core.js";
+import { VirtioNet, type VirtioNetOptions, type MsiMessage, type VmCore } from "../../../src/index.js";
+import { newCore } from "../../support/core.js";
 
 export const F = {
   MTU: 3, MAC: 5, MRG_RXBUF: 15, STATUS: 16, CTRL_VQ: 17, CTRL_RX: 18, CTRL_VLAN: 19, CTRL_RX_EXTRA: 20,

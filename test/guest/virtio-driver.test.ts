@@ -3,12 +3,12 @@
 // descriptor recycling. A device then gets tested through a driver that is
 // itself pinned.
 import { describe, expect, it } from "vitest";
-import { newCore } from "./support/core.js";
-import { vringNeedEvent, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "../src/guest/virtio/defs.js";
-import { GuestAllocator, GuestRam } from "../src/guest/virtio/guest-ram.js";
-import { allocQueue, SplitQueue } from "../src/guest/virtio/split-queue.js";
-import { walkPciCaps } from "../src/guest/virtio/transport.js";
-import type { PciFunction } from "../src/index.js";
+import { newCore } from "../support/core.js";
+import { vringNeedEvent, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from "../../src/guest/virtio/defs.js";
+import { GuestAllocator, GuestRam } from "../../src/guest/virtio/guest-ram.js";
+import { allocQueue, SplitQueue } from "../../src/guest/virtio/split-queue.js";
+import { walkPciCaps } from "../../src/guest/virtio/transport.js";
+import type { PciFunction } from "../../src/index.js";
 
 describe("vringNeedEvent (virtio 1.2 §2.7.10)", () => {
   it("fires exactly when the new index passes the event index, across the wrap", () => {

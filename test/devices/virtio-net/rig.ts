@@ -2,7 +2,7 @@
 // driver model on one of the two transports.
 import { VirtioNet, type VirtioNetOptions } from "../../../src/devices/virtio-net/device.js";
 import type { VmCore } from "../../../src/index.js";
-import { newCore } from "../core.js";
+import { newCore } from "../../support/core.js";
 import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
 import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";
 import { VirtioNetDriver, type NetDriverOptions } from "../../../src/guest/virtio/net-driver.js";

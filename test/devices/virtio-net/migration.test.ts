@@ -5,14 +5,14 @@
 // finishes with no frame lost or duplicated. The Machine ↔ migration adapters
 // here are the minimal ones a test needs, not the product's wiring.
 import { describe, it, expect } from "vitest";
-import { ConfigTree } from "../../src/config/tree.js";
-import { Machine } from "../../src/machine/machine.js";
-import { VmCore } from "../../src/vm-core.js";
-import { migrate, receiveMigration, portPair, Msg, type MigrationSource, type MigrationDestination } from "../../src/migration/index.js";
-import { FaultyTransport } from "../../src/testing/index.js";
-import { createNetPeer, startNetTraffic } from "../../src/guest/traffic.js";
-import { debugWasm } from "../support/core.js";
-import { until } from "../support/wait.js";
+import { ConfigTree } from "../../../src/config/tree.js";
+import { Machine } from "../../../src/machine/machine.js";
+import { VmCore } from "../../../src/vm-core.js";
+import { migrate, receiveMigration, portPair, Msg, type MigrationSource, type MigrationDestination } from "../../../src/migration/index.js";
+import { FaultyTransport } from "../../../src/testing/index.js";
+import { createNetPeer, startNetTraffic } from "../../../src/guest/traffic.js";
+import { debugWasm } from "../../support/core.js";
+import { until } from "../../support/wait.js";
 
 const CFG = "memory.size=16M\ncpus=2\nworkload.pages=3584\nworkload.rate=4000\npci.0.3.0.device=virtio-net\npci.0.3.0.mac=52:54:00:00:00:03\n";
 const machine = (startVcpus: boolean) => { const c = new ConfigTree(); c.load(CFG); return Machine.create(c, { module: debugWasm(), variant: "debug", startVcpus }); };

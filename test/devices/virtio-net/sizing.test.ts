@@ -4,9 +4,9 @@
 // receive list, switch tables), for both transports and the extremes of every
 // parameter, and against vnet_create's own argument checks.
 import { describe, it, expect } from "vitest";
-import { Status, VirtioNet, VirtualSwitch } from "../../src/index.js";
-import { Rig, F, frame, OWN_MAC } from "../support/vnet-rig.js";
-import { newCore } from "../support/core.js";
+import { Status, VirtioNet, VirtualSwitch } from "../../../src/index.js";
+import { Rig, F, frame, OWN_MAC } from "./raw-rig.js";
+import { newCore } from "../../support/core.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.STATUS, F.MTU, F.CTRL_VQ];
 const used = (r: Rig) => r.core.exports.vm_memory_used() >>> 0;

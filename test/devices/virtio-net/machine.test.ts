@@ -4,22 +4,22 @@
 // that survives quiesce → save → restore into a fresh Machine with no frame
 // lost or duplicated.
 import { describe, it, expect } from "vitest";
-import { ConfigTree, ConfigError } from "../../src/config/tree.js";
-import { Machine } from "../../src/machine/machine.js";
-import { configFromArgs } from "../../src/cli/run.js";
-import { MachineVirtioNet, virtioNetFactory } from "../../src/devices/virtio-net/machine.js";
-import { DeviceRegistry } from "../../src/machine/registry.js";
-import type { VmCore } from "../../src/vm-core.js";
-import { machinePciBus } from "../../src/machine/pci-bus.js";
-import { createNetPeer, startNetTraffic } from "../../src/guest/traffic.js";
-import { Status } from "../../src/index.js";
-import { GuestRam } from "../../src/guest/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../src/guest/virtio/interrupts.js";
-import { VirtioNetDriver } from "../../src/guest/virtio/net-driver.js";
-import { PciTransport } from "../../src/guest/virtio/transport.js";
-import { frame, macStr, seqOf } from "../../src/guest/virtio/frames.js";
-import { debugWasm } from "../support/core.js";
-import { until } from "../support/wait.js";
+import { ConfigTree, ConfigError } from "../../../src/config/tree.js";
+import { Machine } from "../../../src/machine/machine.js";
+import { configFromArgs } from "../../../src/cli/run.js";
+import { MachineVirtioNet, virtioNetFactory } from "../../../src/devices/virtio-net/machine.js";
+import { DeviceRegistry } from "../../../src/machine/registry.js";
+import type { VmCore } from "../../../src/vm-core.js";
+import { machinePciBus } from "../../../src/machine/pci-bus.js";
+import { createNetPeer, startNetTraffic } from "../../../src/guest/traffic.js";
+import { Status } from "../../../src/index.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../../../src/guest/virtio/net-driver.js";
+import { PciTransport } from "../../../src/guest/virtio/transport.js";
+import { frame, macStr, seqOf } from "../../../src/guest/virtio/frames.js";
+import { debugWasm } from "../../support/core.js";
+import { until } from "../../support/wait.js";
 
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };
 const create = (c: ConfigTree, startVcpus = false) => Machine.create(c, { module: debugWasm(), variant: "debug", startVcpus });
