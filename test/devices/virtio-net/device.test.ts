@@ -2,7 +2,7 @@
 // buffers, backlog), control queue, announce, in-wasm links.
 import { describe, it, expect } from "vitest";
 import { Status, VirtioNet, VirtualSwitch } from "../../../src/index.js";
-import { Rig, F, S, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, S, frame, OWN_MAC } from "./rig.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.STATUS, F.MTU, F.CTRL_VQ, F.CTRL_RX, F.CTRL_RX_EXTRA, F.CTRL_VLAN, F.CTRL_MAC_ADDR, F.GUEST_ANNOUNCE];
 

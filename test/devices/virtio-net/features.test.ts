@@ -7,10 +7,10 @@ import { bit, Ctrl, DeviceStatus, F, ISR_CONFIG, ISR_QUEUE, NetCfg, NetF, VIRTIO
 import { BROADCAST, frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
 import { macTable, le16 } from "../../../src/guest/virtio/net-driver.js";
-import { DEFAULT_MAC, netRig, transportFor, type NetRig } from "./rig.js";
+import { OWN_MAC, netRig, transportFor, type NetRig } from "./rig.js";
 import { PciTransport } from "../../../src/guest/virtio/transport.js";
 
-const OWN = mac(DEFAULT_MAC);
+const OWN = mac(OWN_MAC);
 const OTHER = mac("52:54:00:aa:bb:cc");
 const MCAST = mac("01:00:5e:00:00:fb");
 const MCAST2 = mac("01:00:5e:00:00:fc");
@@ -607,7 +607,7 @@ for (const transport of ["mmio", "pci"] as const) {
       const core2 = await newCore(ram);
       core2.guest.writeBytes(0, r.core.guest.readBytes(0, ram));
       const { VirtioNet } = await import("../../../src/devices/virtio-net/device.js");
-      const dev2 = VirtioNet.create(core2, { mac: DEFAULT_MAC, transport, queuePairs: 2, interrupts: r.irq });
+      const dev2 = VirtioNet.create(core2, { mac: OWN_MAC, transport, queuePairs: 2, interrupts: r.irq });
       const sent2: Uint8Array[] = [];
       dev2.onTransmit = (f) => { sent2.push(f.slice()); };
       expect(dev2.restoreState(blob)).toBe(Status.OK);
@@ -650,7 +650,7 @@ for (const transport of ["mmio", "pci"] as const) {
       const core2 = await newCore(8 << 20);
       core2.guest.writeBytes(0, r.core.guest.readBytes(0, 8 << 20));
       const { VirtioNet } = await import("../../../src/devices/virtio-net/device.js");
-      const dev2 = VirtioNet.create(core2, { mac: DEFAULT_MAC, transport, queuePairs: 2, interrupts: r.irq });
+      const dev2 = VirtioNet.create(core2, { mac: OWN_MAC, transport, queuePairs: 2, interrupts: r.irq });
       expect(dev2.restoreState(blob)).toBe(Status.OK);
       expect(dev2.saveState()).toEqual(blob);
     });

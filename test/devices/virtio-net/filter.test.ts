@@ -2,7 +2,7 @@
 // every mode, the MAC table with overflow, the VLAN filter, and the order.
 import { describe, it, expect } from "vitest";
 import { Status } from "../../../src/index.js";
-import { Rig, F, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, frame, OWN_MAC } from "./rig.js";
 
 const FEATS = [F.VERSION_1, F.MAC, F.CTRL_VQ, F.CTRL_RX, F.CTRL_RX_EXTRA, F.CTRL_VLAN];
 const RX = { PROMISC: 0, ALLMULTI: 1, ALLUNI: 2, NOMULTI: 3, NOUNI: 4, NOBCAST: 5 };

@@ -6,7 +6,7 @@ import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { Status, VirtioNet, VirtualSwitch, createVmCore, instantiate, type VmCore, type WasmVariant } from "../../../src/index.js";
 import { debugWasm } from "../../support/core.js";
-import { Rig, F, frame } from "./raw-rig.js";
+import { Rig, F, frame } from "./rig.js";
 
 const MAC_HI = 0x5254, MAC_LO = 0x00123456;
 const PCI = 1, MMIO = 2;

@@ -2,7 +2,7 @@
 // faults mid-frame, and guest RAM owned by an embedding emulator (foreign).
 import { describe, it, expect } from "vitest";
 import { Status } from "../../../src/index.js";
-import { Rig, F, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, frame, OWN_MAC } from "./rig.js";
 import { newCore, FakeEmulatorRam } from "../../support/core.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.CTRL_VQ, F.CTRL_RX];

@@ -5,7 +5,7 @@
 // working. Run on the debug build (traps visible) and the release build.
 import { describe, it, expect } from "vitest";
 import { Status, createVmCore, type VmCore, type WasmVariant } from "../../../src/index.js";
-import { Rig, F, QBASE, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, QBASE, frame, OWN_MAC } from "./rig.js";
 
 const BASE = [F.VERSION_1, F.MAC];
 const RAM = 32 << 20;

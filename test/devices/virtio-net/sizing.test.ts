@@ -5,7 +5,7 @@
 // parameter, and against vnet_create's own argument checks.
 import { describe, it, expect } from "vitest";
 import { Status, VirtioNet, VirtualSwitch } from "../../../src/index.js";
-import { Rig, F, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, frame, OWN_MAC } from "./rig.js";
 import { newCore } from "../../support/core.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.STATUS, F.MTU, F.CTRL_VQ];

@@ -4,7 +4,7 @@
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
 import { Status, VirtioNet } from "../../../src/index.js";
-import { Rig, F, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, frame, OWN_MAC } from "./rig.js";
 import { newCore, rng, testSeed } from "../../support/core.js";
 
 const FEATS = [F.VERSION_1, F.MAC, F.STATUS, F.CTRL_VQ, F.CTRL_RX, F.CTRL_VLAN, F.MRG_RXBUF, F.EVENT_IDX, F.GUEST_ANNOUNCE];

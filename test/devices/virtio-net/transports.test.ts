@@ -2,7 +2,7 @@
 // sizing, MSI-X routing, INTx fallback, and validation of every access width
 // and offset.
 import { describe, it, expect } from "vitest";
-import { Rig, F, S, frame, OWN_MAC } from "./raw-rig.js";
+import { Rig, F, S, frame, OWN_MAC } from "./rig.js";
 import { rng, testSeed } from "../../support/core.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.CTRL_VQ, F.CTRL_RX];

@@ -1,7 +1,7 @@
 // Split-virtqueue internals against hostile rings: each rule of the chain walk,
 // queue-ready validation, EVENT_IDX and NO_INTERRUPT.
 import { describe, it, expect } from "vitest";
-import { Rig, F, S, DESC_F, frame, QBASE } from "./raw-rig.js";
+import { Rig, F, S, DESC_F, frame, QBASE } from "./rig.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.CTRL_VQ, F.CTRL_RX];
 const f64 = frame("02:00:00:00:00:02", 64);
