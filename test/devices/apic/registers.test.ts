@@ -1,8 +1,8 @@
 // Register model, MMIO/MSR gate and mode transitions, from the Intel SDM
 // Vol. 3A ch. 11 "Advanced Programmable Interrupt Controller (APIC)".
 import { describe, it, expect } from "vitest";
-import { Status } from "../../src/index.js";
-import { newCore } from "../support/core.js";
+import { Status } from "../../../src/index.js";
+import { newCore } from "../../support/core.js";
 import { apicVm, enableX, enableX2, BASE, EN, EXTD } from "./support.js";
 
 describe("xAPIC registers (SDM §11.4)", () => {

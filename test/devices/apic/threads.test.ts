@@ -4,9 +4,9 @@
 // IRR updates are atomic read-modify-writes; this test exercises them across
 // threads but cannot force the few-nanosecond race window on every run.)
 import { describe, it, expect } from "vitest";
-import { ApicBus, ApicEvent, ManualClock, Status } from "../../src/index.js";
-import { newCore } from "../support/core.js";
-import { tsWorker } from "../support/workers.js";
+import { ApicBus, ApicEvent, ManualClock, Status } from "../../../src/index.js";
+import { newCore } from "../../support/core.js";
+import { tsWorker } from "../../support/workers.js";
 
 /** Run the APIC worker; resolves with the number of IRR bits it saw lost. */
 function runWorker(data: unknown): Promise<number> {

@@ -1,6 +1,6 @@
 // IPIs and destination resolution (Intel SDM Vol. 3A §11.6, §11.12.9–11.12.11).
 import { describe, it, expect } from "vitest";
-import { ApicEvent, Status, type LocalApic, type ApicBus } from "../../src/index.js";
+import { ApicEvent, Status, type LocalApic, type ApicBus } from "../../../src/index.js";
 import { apicVm, enableX, enableX2, icr, sendX, sendX2, vecBit, vecBitX2 } from "./support.js";
 
 const DM = { fixed: 0, lowest: 1, smi: 2, nmi: 4, init: 5, sipi: 6 } as const;

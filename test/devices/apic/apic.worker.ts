@@ -1,8 +1,8 @@
-// Worker side of test/apic/threads.test.ts: a vCPU thread attached to the VM's
+// Worker side of threads.test.ts: a vCPU thread attached to the VM's
 // shared memory. It sends an IPI from its own APIC and hammers MSIs (set and
 // withdraw) at a shared target, racing another worker on the same IRR words.
 import { parentPort, workerData } from "node:worker_threads";
-import { VmCore, ApicBus, ManualClock, type SharedVm } from "../../src/index.js";
+import { VmCore, ApicBus, ManualClock, type SharedVm } from "../../../src/index.js";
 
 const { shared, self, ipiTo, ipiVector, vectors, rounds, start } = workerData.data as {
   shared: SharedVm; self: number; ipiTo: number; ipiVector: number; vectors: number[]; rounds: number; start: SharedArrayBuffer;

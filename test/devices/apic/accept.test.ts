@@ -1,6 +1,6 @@
 // Interrupt acceptance, priorities, EOI and errors (Intel SDM Vol. 3A ch. 11).
 import { describe, it, expect } from "vitest";
-import { ApicEvent, Status } from "../../src/index.js";
+import { ApicEvent, Status } from "../../../src/index.js";
 import { apicVm, enableX, vecBit } from "./support.js";
 
 const LEVEL = 1 << 15;

@@ -4,8 +4,8 @@
 // including IDs above 255. Zero traps; statuses stay in the table; the
 // architectural invariants hold. Replay with VMDEV_SEED=<seed>.
 import { describe, it, expect } from "vitest";
-import { Status } from "../../src/index.js";
-import { rng, testSeed } from "../support/core.js";
+import { Status } from "../../../src/index.js";
+import { rng, testSeed } from "../../support/core.js";
 import { apicVm } from "./support.js";
 
 /** Saved-state fields as tag → bytes. */

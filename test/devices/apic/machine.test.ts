@@ -2,14 +2,14 @@
 // timer pump on the guest clock), the guest clock's saved state, and a
 // machine created stopped (a migration destination).
 import { describe, it, expect } from "vitest";
-import { ConfigTree } from "../../src/config/tree.js";
-import { Machine } from "../../src/machine/machine.js";
-import { LapicDevice } from "../../src/devices/apic/machine.js";
-import type { MemtestDevice } from "../../src/devices/memtest/device.js";
-import { ApicMsr, ApicReg } from "../../src/devices/apic/index.js";
-import { Status } from "../../src/index.js";
-import { debugWasm, rng, testSeed } from "../support/core.js";
-import { until } from "../support/wait.js";
+import { ConfigTree } from "../../../src/config/tree.js";
+import { Machine } from "../../../src/machine/machine.js";
+import { LapicDevice } from "../../../src/devices/apic/machine.js";
+import type { MemtestDevice } from "../../../src/devices/memtest/device.js";
+import { ApicMsr, ApicReg } from "../../../src/devices/apic/index.js";
+import { Status } from "../../../src/index.js";
+import { debugWasm, rng, testSeed } from "../../support/core.js";
+import { until } from "../../support/wait.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const create = (text: string, o: { startVcpus?: boolean; startFrozen?: boolean } = {}) => {

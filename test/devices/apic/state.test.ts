@@ -3,8 +3,8 @@
 // error), fuzzed blobs.
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
-import { Status, readEnvelopeHeader, DeviceKind, type LocalApic } from "../../src/index.js";
-import { rng, testSeed } from "../support/core.js";
+import { Status, readEnvelopeHeader, DeviceKind, type LocalApic } from "../../../src/index.js";
+import { rng, testSeed } from "../../support/core.js";
 import { apicVm, enableX, enableX2, icr, sendX, BASE, EN, EXTD } from "./support.js";
 
 const T = { base: 1, id: 2, tpr: 3, ldr: 4, dfr: 5, svr: 6, isr: 7, tmr: 8, irr: 9, esr: 10, lvtTimer: 13, icr: 19, timerInitial: 20, timerStart: 22, timerDeadline: 23, timerPeriod: 24, tscDeadline: 25, events: 26 } as const;

@@ -2,11 +2,11 @@
 // at create, then written with unchecked stores, so a hole that appears over
 // it later must stop the writes (ERR_HOLE) instead of landing inside the hole.
 import { describe, it, expect } from "vitest";
-import { ConfigTree } from "../../src/config/tree.js";
-import { Machine } from "../../src/machine/machine.js";
-import type { MemtestDevice } from "../../src/devices/memtest/device.js";
-import { Status, createVmCore, type VmCore, type WasmVariant } from "../../src/index.js";
-import { debugWasm } from "../support/core.js";
+import { ConfigTree } from "../../../src/config/tree.js";
+import { Machine } from "../../../src/machine/machine.js";
+import type { MemtestDevice } from "../../../src/devices/memtest/device.js";
+import { Status, createVmCore, type VmCore, type WasmVariant } from "../../../src/index.js";
+import { debugWasm } from "../../support/core.js";
 
 const raw = (core: VmCore, gpa: number, len: number) => core.u8().slice((core.exports.gm_ram_ptr() >>> 0) + gpa, (core.exports.gm_ram_ptr() >>> 0) + gpa + len);
 

@@ -1,7 +1,7 @@
 // MSI decode and delivery (Intel SDM Vol. 3A §11.11) and the InterruptSink wiring.
 import { describe, it, expect } from "vitest";
-import { ApicBus, ApicEvent, ManualClock, Status, type InterruptSink, type MsiMessage } from "../../src/index.js";
-import { newCore, rng, testSeed } from "../support/core.js";
+import { ApicBus, ApicEvent, ManualClock, Status, type InterruptSink, type MsiMessage } from "../../../src/index.js";
+import { newCore, rng, testSeed } from "../../support/core.js";
 import { apicVm, enableX, enableX2 } from "./support.js";
 
 /** Message address/data as a device driver composes them (Figures 11-24/11-25). */

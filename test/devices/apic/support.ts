@@ -1,7 +1,7 @@
 // Helpers for the APIC suites: a VM with N vCPUs on a fake clock, and guest-side
 // register programming written from the SDM (independent of the model).
-import { ApicBus, ManualClock, type LocalApic } from "../../src/index.js";
-import { newCore } from "../support/core.js";
+import { ApicBus, ManualClock, type LocalApic } from "../../../src/index.js";
+import { newCore } from "../../support/core.js";
 
 export async function apicVm(cpus = 4, opts: { busHz?: number; tscHz?: number } = {}) {
   const core = await newCore(1 << 16);

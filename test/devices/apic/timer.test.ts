@@ -1,6 +1,6 @@
 // APIC timer on a fake guest clock (Intel SDM Vol. 3A §11.5.4, §11.5.4.1).
 import { describe, it, expect } from "vitest";
-import { Status } from "../../src/index.js";
+import { Status } from "../../../src/index.js";
 import { apicVm, enableX } from "./support.js";
 
 const ONESHOT = 0, PERIODIC = 1 << 17, DEADLINE = 2 << 17;
