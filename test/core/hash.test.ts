@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
-import { newCore, rng, testSeed } from "./support/core.js";
+import { newCore, rng, testSeed } from "../support/core.js";
 
 describe("XXH64 in the wasm", () => {
   it("matches xxhash-wasm (the oracle) on every length 0..300 and random inputs up to 64 KiB", async () => {

@@ -2,7 +2,7 @@
 // shared memory, the unshared build for pages without SharedArrayBuffer, and
 // the debug build the other suites use.
 import { describe, it, expect } from "vitest";
-import { createVmCore, Status, PAGE_SIZE, type WasmVariant } from "../src/index.js";
+import { createVmCore, Status, PAGE_SIZE, type WasmVariant } from "../../src/index.js";
 
 describe.each<WasmVariant>(["release", "unshared", "debug"])("%s build", (variant) => {
   it("bounds-checks, dirty-marks, harvests and round-trips the layout", async () => {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
-import { Status } from "../src/index.js";
-import { newCore, rng, testSeed } from "./support/core.js";
-import { STATE_HEADER_SIZE, readEnvelopeHeader } from "../src/state.js";
+import { Status } from "../../src/index.js";
+import { newCore, rng, testSeed } from "../support/core.js";
+import { STATE_HEADER_SIZE, readEnvelopeHeader } from "../../src/state.js";
 
 const MiB = 1 << 20;
 

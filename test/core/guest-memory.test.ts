@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
-import { Status, PAGE_SIZE } from "../src/index.js";
-import { newCore, FakeEmulatorRam } from "./support/core.js";
+import { Status, PAGE_SIZE } from "../../src/index.js";
+import { newCore, FakeEmulatorRam } from "../support/core.js";
 
 const MiB = 1 << 20;
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
-import { DirtyBitmap, Status } from "../src/index.js";
-import { newCore, rng, testSeed } from "./support/core.js";
+import { DirtyBitmap, Status } from "../../src/index.js";
+import { newCore, rng, testSeed } from "../support/core.js";
 
 const MiB = 1 << 20;
 

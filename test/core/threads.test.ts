@@ -2,10 +2,10 @@
 // shared WebAssembly.Memory: a worker's writes are visible on the main thread
 // and dirty-marked, and marks from several threads racing a harvest are never lost.
 import { describe, it, expect } from "vitest";
-import { newCore } from "./support/core.js";
-import { runTsWorker } from "./support/workers.js";
+import { newCore } from "../support/core.js";
+import { runTsWorker } from "../support/workers.js";
 
-const runWorker = (data: unknown) => runTsWorker(new URL("./support/guest-writer.worker.ts", import.meta.url), data);
+const runWorker = (data: unknown) => runTsWorker(new URL("../support/guest-writer.worker.ts", import.meta.url), data);
 
 describe("threads", () => {
   it("a worker's writes are visible and dirty-marked on the main thread", async () => {
