@@ -1,10 +1,13 @@
-// Compiles assembly/ into build/*.wasm. The build id is a hash of the
-// AssemblyScript sources and the compiler version, baked into the module so
-// saved state records which build wrote it.
+// Compiles assembly/ into build/*.wasm and generates the host's mirrors:
+// src/generated/exports.ts (the raw-export interface) and
+// src/generated/constants.ts (every assembly/**/defs.ts, see constants.mjs).
+// The build id is a hash of the AssemblyScript sources and the compiler
+// version, baked into the module so saved state records which build wrote it.
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import asc from "assemblyscript/asc";
+import { generateConstants } from "./constants.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const ascPkg = JSON.parse(readFileSync(join(root, "node_modules/assemblyscript/package.json"), "utf8"));
@@ -38,9 +41,9 @@ const jobs = wanted.map((target) => {
     if (error) throw new Error(`asc ${target}: ${error.message}`);
   });
 });
-await Promise.all(jobs);
+const [constants] = await Promise.all([generateConstants(root), ...jobs]);
 if (wanted.includes("release")) writeAbi();
-console.log(`wasm: ${wanted.join(", ")} (build id ${buildId.toString(16).padStart(8, "0")})`);
+console.log(`wasm: ${wanted.join(", ")} (build id ${buildId.toString(16).padStart(8, "0")}); ${constants} constants`);
 
 // From the release bindings' declarations, write build/abi.json (every export
 // with its AssemblyScript parameter and result types: what test/abi.test.ts

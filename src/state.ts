@@ -2,18 +2,15 @@
 // assembly/core/state.ts). The wasm parses and validates blobs; this only
 // reads the header for routing and diagnostics.
 
-export const STATE_MAGIC = "VMDS";
-export const STATE_HEADER_SIZE = 48;
+import { CoreDefs } from "./generated/constants.js";
+import { camelTable } from "./tables.js";
 
-/** Device kinds, as in assembly/core/state.ts DeviceKind. */
-export const DeviceKind = {
-  guestMemory: 1,
-  virtioNet: 2,
-  localApic: 3,
-  virtioTransport: 4,
-  memtest: 5,
-  guestClock: 6,
-} as const;
+/** The envelope's magic as text ("VMDS": the u32 ENV_MAGIC in little-endian byte order). */
+export const STATE_MAGIC = String.fromCharCode(...[0, 8, 16, 24].map((s) => (CoreDefs.ENV_MAGIC >>> s) & 0xff));
+export const STATE_HEADER_SIZE = CoreDefs.ENV_HEADER_SIZE;
+
+/** Device kinds of saved state (assembly/core/defs.ts DeviceKind): `guestMemory`, `virtioNet`, `localApic`, ... */
+export const DeviceKind = camelTable(CoreDefs.DeviceKind);
 
 export interface EnvelopeHeader {
   magic: string;

@@ -6,11 +6,13 @@ import { check, Status, VmdevError } from "./status.js";
 import { instantiate, createMemory, isSharedVariant, type ForeignRam, type VmdevWasm, type WasmVariant } from "./wasm.js";
 import type { VmdevExports } from "./generated/exports.js";
 import { CoreCounter } from "./counters.js";
+import { readCounters } from "./tables.js";
+import { CoreDefs } from "./generated/constants.js";
 
-export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = CoreDefs.PAGE_SIZE;
+export const PAGE_SHIFT = CoreDefs.PAGE_SHIFT;
 /** Handle of the guest-RAM dirty bitmap. */
-export const GUEST_BITMAP = 1;
+export const GUEST_BITMAP = CoreDefs.GUEST_BITMAP;
 
 export interface VmCoreOptions {
   /** Compiled vmdev module (see loadModule); compile once, create many VMs. */
@@ -53,7 +55,7 @@ export class VmCore {
     }
     const memory = createMemory(isSharedVariant(opts.variant));
     const wasm = await instantiate(opts.module, { memory, foreign: opts.foreign });
-    check(wasm.exports.vm_init(ramBytes / PAGE_SIZE, opts.foreign ? 1 : 0), "vm_init");
+    check(wasm.exports.vm_init(ramBytes / PAGE_SIZE, opts.foreign ? CoreDefs.VM_FOREIGN_RAM : 0), "vm_init");
     const core = new VmCore(wasm, opts.variant);
     for (const [gpa, bytes] of opts.holes ?? []) core.guest.addHole(gpa, bytes);
     return core;
@@ -106,11 +108,7 @@ export class VmCore {
 
   /** Core event counters (errors of the guest-memory port, dirty marks ignored, state rejected). */
   counters(): Record<keyof typeof CoreCounter, bigint> {
-    const base = this.exports.counters_ptr() >>> 0;
-    const dv = this.dv();
-    const out = {} as Record<keyof typeof CoreCounter, bigint>;
-    for (const [name, idx] of Object.entries(CoreCounter)) out[name as keyof typeof CoreCounter] = dv.getBigUint64(base + idx * 8, true);
-    return out;
+    return readCounters(this.dv(), this.exports.vm_counters_ptr() >>> 0, CoreCounter);
   }
 
   /** Save the guest-memory layout (size, holes, tracking) as an envelope blob. */

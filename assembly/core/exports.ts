@@ -35,8 +35,8 @@ export function vm_attach_bytes(ioBytes: u32): i32 {
 export function io_ptr(): usize { return vm.ioPtr(); }
 export function io_size(): u32 { return vm.ioSize(); }
 export function io_resize(bytes: u32): i32 { return vm.ioResize(bytes); }
-/** Address of the core counters (u64 each, indices in src/counters.ts). */
-export function counters_ptr(): usize { return controlBlock() + CB_COUNTERS; }
+/** Address of the core counters (CORE_COUNTERS u64, defs.ts Counter order). */
+export function vm_counters_ptr(): usize { return controlBlock() + CB_COUNTERS; }
 
 export function gm_ram_ptr(): usize { return gm.gmRamPtr(); }
 export function gm_ram_pages(): u32 { return gm.gmRamPages(); }

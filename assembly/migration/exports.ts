@@ -10,7 +10,7 @@ import { pageIsZero } from "./zero";
 
 /** Allocate page tables and an XBZRLE cache of `cacheSlots` pages (0 = no delta). */
 export function mig_init(cacheSlots: u32): i32 { return pg.migInit(cacheSlots); }
-/** One statistic of the last encode/apply/compare (see assembly/migration/pages.ts Stat). */
+/** One statistic of the last encode/apply/compare (defs.ts Stat). */
 export function mig_stat(i: i32): u32 { return pg.migStat(i); }
 /** XXH64 of a zero page (seed 0): the hash a zero-marker record carries. */
 export function mig_zero_hash(): u64 { return pg.migZeroHash(); }

@@ -8,8 +8,13 @@ import { Status } from "../core/status";
 import { regionAlloc, regionCost } from "../core/layout";
 import { gmCopyIn, gmCopyOut, gmStore8 } from "../core/guestmem";
 import { F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, S_DRIVER_OK, bit, MAX_QUEUE_SIZE } from "../virtio/defs";
+import { VCounter } from "../virtio/defs";
 import {
-  VDev, VCounter, devGet, devQueue, devHas, devLive, devNeedsReset, devSignalQueue, devSignalConfig, count,
+  DEVICE_NET, NET_F_MTU, NET_F_MAC, NET_F_MRG_RXBUF, NET_F_STATUS, NET_F_CTRL_VQ, NET_F_CTRL_RX, NET_F_CTRL_VLAN, NET_F_CTRL_RX_EXTRA,
+  NET_F_GUEST_ANNOUNCE, NET_F_MQ, NET_F_CTRL_MAC_ADDR, NET_S_LINK_UP, NET_S_ANNOUNCE, NET_HDR, NET_CONFIG_BYTES, MAX_TX_FRAME, NetCounter,
+} from "../virtio-net/defs";
+import {
+  VDev, devGet, devQueue, devHas, devLive, devNeedsReset, devSignalQueue, devSignalConfig, count,
 } from "../virtio/device";
 import { Queue, queuePending, queuePeekHead, queueAdvance, queueRewind, queuePushUsed, queuePublish, queueNeedsInterrupt } from "../virtio/queue";
 import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../virtio/chain";
@@ -19,58 +24,10 @@ import {
 } from "./filter";
 import { swValid, swPort, swLearn, swLookup, macAt, MAX_PORTS } from "./fdb";
 
-// Feature bits (§5.1.3).
-export const NET_F_MTU: u32 = 3;
-export const NET_F_MAC: u32 = 5;
-export const NET_F_MRG_RXBUF: u32 = 15;
-export const NET_F_STATUS: u32 = 16;
-export const NET_F_CTRL_VQ: u32 = 17;
-export const NET_F_CTRL_RX: u32 = 18;
-export const NET_F_CTRL_VLAN: u32 = 19;
-export const NET_F_CTRL_RX_EXTRA: u32 = 20;
-export const NET_F_GUEST_ANNOUNCE: u32 = 21;
-export const NET_F_MQ: u32 = 22;
-export const NET_F_CTRL_MAC_ADDR: u32 = 23;
-
-// Config status bits (§5.1.4).
-export const NET_S_LINK_UP: u32 = 1;
-export const NET_S_ANNOUNCE: u32 = 2;
-
-/** virtio_net_hdr size with VERSION_1 (§5.1.6: num_buffers always present). */
-export const NET_HDR: u32 = 12;
 /** NetDev.peer flag: the device is a port of an in-wasm switch. */
 export const PEER_SWITCH: u32 = 0x100;
-export const MAX_PAIRS: u32 = 8;
-export const MIN_MTU: u32 = 68;
-export const MAX_MTU: u32 = 65500;
-/** Largest frame the device transmits (no segmentation offloads are offered). */
-export const MAX_TX_FRAME: u32 = 65535;
 const ETH_HDR_MAX: u32 = 18; // destination, source, one 802.1Q tag, ethertype
 const TX_OUT_BYTES: u32 = 256 * 1024;
-
-// Net counters (device counter indices 16..).
-export namespace NetCounter {
-  export const TX_FRAMES = 16;
-  export const TX_BYTES = 17;
-  export const RX_FRAMES = 18;
-  export const RX_BYTES = 19;
-  export const RX_FILTERED = 20;
-  export const RX_BACKLOGGED = 21;
-  export const RX_DROPPED = 22;
-  export const TX_MALFORMED = 23;
-  export const RX_MALFORMED = 24;
-  export const CTRL_MALFORMED = 25;
-  export const CTRL_OK = 26;
-  export const CTRL_ERR = 27;
-  export const RX_INVALID = 28;
-  export const RX_SHORT_BUFFER = 29;
-  export const ANNOUNCES = 30;
-  export const TX_STALLS = 31;
-  export const RX_NO_BUFFER = 32;
-  export const KICKS_IGNORED = 33;
-  export const BACKLOG_DRAINED = 34;
-  export const TX_SWITCH_DROPPED = 35;
-}
 
 // @ts-ignore: decorator
 @unmanaged export class NetDev {
@@ -203,8 +160,6 @@ export function netFeaturesAccepted(d: VDev): void {
 }
 
 // ---- Device configuration (§5.1.4) -------------------------------------------
-// mac[6] @0, status @6, max_virtqueue_pairs @8, mtu @10: 12 bytes.
-export const NET_CONFIG_BYTES: u32 = 12;
 
 export function netConfigRead(d: VDev, off: u32, width: u32): u32 {
   const n = netOf(d);

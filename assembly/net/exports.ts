@@ -6,18 +6,19 @@ import { Status } from "../core/status";
 import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
-import { DEVICE_NET, TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
-import { VDev, devCreate, devDestroy, devGet, devIntxLevel, devQueue, DEV_COUNTERS } from "../virtio/device";
+import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
+import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "../virtio-net/defs";
+import { VDev, devCreate, devDestroy, devGet, devIntxLevel, devQueue } from "../virtio/device";
 import { dispReset } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
 import { pciReserve, pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
 import { mmioRead, mmioWrite } from "../virtio/mmio";
 import {
-  netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
+  netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume,
 } from "./device";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
 import { netSave, netRestore, netStateBound } from "./state";
-import { netMemoryBytes, MAX_BACKLOG } from "./sizing";
+import { netMemoryBytes } from "./sizing";
 
 function dev(h: i32, type: u32): VDev | null {
   const p = devGet(h);
@@ -101,25 +102,24 @@ export function vnet_switch_attach(sw: i32, h: i32): i32 { return switchAttach(s
 /** Destroy switch `sw`: its ports send to the host again; the id is free for the next vnet_switch_create. */
 export function vnet_switch_destroy(sw: i32): i32 { return switchDestroy(sw); }
 
-/** Address of the device's u64 counters (DEV_COUNTERS of them; names in src/net/virtio-net.ts). */
+/** Address of the device's u64 counters (DEV_COUNTERS of them: VCounter, then NetCounter). */
 export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }
-export function vnet_counter_count(): u32 { return DEV_COUNTERS; }
 /** Device status register (bit 0x40 = DEVICE_NEEDS_RESET). */
 export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.status; }
 /** Frames waiting in the receive backlog. */
 export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).backlogCount; }
 
 /**
- * What the host must look at after a call, in one number: bit 0 = frames in
- * the host outbox, bit 1 = MSI-X vectors to deliver, bit 2 = the INTx / MMIO
- * line level. 0 for an unknown handle.
+ * What the host must look at after a call, in one number: PENDING_TX (frames
+ * in the host outbox), PENDING_MSIX (MSI-X vectors to deliver), PENDING_INTX
+ * (the INTx / MMIO line level). 0 for an unknown handle.
  */
 export function vnet_pending(h: i32): u32 {
   const d = dev(h, 0); if (d == null) return 0;
   let v: u32 = 0;
-  if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= 1;
-  if (d.irqFire != 0) v |= 2;
-  if (devIntxLevel(d)) v |= 4;
+  if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= PENDING_TX;
+  if (d.irqFire != 0) v |= PENDING_MSIX;
+  if (devIntxLevel(d)) v |= PENDING_INTX;
   return v;
 }
 

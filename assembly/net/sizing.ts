@@ -10,11 +10,9 @@ import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
 import { devCost } from "../virtio/device";
 import { pciCost } from "../virtio/pci";
 import { sgCost } from "../virtio/chain";
-import { netScratchCost, netStateBytes, MAX_PAIRS, MIN_MTU, MAX_MTU } from "./device";
+import { MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG } from "../virtio-net/defs";
+import { netScratchCost, netStateBytes } from "./device";
 import { swCost } from "./fdb";
-
-/** Largest receive backlog vnet_create accepts, in frames. */
-export const MAX_BACKLOG: u32 = 65536;
 
 /**
  * Bytes of linear memory a virtio-net device with these parameters can take

@@ -10,7 +10,8 @@ import { ioPtr, ioSize } from "../core/vm";
 import { VDev, devQueue } from "../virtio/device";
 import { queueRewind } from "../virtio/queue";
 import { devSaveState, devCheckState, devApplyState, T_ACKED, T_STATUS } from "../virtio/state";
-import { NetDev, netOf, netKickAll, netFeaturesAcceptable, NET_S_LINK_UP, NET_S_ANNOUNCE, NET_F_CTRL_VLAN } from "./device";
+import { NET_S_LINK_UP, NET_S_ANNOUNCE, NET_F_CTRL_VLAN } from "../virtio-net/defs";
+import { NetDev, netOf, netKickAll, netFeaturesAcceptable } from "./device";
 import { S_FEATURES_OK, bit } from "../virtio/defs";
 import { FILTER_BYTES, FILTER_MAC_ENTRIES, RF_FLAGS, RF_UC_COUNT, RF_MC_COUNT, RF_UC_OVERFLOW, RF_MC_OVERFLOW, RF_VLAN_ON } from "./filter";
 

@@ -6,7 +6,7 @@
 import { Status } from "../core/status";
 import { devGet, VDev } from "../virtio/device";
 import { netOf, PEER_SWITCH } from "./device";
-import { DEVICE_NET } from "../virtio/defs";
+import { DEVICE_NET } from "../virtio-net/defs";
 import { swCreate, swDestroy, swValid, swPort, swAddPort, swRemovePort, MAX_PORTS } from "./fdb";
 
 function netDev(h: i32): VDev | null {

@@ -13,32 +13,11 @@ import { Status } from "../core/status";
 import {
   S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
   F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, NO_VECTOR, TRANSPORT_PCI, bit,
+  MAX_DEVICES, MAX_QUEUES, MAX_VECTORS, DEV_COUNTERS, VCounter,
 } from "./defs";
 import { Queue, QUEUE_BYTES, queueReset, queueValidate, queueStart, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from "./queue";
 
-export const MAX_DEVICES: i32 = 16;
-export const MAX_QUEUES: u32 = 17;
-export const MAX_VECTORS: u32 = 32;
-export const DEV_COUNTERS: u32 = 48;
 const DEV_ALIGN: u32 = 64;
-
-/** Per-device event counters; 0..15 are the transport's, 16.. the device type's. */
-export namespace VCounter {
-  export const BAD_ACCESS = 0;
-  export const QUEUE_REJECTED = 1;
-  export const FEATURES_REJECTED = 2;
-  export const NEEDS_RESET = 3;
-  export const IRQ_RAISED = 4;
-  export const IRQ_SUPPRESSED = 5;
-  export const IRQ_MASKED = 6;
-  export const KICKS = 7;
-  export const AVAIL_JUMP = 8;
-  export const BAD_HEAD = 9;
-  export const IRQ_NO_VECTOR = 10;
-  export const BAD_REGISTER_VALUE = 11;
-  /** A hole appeared over an enabled queue's rings (the device then needs reset). */
-  export const RING_IN_HOLE = 12;
-}
 
 // @ts-ignore: decorator
 @unmanaged export class VDev {

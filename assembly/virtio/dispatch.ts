@@ -2,11 +2,10 @@
 // Transports call these; each device type supplies its notify, reset,
 // feature checks and device-specific configuration space.
 
-import { DEVICE_NET, S_FEATURES_OK } from "./defs";
+import { S_FEATURES_OK } from "./defs";
 import { VDev, devResetCore, devWriteStatus } from "./device";
-import {
-  netNotify, netReset, netFeaturesOk, netFeaturesAccepted, netConfigRead, netConfigWrite, NET_CONFIG_BYTES,
-} from "../net/device";
+import { DEVICE_NET, NET_CONFIG_BYTES } from "../virtio-net/defs";
+import { netNotify, netReset, netFeaturesOk, netFeaturesAccepted, netConfigRead, netConfigWrite } from "../net/device";
 
 export function dispNotify(d: VDev, qi: u32): void {
   if (d.type == DEVICE_NET) netNotify(d, qi);

@@ -9,28 +9,16 @@
 // device's BAD_ACCESS counter goes up. Nothing traps.
 
 import { regionAlloc, regionCost } from "../core/layout";
-import { NO_VECTOR } from "./defs";
 import {
-  VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devSelected, devQueueWritable,
+  NO_VECTOR, VCounter, MAX_VECTORS, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE, BAR_MSIX, BAR_MSIX_SIZE, MSIX_PBA_OFF,
+  BAR_VIRTIO, BAR_VIRTIO_SIZE, COMMON_OFF, ISR_OFF, DEVICE_OFF, NOTIFY_OFF, NOTIFY_MULT,
+} from "./defs";
+import {
+  VDev, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devSelected, devQueueWritable,
   devFeatureWord, devWriteDriverFeatures, devDriverFeatureWord, devWriteQueueSize, devEnableQueue,
   devIntxLevel, msixUnmasked,
 } from "./device";
 import { dispNotify, dispConfigBytes, dispConfigRead, dispConfigWrite, dispWriteStatus } from "./dispatch";
-
-export const VIRTIO_PCI_VENDOR: u32 = 0x1af4;
-/** Modern device id: 0x1040 + virtio device type (§4.1.2.1); net = 0x1041. */
-export const VIRTIO_PCI_DEVICE_BASE: u32 = 0x1040;
-
-export const BAR_MSIX: u32 = 1;
-export const BAR_VIRTIO: u32 = 4;
-export const BAR_MSIX_SIZE: u32 = 0x1000;
-export const BAR_VIRTIO_SIZE: u32 = 0x4000;
-export const MSIX_PBA_OFF: u32 = 0x800;
-export const COMMON_OFF: u32 = 0x0000;
-export const ISR_OFF: u32 = 0x1000;
-export const DEVICE_OFF: u32 = 0x2000;
-export const NOTIFY_OFF: u32 = 0x3000;
-export const NOTIFY_MULT: u32 = 4;
 
 // Capability offsets in configuration space.
 const CAP_COMMON: usize = 0x40;

@@ -7,7 +7,8 @@
 import { Status } from "../core/status";
 import { envPutU32, envPutU64, envPutBytes, envFindExact, envGetU32, envGetU64, envU32, envU64 } from "../core/state";
 import { NO_VECTOR, S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED, F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, bit } from "./defs";
-import { VDev, devQueue, MAX_VECTORS } from "./device";
+import { MAX_VECTORS } from "./defs";
+import { VDev, devQueue } from "./device";
 import { Queue, queueValidate, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from "./queue";
 import { pciWritableMask } from "./pci";
 

@@ -47,7 +47,7 @@ describe("state envelope", () => {
     const mutate = (f: (b: Uint8Array) => void, seal = true) => { const b = blob.slice(); f(b); return seal ? reseal(b) : b; };
     expect(core.restoreLayout(mutate((b) => { b[0] ^= 1; }))).toBe(Status.ERR_STATE_MAGIC);
     expect(core.restoreLayout(mutate((b) => dv(b).setUint32(8, 2, true)))).toBe(Status.ERR_STATE_KIND);
-    expect(core.restoreLayout(mutate((b) => dv(b).setUint32(16, 0x20000, true)))).toBe(Status.ERR_STATE_ABI);
+    expect(core.restoreLayout(mutate((b) => dv(b).setUint32(16, ((core.abiVersion >>> 16) + 1) << 16, true)))).toBe(Status.ERR_STATE_ABI);
     expect(core.restoreLayout(mutate((b) => dv(b).setUint16(4, 2, true)))).toBe(Status.ERR_STATE_VERSION);
     expect(core.restoreLayout(mutate((b) => { b[b.length - 1] ^= 0x80; }, false))).toBe(Status.ERR_STATE_CHECKSUM);
     expect(core.restoreLayout(mutate((b) => { b[12] ^= 1; }, false))).toBe(Status.ERR_STATE_CHECKSUM);

@@ -1,39 +1,30 @@
-// Numbers of the local APIC shared with the wasm (assembly/apic/defs.ts):
-// event bits, counter indices, MSRs and register offsets.
+// Numbers of the local APIC shared with the wasm, from the generated mirror
+// of assembly/apic/defs.ts: event bits, counter indices, MSRs and register
+// offsets under their host names.
+
+import { camelTable } from "../../tables.js";
+import { ApicDefs } from "../../generated/constants.js";
 
 /** Event bits a vCPU loop takes with `LocalApic.takeEvents()`. */
-export const ApicEvent = { init: 1, sipi: 2, nmi: 4, smi: 8, extint: 16 } as const;
+export const ApicEvent = { init: ApicDefs.EV_INIT, sipi: ApicDefs.EV_SIPI, nmi: ApicDefs.EV_NMI, smi: ApicDefs.EV_SMI, extint: ApicDefs.EV_EXTINT } as const;
 
-/** Indices of the APIC counters (assembly/apic/defs.ts, ApicStat). */
-export const ApicCounter = {
-  mmioBadAccess: 0,
-  illegalRegister: 1,
-  msrFault: 2,
-  sendIllegal: 3,
-  recvIllegal: 4,
-  droppedDisabled: 5,
-  noTarget: 6,
-  msiBad: 7,
-  lowestPriority: 8,
-  timerFired: 9,
-  timerMissed: 10,
-  eoiEmpty: 11,
-  spurious: 12,
-  initDeassert: 13,
-  delivered: 14,
-  messages: 15,
-} as const;
+/** Indices of the APIC counters (assembly/apic/defs.ts ApicStat): `mmioBadAccess`, `delivered`, `messages`, ... */
+export const ApicCounter = camelTable(ApicDefs.ApicStat);
 
 /** APIC MSRs the host forwards to `LocalApic.rdmsr/wrmsr`. */
-export const ApicMsr = { apicBase: 0x1b, tscDeadline: 0x6e0, x2apicFirst: 0x800, x2apicLast: 0x8ff } as const;
+export const ApicMsr = {
+  apicBase: ApicDefs.MSR_APIC_BASE, tscDeadline: ApicDefs.MSR_TSC_DEADLINE, x2apicFirst: ApicDefs.MSR_X2APIC_FIRST, x2apicLast: ApicDefs.MSR_X2APIC_LAST,
+} as const;
 
 /** xAPIC register offsets in the 4 KiB MMIO page (SDM Vol. 3A Table 11-1). */
 export const ApicReg = {
-  id: 0x20, version: 0x30, tpr: 0x80, apr: 0x90, ppr: 0xa0, eoi: 0xb0, rrd: 0xc0, ldr: 0xd0, dfr: 0xe0, svr: 0xf0,
-  isr: 0x100, tmr: 0x180, irr: 0x200, esr: 0x280, lvtCmci: 0x2f0, icrLo: 0x300, icrHi: 0x310, lvtTimer: 0x320,
-  lvtThermal: 0x330, lvtPerf: 0x340, lvtLint0: 0x350, lvtLint1: 0x360, lvtError: 0x370, timerInitial: 0x380,
-  timerCurrent: 0x390, timerDivide: 0x3e0, selfIpi: 0x3f0,
+  id: ApicDefs.R_ID, version: ApicDefs.R_VERSION, tpr: ApicDefs.R_TPR, apr: ApicDefs.R_APR, ppr: ApicDefs.R_PPR, eoi: ApicDefs.R_EOI,
+  rrd: ApicDefs.R_RRD, ldr: ApicDefs.R_LDR, dfr: ApicDefs.R_DFR, svr: ApicDefs.R_SVR, isr: ApicDefs.R_ISR, tmr: ApicDefs.R_TMR,
+  irr: ApicDefs.R_IRR, esr: ApicDefs.R_ESR, lvtCmci: ApicDefs.R_LVT_CMCI, icrLo: ApicDefs.R_ICR_LO, icrHi: ApicDefs.R_ICR_HI,
+  lvtTimer: ApicDefs.R_LVT_TIMER, lvtThermal: ApicDefs.R_LVT_THERMAL, lvtPerf: ApicDefs.R_LVT_PERF, lvtLint0: ApicDefs.R_LVT_LINT0,
+  lvtLint1: ApicDefs.R_LVT_LINT1, lvtError: ApicDefs.R_LVT_ERROR, timerInitial: ApicDefs.R_TIMER_INITIAL,
+  timerCurrent: ApicDefs.R_TIMER_CURRENT, timerDivide: ApicDefs.R_TIMER_DCR, selfIpi: ApicDefs.R_SELF_IPI,
 } as const;
 
 /** Guest time value meaning "no deadline". */
-export const NO_DEADLINE = 0xffff_ffff_ffff_ffffn;
+export const NO_DEADLINE = ApicDefs.NO_DEADLINE;

@@ -11,6 +11,7 @@ import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel, InterruptSink, MsiMessage } from "../../device.js";
 import { DeviceKind } from "../../state.js";
 import type { GuestClock } from "../../clock.js";
+import { readCounters } from "../../tables.js";
 import { ApicCounter, ApicMsr, NO_DEADLINE } from "./defs.js";
 
 /** Options of `ApicBus.create`. */
@@ -115,9 +116,7 @@ export class ApicBus implements InterruptSink {
 
   /** APIC counters by name. */
   counters(): Record<keyof typeof ApicCounter, bigint> {
-    const out = {} as Record<keyof typeof ApicCounter, bigint>;
-    for (const [k, i] of Object.entries(ApicCounter)) out[k as keyof typeof ApicCounter] = BigInt.asUintN(64, this.core.exports.apic_stat(i));
-    return out;
+    return readCounters(this.core.dv(), this.core.exports.apic_counters_ptr() >>> 0, ApicCounter);
   }
 }
 

@@ -13,6 +13,7 @@ import { ApicBus, type LocalApic } from "./device.js";
 import { ApicMsr } from "./defs.js";
 import type { GuestClock } from "../../clock.js";
 import { DeviceKind } from "../../state.js";
+import { ApicDefs } from "../../generated/constants.js";
 import { check, VmdevError } from "../../status.js";
 import type { VmCore } from "../../vm-core.js";
 import { parseBool, validators } from "../../config/schema.js";
@@ -133,7 +134,7 @@ export const lapicFactory: VcpuDeviceFactory = {
     const apic = set.bus.apic(ctx.vcpu);
     if (parseBool(ctx.options.x2apic ?? "false")) {
       // IA32_APIC_BASE: EN (bit 11) with EXTD (bit 10) selects x2APIC (SDM §11.12.1).
-      check(apic.wrmsr(ApicMsr.apicBase, apic.base | 0xc00n), `lapic${ctx.vcpu}: x2APIC mode`);
+      check(apic.wrmsr(ApicMsr.apicBase, apic.base | ApicDefs.BASE_EN | ApicDefs.BASE_EXTD), `lapic${ctx.vcpu}: x2APIC mode`);
     }
     set.live++;
     return new LapicDevice(apic, set);

@@ -14,6 +14,8 @@ import type { DeviceModel, InterruptSink } from "../../device.js";
 import type { PciFunction } from "../../pci.js";
 import { VIRTIO_NET_COUNTERS } from "./counters.js";
 import { VIRTIO_PCI_BARS } from "./pci.js";
+import { readCounters } from "../../tables.js";
+import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -35,7 +37,10 @@ export interface VirtioNetOptions {
 }
 
 /** Device status bit DEVICE_NEEDS_RESET (virtio 1.2 §2.1). */
-export const VIRTIO_STATUS_NEEDS_RESET = 0x40;
+export const VIRTIO_STATUS_NEEDS_RESET = VirtioDefs.S_NEEDS_RESET;
+
+/** The transport number vnet_create and vnet_memory_bytes take (0, refused, for anything else). */
+const transportCode = (t: string): number => (t === "pci" ? VirtioDefs.TRANSPORT_PCI : t === "mmio" ? VirtioDefs.TRANSPORT_MMIO : 0);
 
 function parseMac(mac: string | Uint8Array): Uint8Array {
   if (typeof mac !== "string") {
@@ -84,7 +89,7 @@ export class VirtioNet implements DeviceModel {
     const mac = parseMac(opts.mac);
     if (mac[0] & 1) throw new VmdevError(Status.ERR_INVALID_ARG, "mac: multicast address");
     const h = core.exports.vnet_create(
-      opts.transport === "pci" ? 1 : opts.transport === "mmio" ? 2 : 0,
+      transportCode(opts.transport),
       (mac[0] << 8) | mac[1], ((mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5]) >>> 0,
       opts.queuePairs ?? 1, opts.mtu ?? 1500, opts.queueSize ?? 256, opts.backlogFrames ?? 256);
     if (h < 0) throw new VmdevError(-h, "vnet_create");
@@ -130,7 +135,7 @@ export class VirtioNet implements DeviceModel {
    * options `create` would refuse.
    */
   static memoryBytes(core: VmCore, opts: Omit<VirtioNetOptions, "mac" | "interrupts" | "name">): number {
-    const n = core.exports.vnet_memory_bytes(opts.transport === "pci" ? 1 : opts.transport === "mmio" ? 2 : 0,
+    const n = core.exports.vnet_memory_bytes(transportCode(opts.transport),
       opts.queuePairs ?? 1, opts.mtu ?? 1500, opts.queueSize ?? 256, opts.backlogFrames ?? 256);
     if (n < 0n) throw new VmdevError(Number(-n), "vnet_memory_bytes");
     return Number(n);
@@ -197,11 +202,7 @@ export class VirtioNet implements DeviceModel {
   /** The device's event counters by name. */
   counters(): Record<string, bigint> {
     if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
-    const base = this.e.vnet_counters_ptr(this.handle) >>> 0;
-    const dv = this.core.dv();
-    const out: Record<string, bigint> = {};
-    for (const [k, i] of Object.entries(VIRTIO_NET_COUNTERS)) out[k] = dv.getBigUint64(base + i * 8, true);
-    return out;
+    return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
   }
 
   /** The device status register. */
@@ -247,7 +248,10 @@ export class VirtioNet implements DeviceModel {
     if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
     // Fast path: nothing to deliver here or at the peer (one call per register access).
-    const quiet = (d: VirtioNet) => { const p = d.e.vnet_pending(d.handle); return (p & 3) === 0 && ((p & 4) !== 0) === d.intxLevel; };
+    const quiet = (d: VirtioNet) => {
+      const p = d.e.vnet_pending(d.handle);
+      return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === d.intxLevel;
+    };
     if (quiet(this) && this.peers.every((p) => p === this || quiet(p))) return;
     this.busy = true;
     try {

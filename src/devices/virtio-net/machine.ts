@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import type { VmCore } from "../../vm-core.js";
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
+import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { VirtioNet } from "./device.js";
 import { VirtualSwitch } from "./switch.js";
 import type { MigratableDevice } from "../../device.js";
@@ -106,9 +107,9 @@ function defaultMac(node: string): string {
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
 const isPow2 = (v: string): string | null => {
-  const bad = validators.int(2, 32768)(v);
+  const bad = validators.int(2, VirtioDefs.MAX_QUEUE_SIZE)(v);
   if (bad) return bad;
-  return (Number(v) & (Number(v) - 1)) === 0 ? null : `want a power of two from 2 to 32768, got '${v}'`;
+  return (Number(v) & (Number(v) - 1)) === 0 ? null : `want a power of two from 2 to ${VirtioDefs.MAX_QUEUE_SIZE}, got '${v}'`;
 };
 
 /** The VirtioNet options of a machine NIC's (validated) config keys, defaults filled in. */
@@ -128,10 +129,10 @@ export const virtioNetFactory: DeviceFactory = {
   description: "virtio-net NIC on virtio-pci (modern, MSI-X with INTx fallback)",
   keys: [
     { pattern: "mac", validate: isUnicastMac, description: "MAC address (default: 52:54:00 and a hash of the PCI address)" },
-    { pattern: "queues", validate: validators.int(1, 8), default: "1", description: "queue pairs offered (MQ when > 1)" },
-    { pattern: "mtu", validate: validators.int(68, 65500), default: "1500", description: "MTU offered in the device configuration" },
+    { pattern: "queues", validate: validators.int(1, VirtioNetDefs.MAX_PAIRS), default: "1", description: "queue pairs offered (MQ when > 1)" },
+    { pattern: "mtu", validate: validators.int(VirtioNetDefs.MIN_MTU, VirtioNetDefs.MAX_MTU), default: "1500", description: "MTU offered in the device configuration" },
     { pattern: "queue_size", validate: isPow2, default: "256", description: "largest virtqueue size offered" },
-    { pattern: "backlog", validate: validators.int(1, 65536), default: "256", description: "frames held while the guest has no receive buffers (then dropped and counted)" },
+    { pattern: "backlog", validate: validators.int(1, VirtioNetDefs.MAX_BACKLOG), default: "256", description: "frames held while the guest has no receive buffers (then dropped and counted)" },
     {
       pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
       description: "where frames go: host (the host port: NetLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
