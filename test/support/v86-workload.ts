@@ -15,7 +15,8 @@
 import { Status } from "../../src/status.js";
 import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
-import { Responder, internetChecksum, onesComplementSum, parseIpv4, parseMac } from "../../src/net/responder.js";
+import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
 import { V86PciAdapter, linkResponder, type FrameEndpoint, type FrameLink, type V86Emulator } from "../../src/adapters/v86.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";

@@ -12,6 +12,7 @@ import { DeviceKind } from "../../state.js";
 import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel, InterruptSink } from "../../device.js";
 import type { PciFunction } from "../../pci.js";
+import { parseMac } from "../../net/mac.js";
 import { VIRTIO_NET_COUNTERS } from "./counters.js";
 import { VIRTIO_PCI_BARS } from "./pci.js";
 import { readCounters } from "../../tables.js";
@@ -41,16 +42,6 @@ export const VIRTIO_STATUS_NEEDS_RESET = VirtioDefs.S_NEEDS_RESET;
 
 /** The transport number vnet_create and vnet_memory_bytes take (0, refused, for anything else). */
 const transportCode = (t: string): number => (t === "pci" ? VirtioDefs.TRANSPORT_PCI : t === "mmio" ? VirtioDefs.TRANSPORT_MMIO : 0);
-
-function parseMac(mac: string | Uint8Array): Uint8Array {
-  if (typeof mac !== "string") {
-    if (mac.length !== 6) throw new VmdevError(Status.ERR_INVALID_ARG, "mac: need 6 bytes");
-    return mac;
-  }
-  const parts = mac.split(/[:-]/);
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) throw new VmdevError(Status.ERR_INVALID_ARG, `mac: cannot parse "${mac}"`);
-  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
-}
 
 /** What a device knows of the switch it is a port of (switch.ts): how to leave it. */
 export interface SwitchPort { dropPort(dev: VirtioNet): void }
@@ -86,7 +77,8 @@ export class VirtioNet implements DeviceModel {
 
   /** Create the device in `core`. Throws VmdevError on bad options. */
   static create(core: VmCore, opts: VirtioNetOptions): VirtioNet {
-    const mac = parseMac(opts.mac);
+    let mac: Uint8Array;
+    try { mac = parseMac(opts.mac); } catch (err) { throw new VmdevError(Status.ERR_INVALID_ARG, `mac: ${(err as Error).message}`); }
     if (mac[0] & 1) throw new VmdevError(Status.ERR_INVALID_ARG, "mac: multicast address");
     const h = core.exports.vnet_create(
       transportCode(opts.transport),

@@ -1,15 +1,14 @@
 // Ethernet frames for tests: addresses, optional 802.1Q tag, a payload that
 // carries a sequence number so loss, duplication and reordering are visible.
 
+import { formatMac, parseMac } from "../../net/mac.js";
+
 export const BROADCAST = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
 
-/** Parse "52:54:00:12:34:56". */
-export function mac(s: string): Uint8Array {
-  const parts = s.split(":").map((h) => parseInt(h, 16));
-  if (parts.length !== 6 || parts.some((n) => !(n >= 0 && n <= 255))) throw new Error(`bad MAC ${s}`);
-  return Uint8Array.from(parts);
-}
-export const macStr = (m: Uint8Array): string => Array.from(m, (b) => b.toString(16).padStart(2, "0")).join(":");
+/** Parse "52:54:00:12:34:56" (src/net/mac.ts). */
+export const mac = (s: string): Uint8Array => parseMac(s);
+/** "52:54:00:12:34:56" for 6 bytes. */
+export const macStr = (m: Uint8Array): string => formatMac(m);
 
 export interface FrameSpec { dst: Uint8Array; src?: Uint8Array; vlan?: number; ethertype?: number; seq?: number; length?: number }
 

@@ -3,6 +3,7 @@
 import { describe, it, expect } from "vitest";
 import { Status } from "../../../src/index.js";
 import { Rig, F, frame, OWN_MAC } from "./rig.js";
+import { parseMac } from "../../../src/net/mac.js";
 
 const FEATS = [F.VERSION_1, F.MAC, F.CTRL_VQ, F.CTRL_RX, F.CTRL_RX_EXTRA, F.CTRL_VLAN];
 const RX = { PROMISC: 0, ALLMULTI: 1, ALLUNI: 2, NOMULTI: 3, NOUNI: 4, NOBCAST: 5 };
@@ -26,7 +27,7 @@ async function filterRig() {
 }
 
 function macTable(uc: string[], mc: string[]): Uint8Array {
-  const bytes = (s: string) => s.split(":").map((x) => parseInt(x, 16));
+  const bytes = (s: string) => parseMac(s);
   const out: number[] = [];
   const u32 = (n: number) => out.push(n & 255, (n >> 8) & 255, (n >> 16) & 255, n >>> 24);
   u32(uc.length); for (const m of uc) out.push(...bytes(m));
