@@ -26,6 +26,7 @@ import { VmCore } from "../vm-core.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { parseSize } from "../config/schema.js";
+import { parsePciKey } from "../config/pci-node.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../devices/apic/machine.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
@@ -114,7 +115,7 @@ const DRIVER_WINDOW = 2 << 20;
  * workload kept below the driver's window (`workload.pages`, unless set).
  */
 export function trafficConfig(tree: ConfigTree): void {
-  const hasNic = tree.keys().some((k) => /^pci\.\d+\.\d+\.\d+\.device$/.test(k) && tree.get(k) === "virtio-net");
+  const hasNic = tree.keys().some((k) => parsePciKey(k)?.leaf === "device" && tree.get(k) === "virtio-net");
   if (!hasNic) {
     let slot = 3;
     while (slot < 32 && tree.children(`pci.0.${slot}`).length) slot++;

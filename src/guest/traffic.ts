@@ -34,6 +34,7 @@ import { VirtioNet } from "../devices/virtio-net/device.js";
 import type { Machine } from "../machine/machine.js";
 import { MachineVirtioNet } from "../devices/virtio-net/machine.js";
 import { machinePciBus } from "../machine/pci-bus.js";
+import { parsePciNode } from "../config/pci-node.js";
 import { GuestRam } from "./virtio/guest-ram.js";
 import { InterruptRecorder } from "./virtio/interrupts.js";
 import { VirtioNetDriver } from "./virtio/net-driver.js";
@@ -157,9 +158,9 @@ function machineNic(m: Machine, node?: string): { node: string; dev: MachineVirt
 }
 
 function transportOf(m: Machine, node: string): PciTransport {
-  const [, b, s, f] = /^pci\.(\d+)\.(\d+)\.(\d+)$/.exec(node)!.map(Number);
-  const e = machinePciBus(m).find(b, s, f);
-  if (!e) throw new Error(`${m.name}: nothing at PCI ${b}:${s}.${f}`);
+  const a = parsePciNode(node);
+  const e = a && machinePciBus(m).find(a.bus, a.slot, a.func);
+  if (!e) throw new Error(`${m.name}: nothing at PCI ${a ? `${a.bus}:${a.slot}.${a.func}` : node}`);
   return new PciTransport(e.fn, { msixVectors: 64 });
 }
 
