@@ -28,7 +28,7 @@
 
 import type { ForeignRam } from "../wasm.js";
 import type { InterruptSink, MsiMessage, DeviceModel } from "../device.js";
-import type { PciFunction, BarInfo } from "../pci.js";
+import { pciCapabilities, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_CAP_ID_VNDR, PCI_CAP_PTR, PCI_STATUS, type PciFunction, type BarInfo } from "../pci.js";
 import { Status } from "../status.js";
 
 // ---- the slice of v86 the adapter touches (structural: v86 is not a dependency) ----
@@ -208,11 +208,6 @@ function mmioGate(cpu: object): MmioGate {
 }
 
 const MMAP_GRANULE = 128 * 1024;
-const PCI_STATUS = 0x06;
-const PCI_CAP_PTR = 0x34;
-const PCI_CAP_ID_MSI = 0x05;
-const PCI_CAP_ID_VNDR = 0x09;
-const PCI_CAP_ID_MSIX = 0x11;
 const VIRTIO_PCI_CAP_COMMON_CFG = 1;
 
 /**
@@ -235,15 +230,12 @@ interface RegisterSpan { start: number; width: 1 | 2 | 4 }
  * byte reads inside that window read the whole register and pick the byte.
  */
 function virtioCommonWindow(fn: PciFunction): { bar: number; start: number; end: number } | null {
-  const b = (off: number) => (fn.configRead(off & ~3, 4) >>> (8 * (off & 3))) & 0xff;
   if ((fn.configRead(0, 4) & 0xffff) !== 0x1af4) return null;
-  let at = b(PCI_CAP_PTR) & 0xfc;
-  for (let n = 0; at >= 0x40 && n < 48; n++) {
-    if (b(at) === PCI_CAP_ID_VNDR && b(at + 3) === VIRTIO_PCI_CAP_COMMON_CFG) {
-      const bar = b(at + 4), off = fn.configRead(at + 8, 4) >>> 0, len = fn.configRead(at + 12, 4) >>> 0;
+  for (const { at, id } of pciCapabilities(fn).caps) {
+    if (id === PCI_CAP_ID_VNDR && fn.configRead(at + 3, 1) === VIRTIO_PCI_CAP_COMMON_CFG) {
+      const bar = fn.configRead(at + 4, 1), off = fn.configRead(at + 8, 4) >>> 0, len = fn.configRead(at + 12, 4) >>> 0;
       return { bar, start: off, end: off + len };
     }
-    at = b(at + 1) & 0xfc;
   }
   return null;
 }
@@ -648,19 +640,9 @@ export class V86PciAdapter {
     return bars;
   }
 
-  /** Walk the capability list once (bounded: at most 48 entries, PCI 3.0 §6.7) and unlink MSI/MSI-X. */
+  /** Walk the capability list once (src/pci.ts, bounded) and unlink MSI/MSI-X. A broken list is kept up to the fault. */
   private scanCapabilities(fn: PciFunction): void {
-    const b = (off: number) => (fn.configRead(off & ~3, 4) >>> (8 * (off & 3))) & 0xff;
-    const caps: Array<[number, number]> = [];
-    if (b(PCI_STATUS) & 0x10) {
-      let at = b(PCI_CAP_PTR) & 0xfc;
-      const seen = new Set<number>();
-      while (at >= 0x40 && !seen.has(at) && caps.length < 48) {
-        seen.add(at);
-        caps.push([at, b(at)]);
-        at = b(at + 1) & 0xfc;
-      }
-    }
+    const caps = pciCapabilities(fn).caps.map(({ at, id }): [number, number] => [at, id]);
     const kept = caps.filter(([, id]) => !this.hideMsi || (id !== PCI_CAP_ID_MSI && id !== PCI_CAP_ID_MSIX));
     this.capFirst = kept.length ? kept[0][0] : 0;
     for (let i = 0; i < kept.length; i++) this.capNext.set(kept[i][0], i + 1 < kept.length ? kept[i + 1][0] : 0);

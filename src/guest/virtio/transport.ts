@@ -1,7 +1,7 @@
 // The two transports a virtio driver talks through, behind one interface:
 // virtio-mmio v2 (virtio 1.2 §4.2) and virtio-pci modern (§4.1), the latter
 // found by walking the PCI capability list and using MSI-X when present.
-import type { PciFunction } from "../../pci.js";
+import { pciCapabilities, type PciFunction } from "../../pci.js";
 import {
   Common, DeviceStatus, Mmio, MMIO_MAGIC, PCI_CAP_ID_MSIX, PCI_CAP_ID_VNDR, PciCap, VIRTIO_MSI_NO_VECTOR,
 } from "./defs.js";
@@ -132,19 +132,12 @@ export interface PciCaps {
   msix: { at: number; tableSize: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number } | null;
 }
 
-/** Walk the capability list (PCI 3.0 §6.7), bounded against loops. */
+/** The function's capabilities (src/pci.ts walks the list, bounded against loops): virtio vendor caps and MSI-X. */
 export function walkPciCaps(fn: PciFunction): PciCaps {
   const out: PciCaps = { virtio: [], msix: null };
-  const status = fn.configRead(0x06, 2);
-  if (!(status & 0x10)) return out;
-  let at = fn.configRead(0x34, 1) & 0xfc;
-  const seen = new Set<number>();
-  // 48 caps fit in 192 bytes of config space; a longer walk is a loop.
-  for (let i = 0; at !== 0 && i < 48; i++) {
-    if (seen.has(at) || at < 0x40) throw new Error(`PCI capability list loops or points into the header at 0x${at.toString(16)}`);
-    seen.add(at);
-    const id = fn.configRead(at, 1);
-    const next = fn.configRead(at + 1, 1) & 0xfc;
+  const { caps, fault } = pciCapabilities(fn);
+  if (fault) throw new Error(fault);
+  for (const { at, id } of caps) {
     if (id === PCI_CAP_ID_VNDR) {
       const cap: VirtioPciCap = {
         at,
@@ -161,7 +154,6 @@ export function walkPciCaps(fn: PciFunction): PciCaps {
       const pba = fn.configRead(at + 8, 4) >>> 0;
       out.msix = { at, tableSize: (ctrl & 0x7ff) + 1, tableBar: table & 7, tableOffset: table & ~7, pbaBar: pba & 7, pbaOffset: pba & ~7 };
     }
-    at = next;
   }
   return out;
 }
