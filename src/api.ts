@@ -12,8 +12,8 @@ export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLI
 export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./devices/virtio-net/index.js";
 export { parseMac, formatMac } from "./net/mac.js";
 export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
+export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
 export {
-  V86PciAdapter, FrameLink, linkResponder, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
-  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar,
-  type FrameEndpoint, type FrameLinkCounters, type FrameLinkOptions, type FramePeer, type V86MachineDevice,
+  V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
+  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar, type V86MachineDevice,
 } from "./adapters/v86.js";

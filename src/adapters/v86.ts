@@ -14,7 +14,7 @@
 //  5. `interrupts.intx(pin, level)` drives v86's PCI interrupt line (v86 has no MSI),
 //     working around two faults of v86's interrupt delivery (see "interrupt
 //     delivery" below).
-//  6. `linkResponder`/`linkV86NetworkBus` connect the NIC's frames; and
+//  6. `linkV86NetworkBus` (or `linkResponder`, src/net/host-link.ts) connects the NIC's frames; and
 //     `saveV86Machine`/`restoreV86Machine` save the devices next to v86's state.
 //
 // v86 specifics this relies on (v86 0.5.462, build/libv86.mjs keeps these names):
@@ -30,6 +30,7 @@ import type { ForeignRam } from "../wasm.js";
 import type { InterruptSink, MsiMessage, DeviceModel } from "../device.js";
 import { pciCapabilities, PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX, PCI_CAP_ID_VNDR, PCI_CAP_PTR, PCI_STATUS, type PciFunction, type BarInfo } from "../pci.js";
 import { Status } from "../status.js";
+import { HostLink, type FrameEndpoint, type HostLinkOptions } from "../net/host-link.js";
 
 // ---- the slice of v86 the adapter touches (structural: v86 is not a dependency) ----
 
@@ -688,188 +689,16 @@ export class V86PciAdapter {
 
 // ---- frames ----
 
-/** The NIC side of a frame link (VirtioNet has these members). */
-export interface FrameEndpoint {
-  onTransmit: ((frame: Uint8Array) => void) | null;
-  /** Host→guest; returns a Status. */
-  receive(frame: Uint8Array): number;
-}
-
-/** Counters of a frame link. */
-export interface FrameLinkCounters {
-  /** Frames the guest transmitted. */
-  txFrames: number;
-  txBytes: number;
-  /** Frames delivered to the guest (receive returned OK). */
-  rxFrames: number;
-  rxBytes: number;
-  /** Deliveries the NIC refused and that were retried (`maxRetries`). */
-  rxRetries: number;
-  /** Frames refused by the NIC (after any retries) or dropped because the pending queue was full. */
-  rxDropped: number;
-  /** Exceptions thrown by the peer or the NIC, caught (the frame is dropped). */
-  errors: number;
-}
-
-/** Options of a {@link FrameLink}. */
-export interface FrameLinkOptions {
-  /** Frames waiting for guest buffers before new ones are dropped. Default 256. */
-  maxPending?: number;
-  /**
-   * How many times a refused frame is retried (1 ms apart) before it is dropped.
-   * Default 0: VirtioNet keeps its own receive backlog, and a refusal (ERR_FULL)
-   * means it already dropped and counted the frame. Raise it for endpoints
-   * without a backlog.
-   */
-  maxRetries?: number;
-  /** Called with every frame in either direction (tests, capture). */
-  tap?: (dir: "tx" | "rx", frame: Uint8Array) => void;
-}
-
-/**
- * Delivers frames to the NIC outside the device's own call stack (never
- * re-entering it from `onTransmit`), in order; optionally retrying frames the
- * NIC refuses (`maxRetries`).
- */
-export class FrameLink {
-  private readonly c: FrameLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, errors: 0 };
-  private readonly pending: Uint8Array[] = [];
-  private tries = 0;
-  /** Cancels the pending delivery turn, if one is scheduled. */
-  private scheduled: (() => void) | null = null;
-  private closed = false;
-  private readonly maxPending: number;
-  private readonly maxRetries: number;
-
-  constructor(private readonly nic: FrameEndpoint, peer: (frame: Uint8Array) => void, private readonly opts: FrameLinkOptions = {}) {
-    this.maxPending = opts.maxPending ?? 256;
-    this.maxRetries = opts.maxRetries ?? 0;
-    nic.onTransmit = (frame) => {
-      this.c.txFrames++;
-      this.c.txBytes += frame.length;
-      const copy = frame.slice(); // the device may reuse its buffer
-      // Runs inside the guest's notify write: a throwing peer must not unwind into the device.
-      try {
-        opts.tap?.("tx", copy);
-        peer(copy);
-      } catch {
-        this.c.errors++;
-      }
-    };
-  }
-
-  /** A snapshot of the link's counters. */
-  counters(): FrameLinkCounters { return { ...this.c }; }
-
-  /** Queue a frame for the guest. */
-  deliver(frame: Uint8Array): void {
-    if (this.closed) return;
-    if (this.pending.length >= this.maxPending) { this.c.rxDropped++; return; }
-    this.pending.push(frame);
-    this.schedule(0);
-  }
-
-  /**
-   * Hand every pending frame to the NIC now (e.g. with the emulator stopped,
-   * before a save: the device backlogs what the guest has no buffers for).
-   * Frames it still refuses stay pending.
-   */
-  drain(): void {
-    if (this.scheduled) { this.scheduled(); this.scheduled = null; }
-    if (this.deliverPending(false) === "refused") this.schedule(1);
-  }
-
-  /** Frames waiting for delivery. */
-  get pendingFrames(): number { return this.pending.length; }
-
-  /** Stop delivering; the NIC's `onTransmit` is cleared. */
-  close(): void {
-    this.closed = true;
-    this.nic.onTransmit = null;
-    if (this.scheduled) this.scheduled();
-    this.scheduled = null;
-    this.pending.length = 0;
-  }
-
-  /** One delivery; a throw counts as an error and drops the frame (reported as ERR_INVALID_ARG). */
-  private receiveOnce(f: Uint8Array): number {
-    try {
-      return this.nic.receive(f);
-    } catch {
-      this.c.errors++;
-      return Status.ERR_INVALID_ARG;
-    }
-  }
-
-  private schedule(ms: number): void {
-    if (this.scheduled || this.closed) return;
-    const run = () => { this.scheduled = null; this.flush(); };
-    // A new frame goes in on the next turn of the event loop (setImmediate; a 0 ms timer waits
-    // about 1 ms in Node, which bounds request/response traffic); a refused one waits `ms`.
-    if (ms === 0 && typeof setImmediate === "function") {
-      const h = setImmediate(run);
-      this.scheduled = () => clearImmediate(h);
-    } else {
-      const h = setTimeout(run, ms);
-      this.scheduled = () => clearTimeout(h);
-    }
-  }
-
-  private flush(): void {
-    if (this.deliverPending(true) === "refused") {
-      this.c.rxRetries++;
-      this.schedule(1);
-    }
-  }
-
-  /**
-   * Hand pending frames to the NIC in order until it refuses one. A frame the
-   * NIC rejects as invalid is dropped; with `retry`, so is one refused more
-   * than `maxRetries` times in a row. Returns "refused" when the head frame
-   * is still waiting, "done" when nothing is pending (or the link closed).
-   */
-  private deliverPending(retry: boolean): "done" | "refused" {
-    while (this.pending.length > 0 && !this.closed) {
-      const f = this.pending[0];
-      const st = this.receiveOnce(f);
-      if (st === Status.OK) {
-        this.pending.shift();
-        this.tries = 0;
-        this.c.rxFrames++;
-        this.c.rxBytes += f.length;
-        this.opts.tap?.("rx", f);
-      } else if (st === Status.ERR_INVALID_ARG || (retry && ++this.tries > this.maxRetries)) {
-        this.pending.shift();
-        this.tries = 0;
-        this.c.rxDropped++;
-      } else {
-        return "refused";
-      }
-    }
-    return "done";
-  }
-}
-
-/** Anything that answers frames (e.g. `Responder` from src/net/responder.ts). */
-export interface FramePeer { handle(frame: Uint8Array): Uint8Array[] }
-
-/** Connect the NIC to a host-side peer: each guest frame goes to `peer.handle`, replies go back in. */
-export function linkResponder(nic: FrameEndpoint, peer: FramePeer, opts: FrameLinkOptions = {}): FrameLink {
-  let link: FrameLink;
-  link = new FrameLink(nic, (frame) => { for (const r of peer.handle(frame)) link.deliver(r); }, opts);
-  return link;
-}
-
 /**
  * Connect the NIC to v86's network bus as its `net<id>` device: guest frames are
  * sent as `net<id>-send` (what v86's network adapters listen to) and
  * `net<id>-receive` frames go to the guest. Use with `net_device: { type: "none" }`
  * plus an adapter on the bus, or your own listener.
  */
-export function linkV86NetworkBus(nic: FrameEndpoint, emulator: V86Emulator, id = 0, opts: FrameLinkOptions = {}): FrameLink {
+export function linkV86NetworkBus(nic: FrameEndpoint, emulator: V86Emulator, id = 0, opts: HostLinkOptions = {}): HostLink {
   const bus = emulator.emulator_bus;
   if (!bus) throw new Error("this v86 build has no emulator_bus");
-  const link = new FrameLink(nic, (frame) => bus.send(`net${id}-send`, frame), opts);
+  const link = new HostLink(nic, (frame) => bus.send(`net${id}-send`, frame), opts);
   bus.register(`net${id}-receive`, ((frame: Uint8Array) => link.deliver(new Uint8Array(frame))) as (d: never) => void);
   return link;
 }

@@ -7,12 +7,13 @@
 //
 // Who may touch guest RAM when:
 //  - The driver runs in the main thread on a timer, only while it holds a
-//    lease on the machine (issue 5): a writer (migration's stop-and-copy, a
+//    lease on the machine: a writer (migration's stop-and-copy, a
 //    test's writeLock) expires it, the driver breaks it at once and stops
 //    like a frozen vCPU; it signs again, which waits while the writer holds
 //    the VM.
-//  - Frames travel over a host-side link (NetLink): two bounded queues, one per
-//    direction, delivered into a NIC only while its side holds its lease. While
+//  - Frames travel over one host link per NIC (src/net/host-link.ts, "manual"
+//    delivery): a bounded queue toward each NIC, delivered into it only while
+//    its side holds its lease (the link is "up" then). While
 //    a side is stopped its incoming frames wait on the link (the wire), not in
 //    guest RAM, so nothing lands after its state was saved; overflow is counted
 //    as lost.
@@ -25,7 +26,6 @@
 // backlog; chains fetched but not used are given back by quiesce), or on the
 // link. Hence lost = 0 and duplicated = 0 after a correct restore.
 
-import { Status } from "../status.js";
 import { VmCore } from "../vm-core.js";
 import { loadModule } from "../load-node.js";
 import type { WasmVariant } from "../wasm.js";
@@ -35,6 +35,7 @@ import type { Machine } from "../machine/machine.js";
 import { MachineVirtioNet } from "../devices/virtio-net/machine.js";
 import { machinePciBus } from "../machine/pci-bus.js";
 import { parsePciNode } from "../config/pci-node.js";
+import { HostLink } from "../net/host-link.js";
 import { GuestRam } from "./virtio/guest-ram.js";
 import { InterruptRecorder } from "./virtio/interrupts.js";
 import { VirtioNetDriver } from "./virtio/net-driver.js";
@@ -145,8 +146,6 @@ interface Side {
   signing: boolean;
   /** The side may touch its guest RAM and NIC (holds a lease, or has no lock). */
   up: boolean;
-  /** Frames waiting for this side. */
-  inbox: Uint8Array[];
   gen: number;
   /** A restored NIC: look at every queue once when the side is next up (a kick may have been ignored while the source was quiesced). */
   kickOnUp: boolean;
@@ -208,7 +207,7 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
     let drv = driver;
     if (!drv) drv = new VirtioNetDriver(t, ram, rec, { heap: h, queueSize: 256, rxBuffers: opts.rxBuffers });
     else { t.msix = (drv.transport as PciTransport).msix; drv.rebind(t, ram); }
-    return { machine: m, nic: found.dev.nic, dev: found.dev, driver: drv, irq: rec, unlisten: listenIrq(m, found.dev.name, rec), lease: null, signing: false, up: false, inbox: [], gen: 0, kickOnUp: !init };
+    return { machine: m, nic: found.dev.nic, dev: found.dev, driver: drv, irq: rec, unlisten: listenIrq(m, found.dev.name, rec), lease: null, signing: false, up: false, gen: 0, kickOnUp: !init };
   };
 
   const a = mkMachineSide(machine, heap, true, opts.node);
@@ -219,7 +218,7 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
     b = mkMachineSide(peer, ph, true);
   } else {
     b = { machine: null, nic: peer.nic, dev: null, driver: new VirtioNetDriver(new PciTransport(peer.nic.pci!, { msixVectors: 64 }), new GuestRam(peer.core), peer.irq, { queueSize: 256 }),
-      irq: peer.irq, unlisten: null, lease: null, signing: false, up: true, inbox: [], gen: 0, kickOnUp: false };
+      irq: peer.irq, unlisten: null, lease: null, signing: false, up: true, gen: 0, kickOnUp: false };
   }
 
   const st = { sent: 0, received: 0, peerReceived: 0, duplicated: 0, outOfOrder: 0, linkDropped: 0, pauses: 0, repoints: 0 };
@@ -233,28 +232,19 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
     return [x, dup];
   };
 
-  // The link: a NIC's transmitted frames wait in the other side's inbox.
-  const wire = (from: Side, to: Side) => {
-    from.nic.onTransmit = (f) => {
-      if (to.inbox.length >= linkQueue) { st.linkDropped++; to.dev?.noteLinkLoss(1); return; }
-      to.inbox.push(f);
-    };
-  };
-  wire(a, b); wire(b, a);
+  // One host link per NIC: what a NIC transmits waits in the other NIC's link
+  // until that side is up and its turn comes (pump). A full queue drops the
+  // frame, counted as the link's loss and told to the machine's NIC.
+  const linkOf = (s: Side, peer: () => HostLink) => new HostLink(s.nic, (f) => peer().deliver(f), {
+    delivery: "manual", maxPending: linkQueue, up: () => s.up, onOverflow: (n) => s.dev?.noteLinkLoss(n),
+  });
+  const linkA: HostLink = linkOf(a, () => linkB);
+  const linkB: HostLink = linkOf(b, () => linkA);
 
   let sending = true, stopped = false, timer: ReturnType<typeof setTimeout> | null = null;
   let nicDropBase = 0;
   const nicDrops = (s: Side) => { const c = s.nic.counters(); return Number(c.rxDropped + c.txSwitchDropped); };
   let droppedOnRetired = 0;
-
-  const deliver = (to: Side) => {
-    // Bounded by the inbox length at entry: frames that arrive meanwhile wait for the next tick.
-    for (let n = to.inbox.length; n > 0 && to.up; n--) {
-      const f = to.inbox.shift()!;
-      const s = to.nic.receive(f);
-      if (s !== Status.OK) st.linkDropped += s === Status.ERR_FULL ? 0 : 1; // ERR_FULL: the NIC counted it (rxDropped)
-    }
-  };
 
   const sign = (s: Side) => {
     if (!s.machine || s.signing || s.lease) return;
@@ -328,8 +318,9 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
       // The machine's replies are delivered after its driver ran, so at any
       // pause some wait on the link, some in the NIC's backlog (beyond the
       // posted buffers) and some in the RX ring: every place a frame can be.
-      if (aUp) { machineStep(); deliver(a); }
-      if (bUp) { deliver(b); peerStep(); }
+      // pump() hands over the frames queued at entry; later ones wait for the next tick.
+      if (aUp) { machineStep(); linkA.pump(); }
+      if (bUp) { linkB.pump(); peerStep(); }
     } finally {
       if (!stopped) timer = setTimeout(tick, interval);
     }
@@ -349,11 +340,12 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
   timer = setTimeout(tick, 0);
 
   const stats = (): NetTrafficStats => {
-    const dropped = st.linkDropped + nicDrops(a) + nicDrops(b) + droppedOnRetired - nicDropBase;
+    // The links' `lost` excludes refusals with ERR_FULL: the NIC counted those (rxDropped).
+    const dropped = st.linkDropped + linkA.counters().lost + linkB.counters().lost + nicDrops(a) + nicDrops(b) + droppedOnRetired - nicDropBase;
     return {
       sent: st.sent, received: st.received, peerReceived: st.peerReceived, duplicated: st.duplicated, outOfOrder: st.outOfOrder,
       inFlight: st.sent - st.received, dropped, lost: stopped ? st.sent - st.received : dropped,
-      linkQueued: { toMachine: a.inbox.length, toPeer: b.inbox.length }, pauses: st.pauses, repoints: st.repoints, stopped,
+      linkQueued: { toMachine: linkA.pendingFrames, toPeer: linkB.pendingFrames }, pauses: st.pauses, repoints: st.repoints, stopped,
     };
   };
 
@@ -379,11 +371,9 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
       const old = a;
       droppedOnRetired += nicDrops(old);
       release(old);
-      old.nic.onTransmit = null;
       const next = mkMachineSide(newMachine, heap, false, opts.node, old.driver, old.irq);
-      next.inbox = old.inbox;
       Object.assign(a, next, { gen: old.gen + 1 });
-      wire(a, b);
+      linkA.retarget(a.nic); // what waited for the old NIC goes to the new one
       nicDropBase += nicDrops(a);
       st.repoints++;
       sign(a);
@@ -397,7 +387,8 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
       stopped = true;
       if (timer) clearTimeout(timer);
       timer = null;
-      for (const s of [a, b]) { release(s); s.nic.onTransmit = null; }
+      for (const s of [a, b]) release(s);
+      linkA.detach(); linkB.detach(); // what waits stays counted in linkQueued
       return stats();
     },
   };

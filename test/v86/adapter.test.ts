@@ -5,15 +5,13 @@ import { describe, expect, it, vi } from "vitest";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
 import {
-  V86PciAdapter, FrameLink, linkResponder, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
+  V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
   type V86Emulator, type V86Cpu,
 } from "../../src/adapters/v86.js";
 import type { PciFunction, BarInfo } from "../../src/pci.js";
 import type { DeviceModel } from "../../src/device.js";
-import { Responder } from "../../src/net/responder.js";
 import { Status } from "../../src/status.js";
 import { rng, testSeed } from "../support/core.js";
-import { until } from "../support/wait.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -369,79 +367,5 @@ describe("V86PciAdapter line accounting across restore", () => {
       expect(b.adapter.counters()).toMatchObject({ irqRaised: 1, irqLowered: 0 });
       expect(b.raised).toEqual([96]);
     } finally { await a.close(); await b.close(); }
-  });
-});
-
-describe("FrameLink", () => {
-  class FakeNic {
-    onTransmit: ((f: Uint8Array) => void) | null = null;
-    got: number[] = [];
-    refuse = 0;
-    receive(f: Uint8Array): number {
-      if (this.refuse > 0) { this.refuse--; return Status.ERR_FULL; }
-      this.got.push(f[0]);
-      return Status.OK;
-    }
-  }
-
-  it("by default drops what the NIC refuses (it has its own backlog) and counts it", async () => {
-    const nic = new FakeNic();
-    const link = new FrameLink(nic, () => {});
-    nic.refuse = 1;
-    link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(nic.got).toEqual([2]);
-    expect(link.counters()).toMatchObject({ rxFrames: 1, rxDropped: 1, rxRetries: 0 });
-    link.close();
-  });
-
-  it("delivers in order outside the transmit call, retrying refused frames when asked to", async () => {
-    const nic = new FakeNic();
-    const seen: Array<[string, number]> = [];
-    const link = new FrameLink(nic, (f) => { link.deliver(Uint8Array.of(f[0] + 100)); link.deliver(Uint8Array.of(f[0] + 200)); },
-      { tap: (d, f) => seen.push([d, f[0]]), maxRetries: 10 });
-    nic.refuse = 3;
-    nic.onTransmit!(Uint8Array.of(1));
-    expect(nic.got).toEqual([]); // not re-entered
-    // Three refusals, each retried on a later timer: wait for the deliveries, not for a span of time.
-    await until(() => nic.got.length === 2, "both frames delivered");
-    expect(nic.got).toEqual([101, 201]);
-    expect(link.counters()).toMatchObject({ txFrames: 1, rxFrames: 2, rxRetries: 3, rxDropped: 0 });
-    expect(seen).toEqual([["tx", 1], ["rx", 101], ["rx", 201]]);
-    link.close();
-    expect(nic.onTransmit).toBe(null);
-  });
-
-  it("contains a throwing peer or NIC and counts it", async () => {
-    const nic = new FakeNic();
-    const link = new FrameLink(nic, () => { throw new Error("peer bug"); });
-    expect(() => nic.onTransmit!(Uint8Array.of(1))).not.toThrow();
-    nic.receive = () => { throw new Error("nic bug"); };
-    link.deliver(Uint8Array.of(2));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(link.counters()).toMatchObject({ errors: 2, rxDropped: 1, rxFrames: 0 });
-    link.close();
-  });
-
-  it("drops after the retry budget and when the pending queue is full", async () => {
-    const nic = new FakeNic();
-    const link = new FrameLink(nic, () => {}, { maxRetries: 2, maxPending: 2 });
-    nic.refuse = 1000;
-    link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2)); link.deliver(Uint8Array.of(3));
-    await until(() => link.pendingFrames === 0, "every frame dropped");
-    expect(link.counters().rxDropped).toBe(3);
-    expect(nic.got).toEqual([]);
-    link.close();
-  });
-
-  it("links a responder: an ARP request comes back as a reply", async () => {
-    const nic = new FakeNic();
-    const link = linkResponder(nic, new Responder({ mac: "52:54:00:12:34:56", ip: "10.0.2.2" }));
-    const arp = Uint8Array.from([255, 255, 255, 255, 255, 255, 2, 0, 0, 0, 0, 1, 8, 6, 0, 1, 8, 0, 6, 4, 0, 1,
-      2, 0, 0, 0, 0, 1, 10, 0, 2, 15, 0, 0, 0, 0, 0, 0, 10, 0, 2, 2]);
-    nic.onTransmit!(arp);
-    await new Promise((r) => setTimeout(r, 10));
-    expect(nic.got).toEqual([2]); // first byte of the reply's destination MAC
-    link.close();
   });
 });
