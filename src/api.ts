@@ -4,9 +4,12 @@ export { CoreCounter } from "./counters.js";
 export { VmCore, GuestMemory, DirtyBitmap, PAGE_SIZE, PAGE_SHIFT, GUEST_BITMAP, type VmCoreOptions, type PageRange, type SharedVm } from "./vm-core.js";
 export { instantiate, createMemory, WASM_FILES, type ForeignRam, type WasmVariant, type VmdevWasm } from "./wasm.js";
 export type { VmdevExports } from "./generated/exports.js";
-export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader } from "./state.js";
+export {
+  DeviceKind, HostKind, readEnvelopeHeader, sealEnvelope, openEnvelope, encodeFields, decodeFields, STATE_HEADER_SIZE,
+  type EnvelopeHeader, type EnvelopeField, type EnvelopeSeal, type OpenedEnvelope,
+} from "./state.js";
 export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
-export type { PciFunction, BarInfo, BarKind } from "./pci.js";
+export type { PciFunction, BarInfo, BarKind, RegisterSpan } from "./pci.js";
 export { ManualClock, type GuestClock } from "./clock.js";
 export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";
 export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./devices/virtio-net/index.js";
@@ -15,5 +18,5 @@ export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type Res
 export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
 export {
   V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
-  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar, type V86MachineDevice,
-} from "./adapters/v86.js";
+  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar, type V86MachineDevice, type DecodedMachine,
+} from "./adapters/v86/index.js";

@@ -21,7 +21,18 @@ export interface PciFunction {
   /** Accesses inside a BAR, `offset` relative to its base. Invalid accesses read as all-ones and are counted. */
   barRead(bar: number, offset: number, width: 1 | 2 | 4): number;
   barWrite(bar: number, offset: number, width: 1 | 2 | 4, value: number): void;
+  /**
+   * The register that holds byte `offset` of memory BAR `bar`: its first byte
+   * and width, or null where the function takes any width. A bus that splits
+   * wide accesses into bytes (v86 reads 16 bits as two bytes) reads the whole
+   * register and picks the byte, for functions that accept only a register's
+   * own width (virtio 1.2 §4.1.3.1). Optional: without it bytes are forwarded.
+   */
+  mmioRegister?(bar: number, offset: number): RegisterSpan | null;
 }
+
+/** Where a register lies in a BAR (see {@link PciFunction.mmioRegister}). */
+export interface RegisterSpan { start: number; width: 1 | 2 | 4 }
 
 /** PCI configuration-space offsets and bits the host layer reads (PCI Local Bus 3.0 §6.1, §6.7). */
 export const PCI_STATUS = 0x06;

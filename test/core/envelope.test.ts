@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { Status } from "../../src/index.js";
 import { newCore, rng, testSeed } from "../support/core.js";
-import { STATE_HEADER_SIZE, readEnvelopeHeader } from "../../src/state.js";
+import { DeviceKind, HostKind, STATE_HEADER_SIZE, openEnvelope, readEnvelopeHeader, sealEnvelope } from "../../src/state.js";
 
 const MiB = 1 << 20;
 
@@ -103,3 +103,57 @@ describe("state envelope", () => {
     expect(accepted).toBeLessThan(20000 / 4);
   });
 });
+
+describe("host-written envelopes (src/state.ts sealEnvelope / openEnvelope)", () => {
+  it("are the wasm's format: a wasm blob opened and re-sealed by the host is byte-identical, and the wasm restores it", async () => {
+    const core = await coreWithLayout();
+    const blob = core.saveLayout();
+    const opened = await openEnvelope(blob, DeviceKind.guestMemory);
+    if (typeof opened === "number") throw new Error(`openEnvelope: ${opened}`);
+    const h = opened.header;
+    const again = await sealEnvelope({ kind: h.kind, payloadVersion: h.payloadVersion, abiVersion: h.abiVersion, buildId: h.buildId }, opened.fields);
+    expect(again).toEqual(blob);
+    const dst = await newCore(8 * MiB);
+    expect(dst.restoreLayout(again)).toBe(Status.OK);
+  });
+
+  it("pass the wasm's header check (state_peek_kind) with their host kind", async () => {
+    const core = await newCore(4 * MiB);
+    const blob = await sealEnvelope({ kind: HostKind.v86Machine, payloadVersion: 1 }, [{ tag: 1, value: Uint8Array.of(1, 2, 3) }]);
+    core.io().set(blob, 0);
+    expect(core.exports.state_peek_kind(blob.length)).toBe(HostKind.v86Machine);
+  });
+
+  it("host kinds never meet a wasm DeviceKind", () => {
+    const device = new Set<number>(Object.values(DeviceKind));
+    for (const k of Object.values(HostKind)) {
+      expect(k).toBeGreaterThan(0xffff);
+      expect(device.has(k)).toBe(false);
+    }
+  });
+
+  it("openEnvelope names what is wrong, in envOpen's order, and never throws", async () => {
+    const blob = await sealEnvelope({ kind: HostKind.v86Machine, payloadVersion: 1 }, [{ tag: 1, value: Uint8Array.of(9, 9) }, { tag: 7, value: new Uint8Array(0) }]);
+    const ok = await openEnvelope(blob, HostKind.v86Machine);
+    if (typeof ok === "number") throw new Error(`openEnvelope: ${ok}`);
+    expect(ok.fields.map((f) => [f.tag, [...f.value]])).toEqual([[1, [9, 9]], [7, []]]);
+    const flip = (at: number) => { const b = blob.slice(); b[at] ^= 1; return b; };
+    expect(await openEnvelope(blob.subarray(0, 47), HostKind.v86Machine)).toBe(Status.ERR_STATE_LENGTH);
+    expect(await openEnvelope(flip(0), HostKind.v86Machine)).toBe(Status.ERR_STATE_MAGIC);
+    expect(await openEnvelope(flip(4), HostKind.v86Machine)).toBe(Status.ERR_STATE_VERSION);
+    expect(await openEnvelope(flip(12), HostKind.v86Machine)).toBe(Status.ERR_STATE_CHECKSUM);
+    expect(await openEnvelope(blob, DeviceKind.virtioNet)).toBe(Status.ERR_STATE_KIND);
+    expect(await openEnvelope(flip(STATE_HEADER_SIZE + 8), HostKind.v86Machine)).toBe(Status.ERR_STATE_CHECKSUM);
+    expect(await openEnvelope(blob.subarray(0, blob.length - 1), HostKind.v86Machine)).toBe(Status.ERR_STATE_LENGTH);
+    expect(await openEnvelope("not a blob" as unknown as Uint8Array, HostKind.v86Machine)).toBe(Status.ERR_STATE_LENGTH);
+    const seed = testSeed();
+    const next = rng(seed);
+    for (let i = 0; i < 300; i++) {
+      const b = blob.slice(0, Math.floor(next() * (blob.length + 1)));
+      if (b.length && next() < 0.7) b[Math.floor(next() * b.length)] ^= 1 + Math.floor(next() * 255);
+      const st = await openEnvelope(b, HostKind.v86Machine);
+      if (typeof st !== "number" && (b.length !== blob.length || b.some((x, j) => x !== blob[j]))) throw new Error(`seed ${seed}: a damaged blob was opened`);
+    }
+  });
+});
+

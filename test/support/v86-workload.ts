@@ -17,7 +17,7 @@ import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
 import { parseMac } from "../../src/net/mac.js";
-import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86.js";
+import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";

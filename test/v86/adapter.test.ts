@@ -7,11 +7,12 @@ import { V86 } from "v86";
 import {
   V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
   type V86Emulator, type V86Cpu,
-} from "../../src/adapters/v86.js";
+} from "../../src/adapters/v86/index.js";
 import type { PciFunction, BarInfo } from "../../src/pci.js";
 import type { DeviceModel } from "../../src/device.js";
 import { Status } from "../../src/status.js";
 import { rng, testSeed } from "../support/core.js";
+import { HostKind, encodeFields, readEnvelopeHeader, sealEnvelope, type EnvelopeField } from "../../src/state.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -65,6 +66,13 @@ class FakeFunction implements PciFunction, DeviceModel {
     this.log.push(["w", bar, off, width, v]);
     this.regs.set(`${bar}:${off}:${width}`, v);
   }
+  /** Registers wider than a byte in BAR 0, as [start, width] (what a virtio-pci function reports for its common config). */
+  wide: Array<[number, 1 | 2 | 4]> = [[0x14, 1], [0x16, 2], [0x18, 2]];
+  mmioRegister(bar: number, off: number) {
+    if (bar !== 0) return null;
+    for (const [start, width] of this.wide) if (off >= start && off < start + width) return { start, width };
+    return null;
+  }
   saveState(): Uint8Array { return Uint8Array.of(0xfa, this.stateByte); }
   restoreState(blob: Uint8Array): number {
     if (blob.length !== 2 || blob[0] !== 0xfa) return Status.ERR_STATE_INVALID;
@@ -75,8 +83,9 @@ class FakeFunction implements PciFunction, DeviceModel {
 }
 
 /** A v86 machine that never runs: BIOS of zeros, our function attached from emulator-ready. */
-async function machine(opts: { attach?: boolean; hideMsi?: boolean } = {}) {
+async function machine(opts: { attach?: boolean; hideMsi?: boolean; prepare?: (fn: FakeFunction) => void } = {}) {
   const fn = new FakeFunction();
+  opts.prepare?.(fn);
   const adapter = new V86PciAdapter({ name: "fake0", deviceNumber: 12, hideMsi: opts.hideMsi });
   const raised: number[] = [];
   const emulator = new V86({
@@ -142,7 +151,7 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
     } finally { await keep.close(); }
   });
 
-  it("assembles byte reads of 16-bit virtio common-config registers from one 16-bit read", async () => {
+  it("assembles byte reads of a 16-bit register the function reports (mmioRegister) from one 16-bit read", async () => {
     const m = await machine();
     try {
       const base = 0xe8000000 | 0;
@@ -152,9 +161,36 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
       const size = m.cpu.mmap_read8(base + 0x18) | (m.cpu.mmap_read8(base + 0x19) << 8);
       expect(size).toBe(0x100);
       m.cpu.mmap_read8(base + 0x14);                       // device_status is a byte register
-      m.cpu.mmap_read8(base + 0x41);                       // outside the common window: forwarded as is
+      m.cpu.mmap_read8(base + 0x41);                       // no register reported there: forwarded as is
       expect(m.fn.log).toEqual([["r", 0, 0x18, 2], ["r", 0, 0x18, 2], ["r", 0, 0x14, 1], ["r", 0, 0x41, 1]]);
     } finally { await m.close(); }
+  });
+
+  it("forwards byte reads as bytes for a function without mmioRegister, and ignores a span that lies or throws", async () => {
+    const m = await machine({ prepare: (fn) => { (fn as { mmioRegister?: unknown }).mmioRegister = undefined; } });
+    try {
+      const base = 0xe8000000 | 0;
+      m.fn.log.length = 0;
+      m.cpu.mmap_read8(base + 0x19);
+      expect(m.fn.log).toEqual([["r", 0, 0x19, 1]]);
+    } finally { await m.close(); }
+    const lying = await machine({
+      prepare: (fn) => {
+        fn.mmioRegister = (bar: number, off: number) => {
+          if (off === 0x20) throw new Error("device bug");
+          return off === 0x19 ? { start: 0x10, width: 2 } : off === 0x1a ? { start: 0x1a, width: 3 as 2 } : null; // not holding the byte; no access width
+        };
+      },
+    });
+    try {
+      const base = 0xe8000000 | 0;
+      lying.fn.log.length = 0;
+      lying.cpu.mmap_read8(base + 0x19);
+      lying.cpu.mmap_read8(base + 0x1a);
+      lying.cpu.mmap_read8(base + 0x20);
+      expect(lying.fn.log).toEqual([["r", 0, 0x19, 1], ["r", 0, 0x1a, 1], ["r", 0, 0x20, 1]]);
+      expect(lying.adapter.counters().deviceErrors).toBe(1);
+    } finally { await lying.close(); }
   });
 
   it("sizes the memory BAR (all-ones write) and keeps it fixed", async () => {
@@ -307,10 +343,13 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
         if (st === Status.OK) throw new Error(`seed ${seed}: truncated blob accepted`);
       }
       // A well-formed container whose device blob the device rejects.
-      const parsed = decodeMachine(blob);
+      const saveGood = m.fn.saveState;
+      m.fn.saveState = () => Uint8Array.of(0, 7); // 0xfa magic → 0
+      const corrupt = await saveV86Machine(m.emulator, devices);
+      m.fn.saveState = saveGood;
+      const parsed = await decodeMachine(corrupt);
       if (typeof parsed === "number") throw new Error("decode");
-      const corrupt = blob.slice();
-      corrupt[parsed.devices[0].state.byteOffset] = 0; // 0xfa magic → 0
+      expect([...parsed.devices[0].state]).toEqual([0, 7]);
       m.cpu.mem8[0x3000] = 0x11;
       expect(await restoreV86Machine(m.emulator, corrupt, devices)).toBe(Status.ERR_STATE_INVALID);
       expect(m.fn.stateByte).toBe(3);
@@ -369,3 +408,100 @@ describe("V86PciAdapter line accounting across restore", () => {
     } finally { await a.close(); await b.close(); }
   });
 });
+
+describe("v86 machine state is untrusted", () => {
+  const u32 = (v: number) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+  const device = (name: string | Uint8Array, irq: Uint8Array, state: Uint8Array | null): EnvelopeField => ({
+    tag: 2,
+    value: encodeFields([
+      { tag: 1, value: typeof name === "string" ? new TextEncoder().encode(name) : name },
+      { tag: 2, value: irq },
+      ...(state ? [{ tag: 3, value: state }] : []),
+    ]),
+  });
+
+  /** Restore `blob`, expect `status`, and check nothing moved: v86's RAM, the device, the line, and v86 never asked to restore. */
+  async function refused(m: Awaited<ReturnType<typeof machine>>, blob: Uint8Array, status: number) {
+    const devices = [{ device: m.fn, adapter: m.adapter }];
+    m.fn.stateByte = 42;
+    m.cpu.mem8[0x3000] = 0x77;
+    const restore = vi.spyOn(m.emulator, "restore_state");
+    try {
+      expect(await restoreV86Machine(m.emulator, blob, devices)).toBe(status);
+      expect(restore).not.toHaveBeenCalled();
+    } finally { restore.mockRestore(); }
+    expect(m.fn.stateByte).toBe(42);
+    expect(m.cpu.mem8[0x3000]).toBe(0x77);
+    expect(m.adapter.irqLevel).toBe(false);
+  }
+
+  it("is one state envelope (the format every device uses), of the v86 machine kind", async () => {
+    const m = await machine();
+    try {
+      const blob = await saveV86Machine(m.emulator, [{ device: m.fn, adapter: m.adapter }]);
+      const h = readEnvelopeHeader(blob);
+      expect(h).toMatchObject({ magic: "VMDS", format: 1, kind: HostKind.v86Machine, payloadVersion: 1, flags: 0, payloadLength: blob.length - 48 });
+    } finally { await m.close(); }
+  });
+
+  it("regression_v86_machine_blob_bitflip_in_v86_state_is_refused (the old container had no checksum and handed it to v86)", async () => {
+    const m = await machine();
+    try {
+      const blob = await saveV86Machine(m.emulator, [{ device: m.fn, adapter: m.adapter }]);
+      const parsed = await decodeMachine(blob);
+      if (typeof parsed === "number") throw new Error("decode");
+      const flipped = blob.slice();
+      flipped[parsed.v86.byteOffset + (parsed.v86.length >> 1)] ^= 0x40; // somewhere in v86's RAM image
+      await refused(m, flipped, Status.ERR_STATE_CHECKSUM);
+      const header = blob.slice();
+      header[12] ^= 1; // payload version, covered by the header checksum
+      await refused(m, header, Status.ERR_STATE_CHECKSUM);
+    } finally { await m.close(); }
+  });
+
+  it("regression_v86_machine_hostile_contents_in_a_valid_envelope_change_nothing", async () => {
+    const m = await machine();
+    try {
+      const v86 = { tag: 1, value: new Uint8Array(await m.emulator.save_state()) };
+      const good = device("fake0", u32(0), Uint8Array.of(0xfa, 9));
+      const seal = (fields: EnvelopeField[], o: { kind?: number; payloadVersion?: number } = {}) =>
+        sealEnvelope({ kind: o.kind ?? HostKind.v86Machine, payloadVersion: o.payloadVersion ?? 1 }, fields);
+      await refused(m, await seal([good, v86], { kind: 2 }), Status.ERR_STATE_KIND);            // a virtio-net blob's kind
+      await refused(m, await seal([good, v86], { payloadVersion: 2 }), Status.ERR_STATE_VERSION);
+      await refused(m, await seal([good]), Status.ERR_STATE_INVALID);                           // no v86 state
+      await refused(m, await seal([good, v86, v86]), Status.ERR_STATE_INVALID);                 // two
+      await refused(m, await seal([device("fake0", u32(2), Uint8Array.of(0xfa, 9)), v86]), Status.ERR_STATE_INVALID);   // line level 2
+      await refused(m, await seal([device("fake0", Uint8Array.of(1), Uint8Array.of(0xfa, 9)), v86]), Status.ERR_STATE_INVALID); // short IRQ field
+      await refused(m, await seal([device("fake0", u32(1), null), v86]), Status.ERR_STATE_INVALID);                     // no STATE
+      await refused(m, await seal([device("x".repeat(257), u32(1), Uint8Array.of(0xfa, 9)), v86]), Status.ERR_STATE_INVALID);
+      await refused(m, await seal([device(Uint8Array.of(0xff, 0xfe), u32(1), Uint8Array.of(0xfa, 9)), v86]), Status.ERR_STATE_INVALID); // not UTF-8
+      await refused(m, await seal([good, good, v86]), Status.ERR_STATE_INVALID);                // the same device twice
+      await refused(m, await seal([device("other0", u32(1), Uint8Array.of(0xfa, 9)), v86]), Status.ERR_STATE_INVALID); // a device this machine lacks
+      await refused(m, await seal([...Array.from({ length: 65 }, (_, i) => device(`d${i}`, u32(0), Uint8Array.of(0xfa, 1))), v86]), Status.ERR_STATE_INVALID);
+      // A field whose length runs past the payload, sealed with correct checksums.
+      const lying = await seal([good, v86]);
+      const body = lying.slice(48);
+      new DataView(body.buffer).setUint32(4, body.length, true);
+      await refused(m, await sealRaw(body), Status.ERR_STATE_INVALID);
+      // The container this format replaces ("VMV86MCH"): refused by its magic.
+      await refused(m, Uint8Array.from([0x56, 0x4d, 0x56, 0x38, 0x36, 0x4d, 0x43, 0x48, ...new Uint8Array(64)]), Status.ERR_STATE_MAGIC);
+      // And the same fields, well formed, restore.
+      expect(await restoreV86Machine(m.emulator, await seal([good, v86]), [{ device: m.fn, adapter: m.adapter }])).toBe(Status.OK);
+      expect(m.fn.stateByte).toBe(9);
+    } finally { await m.close(); }
+  });
+
+  /** Seal a raw payload (fields laid out by hand) with valid checksums. */
+  async function sealRaw(payload: Uint8Array): Promise<Uint8Array> {
+    const probe = await sealEnvelope({ kind: HostKind.v86Machine, payloadVersion: 1 }, [{ tag: 9, value: payload.subarray(8) }]);
+    // Same length as `payload` (one field header + its value); swap the bytes in and re-seal the checksums.
+    const { default: xxhash } = await import("xxhash-wasm");
+    const h = await xxhash();
+    probe.set(payload, 48);
+    const dv = new DataView(probe.buffer);
+    dv.setBigUint64(32, h.h64Raw(probe.subarray(48), 0n), true);
+    dv.setBigUint64(40, h.h64Raw(probe.subarray(0, 40), 0n), true);
+    return probe;
+  }
+});
+

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder } from "../../src/net/responder.js";
-import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../src/adapters/v86.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../src/adapters/v86/index.js";
 import { linkResponder, type HostLink } from "../../src/net/host-link.js";
 import { Status } from "../../src/status.js";
 import { debugWasm } from "../support/core.js";

@@ -14,7 +14,7 @@ import type { DeviceModel, InterruptSink } from "../../device.js";
 import type { PciFunction } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
 import { VIRTIO_NET_COUNTERS } from "./counters.js";
-import { VIRTIO_PCI_BARS } from "./pci.js";
+import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 
@@ -154,6 +154,7 @@ export class VirtioNet implements DeviceModel {
       configWrite: (off, w, v) => { e.vpci_cfg_write(this.h, off >>> 0, w, v >>> 0); this.settle(); },
       barRead: (bar, off, w) => { const v = e.vpci_bar_read(this.h, bar, off >>> 0, w) >>> 0; this.settle(); return v; },
       barWrite: (bar, off, w, v) => { e.vpci_bar_write(this.h, bar, off >>> 0, w, v >>> 0); this.settle(); },
+      mmioRegister: virtioPciRegister,
     };
   }
 

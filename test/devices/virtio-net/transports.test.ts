@@ -4,6 +4,8 @@
 import { describe, it, expect } from "vitest";
 import { Rig, F, S, frame, OWN_MAC } from "./rig.js";
 import { rng, testSeed } from "../../support/core.js";
+import { Common } from "../../../src/guest/virtio/defs.js";
+import { pciCapabilities, PCI_CAP_ID_VNDR } from "../../../src/pci.js";
 
 const BASE = [F.VERSION_1, F.MAC, F.CTRL_VQ, F.CTRL_RX];
 
@@ -283,3 +285,38 @@ describe("virtio-pci command register", () => {
     expect(r.tx).toHaveLength(1);
   });
 });
+
+describe("virtio-pci register spans (PciFunction.mmioRegister, what a byte-splitting bus reads whole)", () => {
+  it("reports every common-config field the driver model knows, with its width, for each of its bytes", async () => {
+    const { dev } = await Rig.create("pci");
+    const p = dev.pci!;
+    // Where the device puts its common config: its own capability (§4.1.4.3), not a constant of the test.
+    const cap = pciCapabilities(p).caps.find(({ at, id }) => id === PCI_CAP_ID_VNDR && p.configRead(at + 3, 1) === 1)!;
+    const bar = p.configRead(cap.at + 4, 1), base = p.configRead(cap.at + 8, 4);
+    const starts = Object.values(Common) as number[];
+    for (const [i, start] of starts.entries()) {
+      // 64-bit fields are two 32-bit halves (§4.1.3.1); the rest end where the next begins.
+      const end = i + 1 < starts.length ? starts[i + 1] : start + 2;
+      const halves = end - start === 8 ? [start, start + 4] : [start];
+      for (const h of halves) {
+        const width = halves.length === 2 ? 4 : end - start;
+        for (let b = 0; b < width; b++) expect(p.mmioRegister!(bar, base + h + b)).toEqual({ start: base + h, width });
+      }
+    }
+    expect(p.mmioRegister!(bar, base + 0x3c)).toBe(null);   // past the structure
+    expect(p.mmioRegister!(1, 0x18)).toBe(null);            // the MSI-X BAR takes what it takes
+  });
+
+  it("a reported field refuses a byte access and answers one of its width (why the bus must read it whole)", async () => {
+    const { dev } = await Rig.create("pci");
+    const p = dev.pci!;
+    const r = p.mmioRegister!(4, Common.NUM_QUEUES + 1)!;
+    expect(r).toEqual({ start: Common.NUM_QUEUES, width: 2 });
+    expect(p.barRead(4, r.start, r.width)).toBe(3);                   // rx, tx, ctrl
+    expect(dev.counters().badAccess).toBe(0n);
+    expect(p.barRead(4, Common.NUM_QUEUES + 1, 1)).toBe(0xff);         // a lone byte: all-ones, counted
+    expect(p.barRead(4, Common.NUM_QUEUES, 1)).toBe(0xff);
+    expect(dev.counters().badAccess).toBe(2n);
+  });
+});
+
