@@ -9,7 +9,7 @@
 // `--in-process` keeps both in this process (MessageChannel).
 // `--traffic` (what `npm start` runs) adds guest traffic: the source gets a
 // virtio-net (unless the config has one) exchanging sequence-numbered frames
-// with a peer VM through the driver model (src/net/traffic.ts) before, during
+// with a peer VM through the driver model (src/guest/traffic.ts) before, during
 // and after the migration; the flow moves to the destination when it resumes
 // and the summary reports frames lost end to end. The driver model's state
 // lives in this process, so the destination does too (in-process transport).

@@ -5,7 +5,8 @@
 // otherwise. The backend says where its frames go:
 //
 //   backend=host          (default) the host port: `nic.onTransmit` / `nic.receive`,
-//                         what NetLink and startNetTraffic (src/guest/traffic.ts) use
+//                         what a HostLink (src/net/host-link.ts) and startNetTraffic
+//                         (src/guest/traffic.ts) connect
 //   backend=switch:NAME   a VirtualSwitch inside wasm shared by every device of
 //                         this machine with the same NAME
 //   backend=loopback      the device receives what it sends
@@ -135,7 +136,7 @@ export const virtioNetFactory: DeviceFactory = {
     { pattern: "backlog", validate: validators.int(1, VirtioNetDefs.MAX_BACKLOG), default: "256", description: "frames held while the guest has no receive buffers (then dropped and counted)" },
     {
       pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
-      description: "where frames go: host (the host port: NetLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
+      description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
     },
   ],
   positional: ["backend"],

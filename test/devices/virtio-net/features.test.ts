@@ -571,7 +571,7 @@ for (const transport of ["mmio", "pci"] as const) {
       const r = await netRig({ transport });
       r.irq.clearCounts();
       const tx = r.drv.pairs[0].tx;
-      // §2.7.13.3 / issue 3: avail idx may move by at most the queue size.
+      // §2.7.13.3: avail idx may move by at most the queue size.
       r.drv.ram.w16(tx.avail + 2, (tx.availIdx + tx.size + 1) & 0xffff);
       r.drv.transport.notify(1);
       expect(r.dev.needsReset).toBe(true);
