@@ -9,9 +9,16 @@ import * as vm from "./core/vm";
 import * as dirty from "./core/dirty";
 import * as pg from "./migration/pages";
 import { deltaEncode, deltaDecode, PAGE } from "./migration/delta";
+import { envPeekKind } from "./core/state";
 
 /** The largest status value (the host has it as CoreDefs.STATUS_MAX). */
 export function status_max(): i32 { return STATUS_MAX; }
+
+/** The kind in the envelope header of the first `len` bytes of the I/O buffer, or -status (the header check of envOpen). */
+export function state_peek_kind(len: u32): i32 {
+  if (len > vm.ioSize()) return -Status.ERR_STATE_LENGTH;
+  return envPeekKind(vm.ioPtr(), len);
+}
 
 /** Get-and-clear of bitmap `h` as (u32 word, u32 0, u64 bits) entries; see dirty_harvest_ranges. */
 export function dirty_harvest_words(h: i32, startWord: u32, ioOffset: u32, cap: u32): i32 {

@@ -23,10 +23,12 @@ export { InterruptRouter, pciIntxGsi, PCI_INTX_GSI_BASE, type InterruptControlle
 export { IoApicDevice, ioapicFactory, IOAPIC_POLL_MS } from "./devices/ioapic/machine.js";
 export { machineFirmwareTables, type MachineFirmwareOptions } from "./platform/machine.js";
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
-export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
-export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";
+export { MemtestDevice, type MemtestOptions } from "./devices/memtest/device.js";
+export { memtestFactory } from "./devices/memtest/machine.js";
+export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
-export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./net/traffic.js";
+export { fillRandom } from "./guest/fill.js";
+export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";
 export { SyncState } from "./sync/shared.js";
 export { VmLock, Lease, type SyncStatus, type LockResult, type VcpuFreezer, type WaitOptions } from "./sync/vm-lock.js";
 export { VcpuHost, type VcpuStats } from "./vcpu/host.js";

@@ -9,7 +9,7 @@
 // `--in-process` keeps both in this process (MessageChannel).
 // `--traffic` (what `npm start` runs) adds guest traffic: the source gets a
 // virtio-net (unless the config has one) exchanging sequence-numbered frames
-// with a peer VM through the driver model (src/net/traffic.ts) before, during
+// with a peer VM through the driver model (src/guest/traffic.ts) before, during
 // and after the migration; the flow moves to the destination when it resumes
 // and the summary reports frames lost end to end. The driver model's state
 // lives in this process, so the destination does too (in-process transport).
@@ -26,12 +26,13 @@ import { VmCore } from "../vm-core.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { parseSize } from "../config/schema.js";
-import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../net/traffic.js";
-import { lapicSetOf } from "../machine/lapic.js";
+import { parsePciKey } from "../config/pci-node.js";
+import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
+import { lapicSetOf } from "../devices/apic/machine.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";
 import { runDestinationRole } from "../migration/roles.js";
-import { fillRandom } from "../migration/standin.js";
+import { fillRandom } from "../guest/fill.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
 import { connect, portPair, type Transport } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
@@ -114,7 +115,7 @@ const DRIVER_WINDOW = 2 << 20;
  * workload kept below the driver's window (`workload.pages`, unless set).
  */
 export function trafficConfig(tree: ConfigTree): void {
-  const hasNic = tree.keys().some((k) => /^pci\.\d+\.\d+\.\d+\.device$/.test(k) && tree.get(k) === "virtio-net");
+  const hasNic = tree.keys().some((k) => parsePciKey(k)?.leaf === "device" && tree.get(k) === "virtio-net");
   if (!hasNic) {
     let slot = 3;
     while (slot < 32 && tree.children(`pci.0.${slot}`).length) slot++;

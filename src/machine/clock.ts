@@ -15,7 +15,7 @@
 import { Status, VmdevError } from "../status.js";
 import { DeviceKind } from "../state.js";
 import type { VmCore } from "../vm-core.js";
-import type { GuestClock } from "../apic/apic-bus.js";
+import type { GuestClock } from "../clock.js";
 import type { MachineDevice } from "./registry.js";
 
 /** Host monotonic time in ns. */

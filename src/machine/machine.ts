@@ -11,16 +11,17 @@ import { loadModule } from "../load-node.js";
 import { isSharedVariant, type WasmVariant } from "../wasm.js";
 import { ConfigError, ConfigTree } from "../config/tree.js";
 import { MACHINE_SCHEMA, checkValue, findSpec, parseSize, valueOf } from "../config/schema.js";
+import { parsePciKey } from "../config/pci-node.js";
 import { SyncState } from "../sync/shared.js";
 import { VmLock, type Lease, type LockResult, type SyncStatus, type WaitOptions } from "../sync/vm-lock.js";
 import { VcpuHost, type VcpuStats } from "../vcpu/host.js";
 import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
-import { memtestFactory } from "./memtest.js";
-import { lapicFactory } from "./lapic.js";
+import { memtestFactory } from "../devices/memtest/machine.js";
+import { lapicFactory } from "../devices/apic/machine.js";
 import { MachineClock } from "./clock.js";
-import { virtioNetFactory } from "./virtio-net.js";
+import { virtioNetFactory } from "../devices/virtio-net/machine.js";
 import { ioapicFactory } from "../devices/ioapic/machine.js";
 import { planMachineMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
@@ -38,18 +39,16 @@ export function createDefaultRegistry(): DeviceRegistry {
   return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).registerVcpuDevice(lapicFactory).registerPlatformDevice(ioapicFactory);
 }
 
-const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;
-
 /** Check every key and value of `tree` against the machine schema and the devices' keys; throws a ConfigError naming the key. */
 export function validateConfig(tree: ConfigTree, registry: DeviceRegistry): void {
   const nodes = new Set<string>();
   for (const key of tree.keys()) {
     const value = tree.get(key)!; // expands, so a bad reference is an error naming this key
-    const pci = PCI_KEY.exec(key);
+    const pci = parsePciKey(key);
     if (pci) {
-      const [, bus, slot, func] = pci.map(Number);
+      const { bus, slot, func } = pci.address;
       if (bus > 255 || slot > 31 || func > 7) throw new ConfigError(key, "PCI address out of range (bus ≤ 255, slot ≤ 31, function ≤ 7)");
-      nodes.add(`pci.${bus}.${slot}.${func}`);
+      nodes.add(pci.node);
       continue;
     }
     const top = key.split(".")[0];

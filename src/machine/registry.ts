@@ -1,21 +1,27 @@
 // The device registry: device models are created from the config by name.
-// A device plugs in by registering a factory:
+// A device plugs in by registering a factory from its room
+// (src/devices/<dev>/machine.ts), e.g. memtest's:
 //
 //   registry.register({
-//     name: "virtio-net",
-//     keys: [{ pattern: "mac", validate: validators.mac(), description: "MAC address" }],
-//     positional: ["backend"],
-//     create: (ctx) => new VirtioNet(ctx.core, { name: ctx.instanceName, mac: ctx.options.mac, irq: ctx.interrupts }),
+//     name: "memtest",
+//     description: "writes a counter pattern into a window of guest RAM",
+//     keys: [
+//       { pattern: "gpa", validate: validators.size(0, 2 ** 32, 4), default: "0", description: "start of the window" },
+//       { pattern: "size", validate: validators.size(4, 2 ** 30, 4), default: "64K", description: "window length" },
+//     ],
+//     create: (ctx) => new MemtestDevice(ctx.core, ctx.instanceName,
+//       { gpa: parseSize(ctx.options.gpa ?? "0"), size: parseSize(ctx.options.size ?? "64K") }, ctx.interrupts),
+//     memoryBytes: (_options, core) => core.exports.memtest_memory_bytes() >>> 0,
 //   });
 //
-// and `-s 3,virtio-net,mac=…` (or `-o pci.0.3.0.device=virtio-net`) makes one.
+// and `-s 5,memtest,gpa=1M` (or `-o pci.0.5.0.device=memtest`) makes one.
 
 import type { DeviceModel, InterruptSink } from "../device.js";
 import type { VmCore } from "../vm-core.js";
 import type { KeySpec } from "../config/schema.js";
 import type { VmLock } from "../sync/vm-lock.js";
 import type { InterruptRouter } from "./interrupts.js";
-import type { GuestClock } from "../apic/apic-bus.js";
+import type { GuestClock } from "../clock.js";
 
 /** A device as the machine holds it: a DeviceModel that may need tearing down. */
 export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };

@@ -16,6 +16,8 @@ export interface WorkloadSpec {
   pattern: WorkloadPattern;
   /** Page writes per second; 0 = as fast as it can. */
   rate: number;
+  /** Write nothing: the vCPU runs its slices (and its extension, if any) and sleeps out the rest of each. */
+  idle?: boolean;
   /** First page and page count of the window it writes. */
   firstPage: number;
   pageCount: number;

@@ -4,7 +4,8 @@
 import { describe, it, expect } from "vitest";
 import { ConfigTree, ConfigError } from "../../src/config/tree.js";
 import { Machine, createDefaultRegistry } from "../../src/machine/machine.js";
-import { MemtestDevice, memtestFactory } from "../../src/machine/memtest.js";
+import { MemtestDevice } from "../../src/devices/memtest/device.js";
+import { memtestFactory } from "../../src/devices/memtest/machine.js";
 import { DeviceRegistry } from "../../src/machine/registry.js";
 import { siblingModule } from "../../src/vcpu/spawn.js";
 import { Status, type MsiMessage } from "../../src/index.js";

@@ -10,11 +10,11 @@ import { MemoryBudgetError, planMachineMemory } from "../../src/machine/memory.j
 import { createDefaultRegistry } from "../../src/machine/machine.js";
 import { machinePciBus } from "../../src/machine/pci-bus.js";
 import { VmCore } from "../../src/index.js";
-import { GuestRam } from "../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../../src/testing/virtio/net-driver.js";
-import { PciTransport } from "../../src/testing/virtio/transport.js";
-import { frame, seqOf } from "../../src/testing/virtio/frames.js";
+import { GuestRam } from "../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../../src/guest/virtio/net-driver.js";
+import { PciTransport } from "../../src/guest/virtio/transport.js";
+import { frame, seqOf } from "../../src/guest/virtio/frames.js";
 import { debugWasm } from "../support/core.js";
 
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };

@@ -7,9 +7,8 @@
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
 import { VmCore } from "../../src/index.js";
-import {
-  StandInSource, StandInDestination, migrate, receiveMigration, portPair, type Transport,
-} from "../../src/migration/index.js";
+import { migrate, receiveMigration, portPair, type Transport } from "../../src/migration/index.js";
+import { StandInSource, StandInDestination } from "../../src/testing/index.js";
 import { debugWasm, rng, testSeed } from "../support/core.js";
 import { FakeDevice } from "./helpers.js";
 

@@ -10,8 +10,9 @@ import { connect as netConnect, type Socket } from "node:net";
 import { once } from "node:events";
 import { VmCore } from "../../src/index.js";
 import {
-  StandInDestination, StandInSource, fillRandom, migrate, receiveMigration, portPair, listen, PortTransport, Msg, RECV_WINDOW, type Transport, type ReceiveResult,
+  migrate, receiveMigration, portPair, listen, PortTransport, Msg, RECV_WINDOW, type Transport, type ReceiveResult,
 } from "../../src/migration/index.js";
+import { StandInDestination, StandInSource, fillRandom } from "../../src/testing/index.js";
 
 import { debugWasm, newCore, rng } from "../support/core.js";
 import { FrameBuilder, WirePeer, PAGE, hello, round, roundEnd, pagesPayload, digest, readAck, readVerdict, xxh } from "../support/wire-peer.js";

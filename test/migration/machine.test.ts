@@ -9,12 +9,11 @@ import { describe, it, expect, afterEach, vi, type MockInstance } from "vitest";
 import { VmCore } from "../../src/index.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
-import { LapicDevice, lapicSetOf } from "../../src/machine/lapic.js";
-import type { MemtestDevice } from "../../src/machine/memtest.js";
-import { ApicReg, type ApicBus } from "../../src/apic/apic-bus.js";
-import {
-  migrate, receiveMigration, portPair, listen, connect, FaultyTransport, Msg, type Transport, type Fault, type DestinationFactory,
-} from "../../src/migration/index.js";
+import { LapicDevice, lapicSetOf } from "../../src/devices/apic/machine.js";
+import type { MemtestDevice } from "../../src/devices/memtest/device.js";
+import { ApicReg, type ApicBus } from "../../src/devices/apic/index.js";
+import { migrate, receiveMigration, portPair, listen, connect, Msg, type Transport, type DestinationFactory } from "../../src/migration/index.js";
+import { FaultyTransport, type Fault } from "../../src/testing/index.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../../src/migration/machine-adapter.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";

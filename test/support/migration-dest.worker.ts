@@ -4,7 +4,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import { readFileSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
 import { VmCore } from "../../src/index.js";
-import { PortTransport, receiveMigration, StandInDestination } from "../../src/migration/index.js";
+import { PortTransport, receiveMigration } from "../../src/migration/index.js";
+import { StandInDestination } from "../../src/testing/index.js";
 
 const { port } = workerData.data as { port: MessagePort };
 const module = new WebAssembly.Module(readFileSync(new URL("../../build/vmdev.debug.wasm", import.meta.url)));

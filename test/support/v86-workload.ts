@@ -18,9 +18,11 @@
 // console line until the shell is ready, gets its own larger budget.
 import { Status } from "../../src/status.js";
 import { VmCore } from "../../src/vm-core.js";
-import { VirtioNet } from "../../src/net/virtio-net.js";
-import { Responder, internetChecksum, onesComplementSum, parseIpv4, parseMac } from "../../src/net/responder.js";
-import { V86PciAdapter, linkResponder, type FrameEndpoint, type FrameLink, type V86Emulator } from "../../src/adapters/v86.js";
+import { VirtioNet } from "../../src/devices/virtio-net/device.js";
+import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
+import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "./v86-guest.js";
@@ -80,7 +82,7 @@ export interface WorkloadResult {
   hang: string | null;
   /** Any other failure (a command's output not as expected). */
   error: string | null;
-  link: ReturnType<FrameLink["counters"]>;
+  link: ReturnType<HostLink["counters"]>;
   responder: ReturnType<Responder["counters"]>;
   tcpService: ReturnType<Responder["tcpCounters"]>;
   /** vmdev only. */
@@ -100,7 +102,7 @@ const FLOOD_ID = 0x7e57;
 
 class Hang extends Error {}
 
-/** v86's own NIC as a frame endpoint (its bus events), so it gets the same FrameLink as vmdev's. */
+/** v86's own NIC as a frame endpoint (its bus events), so it gets the same HostLink as vmdev's. */
 function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } }): FrameEndpoint {
   const ep: FrameEndpoint = {
     onTransmit: null,
@@ -193,7 +195,7 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
     if ((flags & 0x02) !== 0 && tcpFirst === 0) tcpFirst = performance.now();
     if ((flags & 0x01) !== 0) tcpLast = performance.now();
   };
-  let link!: FrameLink;
+  let link!: HostLink;
   const peer = {
     handle(f: Uint8Array): Uint8Array[] {
       if (flood.isReply(f)) return flood.active ? flood.next() : [];
