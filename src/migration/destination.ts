@@ -15,11 +15,11 @@ import {
   Msg, PROTOCOL_VERSION, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, ROUND_NEVER, Refuse, VERDICT_MAX_PAGES,
   PayloadReader, PayloadWriter, ProtocolError, decodeHello, encodeVerdict, msgName, type Verdict,
 } from "./wire.js";
+import { CoreDefs, MigrationDefs } from "../generated/constants.js";
 
 /** Largest guest the destination accepts (vmdev's own-placement limit, 3.75 GiB). */
-export const MAX_RAM_PAGES = 0xf0000;
-/** mig_stat indices (assembly/migration/pages.ts Stat). */
-const S = { PAGES: 0, BAD_OFFSET: 6, BAD_PAGE: 7, MISMATCHES: 8, HOLE: 10 };
+export const MAX_RAM_PAGES = CoreDefs.MAX_OWN_RAM_PAGES;
+const S = MigrationDefs.Stat;
 
 /** Options of receiveMigration. */
 export interface ReceiveOptions {

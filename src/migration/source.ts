@@ -13,12 +13,9 @@ import {
   Msg, PROTOCOL_VERSION, FRAME_HEADER, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
   PayloadReader, PayloadWriter, ProtocolError, encodeHello, decodeVerdict, msgName, type Verdict,
 } from "./wire.js";
+import { MigrationDefs } from "../generated/constants.js";
 
-/** Encode flags (assembly/migration/pages.ts). */
-const ENC_SKIP_ZERO = 1;
-const ENC_DELTA = 2;
-/** mig_stat indices. */
-const S = { PAGES: 0, ZERO: 1, FULL: 2, DELTA: 3, SKIPPED: 4, HOLES: 5, BAD_PAGE: 7, MISMATCHES: 8, DELTA_BYTES: 9 };
+const { ENC_SKIP_ZERO, ENC_DELTA, Stat: S } = MigrationDefs;
 
 /** Options of migrate(). */
 export interface MigrateOptions {
