@@ -6,13 +6,13 @@
 // before its page is written through the guest-memory port, and anything
 // wrong ends the migration with this side never running the VM.
 
-import { PAGE_SIZE, type VmCore } from "../vm-core.js";
+import { PAGE_SIZE } from "../vm-core.js";
 import { Status, statusName } from "../status.js";
 import { Link } from "./link.js";
 import type { Transport } from "./transport.js";
 import type { DestinationFactory, MigrationDestination, MigratableDevice } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, ROUND_NEVER, Refuse, VERDICT_MAX_PAGES,
+  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, ROUND_NEVER, Refuse, VERDICT_MAX_PAGES,
   PayloadReader, PayloadWriter, ProtocolError, decodeHello, encodeVerdict, msgName, type Verdict,
 } from "./wire.js";
 import { CoreDefs, MigrationDefs } from "../generated/constants.js";
@@ -51,10 +51,10 @@ export interface ReceiveResult {
   bufferedHighWater: number;
 }
 
-/** Receive one migration over `transport`. `codec` is any VmCore used for framing until the VM exists. Never throws. */
-export async function receiveMigration(transport: Transport, factory: DestinationFactory, codec: VmCore, opts: ReceiveOptions = {}): Promise<ReceiveResult> {
+/** Receive one migration over `transport` into the VM `factory` makes. Never throws. */
+export async function receiveMigration(transport: Transport, factory: DestinationFactory, opts: ReceiveOptions = {}): Promise<ReceiveResult> {
   const idle = opts.idleTimeoutMs ?? 30_000;
-  const link = new Link(transport, codec, idle);
+  const link = new Link(transport, idle);
   const res: ReceiveResult = { ok: false, resumed: false, phase: "handshake", rounds: 0, pagesApplied: 0, bufferedHighWater: 0 };
   const ev = opts.onEvent ?? (() => {});
   let dest: MigrationDestination | undefined;
@@ -70,7 +70,6 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     if (hello.pageSize !== PAGE_SIZE) await refuse(`page size ${hello.pageSize}`);
     const maxPages = Math.min(MAX_RAM_PAGES, Math.floor((opts.maxRamBytes ?? Infinity) / PAGE_SIZE));
     if (hello.ramPages === 0 || hello.ramPages > maxPages) await refuse(`guest of ${hello.ramPages} pages (this side accepts up to ${maxPages})`);
-    if (hello.abiVersion >>> 16 !== codec.abiVersion >>> 16) await refuse(`wasm ABI ${hello.abiVersion >>> 16}.x, this side has ${codec.abiVersion >>> 16}.x`);
     if ((hello.flags & ~(HELLO_DELTA | HELLO_FULL_VERIFY)) !== 0) await refuse(`unknown flags ${hello.flags}`);
     try {
       dest = await factory({ ramBytes: hello.ramPages * PAGE_SIZE, devices: hello.devices });
@@ -80,6 +79,8 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     const d = dest!;
     res.destination = d;
     const core = d.core;
+    // The wasm that applies the records must read the source wasm's records.
+    if (hello.abiVersion >>> 16 !== core.abiVersion >>> 16) await refuse(`wasm ABI ${hello.abiVersion >>> 16}.x, this side has ${core.abiVersion >>> 16}.x`);
     if (core.guest.pages !== hello.ramPages) await refuse(`destination VM has ${core.guest.pages} pages, source ${hello.ramPages}`);
     // The layout is this side's configuration: the source's must agree with
     // it (a hole here is never written, so a source that declared RAM a hole
@@ -98,7 +99,9 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
       if (!mine || mine.kind !== x.kind) await refuse(`no device ${x.name} of kind ${x.kind} here`);
     }
     if (new Set(hello.devices.map((x) => x.name)).size !== hello.devices.length) await refuse("duplicate device names");
-    link.bind(core);
+    // From here on payloads land at I/O offset 0, where the wasm reads them in place.
+    core.ensureIo(MAX_PAYLOAD);
+    link.stagePayloads((len) => core.io().subarray(0, len));
     const e = core.exports;
     if (e.mig_init(0) !== Status.OK) await refuse("no memory for page tables");
     const ps = e.mig_dest_prepare();

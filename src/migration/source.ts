@@ -10,7 +10,7 @@ import { Link, PeerAbort } from "./link.js";
 import type { Transport } from "./transport.js";
 import type { MigrationSource, MigrationReport, Phase, RoundStats } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, FRAME_HEADER, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
+  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
   PayloadReader, PayloadWriter, ProtocolError, encodeHello, decodeVerdict, msgName, type Verdict,
 } from "./wire.js";
 import { MigrationDefs } from "../generated/constants.js";
@@ -98,7 +98,9 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
   const pages = core.guest.pages;
   const t0 = performance.now();
   const now = () => performance.now() - t0;
-  const link = new Link(transport, core, o.replyTimeoutMs);
+  const link = new Link(transport, o.replyTimeoutMs);
+  // PAGES and HASHES payloads are assembled at I/O offset 0 and framed from there.
+  core.ensureIo(MAX_PAYLOAD);
   const report: MigrationReport = {
     ok: false, running: "source", totalTimeMs: 0, downtimeMs: 0, expectedDowntimeMs: 0, rounds: 0,
     pagesSent: 0, zeroPages: 0, deltaPages: 0, fullPages: 0, skippedZeroPages: 0, bytesSent: 0, bytesUncompressed: 0, verifyMs: 0,
@@ -121,9 +123,9 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     src.setThrottle(f);
   };
 
-  // Records are encoded straight into the I/O buffer behind the frame header
-  // and a u32 round number, then framed in place.
-  const PAYLOAD = FRAME_HEADER + 4;
+  // Records are encoded straight into the I/O buffer behind a u32 round
+  // number; the link copies the payload into the frame.
+  const PAYLOAD = 4;
   const cap = o.batchBytes - 4;
   let batchPos = 0;
   let round = 0;
@@ -133,10 +135,10 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
 
   const flush = async () => {
     if (batchPos === 0) return;
-    new DataView(core.memory.buffer, core.ioPtr() + FRAME_HEADER, 4).setUint32(0, round, true);
+    new DataView(core.memory.buffer, core.ioPtr(), 4).setUint32(0, round, true);
     const len = 4 + batchPos;
     batchPos = 0;
-    await link.sendFromIo(Msg.PAGES, len);
+    await link.send(Msg.PAGES, core.io().subarray(0, len));
     report.bytesSent = link.writer.bytes;
     const t = now();
     if (o.bandwidthLimit > 0) {
@@ -310,10 +312,10 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
         const per = 65536;
         for (let first = 0; first < pages; first += per) {
           const n = Math.min(per, pages - first);
-          if (e.mig_table_read(first, n, FRAME_HEADER + 8) !== 0) throw new Error("mig_table_read failed");
-          const dv = new DataView(core.memory.buffer, core.ioPtr() + FRAME_HEADER, 8);
+          if (e.mig_table_read(first, n, 8) !== 0) throw new Error("mig_table_read failed");
+          const dv = new DataView(core.memory.buffer, core.ioPtr(), 8);
           dv.setUint32(0, first, true); dv.setUint32(4, n, true);
-          await link.sendFromIo(Msg.HASHES, 8 + n * 8);
+          await link.send(Msg.HASHES, core.io().subarray(0, 8 + n * 8));
         }
       } else if (f.type === Msg.VERDICT) {
         verdict = decodeVerdict(f.payload);
