@@ -10,6 +10,7 @@ import { PAGE_SIZE, type VmCore } from "../vm-core.js";
 import { Status, statusName } from "../status.js";
 import { Link } from "./link.js";
 import type { Frame } from "./frames.js";
+import type { IoWindow } from "../io-buffer.js";
 import type { Transport } from "./transport.js";
 import type { DestinationFactory, MigrationDestination, MigratableDevice } from "./types.js";
 import {
@@ -80,6 +81,8 @@ class DestinationSession {
   readonly deviceErrors: string[] = [];
   digest: { value: bigint; rounds: number; devices: number } | null = null;
   private settled = false;
+  /** The I/O window the link staged the current frame's payload in; given back once the payload is read. */
+  private payload: IoWindow | null = null;
 
   constructor(transport: Transport, readonly factory: DestinationFactory, readonly opts: ReceiveOptions) {
     this.idle = opts.idleTimeoutMs ?? 30_000;
@@ -88,6 +91,22 @@ class DestinationSession {
   }
 
   get e(): VmCore["exports"] { return this.core.exports; }
+
+  /** Stage received payloads at I/O offset 0, where the wasm reads them in place. */
+  stageInIo(): void {
+    this.core.ensureIo(MAX_PAYLOAD);
+    this.link.stagePayloads((len) => {
+      this.releasePayload();
+      this.payload = this.core.ioBuffer.claim("migration payload", 0, len);
+      return this.payload.bytes();
+    });
+  }
+
+  /** The current payload has been read: its window is free. */
+  releasePayload(): void {
+    this.payload?.release();
+    this.payload = null;
+  }
   get pages(): number { return this.core.guest.pages; }
 
   /** The final round has begun: the source's vCPUs are frozen. */
@@ -115,6 +134,7 @@ class DestinationSession {
         const r = new PayloadReader(f.payload, what);
         const n = r.u32(), flags = r.u32();
         r.end();
+        this.releasePayload();
         if (this.inRound || this.finalDone) throw new ProtocolError(`ROUND ${n} out of order`);
         if (n !== this.round + 1) throw new ProtocolError(`ROUND ${n} after round ${this.round}`);
         if ((flags & ~ROUND_FINAL) !== 0) throw new ProtocolError("ROUND: unknown flags");
@@ -130,6 +150,7 @@ class DestinationSession {
         if (r !== this.round) throw new ProtocolError(`PAGES for round ${r} in round ${this.round}`);
         // The payload sits at I/O offset 0 (the link staged it there); records start at 4.
         const s = e.mig_apply(4, f.payload.length - 4, this.round);
+        this.releasePayload();
         const applied = e.mig_stat(S.PAGES);
         this.count += applied; res.pagesApplied += applied;
         this.core.dirty.harvestEach(() => {});
@@ -143,6 +164,7 @@ class DestinationSession {
         const r = new PayloadReader(f.payload, what);
         const n = r.u32(), records = r.u32();
         r.end();
+        this.releasePayload();
         if (!this.inRound || n !== this.round) throw new ProtocolError(`ROUND_END ${n} in round ${this.round}`);
         if (records !== this.count) throw new ProtocolError(`round ${this.round}: source sent ${records} pages, ${this.count} arrived`);
         this.inRound = false;
@@ -161,6 +183,7 @@ class DestinationSession {
         const r = new PayloadReader(f.payload, what);
         const kind = r.u32(), name = r.str();
         const blob = r.rest().slice();
+        this.releasePayload();
         const dev = this.byName.get(name);
         if (!dev || dev.kind !== kind || !hello.devices.some((x) => x.name === name)) throw new ProtocolError(`DEVICE ${name}: not announced in HELLO`);
         if (this.restored.has(name)) throw new ProtocolError(`DEVICE ${name} sent twice`);
@@ -175,6 +198,7 @@ class DestinationSession {
         const r = new PayloadReader(f.payload, what);
         const value = r.u64(), rounds = r.u32(), devices = r.u32(), mode = r.u32();
         r.end();
+        this.releasePayload();
         if (mode > 1) throw new ProtocolError("DIGEST: unknown verify mode");
         if ((mode === 1) !== this.full) throw new ProtocolError(`DIGEST: verify mode ${mode}, HELLO announced ${this.full ? "full" : "sent"}`);
         if (rounds !== res.rounds) throw new ProtocolError(`DIGEST: source counts ${rounds} rounds, ${res.rounds} arrived`);
@@ -200,6 +224,7 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     s.res.errorName = err instanceof Error ? err.name : typeof err;
     await s.link.abort(s.res.error);
   } finally {
+    s.releasePayload();
     s.res.bufferedHighWater = s.link.bufferedHighWater;
   }
   return s.res;
@@ -241,8 +266,10 @@ async function handshake(s: DestinationSession): Promise<void> {
   // it (a hole here is never written, so a source that declared RAM a hole
   // would have it skipped unchecked). Nothing of the source's is applied.
   if (hello.layout.length > core.exports.io_size()) await refuse(`guest-memory layout of ${hello.layout.length} bytes`);
-  core.io().set(hello.layout, 0);
-  const ld = core.exports.mig_layout_check(0, hello.layout.length);
+  const ld = core.ioBuffer.use("migration layout", 0, hello.layout.length, (w) => {
+    w.bytes().set(hello.layout);
+    return core.exports.mig_layout_check(0, hello.layout.length);
+  });
   if (ld < 0) await refuse(`guest-memory layout: ${statusName(-ld)}`);
   if (ld > 0) {
     const first = core.exports.mig_stat(S.BAD_PAGE) >>> 0, hole = core.exports.mig_stat(S.HOLE) === 1;
@@ -254,9 +281,7 @@ async function handshake(s: DestinationSession): Promise<void> {
     if (!mine || mine.kind !== x.kind) await refuse(`no device ${x.name} of kind ${x.kind} here`);
   }
   if (new Set(hello.devices.map((x) => x.name)).size !== hello.devices.length) await refuse("duplicate device names");
-  // From here on payloads land at I/O offset 0, where the wasm reads them in place.
-  core.ensureIo(MAX_PAYLOAD);
-  link.stagePayloads((len) => core.io().subarray(0, len));
+  s.stageInIo();
   const e = core.exports;
   if (e.mig_init(0) !== Status.OK) await refuse("no memory for page tables");
   const ps = e.mig_dest_prepare();
@@ -312,12 +337,15 @@ async function verify(s: DestinationSession): Promise<boolean> {
   // Round 0 names every page outside holes. A page no record ever wrote
   // holds whatever this side had, and a digest is only the source's word:
   // refuse, naming the pages, whatever the digest says.
-  const unsent = e.mig_unsent(0, pages, 0, VERDICT_MAX_PAGES);
-  if (unsent < 0) throw new Error(`checking for pages never sent: ${statusName(-unsent)}`);
-  const unsentTotal = e.mig_stat(S.MISMATCHES) >>> 0;
+  const unsent = core.ioBuffer.use("migration unsent", 0, VERDICT_MAX_PAGES * 4, (w) => {
+    const n = e.mig_unsent(0, pages, w.offset, VERDICT_MAX_PAGES);
+    if (n < 0) throw new Error(`checking for pages never sent: ${statusName(-n)}`);
+    const dv = w.view();
+    return { total: e.mig_stat(S.MISMATCHES) >>> 0, list: Array.from({ length: n }, (_, i) => ({ page: dv.getUint32(i * 4, true), round: ROUND_NEVER })) };
+  });
+  const unsentTotal = unsent.total;
   if (unsentTotal > 0) {
-    const dv = core.dv(), base = core.ioPtr();
-    const list = Array.from({ length: unsent }, (_, i) => ({ page: dv.getUint32(base + i * 4, true), round: ROUND_NEVER }));
+    const list = unsent.list;
     verdict = { accept: false, reason: Refuse.PAGES_MISSING, message: `${unsentTotal} pages were never sent`, mismatchTotal: unsentTotal, pages: list };
   } else if (mine !== digest.value) {
     // Name the pages: fetch the source's page hashes and compare.
@@ -329,14 +357,17 @@ async function verify(s: DestinationSession): Promise<boolean> {
       const r = new PayloadReader(f.payload, "HASHES");
       const first = r.u32(), n = r.u32();
       if (first !== next || n === 0 || n > pages - first || r.remaining !== n * 8) throw new ProtocolError("HASHES: bad range");
-      // Hashes sit at I/O offset 8; mismatches go after them.
+      // Hashes sit at I/O offset 8 (the staged payload); mismatches go after them.
       const out = (8 + n * 8 + 7) & ~7;
       const cap = Math.max(0, Math.min(VERDICT_MAX_PAGES - list.length, Math.floor((core.exports.io_size() - out) / 8)));
-      const k = e.mig_compare(first, n, 8, out, cap);
-      if (k < 0) throw new Error(`comparing page hashes: ${statusName(-k)}`);
-      total += e.mig_stat(S.MISMATCHES);
-      const dv = core.dv(), base = core.ioPtr() + out;
-      for (let i = 0; i < k; i++) list.push({ page: dv.getUint32(base + i * 8, true), round: dv.getUint32(base + i * 8 + 4, true) });
+      core.ioBuffer.use("migration mismatches", out, cap * 8, (w) => {
+        const k = e.mig_compare(first, n, 8, w.offset, cap);
+        if (k < 0) throw new Error(`comparing page hashes: ${statusName(-k)}`);
+        total += e.mig_stat(S.MISMATCHES);
+        const dv = w.view();
+        for (let i = 0; i < k; i++) list.push({ page: dv.getUint32(i * 8, true), round: dv.getUint32(i * 8 + 4, true) });
+      });
+      s.releasePayload();
       next = first + n;
     }
     verdict = { accept: false, reason: Refuse.DIGEST_MISMATCH, message: `memory digest mismatch: ${total} pages differ`, mismatchTotal: total, pages: list };
@@ -360,6 +391,7 @@ async function commit(s: DestinationSession): Promise<void> {
   const { link, res } = s;
   res.phase = "commit";
   await link.expect(Msg.CONFIRM, s.idle);
+  s.releasePayload();
   await s.dest.resume();
   res.resumed = true;
   for (const dev of s.dest.devices) dev.announce?.();

@@ -6,6 +6,7 @@
 // runs again. The destination resumes only after CONFIRM.
 
 import { PAGE_SIZE, type VmCore, type PageRange } from "../vm-core.js";
+import type { IoWindow } from "../io-buffer.js";
 import { Link, PeerAbort } from "./link.js";
 import type { Transport } from "./transport.js";
 import type { MigrationSource, MigrationReport, Phase, RoundStats } from "./types.js";
@@ -116,6 +117,8 @@ class SourceSession {
   private readonly payload = 4;
   private readonly cap: number;
   private batchPos = 0;
+  /** The I/O window the batch is encoded in, held from its first record until it is framed. */
+  private batch: IoWindow | null = null;
   private round = 0;
   private roundRecords = 0;
   private progressPages = 0;
@@ -164,11 +167,15 @@ class SourceSession {
 
   private async flush(): Promise<void> {
     if (this.batchPos === 0) return;
-    const { core, link, report, o } = this;
-    new DataView(core.memory.buffer, core.ioPtr(), 4).setUint32(0, this.round, true);
+    const { link, report, o } = this;
+    const w = this.batch!;
+    w.view().setUint32(0, this.round, true);
     const len = 4 + this.batchPos;
     this.batchPos = 0;
-    await link.send(Msg.PAGES, core.io().subarray(0, len));
+    // The link frames (copies) the payload before its first await: the window is free again at once.
+    const sent = link.send(Msg.PAGES, w.bytes().subarray(0, len));
+    this.releaseIo();
+    await sent;
     report.bytesSent = link.writer.bytes;
     const t = this.now();
     if (o.bandwidthLimit > 0) {
@@ -211,6 +218,7 @@ class SourceSession {
       let p = r.page, left = r.count;
       while (left > 0) {
         if (this.cap - this.batchPos < RECORD_HEADER + PAGE_SIZE) await this.flush();
+        this.batch ??= this.core.ioBuffer.claim("migration payload", 0, this.payload + this.cap);
         const n = e.mig_encode(p, left, flags, this.payload + this.batchPos, this.cap - this.batchPos);
         if (n < 0) throw new Error(`encoding page ${p}: status ${-n}`);
         const used = e.mig_stat(S.PAGES) >>> 0;
@@ -247,6 +255,12 @@ class SourceSession {
     report.skippedZeroPages += rs.skippedZeroPages;
     report.roundStats.push(rs);
     return rs;
+  }
+
+  /** Give back the batch's I/O window (a failed encode leaves it held). */
+  releaseIo(): void {
+    this.batch?.release();
+    this.batch = null;
   }
 
   harvest(): { ranges: PageRange[]; count: number } {
@@ -383,10 +397,13 @@ async function verify(s: SourceSession): Promise<void> {
       const per = 65536;
       for (let first = 0; first < s.pages; first += per) {
         const n = Math.min(per, s.pages - first);
-        if (e.mig_table_read(first, n, 8) !== 0) throw new Error("mig_table_read failed");
-        const dv = new DataView(core.memory.buffer, core.ioPtr(), 8);
-        dv.setUint32(0, first, true); dv.setUint32(4, n, true);
-        await link.send(Msg.HASHES, core.io().subarray(0, 8 + n * 8));
+        // The link frames (copies) the payload before its first await: the window is free again at once.
+        await core.ioBuffer.use("migration payload", 0, 8 + n * 8, (w) => {
+          if (e.mig_table_read(first, n, 8) !== 0) throw new Error("mig_table_read failed");
+          const dv = w.view();
+          dv.setUint32(0, first, true); dv.setUint32(4, n, true);
+          return link.send(Msg.HASHES, w.bytes());
+        });
       }
     } else if (f.type === Msg.VERDICT) {
       verdict = decodeVerdict(f.payload);
@@ -422,6 +439,7 @@ async function commit(s: SourceSession): Promise<void> {
 /** A phase failed: take the VM back if the destination cannot be running, else stay frozen. */
 async function recover(s: SourceSession, err: unknown): Promise<void> {
   const { core, link, report, src } = s;
+  s.releaseIo();
   report.error = describe(err);
   report.failedPhase = s.phase;
   // After CONFIRM only an explicit ABORT proves the destination did not resume
@@ -449,6 +467,7 @@ async function recover(s: SourceSession, err: unknown): Promise<void> {
 /** Totals of the report, whatever happened. */
 function finish(s: SourceSession): void {
   const { link, report, src } = s;
+  s.releaseIo();
   if (report.ok) {
     s.setThrottle(0);
     link.close();

@@ -178,8 +178,10 @@ export class VirtioNet implements DeviceModel {
    */
   receive(frame: Uint8Array): number {
     if (frame.length > this.e.io_size()) return Status.ERR_INVALID_ARG;
-    this.core.io().set(frame, 0);
-    const s = this.e.vnet_receive(this.handle, 0, frame.length);
+    const s = this.core.ioBuffer.use("net frame", 0, frame.length, (w) => {
+      w.bytes().set(frame);
+      return this.e.vnet_receive(this.handle, 0, frame.length);
+    });
     this.settle();
     return s;
   }
