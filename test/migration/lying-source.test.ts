@@ -104,6 +104,16 @@ describe("a lying source", () => {
     expect(res.phase).toBe("handshake");
   });
 
+  it("a source of another wasm ABI major is refused in the handshake, by the ABI of the VM that would apply its records", async () => {
+    const { peer, result, abiVersion } = await liar();
+    const other = abiVersion + (1 << 16);
+    await peer.send(Msg.HELLO, hello({ abiVersion: other, ramPages: RAM_PAGES, flags: 0, layout: await layout(RAM_PAGES) }));
+    expect(readAck((await peer.expect(Msg.HELLO_ACK)).payload)).toEqual([1, `wasm ABI ${other >>> 16}.x, this side has ${abiVersion >>> 16}.x`]);
+    const res = await result;
+    expect(res.resumed).toBe(false);
+    expect(res.phase).toBe("handshake");
+  });
+
   it("a layout whose holes differ from this side's in part is refused, naming the first page", async () => {
     const { peer, result, abiVersion } = await liar({ holes: [[8, 4], [20, 2]] });
     await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: 0, layout: await layout(RAM_PAGES, [[8, 4]]) }));
