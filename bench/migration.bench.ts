@@ -9,7 +9,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { loadModule } from "../src/load-node.js";
-import { VmCore } from "../src/vm-core.js";
 import { connect, migrate, receiveMigration, portPair, type MigrateOptions, type MigrationReport } from "../src/migration/index.js";
 import { StandInSource, StandInDestination, fillRandom } from "../src/testing/index.js";
 import type { BenchRow } from "./support.js";
@@ -125,10 +124,9 @@ export async function run(): Promise<BenchRow[]> {
     };
     const inProcess = async (src: StandInSource, verify: "full" | "sent") => {
       const [a, b] = portPair();
-      const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
       const [r, d] = await Promise.all([
         migrate(src, a, { verify, downtimeLimitMs: 20 }),
-        receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes }), codec),
+        receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes })),
       ]);
       if (!r.ok || !d.ok) throw new Error(`bench migration failed: ${r.error ?? d.error}`);
       return r;

@@ -11,6 +11,8 @@ import { readFileSync } from "node:fs";
 import { Status } from "../src/index.js";
 import * as generated from "../src/generated/constants.js";
 import { newCore } from "./support/core.js";
+import * as wire from "../src/migration/wire.js";
+import { MAX_RAM_PAGES } from "../src/migration/destination.js";
 
 interface AbiEntry { name: string; params: Array<{ name: string; type: string }>; result: string }
 interface ConstEntry { name: string; type: string; value: string }
@@ -71,5 +73,19 @@ describe("wasm ABI", () => {
     expect({ ...Status }).toEqual({ ...generated.CoreDefs.Status });
     const core = await newCore(1 << 16);
     expect(core.exports.status_max()).toBe(Math.max(...Object.values(Status)));
+  });
+});
+
+describe("the host reads the wasm's constants from the generated mirror", () => {
+  // A literal copy in the host would be a different object with the same
+  // numbers today and different numbers after the next wasm change.
+  it("the migration wire's record kinds, record header and never-sent round are the wasm's", () => {
+    expect(wire.Rec).toBe(generated.MigrationDefs.Rec);
+    expect(wire.RECORD_HEADER).toBe(generated.MigrationDefs.RECORD_HEADER);
+    expect(wire.ROUND_NEVER).toBe(generated.MigrationDefs.ROUND_NEVER);
+  });
+
+  it("the destination's RAM limit is the wasm's own-placement limit", () => {
+    expect(MAX_RAM_PAGES).toBe(generated.CoreDefs.MAX_OWN_RAM_PAGES);
   });
 });

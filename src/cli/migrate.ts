@@ -22,7 +22,6 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
-import { VmCore } from "../vm-core.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { parseSize } from "../config/schema.js";
@@ -268,7 +267,6 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     if (opts.inProcess || opts.traffic) {
       const [a, b] = portPair();
       transport = a;
-      const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
       const factory = machineDestinationFactory(config, {
         module, variant: "release", onCreated: (d) => { inProcessDest = d; },
         // The destination runs the VM now: the traffic's machine end moves to it (its NIC state restored, guest RAM copied).
@@ -278,7 +276,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
           try { traffic.repoint(d.machine); } catch (e) { trafficError = `repoint: ${(e as Error).message}`; }
         },
       });
-      destDone = receiveMigration(b, factory, codec)
+      destDone = receiveMigration(b, factory)
         .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
       log(opts.traffic
         ? `destination: a frozen Machine in this process (in-process transport, MessageChannel: the traffic's driver model lives here); frames flowing to a peer VM, ${traffic!.stats().received} answered so far`

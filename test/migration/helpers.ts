@@ -24,7 +24,6 @@ export class FakeDevice implements MigratableDevice {
 
 export interface Rig {
   src: StandInSource;
-  codec: VmCore;
   dest?: StandInDestination;
   destDevices: FakeDevice[];
   srcDevices: FakeDevice[];
@@ -37,8 +36,7 @@ export async function rig(opts: { ramMiB?: number; vcpus?: number; dirtyMiBps?: 
     dirtyBytesPerSec: (opts.dirtyMiBps ?? 4) << 20, pattern: opts.pattern ?? "hot", devices: srcDevices, workingSet: opts.workingSet });
   // Half the RAM random, the rest zero: both zero markers and full pages travel.
   fillRandom(src.core, opts.fill ?? ramBytes / 2, 3);
-  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
-  return { src, codec, destDevices: [new FakeDevice("net0", [])], srcDevices };
+  return { src, destDevices: [new FakeDevice("net0", [])], srcDevices };
 }
 
 /** Run one in-process migration, optionally with a fault on either side's send path (or any other wrapper of the source's link). */
@@ -54,7 +52,7 @@ export async function runMigration(r: Rig, o: { mig?: MigrateOptions; recv?: Rec
   };
   const [report, result] = await Promise.all([
     migrate(r.src, srcLink, { downtimeLimitMs: 50, maxRounds: 8, ...o.mig }),
-    receiveMigration(destLink, factory, r.codec, o.recv),
+    receiveMigration(destLink, factory, o.recv),
   ]);
   return { report, result, srcLink, destLink };
 }

@@ -6,7 +6,6 @@
 // The destination's memory and device states are compared as they stand at
 // its resume, before its vCPUs and guest clock start.
 import { describe, it, expect, afterEach, vi, type MockInstance } from "vitest";
-import { VmCore } from "../../src/index.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
 import { LapicDevice, lapicSetOf } from "../../src/devices/apic/machine.js";
@@ -60,7 +59,6 @@ async function run(src: Machine, links: [Transport, Transport], o: { srcFault?: 
   let srcApics: Uint8Array[] = [];
   let atResume: AtResume | undefined;
   let advances: MockInstance<ApicBus["advance"]> | undefined;
-  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const machineFactory = machineDestinationFactory(o.destConfig ?? config(), { module: debugWasm(), variant: "debug", onCreated: (d) => { dest = d; machines.push(d.machine); } });
   // The destination as migration sees it, recording its frozen state just before it resumes.
   const factory: DestinationFactory = async (vm) => {
@@ -88,7 +86,7 @@ async function run(src: Machine, links: [Transport, Transport], o: { srcFault?: 
       // timer due meanwhile fires on the frozen source after the save: compare with the states as saved.)
       onFrozen: () => { frozenAt = src.clock.now(); if (o.arm) deadline = armTimer(src); srcApics = lapics(src).map((x) => x.saveState()); },
     }),
-    receiveMigration(links[1], factory, codec),
+    receiveMigration(links[1], factory),
   ]);
   return { report, result, dest, deadline: deadline as bigint | null, frozenAt, srcApics, atResume, advances };
 }

@@ -206,15 +206,11 @@ export class LocalApic implements DeviceModel {
 
   /** Save this APIC as an envelope blob (timer deadlines in guest time). */
   saveState(): Uint8Array {
-    const n = this.x.apic_save(this.index);
-    if (n < 0) throw new VmdevError(-n, "apic_save");
-    return this.bus.core.io().slice(0, n);
+    return this.bus.core.saveEnvelope("apic_save", () => this.x.apic_save(this.index));
   }
 
   /** Restore from a blob; returns a Status and leaves the APIC untouched on any error. */
   restoreState(blob: Uint8Array): number {
-    if (blob.length > this.x.io_size()) return Status.ERR_STATE_LENGTH;
-    this.bus.core.io().set(blob, 0);
-    return this.x.apic_restore(this.index, blob.length);
+    return this.bus.core.restoreEnvelope(blob, (len) => this.x.apic_restore(this.index, len));
   }
 }

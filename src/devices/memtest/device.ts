@@ -6,7 +6,7 @@
 // context, holding a lease as device-side work must: on expiry it stops and
 // breaks at once, and re-signs when the writer is done.
 
-import { check, Status, VmdevError } from "../../status.js";
+import { check, VmdevError } from "../../status.js";
 import { DeviceKind } from "../../state.js";
 import type { InterruptSink } from "../../device.js";
 import type { VmCore } from "../../vm-core.js";
@@ -52,15 +52,11 @@ export class MemtestDevice implements MachineDevice {
   get ticks(): bigint { return BigInt.asUintN(64, this.core.exports.memtest_ticks(this.handle)); }
 
   saveState(): Uint8Array {
-    const n = this.core.exports.memtest_save(this.handle);
-    if (n < 0) throw new VmdevError(-n, "memtest_save");
-    return this.core.io().slice(0, n);
+    return this.core.saveEnvelope("memtest_save", () => this.core.exports.memtest_save(this.handle));
   }
 
   restoreState(blob: Uint8Array): number {
-    if (blob.length > this.core.exports.io_size()) return Status.ERR_STATE_LENGTH;
-    this.core.io().set(blob, 0);
-    return this.core.exports.memtest_restore(this.handle, blob.length);
+    return this.core.restoreEnvelope(blob, (len) => this.core.exports.memtest_restore(this.handle, len));
   }
 
   reset(): void { check(this.core.exports.memtest_reset(this.handle), "memtest_reset"); }

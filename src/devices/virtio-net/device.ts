@@ -179,8 +179,10 @@ export class VirtioNet implements DeviceModel {
    */
   receive(frame: Uint8Array): number {
     if (frame.length > this.e.io_size()) return Status.ERR_INVALID_ARG;
-    this.core.io().set(frame, 0);
-    const s = this.e.vnet_receive(this.handle, 0, frame.length);
+    const s = this.core.ioBuffer.use("net frame", 0, frame.length, (w) => {
+      w.bytes().set(frame);
+      return this.e.vnet_receive(this.handle, 0, frame.length);
+    });
     this.settle();
     return s;
   }
@@ -216,16 +218,13 @@ export class VirtioNet implements DeviceModel {
     const bound = this.e.vnet_state_bound(this.handle);
     if (bound < 0) throw new VmdevError(-bound, "vnet_state_bound");
     this.core.ensureIo(bound);
-    const n = this.e.vnet_save(this.handle);
-    if (n < 0) throw new VmdevError(-n, "vnet_save");
-    return this.core.io().slice(0, n);
+    return this.core.saveEnvelope("vnet_save", () => this.e.vnet_save(this.handle));
   }
 
   /** Restore from a blob; returns a Status and leaves the device untouched on error. */
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
-    this.core.io().set(blob, 0);
-    const s = this.e.vnet_restore(this.handle, blob.length);
+    const s = this.core.restoreEnvelope(blob, (len) => this.e.vnet_restore(this.handle, len));
     this.settle();
     return s;
   }

@@ -7,7 +7,6 @@
 import { describe, it, expect } from "vitest";
 import { ConfigTree } from "../../../src/config/tree.js";
 import { Machine } from "../../../src/machine/machine.js";
-import { VmCore } from "../../../src/vm-core.js";
 import { migrate, receiveMigration, portPair, Msg, type MigrationSource, type MigrationDestination } from "../../../src/migration/index.js";
 import { FaultyTransport } from "../../../src/testing/index.js";
 import { createNetPeer, startNetTraffic } from "../../../src/guest/traffic.js";
@@ -20,13 +19,12 @@ const machine = (startVcpus: boolean) => { const c = new ConfigTree(); c.load(CF
 /** Source adapter and an in-process destination that builds a fresh Machine; `target()` is that Machine once HELLO arrived. */
 async function migrationPair(m1: Machine) {
   const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
-  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const [a, b] = portPair();
   let m2: Machine | null = null;
   const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
     m2 = await machine(false);
     return { core: m2.core, devices: m2.devices, resume: () => {} };
-  }, codec);
+  });
   return { src, link: a, dest, target: () => m2 };
 }
 
