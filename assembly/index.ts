@@ -2,6 +2,7 @@
 // own file; test/abi.test.ts pins the whole list.
 export * from "./core/exports";
 export * from "./machine/exports";
+export * from "./memtest/exports";
 export * from "./apic/exports";
 export * from "./ioapic/exports";
 export * from "./migration/exports";

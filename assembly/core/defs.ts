@@ -75,7 +75,7 @@ export namespace DeviceKind {
   export const VIRTIO_NET = 2;
   export const LOCAL_APIC = 3;
   export const VIRTIO_TRANSPORT = 4;
-  /** The machine runtime's memtest device (assembly/machine/testdev.ts). */
+  /** The machine runtime's memtest device (assembly/memtest/). */
   export const MEMTEST = 5;
   /** The machine's guest clock (assembly/machine/clock.ts). */
   export const GUEST_CLOCK = 6;

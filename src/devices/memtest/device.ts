@@ -1,7 +1,7 @@
 // The memtest device: the machine runtime's own small device, proving the
 // device path (registry → factory → DeviceModel, interrupt sink, leases,
 // saved state). Each tick writes a counter pattern into its window of guest
-// RAM through the guest-memory port (assembly/machine/testdev.ts) and, when
+// RAM through the guest-memory port (assembly/memtest/device.ts) and, when
 // asked, raises an MSI. With `interval_ms` it ticks on a timer, off vCPU
 // context, holding a lease as device-side work must: on expiry it stops and
 // breaks at once, and re-signs when the writer is done.
