@@ -8,8 +8,10 @@
 // Rows compare mp_ring and lock_ring with the simple lock at the same point;
 // the lock rows compare with the sink called directly by one thread.
 import { TXQ_VARIANT } from "../src/rings/txq.js";
-import { TXQ_MAY_WAIT } from "../src/generated/rings.js";
+import { RingsDefs } from "../src/generated/constants.js";
 import { benchCore, BenchWorkers, fixedRingNic, medianMs, type BenchRow } from "./support.js";
+
+const { TXQ_MAY_WAIT } = RingsDefs;
 
 const Q = 256;
 const B_RX = { desc: 0x200000, avail: 0x210000, used: 0x220000, bufs: 0xc00000 };

@@ -1,17 +1,15 @@
 // Packet-ring layouts and constants shared by the wasm library, the
-// TypeScript API (the build generates src/generated/rings.ts from this file)
-// and any other program given the memory: a backend in a worker, another wasm
-// module. Only the shared parts of each object are described here; every
-// object also has a private part (the owner's copies of its indices, the
-// buffer ownership table, counters) that the other side never writes.
+// TypeScript API (the build generates RingsDefs in src/generated/constants.ts
+// from this file) and any other program given the memory: a backend in a
+// worker, another wasm module. Only the shared parts of each object are
+// described here; every object also has a private part (the owner's copies
+// of its indices, the buffer ownership table, counters) that the other side
+// never writes.
 //
 // All offsets are bytes from the object's address (ring_ptr). Fields written
 // by different sides sit on different 64-byte lines. Every index is a u32
 // accessed with 32-bit atomics (JS: Atomics on an Int32Array); slot and cell
 // contents are plain memory ordered by those atomics.
-//
-// Keep this file to `export const NAME: type = literal;` and namespaces of
-// `export const NAME = literal;`: the generator reads it as text.
 
 // ---- Object table ----------------------------------------------------------------
 

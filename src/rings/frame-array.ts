@@ -3,7 +3,9 @@
 // so a batch of frames costs one wasm call instead of one call and one copy
 // each.
 
-import { FA_LEN_BYTES, FA_ALIGN } from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
+
+const { FA_LEN_BYTES, FA_ALIGN } = RingsDefs;
 
 /** Bytes one frame of `len` bytes takes in a frame array. */
 export function frameRecordBytes(len: number): number {

@@ -7,4 +7,5 @@ export { ElementQueue, type ElementQueueOptions, type QueueMode } from "./queue.
 export { TxQueue, TXQ_VARIANT, fnv1a, type TxQueueVariant, type TxQueueOptions, type SubmitOptions, type TxLogRecord } from "./txq.js";
 export { RingPort, type RingPortOptions, type PortMode } from "./port.js";
 export { FrameArrayWriter, FrameBatch, frameRecordBytes } from "./frame-array.js";
-export * as RingDefs from "../generated/rings.js";
+/** The ring library's constants (assembly/rings/defs.ts), as generated. */
+export { RingsDefs as RingDefs } from "../generated/constants.js";

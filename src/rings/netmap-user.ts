@@ -4,11 +4,14 @@
 // broken device cannot make it touch memory outside the ring and its pool.
 
 import type { VmCore } from "../vm-core.js";
-import {
-  NMR_MAGIC, NMR_OFF_MAGIC, NMR_OFF_NUM_SLOTS, NMR_OFF_BUF_SIZE, NMR_OFF_DIR, NMR_OFF_BUF_BASE, NMR_OFF_BUF_COUNT,
-  NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_USER_WAIT, NMR_OFF_DEV_WAIT, NMR_OFF_SLOTS, NMR_SLOT_BYTES,
-  NMR_SLOT_BUF, NMR_SLOT_LEN, NMR_SLOT_FLAGS, NMR_TX, NS_BUF_CHANGED, NMR_OFF_FLAGS, NMR_F_FROZEN,
-} from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
+
+const {
+  NMR_MAGIC, NMR_OFF_MAGIC, NMR_OFF_NUM_SLOTS, NMR_OFF_BUF_SIZE, NMR_OFF_DIR, NMR_OFF_BUF_BASE,
+  NMR_OFF_BUF_COUNT, NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_USER_WAIT, NMR_OFF_DEV_WAIT,
+  NMR_OFF_SLOTS, NMR_SLOT_BYTES, NMR_SLOT_BUF, NMR_SLOT_LEN, NMR_SLOT_FLAGS, NMR_TX, NS_BUF_CHANGED,
+  NMR_OFF_FLAGS, NMR_F_FROZEN,
+} = RingsDefs;
 
 export interface NetmapSlot { buf: number; len: number; flags: number }
 

@@ -4,10 +4,12 @@
 
 import { check, VmdevError, Status } from "../status.js";
 import type { VmCore } from "../vm-core.js";
-import { RING_KIND_NETMAP, NMR_TX, NMR_RX, NMR_SLOT_RING, NMR_SLOT_NORMAL } from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
 import { RingObject, handleOf } from "./object.js";
 import { FrameArrayWriter, FrameBatch } from "./frame-array.js";
 import type { RingPool } from "./pool.js";
+
+const { RING_KIND_NETMAP, NMR_TX, NMR_RX, NMR_SLOT_RING, NMR_SLOT_NORMAL } = RingsDefs;
 
 export type RingDirection = "tx" | "rx";
 export type SlotMode = "ring" | "normal";
@@ -46,10 +48,12 @@ export class NetmapRing extends RingObject {
    * that uses the I/O buffer.
    */
   txsync(maxBytes = Infinity): SyncResult {
-    const io = this.core.io();
-    const n = this.core.exports.nmr_txsync(this.handle, 0, Math.min(io.length, maxBytes));
-    if (n < 0) return { status: -n, frames: null, count: 0 };
-    return { status: Status.OK, frames: FrameBatch.read(this.core.io(), n), count: n };
+    const len = Math.min(this.core.exports.io_size(), maxBytes);
+    return this.core.ioBuffer.use("ring frames", 0, len, (w) => {
+      const n = this.core.exports.nmr_txsync(this.handle, 0, len);
+      if (n < 0) return { status: -n, frames: null, count: 0 };
+      return { status: Status.OK, frames: FrameBatch.read(w.bytes(), n), count: n };
+    });
   }
 
   /**
@@ -58,10 +62,12 @@ export class NetmapRing extends RingObject {
    * negative Status.
    */
   rxsync(frames: readonly Uint8Array[] = []): number {
-    const w = new FrameArrayWriter(this.core.io());
-    let i = 0;
-    while (i < frames.length && w.push(frames[i])) i++;
-    return this.core.exports.nmr_rxsync(this.handle, 0, w.bytes);
+    return this.core.ioBuffer.use("ring frames", 0, this.core.exports.io_size(), (win) => {
+      const w = new FrameArrayWriter(win.bytes());
+      let i = 0;
+      while (i < frames.length && w.push(frames[i])) i++;
+      return this.core.exports.nmr_rxsync(this.handle, 0, w.bytes);
+    });
   }
 
   /** Stop (true) or resume handing the backend new slots. */

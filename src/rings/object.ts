@@ -3,7 +3,12 @@
 
 import { check, Status, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
-import { RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, RING_KIND_PORT, NmrCounter, RqCounter, TxqCounter, PortCounter } from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
+
+const {
+  RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, RING_KIND_PORT, NmrCounter, RqCounter, TxqCounter,
+  PortCounter,
+} = RingsDefs;
 
 const camel = (s: string): string => s.toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
 const names = (t: Record<string, number>): Array<[string, number]> => Object.entries(t).map(([k, v]) => [camel(k), v]);

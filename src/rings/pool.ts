@@ -3,8 +3,10 @@
 
 import { Status, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
-import { RING_KIND_POOL, RP_FREE, RP_RING, RP_USER } from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
 import { RingObject, handleOf } from "./object.js";
+
+const { RING_KIND_POOL, RP_FREE, RP_RING, RP_USER } = RingsDefs;
 
 export type BufferHolder = "free" | "ring" | "user";
 const HOLDER: Record<BufferHolder, number> = { free: RP_FREE, ring: RP_RING, user: RP_USER };

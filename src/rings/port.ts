@@ -6,9 +6,11 @@
 
 import { VmdevError, Status } from "../status.js";
 import type { VmCore } from "../vm-core.js";
-import { RING_KIND_PORT, PORT_RING, PORT_LEAVING } from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
 import { RingObject, handleOf } from "./object.js";
 import type { NetmapRing } from "./netmap.js";
+
+const { RING_KIND_PORT, PORT_RING, PORT_LEAVING } = RingsDefs;
 
 export type PortMode = "copy" | "ring";
 

@@ -3,8 +3,10 @@
 // instance's I/O buffer, so a worker uses its own attached VmCore.
 
 import type { VmCore } from "../vm-core.js";
-import { RING_KIND_QUEUE, RQ_BULK, RQ_BURST, RQ_OFF_SIZE, RQ_OFF_FLAGS, RQ_F_MP } from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
 import { RingObject, handleOf } from "./object.js";
+
+const { RING_KIND_QUEUE, RQ_BULK, RQ_BURST, RQ_OFF_SIZE, RQ_OFF_FLAGS, RQ_F_MP } = RingsDefs;
 
 export type QueueMode = "bulk" | "burst";
 const MODE: Record<QueueMode, number> = { bulk: RQ_BULK, burst: RQ_BURST };

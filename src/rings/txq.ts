@@ -6,10 +6,12 @@
 
 import type { VmCore } from "../vm-core.js";
 import { isSharedVariant } from "../wasm.js";
-import {
-  RING_KIND_TXQ, TXQ_MP_RING, TXQ_LOCK, TXQ_LOCK_RING, TXQ_MAY_WAIT, TXQ_ABDICATE, TXQ_LOG_RECORD,
-} from "../generated/rings.js";
+import { RingsDefs } from "../generated/constants.js";
 import { RingObject, handleOf } from "./object.js";
+
+const {
+  RING_KIND_TXQ, TXQ_MP_RING, TXQ_LOCK, TXQ_LOCK_RING, TXQ_MAY_WAIT, TXQ_ABDICATE, TXQ_LOG_RECORD,
+} = RingsDefs;
 
 export type TxQueueVariant = "mp_ring" | "lock" | "lock_ring";
 export const TXQ_VARIANT: Record<TxQueueVariant, number> = { mp_ring: TXQ_MP_RING, lock: TXQ_LOCK, lock_ring: TXQ_LOCK_RING };
@@ -78,8 +80,10 @@ export class TxQueue extends RingObject {
   /** Submit one frame. Returns a Status: OK, ERR_FULL (not taken: retry), ERR_INVALID_ARG (too long), ERR_BAD_STATE (broken). */
   submit(frame: Uint8Array, opts: SubmitOptions = {}): number {
     this.core.ensureIo(frame.length);
-    this.core.io().set(frame, 0);
-    return this.core.exports.txq_submit(this.handle, 0, frame.length, this.flags | (opts.abdicate ? TXQ_ABDICATE : 0), opts.budget ?? 64);
+    return this.core.ioBuffer.use("ring frames", 0, frame.length, (w) => {
+      w.bytes().set(frame);
+      return this.core.exports.txq_submit(this.handle, 0, frame.length, this.flags | (opts.abdicate ? TXQ_ABDICATE : 0), opts.budget ?? 64);
+    });
   }
 
   /** Forward what waits (a stalled or abdicated mp_ring, the lock's ring). Returns frames forwarded or a negative Status. */

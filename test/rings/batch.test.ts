@@ -4,7 +4,7 @@
 // the one-call-per-frame path.
 import { describe, it, expect } from "vitest";
 import { FrameArrayWriter, FrameBatch, frameRecordBytes, Status, type FrameBatch as Batch } from "../../src/index.js";
-import { netRig } from "../support/virtio/net-harness.js";
+import { netRig } from "../devices/virtio-net/rig.js";
 import { tagged } from "./support.js";
 
 const frames = (n: number, len: (i: number) => number) => Array.from({ length: n }, (_, i) => tagged(len(i), 4, i));

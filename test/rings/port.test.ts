@@ -5,11 +5,13 @@
 // at the far end is observable exactly (threads.test.ts runs one in a worker).
 import { describe, it, expect } from "vitest";
 import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNetRingBackend, Status, type VmCore } from "../../src/index.js";
-import { netRig, type NetRig } from "../support/virtio/net-harness.js";
-import { VIRTIO_NET_S_LINK_UP } from "../../src/testing/virtio/defs.js";
+import { netRig, type NetRig } from "../devices/virtio-net/rig.js";
+import { VIRTIO_NET_S_LINK_UP } from "../../src/guest/virtio/defs.js";
 import { tagged } from "./support.js";
 import { rng, testSeed } from "../support/core.js";
-import { NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_SLOTS, NMR_SLOT_BYTES } from "../../src/generated/rings.js";
+import { RingsDefs } from "../../src/generated/constants.js";
+
+const { NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_SLOTS, NMR_SLOT_BYTES } = RingsDefs;
 
 /** The MAC tagged() frames are addressed to. */
 const MAC = "52:54:00:00:00:0b";

@@ -4,8 +4,8 @@
 import { describe, it, expect } from "vitest";
 import type { Worker } from "node:worker_threads";
 import { ElementQueue, RingPool, NetmapRing, NetmapRingUser, TxQueue, RingPort, VirtioNetRingBackend, Status, type VmCore } from "../../src/index.js";
-import { netRig } from "../support/virtio/net-harness.js";
-import { VIRTIO_NET_S_LINK_UP } from "../../src/testing/virtio/defs.js";
+import { netRig } from "../devices/virtio-net/rig.js";
+import { VIRTIO_NET_S_LINK_UP } from "../../src/guest/virtio/defs.js";
 import { newCore } from "../support/core.js";
 import { tsWorker } from "../support/workers.js";
 import { tagged } from "./support.js";
