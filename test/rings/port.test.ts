@@ -4,8 +4,8 @@
 // here works the rings from the test's thread, so the order of every frame
 // at the far end is observable exactly (threads.test.ts runs one in a worker).
 import { describe, it, expect } from "vitest";
-import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNetRingBackend, Status, type VmCore } from "../../src/index.js";
-import { netRig, type NetRig } from "../devices/virtio-net/rig.js";
+import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNet, VirtioNetRingBackend, VirtualSwitch, Status, type VmCore } from "../../src/index.js";
+import { netRig, type NetRig, type RigOptions } from "../devices/virtio-net/rig.js";
 import { VIRTIO_NET_S_LINK_UP } from "../../src/guest/virtio/defs.js";
 import { tagged } from "./support.js";
 import { rng, testSeed } from "../support/core.js";
@@ -17,11 +17,18 @@ const { NMR_OFF_HEAD, NMR_OFF_CUR, NMR_OFF_TAIL, NMR_OFF_SLOTS, NMR_SLOT_BYTES }
 const MAC = "52:54:00:00:00:0b";
 const seqAt = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset).getUint32(18, true);
 const len = (seq: number) => 60 + ((seq * 37) % 1400);
+/** Two more devices with their drivers on the setup's VM, each driver in its own part of guest RAM (the setup's takes the first 6 MiB). */
+async function twoMore(core: VmCore): Promise<[NetRig, NetRig]> {
+  const o = (mac: string, heap: [number, number]): RigOptions => ({ transport: "pci", core, device: { mac }, driver: { heap } });
+  return [await netRig(o("52:54:00:00:00:0c", [6 << 20, 11 << 20])), await netRig(o("52:54:00:00:00:0d", [11 << 20, 16 << 20]))];
+}
+/** A tagged() frame readdressed to 52:54:00:00:00:0d. */
+const toD = (f: Uint8Array) => { f[5] = 0x0d; return f; };
 
 interface Setup { rig: NetRig; core: VmCore; pool: RingPool; egress: NetmapRing; ingress: NetmapRing; port: RingPort; backend: VirtioNetRingBackend; out: NetmapRingUser; in: NetmapRingUser }
 
-async function setup(slots = 64): Promise<Setup> {
-  const rig = await netRig({ transport: "pci", ramBytes: 16 << 20, device: { mac: MAC } });
+async function setup(slots = 64, heap?: [number, number]): Promise<Setup> {
+  const rig = await netRig({ transport: "pci", ramBytes: 16 << 20, device: { mac: MAC }, driver: heap && { heap } });
   const core = rig.core;
   const pool = RingPool.create(core, { buffers: 4 * slots, bufferSize: 2048 });
   const egress = NetmapRing.create(core, { pool, slots, direction: "rx" });
@@ -111,6 +118,55 @@ describe("virtio-net on a ring port", () => {
     expect(s.backend.mode).toBe("copy");
     expect(e.vnet_disconnect(s.rig.dev.handle)).toBe(Status.OK);
     expect(s.backend.setMode("ring")).toBe(true);
+  });
+
+  it("regression_connect_refused_in_ring_mode_keeps_the_other_link: VirtioNet.connect with a device in ring mode throws ERR_BAD_STATE and leaves the other device's link as it was", async () => {
+    const s = await setup(64, [64 << 10, 6 << 20]);
+    const [b, c] = await twoMore(s.core);
+    VirtioNet.connect(b.dev, c.dev);
+    s.backend.setMode("ring");
+    // The refusal used to come after `b` had already been taken off its link to `c`.
+    expect(() => VirtioNet.connect(s.rig.dev, b.dev)).toThrow(/vnet_connect: ERR_BAD_STATE/);
+    expect(() => VirtioNet.connect(b.dev, s.rig.dev)).toThrow(/vnet_connect: ERR_BAD_STATE/);
+    expect(b.drv.transmit(toD(tagged(100, 5, 0)))).toBe(true);
+    c.drv.poll();
+    expect(c.drv.takeReceived().map((f) => seqAt(f.data))).toEqual([0]);
+    expect(b.sent.length).toBe(0);
+    // And the device in ring mode still sends to its egress ring.
+    expect(s.rig.drv.transmit(tagged(100, 1, 7))).toBe(true);
+    expect(s.out.receive().map(seqAt)).toEqual([7]);
+    expect(s.rig.sent.length).toBe(0);
+  });
+
+  it("VirtualSwitch.attach of a device in ring mode throws ERR_BAD_STATE; the switch and the device are as they were", async () => {
+    const s = await setup(64, [64 << 10, 6 << 20]);
+    const [b, c] = await twoMore(s.core);
+    const sw = VirtualSwitch.create(s.core);
+    sw.attach(b.dev);
+    sw.attach(c.dev);
+    s.backend.setMode("ring");
+    expect(() => sw.attach(s.rig.dev)).toThrow(/vnet_switch_attach: ERR_BAD_STATE/);
+    expect(sw.portCount).toBe(2);
+    expect(b.drv.transmit(toD(tagged(100, 5, 1)))).toBe(true);
+    c.drv.poll();
+    expect(c.drv.takeReceived().map((f) => seqAt(f.data))).toEqual([1]);
+    expect(s.rig.drv.transmit(tagged(100, 1, 8))).toBe(true);
+    expect(s.out.receive().map(seqAt)).toEqual([8]);
+    expect(s.rig.sent.length).toBe(0);
+  });
+
+  it("regression_disconnect_refused_in_ring_mode: VirtioNet.disconnect of a device in ring mode throws ERR_BAD_STATE (its frames keep going to the ring, not to onTransmit); destroy still works", async () => {
+    const s = await setup();
+    s.backend.setMode("ring");
+    expect(() => s.rig.dev.disconnect()).toThrow(/vnet_disconnect: ERR_BAD_STATE/);
+    expect(s.rig.drv.transmit(tagged(100, 1, 9))).toBe(true);
+    expect(s.out.receive().map(seqAt)).toEqual([9]);
+    expect(s.rig.sent.length).toBe(0);
+    expect(s.backend.setMode("copy")).toBe(true);
+    s.rig.dev.disconnect();
+    s.backend.setMode("ring");
+    s.rig.dev.destroy();
+    expect(s.port.device).toBe(0);
   });
 
   it("the backend's frames sent while the port is in copy mode wait in the frozen ingress ring until ring mode", async () => {

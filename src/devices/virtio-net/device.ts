@@ -108,7 +108,8 @@ export class VirtioNet implements DeviceModel {
    */
   destroy(): void {
     if (this.h === 0) return;
-    this.disconnect();
+    // vnet_destroy leaves the link, switch or backend port itself.
+    this.forgetPeers();
     this.e.vnet_destroy(this.h);
     this.h = 0;
     // A removed function drives no interrupt line.
@@ -117,13 +118,17 @@ export class VirtioNet implements DeviceModel {
 
   /**
    * Link two devices inside wasm: each one's transmitted frames go straight to
-   * the other's receive path, never crossing into JS. `connect(a, a)` is a loopback.
+   * the other's receive path, never crossing into JS. `connect(a, a)` is a
+   * loopback. Each leaves its earlier link or switch. Throws VmdevError
+   * ERR_BAD_STATE, with both devices left as they were, while either runs a
+   * ring backend in ring mode.
    */
   static connect(a: VirtioNet, b: VirtioNet): void {
     if (a.core !== b.core) throw new VmdevError(Status.ERR_INVALID_ARG, "connect: devices of different VMs");
-    a.disconnect(); b.disconnect();
+    // The wasm refuses before it changes anything, and on success has taken both off their earlier links.
     const s = a.e.vnet_connect(a.handle, b.handle);
     if (s !== Status.OK) throw new VmdevError(s, "vnet_connect");
+    a.forgetPeers(); b.forgetPeers();
     a.peers = [b]; b.peers = [a];
   }
 
@@ -140,9 +145,20 @@ export class VirtioNet implements DeviceModel {
     return Number(n);
   }
 
-  /** Undo {@link VirtioNet.connect} or leave a {@link VirtualSwitch}: frames go to `onTransmit` again. */
+  /**
+   * Undo {@link VirtioNet.connect} or leave a {@link VirtualSwitch}: frames go
+   * to `onTransmit` again. Throws VmdevError ERR_BAD_STATE, changing nothing,
+   * while a ring backend runs in ring mode (its frames go to the ring until
+   * it switches to copy mode).
+   */
   disconnect(): void {
-    this.e.vnet_disconnect(this.handle);
+    const s = this.e.vnet_disconnect(this.handle);
+    if (s === Status.ERR_BAD_STATE) throw new VmdevError(s, "vnet_disconnect");
+    this.forgetPeers();
+  }
+
+  /** @internal The wasm took this device off its link or switch: drop the host's record of it. */
+  forgetPeers(): void {
     if (this.sw) { this.sw.dropPort(this); this.sw = null; }
     else for (const p of this.peers) if (p !== this) p.peers = [];
     this.peers = [];

@@ -23,12 +23,19 @@ export class VirtualSwitch implements SwitchPort {
     return new VirtualSwitch(core, id);
   }
 
-  /** Make `dev` a port (up to 16); it leaves any earlier link or switch. */
+  /**
+   * Make `dev` a port (up to 16); it leaves any earlier link or switch.
+   * Throws VmdevError ERR_BAD_STATE, with `dev` left as it was, while it runs
+   * a ring backend in ring mode; ERR_FULL (`dev` now on no link or switch)
+   * when the switch has no free port.
+   */
   attach(dev: VirtioNet): void {
     if (dev.core !== this.core) throw new VmdevError(Status.ERR_INVALID_ARG, "attach: device of another VM");
     if (this.destroyed) throw new VmdevError(Status.ERR_BAD_HANDLE, "attach: the switch was destroyed");
-    dev.disconnect();
     const s = this.core.exports.vnet_switch_attach(this.id, dev.handle);
+    // Refused for the handle or the ring mode: nothing changed. Otherwise the wasm took `dev` off its earlier link or switch.
+    if (s === Status.ERR_BAD_HANDLE || s === Status.ERR_BAD_STATE) throw new VmdevError(s, "vnet_switch_attach");
+    dev.forgetPeers();
     if (s !== Status.OK) throw new VmdevError(s, "vnet_switch_attach");
     this.ports = [...this.ports, dev];
     for (const p of this.ports) p.joinSwitch(this, this.ports);
