@@ -4,22 +4,24 @@
 import { check, Status, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
 import { RingsDefs } from "../generated/constants.js";
+import { camelTable, readCounters } from "../tables.js";
 
 const {
   RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, RING_KIND_PORT, NmrCounter, RqCounter, TxqCounter,
   PortCounter,
 } = RingsDefs;
 
-const camel = (s: string): string => s.toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
-const names = (t: Record<string, number>): Array<[string, number]> => Object.entries(t).map(([k, v]) => [camel(k), v]);
+/** Counter tables (camelCase of defs.ts: `badHead`, ...) by object kind; pools have none. */
+const COUNTERS: Readonly<Record<number, Readonly<Record<string, number>>>> = {
+  [RING_KIND_NETMAP]: camelTable(NmrCounter),
+  [RING_KIND_QUEUE]: camelTable(RqCounter),
+  [RING_KIND_TXQ]: camelTable(TxqCounter),
+  [RING_KIND_PORT]: camelTable(PortCounter),
+};
 
 /** Counter names (camelCase of defs.ts) by object kind. */
-export const RING_COUNTER_NAMES: Readonly<Record<number, ReadonlyArray<[string, number]>>> = {
-  [RING_KIND_NETMAP]: names(NmrCounter),
-  [RING_KIND_QUEUE]: names(RqCounter),
-  [RING_KIND_TXQ]: names(TxqCounter),
-  [RING_KIND_PORT]: names(PortCounter),
-};
+export const RING_COUNTER_NAMES: Readonly<Record<number, ReadonlyArray<[string, number]>>> =
+  Object.fromEntries(Object.entries(COUNTERS).map(([kind, t]) => [kind, Object.entries(t)]));
 
 /** A handle from a create export: ≥ 1, or -Status. */
 export function handleOf(h: number, op: string): number {
@@ -38,11 +40,8 @@ export abstract class RingObject {
   /** The object's event counters by name. */
   counters(): Record<string, bigint> {
     const base = this.core.exports.ring_counters_ptr(this.handle) >>> 0;
-    const out: Record<string, bigint> = {};
-    if (base === 0) return out;
-    const dv = this.core.dv();
-    for (const [k, i] of RING_COUNTER_NAMES[this.kind] ?? []) out[k] = dv.getBigUint64(base + i * 8, true);
-    return out;
+    if (base === 0) return {};
+    return readCounters(this.core.dv(), base, COUNTERS[this.kind] ?? {});
   }
 
   /** Free the object (no thread may use it any more). Safe to call twice. */
