@@ -8,7 +8,7 @@
 // adding either needs a minor bump and a re-pin.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { Status } from "../src/index.js";
+import { Status, RingDefs, RING_COUNTER_NAMES } from "../src/index.js";
 import * as generated from "../src/generated/constants.js";
 import { newCore } from "./support/core.js";
 import * as wire from "../src/migration/wire.js";
@@ -87,5 +87,13 @@ describe("the host reads the wasm's constants from the generated mirror", () => 
 
   it("the destination's RAM limit is the wasm's own-placement limit", () => {
     expect(MAX_RAM_PAGES).toBe(generated.CoreDefs.MAX_OWN_RAM_PAGES);
+  });
+
+  it("the ring library's public constants are the generated RingsDefs", () => {
+    expect(RingDefs).toBe(generated.RingsDefs);
+    expect(RING_COUNTER_NAMES[RingDefs.RING_KIND_NETMAP].length).toBe(RingDefs.NMR_COUNTERS);
+    expect(RING_COUNTER_NAMES[RingDefs.RING_KIND_QUEUE].length).toBe(RingDefs.RQ_COUNTERS);
+    expect(RING_COUNTER_NAMES[RingDefs.RING_KIND_TXQ].length).toBe(RingDefs.TXQ_COUNTERS);
+    expect(RING_COUNTER_NAMES[RingDefs.RING_KIND_PORT].length).toBe(RingDefs.PORT_COUNTERS);
   });
 });
