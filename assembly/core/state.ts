@@ -39,6 +39,8 @@ export namespace DeviceKind {
   export const MEMTEST = 5;
   /** The machine's guest clock (assembly/machine/clock.ts). */
   export const GUEST_CLOCK = 6;
+  /** Intel 82540EM (assembly/e1000). */
+  export const E1000 = 7;
 }
 
 let strictBuild = false;

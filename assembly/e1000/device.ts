@@ -1,0 +1,252 @@
+// The device block of one 82540EM and its life: handles, create/destroy,
+// power-on and software reset, the register file and the counters. Each
+// device lives in one block (core/layout.ts blockAlloc) holding everything
+// it owns, so a create gets all of it or takes nothing.
+//
+// Block layout: E1k | register file (128 KiB, MMIO layout) | PCI config (256)
+// | counters | EEPROM (64 words) | PHY (32 words) | TX contexts (2 × 16)
+// | host outbox | TX gather buffer | receive backlog (a byte ring).
+
+import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
+import {
+  E1K_MAX_DEVICES, E1K_MMIO_BYTES, E1K_MAX_RX_FRAME, E1K_COUNTERS, E1K_TX_OUT_BYTES, E1K_MAX_TSO_PACKET, E1K_NO_DEADLINE,
+  EEPROM_WORDS, PHY_REGS, R_CTRL, R_EECD, R_LEDCTL, R_PBA, R_VET, R_RXCSUM, R_RAL0, R_MTA, R_VFTA, MTA_WORDS,
+  VFTA_WORDS, RAR_ENTRIES, R_STATS, R_STATS_END, R_TXDCTL, R_RXDCTL, RAH_AV, CTRL_FD, CTRL_ASDE, CTRL_SLU,
+  CTRL_SPEED_1000, EECD_PRES, RXCSUM_IPOFL, RXCSUM_TUOFL, E1kCounter,
+} from "./defs";
+
+const DEV_ALIGN: u32 = 64;
+export const CFG_BYTES: u32 = 256;
+const CTX_BYTES: u32 = 16;
+
+// @ts-ignore: decorator
+@unmanaged export class E1k {
+  handle: u32;
+  blockBytes: u32;
+  /** Register file: the value of every stored register at its BAR0 offset. */
+  regs: usize;
+  cfg: usize;
+  counters: usize;
+  eeprom: usize;
+  phy: usize;
+  /** Offload contexts from the last context descriptors: checksum-only and TCP segmentation. */
+  ctxCsum: usize;
+  ctxTso: usize;
+  txOut: usize;
+  txOutLen: u32;
+  txOutFrames: u32;
+  txBuf: usize;
+  /** Segments of the packet at TDH already in the outbox (segmentation resumes there). */
+  txSegDone: u32;
+  /** The transmit ring stopped on a full outbox. */
+  txStalled: u32;
+  backlog: usize;
+  backlogCap: u32;
+  backlogMaxFrames: u32;
+  backlogHead: u32;
+  backlogTail: u32;
+  backlogFrames: u32;
+  backlogUsed: u32;
+  /** MAC of the EEPROM image (wire order in the low 48 bits). */
+  mac: u64;
+  /** Link to the partner as the host sets it (cable plugged). */
+  hostLink: u32;
+  /** BMSR link status latched low since the last BMSR read (IEEE 802.3 22.2.4.2.13). */
+  phyLatchLow: u32;
+  /** IOADDR of the I/O window (§13.2). */
+  ioAddr: u32;
+  // Microwire EEPROM interface state (§5.3).
+  eeBitsIn: u32;
+  eeShift: u32;
+  eeReading: u32;
+  eeOutBit: i32;
+  eeWord: u32;
+  eeLast: u32;
+  // Interrupts.
+  icr: u32;
+  ims: u32;
+  line: u32;
+  /** The line stayed low because of ITR since the cause appeared (counted once). */
+  throttled: u32;
+  /** Free receive descriptors were below the RDMTS threshold after the last delivery. */
+  rxDmtBelow: u32;
+  // Ring validity, recomputed whenever a ring register, RCTL or TCTL changes.
+  rxRingOk: u32;
+  txRingOk: u32;
+  quiesced: u32;
+  _pad: u32;
+  lastNow: u64;
+  /** Earliest guest time the throttled line may rise (ITR). */
+  itrAt: u64;
+  rxPktAt: u64;
+  rxAbsAt: u64;
+  txPktAt: u64;
+  txAbsAt: u64;
+}
+
+let table: usize = 0;
+
+// Per-instance scratch (one device works at a time): a descriptor, a short
+// frame padded to 60 bytes, and the frame being stored to the guest
+// (stripped, FCS appended).
+export let descBuf: usize = 0;
+export let padBuf: usize = 0;
+export let frameBuf: usize = 0;
+const SCRATCH_BYTES: u64 = 128 + <u64>E1K_MAX_RX_FRAME + 128;
+
+/** Make this instance's scratch (once). False without memory, with nothing taken. */
+export function e1kScratch(): bool {
+  if (descBuf != 0) return true;
+  const p = regionAlloc(SCRATCH_BYTES, 64);
+  if (p == 0) return false;
+  descBuf = p;
+  padBuf = p + 64;
+  frameBuf = p + 128;
+  return true;
+}
+
+export function e1kScratchCost(): u64 { return regionCost(SCRATCH_BYTES, 64); }
+
+// @ts-ignore: decorator
+@inline function slot(h: i32): usize { return table + (<usize>h << 2); }
+
+/** Device for handle `h`, or 0. */
+export function e1kGet(h: i32): usize {
+  if (h <= 0 || h >= E1K_MAX_DEVICES || table == 0) return 0;
+  return <usize>load<u32>(slot(h));
+}
+
+// @ts-ignore: decorator
+@inline function a16(n: u64): u64 { return (n + 15) & ~<u64>15; }
+
+const OFF_REGS: u64 = a16(offsetof<E1k>());
+const OFF_CFG: u64 = OFF_REGS + <u64>E1K_MMIO_BYTES;
+const OFF_CTR: u64 = OFF_CFG + <u64>CFG_BYTES;
+const OFF_EEPROM: u64 = OFF_CTR + <u64>E1K_COUNTERS * 8;
+const OFF_PHY: u64 = OFF_EEPROM + <u64>EEPROM_WORDS * 2;
+const OFF_CTX: u64 = OFF_PHY + <u64>PHY_REGS * 2;
+const OFF_OUT: u64 = a16(OFF_CTX + 2 * <u64>CTX_BYTES);
+const OFF_TXBUF: u64 = OFF_OUT + <u64>E1K_TX_OUT_BYTES;
+const OFF_BACKLOG: u64 = a16(OFF_TXBUF + <u64>E1K_MAX_TSO_PACKET + 64);
+
+/** Bytes of one device block with a backlog of `backlogBytes`. */
+export function e1kBlockBytes(backlogBytes: u32): u64 { return OFF_BACKLOG + <u64>backlogBytes; }
+
+/** The most linear memory e1kCreate takes (handle table on first use included). */
+export function e1kCost(backlogBytes: u32): u64 {
+  return regionCost(<u64>E1K_MAX_DEVICES * 4, 8) + blockCost(e1kBlockBytes(backlogBytes), DEV_ALIGN);
+}
+
+/** Make a device; returns its handle or -Status with nothing taken. The caller resets it. */
+export function e1kCreate(macHi: u32, macLo: u32, backlogFrames: u32, backlogBytes: u32): i32 {
+  if (table == 0) {
+    table = regionAlloc(<u64>E1K_MAX_DEVICES * 4, 8);
+    if (table == 0) return -5; // Status.ERR_NO_MEMORY
+  }
+  let h: i32 = 1;
+  while (h < E1K_MAX_DEVICES && load<u32>(slot(h)) != 0) h++;
+  if (h >= E1K_MAX_DEVICES) return -24; // Status.ERR_FULL
+  const total = e1kBlockBytes(backlogBytes);
+  const p = blockAlloc(total, DEV_ALIGN);
+  if (p == 0) return -5;
+  // Everything but the outbox, gather buffer and backlog is read before written: zero it.
+  memory.fill(p, 0, <usize>OFF_OUT);
+  const d = changetype<E1k>(p);
+  d.handle = <u32>h;
+  d.blockBytes = <u32>total;
+  d.regs = p + <usize>OFF_REGS;
+  d.cfg = p + <usize>OFF_CFG;
+  d.counters = p + <usize>OFF_CTR;
+  d.eeprom = p + <usize>OFF_EEPROM;
+  d.phy = p + <usize>OFF_PHY;
+  d.ctxCsum = p + <usize>OFF_CTX;
+  d.ctxTso = d.ctxCsum + CTX_BYTES;
+  d.txOut = p + <usize>OFF_OUT;
+  d.txBuf = p + <usize>OFF_TXBUF;
+  d.backlog = p + <usize>OFF_BACKLOG;
+  d.backlogCap = backlogBytes;
+  d.backlogMaxFrames = backlogFrames;
+  // MAC in wire order: macHi holds bytes 0..1, macLo bytes 2..5 (big-endian numbers).
+  d.mac = (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16);
+  d.hostLink = 1;
+  store<u32>(slot(h), <u32>p);
+  return h;
+}
+
+/** Forget handle `h` and give its block back. */
+export function e1kDestroy(h: i32): bool {
+  const p = e1kGet(h);
+  if (p == 0) return false;
+  store<u32>(slot(h), 0);
+  blockFree(p, changetype<E1k>(p).blockBytes, DEV_ALIGN);
+  return true;
+}
+
+// ---- Register file and counters ---------------------------------------------------
+
+// @ts-ignore: decorator
+@inline export function reg(d: E1k, off: u32): u32 { return load<u32>(d.regs + <usize>off); }
+// @ts-ignore: decorator
+@inline export function setReg(d: E1k, off: u32, v: u32): void { store<u32>(d.regs + <usize>off, v); }
+
+// @ts-ignore: decorator
+@inline export function count(d: E1k, index: i32, n: u64 = 1): void {
+  const p = d.counters + (<usize>index << 3);
+  store<u64>(p, load<u64>(p) + n);
+}
+
+/** Add to a 32-bit statistics register; they saturate at all ones (§13.7). */
+// @ts-ignore: decorator
+@inline export function stat(d: E1k, off: u32, n: u32 = 1): void {
+  const p = d.regs + <usize>off;
+  const v = load<u32>(p);
+  store<u32>(p, v + n < v ? 0xffffffff : v + n);
+}
+
+/** Add to a 64-bit statistics pair (low register at `off`, high at off + 4). */
+// @ts-ignore: decorator
+@inline export function stat64(d: E1k, off: u32, n: u32): void {
+  const p = d.regs + <usize>off;
+  store<u64>(p, load<u64>(p) + <u64>n);
+}
+
+// ---- Reset -----------------------------------------------------------------------
+
+/**
+ * MAC reset (CTRL.RST, §13.4.1; and power-on): every MAC register to its
+ * initial value, the statistics cleared, RAR0 loaded from the EEPROM's MAC
+ * (§5.6.1), the receive FIFO (backlog) and any transmit in progress dropped.
+ * PCI configuration, the PHY and the EEPROM are not touched.
+ */
+export function macReset(d: E1k): void {
+  memory.fill(d.regs, 0, <usize>E1K_MMIO_BYTES);
+  setReg(d, R_CTRL, CTRL_FD | CTRL_ASDE | CTRL_SLU | CTRL_SPEED_1000);
+  setReg(d, R_EECD, EECD_PRES | (1 << 4)); // flash writes disabled (FWE = 01b)
+  setReg(d, R_LEDCTL, 0x07068302);
+  setReg(d, R_PBA, 0x00100030);          // 48 KiB receive, 16 KiB transmit
+  setReg(d, R_VET, 0x8100);
+  setReg(d, R_RXCSUM, RXCSUM_IPOFL | RXCSUM_TUOFL);
+  setReg(d, R_TXDCTL, 0);
+  setReg(d, R_RXDCTL, 0x00010000);
+  const m = d.mac;
+  setReg(d, R_RAL0, <u32>m);
+  setReg(d, R_RAL0 + 4, <u32>(m >> 32) | RAH_AV);
+  memory.fill(d.ctxCsum, 0, 2 * <usize>CTX_BYTES);
+  if (d.backlogFrames != 0) count(d, E1kCounter.RX_DROPPED, d.backlogFrames);
+  d.backlogHead = 0; d.backlogTail = 0; d.backlogFrames = 0; d.backlogUsed = 0;
+  d.txSegDone = 0; d.txStalled = 0;
+  d.icr = 0; d.ims = 0; d.throttled = 0; d.rxDmtBelow = 0;
+  d.rxRingOk = 0; d.txRingOk = 0;
+  d.ioAddr = 0;
+  d.eeBitsIn = 0; d.eeShift = 0; d.eeReading = 0; d.eeOutBit = -1; d.eeWord = 0; d.eeLast = 0;
+  d.itrAt = 0;
+  d.rxPktAt = E1K_NO_DEADLINE; d.rxAbsAt = E1K_NO_DEADLINE;
+  d.txPktAt = E1K_NO_DEADLINE; d.txAbsAt = E1K_NO_DEADLINE;
+}
+
+/** Offsets of the MTA, VFTA and RAR arrays (for loops that walk them). */
+export const MTA_END: u32 = R_MTA + MTA_WORDS * 4;
+export const VFTA_END: u32 = R_VFTA + VFTA_WORDS * 4;
+export const RAR_END: u32 = R_RAL0 + RAR_ENTRIES * 8;
+export const STATS_BEGIN: u32 = R_STATS;
+export const STATS_END: u32 = R_STATS_END;
