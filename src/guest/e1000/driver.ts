@@ -69,7 +69,12 @@ export interface E1000RxFrame {
 export interface E1000TxOptions {
   /** Legacy descriptor checksum insertion (CMD.IC): checksum of [css, end) at cso. */
   legacyCsum?: { css: number; cso: number };
-  /** Checksum offload through a context descriptor: TCP/UDP checksum of [start, end) at start + offset (the field holds the pseudo-header sum), optional IPv4 header checksum. */
+  /**
+   * Checksum offload through a context descriptor: the TCP/UDP checksum of
+   * [start, end of packet) at start + offset (the field holds the
+   * pseudo-header sum), and optionally the IPv4 header checksum of
+   * [ip.start, ip.end] (inclusive) at ip.start + ip.offset.
+   */
   csum?: { start: number; offset: number; tcp?: boolean; ip?: { start: number; offset: number; end: number } };
   /** Insert this 802.1Q tag (VLE, needs the vlan option). */
   vlan?: number;
@@ -401,7 +406,7 @@ export class E1000Driver {
     if (ctx) {
       const c = t.csum!;
       const ip = c.ip;
-      this.putContext(this.txNtu, ip?.start ?? 0, ip?.offset ?? 0, ip?.end ?? 0, c.start, c.start + c.offset, 0, Txd.DEXT | (c.tcp ? Txd.TUCMD_TCP << 24 : 0) | (ip ? Txd.TUCMD_IP << 24 : 0), 0, 0);
+      this.putContext(this.txNtu, ip?.start ?? 0, ip ? ip.start + ip.offset : 0, ip?.end ?? 0, c.start, c.start + c.offset, 0, (Txd.DEXT | (c.tcp ? Txd.TUCMD_TCP : 0) | (ip ? Txd.TUCMD_IP : 0)) << 24, 0, 0);
       this.txNtu = (this.txNtu + 1) % n;
     }
     let off = 0;
