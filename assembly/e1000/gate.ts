@@ -77,7 +77,7 @@ export function storeMask(off: u32): u32 {
     case R_CTRL: return ~CTRL_RST;
     case R_EECD: case R_EERD: case R_MDIC: return 0xffffffff;
     case R_ITR: case R_RDTR: case R_TIDV: case R_RDH: case R_RDT: case R_TDH: case R_TDT: return 0xffff;
-    case R_RDLEN: case R_TDLEN: return 0xfff80;
+    case R_RDLEN: case R_TDLEN: return 0xfffff;
     case R_RDBAL: case R_TDBAL: return 0xfffffff0;
     case R_RDBAH: case R_TDBAH: case R_RCTL: case R_TCTL: case R_PBA: return 0xffffffff;
   }
@@ -195,11 +195,15 @@ export function regWrite(d: E1k, off: u32, v: u32, now: u64): void {
       setReg(d, off, ((64 - rxa) << 16) | rxa);
       return;
     }
-    case R_RDBAL: setReg(d, off, v & 0xfffffff0); ringsRecheck(d); return;
-    case R_TDBAL: setReg(d, off, v & 0xfffffff0); ringsRecheck(d); return;
-    case R_RDBAH: case R_TDBAH: setReg(d, off, v); ringsRecheck(d); return;
-    case R_RDLEN: case R_TDLEN: setReg(d, off, v & 0xfff80); ringsRecheck(d); return;
-    case R_RDH: case R_TDH: setReg(d, off, v & 0xffff); ringsRecheck(d); return;
+    // A ring that becomes valid is used at once: the units look at it after every change.
+    case R_RDBAL: setReg(d, off, v & 0xfffffff0); ringsRecheck(d); rxDrain(d, now); return;
+    case R_TDBAL: setReg(d, off, v & 0xfffffff0); ringsRecheck(d); txKick(d, now); return;
+    case R_RDBAH: setReg(d, off, v); ringsRecheck(d); rxDrain(d, now); return;
+    case R_TDBAH: setReg(d, off, v); ringsRecheck(d); txKick(d, now); return;
+    case R_RDLEN: setReg(d, off, v & 0xfffff); ringsRecheck(d); rxDrain(d, now); return; // the 128-byte multiple is checked in rings.ts
+    case R_TDLEN: setReg(d, off, v & 0xfffff); ringsRecheck(d); txKick(d, now); return;
+    case R_RDH: setReg(d, off, v & 0xffff); ringsRecheck(d); rxDrain(d, now); return;
+    case R_TDH: setReg(d, off, v & 0xffff); ringsRecheck(d); txKick(d, now); return;
     case R_RDT: {
       setReg(d, off, v & 0xffff);
       ringsRecheck(d);
