@@ -21,7 +21,7 @@ import { irqCause, irqNextDeadline, irqUpdate } from "./irq";
 import { rxReceive, rxDrain } from "./rx";
 import { txKick, txDrained } from "./tx";
 import { ringsRecheck } from "./rings";
-import { e1kSave, e1kRestore, e1kStateBound } from "./state";
+import { e1kSave, e1kRestore, e1kStateBound, savedListCost } from "./state";
 import { ICR_LSC, PHY_REGS } from "./defs";
 
 function dev(h: i32): E1k | null {
@@ -59,7 +59,7 @@ export function e1k_create(macHi: u32, macLo: u32, backlogFrames: u32, backlogBy
 /** Bytes of linear memory an e1k_create with these arguments can take in an instance that has none yet, or -Status. */
 export function e1k_memory_bytes(backlogFrames: u32, backlogBytes: u32): i64 {
   if (!argsOk(0, backlogFrames, backlogBytes)) return -Status.ERR_INVALID_ARG;
-  return <i64>(e1kCost(backlogBytes) + e1kScratchCost() + crcCost());
+  return <i64>(e1kCost(backlogBytes) + e1kScratchCost() + crcCost() + savedListCost());
 }
 
 /** Destroy device `h`; its handle and memory are free for the next create. */

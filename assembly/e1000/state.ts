@@ -14,6 +14,7 @@ import {
   envFindExact,
 } from "../core/state";
 import { ioPtr, ioSize } from "../core/vm";
+import { regionAlloc, regionCost } from "../core/layout";
 import { E1k, CFG_BYTES, reg, setReg, macReset, STATS_BEGIN, STATS_END } from "./device";
 import {
   E1K_MMIO_BYTES, E1K_TX_OUT_BYTES, E1K_MAX_RX_FRAME, E1K_MAX_TX_FRAME, EEPROM_WORDS, EEPROM_SUM, PHY_REGS,
@@ -56,20 +57,36 @@ export function e1kStateBound(d: E1k): u32 {
   return 65536 + CFG_BYTES + d.backlogCap + d.backlogMaxFrames * 8 + E1K_TX_OUT_BYTES;
 }
 
+// The saved register offsets, in order: listed once per instance (a walk of BAR0).
+let savedList: usize = 0;
+let savedCount: u32 = 0;
+const SAVED_MAX: u32 = 2048;
+
+function savedRegisters(): bool {
+  if (savedList != 0) return true;
+  const p = regionAlloc(<u64>SAVED_MAX * 4, 16);
+  if (p == 0) return false;
+  let n: u32 = 0;
+  // Bounded by the 32768 dwords of BAR0 and the list's size.
+  for (let off: u32 = 0; off < E1K_MMIO_BYTES && n < SAVED_MAX; off += 4) if (saved(off)) { store<u32>(p + (<usize>n << 2), off); n++; }
+  savedCount = n;
+  savedList = p;
+  return true;
+}
+
+/** Linear memory the first save of this instance carves for the register list. */
+export function savedListCost(): u64 { return regionCost(<u64>SAVED_MAX * 4, 16); }
+
 export function e1kSave(d: E1k): i32 {
   if (e1kStateBound(d) > ioSize()) return -Status.ERR_NO_MEMORY;
+  if (!savedRegisters()) return -Status.ERR_NO_MEMORY;
   envBegin(ioPtr(), ioSize(), DeviceKind.E1000, VERSION);
-  // Registers: bounded by the 32768 dwords of BAR0.
-  let n: u32 = 0;
-  for (let off: u32 = 0; off < E1K_MMIO_BYTES; off += 4) if (saved(off)) n++;
-  const pr = envField(T_REGS, n * 8);
+  const pr = envField(T_REGS, savedCount * 8);
   if (pr != 0) {
-    let o: usize = 0;
-    for (let off: u32 = 0; off < E1K_MMIO_BYTES; off += 4) {
-      if (!saved(off)) continue;
-      store<u32>(pr + o, off);
-      store<u32>(pr + o, reg(d, off), 4);
-      o += 8;
+    for (let i: u32 = 0; i < savedCount; i++) {
+      const off = load<u32>(savedList + (<usize>i << 2));
+      store<u32>(pr + (<usize>i << 3), off);
+      store<u32>(pr + (<usize>i << 3), reg(d, off), 4);
     }
   }
   envPutBytes(T_EEPROM, d.eeprom, EEPROM_WORDS * 2);
