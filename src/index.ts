@@ -23,6 +23,7 @@ export { InterruptRouter, type InterruptController, type InterruptCounts } from 
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";
+export { MachineE1000, e1000Factory } from "./devices/e1000/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./net/traffic.js";
 export { SyncState } from "./sync/shared.js";

@@ -141,7 +141,7 @@ export class E1000Driver {
   private mta = new Uint32Array(128);
   private vfta = new Uint32Array(128);
 
-  constructor(readonly fn: PciFunction, readonly ram: GuestRam, opts: E1000DriverOptions = {}) {
+  constructor(public fn: PciFunction, public ram: GuestRam, opts: E1000DriverOptions = {}) {
     this.opts = {
       rxDescs: opts.rxDescs ?? 256, txDescs: opts.txDescs ?? 256, rxBufferSize: opts.rxBufferSize ?? 2048,
       txBufferSize: opts.txBufferSize ?? 4096, io: opts.io ?? false, secrc: opts.secrc ?? false, vlan: opts.vlan ?? false,
@@ -154,6 +154,17 @@ export class E1000Driver {
     const need = this.opts.rxDescs * (DESC_BYTES + this.opts.rxBufferSize) + this.opts.txDescs * (DESC_BYTES + this.opts.txBufferSize) + 3 * 4096;
     this.heap = opts.heap ?? [1 << 20, (1 << 20) + need];
     this.stats = Object.fromEntries(Object.keys(Stat).map((k) => [k, 0n])) as Record<keyof typeof Stat, bigint>;
+    ram.trackDirty = this.opts.trackDirty;
+  }
+
+  /**
+   * Continue on another function and guest RAM holding the same state: a
+   * restored copy of the device after a migration, with the guest RAM copied.
+   * The driver keeps its ring positions and buffers.
+   */
+  rebind(fn: PciFunction, ram: GuestRam): void {
+    this.fn = fn;
+    this.ram = ram;
     ram.trackDirty = this.opts.trackDirty;
   }
 
