@@ -8,6 +8,7 @@
 // | host outbox | TX gather buffer | receive backlog (a byte ring).
 
 import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
+import { FS_BYTES, rxfInit, rxfExactSet } from "../net/filter";
 import {
   E1K_MAX_DEVICES, E1K_MMIO_BYTES, E1K_MAX_RX_FRAME, E1K_COUNTERS, E1K_TX_OUT_BYTES, E1K_MAX_TSO_PACKET, E1K_NO_DEADLINE,
   EEPROM_WORDS, PHY_REGS, R_CTRL, R_EECD, R_LEDCTL, R_PBA, R_VET, R_RXCSUM, R_RAL0, R_MTA, R_VFTA, MTA_WORDS,
@@ -29,6 +30,8 @@ const CTX_BYTES: u32 = 16;
   counters: usize;
   eeprom: usize;
   phy: usize;
+  /** Receive filter state of the shared engine (net/filter.ts): RAR 0..15, MTA, VFTA, mirrored from the registers. */
+  filter: usize;
   /** Offload contexts from the last context descriptors: checksum-only and TCP segmentation. */
   ctxCsum: usize;
   ctxTso: usize;
@@ -125,7 +128,8 @@ const OFF_CTR: u64 = OFF_CFG + <u64>CFG_BYTES;
 const OFF_EEPROM: u64 = OFF_CTR + <u64>E1K_COUNTERS * 8;
 const OFF_PHY: u64 = OFF_EEPROM + <u64>EEPROM_WORDS * 2;
 const OFF_CTX: u64 = OFF_PHY + <u64>PHY_REGS * 2;
-const OFF_OUT: u64 = a16(OFF_CTX + 2 * <u64>CTX_BYTES);
+const OFF_FILTER: u64 = a16(OFF_CTX + 2 * <u64>CTX_BYTES);
+const OFF_OUT: u64 = a16(OFF_FILTER + <u64>FS_BYTES);
 const OFF_TXBUF: u64 = OFF_OUT + <u64>E1K_TX_OUT_BYTES;
 const OFF_BACKLOG: u64 = a16(OFF_TXBUF + <u64>E1K_MAX_TSO_PACKET + 64);
 
@@ -161,6 +165,7 @@ export function e1kCreate(macHi: u32, macLo: u32, backlogFrames: u32, backlogByt
   d.phy = p + <usize>OFF_PHY;
   d.ctxCsum = p + <usize>OFF_CTX;
   d.ctxTso = d.ctxCsum + CTX_BYTES;
+  d.filter = p + <usize>OFF_FILTER;
   d.txOut = p + <usize>OFF_OUT;
   d.txBuf = p + <usize>OFF_TXBUF;
   d.backlog = p + <usize>OFF_BACKLOG;
@@ -231,6 +236,8 @@ export function macReset(d: E1k): void {
   const m = d.mac;
   setReg(d, R_RAL0, <u32>m);
   setReg(d, R_RAL0 + 4, <u32>(m >> 32) | RAH_AV);
+  rxfInit(d.filter, RAR_ENTRIES);
+  rxfExactSet(d.filter, 0, m, true);
   memory.fill(d.ctxCsum, 0, 2 * <usize>CTX_BYTES);
   if (d.backlogFrames != 0) count(d, E1kCounter.RX_DROPPED, d.backlogFrames);
   d.backlogHead = 0; d.backlogTail = 0; d.backlogFrames = 0; d.backlogUsed = 0;

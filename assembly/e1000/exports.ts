@@ -12,7 +12,8 @@ import {
   E1K_MMIO_BYTES,
 } from "./defs";
 import { E1k, e1kGet, e1kCreate, e1kDestroy, e1kScratch, e1kScratchCost, e1kCost } from "./device";
-import { crcReserve, crcCost } from "./csum";
+import { crcTablesReady } from "../net/filter";
+import { regionCost } from "../core/layout";
 import { barRead, barWrite, powerOn, regPeek, tick } from "./gate";
 import { cfgRead, cfgWrite, pciReset, intxDisabled } from "./pci";
 import { eepromBuild } from "./eeprom";
@@ -46,7 +47,7 @@ function argsOk(macHi: u32, backlogFrames: u32, backlogBytes: u32): bool {
 export function e1k_create(macHi: u32, macLo: u32, backlogFrames: u32, backlogBytes: u32): i32 {
   if (!gmReady()) return -Status.ERR_NOT_READY;
   if (!argsOk(macHi, backlogFrames, backlogBytes)) return -Status.ERR_INVALID_ARG;
-  if (!e1kScratch() || !crcReserve()) return -Status.ERR_NO_MEMORY;
+  if (!e1kScratch() || !crcTablesReady()) return -Status.ERR_NO_MEMORY;
   const h = e1kCreate(macHi, macLo, backlogFrames, backlogBytes);
   if (h < 0) return h;
   const d = changetype<E1k>(e1kGet(h));
@@ -59,7 +60,8 @@ export function e1k_create(macHi: u32, macLo: u32, backlogFrames: u32, backlogBy
 /** Bytes of linear memory an e1k_create with these arguments can take in an instance that has none yet, or -Status. */
 export function e1k_memory_bytes(backlogFrames: u32, backlogBytes: u32): i64 {
   if (!argsOk(0, backlogFrames, backlogBytes)) return -Status.ERR_INVALID_ARG;
-  return <i64>(e1kCost(backlogBytes) + e1kScratchCost() + crcCost() + savedListCost());
+  // The engine's CRC tables: 8 KiB, 64-byte aligned, once per instance (net/filter.ts crcTablesReady).
+  return <i64>(e1kCost(backlogBytes) + e1kScratchCost() + regionCost(8 * 1024, 64) + savedListCost());
 }
 
 /** Destroy device `h`; its handle and memory are free for the next create. */

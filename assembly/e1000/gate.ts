@@ -25,6 +25,7 @@ import { ringsRecheck } from "./rings";
 import { rxDrain, rxDmtCheck } from "./rx";
 import { txKick } from "./tx";
 import { memDecode, ioDecode } from "./pci";
+import { filterRegWritten } from "./filter";
 
 /** Writable bits of a register that is plain storage, or 0 when `off` is not one. */
 function plainMask(off: u32): u32 {
@@ -219,6 +220,7 @@ export function regWrite(d: E1k, off: u32, v: u32, now: u64): void {
   const m = plainMask(off);
   if (m == 0) { count(d, E1kCounter.BAD_ACCESS); return; }
   setReg(d, off, v & m);
+  if (off >= R_MTA && off < RAR_END || off >= R_VFTA && off < VFTA_END) filterRegWritten(d, off);
 }
 
 // @ts-ignore: decorator

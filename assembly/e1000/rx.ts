@@ -32,7 +32,8 @@ import { filterAccept } from "./filter";
 import { irqCause, rxTimerKick } from "./irq";
 import { linkUp } from "./phy";
 import { ringBase, ringFault, ringSize } from "./rings";
-import { sumBytes, fold, n16, fcs } from "./csum";
+import { sumBytes, fold, n16 } from "./csum";
+import { crc32 } from "../net/filter";
 import { busMaster } from "./pci";
 
 const ETH_MIN: u32 = 60;
@@ -184,7 +185,7 @@ function deliver(d: E1k, frame: usize, len: u32, now: u64): i32 {
   const csumBits = rxChecksum(d, frameBuf, stored);
   status |= csumBits & 0xff;
   const errors = csumBits >> 8;
-  if ((rctl & RCTL_SECRC) == 0) { store<u32>(frameBuf + stored, fcs(frame, len)); stored += 4; }
+  if ((rctl & RCTL_SECRC) == 0) { store<u32>(frameBuf + stored, crc32(frame, len, 0)); stored += 4; }
   const bufSize = rxBufSize(rctl);
   const n = ringSize(d, R_RDLEN);
   const need = (stored + bufSize - 1) / bufSize;

@@ -29,6 +29,7 @@ import { backlogRestore, backlogRecordAt, backlogAfter } from "./rx";
 import { txKick } from "./tx";
 import { rxDrain } from "./rx";
 import { irqUpdate } from "./irq";
+import { filterRebuild } from "./filter";
 
 const VERSION: u32 = 1;
 const T_REGS: u32 = 1;
@@ -245,6 +246,7 @@ export function e1kRestore(d: E1k, len: u32): i32 {
   d.txOutLen = olen;
   d.txOutFrames = oframes;
   d.quiesced = 0;
+  filterRebuild(d);
   phyRefresh(d);
   ringsRecheck(d);
   // Doorbells may have been lost with the source: look at both rings once.

@@ -273,10 +273,30 @@ class Fuzzer {
   }
 
   stateIdentity(): string | null {
+    // Ring doorbells first: a restore looks at both rings once, so descriptors written since the last
+    // doorbell would be taken then, and the second save would differ for a reason that is no bug.
+    const w = (o: number) => this.dev.pci.barWrite(0, o, 4, this.dev.peekRegister(o));
+    w(Reg.TDT); w(Reg.RDT);
     const a = this.dev.saveState();
     if (this.dev.restoreState(a) !== Status.OK) return "state: own blob refused";
     const b = this.dev.saveState();
-    return a.length === b.length && Buffer.compare(a, b) === 0 ? null : "state: save → restore → save differs";
+    if (a.length === b.length && Buffer.compare(a, b) === 0) return null;
+    // Name the fields that differ (tag → first differing byte offset in the field).
+    const fields = (x: Uint8Array) => {
+      const dv = new DataView(x.buffer, x.byteOffset, x.byteLength);
+      const m = new Map<number, Uint8Array>();
+      for (let o = 48; o + 8 <= x.length;) { const tag = dv.getUint16(o, true), len = dv.getUint32(o + 4, true); m.set(tag, x.subarray(o + 8, o + 8 + len)); o += 8 + len; }
+      return m;
+    };
+    const fa = fields(a), fb = fields(b);
+    const diff: string[] = [];
+    for (const [tag, va] of fa) {
+      const vb = fb.get(tag);
+      if (!vb || vb.length !== va.length) { diff.push(`field ${tag}: length ${va.length} → ${vb?.length}`); continue; }
+      const i = va.findIndex((x, k) => x !== vb[k]);
+      if (i >= 0) diff.push(`field ${tag} at byte ${i}: ${va[i]} → ${vb[i]}`);
+    }
+    return `state: save → restore → save differs (${diff.join("; ")})`;
   }
 }
 
