@@ -80,7 +80,7 @@ export class E1000Guest {
   readonly http: TcpSource;
   /** Frames the guest sent through the link (every box). */
   readonly tx: Uint8Array[] = [];
-  /** Host time (ms) of the guest's first SYN and last FIN to the TCP discard port. */
+  /** Host time (ms) of the guest's first SYN and of its latest segment to the TCP discard port. */
   tcpOutFirst = 0;
   tcpOutLast = 0;
   /** Tagged frames the guest sent, by VLAN ID. */
@@ -130,13 +130,12 @@ export class E1000Guest {
   private tap(d: "tx" | "rx", f: Uint8Array): void {
     if (d !== "tx") return;
     this.tx.push(f);
-    // The guest's segments to the discard port: SYN and FIN times (IPv4, TCP).
+    // The guest's segments to the discard port (IPv4, TCP): the SYN, and the latest (the FIN once done).
     if (f.length >= 54 && f[12] === 0x08 && f[13] === 0 && f[23] === 6) {
       const l4 = 14 + (f[14] & 0x0f) * 4;
       if (((f[l4 + 2] << 8) | f[l4 + 3]) === TCP_DISCARD_PORT) {
-        const flags = f[l4 + 13];
-        if ((flags & 0x02) !== 0) this.tcpOutFirst = performance.now();
-        if ((flags & 0x01) !== 0) this.tcpOutLast = performance.now();
+        if ((f[l4 + 13] & 0x02) !== 0) this.tcpOutFirst = performance.now();
+        this.tcpOutLast = performance.now();
       }
     }
   }
