@@ -1,3 +1,71 @@
+// The Intel 82540EM (PCI 8086:100E) model, from the 8254x Family of Gigabit
+// Ethernet Controllers Software Developer's Manual. The room: defs.ts
+// (constants), device.ts (this file: the device block), gate.ts (register
+// access), pci.ts, eeprom.ts, phy.ts, irq.ts, rings.ts, rx.ts, filter.ts,
+// tx.ts, csum.ts, state.ts, exports.ts.
+//
+// Registers the model implements (BAR0 offsets; also through the BAR1 I/O
+// window, IOADDR 00h / IODATA 04h, §13.2), with behaviour:
+//   CTRL 0000h      stored; RST = software reset of the MAC (§13.4.1);
+//                   PHY_RST holds the PHY in reset (link down) and leaving
+//                   it resets the PHY; VME enables VLAN strip/insert.
+//   STATUS 0008h    read-only: FD, LU (link), 1000 Mb/s, 33 MHz 32-bit PCI.
+//   EECD 0010h      Microwire EEPROM bit-banging (SK/CS/DI/DO), REQ/GNT, PRES.
+//   EERD 0014h      EEPROM read shortcut (START → DONE with the word).
+//   MDIC 0020h      PHY access at MDIO address 1 (read/write, READY, IE →
+//                   MDAC; other addresses ERROR).
+//   ICR 00C0h, ICS 00C8h, IMS 00D0h, IMC 00D8h  interrupt causes (ICR read
+//                   clears, write-1-clears), set, mask set, mask clear;
+//                   INTA# = ICR & IMS. Causes raised: TXDW, TXQE, LSC,
+//                   RXDMT0, RXO, RXT0, MDAC (and any through ICS).
+//   ITR 00C4h       minimum interval between interrupts (× 256 ns).
+//   RCTL 0100h      EN, UPE, MPE, BAM, LPE, MO, BSIZE/BSEX, VFE, CFIEN/CFI,
+//                   SECRC, RDMTS (RXDMT0 threshold); SBP, LBM, DPF, PMCF stored.
+//   TCTL 0400h      EN, PSP (pad short packets); CT, COLD stored.
+//   RDBAL/RDBAH/RDLEN/RDH/RDT 2800h-2818h, TDBAL/TDBAH/TDLEN/TDH/TDT
+//                   3800h-3818h  the rings, validated when programmed.
+//   RDTR 2820h, RADV 282Ch, TIDV 3820h, TADV 382Ch  receive / transmit
+//                   interrupt delays (RDTR and TIDV with FPD flush).
+//   PBA 1000h       receive/transmit packet-buffer split (RXA, TXA = 64 - RXA).
+//   RXCSUM 5000h    IPOFL, TUOFL (receive checksum verification); PCSS stored.
+//   VET 0038h       the VLAN ethertype for strip, insert and the VLAN filter.
+//   MTA 5200h-53FCh the 4096-bit multicast table (RCTL.MO selects the bits).
+//   RAL/RAH 5400h-547Ch  the 16 exact receive addresses (AV; ASEL other than
+//                   destination address makes an entry not match).
+//   VFTA 5600h-57FCh the 4096-bit VLAN filter table.
+//   Statistics 4000h-40FCh (clear on read; 64-bit pairs clear on the high
+//                   half): MPC, RNBC, ROC, GPRC, BPRC, MPRC, GORCL/H,
+//                   TORL/H, TPR, PRC64-PRC1522, GPTC, BPTC, MPTC, GOTCL/H,
+//                   TOTL/H, TPT, PTC64-PTC1522, TSCTC, TSCTFC. The others in
+//                   the block (CRCERRS, ALGNERRC, SYMERRS, RXERRC, SCC, ECOL,
+//                   MCC, LATECOL, COLC, DC, TNCRS, SEC, CEXTERR, RLEC,
+//                   XON/XOFF counts, FCRUC, RUC, RFC, RJC, management
+//                   counters) read 0: no such events on this link.
+//   Stored only (read back what was written, no behaviour): CTRL_EXT 0018h
+//                   (EE_RST reads 0), FLA 001Ch, FCAL/FCAH/FCT 0028h-0030h,
+//                   FCTTV 0170h, FCRTL/FCRTH 2160h/2168h (flow control: no
+//                   PAUSE frames are sent or honoured), TXCW 0178h, LEDCTL
+//                   0E00h, TIPG 0410h, AIT 0458h (no inter-packet timing),
+//                   RXDCTL 2828h, TXDCTL 3828h (thresholds: write-back is
+//                   immediate), TXDMAC 3000h, TSPMT 3830h, RSRPD 2C00h (no
+//                   small-packet interrupt), the packet-buffer FIFO registers
+//                   RDFH/RDFT/RDFHS/RDFTS/RDFPC 2410h-2430h and
+//                   TDFH/TDFT/TDFHS/TDFTS/TDFPC 3410h-3430h (no FIFO is
+//                   modelled), wake-up WUC/WUFC/WUS/WUPL/WUPM/FFLT/FFMT/FFVT
+//                   and IPAV/IP4AT/IP6AT (no wake-up or ARP/IP filtering),
+//                   MANC 5820h (no manageability).
+//   RXCW 0180h reads 0 (no SerDes). Any other offset reads 0 and ignores
+//   writes (counted as a bad access), as do accesses narrower than 32 bits
+//   (served by merging into the register, also counted).
+// Also: PCI configuration (pci.ts: type-0 header, BAR0 128 KiB memory, BAR1
+// 64 I/O ports, INTA#, power-management capability; no MSI, no expansion
+// ROM, no flash BAR), the EEPROM image (eeprom.ts: MAC, IDs, checksum BABAh;
+// writes not modelled) and the PHY registers (phy.ts).
+// Not modelled: collisions and half duplex, flow control, the TXD_LOW and
+// small-packet interrupts (RXSEQ, RXCFG, PHYINT, GPI causes are never
+// raised, only through ICS), wake-up and manageability, PHY loopback and
+// forced speeds, EEPROM writes, 82541+ registers.
+//
 // The device block of one 82540EM and its life: handles, create/destroy,
 // power-on and software reset, the register file and the counters. Each
 // device lives in one block (core/layout.ts blockAlloc) holding everything
