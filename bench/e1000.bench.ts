@@ -5,14 +5,14 @@
 // driver model on both guests, release build, dirty tracking off), and the
 // device side alone (the time inside the TDT write / TX kick, where both
 // devices do all their per-frame work).
-import { E1000 } from "../src/devices/e1000/e1000.js";
+import { E1000 } from "../src/devices/e1000/device.js";
 import { E1000Driver } from "../src/guest/e1000/driver.js";
-import { VirtioNet } from "../src/net/virtio-net.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
-import { MmioTransport } from "../src/testing/virtio/transport.js";
-import { frame, mac } from "../src/testing/virtio/frames.js";
+import { VirtioNet } from "../src/devices/virtio-net/device.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
+import { MmioTransport } from "../src/guest/virtio/transport.js";
+import { frame, mac } from "../src/guest/virtio/frames.js";
 import { benchCore, medianMs, type BenchRow } from "./support.js";
 
 const MAC_A = "52:54:00:00:00:0a";

@@ -1,8 +1,9 @@
 // The Intel 82540EM (PCI 8086:100E) model, from the 8254x Family of Gigabit
 // Ethernet Controllers Software Developer's Manual. The room: defs.ts
-// (constants), device.ts (this file: the device block), gate.ts (register
-// access), pci.ts, eeprom.ts, phy.ts, irq.ts, rings.ts, rx.ts, filter.ts,
-// tx.ts, csum.ts, state.ts, exports.ts.
+// (constants shared with the host), regs.ts (the register map), device.ts
+// (this file: the device block), gate.ts (register access), pci.ts,
+// eeprom.ts, phy.ts, irq.ts, rings.ts, rx.ts, filter.ts, tx.ts, csum.ts,
+// state.ts, exports.ts.
 //
 // Registers the model implements (BAR0 offsets; also through the BAR1 I/O
 // window, IOADDR 00h / IODATA 04h, §13.2), with behaviour:
@@ -77,12 +78,12 @@
 
 import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
 import { FS_BYTES, rxfInit, rxfExactSet } from "../net/filter";
+import { E1K_MMIO_BYTES, E1K_MAX_RX_FRAME, E1K_COUNTERS, E1K_NO_DEADLINE, E1kCounter } from "./defs";
 import {
-  E1K_MAX_DEVICES, E1K_MMIO_BYTES, E1K_MAX_RX_FRAME, E1K_COUNTERS, E1K_TX_OUT_BYTES, E1K_MAX_TSO_PACKET, E1K_NO_DEADLINE,
-  EEPROM_WORDS, PHY_REGS, R_CTRL, R_EECD, R_LEDCTL, R_PBA, R_VET, R_RXCSUM, R_RAL0, R_MTA, R_VFTA, MTA_WORDS,
-  VFTA_WORDS, RAR_ENTRIES, R_STATS, R_STATS_END, R_TXDCTL, R_RXDCTL, RAH_AV, CTRL_FD, CTRL_ASDE, CTRL_SLU,
-  CTRL_SPEED_1000, EECD_PRES, RXCSUM_IPOFL, RXCSUM_TUOFL, E1kCounter,
-} from "./defs";
+  E1K_MAX_DEVICES, E1K_TX_OUT_BYTES, E1K_MAX_TSO_PACKET, EEPROM_WORDS, PHY_REGS, R_CTRL, R_EECD, R_LEDCTL, R_PBA,
+  R_VET, R_RXCSUM, R_RAL0, R_MTA, R_VFTA, MTA_WORDS, VFTA_WORDS, RAR_ENTRIES, R_STATS, R_STATS_END, R_TXDCTL,
+  R_RXDCTL, RAH_AV, CTRL_FD, CTRL_ASDE, CTRL_SLU, CTRL_SPEED_1000, EECD_PRES, RXCSUM_IPOFL, RXCSUM_TUOFL,
+} from "./regs";
 
 const DEV_ALIGN: u32 = 64;
 export const CFG_BYTES: u32 = 256;

@@ -11,11 +11,11 @@
 // write-enable commands are not modelled: they are clocked in and ignored.
 
 import { E1k, reg, setReg, count } from "./device";
+import { E1K_DEVICE, E1K_VENDOR, E1kCounter } from "./defs";
 import {
-  EEPROM_WORDS, EEPROM_SUM, EEPROM_CHECKSUM_WORD, EE_READ_OPCODE, EE_OPCODE_BITS, EE_ADDR_BITS,
-  E1K_DEVICE, E1K_VENDOR, E1K_SUBSYS, R_EECD, EECD_SK, EECD_CS, EECD_DI, EECD_DO, EECD_FWE_MASK, EECD_REQ,
-  EECD_GNT, EECD_PRES, EERD_START, EERD_DONE, R_EERD, E1kCounter,
-} from "./defs";
+  EEPROM_WORDS, EEPROM_SUM, EEPROM_CHECKSUM_WORD, EE_READ_OPCODE, EE_OPCODE_BITS, EE_ADDR_BITS, E1K_SUBSYS, R_EECD,
+  EECD_SK, EECD_CS, EECD_DI, EECD_DO, EECD_FWE_MASK, EECD_REQ, EECD_GNT, EECD_PRES, EERD_START, EERD_DONE, R_EERD,
+} from "./regs";
 
 // @ts-ignore: decorator
 @inline function word(d: E1k, i: u32): u32 { return <u32>load<u16>(d.eeprom + (<usize>(i & (EEPROM_WORDS - 1)) << 1)); }

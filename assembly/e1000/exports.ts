@@ -1,16 +1,17 @@
 // Exports of the 82540EM model: numbers in, numbers out. Devices are named
 // by handles (1..15, their own namespace); frames cross by offsets into the
 // calling instance's I/O buffer; guest time `now` (ns) comes with every call
-// that can move a timer. See src/devices/e1000/e1000.ts for the typed API.
+// that can move a timer. See src/devices/e1000/device.ts for the typed API.
 
 import { Status } from "../core/status";
 import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import {
-  E1K_MIN_BACKLOG_FRAMES, E1K_MAX_BACKLOG_FRAMES, E1K_MIN_BACKLOG_BYTES, E1K_MAX_BACKLOG_BYTES, E1K_COUNTERS,
-  E1K_MMIO_BYTES,
+  E1K_MIN_BACKLOG_FRAMES, E1K_MAX_BACKLOG_FRAMES, E1K_MIN_BACKLOG_BYTES, E1K_MAX_BACKLOG_BYTES, E1K_MMIO_BYTES,
+  PENDING_TX, PENDING_INTX,
 } from "./defs";
+import { ICR_LSC, PHY_REGS } from "./regs";
 import { E1k, e1kGet, e1kCreate, e1kDestroy, e1kScratch, e1kScratchCost, e1kCost } from "./device";
 import { crcTablesReady } from "../net/filter";
 import { regionCost } from "../core/layout";
@@ -23,7 +24,6 @@ import { rxReceive, rxDrain } from "./rx";
 import { txKick, txDrained } from "./tx";
 import { ringsRecheck } from "./rings";
 import { e1kSave, e1kRestore, e1kStateBound, savedListCost } from "./state";
-import { ICR_LSC, PHY_REGS } from "./defs";
 
 function dev(h: i32): E1k | null {
   const p = e1kGet(h);
@@ -173,25 +173,21 @@ export function e1k_set_link(h: i32, up: u32, now: u64): i32 {
   return Status.OK;
 }
 
-/**
- * What the host must look at after a call, in one number: bit 0 = frames in
- * the host outbox, bit 2 = the INTA# level. 0 for an unknown handle.
- */
+/** What the host must look at after a call (PENDING_TX, PENDING_INTX); 0 for an unknown handle. */
 export function e1k_pending(h: i32): u32 {
   const p = e1kGet(h); if (p == 0) return 0;
   const d = changetype<E1k>(p);
   let v: u32 = 0;
-  if (d.txOutFrames != 0) v |= 1;
-  if (d.line != 0 && !intxDisabled(d)) v |= 4;
+  if (d.txOutFrames != 0) v |= PENDING_TX;
+  if (d.line != 0 && !intxDisabled(d)) v |= PENDING_INTX;
   return v;
 }
 
 /** INTA# level: 1 asserted (the PCI command's INTx disable forces it low). */
 export function e1k_intx(h: i32): i32 { const d = dev(h); return d == null ? 0 : (d.line != 0 && !intxDisabled(d) ? 1 : 0); }
 
-/** Address of the device's u64 counters (E1K_COUNTERS of them; names in src/devices/e1000/defs.ts). */
+/** Address of the device's u64 counters (E1K_COUNTERS of them, named by defs.ts E1kCounter). */
 export function e1k_counters_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.counters; }
-export function e1k_counter_count(): u32 { return E1K_COUNTERS; }
 /** Frames waiting in the receive backlog. */
 export function e1k_backlog(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.backlogFrames; }
 

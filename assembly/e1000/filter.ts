@@ -21,10 +21,11 @@ import {
   AddrClass, addrClass, macLoad, rxfExactHas, rxfExactSet, rxfMtaHas, rxfMtaWrite, rxfVftaWrite, rxfVlanPass, rxfTci,
   rxfInit,
 } from "../net/filter";
+import { E1kCounter } from "./defs";
 import {
-  R_RCTL, R_VET, R_RAL0, R_MTA, R_VFTA, RAR_ENTRIES, MTA_WORDS, VFTA_WORDS, RAH_AV, RAH_ASEL_MASK, RCTL_BAM, RCTL_MPE,
-  RCTL_UPE, RCTL_MO_SHIFT, RCTL_VFE, RCTL_CFIEN, RCTL_CFI, E1kCounter,
-} from "./defs";
+  R_RCTL, R_VET, R_RAL0, R_MTA, R_VFTA, RAR_ENTRIES, MTA_WORDS, VFTA_WORDS, RAH_AV, RAH_ASEL_MASK, RCTL_BAM,
+  RCTL_MPE, RCTL_UPE, RCTL_MO_SHIFT, RCTL_VFE, RCTL_CFIEN, RCTL_CFI,
+} from "./regs";
 
 /** RAR entry `i` into the engine: valid when AV is set and it selects the destination address (ASEL 00). */
 export function filterRar(d: E1k, i: u32): void {

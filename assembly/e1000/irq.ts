@@ -16,7 +16,8 @@
 //    back with IDE set; descriptors without IDE raise TXDW at once.
 
 import { E1k, count } from "./device";
-import { E1K_NO_DEADLINE, ICR_RXT0, ICR_TXDW, R_ITR, E1kCounter } from "./defs";
+import { E1K_NO_DEADLINE, E1kCounter } from "./defs";
+import { ICR_RXT0, ICR_TXDW, R_ITR } from "./regs";
 import { reg } from "./device";
 
 // @ts-ignore: decorator

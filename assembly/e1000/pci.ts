@@ -7,9 +7,8 @@
 // below 256; anything else reads all ones and is counted.
 
 import { E1k, CFG_BYTES, count } from "./device";
-import {
-  E1K_VENDOR, E1K_DEVICE, E1K_SUBSYS, E1K_REVISION, E1K_MMIO_BYTES, E1K_IO_BYTES, E1K_PM_CAP, E1kCounter,
-} from "./defs";
+import { E1K_VENDOR, E1K_DEVICE, E1K_MMIO_BYTES, E1K_IO_BYTES, E1kCounter } from "./defs";
+import { E1K_SUBSYS, E1K_REVISION, E1K_PM_CAP } from "./regs";
 
 export const PCI_COMMAND: u32 = 0x04;
 export const CMD_IO: u32 = 1 << 0;

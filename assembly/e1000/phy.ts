@@ -14,12 +14,13 @@
 // stays at 1000/full), cable diagnostics, PHY interrupts (PISR stays 0).
 
 import { E1k, reg, setReg, count } from "./device";
+import { E1kCounter } from "./defs";
 import {
   PHY_REGS, PHY_BMCR, PHY_BMSR, PHY_ID1, PHY_ID2, PHY_ANAR, PHY_ANLPAR, PHY_ANER, PHY_NPTX, PHY_LPNP, PHY_GCTRL,
   PHY_GSTATUS, PHY_ESTATUS, PHY_PSCR, PHY_PSSR, PHY_PISR, PHY_EPSCR, PHY_RXERR, PHY_ID1_VALUE, PHY_ID2_VALUE,
   BMCR_RESET, BMCR_ANRESTART, BMCR_PDOWN, BMSR_LSTATUS, BMSR_ANEGCOMPLETE, R_MDIC, R_CTRL, MDIC_OP_READ,
-  MDIC_OP_WRITE, MDIC_READY, MDIC_IE, MDIC_ERROR, MDIC_PHY_ADDR, CTRL_PHY_RST, ICR_MDAC, ICR_LSC, E1kCounter,
-} from "./defs";
+  MDIC_OP_WRITE, MDIC_READY, MDIC_IE, MDIC_ERROR, MDIC_PHY_ADDR, CTRL_PHY_RST, ICR_MDAC, ICR_LSC,
+} from "./regs";
 
 // @ts-ignore: decorator
 @inline export function phyReg(d: E1k, r: u32): u32 { return <u32>load<u16>(d.phy + (<usize>r << 1)); }

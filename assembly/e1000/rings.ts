@@ -11,10 +11,11 @@
 import { gmCheck } from "../core/guestmem";
 import { Status } from "../core/status";
 import { E1k, reg, count } from "./device";
+import { E1kCounter } from "./defs";
 import {
   R_RDBAL, R_RDBAH, R_RDLEN, R_RDH, R_RDT, R_TDBAL, R_TDBAH, R_TDLEN, R_TDH, R_TDT, R_RCTL, R_TCTL, RCTL_EN, TCTL_EN,
-  DESC_BYTES, RING_ALIGN, E1kCounter,
-} from "./defs";
+  DESC_BYTES, RING_ALIGN,
+} from "./regs";
 
 // @ts-ignore: decorator
 @inline export function ringBase(d: E1k, bal: u32): u64 {

@@ -21,13 +21,14 @@
 import { Status } from "../core/status";
 import { gmCheck, gmCopyIn, gmCopyOut } from "../core/guestmem";
 import { E1k, reg, setReg, count, stat, stat64, descBuf, padBuf, frameBuf } from "./device";
+import { E1K_MAX_RX_FRAME, E1kCounter } from "./defs";
 import {
   R_RCTL, R_CTRL, R_VET, R_RDLEN, R_RDH, R_RDT, R_RDBAL, R_RDTR, R_RADV, R_RXCSUM, RCTL_EN, RCTL_LPE, RCTL_BSEX,
   RCTL_BSIZE_SHIFT, RCTL_SECRC, RCTL_RDMTS_SHIFT, CTRL_VME, RXCSUM_IPOFL, RXCSUM_TUOFL, RXD_STAT_DD, RXD_STAT_EOP,
   RXD_STAT_IXSM, RXD_STAT_VP, RXD_STAT_TCPCS, RXD_STAT_IPCS, RXD_ERR_TCPE, RXD_ERR_IPE, RXD_ERR_RXE, ICR_RXO,
-  ICR_RXDMT0, DESC_BYTES, E1K_MAX_RX_FRAME, S_MPC, S_RNBC, S_ROC, S_GPRC, S_GORCL, S_TPR, S_TORL, S_BPRC, S_MPRC,
-  S_PRC64, S_PRC127, S_PRC255, S_PRC511, S_PRC1023, S_PRC1522, E1kCounter,
-} from "./defs";
+  ICR_RXDMT0, DESC_BYTES, S_MPC, S_RNBC, S_ROC, S_GPRC, S_GORCL, S_TPR, S_TORL, S_BPRC, S_MPRC, S_PRC64, S_PRC127,
+  S_PRC255, S_PRC511, S_PRC1023, S_PRC1522,
+} from "./regs";
 import { filterAccept } from "./filter";
 import { irqCause, rxTimerKick } from "./irq";
 import { linkUp } from "./phy";

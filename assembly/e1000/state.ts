@@ -16,10 +16,11 @@ import {
 import { ioPtr, ioSize } from "../core/vm";
 import { regionAlloc, regionCost } from "../core/layout";
 import { E1k, CFG_BYTES, reg, setReg, macReset, STATS_BEGIN, STATS_END } from "./device";
+import { E1K_MMIO_BYTES, E1K_MAX_RX_FRAME } from "./defs";
 import {
-  E1K_MMIO_BYTES, E1K_TX_OUT_BYTES, E1K_MAX_RX_FRAME, E1K_MAX_TX_FRAME, EEPROM_WORDS, EEPROM_SUM, PHY_REGS,
-  ICR_VALID, R_STATUS, R_ICR, R_ICS, R_IMS, R_IMC, R_RXCW, R_PBA,
-} from "./defs";
+  E1K_TX_OUT_BYTES, E1K_MAX_TX_FRAME, EEPROM_WORDS, EEPROM_SUM, PHY_REGS, ICR_VALID, R_STATUS, R_ICR, R_ICS, R_IMS,
+  R_IMC, R_RXCW, R_PBA,
+} from "./regs";
 import { isRegister, storeMask } from "./gate";
 import { eepromSum } from "./eeprom";
 import { cfgImageOk } from "./pci";

@@ -32,13 +32,14 @@
 import { Status } from "../core/status";
 import { gmCopyOut, gmCopyIn } from "../core/guestmem";
 import { E1k, reg, setReg, count, stat, stat64, descBuf, frameBuf } from "./device";
+import { E1kCounter } from "./defs";
 import {
   R_TDBAL, R_TDLEN, R_TDH, R_TDT, R_TIDV, R_TADV, R_CTRL, R_VET, R_TCTL, TCTL_PSP, CTRL_VME, TXD_CMD_EOP, TXD_CMD_IC,
   TXD_CMD_RS, TXD_CMD_RPS, TXD_CMD_DEXT, TXD_CMD_VLE, TXD_CMD_IDE, TUCMD_TCP, TUCMD_IP, TUCMD_TSE, DCMD_TSE,
   TXD_STAT_DD, TXD_DTYP_CONTEXT, TXD_DTYP_DATA, POPTS_IXSM, POPTS_TXSM, ICR_TXQE, DESC_BYTES, E1K_MAX_TX_FRAME,
   E1K_MAX_TSO_PACKET, E1K_TX_OUT_BYTES, S_GPTC, S_TPT, S_GOTCL, S_TOTL, S_PTC64, S_PTC127, S_PTC255, S_PTC511,
-  S_PTC1023, S_PTC1522, S_MPTC, S_BPTC, S_TSCTC, S_TSCTFC, E1kCounter,
-} from "./defs";
+  S_PTC1023, S_PTC1522, S_MPTC, S_BPTC, S_TSCTC, S_TSCTFC,
+} from "./regs";
 import { irqCause, txTimerKick } from "./irq";
 import { linkUp } from "./phy";
 import { ringBase, ringFault, ringSize } from "./rings";

@@ -13,9 +13,9 @@
 import { createHash } from "node:crypto";
 import { validators, parseBool } from "../../config/schema.js";
 import type { PciFunction } from "../../pci.js";
-import type { MigratableDevice } from "../../migration/types.js";
+import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
-import { E1000 } from "./e1000.js";
+import { E1000 } from "./device.js";
 import { E1K_MAX_BACKLOG_BYTES, E1K_MIN_BACKLOG_BYTES } from "./defs.js";
 
 /** An 82540EM PCI function in a Machine. */

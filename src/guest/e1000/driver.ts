@@ -15,7 +15,7 @@
 // window) and guest RAM.
 
 import type { PciFunction } from "../../pci.js";
-import { GuestRam, GuestAllocator } from "../../testing/virtio/guest-ram.js";
+import { GuestRam, GuestAllocator } from "../virtio/guest-ram.js";
 import { onesComplementSum } from "../../net/responder.js";
 import { Reg, Stat, Ctrl, StatusBits, Eecd, Mdic, Icr, Rctl, Tctl, Rxcsum, RAH_AV, Txd, Rxd, Phy, Bmcr, Bmsr, Eeprom, DESC_BYTES } from "./defs.js";
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { e1000Rig, MAC } from "./rig.js";
-import { frame, mac } from "../../../src/testing/virtio/frames.js";
+import { frame, mac } from "../../../src/guest/virtio/frames.js";
 
 describe("e1000 bring-up", () => {
   it("the driver model initialises the device and exchanges frames", async () => {

@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { e1000Rig } from "./rig.js";
 import { mtaBit } from "../../../src/guest/e1000/driver.js";
-import { frame, mac, seqOf, BROADCAST } from "../../../src/testing/virtio/frames.js";
+import { frame, mac, seqOf, BROADCAST } from "../../../src/guest/virtio/frames.js";
 import { Reg, Rctl } from "../../../src/guest/e1000/defs.js";
 
 /** The MTA index by the manual's words: 12 bits of the destination address, bits [47:36] (MO 0), [46:35], [45:34], [43:32]. */

@@ -16,12 +16,12 @@
 // `probeEvery` cases a power-on reset and a fresh driver must transmit and
 // receive a frame intact (the device always recovers); every `stateEvery`
 // cases save → restore → save must be identity.
-import { E1000 } from "../../../src/devices/e1000/e1000.js";
+import { E1000 } from "../../../src/devices/e1000/device.js";
 import { E1000Driver } from "../../../src/guest/e1000/driver.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../../src/testing/virtio/interrupts.js";
-import { ManualClock } from "../../../src/apic/apic-bus.js";
-import { frame, mac, seqOf } from "../../../src/testing/virtio/frames.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";
+import { ManualClock } from "../../../src/clock.js";
+import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { Reg, Stat } from "../../../src/guest/e1000/defs.js";
 import { Status } from "../../../src/status.js";
 import type { VmCore } from "../../../src/index.js";

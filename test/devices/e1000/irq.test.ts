@@ -3,7 +3,7 @@
 // descriptors with IDE, and the flush bits. Nothing here waits on the wall clock.
 import { describe, it, expect } from "vitest";
 import { e1000Rig } from "./rig.js";
-import { frame, mac } from "../../../src/testing/virtio/frames.js";
+import { frame, mac } from "../../../src/guest/virtio/frames.js";
 import { Reg, Icr } from "../../../src/guest/e1000/defs.js";
 
 const US = 1000n;

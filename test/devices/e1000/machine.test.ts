@@ -9,8 +9,8 @@ import { Machine } from "../../../src/machine/machine.js";
 import { machinePciBus } from "../../../src/machine/pci-bus.js";
 import { MachineE1000 } from "../../../src/devices/e1000/machine.js";
 import { E1000Driver } from "../../../src/guest/e1000/driver.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
-import { frame, mac, seqOf } from "../../../src/testing/virtio/frames.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { debugWasm } from "../../support/core.js";
 import { until } from "../../support/wait.js";
 

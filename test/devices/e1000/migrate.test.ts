@@ -12,14 +12,13 @@
 import { describe, it, expect } from "vitest";
 import { ConfigTree } from "../../../src/config/tree.js";
 import { Machine } from "../../../src/machine/machine.js";
-import { VmCore } from "../../../src/vm-core.js";
 import { machinePciBus } from "../../../src/machine/pci-bus.js";
 import { MachineE1000 } from "../../../src/devices/e1000/machine.js";
 import { E1000Driver } from "../../../src/guest/e1000/driver.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
 import { migrate, receiveMigration, portPair, type MigrationSource, type MigrationDestination } from "../../../src/migration/index.js";
 import type { Lease } from "../../../src/sync/vm-lock.js";
-import { frame, mac, seqOf } from "../../../src/testing/virtio/frames.js";
+import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { Status } from "../../../src/status.js";
 import { debugWasm } from "../../support/core.js";
 import { until } from "../../support/wait.js";
@@ -111,12 +110,11 @@ describe("e1000 across live migration", () => {
       const t = traffic(m1, drv);
       await until(() => t.stats().received >= 1000, "1000 replies before the migration");
       const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
-      const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
       const [a, b] = portPair();
       const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
         m2 = await machine(false);
         return { core: m2.core, devices: m2.devices, resume: () => {} };
-      }, codec);
+      });
       let atFreeze = t.stats();
       let backlogAtFreeze = -1;
       const report = await migrate(src, a, { downtimeLimitMs: 20, maxRounds: 10, autoConverge: false, onFrozen: () => { atFreeze = t.stats(); backlogAtFreeze = nicOf(m1).nic.backlogLength; } });

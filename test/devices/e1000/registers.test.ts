@@ -4,7 +4,7 @@
 // offsets, and PCI configuration space.
 import { describe, it, expect } from "vitest";
 import { e1000Rig, MAC } from "./rig.js";
-import { mac } from "../../../src/testing/virtio/frames.js";
+import { mac } from "../../../src/guest/virtio/frames.js";
 import { Reg, Icr, Ctrl, Phy, Bmcr, Bmsr, Mdic, StatusBits, Stat } from "../../../src/guest/e1000/defs.js";
 
 describe("e1000 EEPROM", () => {

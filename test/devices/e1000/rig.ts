@@ -1,10 +1,10 @@
 // Wiring for e1000 tests: a VmCore, the device on a manual clock, and the
 // driver model (src/guest/e1000) in a window of guest RAM.
-import { E1000, type E1000Options } from "../../../src/devices/e1000/e1000.js";
+import { E1000, type E1000Options } from "../../../src/devices/e1000/device.js";
 import { E1000Driver, type E1000DriverOptions } from "../../../src/guest/e1000/driver.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../../src/testing/virtio/interrupts.js";
-import { ManualClock } from "../../../src/apic/apic-bus.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../../src/guest/virtio/interrupts.js";
+import { ManualClock } from "../../../src/clock.js";
 import type { VmCore } from "../../../src/index.js";
 import { newCore } from "../../support/core.js";
 

@@ -5,7 +5,7 @@
 // reaches the hole.
 import { describe, it, expect } from "vitest";
 import { e1000Rig } from "./rig.js";
-import { frame, mac, seqOf } from "../../../src/testing/virtio/frames.js";
+import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { Reg } from "../../../src/guest/e1000/defs.js";
 
 describe("e1000 ring validation", () => {

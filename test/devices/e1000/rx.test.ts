@@ -5,7 +5,7 @@ import { describe, it, expect } from "vitest";
 import { crc32 } from "node:zlib";
 import { e1000Rig } from "./rig.js";
 import { ipv4Frame, payloadOf } from "./packets.js";
-import { frame, mac, seqOf, BROADCAST } from "../../../src/testing/virtio/frames.js";
+import { frame, mac, seqOf, BROADCAST } from "../../../src/guest/virtio/frames.js";
 import { Reg, Rxd, Icr, Rctl } from "../../../src/guest/e1000/defs.js";
 import { Status } from "../../../src/status.js";
 import { internetChecksum } from "../../../src/net/responder.js";

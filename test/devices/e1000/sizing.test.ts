@@ -2,11 +2,11 @@
 // first use (scratch, CRC tables, the saved-register list), pinned against
 // what it really takes, and against e1k_create's own argument checks.
 import { describe, it, expect } from "vitest";
-import { E1000 } from "../../../src/devices/e1000/e1000.js";
+import { E1000 } from "../../../src/devices/e1000/device.js";
 import { E1000Driver } from "../../../src/guest/e1000/driver.js";
-import { GuestRam } from "../../../src/testing/virtio/guest-ram.js";
+import { GuestRam } from "../../../src/guest/virtio/guest-ram.js";
 import { Status } from "../../../src/status.js";
-import { frame, mac } from "../../../src/testing/virtio/frames.js";
+import { frame, mac } from "../../../src/guest/virtio/frames.js";
 import { newCore } from "../../support/core.js";
 
 const PAD_SLACK = 8 * 63; // worst alignment padding per allocation it stands for

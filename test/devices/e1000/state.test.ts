@@ -6,11 +6,11 @@
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
 import { Status } from "../../../src/index.js";
-import { E1000 } from "../../../src/devices/e1000/e1000.js";
+import { E1000 } from "../../../src/devices/e1000/device.js";
 import type { PciFunction } from "../../../src/pci.js";
 import { e1000Rig, MAC } from "./rig.js";
 import { ipv4Frame, payloadOf, be32 } from "./packets.js";
-import { frame, mac, seqOf } from "../../../src/testing/virtio/frames.js";
+import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { Reg } from "../../../src/guest/e1000/defs.js";
 import { rng, testSeed } from "../../support/core.js";
 

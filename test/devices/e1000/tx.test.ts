@@ -5,7 +5,7 @@ import { describe, it, expect } from "vitest";
 import { e1000Rig } from "./rig.js";
 import { ipv4Frame, checksumsOk, be16, be32, payloadOf, l4Checksum } from "./packets.js";
 import { pseudoHeaderSum } from "../../../src/guest/e1000/driver.js";
-import { frame, mac, seqOf } from "../../../src/testing/virtio/frames.js";
+import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { Reg, Icr, Ctrl } from "../../../src/guest/e1000/defs.js";
 
 const PEER = mac("02:00:00:00:00:01");

@@ -8,20 +8,24 @@
 // the test injects. The guest runs in its shell mode (scripts/fetch-guest.mjs):
 // commands are typed on the serial console and their "VMDEV-R " lines read back.
 //
-// A watchdog samples what moves while the guest is alive (frames each way,
-// console lines); frozen for `stallMs` while v86 keeps executing the guest
-// means a hang, and the command in progress fails with every counter.
+// A watchdog (StallWatch) samples what moves while the guest is alive (frames
+// each way, console lines): frozen while v86 executes `stallInstructions`
+// guest instructions (and at least `stallMs` pass) means a hang, and the wait
+// in progress fails with every counter. The budget is in guest instructions,
+// not wall time: a busy host stretches the wall time of each instruction, a
+// hung guest still runs its kernel. The boot, which prints no console line
+// until the shell is ready, gets its own larger budget.
 import { Status } from "../../../src/status.js";
 import { VmCore } from "../../../src/vm-core.js";
-import { E1000 } from "../../../src/devices/e1000/e1000.js";
+import { E1000 } from "../../../src/devices/e1000/device.js";
 import { Responder } from "../../../src/net/responder.js";
 import { loadModule } from "../../../src/load-node.js";
-import {
-  V86PciAdapter, linkResponder, saveV86Machine, restoreV86Machine, type FrameEndpoint, type FrameLink, type V86Emulator,
-} from "../../../src/adapters/v86.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../../src/adapters/v86/index.js";
+import { linkResponder, type FrameEndpoint, type HostLink } from "../../../src/net/host-link.js";
 import { debugWasm } from "../core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "../v86-guest.js";
 import { TcpSource } from "../tcp-source.js";
+import { StallWatch } from "../stall-watch.js";
 
 export const GUEST_MAC = "52:54:00:12:34:56";
 export const PEER_MAC = "52:54:00:00:00:02";
@@ -44,16 +48,21 @@ export interface E1000GuestOptions {
   backlogFrames?: number;
   /** HTTP body bytes (host → guest bulk). */
   httpBytes: number;
+  /** Guest instructions with frozen counters that mean a hang. Default 3e9 (≈ 30 s of a v86 on a quiet host). */
+  stallInstructions?: number;
+  /** Guest instructions the boot may run without a console line. Default 20e9 (the Debian guest boots in ≈ 6.5e9). */
+  bootInstructions?: number;
+  /** The least wall time of frozen counters before a hang is called. Default 30 s. */
   stallMs?: number;
   echo?: boolean;
 }
 
 /** One machine: v86, and for vmdev the adapter, the core and the device. */
-export interface E1000Box { run: GuestRun; adapter: V86PciAdapter | null; nic: E1000 | null; link: FrameLink; counters: Record<string, bigint> | null }
+export interface E1000Box { run: GuestRun; adapter: V86PciAdapter | null; nic: E1000 | null; link: HostLink; counters: Record<string, bigint> | null }
 
 class Hang extends Error {}
 
-/** v86's own NIC as a frame endpoint (its bus events), so it gets the same FrameLink as vmdev's. */
+/** v86's own NIC as a frame endpoint (its bus events), so it gets the same HostLink as vmdev's. */
 function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } }): FrameEndpoint {
   const ep: FrameEndpoint = { onTransmit: null, receive(frame) { emulator.bus.send("net0-receive", frame); return Status.OK; } };
   emulator.add_listener("net0-send", (f) => ep.onTransmit?.(new Uint8Array(f)));
@@ -88,6 +97,9 @@ export class E1000Guest {
   /** Machines in order (the last is live); each migration adds one. */
   readonly boxes: E1000Box[] = [];
   private tick: ReturnType<typeof setInterval> | null = null;
+  private watch: StallWatch | null = null;
+  /** Guest instructions from power-on until the shell was ready. */
+  bootInstructions = 0;
 
   private constructor(private readonly files: GuestFiles, readonly opts: E1000GuestOptions) {
     const peerIp = files.meta.guest.responderIp;
@@ -103,12 +115,13 @@ export class E1000Guest {
     return g;
   }
 
-  /**
-   * Wait for the guest's shell. Booting prints nothing while the kernel
-   * decompresses, which on a busy host can take longer than the traffic
-   * watchdog's default, so this stall bound is longer.
-   */
-  ready(): Promise<string> { return this.waitLine(/^VMDEV-READY$/, 0, Math.max(this.opts.stallMs ?? 30_000, 180_000)); }
+  /** Wait for the guest's shell (the boot's instruction budget), then watch with the traffic budget. */
+  async ready(): Promise<string> {
+    const line = await this.waitLine(/^VMDEV-READY$/, 0);
+    this.bootInstructions = this.watcher().total;
+    this.watcher().budget = this.opts.stallInstructions ?? 3e9;
+    return line;
+  }
 
   get box(): E1000Box { return this.boxes[this.boxes.length - 1]; }
   get run(): GuestRun { return this.box.run; }
@@ -145,7 +158,7 @@ export class E1000Guest {
     const kind = o.nic ?? "vmdev";
     const peer = { handle: (f: Uint8Array) => this.peerHandle(f) };
     const linkOpts = { tap: (d: "tx" | "rx", f: Uint8Array) => this.tap(d, f), maxPending: 4096 };
-    let adapter: V86PciAdapter | null = null, nic: E1000 | null = null, link!: FrameLink;
+    let adapter: V86PciAdapter | null = null, nic: E1000 | null = null, link!: HostLink;
     if (kind === "vmdev") {
       adapter = new V86PciAdapter({ name: "net0", deviceNumber: 12 });
       const variant = o.variant ?? "debug";
@@ -188,22 +201,41 @@ export class E1000Guest {
 
   private progressKey(): string { const c = this.box.link.counters(); return `${c.txFrames}/${c.rxFrames}/${this.box.run.lines.length}`; }
 
-  /**
-   * Wait for a console line matching `re` from index `from`, watching for a
-   * hang (nothing moved for `stallMs`, default the option's).
-   */
-  async waitLine(re: RegExp, from = 0, stallMs = this.opts.stallMs ?? 30_000): Promise<string> {
-    const cpu = (this.run.emulator as unknown as { v86: { cpu: { instruction_counter: Uint32Array } } }).v86.cpu;
-    let last = this.progressKey(), lastChange = performance.now(), lastInsn = cpu.instruction_counter[0] >>> 0, insn = 0;
+  private cpu(): { instruction_counter: Uint32Array } {
+    return (this.run.emulator as unknown as { v86: { cpu: { instruction_counter: Uint32Array } } }).v86.cpu;
+  }
+
+  /** The watchdog, started on the first wait with the boot's budget (migrate() starts one per restored machine). */
+  private watcher(): StallWatch {
+    this.watch ??= new StallWatch(this.progressKey(), this.cpu().instruction_counter[0], performance.now(), this.opts.bootInstructions ?? 20e9, this.opts.stallMs ?? 30_000);
+    return this.watch;
+  }
+
+  /** Throws a hang if nothing moved while the guest ran the watchdog's budget of instructions. */
+  private check(): void {
+    const w = this.watcher();
+    const frozenMs = w.sample(this.progressKey(), this.cpu().instruction_counter[0], performance.now());
+    if (frozenMs !== null) throw new Hang(`no frame or console line for ${Math.round(frozenMs)} ms while the guest ran ${w.sinceChange} instructions\n${this.state()}`);
+  }
+
+  /** Wait until `done()` holds, watching for a hang (v86's 32-bit counter is sampled every 20 ms, far below its wrap). */
+  async until(done: () => boolean): Promise<void> {
     for (;;) {
-      const lines = this.run.lines;
-      for (let i = from; i < lines.length; i++) if (re.test(lines[i])) return lines[i];
-      const p = this.progressKey(), now = performance.now(), n = cpu.instruction_counter[0] >>> 0;
-      insn += (n - lastInsn) >>> 0; lastInsn = n;
-      if (p !== last) { last = p; lastChange = now; insn = 0; }
-      else if (now - lastChange >= stallMs && insn > 10_000_000) throw new Hang(`no frame or console line for ${Math.round(now - lastChange)} ms while the guest ran ${insn} instructions\n${this.state()}`);
-      await new Promise((r) => setTimeout(r, 100));
+      if (done()) return;
+      this.check();
+      await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** Wait for a console line matching `re` from index `from`, watching for a hang. */
+  async waitLine(re: RegExp, from = 0): Promise<string> {
+    let found: string | null = null;
+    await this.until(() => {
+      const lines = this.run.lines;
+      for (let i = from; i < lines.length; i++) if (re.test(lines[i])) { found = lines[i]; return true; }
+      return false;
+    });
+    return found!;
   }
 
   /** Start a command without waiting for it; returns the console line index to finish() from. */
@@ -268,6 +300,8 @@ export class E1000Guest {
     const st = await restoreV86Machine(emu2, blob, [{ device: next.nic!, adapter: next.adapter! }]);
     if (st !== Status.OK) throw new Error(`restoreV86Machine: status ${st}`);
     this.boxes.push(next);
+    // A fresh watch on the new machine's instruction counter and progress, with the traffic budget.
+    this.watch = new StallWatch(this.progressKey(), this.cpu().instruction_counter[0], performance.now(), this.opts.stallInstructions ?? 3e9, this.opts.stallMs ?? 30_000);
     void emu2.run?.();
     return blob.length;
   }
