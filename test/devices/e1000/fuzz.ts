@@ -275,8 +275,12 @@ class Fuzzer {
   stateIdentity(): string | null {
     // Ring doorbells first: a restore looks at both rings once, so descriptors written since the last
     // doorbell would be taken then, and the second save would differ for a reason that is no bug.
-    const w = (o: number) => this.dev.pci.barWrite(0, o, 4, this.dev.peekRegister(o));
+    // The doorbells need memory decode: a guest that turned it off has it on for them, as a driver would.
+    const fn = this.dev.pci, cmd = fn.configRead(4, 2);
+    if ((cmd & PCI_CMD_MEMORY) === 0) fn.configWrite(4, 2, cmd | PCI_CMD_MEMORY);
+    const w = (o: number) => fn.barWrite(0, o, 4, this.dev.peekRegister(o));
     w(Reg.TDT); w(Reg.RDT);
+    if ((cmd & PCI_CMD_MEMORY) === 0) fn.configWrite(4, 2, cmd);
     const a = this.dev.saveState();
     if (this.dev.restoreState(a) !== Status.OK) return "state: own blob refused";
     const b = this.dev.saveState();
@@ -299,6 +303,9 @@ class Fuzzer {
     return `state: save → restore → save differs (${diff.join("; ")})`;
   }
 }
+
+/** PCI command register: memory space decode (PCI 3.0 §6.2.2). */
+const PCI_CMD_MEMORY = 0x2;
 
 export async function runE1000Fuzz(o: { seed: number; cases: number; dirtyEvery?: number; guardEvery?: number; probeEvery?: number; stateEvery?: number }): Promise<FuzzReport> {
   const core = await newCore(RAM);
