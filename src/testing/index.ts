@@ -4,7 +4,9 @@
 //   virtio 1.2 specification independently of vmdev's devices (see
 //   src/guest/virtio/README.md): guest RAM access and a bump allocator, the
 //   mmio v2 and pci modern (+ MSI-X) transports, split virtqueues, the
-//   virtio-net driver, an interrupt recorder and sequence-numbered frames.
+//   virtio-net driver, an interrupt recorder and sequence-numbered frames;
+//   and, as `e1000`, an Intel 8254x driver model written from the 8254x
+//   manual (src/guest/e1000/).
 // - The migration test kit (src/testing/migration/): a bare stand-in source
 //   and destination VM for the migration engine's own tests and bench, and
 //   fault injection on a transport.
