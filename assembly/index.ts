@@ -10,3 +10,4 @@ export * from "./virtio/exports";
 export * from "./virtio-net/exports";
 export * from "./net/exports";
 export * from "./rings/exports";
+export * from "./e1000/exports";

@@ -26,6 +26,7 @@ export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoo
 export { MemtestDevice, type MemtestOptions } from "./devices/memtest/device.js";
 export { memtestFactory } from "./devices/memtest/machine.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
+export { MachineE1000, e1000Factory } from "./devices/e1000/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";

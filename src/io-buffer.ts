@@ -7,7 +7,7 @@
 //   guest-memory copy   [0, chunk)    GuestMemory.readBytes/writeBytes staging (gm_copy_out/in)
 //   dirty ranges        [0, 8·cap)    dirty_harvest_ranges output: (u32 page, u32 count) pairs
 //   dirty words         [0, 8·n)      dirty_merge_words input
-//   net frame           [0, len)      a frame given to virtio-net's receive path
+//   net frame           [0, len)      a frame given to a NIC model's receive path (virtio-net, e1000)
 //   net frames          [0, len)      a frame array given to virtio-net's batched receive
 //   ring frames         [0, len)      a frame array a netmap ring's sync takes or fills,
 //                                     a frame submitted to a TX queue

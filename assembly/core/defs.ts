@@ -81,6 +81,8 @@ export namespace DeviceKind {
   export const GUEST_CLOCK = 6;
   /** An I/O APIC (assembly/ioapic/state.ts). */
   export const IOAPIC = 7;
+  /** Intel 82540EM (assembly/e1000/state.ts). */
+  export const E1000 = 8;
 }
 
 /**

@@ -125,7 +125,7 @@ describe("config validation", () => {
       ["workload.throttle=0", "workload.throttle", /0.01 to 1/],
       ["workload.hotset=0%", "workload.hotset", /whole number/],
       ["pci.0.3.0.size=8K", "pci.0.3.0.device", /needs a device/],
-      ["pci.0.3.0.device=e1000", "pci.0.3.0.device", /unknown device 'e1000'.*memtest/],
+      ["pci.0.3.0.device=e1001", "pci.0.3.0.device", /unknown device 'e1001'.*memtest/],
       ["pci.0.3.0.device=memtest\npci.0.3.0.colour=red", "pci.0.3.0.colour", /unknown key for device memtest/],
       ["pci.0.3.0.device=memtest\npci.0.3.0.size=3", "pci.0.3.0.size", /outside/],
       ["pci.0.40.0.device=memtest", "pci.0.40.0.device", /out of range/],

@@ -1,0 +1,81 @@
+// The e1000 as a Machine device: `-s 3,e1000,mac=52:54:00:00:00:03` or
+// `pci.0.3.0.device=e1000` builds an E1000 (./e1000.ts) in that slot. INTA#
+// goes through the machine's InterruptRouter; the moderation timers keep
+// guest time on the machine's clock, so they survive migration. Frames go to
+// the host port (`nic.onTransmit` / `nic.receive`).
+//
+// Keys: mac, backlog (frames), backlog_bytes, link (up/down at power-on).
+//
+// For migration it is a MigratableDevice: quiesce before saveState (the
+// rings are not read while the state is taken), resume when the migration
+// fails, and framesLost() — frames the device dropped.
+
+import { createHash } from "node:crypto";
+import { validators, parseBool } from "../../config/schema.js";
+import type { PciFunction } from "../../pci.js";
+import type { MigratableDevice } from "../../device.js";
+import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
+import { E1000 } from "./device.js";
+import { E1K_MAX_BACKLOG_BYTES, E1K_MIN_BACKLOG_BYTES } from "./defs.js";
+
+/** An 82540EM PCI function in a Machine. */
+export class MachineE1000 implements MachineDevice, MigratableDevice {
+  readonly kind: number;
+  readonly name: string;
+  readonly pci: PciFunction;
+  private readonly dropBase: number;
+
+  constructor(readonly nic: E1000) {
+    this.kind = nic.kind;
+    this.name = nic.name;
+    this.pci = nic.pci;
+    this.dropBase = Number(nic.counters().rxDropped);
+  }
+
+  saveState(): Uint8Array { return this.nic.saveState(); }
+  restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
+  reset(): void { this.nic.reset(); }
+  /** Stop reading the rings: host frames wait in the backlog (before saveState). */
+  quiesce(): void { this.nic.quiesce(); }
+  resume(): void { this.nic.resume(); }
+  /** After a migration's resume: look at both rings once (a restored device has seen no doorbell yet). */
+  announce(): void { this.nic.resume(); }
+  /** Frames the device dropped since it was created (full backlog, or longer than the driver's whole ring). */
+  framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase; }
+  destroy(): void { this.nic.destroy(); }
+}
+
+/** A locally administered unicast MAC derived from the node name (stable across runs). */
+function defaultMac(node: string): string {
+  const h = createHash("sha256").update(`vmdev:${node}`).digest();
+  return ["52", "54", "00", ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
+
+function params(o: Record<string, string>) {
+  return { backlogFrames: Number(o.backlog ?? 256), backlogBytes: Number(o.backlog_bytes ?? 524288) };
+}
+
+/** Registry entry: `-s 3,e1000,mac=52:54:00:00:00:03` or `pci.0.3.0.device=e1000`. */
+export const e1000Factory: DeviceFactory = {
+  name: "e1000",
+  description: "Intel 82540EM gigabit Ethernet (PCI 8086:100E): INTx, checksum and TCP segmentation offload, VLAN, jumbo frames",
+  keys: [
+    { pattern: "mac", validate: isUnicastMac, description: "MAC address in the EEPROM (default: 52:54:00 and a hash of the PCI address)" },
+    { pattern: "backlog", validate: validators.int(1, 65536), default: "256", description: "frames held while the guest has no receive descriptors (then dropped and counted)" },
+    {
+      pattern: "backlog_bytes", default: "524288", description: "bytes those frames may take (a multiple of 4)",
+      validate: (v) => validators.int(E1K_MIN_BACKLOG_BYTES, E1K_MAX_BACKLOG_BYTES)(v) ?? (Number(v) % 4 ? `want a multiple of 4, got '${v}'` : null),
+    },
+    { pattern: "link", validate: validators.bool(), default: "true", description: "cable plugged at power-on" },
+  ],
+  create(ctx) {
+    const o = ctx.options;
+    const nic = E1000.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...params(o), interrupts: ctx.interrupts, clock: ctx.clock, timers: "host" });
+    if (parseBool(o.link ?? "true") === false) nic.setLink(false);
+    return new MachineE1000(nic);
+  },
+  memoryBytes: (options, core) => E1000.memoryBytes(core, params(options)),
+  memoryKey: "backlog_bytes",
+};
