@@ -46,7 +46,8 @@ function decode(f: Fields) {
     pins: part(() => f.u32(IoapicTag.PINS)),
     id: part(() => f.u32(IoapicTag.ID)),
     ioregsel: part(() => hex(f.u32(IoapicTag.IOREGSEL), 2)),
-    assertedPins: part(() => { const l = f.u32(IoapicTag.LEVEL); return Array.from({ length: 32 }, (_, i) => i).filter((i) => (l >>> i) & 1); }),
+    // Electrical levels of the pins: an active-low entry is asserted when its line is low.
+    highPins: part(() => { const l = f.u32(IoapicTag.LEVEL); return Array.from({ length: 32 }, (_, i) => i).filter((i) => (l >>> i) & 1); }),
     redirection: part(() => rtes(f, typeof gsiBase === "number" ? gsiBase : undefined)),
   };
 }
