@@ -36,10 +36,10 @@ export interface DecodeContext {
 /** The fields of one envelope by tag; the first of a tag wins, as envFind does. */
 export class Fields {
   private readonly byTag = new Map<number, Uint8Array>();
-  constructor(readonly list: readonly EnvelopeField[], private readonly names: Readonly<Record<number, string>> = {}) {
+  constructor(readonly list: readonly EnvelopeField[], private readonly names: (tag: number) => string | undefined = () => undefined) {
     for (const f of list) if (!this.byTag.has(f.tag)) this.byTag.set(f.tag, f.value);
   }
-  private label(tag: number): string { return this.names[tag] ? `field ${tag} (${this.names[tag]})` : `field ${tag}`; }
+  private label(tag: number): string { const n = this.names(tag); return n ? `field ${tag} (${n})` : `field ${tag}`; }
   has(tag: number): boolean { return this.byTag.has(tag); }
   /** The field's bytes; `len` when given is the exact size it must have. */
   bytes(tag: number, len?: number): Uint8Array {

@@ -121,10 +121,8 @@ async function inspectAt(blob: Uint8Array, opts: InspectOptions, depth: number):
     return { tag: f.tag, ...(name ? { name } : {}), length: f.value.length, preview: preview(f.value) };
   });
   if (!dec) return out;
-  const nameTable: Record<number, string> = {};
-  for (const f of out.fields) if (f.name) nameTable[f.tag] = f.name;
   try {
-    out.device = await dec.decode(new Fields(walk.fields, nameTable), {
+    out.device = await dec.decode(new Fields(walk.fields, names), {
       header: h,
       guest: opts.guest,
       inspect: async (inner) => {

@@ -121,13 +121,13 @@ function liveRings(g: GuestReader, q: { size: number; desc: bigint; avail: bigin
   return { availFlags, availIdx, usedFlags, usedIdx, pendingChains: pending, chains, ...(errors.length ? { errors } : {}) };
 }
 
-function queue(f: Fields, i: number, guest?: GuestReader) {
+function queue(f: Fields, i: number, role: string | undefined, guest?: GuestReader) {
   const dv = f.view(VirtioTag.QUEUE + i, QUEUE_RECORD);
   const size = dv.getUint32(0, true), ready = dv.getUint32(4, true), msixVector = dv.getUint32(8, true), flags = dv.getUint32(12, true);
   const desc = dv.getBigUint64(16, true), avail = dv.getBigUint64(24, true), used = dv.getBigUint64(32, true);
   const lastAvail = dv.getUint32(40, true), usedIdx = dv.getUint32(44, true), signalled = dv.getUint32(48, true), signalledValid = dv.getUint32(52, true);
   return {
-    index: i, size, ready: ready === 1, msixVector: msixVector === VirtioDefs.NO_VECTOR ? "none" : msixVector,
+    index: i, ...(role ? { role } : {}), size, ready: ready === 1, msixVector: msixVector === VirtioDefs.NO_VECTOR ? "none" : msixVector,
     flags: [...(flags & 1 ? ["EVENT_IDX"] : []), ...(flags & 2 ? ["INDIRECT"] : []), ...(flags & ~3 ? [hex(flags & ~3)] : [])],
     desc: hex(desc), avail: hex(avail), used: hex(used),
     // The device's side: next avail slot it will read, the used index it published, the last used event signalled.
@@ -136,10 +136,14 @@ function queue(f: Fields, i: number, guest?: GuestReader) {
   };
 }
 
-/** The virtio core and its queues; `deviceFeatures` names the device type's feature bits. */
-export function decodeVirtioCore(f: Fields, deviceFeatures: Record<number, string>, guest?: GuestReader) {
+/**
+ * The virtio core and its queues; `deviceFeatures` names the device type's
+ * feature bits, `roles` its queues (from the number of queues).
+ */
+export function decodeVirtioCore(f: Fields, deviceFeatures: Record<number, string>, roles: (numQueues: number) => string[], guest?: GuestReader) {
   const numQueues = part(() => f.u32(VirtioTag.NUM_QUEUES));
   const n = typeof numQueues === "number" ? Math.min(numQueues, MAX_QUEUES) : 0;
+  const names = part(() => roles(n));
   return {
     offered: part(() => features(f.u64(VirtioTag.OFFERED), deviceFeatures)),
     acked: part(() => features(f.u64(VirtioTag.ACKED), deviceFeatures)),
@@ -151,7 +155,7 @@ export function decodeVirtioCore(f: Fields, deviceFeatures: Record<number, strin
     isr: part(() => f.u32(VirtioTag.ISR)),
     configGeneration: part(() => f.u32(VirtioTag.CONFIG_GEN)),
     numQueues,
-    queues: Array.from({ length: n }, (_, i) => part(() => queue(f, i, guest))),
+    queues: Array.from({ length: n }, (_, i) => part(() => queue(f, i, Array.isArray(names) ? names[i] : undefined, guest))),
     ...(f.has(VirtioTag.PCI_CONFIG) ? { pciConfig: part(() => pciSummary(f.view(VirtioTag.PCI_CONFIG, 256))) } : {}),
   };
 }

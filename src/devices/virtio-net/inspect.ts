@@ -75,12 +75,8 @@ function roles(numQueues: number, maxPairs: number): string[] {
 }
 
 function decode(f: Fields, guest?: GuestReader) {
-  const core = decodeVirtioCore(f, NET_FEATURES, guest);
-  const maxPairs = part(() => f.u32(NetTag.MAX_PAIRS));
-  const names = typeof maxPairs === "number" ? roles(core.queues.length, maxPairs) : [];
-  core.queues.forEach((q, i) => { if (names[i] && !("error" in q)) (q as { role?: string }).role = names[i]; });
   return {
-    ...core,
+    ...decodeVirtioCore(f, NET_FEATURES, (n) => roles(n, f.u32(NetTag.MAX_PAIRS)), guest),
     mac: part(() => {
       const m = f.u64(NetTag.MAC);
       const b = new Uint8Array(6);
