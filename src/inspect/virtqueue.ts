@@ -48,6 +48,7 @@ function features(v: bigint, deviceBits: Record<number, string>) {
 
 export interface Descriptor { addr: string; len: number; flags: string[]; next?: number; indirect?: Descriptor[] | { error: string } }
 export interface Chain { availSlot: number; head: number; descriptors: Descriptor[]; error?: string }
+type ChainOrError = Chain | { availSlot: number; error: string };
 
 const DESC_NEXT = 1, DESC_WRITE = 2, DESC_INDIRECT = 4;
 function descFlags(f: number): string[] {
@@ -109,14 +110,17 @@ function liveRings(g: GuestReader, q: { size: number; desc: bigint; avail: bigin
   const availFlags = g.readU16(avail), availIdx = g.readU16(avail + 2n);
   const usedFlags = g.readU16(used), usedIdx = g.readU16(used + 2n);
   const pending = (availIdx - q.lastAvail) & 0xffff;
-  const chains: Chain[] = [];
+  const chains: ChainOrError[] = [];
   const errors: string[] = [];
   if (pending > size) errors.push(`avail idx ${availIdx} is ${pending} ahead of the device's ${q.lastAvail}, more than the queue size`);
   // Bounded: at most min(pending, size, MAX_CHAINS) chains.
   for (let k = 0; k < Math.min(pending, size, MAX_CHAINS); k++) {
     const slot = (q.lastAvail + k) % size;
-    const head = g.readU16(avail + 4n + BigInt(slot) * 2n);
-    chains.push({ availSlot: slot, head, ...walkChain(g, desc, size, head) });
+    // One unreadable chain does not hide the others.
+    try {
+      const head = g.readU16(avail + 4n + BigInt(slot) * 2n);
+      chains.push({ availSlot: slot, head, ...walkChain(g, desc, size, head) });
+    } catch (e) { chains.push({ availSlot: slot, error: e instanceof Error ? e.message : String(e) }); }
   }
   return { availFlags, availIdx, usedFlags, usedIdx, pendingChains: pending, chains, ...(errors.length ? { errors } : {}) };
 }

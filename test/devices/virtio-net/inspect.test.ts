@@ -78,4 +78,35 @@ describe("inspect: virtio-net", () => {
     expect(d.backlog.listed[0].dst).toBe(OWN_MAC);
     expect(d.queues[0].usedIdx).toBe(2);
   });
+
+  it("a hostile guest's rings (a loop, bad indirect tables, a head out of range) are reported per chain, never thrown", async () => {
+    const { core, dev, drv } = await netRig({ transport: "pci" });
+    expect(drv.transmit(frame("02:00:00:00:00:0a", 60, 1), 0, { kick: false })).toBe(true);
+    const tx = drv.pairs[0].tx, g = core.guest;
+    const desc = (i: number, addr: number, len: number, flags: number, next: number) => {
+      g.writeU64(tx.desc + 16 * i, addr); g.writeU32(tx.desc + 16 * i + 8, len); g.writeU16(tx.desc + 16 * i + 12, flags); g.writeU16(tx.desc + 16 * i + 14, next);
+    };
+    const TABLE = 0x700000;
+    desc(200, 0x1000, 16, 1, 200);                 // NEXT to itself
+    desc(201, TABLE, 7, 4, 0);                     // indirect table of 7 bytes
+    desc(202, TABLE, 32, 4, 0);                    // indirect table holding an indirect descriptor
+    g.writeU64(TABLE, 0x2000); g.writeU32(TABLE + 8, 16); g.writeU16(TABLE + 12, 4); g.writeU16(TABLE + 14, 0);
+    desc(203, 0xffff_0000, 64, 4, 0);              // indirect table outside guest RAM
+    const heads = [200, 201, 202, 203, 999];
+    heads.forEach((h, k) => g.writeU16(tx.avail + 4 + 2 * ((tx.availIdx + k) % tx.size), h));
+    g.writeU16(tx.avail + 2, (tx.availIdx + heads.length) & 0xffff);
+    const before = dev.saveState();
+    const [dump] = await inspectDevice(dev, { guest: g });
+    expect(dev.saveState()).toEqual(before);          // inspecting changes nothing
+    const q = (dump.state.device as Net).queues[1] as unknown as { live: { pendingChains: number; chains: Array<{ head?: number; error?: string; descriptors?: Array<{ indirect?: { error: string } }> }> } };
+    expect(q.live.pendingChains).toBe(1 + heads.length);
+    const [ok, loop, short, nested, outside, wild] = q.live.chains;
+    expect(ok.error).toBeUndefined();
+    expect(loop.error).toMatch(/longer than the queue size 256/);
+    expect(loop.descriptors).toHaveLength(256);
+    expect(short.descriptors![0].indirect!.error).toMatch(/7 bytes is not a non-zero multiple of 16/);
+    expect(nested.descriptors![0].indirect!.error).toMatch(/indirect descriptor inside an indirect table/);
+    expect(outside.descriptors![0].indirect!.error).toMatch(/not in guest RAM/);
+    expect(wild.error).toMatch(/descriptor index 999 outside a queue of 256/);
+  });
 });
