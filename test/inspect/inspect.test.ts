@@ -200,4 +200,15 @@ describe("vmdev inspect (the CLI, from dist/)", () => {
     const garbage = await vmdev("inspect", "--json", join(dir, "lapic0.state") + ".missing");
     expect(garbage.code).not.toBe(0);
   });
+
+  it("vmdev run --inspect dumps every device of the frozen machine", async () => {
+    const r = await vmdev("run", "-m", "8M", "-c", "1", "-s", "3,memtest,gpa=1M,size=8K", "-s", "4,virtio-net", "--duration", "200", "--freeze-ms", "10", "--inspect", "--json");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { ramUnchangedWhileLocked: boolean; devices: Array<{ name: string; state: InspectedEnvelope }> };
+    expect(out.ramUnchangedWhileLocked).toBe(true);
+    expect(out.devices.map((d) => [d.name, d.state.kindName])).toEqual([["clock", "guest-clock"], ["memtest0", "memtest"], ["virtio-net0", "virtio-net"], ["lapic0", "local-apic"], ["ioapic0", "ioapic"]]);
+    for (const d of out.devices) expect(d.state.errors).toEqual([]);
+    expect((out.devices[1].state.device as { window: { gpa: string } }).window.gpa).toBe("0x100000");
+  });
 });
