@@ -12,8 +12,8 @@ import { decodeVirtioCore, virtioFieldName } from "../../inspect/virtqueue.js";
 export const NetTag = { MAC: 30, NET_STATUS: 32, CUR_PAIRS: 33, MAX_PAIRS: 34, MTU: 35, FILTER: 36, BACKLOG: 37 } as const;
 
 // Receive filter region (assembly/virtio-net/filter.ts RF_*).
-const FILTER_MAC_ENTRIES = 64;
-const RF = { FLAGS: 0, UC_COUNT: 4, MC_COUNT: 8, UC_OVERFLOW: 12, MC_OVERFLOW: 16, VLAN_ON: 20, MAC: 24, UC: 32, MC: 32 + FILTER_MAC_ENTRIES * 6 } as const;
+export const FILTER_MAC_ENTRIES = 64;
+export const RF = { FLAGS: 0, UC_COUNT: 4, MC_COUNT: 8, UC_OVERFLOW: 12, MC_OVERFLOW: 16, VLAN_ON: 20, MAC: 24, UC: 32, MC: 32 + FILTER_MAC_ENTRIES * 6 } as const;
 const RF_VLAN = RF.MC + FILTER_MAC_ENTRIES * 6;
 export const FILTER_BYTES = RF_VLAN + 512;
 const RX_MODES: Array<[number, string]> = [[1, "promisc"], [2, "allmulti"], [4, "alluni"], [8, "nomulti"], [16, "nouni"], [32, "nobcast"]];
