@@ -4,34 +4,13 @@
 // missing, of the wrong size or out of its domain becomes an error in that
 // part, never an exception out of the inspector.
 
-import type { EnvelopeField, EnvelopeHeader } from "../state.js";
+import type { EnvelopeField } from "../state.js";
 
 /** A field is missing, of the wrong size or malformed. */
 export class DecodeError extends Error {}
 
 /** The part of a dump a decoder could not read. */
 export interface PartError { error: string }
-
-/**
- * Guest memory as the live form reads it: bounds-checked reads through the
- * guest-memory port (GuestMemory in src/vm-core.ts is one). `check` returns a
- * Status (0 when [gpa, gpa+len) is RAM); reads throw on a bad range.
- */
-export interface GuestReader {
-  check(gpa: number | bigint, len: number | bigint): number;
-  readU16(gpa: number | bigint): number;
-  readU32(gpa: number | bigint): number;
-  readU64(gpa: number | bigint): bigint;
-}
-
-/** What a decoder gets besides the fields. */
-export interface DecodeContext {
-  header: EnvelopeHeader;
-  /** Guest RAM (the live form): decoders that can follow guest pointers (virtqueue chains) do. */
-  guest?: GuestReader;
-  /** Inspect a nested envelope (a machine blob's devices); bounded in depth by the inspector. */
-  inspect(blob: Uint8Array): Promise<import("./types.js").InspectedEnvelope>;
-}
 
 /** The fields of one envelope by tag; the first of a tag wins, as envFind does. */
 export class Fields {

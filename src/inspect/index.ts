@@ -4,5 +4,5 @@ export { inspectBlob, walkFields, DecoderTable, PREVIEW_BYTES, MAX_DEPTH, type I
 export { defaultDecoders } from "./table.js";
 export { inspectDevice, type Inspectable, type LiveInspectOptions, type LiveDeviceDump } from "./live.js";
 export { formatInspection, inspectionJson } from "./format.js";
-export { Fields, DecodeError, part, type GuestReader, type DecodeContext, type PartError } from "./fields.js";
-export type { DeviceDecoder, InspectedEnvelope, InspectedHeader, RawField } from "./types.js";
+export { Fields, DecodeError, part, type PartError } from "./fields.js";
+export type { DeviceDecoder, DecodeContext, GuestReader, InspectedEnvelope, InspectedHeader, RawField } from "./types.js";

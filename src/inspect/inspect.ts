@@ -9,8 +9,8 @@
 import xxhash from "xxhash-wasm";
 import { CoreDefs } from "../generated/constants.js";
 import { STATE_HEADER_SIZE, type EnvelopeField, type EnvelopeHeader } from "../state.js";
-import { DecodeError, Fields, hex, type GuestReader } from "./fields.js";
-import type { DeviceDecoder, InspectedEnvelope, InspectedHeader, RawField } from "./types.js";
+import { DecodeError, Fields, hex } from "./fields.js";
+import type { DeviceDecoder, GuestReader, InspectedEnvelope, InspectedHeader, RawField } from "./types.js";
 
 const FIELD_HEADER = 8;
 /** Bytes of each raw field shown in a dump. */

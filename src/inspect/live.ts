@@ -5,10 +5,9 @@
 // dump of one instant; an event trace is not part of the inspector.
 
 import type { DeviceModel } from "../device.js";
-import type { GuestReader } from "./fields.js";
 import { inspectBlob, type DecoderTable } from "./inspect.js";
 import { defaultDecoders } from "./table.js";
-import type { InspectedEnvelope } from "./types.js";
+import type { GuestReader, InspectedEnvelope } from "./types.js";
 
 /** What `inspectDevice` accepts: one device, or a machine (anything with stateDevices and a core's guest memory). */
 export type Inspectable = DeviceModel | { stateDevices: readonly DeviceModel[]; core: { guest: GuestReader } };

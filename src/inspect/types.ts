@@ -1,7 +1,29 @@
 // The inspector's dump of one saved-state envelope, and what a device room
 // registers to have its own fields decoded (src/devices/<dev>/inspect.ts).
 
-import type { DecodeContext, Fields } from "./fields.js";
+import type { EnvelopeHeader } from "../state.js";
+import type { Fields } from "./fields.js";
+
+/**
+ * Guest memory as the live form reads it: bounds-checked reads through the
+ * guest-memory port (GuestMemory in src/vm-core.ts is one). `check` returns a
+ * Status (0 when [gpa, gpa+len) is RAM); reads throw on a bad range.
+ */
+export interface GuestReader {
+  check(gpa: number | bigint, len: number | bigint): number;
+  readU16(gpa: number | bigint): number;
+  readU32(gpa: number | bigint): number;
+  readU64(gpa: number | bigint): bigint;
+}
+
+/** What a decoder gets besides the fields. */
+export interface DecodeContext {
+  header: EnvelopeHeader;
+  /** Guest RAM (the live form): decoders that can follow guest pointers (virtqueue chains) do. */
+  guest?: GuestReader;
+  /** Inspect a nested envelope (a machine blob's devices); bounded in depth by the inspector. */
+  inspect(blob: Uint8Array): Promise<InspectedEnvelope>;
+}
 
 /** A device's saved-state decoder, keyed by its DeviceKind. */
 export interface DeviceDecoder {

@@ -7,7 +7,8 @@
 // table at most len/16 and never nested).
 
 import { VirtioDefs } from "../generated/constants.js";
-import { DecodeError, Fields, flagNames, hex, part, type GuestReader } from "./fields.js";
+import { DecodeError, Fields, flagNames, hex, part } from "./fields.js";
+import type { GuestReader } from "./types.js";
 
 /** Tags of assembly/virtio/state.ts. */
 export const VirtioTag = {

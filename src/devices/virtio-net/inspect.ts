@@ -4,8 +4,8 @@
 // backlog. Queue roles follow §5.1.2: receiveq/transmitq pairs, then controlq.
 
 import { CoreDefs, VirtioNetDefs } from "../../generated/constants.js";
-import { bitList, DecodeError, hex, macText, part, type Fields, type GuestReader } from "../../inspect/fields.js";
-import type { DeviceDecoder } from "../../inspect/types.js";
+import { bitList, DecodeError, hex, macText, part, type Fields } from "../../inspect/fields.js";
+import type { DeviceDecoder, GuestReader } from "../../inspect/types.js";
 import { decodeVirtioCore, virtioFieldName } from "../../inspect/virtqueue.js";
 
 /** Tags of assembly/virtio-net/state.ts. */
