@@ -8,7 +8,7 @@
 
 import xxhash from "xxhash-wasm";
 import { CoreDefs } from "../generated/constants.js";
-import { STATE_HEADER_SIZE, type EnvelopeField, type EnvelopeHeader } from "../state.js";
+import { STATE_HEADER_SIZE, readEnvelopeHeader, type EnvelopeField, type EnvelopeHeader } from "../state.js";
 import { DecodeError, Fields, hex } from "./fields.js";
 import type { DeviceDecoder, GuestReader, InspectedEnvelope, InspectedHeader, RawField } from "./types.js";
 
@@ -40,17 +40,6 @@ let hasher: Promise<(data: Uint8Array) => bigint> | null = null;
 function xxh64(): Promise<(data: Uint8Array) => bigint> {
   hasher ??= xxhash().then((h) => (data: Uint8Array) => h.h64Raw(data, 0n));
   return hasher;
-}
-
-function header(blob: Uint8Array): EnvelopeHeader {
-  const d = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  return {
-    magic: String.fromCharCode(blob[0], blob[1], blob[2], blob[3]),
-    format: d.getUint16(4, true), headerSize: d.getUint16(6, true), kind: d.getUint32(8, true),
-    payloadVersion: d.getUint32(12, true), abiVersion: d.getUint32(16, true), buildId: d.getUint32(20, true),
-    payloadLength: d.getUint32(24, true), flags: d.getUint32(28, true),
-    payloadChecksum: d.getBigUint64(32, true), headerChecksum: d.getBigUint64(40, true),
-  };
 }
 
 function shownHeader(h: EnvelopeHeader): InspectedHeader {
@@ -97,7 +86,7 @@ async function inspectAt(blob: Uint8Array, opts: InspectOptions, depth: number):
   const out: InspectedEnvelope = { kindName: "unknown", errors: [], fields: [] };
   if (!(blob instanceof Uint8Array)) { out.errors.push("not a byte array"); return out; }
   if (blob.length < STATE_HEADER_SIZE) { out.errors.push(`${blob.length} bytes, shorter than the ${STATE_HEADER_SIZE}-byte envelope header`); return out; }
-  const h = header(blob);
+  const h = readEnvelopeHeader(blob);   // the length is checked above, so this cannot throw
   out.header = shownHeader(h);
   const dec = opts.decoders.get(h.kind);
   if (dec) out.kindName = dec.name;
