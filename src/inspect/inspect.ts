@@ -87,13 +87,14 @@ async function inspectAt(blob: Uint8Array, opts: InspectOptions, depth: number):
   if (!(blob instanceof Uint8Array)) { out.errors.push("not a byte array"); return out; }
   if (blob.length < STATE_HEADER_SIZE) { out.errors.push(`${blob.length} bytes, shorter than the ${STATE_HEADER_SIZE}-byte envelope header`); return out; }
   const h = readEnvelopeHeader(blob);   // the length is checked above, so this cannot throw
-  out.header = shownHeader(h);
-  const dec = opts.decoders.get(h.kind);
-  if (dec) out.kindName = dec.name;
+  // Without the magic nothing else in the header means anything: it is not shown.
   if (new DataView(blob.buffer, blob.byteOffset).getUint32(0, true) !== CoreDefs.ENV_MAGIC) {
     out.errors.push(`bad magic ${JSON.stringify(h.magic)}: not a state envelope`);
     return out;
   }
+  out.header = shownHeader(h);
+  const dec = opts.decoders.get(h.kind);
+  if (dec) out.kindName = dec.name;
   if (h.format !== CoreDefs.ENV_FORMAT || h.headerSize !== STATE_HEADER_SIZE) out.errors.push(`envelope format ${h.format} / header size ${h.headerSize}: this reader knows format ${CoreDefs.ENV_FORMAT} / ${STATE_HEADER_SIZE}`);
   const hash = await xxh64();
   if (hash(blob.subarray(0, 40)) !== h.headerChecksum) out.errors.push("header checksum mismatch");

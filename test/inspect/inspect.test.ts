@@ -101,7 +101,10 @@ describe("inspect: the generic part", () => {
       const good = ApicBus.create(core, { cpus: 1, clock: new ManualClock() }).apic(0).saveState();
       expect((await inspect(good.subarray(0, 10))).errors[0]).toMatch(/shorter than the 48-byte envelope header/);
       const magic = good.slice(); magic[0] ^= 0xff;
-      expect((await inspect(magic)).errors).toEqual([expect.stringMatching(/bad magic/)]);
+      const notEnv = await inspect(magic);
+      expect(notEnv.errors).toEqual([expect.stringMatching(/bad magic/)]);
+      expect(notEnv.header).toBeUndefined();
+      expect(formatInspection(notEnv)).toMatch(/^not an envelope\n  ! bad magic/);
       const trunc = await inspect(good.subarray(0, good.length - 3));
       expect(trunc.errors).toEqual(expect.arrayContaining([expect.stringMatching(/payload length/)]));
       const flipped = good.slice(); flipped[flipped.length - 1] ^= 1;
