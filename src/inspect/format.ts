@@ -7,11 +7,16 @@ const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === "obje
 const scalar = (v: unknown): string => (typeof v === "string" ? v : typeof v === "bigint" ? `0x${v.toString(16)}` : JSON.stringify(v) ?? String(v));
 const inline = (v: unknown[]): boolean => v.every((x) => !isPlain(x) && !Array.isArray(x));
 
+/** A nested dump (a machine blob's device) is rendered as a dump, not as a tree of its parts. */
+const isDump = (v: unknown): v is InspectedEnvelope => isPlain(v) && typeof v.kindName === "string" && Array.isArray(v.errors) && Array.isArray(v.fields);
+
 function tree(v: unknown, indent: string, out: string[]): void {
+  if (isDump(v)) { out.push(formatInspection(v, indent)); return; }
   if (isPlain(v)) {
     for (const [k, x] of Object.entries(v)) {
       if (x === undefined) continue;
-      if (isPlain(x) && Object.keys(x).length > 0) { out.push(`${indent}${k}:`); tree(x, indent + "  ", out); }
+      if (isDump(x)) { out.push(`${indent}${k}:`); out.push(formatInspection(x, indent + "  ")); }
+      else if (isPlain(x) && Object.keys(x).length > 0) { out.push(`${indent}${k}:`); tree(x, indent + "  ", out); }
       else if (Array.isArray(x) && !inline(x)) { out.push(`${indent}${k}: (${x.length})`); tree(x, indent + "  ", out); }
       else out.push(`${indent}${k}: ${Array.isArray(x) ? `[${x.map(scalar).join(", ")}]` : isPlain(x) ? "{}" : scalar(x)}`);
     }

@@ -93,6 +93,10 @@ describe("inspect: the generic part", () => {
     expect(m.devices[0]).toMatchObject({ name: bus.apic(0).name, irq: 0 });
     expect(m.devices[0].state.kindName).toBe("local-apic");
     expect((m.devices[0].state.device as { irr: number[] }).irr).toEqual([0x45]);
+    const text = formatInspection(d);
+    expect(text).toMatch(/^v86-machine \(kind 65537\)/);
+    expect(text).toMatch(/\n\s+state:\n\s+local-apic \(kind 3\) state v1/);
+    expect(text).toContain("irr: [69]");
   });
 
   describe("hostile blobs: reported, never thrown", () => {
