@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { demoCommand } from "./cli/demo.js";
 import { runCommand } from "./cli/run.js";
+import { inspectCommand } from "./cli/inspect.js";
 
 /** Run the CLI; resolves to the process exit code. Errors are one clear line. */
 export async function main(argv: string[]): Promise<number> {
@@ -12,6 +13,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.addCommand(demoCommand());
   program.addCommand(runCommand());
+  program.addCommand(inspectCommand());
   program.addCommand((await import("./cli/migrate.js")).migrateCommand());
   try {
     await program.parseAsync(argv);

@@ -37,3 +37,4 @@ export { VcpuCell, VcpuState, VcpuOwner, legalTransition, type TransitionResult 
 export { spawnWorker, siblingModule } from "./vcpu/spawn.js";
 export type { WorkloadSpec, WorkloadPattern } from "./vcpu/workload.js";
 export * from "./migration/index.js";
+export * from "./inspect/index.js";

@@ -1,18 +1,20 @@
 // `vmdev run`: start a machine from a config file and/or -o options, run its
 // vCPU workers dirtying guest memory, freeze it (the write lock) and resume
-// it, and print what happened. `--dump-config` prints the effective config.
+// it, and print what happened. `--dump-config` prints the effective config;
+// `--inspect` dumps every device while the machine is frozen.
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { ConfigTree, ConfigError } from "../config/tree.js";
 import { applyCpusArg, applyDeviceArg, applyMemoryArg } from "../config/legacy.js";
 import { Machine, createDefaultRegistry, effectiveConfig, validateConfig } from "../machine/machine.js";
 import type { WasmVariant } from "../wasm.js";
+import { formatInspection, inspectDevice, type LiveDeviceDump } from "../inspect/index.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
-interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; variant: WasmVariant }
+interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant }
 
 /**
  * Build the config tree the way bhyve does: `defaults` (a command's own
@@ -46,6 +48,7 @@ export function runCommand(): Command {
     .option("--freeze-ms <ms>", "how long the machine stays write-locked in the middle of the run", "100")
     .option("--dump-config", "print the effective configuration and exit")
     .option("--json", "print the stats as JSON")
+    .option("--inspect", "while frozen, dump every device's state (vmdev inspect's form, rings read from guest RAM)")
     .addOption(new Option("--variant <build>", "wasm build").choices(["release", "debug"]).default("release"))
     .action(async (name: string | undefined, opts: RunOpts) => {
       let tree: ConfigTree;
@@ -82,7 +85,10 @@ export function runCommand(): Command {
         const hash = m.ramHash();
         await sleep(freezeMs);
         const unchanged = m.ramHash() === hash && m.core.dirty.count() === 0;
+        // Frozen: every device's state is of one instant (saving is what migration does under this lock).
+        const dumps: LiveDeviceDump[] | undefined = opts.inspect ? await inspectDevice(m) : undefined;
         release();
+        if (dumps && !opts.json) for (const d of dumps) say(`device ${d.name}:\n${formatInspection(d.state, "  ")}`);
         say(`first half: ${(first.total.writesPerSec / 1e6).toFixed(2)} M page writes/s, ${dirtyBefore} distinct pages dirtied`);
         say(`write lock: all vCPUs frozen and leases broken in ${freezeLatency.toFixed(2)} ms; held ${freezeMs} ms; guest RAM ${unchanged ? "unchanged (XXH64 and dirty bitmap)" : "CHANGED — invariant violated"}`);
         m.sampleDirtyRate();
@@ -93,7 +99,7 @@ export function runCommand(): Command {
         for (const s of stats) say(`  vCPU ${s.index}: ${s.writes} writes (${mb(s.bytes)} MiB), ran ${s.runMs.toFixed(0)} ms, slept ${s.sleepMs.toFixed(0)} ms, ${s.exits} exits, ${s.state}`);
         const ls = m.lock.stats();
         say(`lock: ${ls.writeLocks} write, ${ls.readLocks} read, leases ${ls.leasesSigned} signed / ${ls.leasesBroken} broken, ${ls.timeouts} timeouts`);
-        if (opts.json) console.log(JSON.stringify({ name: m.name, freezeLatencyMs: freezeLatency, ramUnchangedWhileLocked: unchanged, firstHalf: first.total, secondHalf: second.total, vcpus: stats, lock: ls }, null, 2));
+        if (opts.json) console.log(JSON.stringify({ name: m.name, freezeLatencyMs: freezeLatency, ramUnchangedWhileLocked: unchanged, firstHalf: first.total, secondHalf: second.total, vcpus: stats, lock: ls, ...(dumps ? { devices: dumps } : {}) }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2));
         if (!unchanged) process.exitCode = 1;
       } finally {
         await m.destroy();
