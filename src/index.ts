@@ -27,6 +27,7 @@ export { MemtestDevice, type MemtestOptions } from "./devices/memtest/device.js"
 export { memtestFactory } from "./devices/memtest/machine.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
+export { openPcapFile, type PcapFile } from "./net/pcap-file.js";
 export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";
 export { SyncState } from "./sync/shared.js";
