@@ -374,7 +374,8 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     log(`report: ${opts.report}`);
   }
   if (opts.json) {
-    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson }, null, 1));
+    const pcapJson = pcap ? { file: pcap.path, ...pcap.writer.counters() } : null;
+    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson, pcap: pcapJson }, null, 1));
   } else {
     for (const l of summaryLines(report, notes)) console.log(l);
     const frames = final ? `; frames lost: ${final.lost} (${final.sent} sent, ${final.received} received, ${final.duplicated} duplicated)` : "";

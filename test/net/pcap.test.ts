@@ -148,5 +148,7 @@ describe.skipIf(!tcpdump)("pcap files read back by tcpdump", () => {
     const traffic = lines.filter((l) => l.includes("ethertype Unknown (0x88b5)"));
     expect(j.traffic.lost).toBe(0);
     expect(traffic.length).toBe(j.traffic.sent + j.traffic.received);
+    expect(j.pcap).toMatchObject({ file: path, frames: lines.length, dropped: 0, truncated: 0 });
+    expect(j.pcap.bytes).toBe(readFileSync(path).length);
   }, 120_000);
 });
