@@ -12,6 +12,8 @@ export interface PcapFile {
   /** The HostLinkOptions.tap of the writer. */
   readonly tap: PcapWriter["tap"];
   readonly path: string;
+  /** Bytes recorded and not yet written to the file (what counts against the bound). */
+  pending(): number;
   /** Stop recording and flush the file; resolves when it is complete on disk. */
   close(): Promise<void>;
 }
@@ -30,6 +32,7 @@ export function openPcapFile(path: string, opts: PcapOptions = {}): PcapFile {
     writer,
     tap: writer.tap,
     path,
+    pending: () => stream.writableLength,
     close() {
       writer.close();
       closing ??= new Promise<void>((resolve, reject) => {

@@ -12,6 +12,7 @@ import { HostLink } from "../../src/net/host-link.js";
 import { Status } from "../../src/status.js";
 import { main } from "../../src/cli.js";
 import { haveTool } from "../support/firmware-tools.js";
+import { until } from "../support/wait.js";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -83,6 +84,24 @@ describe("PcapWriter: the libpcap file layout", () => {
     await expect(main(["node", "vmdev", "migrate", "--pcap", join(tmp(), "x.pcap"), "--no-report"])).rejects.toThrow(/^--pcap needs --traffic: without it no frames flow to capture$/);
     await expect(main(["node", "vmdev", "migrate", "--traffic", "--pcap", join(tmp(), "no", "such", "dir.pcap"), "--ram", "16", "--no-report"]))
       .rejects.toThrow(/^--pcap .*dir\.pcap: ENOENT/);
+  });
+
+  it("streamed to a file, what the disk has not taken yet is bounded: a burst past it drops whole frames, later frames go in once it drained", async () => {
+    const path = join(tmp(), "bound.pcap");
+    const f = openPcapFile(path, { maxBufferedBytes: 24 + 10 * (16 + 60) });
+    for (let i = 0; i < 20; i++) f.writer.write(ether(1, 2, 0x0800, 46, i), BigInt(i) * 1_000_000_000n); // one burst: nothing flushes in between
+    expect(f.writer.counters()).toMatchObject({ frames: 10, dropped: 10 });
+    await until(() => f.pending() === 0, "the file stream to drain");
+    for (let i = 0; i < 5; i++) f.writer.write(ether(1, 2, 0x0800, 46, i), BigInt(100 + i) * 1_000_000_000n);
+    await f.close();
+    expect(f.writer.counters()).toMatchObject({ frames: 15, dropped: 10 });
+    const b = readFileSync(path);
+    expect(b.length).toBe(24 + 15 * (16 + 60));
+    expect(b.readUInt32LE(24 + 9 * 76)).toBe(9); // record 10: the last of the burst, at 9 s
+    expect(b.readUInt32LE(24 + 10 * 76)).toBe(100); // record 11: the first after the drain, at 100 s
+    expect(b.readUInt32LE(24 + 9 * 76 + 16 + 14)).toBe(0x0c0b0a09); // record 10 holds frame 9 (payload counts up from 9)
+    f.writer.write(ether(1, 2, 0x0800, 46)); // after close: ignored
+    expect(f.writer.counters().frames).toBe(15);
   });
 
   it("refuses a snaplen or bound it cannot honour", () => {
