@@ -91,7 +91,7 @@ export function exportDocs(root = ROOT) {
     const re = /(?:\/\*\*((?:[^*]|\*(?!\/))*)\*\/\s*\n)?export function (\w+)\s*\(/g;
     for (const m of text.matchAll(re)) {
       const doc = m[1] ? m[1].split("\n").map((l) => l.replace(/^\s*\*\s?/, "")).join(" ").replace(/\s+/g, " ").trim() : null;
-      byName.set(m[2], { area, file: relative(root, file), doc });
+      byName.set(m[2], { area, file: relative(root, file), doc, order: byName.size });
     }
   }
   return { byName, areas };
@@ -187,6 +187,7 @@ export function abiModel({ root = ROOT, source = "pinned" } = {}) {
       params: e.params.map((p, i) => ({ name: p.name, type: p.type, wasm: w?.params?.[i] ?? null })),
       result: e.result, wasmResult: w?.results?.[0] ?? null,
       doc: src?.doc ?? null,
+      order: src?.order ?? 0,
     };
   });
   const runtime = wasm.exports.filter((e) => !exportList.some((x) => x.name === e.name)).map((e) => ({ name: e.name, kind: e.kind }));
@@ -242,7 +243,7 @@ const SECTIONS = {
   exports: (m) => m.areas.map((a) => [
     `### ${a.area} (\`${a.file}\`)`, "", a.header, "",
     "| export | wasm | meaning |", "| --- | --- | --- |",
-    ...m.exports.filter((e) => e.area === a.area).map((e) => `| ${sig(e)} | ${wsig(e)} | ${cell(e.doc)} |`),
+    ...m.exports.filter((e) => e.area === a.area).sort((x, y) => x.order - y.order).map((e) => `| ${sig(e)} | ${wsig(e)} | ${cell(e.doc)} |`),
   ].join("\n")).join("\n\n"),
   runtime: (m) => m.runtimeExports.map((e) => `\`${e.name}\` (${e.kind})`).join(", "),
   status: (m) => ["| value | name | meaning |", "| --- | --- | --- |", ...m.status.map((s) => `| ${s.value} | \`${s.name}\` | ${cell(s.doc ?? (s.value === 0 ? "Success." : ""))} |`)].join("\n"),
@@ -270,8 +271,8 @@ export function renderAbiDoc(model, root = ROOT) {
 
 /** The package's machine-readable ABI (build/vmdev.abi.json). */
 export function abiJson(model) {
-  const { areas, ...rest } = model;
-  return JSON.stringify({ format: 1, ...rest, areas: areas.map(({ area, file, header }) => ({ area, file, doc: header })) }, null, 1) + "\n";
+  const { areas, exports, ...rest } = model;
+  return JSON.stringify({ format: 1, ...rest, exports: exports.map(({ order, ...e }) => e), areas: areas.map(({ area, file, header }) => ({ area, file, doc: header })) }, null, 1) + "\n";
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

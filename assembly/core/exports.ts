@@ -14,7 +14,7 @@ import * as dirty from "./dirty";
 import { xxh64 } from "./hash";
 import { envSetStrictBuild } from "./state";
 
-/** The ABI version of this module: major << 16 | minor (see test/abi/pinned.json). */
+/** The ABI version of this module: major << 16 | minor (a host checks the major it was written for). */
 export function abi_version(): u32 { return ABI_VERSION; }
 /** A hash of the sources and compiler that built this module (saved state records it). */
 export function build_id(): u32 { return BUILD_ID; }
