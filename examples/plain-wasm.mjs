@@ -10,6 +10,7 @@
 // In a project that depends on vmdev, read the files as
 // `vmdev/wasm/vmdev.wasm` and `vmdev/abi.json` instead.
 import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 
 const wasmUrl = new URL("../build/vmdev.wasm", import.meta.url);
 const abiUrl = new URL("../build/vmdev.abi.json", import.meta.url);
@@ -195,7 +196,7 @@ export async function run() {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const r = await run();
   console.log(`vmdev.wasm ABI ${r.abiVersion}: virtio-net received ${r.received.length} bytes into the guest's RX buffer and transmitted ${r.transmitted.length}; ` +
     `dirty pages ${r.dirtyPages.join(", ")}; counters ${JSON.stringify(r.counters)}`);

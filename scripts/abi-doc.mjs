@@ -19,6 +19,7 @@
 //   node scripts/abi-doc.mjs --check   exit 1 if docs/abi.md is stale
 import { readFileSync, writeFileSync, readdirSync, statSync, existsSync } from "node:fs";
 import { join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseDefs } from "./constants.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -275,7 +276,7 @@ export function abiJson(model) {
   return JSON.stringify({ format: 1, ...rest, exports: exports.map(({ order, ...e }) => e), areas: areas.map(({ area, file, header }) => ({ area, file, doc: header })) }, null, 1) + "\n";
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = process.argv[2];
   if (arg === "--json") {
     writeFileSync(join(ROOT, "build/vmdev.abi.json"), abiJson(abiModel({ source: "build" })));
