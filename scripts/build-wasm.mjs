@@ -1,6 +1,7 @@
 // Compiles assembly/ into build/*.wasm and generates the host's mirrors:
 // src/generated/exports.ts (the raw-export interface) and
-// src/generated/constants.ts (every assembly/**/defs.ts, see constants.mjs).
+// src/generated/constants.ts (every assembly/**/defs.ts, see constants.mjs),
+// and build/vmdev.abi.json, the package's machine-readable ABI (abi-doc.mjs).
 // The build id is a hash of the AssemblyScript sources and the compiler
 // version, baked into the module so saved state records which build wrote it.
 import { createHash } from "node:crypto";
@@ -8,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSy
 import { join } from "node:path";
 import asc from "assemblyscript/asc";
 import { generateConstants } from "./constants.mjs";
+import { abiModel, abiJson } from "./abi-doc.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const ascPkg = JSON.parse(readFileSync(join(root, "node_modules/assemblyscript/package.json"), "utf8"));
@@ -43,7 +45,10 @@ const jobs = wanted.map((target) => {
   });
 });
 const [constants] = await Promise.all([generateConstants(root), ...jobs]);
-if (wanted.includes("release")) writeAbi();
+if (wanted.includes("release")) {
+  writeAbi();
+  writeFileSync(join(root, "build/vmdev.abi.json"), abiJson(abiModel({ root, source: "build" })));
+}
 console.log(`wasm: ${wanted.join(", ")} (build id ${buildId.toString(16).padStart(8, "0")}); ${constants} constants`);
 
 // From the release bindings' declarations, write build/abi.json (every export

@@ -1,7 +1,10 @@
 // Re-pin the wasm ABI after a deliberate change: copies build/abi.json (the
 // exports) and build/constants.json (the constants of assembly/**/defs.ts)
-// into test/abi/pinned.json with the module's current ABI version.
+// into test/abi/pinned.json with the module's current ABI version, then
+// regenerates the ABI reference (docs/abi.md, scripts/abi-doc.mjs) from the
+// new pin: one command after `npm run build`.
 import { readFileSync, writeFileSync } from "node:fs";
+import { abiModel, renderAbiDoc } from "./abi-doc.mjs";
 
 const src = readFileSync(new URL("../assembly/core/abi.ts", import.meta.url), "utf8");
 const major = /ABI_MAJOR: u32 = (\d+)/.exec(src)[1];
@@ -11,3 +14,5 @@ const exports = read("../build/abi.json");
 const constants = read("../build/constants.json");
 writeFileSync(new URL("../test/abi/pinned.json", import.meta.url), JSON.stringify({ abiVersion: `${major}.${minor}`, exports, constants }, null, 1) + "\n");
 console.log(`pinned ${exports.length} exports and ${constants.length} constants at ABI ${major}.${minor}`);
+writeFileSync(new URL("../docs/abi.md", import.meta.url), renderAbiDoc(abiModel({ source: "pinned" })));
+console.log("docs/abi.md regenerated");

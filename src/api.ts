@@ -24,6 +24,7 @@ export {
 export { parseMac, formatMac } from "./net/mac.js";
 export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
+export { PcapWriter, LINKTYPE_ETHERNET, PCAP_MAGIC_US, PCAP_MAGIC_NS, type PcapOptions, type PcapSink, type PcapCounters, type PcapPrecision } from "./net/pcap.js";
 export {
   V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
   type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar, type V86MachineDevice, type DecodedMachine,

@@ -28,6 +28,7 @@ export { memtestFactory } from "./devices/memtest/machine.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
 export { MachineE1000, e1000Factory } from "./devices/e1000/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
+export { openPcapFile, type PcapFile } from "./net/pcap-file.js";
 export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";
 export { SyncState } from "./sync/shared.js";

@@ -4,8 +4,8 @@
 // constant of assembly/**/defs.ts as the compiler evaluated it;
 // test/abi/pinned.json is the contract. Changing or removing a pinned export
 // or constant fails until the ABI major version is bumped
-// (assembly/core/abi.ts) and the pin regenerated with `node scripts/pin-abi.mjs`;
-// adding either needs a minor bump and a re-pin.
+// (assembly/core/abi.ts) and the pin regenerated with `node scripts/pin-abi.mjs`
+// (which regenerates docs/abi.md too); adding either needs a minor bump and a re-pin.
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { Status, RingDefs, RING_COUNTER_NAMES } from "../src/index.js";

@@ -14,13 +14,16 @@ import * as dirty from "./dirty";
 import { xxh64 } from "./hash";
 import { envSetStrictBuild } from "./state";
 
+/** The ABI version of this module: major << 16 | minor (a host checks the major it was written for). */
 export function abi_version(): u32 { return ABI_VERSION; }
+/** A hash of the sources and compiler that built this module (saved state records it). */
 export function build_id(): u32 { return BUILD_ID; }
 
 /** Create guest RAM of `ramPages` 4 KiB pages; flags bit 0 = RAM owned by the embedder. */
 export function vm_init(ramPages: u32, flags: u32): i32 { return vm.vmInit(ramPages, flags); }
 /** Bind a further instance (a vCPU worker) to the VM in this shared memory. */
 export function vm_attach(ioBytes: u32): i32 { return vm.vmAttach(ioBytes); }
+/** 1 once vm_init or vm_attach has bound this instance to guest RAM, else 0. */
 export function vm_ready(): i32 { return gm.gmReady() ? 1 : 0; }
 /** Bytes of linear memory in use by vmdev regions (guest RAM included). */
 export function vm_memory_used(): u32 { return regionTop(); }
@@ -31,29 +34,43 @@ export function vm_attach_bytes(ioBytes: u32): i32 {
   return vm.attachIoOk(ioBytes) ? <i32>vm.attachCost(ioBytes) : -Status.ERR_INVALID_ARG;
 }
 
+/** Address of this instance's I/O buffer in linear memory (every ioOffset is relative to it). */
 export function io_ptr(): usize { return vm.ioPtr(); }
+/** Bytes of this instance's I/O buffer. */
 export function io_size(): u32 { return vm.ioSize(); }
+/** Replace this instance's I/O buffer with one of `bytes` (the old one is not reused); a Status. */
 export function io_resize(bytes: u32): i32 { return vm.ioResize(bytes); }
 /** Address of the core counters (CORE_COUNTERS u64, defs.ts Counter order). */
 export function vm_counters_ptr(): usize { return controlBlock() + CB_COUNTERS; }
 
+/** Address of own-placement guest RAM in linear memory (GPA 0); 0 for foreign RAM. */
 export function gm_ram_ptr(): usize { return gm.gmRamPtr(); }
+/** Guest RAM size in 4 KiB pages. */
 export function gm_ram_pages(): u32 { return gm.gmRamPages(); }
+/** 1 if guest RAM belongs to the embedder (reached through the guest_read/guest_write imports), else 0. */
 export function gm_foreign(): i32 { return gm.gmForeign() ? 1 : 0; }
+/** Make pages [firstPage, firstPage + pageCount) a hole (MMIO window): every access touching it is refused; a Status. */
 export function gm_add_hole(firstPage: u32, pageCount: u32): i32 { return gm.gmAddHole(firstPage, pageCount); }
+/** Is [gpa, gpa + len) inside guest RAM and clear of holes? A Status (OK, ERR_RANGE, ERR_HOLE). */
 export function gm_check(gpa: u64, len: u64): i32 { return gm.gmCheck(gpa, len); }
+/** Checked read of 1, 2, 4 or 8 bytes at `gpa`; a Status, the value in gm_value(). */
 export function gm_read(gpa: u64, width: u32): i32 { return gm.gmRead(gpa, width); }
+/** The value of the last successful gm_read. */
 export function gm_value(): u64 { return gm.gmLastValue(); }
+/** Checked write of the low `width` (1, 2, 4, 8) bytes of `value` at `gpa`, marking the page dirty; a Status. */
 export function gm_write(gpa: u64, width: u32, value: u64): i32 { return gm.gmWrite(gpa, width, value); }
 
+/** Copy `len` bytes from the I/O buffer at `ioOffset` into guest RAM at `gpa`, marking the pages dirty; a Status. */
 export function gm_copy_in(gpa: u64, ioOffset: u32, len: u32): i32 {
   if (!vm.ioRangeOk(ioOffset, len)) return Status.ERR_INVALID_ARG;
   return gm.gmCopyIn(gpa, vm.ioPtr() + ioOffset, len);
 }
+/** Copy `len` bytes of guest RAM at `gpa` into the I/O buffer at `ioOffset`; a Status. */
 export function gm_copy_out(gpa: u64, ioOffset: u32, len: u32): i32 {
   if (!vm.ioRangeOk(ioOffset, len)) return Status.ERR_INVALID_ARG;
   return gm.gmCopyOut(gpa, vm.ioPtr() + ioOffset, len);
 }
+/** Fill `len` bytes of guest RAM at `gpa` with `byte`, marking the pages dirty; a Status. */
 export function gm_fill(gpa: u64, byte: u32, len: u64): i32 { return gm.gmFill(gpa, byte, len); }
 /**
  * The host wrote own-placement guest RAM directly through a view of linear
@@ -72,16 +89,22 @@ export function gm_hash_page(page: u32, seed: u64): u64 {
   return xxh64(gm.gmRamPtr() + (<usize>page << 12), 4096, seed);
 }
 
+/** A new dirty bitmap of `pages` pages, off until dirty_enable: handle (≥ 1; vm_init made GUEST_BITMAP) or -Status. */
 export function dirty_create(pages: u32): i32 { return dirty.bitmapCreate(pages); }
+/** Turn tracking on (`on` ≠ 0; the bitmap starts clean) or off (marks are dropped); a Status. */
 export function dirty_enable(h: i32, on: i32): i32 { return dirty.bitmapSetEnabled(h, on != 0); }
+/** 1 if bitmap `h` is tracking, 0 if not, -Status for a bad handle. */
 export function dirty_enabled(h: i32): i32 {
   if (!dirty.bitmapValid(h)) return -Status.ERR_BAD_HANDLE;
   return dirty.bitmapEnabled(h) ? 1 : 0;
 }
+/** Pages bitmap `h` covers, or -Status. */
 export function dirty_pages(h: i32): i32 {
   return dirty.bitmapValid(h) ? <i32>dirty.bitmapPages(h) : -Status.ERR_BAD_HANDLE;
 }
+/** Mark one page of bitmap `h` dirty (host writes the port did not see); a Status. */
 export function dirty_mark(h: i32, page: u32): i32 { return dirty_mark_range(h, page, 1); }
+/** Mark pages [first, first + count) of bitmap `h` dirty; a Status. */
 export function dirty_mark_range(h: i32, first: u32, count: u32): i32 {
   if (!dirty.bitmapValid(h)) return Status.ERR_BAD_HANDLE;
   if (!dirty.bitmapEnabled(h)) return Status.ERR_DISABLED;
@@ -89,6 +112,7 @@ export function dirty_mark_range(h: i32, first: u32, count: u32): i32 {
   dirty.bitmapMarkRange(h, first, count);
   return Status.OK;
 }
+/** 1 if page `page` of bitmap `h` is dirty, 0 if not, -Status for a bad handle. */
 export function dirty_test(h: i32, page: u32): i32 {
   if (!dirty.bitmapValid(h)) return -Status.ERR_BAD_HANDLE;
   return dirty.bitmapTest(h, page) ? 1 : 0;
@@ -107,7 +131,9 @@ export function dirty_harvest_ranges(h: i32, startWord: u32, ioOffset: u32, cap:
   if (cap < 33 || !vm.ioRangeOk(ioOffset, <u64>cap << 3)) return -Status.ERR_INVALID_ARG;
   return dirty.bitmapHarvestRanges(h, startWord, vm.ioPtr() + ioOffset, cap);
 }
+/** Where the last dirty_harvest_ranges stopped: the next word to scan, or the word count when done. */
 export function dirty_cursor(): u32 { return dirty.bitmapHarvestCursor(); }
+/** u64 words of bitmap `h` (pages / 64, rounded up), or -Status. */
 export function dirty_words(h: i32): i32 {
   return dirty.bitmapValid(h) ? <i32>dirty.bitmapWords(h) : -Status.ERR_BAD_HANDLE;
 }
@@ -116,13 +142,16 @@ export function dirty_merge_words(h: i32, firstWord: u32, ioOffset: u32, count: 
   if (!vm.ioRangeOk(ioOffset, <u64>count << 3)) return Status.ERR_INVALID_ARG;
   return dirty.bitmapMergeWords(h, firstWord, vm.ioPtr() + ioOffset, count);
 }
+/** OR bitmap `src` into bitmap `dst` (same page count); a Status. */
 export function dirty_merge(dst: i32, src: i32): i32 { return dirty.bitmapMerge(dst, src); }
 
+/** XXH64 of `len` bytes of the I/O buffer at `ioOffset` with `seed`; 0 for a range outside the buffer. */
 export function hash_xxh64(ioOffset: u32, len: u32, seed: u64): u64 {
   if (!vm.ioRangeOk(ioOffset, len)) return 0;
   return xxh64(vm.ioPtr() + ioOffset, len, seed);
 }
 
+/** When `on` ≠ 0, every restore refuses blobs saved by another build (ERR_STATE_BUILD). */
 export function state_strict_build(on: i32): void { envSetStrictBuild(on != 0); }
 /** Save the guest-memory layout to the start of the I/O buffer; returns the length or -status. */
 export function gm_save(): i32 { return vm.gmSaveState(); }

@@ -79,11 +79,13 @@ export function e1k_reset(h: i32): i32 {
   return Status.OK;
 }
 
+/** PCI configuration read of `width` bytes at `off`; all ones for a bad handle. */
 export function e1k_cfg_read(h: i32, off: u32, width: u32): u32 {
   const d = dev(h); if (d == null) return 0xffffffff;
   return cfgRead(d, off, width, d.line != 0);
 }
 
+/** PCI configuration write; the units look at their rings again (bus mastering may have come on). */
 export function e1k_cfg_write(h: i32, off: u32, width: u32, v: u32, now: u64): void {
   const d = dev(h); if (d == null) return;
   now = tick(d, now);
@@ -101,6 +103,7 @@ export function e1k_bar_read(h: i32, bar: u32, off: u32, width: u32, now: u64): 
   return barRead(d, bar, off, width, now);
 }
 
+/** BAR `bar` (0 registers, 1 I/O window) write of `width` bytes at `off` at guest time `now`. */
 export function e1k_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32, now: u64): void {
   const d = dev(h); if (d == null) return;
   barWrite(d, bar, off, width, v, now);
@@ -136,6 +139,7 @@ export function e1k_receive(h: i32, ioOff: u32, len: u32, now: u64): i32 {
 
 /** Frames waiting for the host (laid out as u32 length, bytes, padded to 4, from e1k_tx_ptr). */
 export function e1k_tx_frames(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.txOutFrames; }
+/** Address of the frames waiting for the host (see e1k_tx_frames), 0 for a bad handle. */
 export function e1k_tx_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.txOut; }
 /** The host took the frames: clear the outbox and restart a transmit ring that stopped on it. */
 export function e1k_tx_done(h: i32, now: u64): i32 {

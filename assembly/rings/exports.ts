@@ -260,6 +260,7 @@ export function rq_create(size: u32, mp: u32): i32 {
   if (h == 0) { rqDestroy(q); return -Status.ERR_FULL; }
   return h;
 }
+/** Linear memory an rq_create(size, mp) takes, or -status for arguments it would refuse. */
 export function rq_memory_bytes(size: u32, mp: u32): i64 {
   return !pow2(size) || size < RQ_MIN_SIZE || size > RQ_MAX_SIZE || mp > 1 ? -<i64>Status.ERR_INVALID_ARG : <i64>rqCost(size, mp == 1);
 }
@@ -310,6 +311,7 @@ function txqArgsOk(v: u32, slots: u32, ringSlots: u32, maxFrame: u32, logCap: u3
   if (v == TXQ_LOCK_RING && (!pow2(ringSlots) || ringSlots < TXQ_MIN_SLOTS || ringSlots > TXQ_MAX_SLOTS)) return false;
   return maxFrame >= 1 && maxFrame <= 65535 && logCap <= 1 << 24;
 }
+/** Linear memory a txq_create with these arguments takes, or -status for arguments it would refuse. */
 export function txq_memory_bytes(variant: u32, slots: u32, ringSlots: u32, maxFrame: u32, logCap: u32): i64 {
   const v = variant == 0 ? TXQ_DEFAULT : variant;
   return txqArgsOk(v, slots, ringSlots, maxFrame, logCap) ? <i64>txqCost(v, slots, ringSlots, maxFrame, logCap) : -<i64>Status.ERR_INVALID_ARG;
@@ -356,10 +358,12 @@ export function txq_log_ptr(h: i32): usize {
   const q = rtGet(h, RING_KIND_TXQ);
   return q == 0 ? 0 : txqLog(q);
 }
+/** Records in the TX queue's log sink, or -status. */
 export function txq_log_count(h: i32): i32 {
   const q = rtGet(h, RING_KIND_TXQ);
   return q == 0 ? -Status.ERR_BAD_HANDLE : <i32>txqLogCount(q);
 }
+/** Empty the TX queue's log sink; status. */
 export function txq_log_reset(h: i32): i32 {
   const q = rtGet(h, RING_KIND_TXQ);
   if (q == 0) return Status.ERR_BAD_HANDLE;

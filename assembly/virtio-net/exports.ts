@@ -100,6 +100,7 @@ function receiveSink(ctx: usize, frame: usize, len: u32): bool { netReceive(chan
 
 /** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
 export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }
+/** Address of the host outbox of device `h` (vnet_tx_frames records), 0 for a bad handle. */
 export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : netOf(d).txOut; }
 /** Bytes of the host outbox in use (the frame array at vnet_tx_ptr). */
 export function vnet_tx_bytes(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutLen; }
@@ -110,10 +111,15 @@ export function vnet_tx_done(h: i32): i32 {
   return Status.OK;
 }
 
+/** Ask the driver to announce itself (VIRTIO_NET_S_ANNOUNCE, after a migration); a Status. */
 export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netAnnounce(d); }
+/** Stop processing and give back chains fetched but not used (before a save); a Status. */
 export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return Status.OK; }
+/** Process again after vnet_quiesce; a Status. */
 export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
+/** Link devices `a` and `b` both ways inside the wasm (a == b: loopback), dropping earlier links or switch ports; a Status. */
 export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
+/** Take device `a` off its link or switch: it sends to the host outbox again; a Status. */
 export function vnet_disconnect(a: i32): i32 { return switchDisconnect(a); }
 /** A new in-wasm learning switch (id ≥ 1) or -Status. */
 export function vnet_switch_create(): i32 { return switchCreate(); }

@@ -9,18 +9,22 @@ import { devLookup } from "./device";
 import { pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "./pci";
 import { mmioRead, mmioWrite } from "./mmio";
 
+/** Read `width` (1, 2, 4) bytes of PCI configuration space at `off` (all ones for a missing function). */
 export function vpci_cfg_read(h: i32, off: u32, width: u32): u32 {
   const d = devLookup(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
   return pciConfigRead(d, off, width);
 }
+/** Write `width` bytes of PCI configuration space at `off` (BARs, command, MSI-X control, ...). */
 export function vpci_cfg_write(h: i32, off: u32, width: u32, v: u32): void {
   const d = devLookup(h, 0); if (d == null || d.cfg == 0) return;
   pciConfigWrite(d, off, width, v);
 }
+/** Read `width` bytes at `off` in BAR `bar` (the virtio-pci capability structures and the MSI-X table). */
 export function vpci_bar_read(h: i32, bar: u32, off: u32, width: u32): u32 {
   const d = devLookup(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
   return pciBarRead(d, bar, off, width);
 }
+/** Write `width` bytes at `off` in BAR `bar` (common config, notify, ISR, device config, MSI-X). */
 export function vpci_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): void {
   const d = devLookup(h, 0); if (d == null || d.cfg == 0) return;
   pciBarWrite(d, bar, off, width, v);
@@ -28,10 +32,12 @@ export function vpci_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): 
 /** Address of the MSI-X table (16 bytes per vector: address lo, hi, data, control). */
 export function vpci_msix_ptr(h: i32): usize { const d = devLookup(h, 0); return d == null ? 0 : d.msix; }
 
+/** Read `width` bytes at `off` of the virtio-mmio register window (0 for a missing device). */
 export function vmmio_read(h: i32, off: u32, width: u32): u32 {
   const d = devLookup(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return 0;
   return mmioRead(d, off, width);
 }
+/** Write `width` bytes at `off` of the virtio-mmio register window. */
 export function vmmio_write(h: i32, off: u32, width: u32, v: u32): void {
   const d = devLookup(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return;
   mmioWrite(d, off, width, v);

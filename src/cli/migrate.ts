@@ -32,6 +32,7 @@ import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";
 import { runDestinationRole } from "../migration/roles.js";
 import { fillRandom } from "../guest/fill.js";
+import { openPcapFile, type PcapFile } from "../net/pcap-file.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
 import { connect, portPair, type Transport } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
@@ -41,7 +42,7 @@ import { configFromArgs } from "./run.js";
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
-  verify: string; inProcess?: boolean; traffic?: boolean; listen?: string; connect?: string; json?: boolean; report: string | false;
+  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; json?: boolean; report: string | false;
   runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string;
 }
 
@@ -166,6 +167,7 @@ export function migrateCommand(): Command {
     .addOption(new Option("--verify <mode>", "full: hash all guest RAM on both sides under the freeze (proves destination memory equals source memory); sent: compare only the hashes of pages as sent and applied (no pass over RAM in the downtime, does not see source writes that escaped dirty tracking)").choices(["full", "sent"]).default("full"))
     .option("--in-process", "run the destination in this process (MessageChannel) instead of a child over TCP")
     .option("--traffic", "frames flowing over virtio-net between the VM and a peer VM across the migration (destination in this process; `npm start`)")
+    .option("--pcap <file>", "with --traffic: capture the VM NIC's frames to FILE (libpcap, LINKTYPE_ETHERNET; tcpdump -r and Wireshark read it), across the migration")
     .option("--listen <port>", "destination role only: listen on 127.0.0.1:PORT")
     .option("--connect <port>", "source role only: migrate to a destination listening on 127.0.0.1:PORT")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
@@ -176,6 +178,7 @@ export function migrateCommand(): Command {
       if (opts.traffic && (opts.listen !== undefined || opts.connect !== undefined)) {
         fail(`--traffic cannot be combined with --${opts.listen !== undefined ? "listen" : "connect"}: the traffic's driver model needs the destination in this process`);
       }
+      if (opts.pcap !== undefined && !opts.traffic) fail("--pcap needs --traffic: without it no frames flow to capture");
       const config = migrateConfig(opts);
       if (opts.traffic) trafficConfig(config);
       if (opts.listen !== undefined) return destinationRole(opts, config);
@@ -241,18 +244,23 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   const w = machine.workloads[0];
   let traffic: NetTraffic | undefined;
   let trafficError: string | undefined;
+  let pcap: PcapFile | undefined;
   let final: NetTrafficStats | undefined;
   /** Requests unanswered when the vCPUs froze, and replies counted when the flow moved to the destination. */
   let inFlightAtFreeze: number | null = null, receivedAtResume: number | null = null;
   if (opts.traffic) {
     try {
       const peer = await createNetPeer({ module, variant: "release" });
-      traffic = await startNetTraffic(machine, peer);
+      if (opts.pcap !== undefined) {
+        try { pcap = openPcapFile(opts.pcap); } catch (e) { fail(`--pcap ${opts.pcap}: ${(e as Error).message}`); }
+      }
+      traffic = await startNetTraffic(machine, peer, { tap: pcap?.tap });
       // Frames are in flight before the first page moves.
       const until = performance.now() + 5000;
       while (traffic.stats().received < 200 && performance.now() < until) await new Promise((r) => setTimeout(r, 2));
     } catch (err) {
       await traffic?.stop({ drain: false });
+      await pcap?.close().catch(() => {});
       await machine.destroy();
       throw err;
     }
@@ -295,6 +303,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   } catch (err) {
     child?.kill();
     await traffic?.stop({ drain: false });
+    await pcap?.close().catch(() => {});
     await machine.destroy();
     throw err;
   }
@@ -332,6 +341,12 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   if (traffic) {
     // Migrated: the flow runs on the destination (re-pointed at resume); failed: it ran on in the resumed source. Drain, then count.
     final = await traffic.stop();
+    if (pcap) {
+      await pcap.close();
+      const c = pcap.writer.counters();
+      notes0.push(`capture: ${c.frames} frames (${c.bytes} bytes) in ${pcap.path}${c.dropped ? `, ${c.dropped} dropped at the buffer bound` : ""}`);
+      log(`pcap: ${c.frames} frames in ${pcap.path}${c.dropped ? ` (${c.dropped} dropped)` : ""}`);
+    }
     // End to end: every request sent and never answered (dropped anywhere, in the NIC, on the link or in a migration).
     const nicFigure = report.framesLost;
     report.framesLost = final.lost;
@@ -359,7 +374,8 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     log(`report: ${opts.report}`);
   }
   if (opts.json) {
-    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson }, null, 1));
+    const pcapJson = pcap ? { file: pcap.path, ...pcap.writer.counters() } : null;
+    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson, pcap: pcapJson }, null, 1));
   } else {
     for (const l of summaryLines(report, notes)) console.log(l);
     const frames = final ? `; frames lost: ${final.lost} (${final.sent} sent, ${final.received} received, ${final.duplicated} duplicated)` : "";

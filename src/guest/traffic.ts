@@ -89,6 +89,8 @@ export interface NetTrafficOptions {
   rxBuffers?: number;
   /** How long a lease sign may wait before the driver retries (default 1000 ms). */
   signTimeoutMs?: number;
+  /** Shown every frame of the machine's NIC: "tx" what it transmitted, "rx" what was delivered to it (e.g. PcapWriter.tap). */
+  tap?: (dir: "tx" | "rx", frame: Uint8Array) => void;
 }
 
 /** Counters of a traffic run. */
@@ -235,10 +237,10 @@ export async function startNetTraffic(machine: Machine, peer: Machine | NetPeer,
   // One host link per NIC: what a NIC transmits waits in the other NIC's link
   // until that side is up and its turn comes (pump). A full queue drops the
   // frame, counted as the link's loss and told to the machine's NIC.
-  const linkOf = (s: Side, peer: () => HostLink) => new HostLink(s.nic, (f) => peer().deliver(f), {
-    delivery: "manual", maxPending: linkQueue, up: () => s.up, onOverflow: (n) => s.dev?.noteLinkLoss(n),
+  const linkOf = (s: Side, peer: () => HostLink, tap?: NetTrafficOptions["tap"]) => new HostLink(s.nic, (f) => peer().deliver(f), {
+    delivery: "manual", maxPending: linkQueue, up: () => s.up, onOverflow: (n) => s.dev?.noteLinkLoss(n), tap,
   });
-  const linkA: HostLink = linkOf(a, () => linkB);
+  const linkA: HostLink = linkOf(a, () => linkB, opts.tap);
   const linkB: HostLink = linkOf(b, () => linkA);
 
   let sending = true, stopped = false, timer: ReturnType<typeof setTimeout> | null = null;

@@ -1,5 +1,5 @@
-// Debian's firmware tools the platform tests check tables with: acpica-tools
-// (iasl) and dmidecode. CI installs them (.ci/run) and sets
+// Debian's tools the tests check output with: acpica-tools (iasl) and
+// dmidecode for firmware tables, tcpdump for packet captures. CI installs them (.ci/run) and sets
 // VMDEV_REQUIRE_FIRMWARE_TOOLS, so a missing tool fails the run there; elsewhere
 // the suites that need one say so and skip.
 import { spawnSync } from "node:child_process";
@@ -11,8 +11,8 @@ function runs(cmd: string, args: string[]): boolean {
 }
 
 /** True if `tool` is installed; throws if it is not and VMDEV_REQUIRE_FIRMWARE_TOOLS is set. */
-export function haveTool(tool: "iasl" | "dmidecode", pkg: string): boolean {
-  const ok = tool === "iasl" ? runs("iasl", ["-v"]) : runs("dmidecode", ["--version"]);
+export function haveTool(tool: "iasl" | "dmidecode" | "tcpdump", pkg: string): boolean {
+  const ok = runs(tool, [tool === "iasl" ? "-v" : "--version"]);
   if (ok) return true;
   if (process.env.VMDEV_REQUIRE_FIRMWARE_TOOLS) throw new Error(`${tool} is not installed (apt-get install ${pkg}), and VMDEV_REQUIRE_FIRMWARE_TOOLS is set`);
   console.warn(`${tool} checks skipped: ${tool} is not installed (apt-get install ${pkg})`);
