@@ -5,3 +5,4 @@ export * from "./machine/exports";
 export * from "./apic/exports";
 export * from "./migration/exports";
 export * from "./net/exports";
+export * from "./ne2k/exports";

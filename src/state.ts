@@ -13,6 +13,7 @@ export const DeviceKind = {
   virtioTransport: 4,
   memtest: 5,
   guestClock: 6,
+  ne2000: 8,
 } as const;
 
 export interface EnvelopeHeader {

@@ -39,6 +39,8 @@ export namespace DeviceKind {
   export const MEMTEST = 5;
   /** The machine's guest clock (assembly/machine/clock.ts). */
   export const GUEST_CLOCK = 6;
+  /** The NE2000 (assembly/ne2k/state.ts). */
+  export const NE2000 = 8;
 }
 
 let strictBuild = false;

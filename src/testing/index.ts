@@ -10,3 +10,4 @@ export * from "./virtio/interrupts.js";
 export * from "./virtio/split-queue.js";
 export * from "./virtio/transport.js";
 export * from "./virtio/net-driver.js";
+export * as ne2k from "../guest/ne2k/index.js";

@@ -1,0 +1,348 @@
+// NE2000 register model: a DP8390D network interface controller on an
+// NE2000-compatible board (the RTL8029AS on PCI, 10ec:8029, BAR0 = 32 I/O
+// ports; or an ISA board at a port the host chooses), after the National
+// Semiconductor DP8390D data sheet (July 1995) and the RTL8029AS data sheet.
+//
+// Port window (32 ports): 0x00-0x0f the register page selected by CR.PS,
+// 0x10-0x17 the remote-DMA data port, 0x18-0x1f the reset port (a read
+// resets the board; a write does nothing). A 16/32-bit access to the
+// register ports is split into byte accesses, as a bus does for an 8-bit
+// device; one that straddles the register, data and reset ranges is refused
+// (BAD_ACCESS: reads ones, writes dropped).
+//
+// Registers implemented (R read, W write):
+//   all pages  0x00 CR (R/W): STP, STA, TXP, RD2-0, PS1-0
+//   page 0  R: 0x01/02 CLDA0/1, 0x03 BNRY, 0x04 TSR, 0x05 NCR (0: no
+//              collisions), 0x06 FIFO (0: the FIFO is not modelled), 0x07 ISR,
+//              0x08/09 CRDA0/1, 0x0a/0b RTL8029 ID 'P' 'C' (PCI; 0 on ISA),
+//              0x0c RSR, 0x0d-0x0f CNTR0-2 (tally counters, cleared by the read)
+//           W: 0x01 PSTART, 0x02 PSTOP, 0x03 BNRY, 0x04 TPSR, 0x05/06 TBCR0/1,
+//              0x07 ISR (write 1 to clear bits 0-6), 0x08/09 RSAR0/1,
+//              0x0a/0b RBCR0/1, 0x0c RCR, 0x0d TCR, 0x0e DCR, 0x0f IMR
+//   page 1 RW: 0x01-0x06 PAR0-5, 0x07 CURR, 0x08-0x0f MAR0-7 (the multicast
+//              hash filter, writable and read back)
+//   page 2  R: 0x01 PSTART, 0x02 PSTOP, 0x03 RNPP, 0x04 TPSR, 0x05 LNPP,
+//              0x06/07 address counter, 0x0c RCR, 0x0d TCR, 0x0e DCR, 0x0f IMR
+//           W: 0x01/02 CLDA0/1, 0x03 RNPP, 0x05 LNPP, 0x06/07 address counter
+//              (diagnostic values, stored and read back; they steer nothing)
+//   page 3 (RTL8029AS, PCI only) RW: 0x01 9346CR (EEM bits), 0x03 CONFIG0
+//              (R, 0), 0x05 CONFIG2, 0x06 CONFIG3 (writable while 9346CR.EEM = 11;
+//              FUDUP is stored: the link has no collisions either way)
+//   data port: remote read and remote write, 8-bit (DCR.WTS = 0: one byte per
+//              byte of the access) and word mode (WTS = 1: one 16-bit transfer
+//              per 8/16-bit access, two per 32-bit access), DCR.BOS byte order,
+//              the address wrapping from PSTOP to PSTART as on the chip; RDC
+//              when the count reaches 0 (at once for a count of 0)
+//   memory the remote DMA sees: the station-address PROM at 0x0000-0x001f
+//              (each byte doubled, 0x57 0x57 signature), the 16 KiB buffer RAM
+//              at 0x4000-0x7fff; anything else reads 0xff and drops writes (DMA_OUTSIDE)
+//   receive:   address filter (rx.ts: AB, AM with the MAR hash, PRO, PAR),
+//              the ring PSTART/PSTOP/BNRY/CURR with the 4-byte header, RCR.MON,
+//              RSR with PHY, CNTR2 for frames missed; a full ring holds frames
+//              in a bounded backlog (back-pressure); OVW only beyond that bound
+//   transmit:  TPSR/TBCR from the buffer RAM, TSR.PTX, ISR.PTX, loopback
+//              (TCR.LB ≠ 0) to the device's own receiver (tx.ts)
+//   ISR/IMR:   the interrupt line is ISR & IMR (bits 0-6), level, and on PCI
+//              gated by the command register's INTx disable; PRX stays set while
+//              the ring holds packets the driver has not released (rx.ts)
+//
+// Not modelled (behaviour instead):
+//   - send packet (RD = 011): refused (DMA_REFUSED) and taken as abort;
+//     RD = 000 is "not allowed" by the data sheet and refused the same way
+//     without touching a transfer in progress
+//   - DCR.LS/LAS/FT (FIFO threshold, address size), TCR.CRC/ATD/OFST:
+//     stored and read back, no effect (no FCS is generated or checked: frames
+//     cross the host link without one, and none is stored in the ring)
+//   - RCR.SEP and RCR.AR: stored, no effect: the host link carries no
+//     errored frames, and runts are padded to 60 bytes as the sending MAC
+//     would (IEEE 802.3 §4.2.3.3), so there is nothing for them to accept
+//   - collisions, deferral, carrier: NCR and TSR's COL/ABT/CRS/FU/CDH/OWC
+//     stay 0 except TSR.ABT for a malformed transmission
+//   - CNTR0/CNTR1 (frame alignment and CRC errors): always 0
+//   - the FIFO register, the 93C46 EEPROM behind 9346CR, BPAGE and the
+//     other RTL8029AS page-3 registers (REG_UNMODELLED: read 0, writes dropped)
+//   - DP8390 page 3 on the ISA board (REG_UNMODELLED)
+//
+// Every access does a bounded amount of work: at most 4 bytes of remote DMA,
+// or a backlog drain that stops when the ring is full (so at most one ring of
+// frames). Malformed programming is counted (defs.ts Ne2kCounter), never a trap.
+
+import {
+  NE_REGS_END, NE_DATA, NE_RESET, NE_PORTS, R_CR,
+  P0R_CLDA0, P0R_CLDA1, P0_BNRY, P0R_TSR, P0R_NCR, P0R_FIFO, P0_ISR, P0R_CRDA0, P0R_CRDA1, P0R_ID0, P0R_ID1, P0R_RSR,
+  P0R_CNTR0, P0R_CNTR1, P0R_CNTR2, P0W_PSTART, P0W_PSTOP, P0W_TPSR, P0W_TBCR0, P0W_TBCR1, P0W_RSAR0, P0W_RSAR1,
+  P0W_RBCR0, P0W_RBCR1, P0W_RCR, P0W_TCR, P0W_DCR, P0W_IMR, P1_PAR0, P1_CURR, P1_MAR0,
+  P2R_PSTART, P2R_PSTOP, P2_RNPP, P2R_TPSR, P2_LNPP, P2_ACU, P2_ACL, P2R_RCR, P2R_TCR, P2R_DCR, P2R_IMR,
+  P3_9346CR, P3_CONFIG0, P3_CONFIG2, P3_CONFIG3, EEM_CONFIG_WRITE,
+  CR_STP, CR_STA, CR_TXP, CR_RD_MASK, CR_RD_READ, CR_RD_WRITE, CR_RD_SEND, CR_PS_SHIFT,
+  ISR_PRX, ISR_RDC, ISR_RST, IMR_MASK, DCR_WTS, DCR_BOS, DCR_MASK, TCR_MASK, RCR_MASK,
+  PROM_BYTES, RAM_START, RAM_END, UNMAPPED_BYTE, RTL8029_ID0, RTL8029_ID1, BUS_PCI, Ne2kCounter,
+} from "./defs";
+import { Ne2k, count, boardReset, updateLine } from "./device";
+import { rxDrain, rxUnread } from "./rx";
+import { txCommand } from "./tx";
+
+// @ts-ignore: decorator
+@inline function ones(width: u32): u32 { return width >= 4 ? 0xffffffff : (1 << (width << 3)) - 1; }
+
+/** Whether the NIC is started (STA) rather than stopped (STP). */
+// @ts-ignore: decorator
+@inline export function running(d: Ne2k): bool { return (d.cr & CR_STA) != 0; }
+
+/** A port access of `width` (1, 2, 4) at `off` (0..31) of the window. */
+export function portRead(d: Ne2k, off: u32, width: u32): u32 {
+  if (!accessOk(d, off, width)) return ones(width);
+  if (off >= NE_RESET) { boardReset(d); return 0; }
+  if (off >= NE_DATA) return dataRead(d, width);
+  let v: u32 = 0;
+  // Bounded: width ≤ 4 byte accesses, all below NE_REGS_END (accessOk).
+  for (let k: u32 = 0; k < width; k++) v |= regRead(d, off + k) << (k << 3);
+  return v;
+}
+
+export function portWrite(d: Ne2k, off: u32, width: u32, v: u32): void {
+  if (!accessOk(d, off, width)) return;
+  if (off >= NE_RESET) return;
+  if (off >= NE_DATA) { dataWrite(d, width, v); return; }
+  for (let k: u32 = 0; k < width; k++) regWrite(d, off + k, (v >> (k << 3)) & 0xff);
+}
+
+function accessOk(d: Ne2k, off: u32, width: u32): bool {
+  const ok = (width == 1 || width == 2 || width == 4) && off < NE_PORTS && off + width <= NE_PORTS &&
+    (off >= NE_REGS_END || off + width <= NE_REGS_END) && (off >= NE_RESET || off + width <= NE_RESET);
+  if (!ok) count(d, Ne2kCounter.BAD_ACCESS);
+  return ok;
+}
+
+// ---- registers ---------------------------------------------------------------
+
+function regRead(d: Ne2k, r: u32): u32 {
+  if (r == R_CR) return d.cr;
+  const page = d.cr >> CR_PS_SHIFT;
+  if (page == 0) {
+    switch (r) {
+      case P0R_CLDA0: return d.clda & 0xff;
+      case P0R_CLDA1: return d.clda >> 8;
+      case P0_BNRY: return d.bnry;
+      case P0R_TSR: return d.tsr;
+      case P0R_NCR: return 0;
+      case P0R_FIFO: return 0;
+      case P0_ISR: return d.isr;
+      case P0R_CRDA0: return d.crda & 0xff;
+      case P0R_CRDA1: return d.crda >> 8;
+      case P0R_ID0: return d.bus == BUS_PCI ? RTL8029_ID0 : 0;
+      case P0R_ID1: return d.bus == BUS_PCI ? RTL8029_ID1 : 0;
+      case P0R_RSR: return d.rsr;
+      case P0R_CNTR0: { const v = d.cntr0; d.cntr0 = 0; return v; }
+      case P0R_CNTR1: { const v = d.cntr1; d.cntr1 = 0; return v; }
+      default: { const v = d.cntr2; d.cntr2 = 0; return v; } // P0R_CNTR2
+    }
+  }
+  if (page == 1) {
+    if (r < P1_CURR) return <u32>(d.par >> ((r - P1_PAR0) << 3)) & 0xff;
+    if (r == P1_CURR) return d.curr;
+    return <u32>(d.mar >> ((r - P1_MAR0) << 3)) & 0xff;
+  }
+  if (page == 2) {
+    switch (r) {
+      case P2R_PSTART: return d.pstart;
+      case P2R_PSTOP: return d.pstop;
+      case P2_RNPP: return d.rnpp;
+      case P2R_TPSR: return d.tpsr;
+      case P2_LNPP: return d.lnpp;
+      case P2_ACU: return d.ac >> 8;
+      case P2_ACL: return d.ac & 0xff;
+      case P2R_RCR: return d.rcr;
+      case P2R_TCR: return d.tcr;
+      case P2R_DCR: return d.dcr;
+      case P2R_IMR: return d.imr;
+      default: return 0; // 0x08-0x0b reserved
+    }
+  }
+  if (d.bus == BUS_PCI) {
+    if (r == P3_9346CR) return d.cr9346;
+    if (r == P3_CONFIG0) return 0;
+    if (r == P3_CONFIG2) return d.config2;
+    if (r == P3_CONFIG3) return d.config3;
+  }
+  count(d, Ne2kCounter.REG_UNMODELLED);
+  return 0;
+}
+
+function regWrite(d: Ne2k, r: u32, v: u32): void {
+  if (r == R_CR) { command(d, v); return; }
+  const page = d.cr >> CR_PS_SHIFT;
+  if (page == 0) {
+    switch (r) {
+      case P0W_PSTART: d.pstart = v; rxDrain(d); return;
+      case P0W_PSTOP: d.pstop = v; rxDrain(d); return;
+      case P0_BNRY: d.bnry = v; rxDrain(d); return;
+      case P0W_TPSR: d.tpsr = v; return;
+      case P0W_TBCR0: d.tbcr = (d.tbcr & 0xff00) | v; return;
+      case P0W_TBCR1: d.tbcr = (d.tbcr & 0xff) | (v << 8); return;
+      case P0_ISR:
+        d.isr &= ~(v & IMR_MASK);
+        if ((v & ISR_PRX) != 0 && rxUnread(d)) d.isr |= ISR_PRX; // see rx.ts: PRX while packets wait
+        updateLine(d);
+        return;
+      case P0W_RSAR0: d.rsar = (d.rsar & 0xff00) | v; return;
+      case P0W_RSAR1: d.rsar = (d.rsar & 0xff) | (v << 8); return;
+      case P0W_RBCR0: d.rbcr = (d.rbcr & 0xff00) | v; return;
+      case P0W_RBCR1: d.rbcr = (d.rbcr & 0xff) | (v << 8); return;
+      case P0W_RCR: d.rcr = v & RCR_MASK; return;
+      case P0W_TCR: d.tcr = v & TCR_MASK; rxDrain(d); return;
+      case P0W_DCR: d.dcr = v & DCR_MASK; return;
+      default: d.imr = v & IMR_MASK; updateLine(d); return; // P0W_IMR
+    }
+  }
+  if (page == 1) {
+    if (r < P1_CURR) {
+      const s = <u64>(r - P1_PAR0) << 3;
+      d.par = (d.par & ~(<u64>0xff << s)) | (<u64>v << s);
+    } else if (r == P1_CURR) {
+      d.curr = v;
+      rxDrain(d);
+    } else {
+      const s = <u64>(r - P1_MAR0) << 3;
+      d.mar = (d.mar & ~(<u64>0xff << s)) | (<u64>v << s);
+    }
+    return;
+  }
+  if (page == 2) {
+    switch (r) {
+      case 0x01: d.clda = (d.clda & 0xff00) | v; return;
+      case 0x02: d.clda = (d.clda & 0xff) | (v << 8); return;
+      case P2_RNPP: d.rnpp = v; return;
+      case P2_LNPP: d.lnpp = v; return;
+      case P2_ACU: d.ac = (d.ac & 0xff) | (v << 8); return;
+      case P2_ACL: d.ac = (d.ac & 0xff00) | v; return;
+      default: count(d, Ne2kCounter.REG_UNMODELLED); return;
+    }
+  }
+  if (d.bus == BUS_PCI) {
+    if (r == P3_9346CR) { d.cr9346 = v & 0xcf; return; }
+    if (r == P3_CONFIG2 || r == P3_CONFIG3) {
+      // Writable only in config-write mode (9346CR.EEM = 11); otherwise ignored like the chip does.
+      if ((d.cr9346 & EEM_CONFIG_WRITE) == EEM_CONFIG_WRITE) { if (r == P3_CONFIG2) d.config2 = v; else d.config3 = v; }
+      return;
+    }
+  }
+  count(d, Ne2kCounter.REG_UNMODELLED);
+}
+
+/**
+ * A write to CR. STP stops the NIC (ISR.RST set), STA starts it (RST
+ * cleared); with neither, the run state stays (drivers switch pages with
+ * CR = PS | RD2 while running). TXP starts a transmission if the NIC is
+ * started; RD starts or aborts a remote DMA from RSAR for RBCR bytes.
+ */
+function command(d: Ne2k, v: u32): void {
+  const wasRunning = running(d);
+  let run = wasRunning;
+  if (v & CR_STP) run = false;
+  else if (v & CR_STA) run = true;
+  d.cr = (v & ~<u32>(CR_STP | CR_STA | CR_TXP)) | (run ? CR_STA : CR_STP) | (d.cr & CR_TXP);
+  if (!run) d.isr |= ISR_RST;
+  else if (!wasRunning) d.isr &= ~ISR_RST;
+  const rd = v & CR_RD_MASK;
+  if (rd == 0 || rd == CR_RD_SEND) {
+    count(d, Ne2kCounter.DMA_REFUSED);
+    if (rd == CR_RD_SEND) { d.dmaMode = 0; d.rcnt = 0; }
+  } else if (rd == CR_RD_READ || rd == CR_RD_WRITE) {
+    d.crda = d.rsar;
+    d.rcnt = d.rbcr;
+    d.dmaMode = rd;
+    if (d.rcnt == 0) { d.dmaMode = 0; d.isr |= ISR_RDC; }
+  } else {
+    d.dmaMode = 0; d.rcnt = 0;
+  }
+  if (v & CR_TXP) txCommand(d);
+  if (run && !wasRunning) rxDrain(d);
+  updateLine(d);
+}
+
+// ---- remote DMA through the data port -----------------------------------------
+
+/** The byte the remote DMA reads at `a` (PROM, RAM, or nothing decoded). */
+// @ts-ignore: decorator
+@inline function memRead(d: Ne2k, a: u32): u32 {
+  if (a >= RAM_START && a < RAM_END) return <u32>load<u8>(d.ram + (a - RAM_START)); // a is inside RAM (checked)
+  if (a < PROM_BYTES) return <u32>load<u8>(d.prom + a);
+  count(d, Ne2kCounter.DMA_OUTSIDE);
+  return UNMAPPED_BYTE;
+}
+
+// @ts-ignore: decorator
+@inline function memWrite(d: Ne2k, a: u32, b: u32): void {
+  if (a >= RAM_START && a < RAM_END) { store<u8>(d.ram + (a - RAM_START), <u8>b); return; } // a is inside RAM (checked)
+  count(d, Ne2kCounter.DMA_OUTSIDE);
+}
+
+/** Advance the remote DMA address by one byte: it wraps from PSTOP to PSTART (the ring), and at 64 KiB. */
+// @ts-ignore: decorator
+@inline function dmaStep(d: Ne2k): void {
+  let a = (d.crda + 1) & 0xffff;
+  if (a == d.pstop << 8 && d.pstop > d.pstart) a = d.pstart << 8;
+  d.crda = a;
+}
+
+/** Count `n` transferred bytes off the remote byte count; RDC when it reaches 0. */
+// @ts-ignore: decorator
+@inline function dmaCount(d: Ne2k, n: u32): void {
+  if (d.rcnt <= n) {
+    d.rcnt = 0;
+    d.dmaMode = 0;
+    d.isr |= ISR_RDC;
+  } else d.rcnt -= n;
+}
+
+function dataRead(d: Ne2k, width: u32): u32 {
+  if (d.dmaMode != CR_RD_READ) { count(d, Ne2kCounter.DMA_IDLE); return ones(width); }
+  let v: u32 = 0;
+  if (d.dcr & DCR_WTS) {
+    const words: u32 = width == 4 ? 2 : 1;
+    // Bounded: at most two word transfers.
+    for (let i: u32 = 0; i < words; i++) {
+      if (d.dmaMode != CR_RD_READ) { count(d, Ne2kCounter.DMA_IDLE); v |= 0xffff << (i << 4); continue; }
+      const lo = memRead(d, d.crda); dmaStep(d);
+      const hi = memRead(d, d.crda); dmaStep(d);
+      const w = (d.dcr & DCR_BOS) ? (lo << 8) | hi : lo | (hi << 8);
+      v |= w << (i << 4);
+      dmaCount(d, 2);
+    }
+    if (width == 1) v &= 0xff;
+  } else {
+    for (let i: u32 = 0; i < width; i++) {
+      if (d.dmaMode != CR_RD_READ) { count(d, Ne2kCounter.DMA_IDLE); v |= 0xff << (i << 3); continue; }
+      v |= memRead(d, d.crda) << (i << 3);
+      dmaStep(d);
+      dmaCount(d, 1);
+    }
+  }
+  updateLine(d);
+  return v;
+}
+
+function dataWrite(d: Ne2k, width: u32, v: u32): void {
+  if (d.dmaMode != CR_RD_WRITE) { count(d, Ne2kCounter.DMA_IDLE); return; }
+  if (d.dcr & DCR_WTS) {
+    const words: u32 = width == 4 ? 2 : 1;
+    for (let i: u32 = 0; i < words; i++) {
+      if (d.dmaMode != CR_RD_WRITE) { count(d, Ne2kCounter.DMA_IDLE); continue; }
+      const w = (v >> (i << 4)) & 0xffff;
+      const first = (d.dcr & DCR_BOS) ? w >> 8 : w & 0xff;
+      const second = (d.dcr & DCR_BOS) ? w & 0xff : w >> 8;
+      memWrite(d, d.crda, first); dmaStep(d);
+      memWrite(d, d.crda, second); dmaStep(d);
+      dmaCount(d, 2);
+    }
+  } else {
+    for (let i: u32 = 0; i < width; i++) {
+      if (d.dmaMode != CR_RD_WRITE) { count(d, Ne2kCounter.DMA_IDLE); continue; }
+      memWrite(d, d.crda, (v >> (i << 3)) & 0xff);
+      dmaStep(d);
+      dmaCount(d, 1);
+    }
+  }
+  updateLine(d);
+}
