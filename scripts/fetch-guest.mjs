@@ -6,13 +6,16 @@
 //   initramfs.cpio newc archive: /init, busybox, the modules in load order
 //   bios.bin       SeaBIOS
 //   guest.json     versions and the module load order
+// With `vmdev.mode=shell` on the kernel command line the guest's /init sets up
+// eth0, prints VMDEV-READY and then runs the commands the host types on the
+// serial console, one per line, each followed by "VMDEV-DONE <status>".
 // Exit status: 0 ready; 2 the Debian archive or apt is unavailable (the test
 // then skips outside CI); 1 anything else.
 //
 // Usage: node scripts/fetch-guest.mjs [--force]
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,13 +24,19 @@ const out = join(root, ".cache", "guest");
 const debs = join(out, "debs");
 const tree = join(out, "tree");
 /** Bumped whenever the archive layout or /init changes, so stale caches rebuild. */
-const RECIPE = 8;
+export const RECIPE = 9;
 
 /** The modules virtio_net needs when the kernel has them as modules (=m in Debian's 686 config). */
 const WANTED = ["virtio_net"];
 
 /** Guest network addressing the test and /init agree on. */
 export const GUEST = { ip: "10.0.2.15", responderIp: "10.0.2.2", prefix: 24 };
+
+/** Write a new file in place of `path` (rename: a copy of the cache linked elsewhere keeps its contents). */
+function writeNew(path, data) {
+  writeFileSync(`${path}.new`, data);
+  renameSync(`${path}.new`, path);
+}
 
 function log(msg) { process.stderr.write(`fetch-guest: ${msg}\n`); }
 
@@ -173,6 +182,15 @@ echo "VMDEV-DRIVER $(readlink -f /sys/class/net/eth0/device) bound to $(basename
 ip addr add ${GUEST.ip}/${GUEST.prefix} dev eth0
 ip link set eth0 up
 ip link show eth0 | sed 's/^/VMDEV-IPLINK /'
+if grep -q 'vmdev.mode=shell' /proc/cmdline; then
+  stty -echo 2>/dev/null
+  echo "VMDEV-READY"
+  while read -r line; do
+    eval "$line"
+    echo "VMDEV-DONE $?"
+  done
+  poweroff -f
+fi
 ping -c 20 -A -W 3 -w 30 ${GUEST.responderIp} 2>&1 | sed 's/^/VMDEV-PING1 /'
 ping -c 100 -A -s 1400 -W 3 -w 30 ${GUEST.responderIp} 2>&1 | tail -3 | sed 's/^/VMDEV-PING2 /'
 echo "VMDEV-CHECKPOINT"
@@ -220,10 +238,10 @@ async function main() {
     ...order.map((m) => ({ name: `lib/modules/${m.name}.ko`, type: "file", data: readFileSync(m.path) })),
     { name: "init", type: "file", mode: 0o755, data: initScript(order) },
   ];
-  writeFileSync(join(out, "initramfs.cpio"), cpioNewc(entries));
-  writeFileSync(join(out, "vmlinuz"), readFileSync(join(tree, "boot", `vmlinuz-${kver}`)));
-  writeFileSync(join(out, "bios.bin"), readFileSync(join(tree, "usr", "share", "seabios", "bios.bin")));
-  writeFileSync(stamp, JSON.stringify({ recipe: RECIPE, kernel: kver, package: kernel, modules: order.map((m) => m.name), guest: GUEST }, null, 2) + "\n");
+  writeNew(join(out, "initramfs.cpio"), cpioNewc(entries));
+  writeNew(join(out, "vmlinuz"), readFileSync(join(tree, "boot", `vmlinuz-${kver}`)));
+  writeNew(join(out, "bios.bin"), readFileSync(join(tree, "usr", "share", "seabios", "bios.bin")));
+  writeNew(stamp, JSON.stringify({ recipe: RECIPE, kernel: kver, package: kernel, modules: order.map((m) => m.name), guest: GUEST }, null, 2) + "\n");
   rmSync(tree, { recursive: true, force: true });
   log(`ready in ${out} (initramfs ${statSync(join(out, "initramfs.cpio")).size} bytes)`);
   return 0;

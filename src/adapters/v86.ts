@@ -11,7 +11,9 @@
 //     except the BAR registers, which v86 keeps (memory BARs are fixed in v86).
 //  4. BAR accesses go to `fn.barRead/barWrite`; the device's writes to guest
 //     RAM go through `guestRam` into v86's memory and invalidate its JIT cache.
-//  5. `interrupts.intx(pin, level)` drives v86's PCI interrupt line (v86 has no MSI).
+//  5. `interrupts.intx(pin, level)` drives v86's PCI interrupt line (v86 has no MSI),
+//     working around two faults of v86's interrupt delivery (see "interrupt
+//     delivery" below).
 //  6. `linkResponder`/`linkV86NetworkBus` connect the NIC's frames; and
 //     `saveV86Machine`/`restoreV86Machine` save the devices next to v86's state.
 //
@@ -19,7 +21,8 @@
 // `emulator.v86.cpu` with `mem8`, `wasm_memory`, `memory_size`, `jit_dirty_cache`,
 // `io.register_read/register_write/mmap_register`, `devices.pci` with
 // `register_device`, `raise_irq/lower_irq`, `pci_query`, `pci_write8/16/32`,
-// `pci_addr`, `pci_response32`, `pci_status32`. v86 splits 16-bit MMIO into two
+// `pci_addr`, `pci_response32`, `pci_status32`; `cpu.flags` and
+// `get_pic_addr_master/slave` (the 8259 state, laid out by v86's save format). v86 splits 16-bit MMIO into two
 // byte accesses in `cpu.mmap_write16`; the adapter wraps it so the device sees
 // one 16-bit write (virtio 1.2 §4.1.3.1: drivers use the register's width).
 
@@ -43,6 +46,11 @@ export interface V86Cpu {
   };
   devices: { pci: V86Pci };
   mmap_write16(addr: number, value: number): void;
+  /** EFLAGS as v86 keeps it in its memory (a view; its JIT keeps IF there, never in a register). */
+  flags: { [index: number]: number };
+  /** Addresses in `wasm_memory` of v86's two 8259 states (src/rust/cpu/pic.rs `Pic0`). */
+  get_pic_addr_master(): number;
+  get_pic_addr_slave(): number;
 }
 
 /** v86's PCI bus (`cpu.devices.pci`). */
@@ -115,8 +123,22 @@ export interface V86AdapterCounters {
   ioWrites: number;
   configReads: number;
   configWrites: number;
+  /** Rising edges of the INTx line (after attach, or counted by attach/restore when they bring the line up). */
   irqRaised: number;
+  /** Falling edges; `irqRaised - irqLowered` is 1 while the line is up, else 0. */
   irqLowered: number;
+  /**
+   * Level changes made while the guest was inside an MMIO access with
+   * interrupts enabled: v86 took the new level without dispatching, and
+   * delivers the interrupt at its next instruction-boundary check.
+   */
+  irqHeld: number;
+  /**
+   * Cascade requests withdrawn from v86's master 8259 after the line fell:
+   * the slave no longer backed them, and v86 would have acknowledged them
+   * with no vector (see `withdrawStaleCascade`).
+   */
+  cascadeWithdrawn: number;
   /** MSI messages the device sent; v86 has no MSI, so they are dropped. */
   msiDropped: number;
   /** Guest-RAM accesses refused (outside v86's RAM, or before attach). */
@@ -131,6 +153,58 @@ export interface V86AdapterCounters {
 export interface PlacedBar extends BarInfo {
   /** Guest-physical address (memory) or port (I/O). */
   base: number;
+}
+
+// ---- interrupt delivery ----
+//
+// v86 0.5.462's `device_raise_irq`/`device_lower_irq` (src/rust/cpu/cpu.rs)
+// update the 8259 pair (and the IOAPIC) and then call `handle_irqs`, which
+// acknowledges the interrupt and enters its handler at once when IF is set.
+// Between instructions that is right, and v86's own devices only raise from
+// port I/O, which its JIT ends a block on. Inside an MMIO access it is wrong:
+// a JIT-compiled block keeps EIP and the general registers in wasm locals, so
+// the interrupt frame is pushed with a stale EIP and ESP, IF is cleared, and
+// when the block ends it writes its locals back over the handler's entry
+// state. The 8259 then has the IRQ in service, the handler never runs, no EOI
+// comes, and every interrupt at or below the cascade's priority is dead. So a
+// level change made inside one of the adapter's MMIO handlers (on any adapter
+// of that CPU) is given to v86 with IF masked for the call: v86 takes the new
+// level and dispatches at its next interrupt check (end of an instruction
+// batch, STI, HLT, POPF, another device's interrupt), as a CPU takes an
+// interrupt at an instruction boundary after the write.
+//
+// Second, v86's master 8259 latches its cascade input (IR2) as an edge. When a
+// level-triggered slave line falls before the CPU acknowledges it, the slave
+// stops requesting but the master's IRR keeps IR2; the acknowledge then sets
+// IR2 in the master's ISR, finds nothing on the slave and returns no vector,
+// so nothing will ever send its EOI. A real 8259A answers a request withdrawn
+// before INTA with its spurious IR7 vector and puts nothing in service (Intel
+// 8259A data sheet, "Interrupt sequence"). The adapter withdraws such a stale
+// IR2 from the master's IRR after each falling edge of its line.
+
+const FLAG_IF = 1 << 9;
+/** Byte offsets in v86's `Pic0` (src/rust/cpu/pic.rs; fixed by its save format, 13 bytes). */
+const PIC_IRQ_ENABLED = 0, PIC_ISR = 2, PIC_IRR = 3, PIC_ELCR = 10, PIC_SPECIAL_MASK = 12;
+const PIC_STATE_BYTES = 13;
+const PIC_CASCADE = 1 << 2;
+
+/** Whether an 8259 in v86's state presents a request to the CPU or its master (v86's `Pic0::get_irq`). */
+function picRequests(p: Uint8Array): boolean {
+  const pending = p[PIC_IRR] & p[PIC_IRQ_ENABLED];
+  if (pending === 0) return false;
+  const isr = p[PIC_ISR];
+  if (isr === 0) return true;
+  const special = p[PIC_SPECIAL_MASK] !== 0 ? p[PIC_IRQ_ENABLED] : 0xff;
+  return (isr & -isr & special) > (pending & -pending); // a higher-priority IRQ is not in service
+}
+
+/** Depth of MMIO handlers the guest's CPU is inside, shared by every adapter of that CPU. */
+interface MmioGate { depth: number }
+const mmioGates = new WeakMap<object, MmioGate>();
+function mmioGate(cpu: object): MmioGate {
+  let g = mmioGates.get(cpu);
+  if (!g) { g = { depth: 0 }; mmioGates.set(cpu, g); }
+  return g;
 }
 
 const MMAP_GRANULE = 128 * 1024;
@@ -253,12 +327,16 @@ export class V86PciAdapter {
   readonly interrupts: InterruptSink;
   private readonly c: V86AdapterCounters = {
     mmioReads: 0, mmioWrites: 0, mmioOutside: 0, ioReads: 0, ioWrites: 0, configReads: 0, configWrites: 0,
-    irqRaised: 0, irqLowered: 0, msiDropped: 0, ramFaults: 0, jitInvalidations: 0, deviceErrors: 0,
+    irqRaised: 0, irqLowered: 0, irqHeld: 0, cascadeWithdrawn: 0, msiDropped: 0, ramFaults: 0, jitInvalidations: 0, deviceErrors: 0,
   };
   private readonly ram: V86GuestRam;
   private readonly mmioBase: number;
   private readonly ioBase: number;
   private pci: V86Pci | null = null;
+  private cpu: V86Cpu | null = null;
+  private gate: MmioGate = { depth: 0 };
+  private picMaster = 0;
+  private picSlave = 0;
   private fn: PciFunction | null = null;
   private placed: PlacedBar[] = [];
   private level = false;
@@ -310,12 +388,17 @@ export class V86PciAdapter {
       [pci && typeof pci.register_device === "function", "devices.pci.register_device"],
       [pci && typeof pci.pci_query === "function" && pci.pci_addr && pci.pci_response32, "devices.pci config-cycle internals"],
       [cpu && typeof cpu.jit_dirty_cache === "function" && cpu.wasm_memory, "cpu.jit_dirty_cache/wasm_memory"],
+      [cpu && cpu.flags && typeof cpu.flags[0] === "number" && typeof cpu.get_pic_addr_master === "function" && typeof cpu.get_pic_addr_slave === "function", "cpu.flags/get_pic_addr_master/get_pic_addr_slave"],
     ] as const) {
       if (!ok) throw new Error(`${this.name}: this v86 build has no ${what}`);
     }
     if (pci.device_spaces[this.pciId]) throw new Error(`${this.name}: PCI device ${this.pciId >> 3} is taken`);
     fn = this.guarded(fn);
     this.ram.bind(cpu);
+    this.cpu = cpu;
+    this.gate = mmioGate(cpu);
+    this.picMaster = cpu.get_pic_addr_master() >>> 0;
+    this.picSlave = cpu.get_pic_addr_slave() >>> 0;
     this.scanCapabilities(fn);
     this.common = virtioCommonWindow(fn);
     this.placeBars(cpu, fn);
@@ -327,7 +410,7 @@ export class V86PciAdapter {
     // The function's own BAR registers mirror where v86 placed it.
     for (const b of this.placed) fn.configWrite(PCI_BAR0 + 4 * b.index, 4, b.kind === "io" ? (b.base | 1) >>> 0 : b.base >>> 0);
     for (const b of this.placed) if (b.kind === "mem64") fn.configWrite(PCI_BAR0 + 4 * (b.index + 1), 4, 0);
-    if (this.level) { this.c.irqRaised++; pci.raise_irq(this.pciId); }
+    if (this.level) { this.c.irqRaised++; this.drive(true); }
   }
 
   /**
@@ -350,8 +433,31 @@ export class V86PciAdapter {
     if (level === this.level) return;
     this.level = level;
     if (!this.pci) return; // not attached yet: attach drives the line from `level`
-    if (level) { this.c.irqRaised++; this.pci.raise_irq(this.pciId); }
-    else { this.c.irqLowered++; this.pci.lower_irq(this.pciId); }
+    if (level) this.c.irqRaised++; else this.c.irqLowered++;
+    this.drive(level);
+  }
+
+  /** Give v86 the line's level (see "interrupt delivery" above). */
+  private drive(level: boolean): void {
+    const cpu = this.cpu!, pci = this.pci!;
+    const hold = this.gate.depth > 0 && (cpu.flags[0] & FLAG_IF) !== 0;
+    if (hold) { cpu.flags[0] &= ~FLAG_IF; this.c.irqHeld++; }
+    try {
+      if (level) pci.raise_irq(this.pciId); else pci.lower_irq(this.pciId);
+    } finally {
+      if (hold) cpu.flags[0] |= FLAG_IF;
+    }
+    if (!level) this.withdrawStaleCascade();
+  }
+
+  /** Take IR2 out of the master's IRR when the slave no longer requests (see "interrupt delivery"). */
+  private withdrawStaleCascade(): void {
+    const buf = this.cpu!.wasm_memory.buffer;
+    const master = new Uint8Array(buf, this.picMaster, PIC_STATE_BYTES);
+    if ((master[PIC_IRR] & PIC_CASCADE) === 0 || (master[PIC_ELCR] & PIC_CASCADE) !== 0) return;
+    if (picRequests(new Uint8Array(buf, this.picSlave, PIC_STATE_BYTES))) return;
+    master[PIC_IRR] &= ~PIC_CASCADE;
+    this.c.cascadeWithdrawn++;
   }
 
   private placeBars(cpu: V86Cpu, fn: PciFunction): void {
@@ -390,36 +496,44 @@ export class V86PciAdapter {
   private mapMem(cpu: V86Cpu, fn: PciFunction, bar: PlacedBar, span: number): void {
     const { base, size, index } = bar;
     const c = this.c;
+    const gate = this.gate;
     const off = (addr: number) => (addr >>> 0) - base; // v86 passes addresses as signed 32-bit
+    // Each handler runs in the middle of a guest instruction: `gate` tells drive() so.
     cpu.io.mmap_register(base, span,
       (addr) => {
         const o = off(addr);
         if (o >= size) { c.mmioOutside++; return 0xff; }
         c.mmioReads++;
-        const cw = this.common;
-        if (cw && cw.bar === index && o >= cw.start && o < cw.end) {
-          const f = commonField(o - cw.start);
-          if (f && f.width > 1) return (fn.barRead(index, cw.start + f.start, f.width) >>> (8 * (o - cw.start - f.start))) & 0xff;
-        }
-        return fn.barRead(index, o, 1) & 0xff;
+        gate.depth++;
+        try {
+          const cw = this.common;
+          if (cw && cw.bar === index && o >= cw.start && o < cw.end) {
+            const f = commonField(o - cw.start);
+            if (f && f.width > 1) return (fn.barRead(index, cw.start + f.start, f.width) >>> (8 * (o - cw.start - f.start))) & 0xff;
+          }
+          return fn.barRead(index, o, 1) & 0xff;
+        } finally { gate.depth--; }
       },
       (addr, v) => {
         const o = off(addr);
         if (o >= size) { c.mmioOutside++; return; }
         c.mmioWrites++;
-        fn.barWrite(index, o, 1, v & 0xff);
+        gate.depth++;
+        try { fn.barWrite(index, o, 1, v & 0xff); } finally { gate.depth--; }
       },
       (addr) => {
         const o = off(addr);
         if (o + 4 > size) { c.mmioOutside++; return -1; }
         c.mmioReads++;
-        return fn.barRead(index, o, 4) | 0;
+        gate.depth++;
+        try { return fn.barRead(index, o, 4) | 0; } finally { gate.depth--; }
       },
       (addr, v) => {
         const o = off(addr);
         if (o + 4 > size) { c.mmioOutside++; return; }
         c.mmioWrites++;
-        fn.barWrite(index, o, 4, v >>> 0);
+        gate.depth++;
+        try { fn.barWrite(index, o, 4, v >>> 0); } finally { gate.depth--; }
       });
   }
 
@@ -447,12 +561,18 @@ export class V86PciAdapter {
     if (mem.length === 0) return;
     const fn = this.fn!;
     const c = this.c;
+    const gate = this.gate;
     const inner = cpu.mmap_write16;
     cpu.mmap_write16 = function (this: V86Cpu, addr: number, value: number) {
       const a = addr >>> 0;
       for (const b of mem) {
         const o = a - b.base;
-        if (o >= 0 && o + 2 <= b.size) { c.mmioWrites++; fn.barWrite(b.index, o, 2, value & 0xffff); return; }
+        if (o >= 0 && o + 2 <= b.size) {
+          c.mmioWrites++;
+          gate.depth++;
+          try { fn.barWrite(b.index, o, 2, value & 0xffff); } finally { gate.depth--; }
+          return;
+        }
       }
       inner.call(this, addr, value);
     };
@@ -568,10 +688,19 @@ export class V86PciAdapter {
     return false;
   }
 
-  /** Re-drive the interrupt line after a restore (v86's PIC state and ours must agree). */
+  /**
+   * Take the line level saved with a machine. v86's restored state carries the
+   * line too; it is driven again so both agree even if a blob's two halves do
+   * not (v86's 8259 and IOAPIC take a repeated level as no change). Counted as
+   * an edge only when the adapter's own level changes, so `irqRaised -
+   * irqLowered` stays the level.
+   */
   restoreLevel(level: boolean): void {
-    this.level = !level;
-    this.setLevel(level);
+    const changed = level !== this.level;
+    this.level = level;
+    if (!this.pci) return;
+    if (changed) { if (level) this.c.irqRaised++; else this.c.irqLowered++; }
+    this.drive(level);
   }
 }
 
@@ -624,7 +753,8 @@ export class FrameLink {
   private readonly c: FrameLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, errors: 0 };
   private readonly pending: Uint8Array[] = [];
   private tries = 0;
-  private scheduled: ReturnType<typeof setTimeout> | null = null;
+  /** Cancels the pending delivery turn, if one is scheduled. */
+  private scheduled: (() => void) | null = null;
   private closed = false;
   private readonly maxPending: number;
   private readonly maxRetries: number;
@@ -663,7 +793,7 @@ export class FrameLink {
    * Frames it still refuses stay pending.
    */
   drain(): void {
-    if (this.scheduled) { clearTimeout(this.scheduled); this.scheduled = null; }
+    if (this.scheduled) { this.scheduled(); this.scheduled = null; }
     if (this.deliverPending(false) === "refused") this.schedule(1);
   }
 
@@ -674,7 +804,7 @@ export class FrameLink {
   close(): void {
     this.closed = true;
     this.nic.onTransmit = null;
-    if (this.scheduled) clearTimeout(this.scheduled);
+    if (this.scheduled) this.scheduled();
     this.scheduled = null;
     this.pending.length = 0;
   }
@@ -691,7 +821,16 @@ export class FrameLink {
 
   private schedule(ms: number): void {
     if (this.scheduled || this.closed) return;
-    this.scheduled = setTimeout(() => { this.scheduled = null; this.flush(); }, ms);
+    const run = () => { this.scheduled = null; this.flush(); };
+    // A new frame goes in on the next turn of the event loop (setImmediate; a 0 ms timer waits
+    // about 1 ms in Node, which bounds request/response traffic); a refused one waits `ms`.
+    if (ms === 0 && typeof setImmediate === "function") {
+      const h = setImmediate(run);
+      this.scheduled = () => clearImmediate(h);
+    } else {
+      const h = setTimeout(run, ms);
+      this.scheduled = () => clearTimeout(h);
+    }
   }
 
   private flush(): void {

@@ -1,8 +1,11 @@
 // A tiny host-side IPv4 peer for tests and demos: answers ARP requests for its
-// address, ICMP echo requests, and (optionally) UDP echo. Frame level: Ethernet
+// address, ICMP echo requests, and (optionally) UDP echo and a TCP discard
+// service (src/net/tcp-discard.ts). Frame level: Ethernet
 // II frames in, reply frames out, no virtio header. Every field of an incoming
 // frame is guest-controlled, so each is validated and bad frames are counted,
 // never thrown on.
+
+import { TcpDiscard, type TcpDiscardCounters, type TcpSegmentOut } from "./tcp-discard.js";
 
 /** What the responder has seen and done. */
 export interface ResponderCounters {
@@ -31,12 +34,15 @@ export interface ResponderOptions {
   ip: string;
   /** UDP ports answered by echoing the datagram back (RFC 862). Default none. */
   udpEchoPorts?: number[];
+  /** TCP ports that accept connections and discard what they receive (RFC 863). Default none. */
+  tcpDiscardPorts?: number[];
 }
 
 const ETH_HDR = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
 const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 /** Ethernet minimum frame without FCS (IEEE 802.3 §3.2.8); replies shorter than this are padded. */
 const ETH_MIN = 60;
@@ -90,6 +96,7 @@ export class Responder {
   readonly mac: Uint8Array;
   readonly ip: Uint8Array;
   private readonly udpPorts: Set<number>;
+  private readonly tcp: TcpDiscard;
   private readonly c: ResponderCounters = {
     frames: 0, arpRequests: 0, arpReplies: 0, icmpEchoRequests: 0, icmpEchoReplies: 0,
     udpEchoes: 0, ignored: 0, fragments: 0, malformed: 0, echoPayloadBytes: 0,
@@ -101,10 +108,17 @@ export class Responder {
     this.mac = parseMac(opts.mac);
     this.ip = parseIpv4(opts.ip);
     this.udpPorts = new Set(opts.udpEchoPorts ?? []);
+    this.tcp = new TcpDiscard(opts.tcpDiscardPorts ?? []);
   }
 
   /** A snapshot of the counters. */
   counters(): ResponderCounters { return { ...this.c }; }
+
+  /** The TCP discard service's counters. */
+  tcpCounters(): TcpDiscardCounters { return this.tcp.counters(); }
+
+  /** TCP connections open or waiting for their last ACK (at most 16). */
+  get tcpOpenConnections(): number { return this.tcp.openConnections; }
 
   /** Handle one frame; returns the reply frames (zero or one). */
   handle(frame: Uint8Array): Uint8Array[] {
@@ -155,6 +169,7 @@ export class Responder {
     const l4 = ip + ihl, l4len = total - ihl;
     if (proto === IPPROTO_ICMP) return this.icmp(f, ip, ihl, l4, l4len);
     if (proto === IPPROTO_UDP) return this.udp(f, ip, ihl, l4, l4len);
+    if (proto === IPPROTO_TCP) return this.tcpSegment(f, ip, l4, l4len);
     this.c.ignored++;
     return [];
   }
@@ -218,5 +233,43 @@ export class Responder {
     r[o + 6] = ck >> 8; r[o + 7] = ck & 0xff;
     this.c.udpEchoes++;
     return [r];
+  }
+
+  // RFC 9293 §3.1: header of 5–15 words inside the segment; the checksum covers
+  // the pseudo-header (source, destination, protocol, TCP length) and must verify.
+  private tcpSegment(f: Uint8Array, ip: number, l4: number, len: number): Uint8Array[] {
+    if (len < 20) { this.c.malformed++; return []; }
+    const dataOff = (f[l4 + 12] >> 4) * 4;
+    if (dataOff < 20 || dataOff > len) { this.c.malformed++; return []; }
+    const pseudo = onesComplementSum(f, ip + 12, 4, onesComplementSum(f, ip + 16, 4, IPPROTO_TCP + len));
+    if (onesComplementSum(f, l4, len, pseudo) !== 0xffff) { this.c.malformed++; return []; }
+    const port = (f[l4 + 2] << 8) | f[l4 + 3];
+    if (!this.tcp.serves(port)) { this.c.ignored++; return []; }
+    const u32 = (o: number) => ((f[o] << 24) | (f[o + 1] << 16) | (f[o + 2] << 8) | f[o + 3]) >>> 0;
+    const peerPort = (f[l4] << 8) | f[l4 + 1];
+    const out = this.tcp.segment({
+      peerIp: u32(ip + 12), peerPort, port, seq: u32(l4 + 4), ack: u32(l4 + 8), flags: f[l4 + 13] & 0x3f, dataLength: len - dataOff,
+    });
+    return out.map((seg) => this.tcpReply(f, ip, port, peerPort, seg));
+  }
+
+  /** A TCP segment without payload from `port` back to the sender of `f`. */
+  private tcpReply(f: Uint8Array, ip: number, port: number, peerPort: number, seg: TcpSegmentOut): Uint8Array {
+    const hdr = seg.mss !== undefined ? 24 : 20;
+    const r = this.ipReply(f, ip, IPPROTO_TCP, hdr);
+    const o = ETH_HDR + 20;
+    const be32 = (at: number, v: number) => { r[at] = v >>> 24; r[at + 1] = (v >>> 16) & 0xff; r[at + 2] = (v >>> 8) & 0xff; r[at + 3] = v & 0xff; };
+    r[o] = port >> 8; r[o + 1] = port & 0xff;
+    r[o + 2] = peerPort >> 8; r[o + 3] = peerPort & 0xff;
+    be32(o + 4, seg.seq);
+    be32(o + 8, seg.ack);
+    r[o + 12] = (hdr / 4) << 4;
+    r[o + 13] = seg.flags;
+    r[o + 14] = seg.window >> 8; r[o + 15] = seg.window & 0xff;
+    if (seg.mss !== undefined) { r[o + 20] = 2; r[o + 21] = 4; r[o + 22] = seg.mss >> 8; r[o + 23] = seg.mss & 0xff; } // RFC 9293 §3.2: MSS option
+    const pseudo = onesComplementSum(r, ip + 12, 4, onesComplementSum(r, ip + 16, 4, IPPROTO_TCP + hdr));
+    const ck = internetChecksum(r, o, hdr, pseudo);
+    r[o + 16] = ck >> 8; r[o + 17] = ck & 0xff;
+    return r;
   }
 }

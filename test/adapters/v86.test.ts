@@ -321,6 +321,57 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
   });
 });
 
+describe("V86PciAdapter line accounting across restore", () => {
+  const balanced = (a: V86PciAdapter) => {
+    const c = a.counters();
+    expect(c.irqRaised - c.irqLowered).toBe(a.irqLevel ? 1 : 0);
+  };
+
+  it("regression_v86_restore_keeps_raised_minus_lowered_equal_to_the_line", async () => {
+    const m = await machine();
+    try {
+      const devices = [{ device: m.fn, adapter: m.adapter }];
+      const low = await saveV86Machine(m.emulator, devices);
+      // Restoring a low line into an adapter whose line is low is no edge (it used to count a fall).
+      expect(await restoreV86Machine(m.emulator, low, devices)).toBe(Status.OK);
+      expect(m.adapter.counters()).toMatchObject({ irqRaised: 0, irqLowered: 0 });
+      balanced(m.adapter);
+      expect(m.raised.at(-1)).toBe(-96); // v86's line is driven to the saved level all the same
+
+      m.adapter.interrupts.intx(0, true);
+      const high = await saveV86Machine(m.emulator, devices);
+      expect(await restoreV86Machine(m.emulator, high, devices)).toBe(Status.OK);
+      expect(m.adapter.counters()).toMatchObject({ irqRaised: 1, irqLowered: 0 });
+      expect(m.raised.at(-1)).toBe(96);
+      balanced(m.adapter);
+
+      // Restores that move the line count one edge each.
+      expect(await restoreV86Machine(m.emulator, low, devices)).toBe(Status.OK);
+      expect(m.adapter.irqLevel).toBe(false);
+      expect(m.adapter.counters()).toMatchObject({ irqRaised: 1, irqLowered: 1 });
+      balanced(m.adapter);
+      expect(await restoreV86Machine(m.emulator, high, devices)).toBe(Status.OK);
+      expect(m.adapter.counters()).toMatchObject({ irqRaised: 2, irqLowered: 1 });
+      balanced(m.adapter);
+      m.adapter.interrupts.intx(0, false);
+      balanced(m.adapter);
+    } finally { await m.close(); }
+  });
+
+  it("counts a raised line restored into a fresh machine's adapter as its first edge", async () => {
+    const a = await machine();
+    const b = await machine();
+    try {
+      a.adapter.interrupts.intx(0, true);
+      const blob = await saveV86Machine(a.emulator, [{ device: a.fn, adapter: a.adapter }]);
+      expect(await restoreV86Machine(b.emulator, blob, [{ device: b.fn, adapter: b.adapter }])).toBe(Status.OK);
+      expect(b.adapter.irqLevel).toBe(true);
+      expect(b.adapter.counters()).toMatchObject({ irqRaised: 1, irqLowered: 0 });
+      expect(b.raised).toEqual([96]);
+    } finally { await a.close(); await b.close(); }
+  });
+});
+
 describe("FrameLink", () => {
   class FakeNic {
     onTransmit: ((f: Uint8Array) => void) | null = null;

@@ -4,12 +4,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
+// @ts-expect-error: a plain ES module without types
+import { RECIPE } from "../../scripts/fetch-guest.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const guestDir = `${root}.cache/guest/`;
 
 export interface GuestFiles { bios: ArrayBuffer; vmlinuz: ArrayBuffer; initrd: ArrayBuffer; meta: GuestMeta }
-export interface GuestMeta { kernel: string; modules: string[]; guest: { ip: string; responderIp: string; prefix: number } }
+export interface GuestMeta { recipe: number; kernel: string; modules: string[]; guest: { ip: string; responderIp: string; prefix: number } }
 
 function ab(path: string): ArrayBuffer {
   const b = readFileSync(path);
@@ -22,7 +24,8 @@ function ab(path: string): ArrayBuffer {
  * `VMDEV_REQUIRE_GUEST` set, as .ci/run does) that is a failure, elsewhere the caller skips.
  */
 export function guestFiles(): GuestFiles | string {
-  if (!existsSync(`${guestDir}guest.json`)) {
+  const stale = () => { try { return JSON.parse(readFileSync(`${guestDir}guest.json`, "utf8")).recipe !== RECIPE; } catch { return true; } };
+  if (stale()) {
     const r = spawnSync(process.execPath, [`${root}scripts/fetch-guest.mjs`], { encoding: "utf8", timeout: 600_000 });
     if (r.status !== 0) {
       const why = `guest image unavailable (fetch-guest exit ${r.status}): ${(r.stderr ?? "").trim().split("\n").pop()}`;
@@ -63,6 +66,10 @@ export interface BootOptions {
    * machine whose IDE controller has no drive, so machines that are saved need one.
    */
   disk?: boolean;
+  /** Appended to the kernel command line (e.g. "vmdev.mode=shell"). */
+  cmdlineExtra?: string;
+  /** More v86 options (e.g. `net_device`, `acpi`), applied over the defaults above. */
+  v86Options?: Record<string, unknown>;
 }
 
 /** Boot the guest: SeaBIOS, bzImage + initramfs, serial console on ttyS0, v86's own NIC off. */
@@ -72,7 +79,7 @@ export function bootGuest(files: GuestFiles, opts: BootOptions = {}): GuestRun {
     bios: { buffer: files.bios },
     bzimage: { buffer: files.vmlinuz },
     initrd: { buffer: files.initrd },
-    cmdline: "console=ttyS0 loglevel=6 tsc=reliable mitigations=off random.trust_cpu=on",
+    cmdline: `console=ttyS0 loglevel=6 tsc=reliable mitigations=off random.trust_cpu=on${opts.cmdlineExtra ? ` ${opts.cmdlineExtra}` : ""}`,
     memory_size: opts.memoryBytes ?? 128 << 20,
     vga_memory_size: 2 << 20,
     net_device: { type: "none" },
@@ -81,6 +88,7 @@ export function bootGuest(files: GuestFiles, opts: BootOptions = {}): GuestRun {
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
+    ...opts.v86Options,
   } as unknown as ConstructorParameters<typeof V86>[0]);
   const lines: string[] = [];
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
