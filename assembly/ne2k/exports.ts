@@ -166,3 +166,18 @@ export function ne2k_save(h: i32): i32 { const d = dev(h); return d == null ? -S
 export function ne2k_state_bound(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>ne2kStateBound(d); }
 /** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
 export function ne2k_restore(h: i32, len: u32): i32 { const d = dev(h); return d == null ? Status.ERR_BAD_HANDLE : ne2kRestore(d, len); }
+
+/**
+ * The receive filter as programmed, read without touching the register page
+ * (host diagnostics): which 0 = RCR, 1 = MAR0-3, 2 = MAR4-7 (MAR0 in the low
+ * byte), 3 = PAR0-3, 4 = PAR4-5. All ones for an unknown handle or `which`.
+ */
+export function ne2k_filter_state(h: i32, which: u32): u32 {
+  const d = dev(h); if (d == null) return 0xffffffff;
+  if (which == 0) return d.rcr;
+  if (which == 1) return <u32>d.mar;
+  if (which == 2) return <u32>(d.mar >> 32);
+  if (which == 3) return <u32>d.par;
+  if (which == 4) return <u32>(d.par >> 32);
+  return 0xffffffff;
+}

@@ -181,6 +181,17 @@ export class Ne2k implements DeviceModel {
     return out;
   }
 
+  /** The receive filter as the driver programmed it (RCR, MAR0-7, PAR0-5), read without touching the register page. */
+  filterState(): { rcr: number; mar: Uint8Array; par: Uint8Array } {
+    const e = this.e, h = this.h;
+    const bytes = (lo: number, hi: number, n: number) => Uint8Array.from({ length: n }, (_, i) => ((i < 4 ? lo : hi) >>> (8 * (i & 3))) & 0xff);
+    return {
+      rcr: e.ne2k_filter_state(h, 0),
+      mar: bytes(e.ne2k_filter_state(h, 1) >>> 0, e.ne2k_filter_state(h, 2) >>> 0, 8),
+      par: bytes(e.ne2k_filter_state(h, 3) >>> 0, e.ne2k_filter_state(h, 4) >>> 0, 6),
+    };
+  }
+
   /** Frames waiting in the receive backlog. */
   get backlogLength(): number { return this.e.ne2k_backlog(this.h); }
   /** Level of the interrupt line. */
