@@ -44,6 +44,8 @@ export interface Ne2kDriverOptions {
    * the data sheet's ring order (PSTOP − 1).
    */
   linuxBoundary?: boolean;
+  /** Passes of the interrupt handler per service() call before it returns (default 64; Linux's MAX_SERVICE is 12). */
+  servicePasses?: number;
   /** Frames `transmit` queues while both buffers are busy (default 256). */
   txQueue?: number;
   /** Receive configuration beyond what the filter calls set (default AB). */
@@ -84,8 +86,6 @@ export interface Ne2kDriverStats {
 
 /** Polls of ISR for RDC before a remote DMA is given up on. */
 const RDC_POLLS = 64;
-/** Passes of the interrupt handler per service() (Linux's MAX_SERVICE is 12). */
-const SERVICE_PASSES = 64;
 const TX_PAGES = 6;
 
 /** The 6-bit multicast hash index of `addr` (data sheet: the CRC's 6 most significant bits; bits 5-3 pick MAR0-7, bits 2-0 the bit). */
@@ -138,7 +138,7 @@ export class Ne2kDriver {
       dataWidth: opts.dataWidth ?? 16, stringIo: opts.stringIo ?? true,
       txStartPage: opts.txStartPage ?? NE_MEM_START_PAGE, rxStartPage: opts.rxStartPage ?? NE_MEM_START_PAGE + 2 * TX_PAGES,
       stopPage: opts.stopPage ?? NE_MEM_STOP_PAGE, pingPong: opts.pingPong ?? true, rxBudget: opts.rxBudget ?? Infinity,
-      linuxBoundary: opts.linuxBoundary ?? false, txQueue: opts.txQueue ?? 256, rcr: opts.rcr ?? Rcr.AB,
+      linuxBoundary: opts.linuxBoundary ?? false, servicePasses: opts.servicePasses ?? 64, txQueue: opts.txQueue ?? 256, rcr: opts.rcr ?? Rcr.AB,
     };
     this.rcr = this.opts.rcr;
     const t = this.opts.txStartPage;
@@ -413,7 +413,7 @@ export class Ne2kDriver {
   service(): number {
     let passes = 0;
     this.stats.interrupts++;
-    for (let i = 0; i < SERVICE_PASSES; i++) {
+    for (let i = 0; i < this.opts.servicePasses; i++) {
       this.page0();
       const isr = this.inb(P0R.ISR);
       if ((isr & (IMR_DRIVER | Isr.RDC)) === 0) break;
