@@ -23,6 +23,8 @@ export { InterruptRouter, type InterruptController, type InterruptCounts } from 
 export { attachToMachine, runUnderLease, type MachineWorkerHandle, type LeaseLoopStats } from "./machine/worker-side.js";
 export { MemtestDevice, memtestFactory, type MemtestOptions } from "./machine/memtest.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./machine/virtio-net.js";
+export { Ne2k, NE2K_PCI_BARS, NE2K_COUNTERS, type Ne2kOptions } from "./devices/ne2k/ne2k.js";
+export { MachineNe2k, ne2kFactory, type Ne2kBackend } from "./devices/ne2k/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./net/traffic.js";
 export { SyncState } from "./sync/shared.js";

@@ -21,6 +21,7 @@ import { memtestFactory } from "./memtest.js";
 import { lapicFactory } from "./lapic.js";
 import { MachineClock } from "./clock.js";
 import { virtioNetFactory } from "./virtio-net.js";
+import { ne2kFactory } from "../devices/ne2k/machine.js";
 import { planMachineMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
@@ -34,7 +35,7 @@ export class SyncError extends Error {
 
 /** A registry with every device model vmdev has (register new ones here). */
 export function createDefaultRegistry(): DeviceRegistry {
-  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).registerVcpuDevice(lapicFactory);
+  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).register(ne2kFactory).registerVcpuDevice(lapicFactory);
 }
 
 const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;

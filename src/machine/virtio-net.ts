@@ -13,11 +13,11 @@
 // For migration it is a MigratableDevice: quiesce before saveState, announce
 // after resume, and framesLost() — frames this device or its host link dropped.
 
-import { createHash } from "node:crypto";
 import type { VmCore } from "../vm-core.js";
 import type { PciFunction } from "../pci.js";
 import { validators } from "../config/schema.js";
 import { VirtioNet, VirtualSwitch } from "../net/virtio-net.js";
+import { defaultMac } from "../net/mac.js";
 import type { MigratableDevice } from "../migration/types.js";
 import type { DeviceFactory, MachineDevice } from "./registry.js";
 
@@ -97,11 +97,6 @@ function dropSwitchIfUnused(core: VmCore, name: string): void {
   byName!.delete(name);
 }
 
-/** A locally administered unicast MAC derived from the node name (stable across runs). */
-function defaultMac(node: string): string {
-  const h = createHash("sha256").update(`vmdev:${node}`).digest();
-  return ["52", "54", "00", ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0"))].join(":");
-}
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
 const isPow2 = (v: string): string | null => {

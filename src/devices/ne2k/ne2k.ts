@@ -83,7 +83,7 @@ export class Ne2k implements DeviceModel {
   }
 
   /** Bytes of linear memory a device with this backlog can take (wasm `ne2k_memory_bytes`). */
-  static memoryBytes(core: VmCore, backlogFrames = NE2K_DEFS.DEFAULT_BACKLOG): number {
+  static memoryBytes(core: VmCore, backlogFrames: number = NE2K_DEFS.DEFAULT_BACKLOG): number {
     const n = core.exports.ne2k_memory_bytes(backlogFrames);
     if (n < 0n) throw new VmdevError(Number(-n), "ne2k_memory_bytes");
     return Number(n);

@@ -125,6 +125,8 @@ export class Ne2kDriver {
   private readonly bufs: TxBuffer[];
   /** Buffer being sent, or -1. */
   private sending = -1;
+  /** Loaded buffers in the order their frames were queued: they are sent in that order. */
+  private loadedOrder: number[] = [];
   /** CR's run bits: STP until init() starts the NIC. */
   private run: number = Cmd.STP;
   /** The next packet to read (the driver's own copy of BNRY + 1). */
@@ -219,6 +221,7 @@ export class Ne2kDriver {
     this.page0();                                                           // 10. start
     this.outb(P0W.TCR, Tcr.NORMAL);                                         // 11. normal transmit
     for (const b of this.bufs) { b.loaded = false; b.len = 0; }
+    this.loadedOrder = [];
     this.sending = -1;
     this.started = true;
   }
@@ -313,11 +316,9 @@ export class Ne2kDriver {
       this.remoteWrite(b.page << 8, f);
       b.len = f.length;
       b.loaded = true;
+      this.loadedOrder.push(this.bufs.indexOf(b));
     }
-    if (this.sending < 0) {
-      const next = this.bufs.findIndex((b) => b.loaded);
-      if (next >= 0) this.trigger(next);
-    }
+    if (this.sending < 0 && this.loadedOrder.length > 0) this.trigger(this.loadedOrder[0]);
   }
 
   private trigger(i: number): void {
@@ -328,6 +329,7 @@ export class Ne2kDriver {
     this.cmd(Cmd.NODMA | Cmd.TXP | Cmd.PAGE0);
     this.sending = i;
     b.loaded = false;
+    this.loadedOrder.splice(this.loadedOrder.indexOf(i), 1);
   }
 
   private txDone(ok: boolean): void {

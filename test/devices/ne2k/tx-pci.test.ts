@@ -22,6 +22,17 @@ describe("NE2000 transmit", () => {
     expect(n(r.dev.counters(), "txBytes")).toBe(frames.reduce((a, f) => a + f.length, 0));
   });
 
+  it("regression_ne2k_driver_sends_in_queue_order: frames queued while both buffers are busy go out in the order they were queued", async () => {
+    const r = await ne2kRig();
+    // Three back to back: the second waits loaded in buffer 1, the third in the queue; when the first
+    // completes, the third is loaded into buffer 0, and buffer 1 (queued earlier) must still go first.
+    for (let i = 0; i < 3; i++) r.drv.transmit(ethFrame("02:00:00:00:00:07", i, 80));
+    serviceAll(r);
+    for (let i = 3; i < 40; i++) { r.drv.transmit(ethFrame("02:00:00:00:00:07", i, 80)); if (i % 3 === 0) serviceAll(r); }
+    serviceAll(r);
+    expect(r.sent.map(seqOf)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
   it("aborts a transmission that is not a frame in RAM (TSR.ABT, ISR.TXE), ignores TXP while stopped", async () => {
     const r = await ne2kRig({ via: "window" });
     const w = (reg: number, v: number) => r.io.write(reg, 1, v);
