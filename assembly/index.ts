@@ -5,4 +5,5 @@ export * from "./machine/exports";
 export * from "./apic/exports";
 export * from "./migration/exports";
 export * from "./net/exports";
+export * from "./net/filter-exports";
 export * from "./ne2k/exports";

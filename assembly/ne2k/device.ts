@@ -4,11 +4,13 @@
 //
 // One block per device (core/layout.ts blockAlloc), so a create gets all of
 // it or takes nothing and destroy gives all of it back:
-//   Ne2k | counters (NE2K_COUNTERS × u64) | PROM (32) | RAM (16 KiB)
-//   | outbox (OUTBOX_FRAMES slots) | backlog (cap slots)
+//   Ne2k | counters (NE2K_COUNTERS × u64) | receive filter state (net/filter.ts FS_BYTES)
+//   | PROM (32) | RAM (16 KiB) | outbox (OUTBOX_FRAMES slots) | backlog (cap slots)
+// PAR0-5 is exact entry 0 of the filter state and MAR0-7 its 64-bit hash.
 // A slot is a u32 length followed by the frame (SLOT_BYTES in all).
 
 import { Status } from "../core/status";
+import { FS_BYTES, rxfInit, rxfExactSet } from "../net/filter";
 import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
 import {
   MAX_NE2K, NE2K_COUNTERS, PROM_BYTES, RAM_BYTES, SLOT_BYTES, OUTBOX_FRAMES, BUS_PCI, BUS_ISA, MAX_BACKLOG,
@@ -70,10 +72,9 @@ import {
   backlogCount: u32;
   outFrames: u32;
   _pad: u32;
-  /** PAR0-5 in bytes 0-5, MAR0-7. */
-  par: u64;
-  mar: u64;
   counters: usize;
+  /** The receive filter state (net/filter.ts): PAR0-5 as exact entry 0, MAR0-7 as the hash. */
+  filt: usize;
   prom: usize;
   ram: usize;
   outbox: usize;
@@ -96,7 +97,7 @@ export function ne2kGet(h: i32): usize {
 @inline function align16(n: u64): u64 { return (n + 15) & ~<u64>15; }
 
 function layoutBytes(backlog: u32): u64 {
-  const b = align16(offsetof<Ne2k>()) + <u64>NE2K_COUNTERS * 8 + PROM_BYTES + RAM_BYTES;
+  const b = align16(offsetof<Ne2k>()) + <u64>NE2K_COUNTERS * 8 + <u64>FS_BYTES + PROM_BYTES + RAM_BYTES;
   return b + <u64>(OUTBOX_FRAMES + backlog) * SLOT_BYTES;
 }
 
@@ -120,11 +121,12 @@ export function ne2kCreate(bus: u32, macHi: u32, macLo: u32, backlog: u32): i32 
   if (p == 0) return -Status.ERR_NO_MEMORY;
   // A reused block holds old bytes: clear all but the backlog and outbox slots (their lengths say what is valid).
   let o = <usize>align16(offsetof<Ne2k>());
-  memory.fill(p, 0, o + <usize>NE2K_COUNTERS * 8 + PROM_BYTES + RAM_BYTES);
+  memory.fill(p, 0, o + <usize>NE2K_COUNTERS * 8 + FS_BYTES + PROM_BYTES + RAM_BYTES);
   const d = changetype<Ne2k>(p);
   d.handle = <u32>h; d.bus = bus; d.blockBytes = <u32>total;
   d.macHi = macHi; d.macLo = macLo; d.backlogCap = backlog;
   d.counters = p + o; o += <usize>NE2K_COUNTERS * 8;
+  d.filt = p + o; o += FS_BYTES; // 16-byte aligned: the struct and counters are multiples of 16
   d.prom = p + o; o += PROM_BYTES;
   d.ram = p + o; o += RAM_BYTES;
   d.outbox = p + o; o += <usize>OUTBOX_FRAMES * SLOT_BYTES;
@@ -205,7 +207,9 @@ export function powerOn(d: Ne2k): void {
   d.pstart = 0; d.pstop = 0; d.bnry = 0; d.curr = 0; d.tpsr = 0; d.tbcr = 0; d.rsar = 0; d.rbcr = 0;
   d.crda = 0; d.clda = 0; d.rnpp = 0; d.lnpp = 0; d.ac = 0;
   d.cntr0 = 0; d.cntr1 = 0; d.cntr2 = 0; d.cr9346 = 0; d.config2 = 0; d.config3 = 0;
-  d.par = 0; d.mar = 0; d.outFrames = 0;
+  d.outFrames = 0;
+  rxfInit(d.filt, 1);
+  rxfExactSet(d.filt, 0, 0, true);
   d.pciCmd = 0; d.pciIntLine = 0; d.bar0 = 1;
   memory.fill(d.ram, 0, RAM_BYTES);
   d.line = 0;

@@ -14,6 +14,7 @@ import { ne2kTxDrained } from "./tx";
 import { pciConfigRead, pciConfigWrite, pciIoEnabled } from "./pci";
 import { ne2kSave, ne2kRestore, ne2kStateBound } from "./state";
 import { Ne2kCounter } from "./defs";
+import { rxfExactGet, rxfHash64Read } from "../net/filter";
 
 function dev(h: i32): Ne2k | null {
   const p = ne2kGet(h);
@@ -175,9 +176,12 @@ export function ne2k_restore(h: i32, len: u32): i32 { const d = dev(h); return d
 export function ne2k_filter_state(h: i32, which: u32): u32 {
   const d = dev(h); if (d == null) return 0xffffffff;
   if (which == 0) return d.rcr;
-  if (which == 1) return <u32>d.mar;
-  if (which == 2) return <u32>(d.mar >> 32);
-  if (which == 3) return <u32>d.par;
-  if (which == 4) return <u32>(d.par >> 32);
+  if (which == 1 || which == 2) {
+    let v: u32 = 0;
+    for (let i: u32 = 0; i < 4; i++) v |= rxfHash64Read(d.filt, (which - 1) * 4 + i) << (i << 3);
+    return v;
+  }
+  if (which == 3) return <u32>rxfExactGet(d.filt, 0);
+  if (which == 4) return <u32>(rxfExactGet(d.filt, 0) >> 32) & 0xffff;
   return 0xffffffff;
 }

@@ -36,7 +36,7 @@
 //   memory the remote DMA sees: the station-address PROM at 0x0000-0x001f
 //              (each byte doubled, 0x57 0x57 signature), the 16 KiB buffer RAM
 //              at 0x4000-0x7fff; anything else reads 0xff and drops writes (DMA_OUTSIDE)
-//   receive:   address filter (rx.ts: AB, AM with the MAR hash, PRO, PAR),
+//   receive:   address filter (rx.ts over net/filter.ts: AB, AM with the MAR hash, PRO, PAR),
 //              the ring PSTART/PSTOP/BNRY/CURR with the 4-byte header, RCR.MON,
 //              RSR with PHY, CNTR2 for frames missed; a full ring holds frames
 //              in a bounded backlog (back-pressure); OVW only beyond that bound
@@ -80,6 +80,7 @@ import {
 } from "./defs";
 import { Ne2k, count, boardReset, updateLine } from "./device";
 import { rxDrain, rxUnread } from "./rx";
+import { rxfExactGet, rxfExactSet, rxfHash64Read, rxfHash64Write } from "../net/filter";
 import { txCommand } from "./tx";
 
 // @ts-ignore: decorator
@@ -139,9 +140,9 @@ function regRead(d: Ne2k, r: u32): u32 {
     }
   }
   if (page == 1) {
-    if (r < P1_CURR) return <u32>(d.par >> ((r - P1_PAR0) << 3)) & 0xff;
+    if (r < P1_CURR) return <u32>(rxfExactGet(d.filt, 0) >> ((r - P1_PAR0) << 3)) & 0xff;
     if (r == P1_CURR) return d.curr;
-    return <u32>(d.mar >> ((r - P1_MAR0) << 3)) & 0xff;
+    return rxfHash64Read(d.filt, r - P1_MAR0);
   }
   if (page == 2) {
     switch (r) {
@@ -198,13 +199,12 @@ function regWrite(d: Ne2k, r: u32, v: u32): void {
   if (page == 1) {
     if (r < P1_CURR) {
       const s = <u64>(r - P1_PAR0) << 3;
-      d.par = (d.par & ~(<u64>0xff << s)) | (<u64>v << s);
+      rxfExactSet(d.filt, 0, (rxfExactGet(d.filt, 0) & ~(<u64>0xff << s)) | (<u64>v << s), true);
     } else if (r == P1_CURR) {
       d.curr = v;
       rxDrain(d);
     } else {
-      const s = <u64>(r - P1_MAR0) << 3;
-      d.mar = (d.mar & ~(<u64>0xff << s)) | (<u64>v << s);
+      rxfHash64Write(d.filt, r - P1_MAR0, v);
     }
     return;
   }

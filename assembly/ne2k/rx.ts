@@ -1,7 +1,9 @@
 // NE2000 receive path: the DP8390's address filter, the receive buffer ring
 // in the on-card RAM, and the bounded backlog that replaces silent drops.
 //
-// Filter order (DP8390D data sheet, RCR and "Address Matching"):
+// Filter order (DP8390D data sheet, RCR and "Address Matching"), on the
+// shared RX filter engine (net/filter.ts: PAR is its exact entry 0, MAR its
+// 64-bit CRC hash):
 //   1. broadcast destination (all ones)  → accepted iff RCR.AB;
 //   2. group destination (I/G bit set)   → accepted iff RCR.AM and the MAR bit
 //      selected by the top 6 bits of the destination's CRC-32 is set (bits
@@ -43,6 +45,7 @@ import {
   RX_HEADER, MIN_FRAME, MAX_FRAME, ETH_HEADER, SLOT_BYTES, RAM_START, RAM_FIRST_PAGE, RAM_END_PAGE, CR_STA, Ne2kCounter,
 } from "./defs";
 import { Ne2k, count, countN, updateLine } from "./device";
+import { AddrClass, addrClass, macLoad, rxfExactHas, rxfHash64Has } from "../net/filter";
 
 /** Outcomes of a ring store. */
 const STORED: i32 = 0;
@@ -50,41 +53,14 @@ const NO_ROOM: i32 = 1;
 const NEVER_FITS: i32 = 2;
 const RING_INVALID: i32 = 3;
 
-/**
- * The 6-bit index the DP8390 hash filter uses for a destination: the top
- * six bits of the Ethernet CRC-32 (IEEE 802.3 §3.2.9: polynomial 0x04C11DB7,
- * register preset to ones, data bits LSB first; no final complement).
- */
-export function dp8390HashIndex(dst: usize): u32 {
-  let crc: u32 = 0xffffffff;
-  // Bounded: 6 bytes × 8 bits.
-  for (let i: usize = 0; i < 6; i++) {
-    let b = <u32>load<u8>(dst + i);
-    for (let k = 0; k < 8; k++) {
-      const fb = (crc >> 31) ^ (b & 1);
-      crc <<= 1;
-      if (fb) crc ^= 0x04c11db7;
-      b >>= 1;
-    }
-  }
-  return crc >> 26;
-}
-
 /** RSR bits for a frame the filter accepts (PRX, PHY for group), 0 if it refuses it. */
 export function rxFilter(d: Ne2k, frame: usize): u32 {
   const rcr = d.rcr;
-  if (load<u32>(frame) == 0xffffffff && load<u16>(frame, 4) == 0xffff) {
-    if (rcr & RCR_AB) return RSR_PRX | RSR_PHY;
-    return 0;
-  }
-  if (load<u8>(frame) & 1) {
-    if ((rcr & RCR_AM) == 0) return 0;
-    const i = dp8390HashIndex(frame);
-    return (<u32>(d.mar >> i) & 1) != 0 ? RSR_PRX | RSR_PHY : 0;
-  }
-  if (rcr & RCR_PRO) return RSR_PRX;
-  const par = d.par;
-  return load<u32>(frame) == <u32>par && <u64>load<u16>(frame, 4) == ((par >> 32) & 0xffff) ? RSR_PRX : 0;
+  const a = macLoad(frame);
+  const cls = addrClass(a);
+  if (cls == AddrClass.BROADCAST) return (rcr & RCR_AB) != 0 ? RSR_PRX | RSR_PHY : 0;
+  if (cls == AddrClass.MULTICAST) return (rcr & RCR_AM) != 0 && rxfHash64Has(d.filt, frame) ? RSR_PRX | RSR_PHY : 0;
+  return (rcr & RCR_PRO) != 0 || rxfExactHas(d.filt, a) ? RSR_PRX : 0;
 }
 
 /** Receiving: started and not in loopback (in loopback the receiver takes only the device's own frames). */

@@ -19,6 +19,7 @@ import {
   CR_RD_READ, CR_RD_WRITE, RCR_MASK, TCR_MASK, DCR_MASK, IMR_MASK, RSR_PRX, RSR_PHY,
 } from "./defs";
 import { Ne2k, updateLine } from "./device";
+import { rxfExactGet, rxfExactSet, rxfHash64Read, rxfHash64Write } from "../net/filter";
 
 const STATE_VERSION: u32 = 1;
 // Identity.
@@ -65,7 +66,10 @@ export function ne2kSave(d: Ne2k): i32 {
   envPutU32(T_TBCR, d.tbcr); envPutU32(T_RSAR, d.rsar); envPutU32(T_RBCR, d.rbcr); envPutU32(T_CRDA, d.crda);
   envPutU32(T_RCNT, d.rcnt); envPutU32(T_CLDA, d.clda); envPutU32(T_AC, d.ac);
   envPutU32(T_DMA_MODE, d.dmaMode); envPutU32(T_TX_PENDING, d.txPending); envPutU32(T_PCI_CMD, d.pciCmd); envPutU32(T_BAR0, d.bar0);
-  envPutU64(T_PAR, d.par); envPutU64(T_MAR, d.mar);
+  envPutU64(T_PAR, rxfExactGet(d.filt, 0) & 0xffff_ffff_ffff);
+  let mar: u64 = 0;
+  for (let i: u32 = 0; i < 8; i++) mar |= <u64>rxfHash64Read(d.filt, i) << (<u64>i << 3);
+  envPutU64(T_MAR, mar);
   envPutBytes(T_RAM, d.ram, RAM_BYTES);
   putFrames(T_BACKLOG, d, d.backlogCount, true);
   putFrames(T_OUTBOX, d, d.outFrames, false);
@@ -168,7 +172,9 @@ export function ne2kRestore(d: Ne2k, len: u32): i32 {
   envGetU32(T_CRDA); d.crda = envU32(); envGetU32(T_RCNT); d.rcnt = envU32(); envGetU32(T_CLDA); d.clda = envU32();
   envGetU32(T_AC); d.ac = envU32();
   envGetU32(T_PCI_CMD); d.pciCmd = envU32(); envGetU32(T_BAR0); d.bar0 = envU32();
-  envGetU64(T_PAR); d.par = envU64(); envGetU64(T_MAR); d.mar = envU64();
+  envGetU64(T_PAR); rxfExactSet(d.filt, 0, envU64(), true);
+  envGetU64(T_MAR); const mar = envU64();
+  for (let i: u32 = 0; i < 8; i++) rxfHash64Write(d.filt, i, <u32>(mar >> (<u64>i << 3)) & 0xff);
   memory.copy(d.ram, ram, RAM_BYTES);
   d.backlogHead = 0; d.backlogCount = 0;
   let o: usize = 0;
