@@ -178,6 +178,12 @@ export const MAX_BACKLOG: u32 = 4096;
 export const OUTBOX_FRAMES: u32 = 8;
 /** Bytes of one backlog or outbox slot: u32 length, then the frame, rounded to 16. */
 export const SLOT_BYTES: u32 = 1536;
+/**
+ * Data-port accesses one read-ahead or write-behind run covers at most
+ * (ne2k_run_read, ne2k_run_write_budget): the most remote-DMA work one guest
+ * port access can cause, 4 KiB with 32-bit accesses.
+ */
+export const RUN_MAX: u32 = 1024;
 
 /** PCI IDs of the RTL8029 and the BAR0 I/O window. */
 export const PCI_VENDOR: u32 = 0x10ec;

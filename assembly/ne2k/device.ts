@@ -19,6 +19,8 @@ import {
 
 // @ts-ignore: decorator
 @unmanaged export class Ne2k {
+  /** What the host must look at after a call (bit 0 outbox frames, bit 2 the line): read by the TS glue from memory. */
+  hostFlags: u32;
   handle: u32;
   bus: u32;
   blockBytes: u32;
@@ -67,6 +69,11 @@ import {
   pciCmd: u32;
   pciIntLine: u32;
   bar0: u32;
+  /** An outstanding read-ahead (model.ts runRead): reads done, their width, and the DMA before them. */
+  specN: u32;
+  specWidth: u32;
+  specCrda: u32;
+  specRcnt: u32;
   backlogCap: u32;
   backlogHead: u32;
   backlogCount: u32;
@@ -195,7 +202,7 @@ function resetState(d: Ne2k): void {
   d.imr = 0;
   d.dcr |= DCR_LAS;
   d.tcr &= ~<u32>0x06;
-  d.dmaMode = 0; d.rcnt = 0;
+  d.dmaMode = 0; d.rcnt = 0; d.specN = 0;
   d.txPending = 0;
   d.backlogHead = 0; d.backlogCount = 0;
   updateLine(d);
@@ -222,8 +229,10 @@ export function lineLevel(d: Ne2k): bool {
   return d.bus != BUS_PCI || (d.pciCmd & 0x400) == 0;
 }
 
+/** Recompute the line (counting rising edges) and the host flags. */
 export function updateLine(d: Ne2k): void {
   const l: u32 = lineLevel(d) ? 1 : 0;
   if (l != 0 && d.line == 0) count(d, Ne2kCounter.IRQ_RAISED);
   d.line = l;
+  d.hostFlags = (d.outFrames != 0 ? 1 : 0) | (l << 2);
 }

@@ -6,9 +6,9 @@ import { Status } from "../core/status";
 import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
-import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE2K_COUNTERS, OUTBOX_FRAMES, SLOT_BYTES } from "./defs";
+import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE2K_COUNTERS, OUTBOX_FRAMES, SLOT_BYTES, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
 import { Ne2k, ne2kGet, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN } from "./device";
-import { portRead, portWrite } from "./model";
+import { portRead, portWrite, dataRunLength, runRead, runCommit } from "./model";
 import { rxFromHost } from "./rx";
 import { ne2kTxDrained } from "./tx";
 import { pciConfigRead, pciConfigWrite, pciIoEnabled } from "./pci";
@@ -16,10 +16,13 @@ import { ne2kSave, ne2kRestore, ne2kStateBound } from "./state";
 import { Ne2kCounter } from "./defs";
 import { rxfExactGet, rxfHash64Read } from "../net/filter";
 
+/** Device `h`; a read-ahead the host left outstanding counts as all taken (ne2k_run_read). */
 function dev(h: i32): Ne2k | null {
   const p = ne2kGet(h);
   if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  return changetype<Ne2k>(p);
+  const d = changetype<Ne2k>(p);
+  d.specN = 0;
+  return d;
 }
 
 // @ts-ignore: decorator
@@ -97,6 +100,46 @@ export function ne2k_io_write_string(h: i32, off: u32, width: u32, count: u32, i
   return Status.OK;
 }
 
+/**
+ * Read ahead a run of data-port reads (a guest's `rep insl` arriving one
+ * access at a time): up to `max` (at most RUN_MAX) reads of `width` at a data-port offset,
+ * stored little-endian from `ioOff`, but only those that move bytes of RAM or
+ * the PROM and leave the remote byte count above 0, so that they change
+ * nothing but the DMA address and count. Returns how many (0: serve the read
+ * normally). The host serves the guest's next data-port reads of that width
+ * from them and, before any other call for this device, says how many the
+ * guest took with ne2k_run_commit; any other call first takes them all as taken.
+ * viaBar: the accesses come through PCI BAR0 (refused while I/O space is
+ * disabled) rather than the board's window (ne2k_io_read).
+ */
+export function ne2k_run_read(h: i32, viaBar: u32, off: u32, width: u32, max: u32, ioOff: u32): i32 {
+  const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
+  if (off < NE_DATA || off + width > NE_RESET || (width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>max * width)) return -Status.ERR_INVALID_ARG;
+  if (viaBar != 0 && (d.bus != BUS_PCI || !pciIoEnabled(d))) return 0;
+  return <i32>runRead(d, width, min<u32>(max, RUN_MAX), ioPtr() + ioOff);
+}
+
+/** The guest took `consumed` of the values ne2k_run_read returned: the DMA is left where those reads put it. */
+export function ne2k_run_commit(h: i32, consumed: u32): i32 {
+  const p = ne2kGet(h);
+  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return Status.ERR_BAD_HANDLE; }
+  runCommit(changetype<Ne2k>(p), consumed);
+  return Status.OK;
+}
+
+/**
+ * Data-port writes of `width` (at most `max`, and at most RUN_MAX) the host may hold and hand over
+ * later in one ne2k_io_write_string: those that only write RAM and leave the
+ * remote byte count above 0 (nothing else changes until the count ends).
+ * viaBar as for ne2k_run_read.
+ */
+export function ne2k_run_write_budget(h: i32, viaBar: u32, width: u32, max: u32): i32 {
+  const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
+  if (width != 1 && width != 2 && width != 4) return -Status.ERR_INVALID_ARG;
+  if (viaBar != 0 && (d.bus != BUS_PCI || !pciIoEnabled(d))) return 0;
+  return <i32>dataRunLength(d, width, true, min<u32>(max, RUN_MAX));
+}
+
 /** PCI configuration read (PCI boards; all ones on ISA). */
 export function ne2k_cfg_read(h: i32, off: u32, width: u32): u32 {
   const d = dev(h); if (d == null || d.bus != BUS_PCI) return ones(width);
@@ -152,6 +195,12 @@ export function ne2k_pending(h: i32): u32 {
   const d = changetype<Ne2k>(p);
   return (d.outFrames != 0 ? 1 : 0) | (lineLevel(d) ? 4 : 0);
 }
+/**
+ * Address of a u32 the device keeps equal to ne2k_pending(h), so a host can
+ * check after each access with a memory read instead of a call. 0 for an
+ * unknown handle; valid until the device is destroyed.
+ */
+export function ne2k_host_flags_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : changetype<usize>(d); }
 /** Level of the interrupt line (PCI INTA#, or the ISA IRQ): 1 asserted. */
 export function ne2k_intx(h: i32): i32 { const p = ne2kGet(h); return p != 0 && lineLevel(changetype<Ne2k>(p)) ? 1 : 0; }
 

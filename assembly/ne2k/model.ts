@@ -63,9 +63,15 @@
 //     other RTL8029AS page-3 registers (REG_UNMODELLED: read 0, writes dropped)
 //   - DP8390 page 3 on the ISA board (REG_UNMODELLED)
 //
-// Every access does a bounded amount of work: at most 4 bytes of remote DMA,
-// or a backlog drain that stops when the ring is full (so at most one ring of
-// frames). Malformed programming is counted (defs.ts Ne2kCounter), never a trap.
+// Work per call is bounded whatever the guest programs: a port access moves at
+// most 4 bytes of remote DMA, or drains the backlog until the ring is full (at
+// most one ring of frames copied; frames the ring can never hold are dropped
+// without a copy, at most the backlog's bound); a TXP sends one frame. A run
+// of data-port accesses (ne2k_run_read / ne2k_run_write_budget, below) covers
+// at most RUN_MAX accesses, and a host that serves a guest's access from one
+// makes at most one commit and one new run for it. A write carries only its
+// width's bytes (a byte write in word mode has a zero high byte). Malformed
+// programming is counted (defs.ts Ne2kCounter), never a trap.
 
 import {
   NE_REGS_END, NE_DATA, NE_RESET, NE_PORTS, R_CR,
@@ -103,6 +109,7 @@ export function portRead(d: Ne2k, off: u32, width: u32): u32 {
 
 export function portWrite(d: Ne2k, off: u32, width: u32, v: u32): void {
   if (!accessOk(d, off, width)) return;
+  v &= ones(width); // an access carries `width` bytes: a byte write in word mode has no high byte to give
   if (off >= NE_RESET) return;
   if (off >= NE_DATA) { dataWrite(d, width, v); return; }
   for (let k: u32 = 0; k < width; k++) regWrite(d, off + k, (v >> (k << 3)) & 0xff);
@@ -345,4 +352,67 @@ function dataWrite(d: Ne2k, width: u32, v: u32): void {
     }
   }
   updateLine(d);
+}
+
+// ---- runs of data-port accesses (the host's read-ahead and write-behind) ------
+//
+// A guest moves a packet with a string of data-port accesses (Linux: insl,
+// outsl). A host that pays for each call into the device can take such a run
+// in one call: the device says how many accesses of one width from here
+// only move bytes of RAM (or the PROM, reading) and leave bytes to the count,
+// so that nothing but CRDA and the count changes — no RDC, no interrupt, no
+// counter. The host then reads ahead that many values (runRead), serving the
+// guest's accesses from them, and before its next other call gives back what
+// the guest did not take (runCommit); or holds that many writes and hands them
+// over in one string write. The device ends exactly where the accesses one
+// by one would have left it.
+
+/** Bytes one data-port access of `width` moves under the current DCR. */
+// @ts-ignore: decorator
+@inline function bytesPerAccess(d: Ne2k, width: u32): u32 {
+  if ((d.dcr & DCR_WTS) == 0) return width;
+  return width == 4 ? 4 : 2;
+}
+
+/** Accesses of `width` (at most `max`) that move only RAM/PROM bytes and leave the count above 0. */
+export function dataRunLength(d: Ne2k, width: u32, write: bool, max: u32): u32 {
+  if (d.dmaMode != (write ? CR_RD_WRITE : CR_RD_READ)) return 0;
+  const b = bytesPerAccess(d, width);
+  let n = (d.rcnt - 1) / b;
+  if (n > max) n = max;
+  // Walk the addresses the run would touch (bounded: max ≤ RUN_MAX accesses of ≤ 4 bytes, exports.ts).
+  let a = d.crda;
+  const stop = d.pstop << 8, wraps = d.pstop > d.pstart, start = d.pstart << 8;
+  for (let i: u32 = 0; i < n; i++) {
+    for (let k: u32 = 0; k < b; k++) {
+      const inRam = a >= RAM_START && a < RAM_END;
+      if (!inRam && (write || a >= PROM_BYTES)) return i;
+      a = (a + 1) & 0xffff;
+      if (a == stop && wraps) a = start;
+    }
+  }
+  return n;
+}
+
+/** Read ahead up to `max` data-port reads of `width` into `dst`; returns how many. The device remembers where it was. */
+export function runRead(d: Ne2k, width: u32, max: u32, dst: usize): u32 {
+  const n = dataRunLength(d, width, false, max);
+  if (n == 0) return 0;
+  d.specCrda = d.crda; d.specRcnt = d.rcnt; d.specN = n; d.specWidth = width;
+  // Bounded by n; these reads change only CRDA and the count (dataRunLength).
+  for (let i: u32 = 0; i < n; i++) {
+    const v = dataRead(d, width);
+    if (width == 1) store<u8>(dst + i, <u8>v); else if (width == 2) store<u16>(dst + (<usize>i << 1), <u16>v); else store<u32>(dst + (<usize>i << 2), v);
+  }
+  return n;
+}
+
+/** The guest took `consumed` of the values read ahead: put the DMA where those reads alone leave it. */
+export function runCommit(d: Ne2k, consumed: u32): void {
+  const n = d.specN;
+  if (n == 0) return;
+  d.specN = 0;
+  if (consumed >= n) return;
+  d.crda = d.specCrda; d.rcnt = d.specRcnt;
+  for (let i: u32 = 0; i < consumed; i++) dataRead(d, d.specWidth);
 }

@@ -48,6 +48,7 @@ function transmit(d: Ne2k): void {
   store<u32>(s, len);
   memory.copy(s + 4, src, len); // len ≤ MAX_FRAME < SLOT_BYTES - 4
   d.outFrames++;
+  d.hostFlags |= 1;
   count(d, Ne2kCounter.TX_FRAMES);
   countN(d, Ne2kCounter.TX_BYTES, len);
   d.tsr = TSR_PTX;
@@ -70,4 +71,5 @@ function finish(d: Ne2k, isr: u32): void {
 export function ne2kTxDrained(d: Ne2k): void {
   d.outFrames = 0;
   if (d.txPending) transmit(d);
+  updateLine(d);
 }

@@ -11,6 +11,7 @@ export const NE2K_DEFS = {
   DEFAULT_BACKLOG: 256,
   MAX_BACKLOG: 4096,
   NE2K_COUNTERS: 32,
+  RUN_MAX: 1024,
 } as const;
 
 /** Counter name → index (assembly/ne2k/defs.ts Ne2kCounter, the same names in camelCase). */

@@ -37,6 +37,11 @@ export const NE2K_PCI_BARS: readonly BarInfo[] = [{ index: 0, size: NE2K_DEFS.BA
 type Width = 1 | 2 | 4;
 let instances = 0;
 
+/** Data-port accesses one read-ahead or write-behind run takes at most (the device clamps to it too). */
+const RUN_MAX = NE2K_DEFS.RUN_MAX;
+/** An access wholly inside the data port (0x10-0x17); one that straddles into the reset port is the device's to refuse. */
+const isData = (off: number, width: number) => off >= 0x10 && off + width <= 0x18;
+
 /** An NE2000-compatible NIC (DP8390 core) on PCI or ISA. */
 export class Ne2k implements DeviceModel {
   readonly kind = DeviceKind.ne2000;
@@ -52,10 +57,33 @@ export class Ne2k implements DeviceModel {
   private readonly sink: InterruptSink;
   private line = false;
   private busy = false;
+  /** The device's host-flags word (ne2k_host_flags_ptr) as an index into `flags`. */
+  private readonly flagsAt: number;
+  /**
+   * A view of linear memory for that word. A shared memory's old buffer stays
+   * valid when it grows; an unshared one's detaches, and the read gives
+   * undefined: the view is then made again.
+   */
+  private flags: Uint32Array;
+  // Read-ahead (ne2k_run_read): values the device read for the guest's next data-port reads of width raW.
+  private readonly ra = new Uint32Array(RUN_MAX);
+  private raN = 0;
+  private raI = 0;
+  private raW = 0;
+  private raBar = false;
+  // Write-behind (ne2k_run_write_budget): data-port writes of width wbW held until the next other call.
+  private readonly wb = new Uint32Array(RUN_MAX);
+  private wbN = 0;
+  private wbW = 0;
+  private wbBudget = 0;
+  private wbBar = false;
 
   private constructor(readonly core: VmCore, handle: number, opts: Ne2kOptions) {
     this.h = handle;
     this.e = core.exports;
+    this.flagsAt = (core.exports.ne2k_host_flags_ptr(handle) >>> 0) >> 2;
+    core.ensureIo(RUN_MAX * 4); // a run's values pass through the I/O buffer
+    this.flags = new Uint32Array(core.memory.buffer);
     this.sink = opts.interrupts;
     this.name = opts.name ?? `ne2k${instances++}`;
     const isa = opts.bus === "isa";
@@ -95,6 +123,7 @@ export class Ne2k implements DeviceModel {
   /** Remove the device; its handle and memory go back to the VM. Safe to call twice. */
   destroy(): void {
     if (this.h === 0) return;
+    this.sync();
     this.e.ne2k_destroy(this.h);
     this.h = 0;
     if (this.line) { this.line = false; this.sink.intx(0, false); }
@@ -104,23 +133,96 @@ export class Ne2k implements DeviceModel {
     const e = this.e;
     return {
       bars: NE2K_PCI_BARS,
-      configRead: (off, w) => { const v = e.ne2k_cfg_read(this.h, off >>> 0, w) >>> 0; return v; },
-      configWrite: (off, w, v) => { e.ne2k_cfg_write(this.h, off >>> 0, w, v >>> 0); this.settle(); },
-      barRead: (bar, off, w) => { const v = e.ne2k_bar_read(this.h, bar, off >>> 0, w) >>> 0; this.settle(); return v; },
-      barWrite: (bar, off, w, v) => { e.ne2k_bar_write(this.h, bar, off >>> 0, w, v >>> 0); this.settle(); },
+      configRead: (off, w) => { this.sync(); return e.ne2k_cfg_read(this.h, off >>> 0, w) >>> 0; },
+      configWrite: (off, w, v) => { this.sync(); e.ne2k_cfg_write(this.h, off >>> 0, w, v >>> 0); this.settle(); },
+      barRead: (bar, off, w) => {
+        if (bar === 0 && isData(off, w)) return this.dataRead(off, w, true);
+        this.sync();
+        const v = e.ne2k_bar_read(this.h, bar, off >>> 0, w) >>> 0;
+        this.settle();
+        return v;
+      },
+      barWrite: (bar, off, w, v) => {
+        if (bar === 0 && isData(off, w)) { this.dataWrite(off, w, v, true); return; }
+        this.sync();
+        e.ne2k_bar_write(this.h, bar, off >>> 0, w, v >>> 0);
+        this.settle();
+      },
     };
   }
 
   /** A port read at offset `off` (0..31) of the board's window, whatever the bus. */
   ioRead(off: number, width: Width): number {
+    if (isData(off, width)) return this.dataRead(off, width, false);
+    this.sync();
     const v = this.e.ne2k_io_read(this.h, off >>> 0, width) >>> 0;
     this.settle();
     return v;
   }
 
   ioWrite(off: number, width: Width, value: number): void {
+    if (isData(off, width)) { this.dataWrite(off, width, value, false); return; }
+    this.sync();
     this.e.ne2k_io_write(this.h, off >>> 0, width, value >>> 0);
     this.settle();
+  }
+
+  /**
+   * A data-port read. A guest moves packets with strings of these (insl), so
+   * the device reads ahead a run it knows changes nothing but the DMA address
+   * and count (ne2k_run_read), and the run serves the guest's next reads of
+   * this width without a call each; the next other call says how many it took.
+   */
+  private dataRead(off: number, width: Width, viaBar: boolean): number {
+    if (this.raI < this.raN && width === this.raW && viaBar === this.raBar) return this.ra[this.raI++];
+    this.sync();
+    if (this.h !== 0) {
+      const n = this.e.ne2k_run_read(this.h, viaBar ? 1 : 0, off, width, RUN_MAX, 0);
+      if (n > 0) {
+        const at = this.core.ioPtr(), u8 = this.core.u8();
+        if (width === 4) this.ra.set(new Uint32Array(u8.buffer, at, n));
+        else if (width === 2) this.ra.set(new Uint16Array(u8.buffer, at, n));
+        else this.ra.set(u8.subarray(at, at + n));
+        this.raN = n; this.raI = 1; this.raW = width; this.raBar = viaBar;
+        return this.ra[0];
+      }
+    }
+    const v = viaBar ? this.e.ne2k_bar_read(this.h, 0, off, width) >>> 0 : this.e.ne2k_io_read(this.h, off, width) >>> 0;
+    this.settle();
+    return v;
+  }
+
+  /** A data-port write: held with the next ones of its width while the device says they only fill RAM (ne2k_run_write_budget). */
+  private dataWrite(off: number, width: Width, value: number, viaBar: boolean): void {
+    if (this.wbN > 0 && width === this.wbW && viaBar === this.wbBar && this.wbN < this.wbBudget) { this.wb[this.wbN++] = value >>> 0; return; }
+    this.sync();
+    if (this.h !== 0) {
+      const b = this.e.ne2k_run_write_budget(this.h, viaBar ? 1 : 0, width, RUN_MAX);
+      if (b > 0) { this.wbBudget = b; this.wbW = width; this.wbBar = viaBar; this.wb[0] = value >>> 0; this.wbN = 1; return; }
+    }
+    if (viaBar) this.e.ne2k_bar_write(this.h, 0, off, width, value >>> 0);
+    else this.e.ne2k_io_write(this.h, off, width, value >>> 0);
+    this.settle();
+  }
+
+  /** Before any other call into the device: say how much of a read-ahead the guest took, hand over held writes. */
+  private sync(): void {
+    if (this.raN !== 0) {
+      const taken = this.raI;
+      this.raN = 0; this.raI = 0;
+      if (this.h !== 0) this.e.ne2k_run_commit(this.h, taken);
+    }
+    if (this.wbN !== 0) {
+      const n = this.wbN, w = this.wbW;
+      this.wbN = 0;
+      if (this.h === 0) return;
+      const at = this.core.ioPtr(), u8 = this.core.u8();
+      if (w === 4) new Uint32Array(u8.buffer, at, n).set(this.wb.subarray(0, n));
+      else if (w === 2) new Uint16Array(u8.buffer, at, n).set(this.wb.subarray(0, n));
+      else u8.set(this.wb.subarray(0, n), at);
+      this.e.ne2k_io_write_string(this.h, 0x10, w, n, 0);
+      this.settle();
+    }
   }
 
   /** ISA: a read of `port`, or null if the port is not the board's. */
@@ -140,6 +242,7 @@ export class Ne2k implements DeviceModel {
 
   /** `rep ins`: `count` reads of `width` at window offset `off` into a new array (little-endian). */
   ioReadString(off: number, width: Width, count: number): Uint8Array {
+    this.sync();
     const bytes = count * width;
     if (bytes > this.e.io_size()) throw new VmdevError(Status.ERR_INVALID_ARG, "ioReadString: longer than the I/O buffer");
     const s = this.e.ne2k_io_read_string(this.h, off >>> 0, width, count, 0);
@@ -152,6 +255,7 @@ export class Ne2k implements DeviceModel {
   /** `rep outs`: writes `data` (length a multiple of `width`) as `width`-sized accesses at window offset `off`. */
   ioWriteString(off: number, width: Width, data: Uint8Array): void {
     if (data.length % width !== 0 || data.length > this.e.io_size()) throw new VmdevError(Status.ERR_INVALID_ARG, "ioWriteString: bad length");
+    this.sync();
     this.core.io().set(data, 0);
     const s = this.e.ne2k_io_write_string(this.h, off >>> 0, width, data.length / width, 0);
     if (s !== Status.OK) throw new VmdevError(s, "ne2k_io_write_string");
@@ -165,6 +269,7 @@ export class Ne2k implements DeviceModel {
    */
   receive(frame: Uint8Array): number {
     if (frame.length > this.e.io_size()) return Status.ERR_INVALID_ARG;
+    this.sync();
     this.core.io().set(frame, 0);
     const s = this.e.ne2k_receive(this.h, 0, frame.length);
     this.settle();
@@ -174,6 +279,7 @@ export class Ne2k implements DeviceModel {
   /** The device's counters by name. */
   counters(): Record<string, bigint> {
     if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
+    this.sync();
     const base = this.e.ne2k_counters_ptr(this.h) >>> 0;
     const dv = this.core.dv();
     const out: Record<string, bigint> = {};
@@ -183,6 +289,7 @@ export class Ne2k implements DeviceModel {
 
   /** The receive filter as the driver programmed it (RCR, MAR0-7, PAR0-5), read without touching the register page. */
   filterState(): { rcr: number; mar: Uint8Array; par: Uint8Array } {
+    this.sync();
     const e = this.e, h = this.h;
     const bytes = (lo: number, hi: number, n: number) => Uint8Array.from({ length: n }, (_, i) => ((i < 4 ? lo : hi) >>> (8 * (i & 3))) & 0xff);
     return {
@@ -193,11 +300,12 @@ export class Ne2k implements DeviceModel {
   }
 
   /** Frames waiting in the receive backlog. */
-  get backlogLength(): number { return this.e.ne2k_backlog(this.h); }
+  get backlogLength(): number { this.sync(); return this.e.ne2k_backlog(this.h); }
   /** Level of the interrupt line. */
   get irqLevel(): boolean { return this.line; }
 
   saveState(): Uint8Array {
+    this.sync();
     this.settle();
     const bound = this.e.ne2k_state_bound(this.h);
     if (bound < 0) throw new VmdevError(-bound, "ne2k_state_bound");
@@ -208,6 +316,7 @@ export class Ne2k implements DeviceModel {
   }
 
   restoreState(blob: Uint8Array): number {
+    this.sync();
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
     this.core.io().set(blob, 0);
     const s = this.e.ne2k_restore(this.h, blob.length);
@@ -217,6 +326,7 @@ export class Ne2k implements DeviceModel {
 
   /** Power-on reset (PCI configuration included). */
   reset(): void {
+    this.sync();
     this.e.ne2k_reset(this.h);
     this.settle();
   }
@@ -225,7 +335,9 @@ export class Ne2k implements DeviceModel {
   private settle(): void {
     const h = this.h;
     if (h === 0 || this.busy) return;
-    const p = this.e.ne2k_pending(h);
+    // The device keeps its pending bits in memory: one read instead of a call per access.
+    let p = this.flags[this.flagsAt];
+    if (p === undefined) { this.flags = new Uint32Array(this.core.memory.buffer); p = this.flags[this.flagsAt]; }
     if ((p & 1) === 0 && ((p & 4) !== 0) === this.line) return;
     this.busy = true;
     try {

@@ -187,6 +187,16 @@ describe("NE2000 remote DMA", () => {
     expect([r.io.read(Port.DATA, 1), r.io.read(Port.DATA, 1)]).toEqual([0x11, 0x22]);
   });
 
+  it("regression_ne2k_byte_write_in_word_mode_ignores_bits_beyond_the_access: an 8-bit data-port write in word mode stores its byte and a zero high byte", async () => {
+    const r = await dmaRig(0x49);
+    r.start(Cmd.RWRITE, 0x4000, 4);
+    r.io.write(Port.DATA, 1, 0xabcd12);  // only 0x12 is on the bus
+    r.io.write(Port.DATA, 2, 0xfedc3456); // only 0x3456
+    r.wr(P0W.DCR, 0x48);
+    r.start(Cmd.RREAD, 0x4000, 4);
+    expect([0, 1, 2, 3].map(() => r.io.read(Port.DATA, 1))).toEqual([0x12, 0x00, 0x56, 0x34]);
+  });
+
   it("wraps the remote address from PSTOP to PSTART, as a packet that wraps the ring is read", async () => {
     const r = await dmaRig(0x48);
     r.start(Cmd.RWRITE, 0x5ffe, 4);
