@@ -8,7 +8,7 @@ import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE2K_COUNTERS, OUTBOX_FRAMES, SLOT_BYTES, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
 import { Ne2k, ne2kGet, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN } from "./device";
-import { portRead, portWrite, dataRunLength, runRead, runCommit } from "./model";
+import { portRead, portWrite, dataRunLength, runRead, runCommit, runMove } from "./model";
 import { rxFromHost } from "./rx";
 import { ne2kTxDrained } from "./tx";
 import { pciConfigRead, pciConfigWrite, pciIoEnabled } from "./pci";
@@ -71,6 +71,17 @@ export function ne2k_io_write(h: i32, off: u32, width: u32, v: u32): void {
 }
 
 /**
+ * The leading accesses of a string at the data port that form a run
+ * (model.ts dataRunLength), moved in one go; how many (0: none, or their
+ * values are not the byte stream). The rest go access by access.
+ */
+function dataRun(d: Ne2k, off: u32, width: u32, count: u32, p: usize, write: bool): u32 {
+  if (off < NE_DATA || off + width > NE_RESET) return 0;
+  const n = dataRunLength(d, width, write, count);
+  return n != 0 && runMove(d, width, n, p, write) ? n : 0;
+}
+
+/**
  * String I/O (x86 `rep ins`): `count` reads of `width` at `off`, stored
  * little-endian from `ioOff` of the I/O buffer. Returns a Status.
  */
@@ -78,8 +89,10 @@ export function ne2k_io_read_string(h: i32, off: u32, width: u32, count: u32, io
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   if ((width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>count * width)) return Status.ERR_INVALID_ARG;
   let p = ioPtr() + ioOff;
+  let i = dataRun(d, off, width, count, p, false);
+  p += <usize>i * width;
   // Bounded by count, which the I/O buffer's size bounds.
-  for (let i: u32 = 0; i < count; i++) {
+  for (; i < count; i++) {
     const v = portRead(d, off, width);
     if (width == 1) store<u8>(p, <u8>v); else if (width == 2) store<u16>(p, <u16>v); else store<u32>(p, v);
     p += width;
@@ -92,7 +105,9 @@ export function ne2k_io_write_string(h: i32, off: u32, width: u32, count: u32, i
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   if ((width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>count * width)) return Status.ERR_INVALID_ARG;
   let p = ioPtr() + ioOff;
-  for (let i: u32 = 0; i < count; i++) {
+  let i = dataRun(d, off, width, count, p, true);
+  p += <usize>i * width;
+  for (; i < count; i++) {
     const v = width == 1 ? <u32>load<u8>(p) : width == 2 ? <u32>load<u16>(p) : load<u32>(p);
     portWrite(d, off, width, v);
     p += width;

@@ -394,11 +394,44 @@ export function dataRunLength(d: Ne2k, width: u32, write: bool, max: u32): u32 {
   return n;
 }
 
+/**
+ * Move `n` data-port accesses of `width` between the remote DMA and `buf` as
+ * one byte stream, when the accesses' values are the bytes in address order
+ * (little-endian): each access moves exactly `width` bytes, and no BOS swap
+ * in word mode. False, having done nothing, otherwise. The caller checked
+ * with dataRunLength that the `n` accesses touch only RAM (or the PROM,
+ * reading) and leave the count above 0, so each segment below stays inside
+ * one of them and only CRDA and the count change, as access by access.
+ */
+export function runMove(d: Ne2k, width: u32, n: u32, buf: usize, write: bool): bool {
+  if (bytesPerAccess(d, width) != width || (d.dcr & (DCR_WTS | DCR_BOS)) == (DCR_WTS | DCR_BOS)) return false;
+  const total = n * width;
+  const stop = d.pstop << 8, wraps = d.pstop > d.pstart, start = d.pstart << 8;
+  let left = total, p = buf;
+  // Bounded: each segment moves at least one byte (the run is inside RAM/PROM).
+  while (left != 0) {
+    const a = d.crda;
+    let end: u32 = a < PROM_BYTES ? PROM_BYTES : RAM_END;
+    if (wraps && a < stop && stop < end) end = stop;
+    if (end <= a) break; // not reached: dataRunLength checked every byte
+    const k = min<u32>(left, end - a);
+    const at = a < PROM_BYTES ? d.prom + a : d.ram + (a - RAM_START); // [a, a + k) is inside the PROM or RAM
+    if (write) memory.copy(at, p, k); else memory.copy(p, at, k);
+    left -= k; p += k;
+    let na = a + k;
+    if (na == stop && wraps) na = start;
+    d.crda = na;
+  }
+  d.rcnt -= total - left;
+  return true;
+}
+
 /** Read ahead up to `max` data-port reads of `width` into `dst`; returns how many. The device remembers where it was. */
 export function runRead(d: Ne2k, width: u32, max: u32, dst: usize): u32 {
   const n = dataRunLength(d, width, false, max);
   if (n == 0) return 0;
   d.specCrda = d.crda; d.specRcnt = d.rcnt; d.specN = n; d.specWidth = width;
+  if (runMove(d, width, n, dst, false)) return n;
   // Bounded by n; these reads change only CRDA and the count (dataRunLength).
   for (let i: u32 = 0; i < n; i++) {
     const v = dataRead(d, width);

@@ -1,5 +1,6 @@
 // Runs of data-port accesses: the host-side read-ahead and write-behind of
-// src/devices/ne2k (ne2k_run_read, ne2k_run_commit, ne2k_run_write_budget).
+// src/devices/ne2k (ne2k_run_read, ne2k_run_commit, ne2k_run_write_budget),
+// and string I/O at the data port, which moves a run as one copy.
 // A guest's data-port access may cost at most one run of RUN_MAX accesses of
 // remote DMA, however it programs the count; and a device driven through the
 // runs ends exactly where one driven access by access ends: the same values
@@ -201,6 +202,20 @@ function session(p: Awaited<ReturnType<typeof pair>>, seed: number, ops: number)
       log.push(`frame ${f.length}`);
     } else if (x < 0.057) {
       both((io) => io.read(Port.RESET, 1));
+    } else if (x < 0.065) {
+      // String I/O (rep insl/outsl) on the TS side, the same accesses one by one on the reference.
+      const n = 1 + Math.floor(r() * 600);
+      if (r() < 0.6) {
+        const got = p.dev.ioReadString(Port.DATA, width, n);
+        const want = new Uint8Array(n * width), dv = new DataView(want.buffer);
+        for (let i = 0; i < n; i++) { const v = p.refIo.read(Port.DATA, width); if (width === 1) want[i] = v; else if (width === 2) dv.setUint16(2 * i, v, true); else dv.setUint32(4 * i, v, true); }
+        if (!Buffer.from(got).equals(Buffer.from(want))) throw new Error(`op ${op}: string read of ${n} × ${width} differs`);
+      } else {
+        const data = Uint8Array.from({ length: n * width }, () => Math.floor(r() * 256)), dv = new DataView(data.buffer);
+        p.dev.ioWriteString(Port.DATA, width, data);
+        for (let i = 0; i < n; i++) p.refIo.write(Port.DATA, width, width === 1 ? data[i] : width === 2 ? dv.getUint16(2 * i, true) : dv.getUint32(4 * i, true));
+      }
+      log.push(`string ${n} × ${width}`);
     } else {
       const off = Port.DATA + Math.floor(r() * (9 - width));
       if (r() < 0.6) {
