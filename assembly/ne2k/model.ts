@@ -23,8 +23,10 @@
 //              hash filter, writable and read back)
 //   page 2  R: 0x01 PSTART, 0x02 PSTOP, 0x03 RNPP, 0x04 TPSR, 0x05 LNPP,
 //              0x06/07 address counter, 0x0c RCR, 0x0d TCR, 0x0e DCR, 0x0f IMR
+//              (0x08-0x0b reserved: read 0)
 //           W: 0x01/02 CLDA0/1, 0x03 RNPP, 0x05 LNPP, 0x06/07 address counter
-//              (diagnostic values, stored and read back; they steer nothing)
+//              (diagnostic values, stored and read back; they steer nothing;
+//              other page-2 writes are dropped and counted, REG_UNMODELLED)
 //   page 3 (RTL8029AS, PCI only) RW: 0x01 9346CR (EEM bits), 0x03 CONFIG0
 //              (R, 0), 0x05 CONFIG2, 0x06 CONFIG3 (writable while 9346CR.EEM = 11;
 //              FUDUP is stored: the link has no collisions either way)
@@ -45,6 +47,9 @@
 //   ISR/IMR:   the interrupt line is ISR & IMR (bits 0-6), level, and on PCI
 //              gated by the command register's INTx disable; PRX stays set while
 //              the ring holds packets the driver has not released (rx.ts)
+//   PCI configuration (pci.ts): 10ec:8029, class 020000, BAR0 (32 I/O ports),
+//              command I/O space and INTx disable, status bit 3, subsystem
+//              10ec:8029, interrupt line (RW) and pin INTA#; no capabilities
 //
 // Not modelled (behaviour instead):
 //   - send packet (RD = 011): refused (DMA_REFUSED) and taken as abort;
@@ -58,7 +63,8 @@
 //     would (IEEE 802.3 §4.2.3.3), so there is nothing for them to accept
 //   - collisions, deferral, carrier: NCR and TSR's COL/ABT/CRS/FU/CDH/OWC
 //     stay 0 except TSR.ABT for a malformed transmission
-//   - CNTR0/CNTR1 (frame alignment and CRC errors): always 0
+//   - CNTR0/CNTR1 (frame alignment and CRC errors): always 0; ISR.RXE and
+//     RSR.CRC/FAE/FO/DIS/DFR never set (no errored frame reaches the board)
 //   - the FIFO register, the 93C46 EEPROM behind 9346CR, BPAGE and the
 //     other RTL8029AS page-3 registers (REG_UNMODELLED: read 0, writes dropped)
 //   - DP8390 page 3 on the ISA board (REG_UNMODELLED)
