@@ -39,7 +39,8 @@
 //              (each byte doubled, 0x57 0x57 signature), the 16 KiB buffer RAM
 //              at 0x4000-0x7fff; anything else reads 0xff and drops writes (DMA_OUTSIDE)
 //   receive:   address filter (rx.ts over net/filter.ts: AB, AM with the MAR hash, PRO, PAR),
-//              the ring PSTART/PSTOP/BNRY/CURR with the 4-byte header, RCR.MON,
+//              the ring PSTART/PSTOP/BNRY/CURR with the 4-byte header, RCR.MON
+//              (RSR.MPA and DIS),
 //              RSR with PHY, CNTR2 for frames missed; a full ring holds frames
 //              in a bounded backlog (back-pressure); OVW only beyond that bound
 //   transmit:  TPSR/TBCR from the buffer RAM, TSR.PTX, ISR.PTX, loopback
@@ -64,7 +65,7 @@
 //   - collisions, deferral, carrier: NCR and TSR's COL/ABT/CRS/FU/CDH/OWC
 //     stay 0 except TSR.ABT for a malformed transmission
 //   - CNTR0/CNTR1 (frame alignment and CRC errors): always 0; ISR.RXE and
-//     RSR.CRC/FAE/FO/DIS/DFR never set (no errored frame reaches the board)
+//     RSR.CRC/FAE/FO/DFR never set (no errored frame reaches the board)
 //   - the FIFO register, the 93C46 EEPROM behind 9346CR, BPAGE and the
 //     other RTL8029AS page-3 registers (REG_UNMODELLED: read 0, writes dropped)
 //   - DP8390 page 3 on the ISA board (REG_UNMODELLED)

@@ -41,7 +41,7 @@
 
 import { Status } from "../core/status";
 import {
-  RCR_AB, RCR_AM, RCR_PRO, RCR_MON, RSR_PRX, RSR_PHY, RSR_MPA, ISR_PRX, ISR_OVW, ISR_RST, ISR_CNT, TCR_LB_MASK,
+  RCR_AB, RCR_AM, RCR_PRO, RCR_MON, RSR_PRX, RSR_PHY, RSR_MPA, RSR_DIS, ISR_PRX, ISR_OVW, ISR_RST, ISR_CNT, TCR_LB_MASK,
   RX_HEADER, MIN_FRAME, MAX_FRAME, ETH_HEADER, SLOT_BYTES, RAM_START, RAM_FIRST_PAGE, RAM_END_PAGE, CR_STA, Ne2kCounter,
 } from "./defs";
 import { Ne2k, count, countN, updateLine } from "./device";
@@ -100,7 +100,7 @@ function rxAccept(d: Ne2k, src: usize, len: u32): i32 {
   }
   if (d.rcr & RCR_MON) {
     count(d, Ne2kCounter.RX_MONITOR);
-    d.rsr = status | RSR_MPA;
+    d.rsr = status | RSR_MPA | RSR_DIS; // DIS: the receiver is in monitor mode (data sheet, RSR)
     tallyMissed(d);
     updateLine(d);
     return Status.OK;

@@ -97,7 +97,7 @@ describe("NE2000 receive ring", () => {
     expect(serviceAll(r)).toEqual([]);
     const c = r.dev.counters();
     expect([n(c, "rxMonitor"), n(c, "rxFiltered"), n(c, "rxFrames")]).toEqual([1, 1, 0]);
-    expect(r.drv.readReg(P0R.RSR) & 0x10).toBe(0x10); // MPA
+    expect(r.drv.readReg(P0R.RSR) & 0x50).toBe(0x50); // MPA, DIS (the receiver is in monitor mode)
     r.drv.readTallies();
     expect(r.drv.stats.tallyMissed).toBe(1);
   });
