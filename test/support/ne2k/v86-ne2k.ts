@@ -65,6 +65,8 @@ export class Ne2kGuest {
   /** Machines in order (the last is live); each migration adds one. */
   readonly boxes: Box[] = [];
   private tick: ReturnType<typeof setInterval> | null = null;
+  /** The guest reached VMDEV-READY (on any machine): from then on a frozen guest is a hang. */
+  private up = false;
   private readonly files: GuestFiles;
 
   private constructor(files: GuestFiles, readonly opts: Ne2kGuestOptions) {
@@ -136,16 +138,35 @@ export class Ne2kGuest {
 
   /** Wait for a console line matching `re` from index `from`, watching for a hang. */
   async waitLine(re: RegExp, from = 0): Promise<string> {
+    let found = "";
+    await this.waitFor(`a console line matching ${re}`, () => {
+      const lines = this.run.lines;
+      for (let i = from; i < lines.length; i++) if (re.test(lines[i])) { found = lines[i]; return true; }
+      return false;
+    });
+    return found;
+  }
+
+  /**
+   * Wait until `done()` holds, checking every 100 ms. No deadline: the
+   * watchdog fails the wait (with every counter) only when nothing moves —
+   * no frame either way, no console line — for `stallMs` while v86 keeps
+   * executing the guest (a host too busy to run the guest stops no clock),
+   * and only once the guest is up: the boot is bounded by the test's timeout.
+   */
+  async waitFor(what: string, done: () => boolean): Promise<void> {
     const stallMs = this.opts.stallMs ?? 30_000;
     const cpu = (this.run.emulator as unknown as { v86: { cpu: { instruction_counter: Uint32Array } } }).v86.cpu;
     let last = this.progressKey(), lastChange = performance.now(), lastInsn = cpu.instruction_counter[0] >>> 0, insn = 0;
     for (;;) {
-      const lines = this.run.lines;
-      for (let i = from; i < lines.length; i++) if (re.test(lines[i])) return lines[i];
+      if (done()) return;
       const p = this.progressKey(), now = performance.now(), n = cpu.instruction_counter[0] >>> 0;
       insn += (n - lastInsn) >>> 0; lastInsn = n;
-      if (p !== last) { last = p; lastChange = now; insn = 0; }
-      else if (now - lastChange >= stallMs && insn > 10_000_000) throw new Hang(`no frame or console line for ${Math.round(now - lastChange)} ms while the guest ran ${insn} instructions\n${this.state()}`);
+      // The watchdog starts once the guest is up (VMDEV-READY): a booting kernel is quiet for long
+      // stretches while it computes (key setup, module init), as long as the host takes to run it.
+      if (!this.up && this.run.lines.includes("VMDEV-READY")) this.up = true;
+      if (p !== last || !this.up) { last = p; lastChange = now; insn = 0; }
+      else if (now - lastChange >= stallMs && insn > 10_000_000) throw new Hang(`waiting for ${what}: no frame or console line for ${Math.round(now - lastChange)} ms while the guest ran ${insn} instructions\n${this.state()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
