@@ -387,18 +387,23 @@ export function dataRunLength(d: Ne2k, width: u32, write: bool, max: u32): u32 {
   const b = bytesPerAccess(d, width);
   let n = (d.rcnt - 1) / b;
   if (n > max) n = max;
-  // Walk the addresses the run would touch (bounded: max ≤ RUN_MAX accesses of ≤ 4 bytes, exports.ts).
-  let a = d.crda;
-  const stop = d.pstop << 8, wraps = d.pstop > d.pstart, start = d.pstart << 8;
-  for (let i: u32 = 0; i < n; i++) {
-    for (let k: u32 = 0; k < b; k++) {
-      const inRam = a >= RAM_START && a < RAM_END;
-      if (!inRam && (write || a >= PROM_BYTES)) return i;
-      a = (a + 1) & 0xffff;
-      if (a == stop && wraps) a = start;
-    }
+  // The bytes from CRDA that lie in RAM (or the PROM, reading), a segment at a time as the
+  // address moves: to the end of RAM or the PROM, or to PSTOP, from where it wraps to PSTART.
+  // Bounded: each segment takes at least one byte of the n × b ≤ RUN_MAX × 4 (exports.ts).
+  const need = n * b, stop = d.pstop << 8, wraps = d.pstop > d.pstart, start = d.pstart << 8;
+  let a = d.crda, ok: u32 = 0;
+  while (ok < need) {
+    let end: u32 = 0;
+    if (a >= RAM_START && a < RAM_END) end = RAM_END;
+    else if (!write && a < PROM_BYTES) end = PROM_BYTES;
+    else break;
+    if (wraps && a < stop && stop < end) end = stop;
+    const k = min<u32>(need - ok, end - a);
+    ok += k;
+    a += k;
+    if (a == stop && wraps) a = start;
   }
-  return n;
+  return ok / b;
 }
 
 /**
