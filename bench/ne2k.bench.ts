@@ -9,8 +9,11 @@
 // Receive: the host hands the board 4 frames (what v86's ring holds at 1500 B
 // without dropping), the driver services them; transmit: the driver sends one
 // frame and services its completion. Each measured frame is checked to
-// arrive. A last row shows vmdev's model through its own window with string
-// I/O (what an embedder with `rep ins/outs` gets) against the v86 port path.
+// arrive. A row shows vmdev's model through its own window with string I/O
+// (what an embedder with `rep ins/outs` gets) against the v86 port path; the
+// last rows put that beside vmdev's virtio-net doing the same work through
+// its own driver model (src/testing/virtio, MMIO transport): the same frames
+// host → device → driver, and driver → device → host.
 import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
 import { V86 } from "v86";
@@ -18,6 +21,11 @@ import { VmCore } from "../src/index.js";
 import { Ne2k } from "../src/devices/ne2k/ne2k.js";
 import { Ne2kDriver, IrqLine, type PortIo, type IoWidth } from "../src/guest/ne2k/index.js";
 import { V86PciAdapter, type V86Emulator } from "../src/adapters/v86.js";
+import { VirtioNet } from "../src/net/virtio-net.js";
+import { GuestRam } from "../src/testing/virtio/guest-ram.js";
+import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
+import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
+import { MmioTransport } from "../src/testing/virtio/transport.js";
 import type { BenchRow } from "./support.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -112,12 +120,52 @@ export async function run(): Promise<BenchRow[]> {
     // The embedder's own path: the device's window with string I/O (rep insl/outsl), no v86 dispatch.
     const line = new IrqLine();
     const nic2 = Ne2k.create(core, { mac: MAC, interrupts: line, backlogFrames: 256 });
+    let directSent = 0;
+    nic2.onTransmit = () => { directSent++; };
     const io: PortIo = { read: (o, w) => nic2.ioRead(o, w), write: (o, w, v) => nic2.ioWrite(o, w, v), readString: (o, w, n) => nic2.ioReadString(o, w as IoWidth, n), writeString: (o, w, d) => nic2.ioWriteString(o, w as IoWidth, d) };
-    const direct: Board = { name: "vmdev ne2k (window)", drv: new Ne2kDriver(io, { dataWidth: 32 }), deliver: (f) => { nic2.receive(f); }, sent: () => 0, mac: new Uint8Array(6) };
+    const direct: Board = { name: "vmdev ne2k (window)", drv: new Ne2kDriver(io, { dataWidth: 32 }), deliver: (f) => { nic2.receive(f); }, sent: () => directSent, mac: new Uint8Array(6) };
     direct.mac = direct.drv.probe().mac; direct.drv.init();
     const o = rxRate(direct, 1500), v = rxRate(ours, 1500);
     rows.push({ name: "NE2000 receive 1500 B, vmdev's window with string I/O ÷ through v86's ports", value: o, unit: "frames/s", baseline: v, ratio: o / v,
       note: "what an embedder that implements rep ins/outs gets: one call per string instead of one per 32-bit access" });
+
+    // vmdev's virtio-net through its driver model, the same frames each way.
+    const vcore = await VmCore.create({ module, variant: "release", ramBytes: 32 << 20 });
+    const irq = new InterruptRecorder();
+    const vnet = VirtioNet.create(vcore, { mac: MAC, transport: "mmio", interrupts: irq, queueSize: 256, backlogFrames: 1024 });
+    const vdrv = new VirtioNetDriver(new MmioTransport(vnet), new GuestRam(vcore, { trackDirty: false }), irq, { queueSize: 256, maxTxFrame: 1514, heap: [1 << 20, 24 << 20] });
+    vdrv.init();
+    let vSent = 0;
+    vnet.onTransmit = () => { vSent++; };
+    const macBytes = Uint8Array.from(MAC.split(":").map((x) => parseInt(x, 16)));
+    const vRx = (len: number) => {
+      let seq = 0;
+      return rate(() => {
+        for (let i = 0; i < BATCH; i++) vnet.receive(frameTo(macBytes, len, seq++));
+        vdrv.pollRx(0);
+        const got = vdrv.takeReceived();
+        if (got.length !== BATCH) throw new Error(`virtio-net: ${got.length} of ${BATCH} ${len}-byte frames arrived`);
+      }, BATCH);
+    };
+    const vTx = (len: number) => {
+      const f = frameTo(Uint8Array.from([2, 0, 0, 0, 0, 9]), len, 0);
+      return rate(() => {
+        const before = vSent;
+        vdrv.transmit(f);
+        vdrv.reclaimTx(0);
+        if (vSent !== before + 1) throw new Error("virtio-net: the frame did not go out");
+      }, 1);
+    };
+    const same = "each NIC through its own driver model and transport in wasm (NE2000: port window with string I/O, 32-bit; virtio-net: MMIO, split virtqueues), no emulator dispatch";
+    for (const len of [64, 1500]) {
+      const n = rxRate(direct, len), vv = vRx(len);
+      rows.push({ name: `NE2000 receive ${len} B ÷ vmdev virtio-net, each through its driver model`, value: n, unit: "frames/s", baseline: vv, ratio: n / vv, note: `host → device → driver, ${BATCH} frames per service; ${same}` });
+    }
+    for (const len of [64, 1500]) {
+      const n = txRate(direct, len), vv = vTx(len);
+      rows.push({ name: `NE2000 transmit ${len} B ÷ vmdev virtio-net, each through its driver model`, value: n, unit: "frames/s", baseline: vv, ratio: n / vv, note: `driver → device → host, one frame at a time; ${same}` });
+    }
+    vnet.destroy();
     nic2.destroy();
   }
   await emulator.destroy();
