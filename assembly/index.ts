@@ -2,8 +2,11 @@
 // own file; test/abi.test.ts pins the whole list.
 export * from "./core/exports";
 export * from "./machine/exports";
+export * from "./memtest/exports";
 export * from "./apic/exports";
+export * from "./ioapic/exports";
 export * from "./migration/exports";
+export * from "./virtio/exports";
+export * from "./virtio-net/exports";
 export * from "./net/exports";
-export * from "./net/filter-exports";
 export * from "./ne2k/exports";

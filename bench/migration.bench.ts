@@ -9,10 +9,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { loadModule } from "../src/load-node.js";
-import { VmCore } from "../src/vm-core.js";
-import {
-  StandInSource, StandInDestination, fillRandom, connect, migrate, receiveMigration, portPair, type MigrateOptions, type MigrationReport,
-} from "../src/migration/index.js";
+import { connect, migrate, receiveMigration, portPair, type MigrateOptions, type MigrationReport } from "../src/migration/index.js";
+import { StandInSource, StandInDestination, fillRandom } from "../src/testing/index.js";
 import type { BenchRow } from "./support.js";
 
 /** Guest size of the throughput run (1 GiB; set VMDEV_BENCH_MIG_MIB to change). */
@@ -98,7 +96,7 @@ export async function run(): Promise<BenchRow[]> {
   // 4. Delta encoding of re-sent pages: same workload with and without XBZRLE.
   {
     const resent = async (delta: boolean) => {
-      const src = await StandInSource.create({ module, variant: "release", ramBytes: 256 << 20, vcpus: 2, dirtyBytesPerSec: 32 << 20, pattern: "hotset", workingSet: 0.25 });
+      const src = await StandInSource.create({ module, variant: "release", ramBytes: 256 << 20, vcpus: 2, dirtyBytesPerSec: 32 << 20, pattern: "hot", workingSet: 0.25 });
       fillRandom(src.core, 256 << 20, 17);
       await src.start();
       const r = await migrateTo(src, { delta, downtimeLimitMs: 5, maxRounds: 8, autoConverge: false });
@@ -126,10 +124,9 @@ export async function run(): Promise<BenchRow[]> {
     };
     const inProcess = async (src: StandInSource, verify: "full" | "sent") => {
       const [a, b] = portPair();
-      const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
       const [r, d] = await Promise.all([
         migrate(src, a, { verify, downtimeLimitMs: 20 }),
-        receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes }), codec),
+        receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module, variant: "release", ramBytes })),
       ]);
       if (!r.ok || !d.ok) throw new Error(`bench migration failed: ${r.error ?? d.error}`);
       return r;

@@ -12,20 +12,20 @@
 // arrive. A row shows vmdev's model through its own window with string I/O
 // (what an embedder with `rep ins/outs` gets) against the v86 port path; the
 // last rows put that beside vmdev's virtio-net doing the same work through
-// its own driver model (src/testing/virtio, MMIO transport): the same frames
+// its own driver model (src/guest/virtio, MMIO transport): the same frames
 // host → device → driver, and driver → device → host.
 import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
 import { V86 } from "v86";
 import { VmCore } from "../src/index.js";
-import { Ne2k } from "../src/devices/ne2k/ne2k.js";
+import { Ne2k } from "../src/devices/ne2k/device.js";
 import { Ne2kDriver, IrqLine, type PortIo, type IoWidth } from "../src/guest/ne2k/index.js";
-import { V86PciAdapter, type V86Emulator } from "../src/adapters/v86.js";
-import { VirtioNet } from "../src/net/virtio-net.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
-import { MmioTransport } from "../src/testing/virtio/transport.js";
+import { V86PciAdapter, type V86Emulator } from "../src/adapters/v86/index.js";
+import { VirtioNet } from "../src/devices/virtio-net/device.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
+import { MmioTransport } from "../src/guest/virtio/transport.js";
 import type { BenchRow } from "./support.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));

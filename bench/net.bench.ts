@@ -2,15 +2,15 @@
 // → driver, for 64 B and 1500 B frames, against memory.copy of the same bytes
 // in the same run; the device side alone (time inside the TX kick); and the
 // same workload on the v86 package's virtio-net. Both guests are the driver
-// model (test/support/virtio): the whole-path figure includes its JS work.
+// model (src/guest/virtio): the whole-path figure includes its JS work.
 import { createRequire } from "node:module";
-import { VirtioNet } from "../src/net/virtio-net.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
-import { Ctrl } from "../src/testing/virtio/defs.js";
-import { MmioTransport } from "../src/testing/virtio/transport.js";
-import { frame, mac } from "../src/testing/virtio/frames.js";
+import { VirtioNet } from "../src/devices/virtio-net/device.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
+import { Ctrl } from "../src/guest/virtio/defs.js";
+import { MmioTransport } from "../src/guest/virtio/transport.js";
+import { frame, mac } from "../src/guest/virtio/frames.js";
 import { benchCore, medianMs, type BenchRow } from "./support.js";
 import { v86VirtioNet } from "./v86-virtio-net.js";
 

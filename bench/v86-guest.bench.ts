@@ -35,7 +35,7 @@ export async function run(): Promise<BenchRow[]> {
     const ours = best("vmdev", (r) => r.ping[i].framesPerSec), theirs = best("v86", (r) => r.ping[i].framesPerSec);
     rows.push({
       name: `v86 Linux guest: ping -A ${size} B, vmdev ÷ v86 virtio-net`, value: ours, unit: "frames/s", baseline: theirs, ratio: ours / theirs,
-      note: `${OPTIONS.pingSeconds} s of busybox ping -A each way through the same FrameLink and host responder; request/response, so bounded by the round trip (guest wake-up, the link's event-loop turn) and ${bound}`,
+      note: `${OPTIONS.pingSeconds} s of busybox ping -A each way through the same host link and host responder; request/response, so bounded by the round trip (guest wake-up, the link's event-loop turn) and ${bound}`,
     });
   });
   {

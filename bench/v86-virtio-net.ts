@@ -1,5 +1,5 @@
 // Drives the `v86` npm package's own virtio-net device with the same driver
-// model (test/support/virtio) and the same workload as net.bench.ts, for the
+// model (src/guest/virtio) and the same workload as net.bench.ts, for the
 // vmdev ÷ v86 figure. v86 is built without a BIOS or guest: only its CPU
 // object, PCI bus, I/O ports and guest memory are used, through a PciFunction
 // adapter. Its device offers neither MRG_RXBUF, EVENT_IDX, INDIRECT_DESC nor
@@ -7,10 +7,10 @@
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import type { PciFunction, BarInfo } from "../src/index.js";
-import { GuestRam } from "../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../src/testing/virtio/net-driver.js";
-import { PciTransport } from "../src/testing/virtio/transport.js";
+import { GuestRam } from "../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
+import { PciTransport } from "../src/guest/virtio/transport.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export interface V86Nic { drv: VirtioNetDriver; loopback(on: boolean): void; stop(): void }

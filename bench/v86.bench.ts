@@ -5,8 +5,8 @@ import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
 import { V86 } from "v86";
 import { VmCore } from "../src/index.js";
-import { VirtioNet } from "../src/net/virtio-net.js";
-import { V86PciAdapter, type V86Emulator, type V86Cpu } from "../src/adapters/v86.js";
+import { VirtioNet } from "../src/devices/virtio-net/device.js";
+import { V86PciAdapter, type V86Emulator, type V86Cpu } from "../src/adapters/v86/index.js";
 import { medianMs, type BenchRow } from "./support.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));

@@ -24,14 +24,15 @@ const out = join(root, ".cache", "guest");
 const debs = join(out, "debs");
 const tree = join(out, "tree");
 /** Bumped whenever the archive layout or /init changes, so stale caches rebuild. */
-export const RECIPE = 10;
+export const RECIPE = 11;
 
 /**
  * The NIC drivers the guest loads, with what they need when the kernel has it
- * as modules (=m in Debian's 686 config): virtio_net, and ne2k_pci (with 8390)
- * for the RTL8029. A driver with no device of its own binds nothing.
+ * as modules (=m in Debian's 686 config): virtio_net, ne2k_pci (with 8390)
+ * for the RTL8029, e1000 for the 82540EM, and 8021q for VLAN interfaces. A
+ * driver with no device of its own binds nothing.
  */
-const WANTED = ["virtio_net", "ne2k_pci"];
+const WANTED = ["virtio_net", "ne2k_pci", "e1000", "8021q"];
 
 /** Guest network addressing the test and /init agree on. */
 export const GUEST = { ip: "10.0.2.15", responderIp: "10.0.2.2", prefix: 24 };
@@ -179,7 +180,7 @@ ${insmods}
 echo "VMDEV-MODULES loaded"
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-dmesg | grep -i -E 'virtio|ne2k|8390|eth0|00:0c' | sed 's/^/VMDEV-DMESG /'
+dmesg | grep -i -E 'virtio|ne2k|8390|e1000|eth0|00:0c' | sed 's/^/VMDEV-DMESG /'
 V=/sys/bus/virtio/devices/virtio0
 [ -d $V ] && echo "VMDEV-VIRTIO device=$(cat $V/device) vendor=$(cat $V/vendor) status=$(cat $V/status) features=$(cat $V/features)"
 echo "VMDEV-DRIVER $(readlink -f /sys/class/net/eth0/device) bound to $(basename "$(readlink /sys/class/net/eth0/device/driver)") via $(basename "$(readlink /sys/class/net/eth0/device/../driver)")"

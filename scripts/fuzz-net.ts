@@ -3,7 +3,7 @@
 // Runs seed after seed (both transports) until the time is up; prints the
 // first failure with its seed and ops, exit code 1.
 import { Command } from "commander";
-import { runNetFuzz } from "../test/support/virtio/fuzz.js";
+import { runNetFuzz } from "../test/devices/virtio-net/fuzz.js";
 
 const cli = new Command()
   .option("--minutes <n>", "how long to run", "10")

@@ -4,14 +4,25 @@ export { CoreCounter } from "./counters.js";
 export { VmCore, GuestMemory, DirtyBitmap, PAGE_SIZE, PAGE_SHIFT, GUEST_BITMAP, type VmCoreOptions, type PageRange, type SharedVm } from "./vm-core.js";
 export { instantiate, createMemory, WASM_FILES, type ForeignRam, type WasmVariant, type VmdevWasm } from "./wasm.js";
 export type { VmdevExports } from "./generated/exports.js";
-export { DeviceKind, readEnvelopeHeader, STATE_HEADER_SIZE, type EnvelopeHeader } from "./state.js";
-export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
-export type { PciFunction, BarInfo, BarKind } from "./pci.js";
-export { ApicBus, LocalApic, ManualClock, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type GuestClock, type ApicBusOptions, type MsrResult } from "./apic/apic-bus.js";
-export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./net/virtio-net.js";
-export { Responder, parseMac, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
+export { IoApic, decodeRedirection, type IoApicOptions, type RedirectionEntry } from "./devices/ioapic/ioapic.js";
+export { IoApicBoard, PCI_GSI_FIRST, type IoApicBoardOptions } from "./devices/ioapic/board.js";
+export { IoApicCounter, IOAPIC_PINS, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, VERSION_82093AA, VERSION_XAPIC } from "./devices/ioapic/defs.js";
+export { buildAcpiTables, BOOT_ARCH, FADT_FLAGS, type AcpiOptions, type AcpiTables, type AcpiProcessor, type PlacedTable } from "./platform/acpi/acpi.js";
+export { INTI, type MadtIoApic, type MadtOverride, type AcpiOem } from "./platform/acpi/tables.js";
+export { buildSmbiosTables, MAX_DIMM_BYTES, type SmbiosOptions, type SmbiosTables, type SmbiosProcessors, type SmbiosRange, type SmbiosBios, type SmbiosSystem } from "./platform/smbios/smbios.js";
 export {
-  V86PciAdapter, FrameLink, linkResponder, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
-  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar,
-  type FrameEndpoint, type FrameLinkCounters, type FrameLinkOptions, type FramePeer, type V86MachineDevice,
-} from "./adapters/v86.js";
+  DeviceKind, HostKind, readEnvelopeHeader, sealEnvelope, openEnvelope, encodeFields, decodeFields, STATE_HEADER_SIZE,
+  type EnvelopeHeader, type EnvelopeField, type EnvelopeSeal, type OpenedEnvelope,
+} from "./state.js";
+export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
+export type { PciFunction, BarInfo, BarKind, RegisterSpan } from "./pci.js";
+export { ManualClock, type GuestClock } from "./clock.js";
+export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";
+export { VirtioNet, VirtualSwitch, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./devices/virtio-net/index.js";
+export { parseMac, formatMac } from "./net/mac.js";
+export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
+export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
+export {
+  V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,
+  type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar, type V86MachineDevice, type DecodedMachine,
+} from "./adapters/v86/index.js";

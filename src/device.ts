@@ -17,6 +17,25 @@ export interface DeviceModel {
   reset(): void;
 }
 
+/**
+ * A device model as live migration sees it: saved state plus optional hooks
+ * (src/migration/ calls them; devices implement them without importing it).
+ */
+export interface MigratableDevice extends DeviceModel {
+  /**
+   * Stop taking new work and settle in-flight work into device state (give
+   * back descriptors fetched but not used, Firecracker `prepare_save`).
+   * Called under the write lock, before saveState.
+   */
+  quiesce?(): void;
+  /** Undo quiesce: the migration failed and the source runs again (called after the write lock is released). */
+  resume?(): void;
+  /** Announce the device's new location after resume (virtio-net VIRTIO_NET_S_ANNOUNCE). */
+  announce?(): void;
+  /** Frames this device dropped because of the migration (reported as framesLost). */
+  framesLost?(): number;
+}
+
 /** An MSI write a device emits: address and data as the PCI function would write them. */
 export interface MsiMessage {
   /** Low 32 bits of the message address (0xFEExxxxx for x86). */

@@ -6,11 +6,14 @@ import { check, Status, VmdevError } from "./status.js";
 import { instantiate, createMemory, isSharedVariant, type ForeignRam, type VmdevWasm, type WasmVariant } from "./wasm.js";
 import type { VmdevExports } from "./generated/exports.js";
 import { CoreCounter } from "./counters.js";
+import { readCounters } from "./tables.js";
+import { CoreDefs } from "./generated/constants.js";
+import { IoBuffer } from "./io-buffer.js";
 
-export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = CoreDefs.PAGE_SIZE;
+export const PAGE_SHIFT = CoreDefs.PAGE_SHIFT;
 /** Handle of the guest-RAM dirty bitmap. */
-export const GUEST_BITMAP = 1;
+export const GUEST_BITMAP = CoreDefs.GUEST_BITMAP;
 
 export interface VmCoreOptions {
   /** Compiled vmdev module (see loadModule); compile once, create many VMs. */
@@ -35,6 +38,8 @@ export class VmCore {
   readonly guest: GuestMemory;
   readonly dirty: DirtyBitmap;
   readonly variant: WasmVariant;
+  /** The I/O buffer as named windows (io-buffer.ts); the debug build checks that no two held windows overlap. */
+  readonly ioBuffer: IoBuffer;
   private views: { buffer: ArrayBufferLike | null; u8: Uint8Array; dv: DataView } = { buffer: null, u8: new Uint8Array(0), dv: new DataView(new ArrayBuffer(0)) };
 
   private constructor(wasm: VmdevWasm, variant: WasmVariant) {
@@ -42,6 +47,7 @@ export class VmCore {
     this.exports = wasm.exports;
     this.memory = wasm.memory;
     this.variant = variant;
+    this.ioBuffer = new IoBuffer(this, variant === "debug");
     this.guest = new GuestMemory(this);
     this.dirty = new DirtyBitmap(this, GUEST_BITMAP);
   }
@@ -53,7 +59,7 @@ export class VmCore {
     }
     const memory = createMemory(isSharedVariant(opts.variant));
     const wasm = await instantiate(opts.module, { memory, foreign: opts.foreign });
-    check(wasm.exports.vm_init(ramBytes / PAGE_SIZE, opts.foreign ? 1 : 0), "vm_init");
+    check(wasm.exports.vm_init(ramBytes / PAGE_SIZE, opts.foreign ? CoreDefs.VM_FOREIGN_RAM : 0), "vm_init");
     const core = new VmCore(wasm, opts.variant);
     for (const [gpa, bytes] of opts.holes ?? []) core.guest.addHole(gpa, bytes);
     return core;
@@ -106,25 +112,31 @@ export class VmCore {
 
   /** Core event counters (errors of the guest-memory port, dirty marks ignored, state rejected). */
   counters(): Record<keyof typeof CoreCounter, bigint> {
-    const base = this.exports.counters_ptr() >>> 0;
-    const dv = this.dv();
-    const out = {} as Record<keyof typeof CoreCounter, bigint>;
-    for (const [name, idx] of Object.entries(CoreCounter)) out[name as keyof typeof CoreCounter] = dv.getBigUint64(base + idx * 8, true);
-    return out;
+    return readCounters(this.dv(), this.exports.vm_counters_ptr() >>> 0, CoreCounter);
   }
 
   /** Save the guest-memory layout (size, holes, tracking) as an envelope blob. */
-  saveLayout(): Uint8Array {
-    const n = this.exports.gm_save();
-    if (n < 0) throw new VmdevError(-n, "gm_save");
-    return this.io().slice(0, n);
-  }
+  saveLayout(): Uint8Array { return this.saveEnvelope("gm_save", () => this.exports.gm_save()); }
 
   /** Restore the layout from a blob; returns a status, never throws for a bad blob. */
-  restoreLayout(blob: Uint8Array): number {
+  restoreLayout(blob: Uint8Array): number { return this.restoreEnvelope(blob, (len) => this.exports.gm_restore(len)); }
+
+  /** The envelope `save` writes at I/O offset 0 (it returns the length, or -status: thrown as `op` failing). */
+  saveEnvelope(op: string, save: () => number): Uint8Array {
+    return this.ioBuffer.use("state blob", 0, this.exports.io_size(), (w) => {
+      const n = save();
+      if (n < 0) throw new VmdevError(-n, op);
+      return w.bytes().slice(0, n);
+    });
+  }
+
+  /** Stage `blob` at I/O offset 0 for `restore(length)`; its status, or ERR_STATE_LENGTH if the blob cannot fit. */
+  restoreEnvelope(blob: Uint8Array, restore: (len: number) => number): number {
     if (blob.length > this.exports.io_size()) return Status.ERR_STATE_LENGTH;
-    this.io().set(blob, 0);
-    return this.exports.gm_restore(blob.length);
+    return this.ioBuffer.use("state blob", 0, blob.length, (w) => {
+      w.bytes().set(blob);
+      return restore(blob.length);
+    });
   }
 }
 
@@ -182,8 +194,10 @@ export class GuestMemory {
     const chunk = this.core.exports.io_size();
     for (let done = 0; done < len; done += chunk) {
       const n = Math.min(chunk, len - done);
-      check(this.core.exports.gm_copy_out(big(gpa + done), 0, n), "copy_out");
-      out.set(this.core.io().subarray(0, n), done);
+      this.core.ioBuffer.use("guest-memory copy", 0, n, (w) => {
+        check(this.core.exports.gm_copy_out(big(gpa + done), 0, n), "copy_out");
+        out.set(w.bytes(), done);
+      });
     }
     if (len === 0) check(this.check(gpa, 0), "copy_out");
     return out;
@@ -195,8 +209,10 @@ export class GuestMemory {
     const chunk = this.core.exports.io_size();
     for (let done = 0; done < bytes.length; done += chunk) {
       const n = Math.min(chunk, bytes.length - done);
-      this.core.io().set(bytes.subarray(done, done + n), 0);
-      check(this.core.exports.gm_copy_in(big(gpa + done), 0, n), "copy_in");
+      this.core.ioBuffer.use("guest-memory copy", 0, n, (w) => {
+        w.bytes().set(bytes.subarray(done, done + n));
+        check(this.core.exports.gm_copy_in(big(gpa + done), 0, n), "copy_in");
+      });
     }
   }
 
@@ -270,19 +286,25 @@ export class DirtyBitmap {
     const words = this.num(e.dirty_words(this.handle), "dirty_words");
     let cursor = 0;
     let total = 0;
-    // Each call consumes at least one word or finishes, so this is bounded by the word count.
-    while (cursor < words) {
-      const n = e.dirty_harvest_ranges(this.handle, cursor, 0, cap);
-      if (n < 0) throw new VmdevError(-n, "dirty_harvest");
-      const dv = this.core.dv();
-      const io = this.core.ioPtr();
-      for (let i = 0; i < n; i++) {
-        const page = dv.getUint32(io + i * 8, true);
-        const count = dv.getUint32(io + i * 8 + 4, true);
-        total += count;
-        fn(page, count);
+    // `fn` runs while the ranges are in the I/O buffer: one that uses the buffer meanwhile is an overlap.
+    const w = this.core.ioBuffer.claim("dirty ranges", 0, cap * 8);
+    try {
+      // Each call consumes at least one word or finishes, so this is bounded by the word count.
+      while (cursor < words) {
+        const n = e.dirty_harvest_ranges(this.handle, cursor, 0, cap);
+        if (n < 0) throw new VmdevError(-n, "dirty_harvest");
+        const dv = this.core.dv();
+        const io = w.address;
+        for (let i = 0; i < n; i++) {
+          const page = dv.getUint32(io + i * 8, true);
+          const count = dv.getUint32(io + i * 8 + 4, true);
+          total += count;
+          fn(page, count);
+        }
+        cursor = e.dirty_cursor();
       }
-      cursor = e.dirty_cursor();
+    } finally {
+      w.release();
     }
     return total;
   }
@@ -293,9 +315,10 @@ export class DirtyBitmap {
     const cap = Math.floor(e.io_size() / 8);
     for (let done = 0; done < words.length; done += cap) {
       const n = Math.min(cap, words.length - done);
-      const io = this.core.ioPtr();
-      new BigUint64Array(this.core.memory.buffer, io, n).set(words.subarray(done, done + n));
-      check(e.dirty_merge_words(this.handle, firstWord + done, 0, n), "dirty_merge_words");
+      this.core.ioBuffer.use("dirty words", 0, n * 8, (w) => {
+        new BigUint64Array(this.core.memory.buffer, w.address, n).set(words.subarray(done, done + n));
+        check(e.dirty_merge_words(this.handle, firstWord + done, 0, n), "dirty_merge_words");
+      });
     }
   }
 

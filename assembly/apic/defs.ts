@@ -2,6 +2,8 @@
 // ch. 11 "Advanced Programmable Interrupt Controller (APIC)"; ch. 12 in newer
 // editions). Offsets are into the 4 KiB xAPIC MMIO page (16-byte stride,
 // Table 11-1); x2APIC MSR 0x800+n maps to page offset n << 4 (§11.12.1.2).
+// scripts/build-wasm.mjs generates ApicDefs in src/generated/constants.ts
+// from this file.
 
 // Register offsets (Table 11-1).
 export const R_ID: u32 = 0x20;
@@ -113,7 +115,8 @@ export const MAX_APICS: u32 = 4096;
 /** Highest clock rates accepted, so the 64-bit time conversions cannot overflow (timer.ts). */
 export const MAX_HZ: u64 = 10_000_000_000;
 
-// APIC counters (apic_stat): guest mistakes and events, never traps.
+// APIC counters of the VM's APIC set, u64 each at apic_counters_ptr()
+// (APIC_STATS of them): guest mistakes and events, never traps.
 export namespace ApicStat {
   export const MMIO_BAD_ACCESS = 0;   // width/alignment refused by the MMIO gate
   export const ILLEGAL_REGISTER = 1;  // reserved register offset (xAPIC, ESR bit 7)
@@ -130,6 +133,6 @@ export namespace ApicStat {
   export const SPURIOUS = 12;         // INTA with nothing deliverable (spurious vector returned)
   export const INIT_DEASSERT = 13;
   export const DELIVERED = 14;        // fixed/lowest-priority interrupts accepted into an IRR
-  export const IPIS = 15;             // ICR/SELF_IPI/MSI/host messages routed
+  export const MESSAGES = 15;         // ICR/SELF_IPI/MSI/host messages routed
 }
 export const APIC_STATS: i32 = 16;

@@ -10,7 +10,7 @@ import { counterAdd, Counter } from "../core/layout";
 import { gmReady } from "../core/guestmem";
 import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
-  apicSetCreate, apicSetCost, apicReady, apicCount, apicSet, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statGet,
+  apicSetCreate, apicSetCost, apicReady, apicCount, apicSet, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statsPtr,
   lintSet, fireLvt, irrHighest, irrClear, setTpr, eventsTake,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
@@ -192,8 +192,8 @@ export function apic_next_deadline_all(): u64 {
   return best;
 }
 
-/** APIC counter `i` (src/apic: ApicCounter). */
-export function apic_stat(i: i32): u64 { return statGet(i); }
+/** Address of the APIC set's u64 counters (APIC_STATS of them, ApicStat order), 0 before apic_create. */
+export function apic_counters_ptr(): usize { return statsPtr(); }
 
 /** Save APIC `h` into the I/O buffer; returns the length or -status. */
 export function apic_save(h: u32): i32 {

@@ -122,7 +122,8 @@ export function apicReady(): bool { return setPtr != 0 || apicBind(); }
 @inline export function wr(h: u32, off: u32, v: u32): void { store<u32>(page(h) + off, v); }
 // @ts-ignore: decorator
 @inline export function stat(i: i32): void { store<u64>(apicSet().stats + (<usize>i << 3), load<u64>(apicSet().stats + (<usize>i << 3)) + 1); }
-export function statGet(i: i32): u64 { return !apicReady() || <u32>i >= <u32>APIC_STATS ? 0 : load<u64>(apicSet().stats + (<usize>i << 3)); }
+/** Address of the set's counters (APIC_STATS u64, ApicStat order), 0 before apic_create. */
+export function statsPtr(): usize { return apicReady() ? apicSet().stats : 0; }
 
 /** Per-instance scratch list of vCPU indices for lowest-priority arbitration. */
 let scratchPtr: usize = 0;

@@ -81,7 +81,7 @@ export function logicalMatch(i: u32, dest: u32, x2msg: bool): bool {
 export function route(src: i32, dest: u32, lo: u32, x2: bool, rh: bool): i32 {
   const set = apicSet();
   const n = set.count;
-  stat(ApicStat.IPIS);
+  stat(ApicStat.MESSAGES);
   const vector = lo & 0xFF, dm = (lo >> 8) & 7, sh = (lo >> 18) & 3;
   const logical = (lo & ICR_DEST_LOGICAL) != 0;
   // Reserved delivery modes (Figure 11-12: 011, 111 for IPIs).
@@ -166,7 +166,7 @@ export function msiDeliver(addrLo: u32, addrHi: u32, data: u32): i32 {
   // Fast path for what MSI-X nearly always sends: fixed, physical, no redirection
   // hint, one existing APIC. Same outcome as route(), fewer steps.
   if (dm == DM_FIXED && (addrLo & 0xC) == 0 && dest < apicSet().count && (ext != 0 || dest != 0xFF) && meta(dest).mode != MODE_DISABLED) {
-    stat(ApicStat.IPIS);
+    stat(ApicStat.MESSAGES);
     accept(dest, DM_FIXED, data & 0xFF, (data & ICR_TRIGGER_LEVEL) != 0);
     return 1;
   }

@@ -21,7 +21,8 @@ import {
   counterAdd, Counter,
 } from "./layout";
 
-export const GUEST_BITMAP: i32 = 1;
+import { GUEST_BITMAP } from "./defs";
+export { GUEST_BITMAP };
 
 const BM_PTR: usize = 0;
 const BM_PAGES: usize = 4;

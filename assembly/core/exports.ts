@@ -4,7 +4,7 @@
 // Byte buffers are named by offsets into the calling instance's I/O buffer,
 // never by raw pointers, so a host bug cannot point the device at its own state.
 
-import { Status, STATUS_MAX } from "./status";
+import { Status } from "./status";
 import { ABI_VERSION } from "./abi";
 import { BUILD_ID } from "./buildinfo";
 import { controlBlock, CB_COUNTERS, regionTop, regionFree } from "./layout";
@@ -12,11 +12,10 @@ import * as vm from "./vm";
 import * as gm from "./guestmem";
 import * as dirty from "./dirty";
 import { xxh64 } from "./hash";
-import { envSetStrictBuild, envPeekKind } from "./state";
+import { envSetStrictBuild } from "./state";
 
 export function abi_version(): u32 { return ABI_VERSION; }
 export function build_id(): u32 { return BUILD_ID; }
-export function status_max(): i32 { return STATUS_MAX; }
 
 /** Create guest RAM of `ramPages` 4 KiB pages; flags bit 0 = RAM owned by the embedder. */
 export function vm_init(ramPages: u32, flags: u32): i32 { return vm.vmInit(ramPages, flags); }
@@ -35,8 +34,8 @@ export function vm_attach_bytes(ioBytes: u32): i32 {
 export function io_ptr(): usize { return vm.ioPtr(); }
 export function io_size(): u32 { return vm.ioSize(); }
 export function io_resize(bytes: u32): i32 { return vm.ioResize(bytes); }
-/** Address of the core counters (u64 each, indices in src/counters.ts). */
-export function counters_ptr(): usize { return controlBlock() + CB_COUNTERS; }
+/** Address of the core counters (CORE_COUNTERS u64, defs.ts Counter order). */
+export function vm_counters_ptr(): usize { return controlBlock() + CB_COUNTERS; }
 
 export function gm_ram_ptr(): usize { return gm.gmRamPtr(); }
 export function gm_ram_pages(): u32 { return gm.gmRamPages(); }
@@ -108,11 +107,6 @@ export function dirty_harvest_ranges(h: i32, startWord: u32, ioOffset: u32, cap:
   if (cap < 33 || !vm.ioRangeOk(ioOffset, <u64>cap << 3)) return -Status.ERR_INVALID_ARG;
   return dirty.bitmapHarvestRanges(h, startWord, vm.ioPtr() + ioOffset, cap);
 }
-/** Get-and-clear as (u32 word, u32 0, u64 bits) entries; see dirty_harvest_ranges. */
-export function dirty_harvest_words(h: i32, startWord: u32, ioOffset: u32, cap: u32): i32 {
-  if (cap == 0 || !vm.ioRangeOk(ioOffset, <u64>cap << 4)) return -Status.ERR_INVALID_ARG;
-  return dirty.bitmapHarvestWords(h, startWord, vm.ioPtr() + ioOffset, cap);
-}
 export function dirty_cursor(): u32 { return dirty.bitmapHarvestCursor(); }
 export function dirty_words(h: i32): i32 {
   return dirty.bitmapValid(h) ? <i32>dirty.bitmapWords(h) : -Status.ERR_BAD_HANDLE;
@@ -130,11 +124,6 @@ export function hash_xxh64(ioOffset: u32, len: u32, seed: u64): u64 {
 }
 
 export function state_strict_build(on: i32): void { envSetStrictBuild(on != 0); }
-/** Device kind of the blob at the start of the I/O buffer (header check only), or -status. */
-export function state_peek_kind(len: u32): i32 {
-  if (len > vm.ioSize()) return -Status.ERR_STATE_LENGTH;
-  return envPeekKind(vm.ioPtr(), len);
-}
 /** Save the guest-memory layout to the start of the I/O buffer; returns the length or -status. */
 export function gm_save(): i32 { return vm.gmSaveState(); }
 /** Restore the guest-memory layout from `len` bytes at the start of the I/O buffer. */

@@ -223,6 +223,20 @@ export function gmCopyOut(gpa: u64, dst: usize, len: u64): i32 {
   return Status.OK;
 }
 
+/**
+ * The 16 bytes at `gpa` (a virtio descriptor) in one read: their address in
+ * linear memory (own RAM in place, foreign RAM copied into the bounce buffer
+ * with one upcall instead of one per field; valid until the next guest-memory
+ * access), or 0 (counted) when the range is not in RAM. A failed upcall reads
+ * as zeros and sets the host fault, like the scalar loads.
+ */
+export function gmRead16(gpa: u64): usize {
+  if (gmCheck(gpa, 16) != Status.OK) return 0;
+  if (!foreign) return ramPtr + <usize>gpa;
+  foreignRead(gpa, 16);
+  return bounce;
+}
+
 /** Copy `len` bytes from linear memory at `src` into guest RAM at `gpa`, marking the pages dirty. */
 export function gmCopyIn(gpa: u64, src: usize, len: u64): i32 {
   const s = gmCheck(gpa, len);

@@ -26,16 +26,10 @@
 // list is full and it merges with nothing is lost, and counted
 // (Counter.BLOCK_BYTES_LOST).
 
-export const PAGE_SHIFT: u32 = 12;
-export const PAGE_SIZE: u32 = 1 << PAGE_SHIFT;
+import { PAGE_SHIFT, PAGE_SIZE, MAX_OWN_RAM_PAGES, MAX_FOREIGN_RAM_PAGES, MAX_HOLES, Counter, CORE_COUNTERS } from "./defs";
+export { PAGE_SHIFT, PAGE_SIZE, MAX_OWN_RAM_PAGES, MAX_FOREIGN_RAM_PAGES, MAX_HOLES, Counter, CORE_COUNTERS };
+
 export const WASM_PAGE: u32 = 65536;
-
-/** Largest guest RAM vmdev places in its own linear memory (3.75 GiB, leaving room for state). */
-export const MAX_OWN_RAM_PAGES: u32 = 0xF0000;
-/** Largest guest RAM behind foreign accessors (4 GiB; GPAs stay 32-bit). */
-export const MAX_FOREIGN_RAM_PAGES: u32 = 0x100000;
-
-export const MAX_HOLES: i32 = 16;
 export const MAX_BITMAPS: i32 = 16;
 export const MAX_COUNTERS: i32 = 64;
 
@@ -246,21 +240,8 @@ export function controlBlockInit(): bool {
   return true;
 }
 
-// Counters: monotonic u64 event counts shared by all instances. Indices are
-// fixed here so the host can read them by name (src/counters.ts mirrors them).
-export namespace Counter {
-  export const GM_RANGE_ERRORS = 0;
-  export const GM_HOLE_ERRORS = 1;
-  export const GM_HOST_ERRORS = 2;
-  export const BAD_HANDLE = 3;
-  export const DIRTY_MARKS_IGNORED = 4;
-  export const STATE_REJECTED = 5;
-  /** Bytes of freed blocks dropped because the free list was full. */
-  export const BLOCK_BYTES_LOST = 6;
-  /** Bumped by every change to the holes; devices holding validated guest ranges re-check them when it moves. */
-  export const LAYOUT_CHANGES = 7;
-}
-export const CORE_COUNTERS: i32 = 8;
+// Counters (defs.ts Counter): monotonic u64 event counts in the control
+// block, shared by all instances.
 
 // @ts-ignore: decorator
 @inline export function counterAdd(index: i32, n: u64): void {

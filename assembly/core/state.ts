@@ -1,6 +1,6 @@
 // The state envelope: the one format every device saves and restores through.
 //
-// Layout (little-endian), HEADER_SIZE bytes of header then the payload:
+// Layout (little-endian), ENV_HEADER_SIZE bytes of header then the payload:
 //   0  u32 magic "VMDS"          20 u32 wasm build id
 //   4  u16 format version        24 u32 payload length
 //   6  u16 header size           28 u32 flags (must be 0)
@@ -24,24 +24,11 @@ import { ABI_VERSION, abiCompatible } from "./abi";
 import { BUILD_ID } from "./buildinfo";
 import { counterAdd, Counter } from "./layout";
 
-export const ENV_MAGIC: u32 = 0x53444d56; // "VMDS"
-export const ENV_FORMAT: u16 = 1;
-export const HEADER_SIZE: u32 = 48;
+import { ENV_MAGIC, ENV_FORMAT, ENV_HEADER_SIZE } from "./defs";
 export const FIELD_HEADER: u32 = 8;
 
-/** Device kinds: one number per saved-state format. */
-export namespace DeviceKind {
-  export const GUEST_MEMORY = 1;
-  export const VIRTIO_NET = 2;
-  export const LOCAL_APIC = 3;
-  export const VIRTIO_TRANSPORT = 4;
-  /** The machine runtime's memtest device (assembly/machine/testdev.ts). */
-  export const MEMTEST = 5;
-  /** The machine's guest clock (assembly/machine/clock.ts). */
-  export const GUEST_CLOCK = 6;
-  /** The NE2000 (assembly/ne2k/state.ts). */
-  export const NE2000 = 8;
-}
+// Device kinds (defs.ts DeviceKind): one number per saved-state format.
+export { DeviceKind } from "./defs";
 
 let strictBuild = false;
 /** When on, restore refuses blobs saved by another wasm build. */
@@ -56,12 +43,12 @@ let wOverflow = false;
 
 /** Start a blob in [buf, buf+cap). */
 export function envBegin(buf: usize, cap: u32, kind: u32, payloadVersion: u32): void {
-  wBase = buf; wCap = cap; wPos = HEADER_SIZE; wOverflow = cap < HEADER_SIZE;
+  wBase = buf; wCap = cap; wPos = ENV_HEADER_SIZE; wOverflow = cap < ENV_HEADER_SIZE;
   if (wOverflow) return;
-  memory.fill(buf, 0, HEADER_SIZE);
+  memory.fill(buf, 0, ENV_HEADER_SIZE);
   store<u32>(buf, ENV_MAGIC);
   store<u16>(buf, ENV_FORMAT, 4);
-  store<u16>(buf, <u16>HEADER_SIZE, 6);
+  store<u16>(buf, <u16>ENV_HEADER_SIZE, 6);
   store<u32>(buf, kind, 8);
   store<u32>(buf, payloadVersion, 12);
   store<u32>(buf, ABI_VERSION, 16);
@@ -88,9 +75,9 @@ export function envPutBytes(tag: u32, src: usize, len: u32): void {
 /** Seal the blob. Returns its total length, or -ERR_NO_MEMORY if it did not fit. */
 export function envFinish(): i32 {
   if (wOverflow) return -Status.ERR_NO_MEMORY;
-  const payload = wPos - HEADER_SIZE;
+  const payload = wPos - ENV_HEADER_SIZE;
   store<u32>(wBase, payload, 24);
-  store<u64>(wBase, xxh64(wBase + HEADER_SIZE, payload, 0), 32);
+  store<u64>(wBase, xxh64(wBase + ENV_HEADER_SIZE, payload, 0), 32);
   store<u64>(wBase, xxh64(wBase, 40, 0), 40);
   return <i32>wPos;
 }
@@ -114,17 +101,17 @@ export function envOpen(buf: usize, len: u32, kind: u32): i32 {
 }
 
 function envOpenInner(buf: usize, len: u32, kind: u32): i32 {
-  if (len < HEADER_SIZE) return Status.ERR_STATE_LENGTH;
+  if (len < ENV_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
   if (load<u32>(buf) != ENV_MAGIC) return Status.ERR_STATE_MAGIC;
-  if (load<u16>(buf, 4) != ENV_FORMAT || load<u16>(buf, 6) != <u16>HEADER_SIZE) return Status.ERR_STATE_VERSION;
+  if (load<u16>(buf, 4) != ENV_FORMAT || load<u16>(buf, 6) != <u16>ENV_HEADER_SIZE) return Status.ERR_STATE_VERSION;
   if (load<u64>(buf, 40) != xxh64(buf, 40, 0)) return Status.ERR_STATE_CHECKSUM;
   if (load<u32>(buf, 8) != kind) return Status.ERR_STATE_KIND;
   if (!abiCompatible(load<u32>(buf, 16))) return Status.ERR_STATE_ABI;
   if (strictBuild && load<u32>(buf, 20) != BUILD_ID) return Status.ERR_STATE_BUILD;
   if (load<u32>(buf, 28) != 0) return Status.ERR_STATE_VERSION;
   const payload = load<u32>(buf, 24);
-  if (payload != len - HEADER_SIZE) return Status.ERR_STATE_LENGTH;
-  const p = buf + HEADER_SIZE;
+  if (payload != len - ENV_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
+  const p = buf + ENV_HEADER_SIZE;
   if (load<u64>(buf, 32) != xxh64(p, payload, 0)) return Status.ERR_STATE_CHECKSUM;
   // Walk the fields once: each is ≥ FIELD_HEADER bytes, so at most payload/8 steps.
   let off: u32 = 0;
@@ -144,7 +131,7 @@ export function envVersion(): u32 { return rVersion; }
 
 /** Device kind of a blob, after checking its header alone; -status if the header is bad. */
 export function envPeekKind(buf: usize, len: u32): i32 {
-  if (len < HEADER_SIZE) return -Status.ERR_STATE_LENGTH;
+  if (len < ENV_HEADER_SIZE) return -Status.ERR_STATE_LENGTH;
   if (load<u32>(buf) != ENV_MAGIC) return -Status.ERR_STATE_MAGIC;
   if (load<u64>(buf, 40) != xxh64(buf, 40, 0)) return -Status.ERR_STATE_CHECKSUM;
   return <i32>(load<u32>(buf, 8) & 0x7fff_ffff);

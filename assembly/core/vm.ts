@@ -4,6 +4,7 @@
 // host-visible scratch area every exported function that moves bytes uses.
 
 import { Status } from "./status";
+import { VM_FOREIGN_RAM } from "./defs";
 import {
   controlBlock, controlBlockInit, regionAlloc, regionCost, regionRollback, regionTop, CB_FLAGS, CB_RAM_PTR, CB_RAM_PAGES,
   CB_HOLE_COUNT, CB_HOLES, CBF_INIT, CBF_FOREIGN, MAX_OWN_RAM_PAGES, MAX_FOREIGN_RAM_PAGES,
@@ -13,7 +14,6 @@ import { GUEST_BITMAP, bitmapCreate, bitmapRelease, bitmapEnabled, bitmapSetEnab
 import { gmBind, gmReady, gmRamPages, gmForeign, layoutChanged, BOUNCE_SIZE } from "./guestmem";
 import { DeviceKind, envBegin, envPutU32, envPutBytes, envFinish, envOpen, envGetU32, envU32, envFind, envFoundLen, envVersion } from "./state";
 
-export const VM_FOREIGN_RAM: u32 = 1;
 export const DEFAULT_IO_SIZE: u32 = 1 << 20;
 
 let ioBase: usize = 0;

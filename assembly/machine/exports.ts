@@ -1,12 +1,11 @@
 // Exported functions of the machine runtime: the vCPU synthetic workload, a
 // whole-RAM hash (the write-lock invariant check and migration's final
-// compare) and the memtest device that proves the machine's device path.
+// compare). The memtest device has its own room, assembly/memtest/.
 
 import { Status } from "../core/status";
 import { gmRamPtr, gmRamPages, gmForeign, gmReady } from "../core/guestmem";
 import { xxh64 } from "../core/hash";
 import { workloadSeed, workloadRun } from "./workload";
-import * as memtest from "./testdev";
 import { clockSave, clockRestore, clockRestored } from "./clock";
 
 /** Reseed this instance's workload stream. */
@@ -29,15 +28,6 @@ export function mach_ram_hash(firstPage: u32, count: u32, seed: u64): u64 {
   return xxh64(gmRamPtr() + (<usize>firstPage << 12), <usize>count << 12, seed);
 }
 
-export function memtest_create(gpa: u64, len: u32): i32 { return memtest.memtestCreate(gpa, len); }
-/** The most linear memory a memtest_create takes (its table, on first use in this instance). */
-export function memtest_memory_bytes(): u32 { return <u32>memtest.memtestCost(); }
-export function memtest_destroy(h: i32): i32 { return memtest.memtestDestroy(h); }
-export function memtest_tick(h: i32, n: u32): i32 { return memtest.memtestTick(h, n); }
-export function memtest_ticks(h: i32): u64 { return memtest.memtestTicks(h); }
-export function memtest_reset(h: i32): i32 { return memtest.memtestReset(h); }
-export function memtest_save(h: i32): i32 { return memtest.memtestSave(h); }
-export function memtest_restore(h: i32, len: u32): i32 { return memtest.memtestRestore(h, len); }
 
 /** Save the guest clock (guest ns) as an envelope at the start of the I/O buffer; length or -status. */
 export function mach_clock_save(guestNs: u64): i32 { return clockSave(guestNs); }

@@ -8,13 +8,7 @@
 
 import { Status } from "../core/status";
 import { gmCheck, gmStore64, gmFill, gmRamPages } from "../core/guestmem";
-
-/** Pages chosen uniformly at random in the window. */
-export const PATTERN_UNIFORM: u32 = 0;
-/** Pages chosen uniformly from the first `hotPages` pages of the window. */
-export const PATTERN_HOT: u32 = 1;
-/** Pages in order through the window, wrapping. */
-export const PATTERN_SEQUENTIAL: u32 = 2;
+import { PATTERN_HOT, PATTERN_SEQUENTIAL } from "./defs";
 
 let prng: u32 = 0x9e3779b9;
 let cursor: u32 = 0;

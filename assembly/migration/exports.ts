@@ -5,24 +5,11 @@
 import { Status } from "../core/status";
 import * as vm from "../core/vm";
 import * as pg from "./pages";
-import { deltaEncode, deltaDecode, PAGE } from "./delta";
-import { pageIsZero } from "./zero";
 
 /** Allocate page tables and an XBZRLE cache of `cacheSlots` pages (0 = no delta). */
 export function mig_init(cacheSlots: u32): i32 { return pg.migInit(cacheSlots); }
-/** One statistic of the last encode/apply/compare (see assembly/migration/pages.ts Stat). */
+/** One statistic of the last encode/apply/compare (defs.ts Stat). */
 export function mig_stat(i: i32): u32 { return pg.migStat(i); }
-/** XXH64 of a zero page (seed 0): the hash a zero-marker record carries. */
-export function mig_zero_hash(): u64 { return pg.migZeroHash(); }
-/** 1 if guest page `page` is all zeros, 0 if not, -status (range, hole, host) otherwise. */
-export function mig_page_is_zero(page: u32): i32 { return pg.migPageIsZero(page); }
-/** Number of zero pages in [first, first+count), holes skipped; -status on error. */
-export function mig_count_zero(first: u32, count: u32): i32 { return pg.migCountZero(first, count); }
-/** 1 if the 4096 bytes at I/O offset `off` are zero, 0 if not, -ERR_INVALID_ARG if out of the buffer. */
-export function mig_buf_is_zero(off: u32): i32 {
-  if (!vm.ioRangeOk(off, PAGE)) return -Status.ERR_INVALID_ARG;
-  return pageIsZero(vm.ioPtr() + off) ? 1 : 0;
-}
 
 /** Encode pages into records at I/O offset `outOff` (≤ cap bytes); returns bytes written or -status. */
 export function mig_encode(first: u32, count: u32, flags: u32, outOff: u32, cap: u32): i32 {
@@ -61,14 +48,4 @@ export function mig_round_of(page: u32): u32 { return pg.migRoundOf(page); }
 export function mig_compare(first: u32, count: u32, inOff: u32, outOff: u32, cap: u32): i32 {
   if (!vm.ioRangeOk(inOff, <u64>count << 3) || !vm.ioRangeOk(outOff, <u64>cap << 3)) return -Status.ERR_INVALID_ARG;
   return pg.migCompare(first, count, vm.ioPtr() + inOff, vm.ioPtr() + outOff, cap);
-}
-/** XBZRLE-encode the page at `newOff` against `oldOff` into `outOff` (≤ cap); length or -1 if larger. */
-export function mig_delta_encode(oldOff: u32, newOff: u32, outOff: u32, cap: u32): i32 {
-  if (!vm.ioRangeOk(oldOff, PAGE) || !vm.ioRangeOk(newOff, PAGE) || !vm.ioRangeOk(outOff, cap)) return -Status.ERR_INVALID_ARG;
-  return deltaEncode(vm.ioPtr() + oldOff, vm.ioPtr() + newOff, vm.ioPtr() + outOff, cap);
-}
-/** Apply an untrusted delta of `len` bytes at `inOff` to the page at `pageOff`; untouched on error. */
-export function mig_delta_decode(pageOff: u32, inOff: u32, len: u32): i32 {
-  if (!vm.ioRangeOk(pageOff, PAGE) || !vm.ioRangeOk(inOff, len)) return Status.ERR_INVALID_ARG;
-  return deltaDecode(vm.ioPtr() + pageOff, vm.ioPtr() + inOff, len);
 }

@@ -2,7 +2,7 @@
 // the whole-memory digest.
 //
 // Page record (little-endian, RECORD_HEADER bytes then `len` data bytes):
-//   0 u32 page number   4 u8 kind (REC_*)   5 u8 0   6 u16 len   8 u64 XXH64 of the page
+//   0 u32 page number   4 u8 kind (defs.ts Rec)   5 u8 0   6 u16 len   8 u64 XXH64 of the page
 // ZERO: len 0 (the page is all zeros). FULL: len 4096. DELTA: an XBZRLE stream
 // (delta.ts) against the copy of the page sent before, len < 4096.
 // ZERO_RUN (round 0): len 0, and the u64 field holds a count: pages
@@ -27,21 +27,8 @@ import { xxh64 } from "../core/hash";
 import { gmCheck, gmCopyOut, gmCopyIn, gmFill, gmRamPages, gmRamPtr, gmForeign, gmReady } from "../core/guestmem";
 import { pageIsZero } from "./zero";
 import { deltaEncode, deltaDecode, PAGE } from "./delta";
+import { RECORD_HEADER, Rec, DELTA_MAX, ROUND_NEVER, ENC_SKIP_ZERO, ENC_DELTA, Stat, STATS } from "./defs";
 import { inHoles, liveHoles, liveHoleCount, layoutDiff, diffFirst, diffFirstIsHole } from "./holes";
-
-export const RECORD_HEADER: u32 = 16;
-export const REC_ZERO: u32 = 0;
-export const REC_FULL: u32 = 1;
-export const REC_DELTA: u32 = 2;
-export const REC_ZERO_RUN: u32 = 3;
-/** Largest delta worth sending: beyond this a full page costs about the same. */
-export const DELTA_MAX: u32 = 3072;
-/** Round number recorded for a page never sent. */
-export const ROUND_NEVER: u32 = 0xffff;
-
-/** Encode flags. */
-export const ENC_SKIP_ZERO: u32 = 1; // round 0: zero pages go as ZERO_RUN records
-export const ENC_DELTA: u32 = 2;     // try XBZRLE against the cache, and cache what is sent
 
 // Per-instance state (the migrating instance on the main thread owns it).
 let tPages: u32 = 0;
@@ -54,23 +41,7 @@ let cData: usize = 0;     // cSlots × 4096
 let scratch: usize = 0;   // 4096: a page being decoded or hashed
 let dscratch: usize = 0;  // 4096: a delta being encoded
 let zeroHash: u64 = 0;
-
-// Statistics of the last call, read with migStat.
-export namespace Stat {
-  export const PAGES = 0;     // pages consumed from the requested range
-  export const ZERO = 1;      // zero-marker records written / applied
-  export const FULL = 2;
-  export const DELTA = 3;
-  export const SKIPPED = 4;   // zero pages sent inside ZERO_RUN records (ENC_SKIP_ZERO)
-  export const HOLES = 5;     // pages in holes skipped
-  export const BAD_OFFSET = 6; // apply: offset of the record that failed
-  export const BAD_PAGE = 7;   // apply: its page number (0xffffffff if unknown); hash range, unsent, layout: the first page found
-  export const MISMATCHES = 8; // compare, unsent: total pages found; hash range: pages whose hash changed
-  export const DELTA_BYTES = 9; // encode: bytes of delta payload written
-  export const HOLE = 10;      // layout: 1 if the first differing page is a hole in the blob, 0 if it is RAM there
-}
-const STATS: i32 = 11;
-let stats: usize = 0;
+let stats: usize = 0;     // STATS × u32 (defs.ts Stat), read with migStat
 
 // @ts-ignore: decorator
 @inline function stat(i: i32): u32 { return load<u32>(stats + (<usize>i << 2)); }
@@ -189,7 +160,7 @@ export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u
     if (s == Status.ERR_HOLE) { store<u64>(tHash + (<usize>p << 3), 0); statInc(Stat.HOLES); statInc(Stat.PAGES); continue; }
     if (s != Status.OK) return -s;
     statInc(Stat.PAGES);
-    let kind = REC_FULL;
+    let kind = Rec.FULL;
     let len = PAGE;
     let h: u64;
     if (pageIsZero(data)) {
@@ -203,7 +174,7 @@ export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u
         statInc(Stat.SKIPPED);
         if (runRec != 0 && runEnd == p) { store<u64>(runRec, load<u64>(runRec, 8) + 1, 8); runEnd = p + 1; continue; }
         store<u32>(rec, p);
-        store<u8>(rec, <u8>REC_ZERO_RUN, 4);
+        store<u8>(rec, <u8>Rec.ZERO_RUN, 4);
         store<u8>(rec, 0, 5);
         store<u16>(rec, 0, 6);
         store<u64>(rec, 1, 8);
@@ -211,7 +182,7 @@ export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u
         pos += RECORD_HEADER;
         continue;
       }
-      kind = REC_ZERO; len = 0;
+      kind = Rec.ZERO; len = 0;
       statInc(Stat.ZERO);
     } else {
       h = xxh64(data, PAGE, 0);
@@ -225,13 +196,13 @@ export function migEncode(first: u32, count: u32, flags: u32, out: usize, cap: u
           if (n >= 0) {
             memory.copy(cached, data, PAGE);
             memory.copy(data, dscratch, <usize>n);
-            kind = REC_DELTA; len = <u32>n;
+            kind = Rec.DELTA; len = <u32>n;
             statSet(Stat.DELTA_BYTES, stat(Stat.DELTA_BYTES) + <u32>n);
           }
         }
-        if (kind == REC_FULL) { memory.copy(cached, data, PAGE); store<u32>(tag, p + 1); }
+        if (kind == Rec.FULL) { memory.copy(cached, data, PAGE); store<u32>(tag, p + 1); }
       }
-      statInc(kind == REC_DELTA ? Stat.DELTA : Stat.FULL);
+      statInc(kind == Rec.DELTA ? Stat.DELTA : Stat.FULL);
     }
     store<u32>(rec, p);
     store<u8>(rec, <u8>kind, 4);
@@ -273,7 +244,7 @@ export function migApply(inp: usize, len: u32, round: u32): i32 {
     const gpa = <u64>p << PAGE_SHIFT;
     if (gmCheck(gpa, PAGE) != Status.OK) return Status.ERR_CORRUPT;
     const data = rec + RECORD_HEADER;
-    if (kind == REC_ZERO_RUN) {
+    if (kind == Rec.ZERO_RUN) {
       // h is the page count; the whole run must lie in RAM outside holes.
       if (dlen != 0 || h == 0 || h > <u64>(tPages - p)) return Status.ERR_CORRUPT;
       const count = <u32>h;
@@ -291,17 +262,17 @@ export function migApply(inp: usize, len: u32, round: u32): i32 {
       off += RECORD_HEADER;
       continue;
     }
-    if (kind == REC_ZERO) {
+    if (kind == Rec.ZERO) {
       if (dlen != 0 || h != zeroHash) return Status.ERR_CORRUPT;
       const s = gmFill(gpa, 0, PAGE);
       if (s != Status.OK) return s;
       statInc(Stat.ZERO);
-    } else if (kind == REC_FULL) {
+    } else if (kind == Rec.FULL) {
       if (dlen != PAGE || xxh64(data, PAGE, 0) != h) return Status.ERR_CORRUPT;
       const s = gmCopyIn(gpa, data, PAGE);
       if (s != Status.OK) return s;
       statInc(Stat.FULL);
-    } else if (kind == REC_DELTA) {
+    } else if (kind == Rec.DELTA) {
       if (dlen >= PAGE) return Status.ERR_CORRUPT;
       let s = readPage(p, scratch);
       if (s != Status.OK) return s;

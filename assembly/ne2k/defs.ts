@@ -1,8 +1,9 @@
 // NE2000 (DP8390 core, RTL8029 PCI function) constants: the register map
 // and bits of the National Semiconductor DP8390D data sheet ("Register
 // Descriptions", §6-7 of the July 1995 edition), the NE2000 board's port
-// window and memory map, and the device's own limits and counters. TS glue
-// mirrors what it needs (src/devices/ne2k/defs.ts, pinned by a test).
+// window and memory map, and the device's own limits and counters. The build
+// generates the host's copy (src/generated/constants.ts Ne2kDefs) from this
+// file and test/abi pins the values.
 
 // ---- Port window of an NE2000 board (32 ports) ----
 export const NE_PORTS: u32 = 32;
@@ -191,7 +192,7 @@ export const PCI_DEVICE: u32 = 0x8029;
 export const PCI_CLASS_ETHERNET: u32 = 0x020000;
 export const BAR0_SIZE: u32 = 32;
 
-// ---- Device counters (u64 each; names in src/devices/ne2k/defs.ts) ----
+// ---- Device counters (u64 each, at ne2k_counters_ptr) ----
 export namespace Ne2kCounter {
   /** An access of a width or at an offset the board does not decode as such. */
   export const BAD_ACCESS = 0;

@@ -1,12 +1,12 @@
 // Exports of the NE2000 (DP8390 / RTL8029AS) model: numbers in, numbers out.
 // Devices are named by handles (1..7); frames cross by offsets into the
-// calling instance's I/O buffer. See src/devices/ne2k/ne2k.ts for the typed API.
+// calling instance's I/O buffer. See src/devices/ne2k/device.ts for the typed API.
 
 import { Status } from "../core/status";
 import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
-import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE2K_COUNTERS, OUTBOX_FRAMES, SLOT_BYTES, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
+import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
 import { Ne2k, ne2kGet, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN } from "./device";
 import { portRead, portWrite, dataRunLength, runRead, runCommit, runMove } from "./model";
 import { rxFromHost } from "./rx";
@@ -191,37 +191,29 @@ export function ne2k_receive(h: i32, ioOff: u32, len: u32): i32 {
   return rxFromHost(d, ioPtr() + ioOff, len);
 }
 
-/** Frames the guest transmitted, waiting for the host: count; frame i is at ne2k_tx_ptr + i × ne2k_slot_bytes (u32 length, then the bytes). */
+/** Frames the guest transmitted, waiting for the host: count; at most OUTBOX_FRAMES; frame i is at ne2k_tx_ptr + i × SLOT_BYTES (u32 length, then the bytes). */
 export function ne2k_tx_frames(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.outFrames; }
 export function ne2k_tx_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.outbox; }
-export function ne2k_slot_bytes(): u32 { return SLOT_BYTES; }
 /** The host took the outbox frames: a transmission that waited for room completes now. */
 export function ne2k_tx_done(h: i32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   ne2kTxDrained(d);
   return Status.OK;
 }
-/** Frames the outbox holds before a transmission waits. */
-export function ne2k_outbox_frames(): u32 { return OUTBOX_FRAMES; }
 
-/** What the host must look at after a call: bit 0 = frames in the outbox, bit 2 = the interrupt line level. 0 for an unknown handle. */
-export function ne2k_pending(h: i32): u32 {
-  const p = ne2kGet(h); if (p == 0) return 0;
-  const d = changetype<Ne2k>(p);
-  return (d.outFrames != 0 ? 1 : 0) | (lineLevel(d) ? 4 : 0);
-}
 /**
- * Address of a u32 the device keeps equal to ne2k_pending(h), so a host can
- * check after each access with a memory read instead of a call. 0 for an
+ * Address of a u32 the device keeps up to date with what the host must look
+ * at after a call: bit 0 = frames in the outbox, bit 2 = the interrupt line
+ * level. A host checks it after each access with a memory read instead of a
+ * call. 0 for an
  * unknown handle; valid until the device is destroyed.
  */
 export function ne2k_host_flags_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : changetype<usize>(d); }
 /** Level of the interrupt line (PCI INTA#, or the ISA IRQ): 1 asserted. */
 export function ne2k_intx(h: i32): i32 { const p = ne2kGet(h); return p != 0 && lineLevel(changetype<Ne2k>(p)) ? 1 : 0; }
 
-/** Address of the device's u64 counters (ne2k_counter_count of them; names in src/devices/ne2k/defs.ts). */
+/** Address of the device's u64 counters (NE2K_COUNTERS of them, named by defs.ts Ne2kCounter). */
 export function ne2k_counters_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.counters; }
-export function ne2k_counter_count(): u32 { return NE2K_COUNTERS; }
 /** Frames waiting in the receive backlog. */
 export function ne2k_backlog(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.backlogCount; }
 

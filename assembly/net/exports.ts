@@ -1,199 +1,132 @@
-// Exports of the virtio transports and virtio-net: numbers in, numbers out.
-// Devices are named by handles (1..15); frames cross by offsets into the
-// calling instance's I/O buffer. See src/net/virtio-net.ts for the typed API.
+// Exports of the RX filter engine (filter.ts) over a filter state that lives
+// in the caller's I/O buffer: for hosts that filter frames themselves and for
+// testing the engine the way NIC models use it. Numbers in, numbers out:
+// `reg` is the state's offset in the I/O buffer (FS_BYTES bytes, see
+// rxf_state_bytes), frames are (offset, length) in the same buffer, and a MAC
+// is two big-endian numbers as in vnet_create (bytes 0..1 in macHi, 2..5 in
+// macLo). Predicates return 1 or 0, or -Status.
 
 import { Status } from "../core/status";
-import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
-import { gmReady } from "../core/guestmem";
-import { DEVICE_NET, TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
-import { VDev, devCreate, devDestroy, devGet, devIntxLevel, devQueue, DEV_COUNTERS } from "../virtio/device";
-import { dispReset } from "../virtio/dispatch";
-import { sgReserve } from "../virtio/chain";
-import { pciReserve, pciInit, pciResetConfig, pciConfigRead, pciConfigWrite, pciBarRead, pciBarWrite } from "../virtio/pci";
-import { mmioRead, mmioWrite } from "../virtio/mmio";
 import {
-  netInit, netScratch, netStateBytes, netOffered, netReceive, netAnnounce, netOf, netTxDrained, netQuiesce, netResume, MAX_PAIRS, MIN_MTU, MAX_MTU,
-} from "./device";
-import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./switch";
-import { netSave, netRestore, netStateBound } from "./state";
-import { netMemoryBytes, MAX_BACKLOG } from "./sizing";
+  FS_BYTES, EXACT_MAX, OVERFLOW_UNI, OVERFLOW_MULTI, macLoad, rxfInit, rxfExactSet, rxfExactAdd, rxfExactClear, rxfExactMatch,
+  rxfHash64Write, rxfHash64Has, rxfHash64Index, rxfMtaWrite, rxfMtaHas, rxfMtaIndex, rxfVftaWrite, rxfVlanHas, rxfTci,
+  crc32, crcTablesReady,
+} from "./filter";
 
-function dev(h: i32, type: u32): VDev | null {
-  const p = devGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  const d = changetype<VDev>(p);
-  if (type != 0 && d.type != type) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  return d;
+function state(reg: u32): usize { return ioRangeOk(reg, <u64>FS_BYTES) ? ioPtr() + <usize>reg : 0; }
+
+/** The address of a 6-byte destination at `off`, or -1 if the range is not in the I/O buffer. */
+function dst(off: u32, len: u32): i64 {
+  if (len < 6 || !ioRangeOk(off, len)) return -1;
+  return <i64>macLoad(ioPtr() + <usize>off);
 }
 
-/**
- * Create a virtio-net device. transport: 1 = PCI, 2 = MMIO. MAC as two
- * big-endian numbers (bytes 0..1 in macHi, 2..5 in macLo). Returns a handle
- * (≥ 1) or -Status; a create that fails takes nothing (no handle, no memory
- * beyond the instance's scratch, made once): ERR_FULL when all 15 handles are
- * in use, ERR_NO_MEMORY when the device's memory (mostly the backlog: about
- * (mtu + 22) × backlog bytes) cannot be had.
- */
-export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i32 {
-  if (!gmReady()) return -Status.ERR_NOT_READY;
-  if (transport != TRANSPORT_PCI && transport != TRANSPORT_MMIO) return -Status.ERR_INVALID_ARG;
-  if (pairs < 1 || pairs > MAX_PAIRS || mtu < MIN_MTU || mtu > MAX_MTU || macHi > 0xffff) return -Status.ERR_INVALID_ARG;
-  if (queueSize == 0 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) != 0) return -Status.ERR_INVALID_ARG;
-  if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
-  if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
-  // Everything that can fail comes before the handle exists.
-  if (!netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
-  const h = devCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
-  if (h < 0) return h;
-  const d = changetype<VDev>(devGet(h));
-  netInit(d, macHi, macLo, pairs, mtu, backlog);
-  if (transport == TRANSPORT_PCI) pciInit(d);
-  return h;
-}
+// @ts-ignore: decorator
+@inline function mac(macHi: u32, macLo: u32): u64 { return <u64>bswap<u16>(<u16>macHi) | (<u64>bswap<u32>(macLo) << 16); }
 
-/**
- * Destroy device `h`: it leaves its link or switch (a link peer sends to the
- * host again), its handle and memory are free for the next create. The
- * handle is invalid afterwards; a later create may return the same number.
- */
-export function vnet_destroy(h: i32): i32 {
-  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  switchDisconnect(h);
-  return devDestroy(h);
-}
+/** Bytes of one filter state. */
+export function rxf_state_bytes(): u32 { return <u32>FS_BYTES; }
 
-/** Power-on reset of the whole function (PCI config space included). */
-export function vnet_reset(h: i32): i32 {
-  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  dispReset(d);
-  if (d.cfg != 0) pciResetConfig(d);
-  netOf(d).quiesced = 0;
+/** Zero the filter state at `reg` with `cap` exact entries (1..64). */
+export function rxf_init(reg: u32, cap: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  if (cap < 1 || cap > EXACT_MAX) return Status.ERR_INVALID_ARG;
+  rxfInit(f, cap);
   return Status.OK;
 }
 
-/** Host → guest frame of `len` bytes at `ioOff` in the I/O buffer. */
-export function vnet_receive(h: i32, ioOff: u32, len: u32): i32 {
-  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
-  return netReceive(d, ioPtr() + ioOff, len);
+/** Program exact entry `slot` (< cap) with a MAC and its valid bit (RAR/RAH.AV, PAR). */
+export function rxf_exact_set(reg: u32, slot: u32, macHi: u32, macLo: u32, valid: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  if (macHi > 0xffff) return Status.ERR_INVALID_ARG;
+  return rxfExactSet(f, slot, mac(macHi, macLo), valid != 0) ? Status.OK : Status.ERR_INVALID_ARG;
 }
 
-/** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
-export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }
-export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : netOf(d).txOut; }
-/** The host took the frames: clear the outbox and restart TX queues that stalled on it. */
-export function vnet_tx_done(h: i32): i32 {
-  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  netTxDrained(d);
+/** Add a MAC to a free exact entry. ERR_FULL: none was free, so its class (unicast or multicast) is now accepted whole. */
+export function rxf_exact_add(reg: u32, macHi: u32, macLo: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  if (macHi > 0xffff) return Status.ERR_INVALID_ARG;
+  return rxfExactAdd(f, mac(macHi, macLo)) ? Status.OK : Status.ERR_FULL;
+}
+
+/** Drop the exact entries, and the overflow, of the classes in `classes` (1 unicast, 2 multicast, 3 both). */
+export function rxf_exact_clear(reg: u32, classes: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  if (classes == 0 || (classes & ~(OVERFLOW_UNI | OVERFLOW_MULTI)) != 0) return Status.ERR_INVALID_ARG;
+  rxfExactClear(f, classes);
   return Status.OK;
 }
 
-export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netAnnounce(d); }
-export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return Status.OK; }
-export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
-export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
-export function vnet_disconnect(a: i32): i32 { return switchDisconnect(a); }
-/** A new in-wasm learning switch (id ≥ 1) or -Status. */
-export function vnet_switch_create(): i32 { return switchCreate(); }
-/** Attach device `h` as a port of switch `sw` (vnet_disconnect detaches it). */
-export function vnet_switch_attach(sw: i32, h: i32): i32 { return switchAttach(sw, h); }
-/** Destroy switch `sw`: its ports send to the host again; the id is free for the next vnet_switch_create. */
-export function vnet_switch_destroy(sw: i32): i32 { return switchDestroy(sw); }
-
-/** Address of the device's u64 counters (DEV_COUNTERS of them; names in src/net/virtio-net.ts). */
-export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }
-export function vnet_counter_count(): u32 { return DEV_COUNTERS; }
-/** Device status register (bit 0x40 = DEVICE_NEEDS_RESET). */
-export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.status; }
-/** Frames waiting in the receive backlog. */
-export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).backlogCount; }
-
-/**
- * What the host must look at after a call, in one number: bit 0 = frames in
- * the host outbox, bit 1 = MSI-X vectors to deliver, bit 2 = the INTx / MMIO
- * line level. 0 for an unknown handle.
- */
-export function vnet_pending(h: i32): u32 {
-  const d = dev(h, 0); if (d == null) return 0;
-  let v: u32 = 0;
-  if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= 1;
-  if (d.irqFire != 0) v |= 2;
-  if (devIntxLevel(d)) v |= 4;
-  return v;
+/** Whether the frame's destination is in the exact table, or its class overflowed. */
+export function rxf_exact_match(reg: u32, frameOff: u32, len: u32): i32 {
+  const f = state(reg); if (f == 0) return -Status.ERR_RANGE;
+  const a = dst(frameOff, len); if (a < 0) return -Status.ERR_RANGE;
+  return rxfExactMatch(f, <u64>a) ? 1 : 0;
 }
 
-/** MSI-X vectors to deliver now (bit per vector), cleared by the read. */
-export function vnet_irq_take(h: i32): u32 {
-  const d = dev(h, 0); if (d == null) return 0;
-  const v = d.irqFire; d.irqFire = 0;
-  return v;
-}
-/** Level of the INTx (PCI without MSI-X) or MMIO interrupt line: 1 asserted. */
-export function vnet_intx(h: i32): i32 { const d = dev(h, 0); return d == null ? 0 : (devIntxLevel(d) ? 1 : 0); }
-
-/** Save device + queues as an envelope at the start of the I/O buffer; returns its length or -Status. */
-export function vnet_save(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : netSave(d); }
-/** I/O buffer bytes a save of this device can need. */
-export function vnet_state_bound(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netStateBound(d); }
-/** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
-export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netRestore(d, len); }
-
-// ---- Queue internals (tests, diagnostics) -------------------------------------------
-
-/** Field of queue `qi`: 0 size, 1 ready, 2 lastAvail, 3 usedIdx, 4 inflight, 5 msixVector, 6 maxSize. -Status on a bad handle/queue. */
-export function vq_field(h: i32, qi: u32, field: u32): i32 {
-  const d = dev(h, 0); if (d == null) return -Status.ERR_BAD_HANDLE;
-  if (qi >= d.numQueues) return -Status.ERR_INVALID_ARG;
-  const q = devQueue(d, qi);
-  if (field == 0) return <i32>q.size;
-  if (field == 1) return <i32>q.ready;
-  if (field == 2) return <i32>q.lastAvail;
-  if (field == 3) return <i32>q.usedIdx;
-  if (field == 4) return <i32>q.inflight;
-  if (field == 5) return <i32>q.msixVector;
-  if (field == 6) return <i32>q.maxSize;
-  return -Status.ERR_INVALID_ARG;
-}
-export function vq_count(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.numQueues; }
-
-// ---- Transports ----------------------------------------------------------------------
-
-export function vpci_cfg_read(h: i32, off: u32, width: u32): u32 {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
-  return pciConfigRead(d, off, width);
-}
-export function vpci_cfg_write(h: i32, off: u32, width: u32, v: u32): void {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return;
-  pciConfigWrite(d, off, width, v);
-}
-export function vpci_bar_read(h: i32, bar: u32, off: u32, width: u32): u32 {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return 0xffffffff;
-  return pciBarRead(d, bar, off, width);
-}
-export function vpci_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): void {
-  const d = dev(h, 0); if (d == null || d.cfg == 0) return;
-  pciBarWrite(d, bar, off, width, v);
-}
-/** Address of the MSI-X table (16 bytes per vector: address lo, hi, data, control). */
-export function vpci_msix_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.msix; }
-export function vpci_msix_count(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.msixCount; }
-
-export function vmmio_read(h: i32, off: u32, width: u32): u32 {
-  const d = dev(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return 0;
-  return mmioRead(d, off, width);
-}
-export function vmmio_write(h: i32, off: u32, width: u32, v: u32): void {
-  const d = dev(h, 0); if (d == null || d.transport != TRANSPORT_MMIO) return;
-  mmioWrite(d, off, width, v);
+/** Set the 64-bit hash filter: MAR0..3 in `lo` (MAR0 in bits 7:0), MAR4..7 in `hi`. */
+export function rxf_hash64_set(reg: u32, lo: u32, hi: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  for (let i: u32 = 0; i < 4; i++) { rxfHash64Write(f, i, lo >> (8 * i)); rxfHash64Write(f, 4 + i, hi >> (8 * i)); }
+  return Status.OK;
 }
 
+/** Whether the MAR bit of the frame's destination is set. */
+export function rxf_hash64_match(reg: u32, frameOff: u32, len: u32): i32 {
+  const f = state(reg); if (f == 0) return -Status.ERR_RANGE;
+  if (dst(frameOff, len) < 0) return -Status.ERR_RANGE;
+  return rxfHash64Has(f, ioPtr() + <usize>frameOff) ? 1 : 0;
+}
 
-/**
- * Bytes of linear memory a vnet_create with these parameters can take over
- * the device's life (see net/sizing.ts), or -Status for parameters
- * vnet_create refuses. Compare with vm_memory_free() before creating.
- */
-export function vnet_memory_bytes(transport: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i64 {
-  return netMemoryBytes(transport, pairs, mtu, queueSize, backlog);
+/** The DP8390/RTL8139 MAR index (0..63) of a MAC: bits 5:3 the register, 2:0 the bit. */
+export function rxf_hash64_index(macHi: u32, macLo: u32): i32 {
+  if (macHi > 0xffff) return -Status.ERR_INVALID_ARG;
+  return <i32>rxfHash64Index(mac(macHi, macLo));
+}
+
+/** Write MTA[word] (word < 128). */
+export function rxf_mta_set(reg: u32, word: u32, value: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  if (word >= 128) return Status.ERR_INVALID_ARG;
+  rxfMtaWrite(f, word, value);
+  return Status.OK;
+}
+
+/** Whether the MTA bit of the frame's destination under RCTL.MO = `mo` (0..3) is set. */
+export function rxf_mta_match(reg: u32, frameOff: u32, len: u32, mo: u32): i32 {
+  const f = state(reg); if (f == 0) return -Status.ERR_RANGE;
+  if (mo > 3) return -Status.ERR_INVALID_ARG;
+  const a = dst(frameOff, len); if (a < 0) return -Status.ERR_RANGE;
+  return rxfMtaHas(f, <u64>a, mo) ? 1 : 0;
+}
+
+/** The 8254x MTA index (0..4095) of a MAC under RCTL.MO = `mo`: bits 11:5 the register, 4:0 the bit. */
+export function rxf_mta_index(macHi: u32, macLo: u32, mo: u32): i32 {
+  if (macHi > 0xffff || mo > 3) return -Status.ERR_INVALID_ARG;
+  return <i32>rxfMtaIndex(mac(macHi, macLo), mo);
+}
+
+/** Write VFTA[word] (word < 128). */
+export function rxf_vfta_set(reg: u32, word: u32, value: u32): i32 {
+  const f = state(reg); if (f == 0) return Status.ERR_RANGE;
+  if (word >= 128) return Status.ERR_INVALID_ARG;
+  rxfVftaWrite(f, word, value);
+  return Status.OK;
+}
+
+/** VLAN filter: 1 if the frame is not tagged with `tpid` (e.g. 0x8100) or its VLAN id is in the VFTA, else 0. */
+export function rxf_vlan_match(reg: u32, frameOff: u32, len: u32, tpid: u32): i32 {
+  const f = state(reg); if (f == 0) return -Status.ERR_RANGE;
+  if (tpid > 0xffff) return -Status.ERR_INVALID_ARG;
+  if (len < 14 || !ioRangeOk(frameOff, len)) return -Status.ERR_RANGE;
+  const tci = rxfTci(ioPtr() + <usize>frameOff, len, tpid);
+  return tci < 0 || rxfVlanHas(f, <u32>tci) ? 1 : 0;
+}
+
+/** CRC-32 (IEEE 802.3, zlib's crc32) of `len` bytes at `ioOff`, continuing from `crc` (0 to start); -Status on a bad range. */
+export function rxf_crc32(ioOff: u32, len: u32, crc: u32): i64 {
+  if (!ioRangeOk(ioOff, len)) return -Status.ERR_RANGE;
+  crcTablesReady();
+  return <i64>crc32(ioPtr() + <usize>ioOff, len, crc);
 }

@@ -16,7 +16,7 @@ import { gmCheck } from "../core/guestmem";
 import { Status } from "../core/status";
 import { regionAlloc, regionCost } from "../core/layout";
 import { MAX_QUEUE_SIZE, DESC_SIZE, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_INDIRECT } from "./defs";
-import { descAddr, descLen, descFlags, descNext } from "./desc";
+import { descRead, descAddr, descLen, descFlags, descNext } from "./desc";
 import { Queue, QF_INDIRECT } from "./queue";
 
 // Why a chain was rejected (negative results of chainWalk).
@@ -71,11 +71,13 @@ export function chainWalk(q: Queue, head: u32): i32 {
   // Bounded: each iteration returns, adds a segment (at most q.size of them) or
   // enters the one indirect table, so q.size + 1 iterations cover every valid chain.
   for (let steps: u32 = 0; steps <= q.size; steps++) {
-    // In range: idx < tableSize and the table passed gmCheck (at ready, or below for an indirect table).
-    const e = table + <u64>idx * DESC_SIZE;
-    const addr = descAddr(e);
-    const len = descLen(e);
-    const flags = descFlags(e);
+    // idx < tableSize and the table passed gmCheck (at ready, or below for an indirect
+    // table); the port checks the entry again, so a table a hole now covers is refused.
+    if (!descRead(table + <u64>idx * DESC_SIZE)) return CHAIN_BAD_BUFFER;
+    const addr = descAddr;
+    const len = descLen;
+    const flags = descFlags;
+    const next = descNext;
     if (flags & VIRTQ_DESC_F_INDIRECT) {
       // §2.7.5.3.1: only when negotiated, never nested, never with NEXT, length a multiple of 16.
       if (inIndirect) return CHAIN_NESTED_INDIRECT;
@@ -106,7 +108,7 @@ export function chainWalk(q: Queue, head: u32): i32 {
       chainFirstWritable = firstWr == 0xffffffff ? count : firstWr;
       return <i32>count;
     }
-    idx = descNext(e);
+    idx = next;
     if (idx >= tableSize) return CHAIN_BAD_NEXT;
   }
   return CHAIN_TOO_LONG;

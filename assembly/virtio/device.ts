@@ -7,38 +7,18 @@
 // space and the device type's state, so a create either gets all of it or
 // takes nothing, and devDestroy gives all of it back.
 
-import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
+import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
 import { gmLayoutGen } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
   S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED,
   F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, NO_VECTOR, TRANSPORT_PCI, bit,
+  MAX_DEVICES, MAX_QUEUES, DEV_COUNTERS, VCounter,
 } from "./defs";
+import { MSIX_BYTES, msixEnabled, msixSignal, msixTakeDeliverable } from "./msix";
 import { Queue, QUEUE_BYTES, queueReset, queueValidate, queueStart, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from "./queue";
 
-export const MAX_DEVICES: i32 = 16;
-export const MAX_QUEUES: u32 = 17;
-export const MAX_VECTORS: u32 = 32;
-export const DEV_COUNTERS: u32 = 48;
 const DEV_ALIGN: u32 = 64;
-
-/** Per-device event counters; 0..15 are the transport's, 16.. the device type's. */
-export namespace VCounter {
-  export const BAD_ACCESS = 0;
-  export const QUEUE_REJECTED = 1;
-  export const FEATURES_REJECTED = 2;
-  export const NEEDS_RESET = 3;
-  export const IRQ_RAISED = 4;
-  export const IRQ_SUPPRESSED = 5;
-  export const IRQ_MASKED = 6;
-  export const KICKS = 7;
-  export const AVAIL_JUMP = 8;
-  export const BAD_HEAD = 9;
-  export const IRQ_NO_VECTOR = 10;
-  export const BAD_REGISTER_VALUE = 11;
-  /** A hole appeared over an enabled queue's rings (the device then needs reset). */
-  export const RING_IN_HOLE = 12;
-}
 
 // @ts-ignore: decorator
 @unmanaged export class VDev {
@@ -68,13 +48,10 @@ export namespace VCounter {
   impl: usize;
   handle: u32;
   maxQueueSize: u32;
-  /** Receive queues whose publish is deferred to the end of a linked TX batch (net/device.ts). */
-  rxDefer: u32;
   /** gmLayoutGen() the enabled rings were last checked against. */
   layoutGen: u32;
   /** Size of the device's block (it starts at the VDev). */
   blockBytes: u32;
-  _pad: u32;
 }
 
 let table: usize = 0;
@@ -85,6 +62,15 @@ function tableSlot(h: i32): usize { return table + (<usize>h << 2); }
 export function devGet(h: i32): usize {
   if (h <= 0 || h >= MAX_DEVICES || table == 0) return 0;
   return <usize>load<u32>(tableSlot(h));
+}
+
+/** Device `h` of device type `type` (0: any type) for an export, or null, counted as a bad handle. */
+export function devLookup(h: i32, type: u32): VDev | null {
+  const p = devGet(h);
+  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  const d = changetype<VDev>(p);
+  if (type != 0 && d.type != type) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  return d;
 }
 
 // @ts-ignore: decorator
@@ -130,7 +116,7 @@ export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSiz
 function devImplOffset(transport: u32, numQueues: u32): u64 {
   const ctrOff = align16(offsetof<VDev>()) + align16(<u64>QUEUE_BYTES * numQueues);
   let implOff = ctrOff + <u64>DEV_COUNTERS * 8;
-  if (transport == TRANSPORT_PCI) implOff += 256 + align16(<u64>MAX_VECTORS * 16 + 8);
+  if (transport == TRANSPORT_PCI) implOff += 256 + align16(<u64>MSIX_BYTES);
   return implOff;
 }
 
@@ -253,52 +239,26 @@ export const PCI_COMMAND: usize = 0x04;
 export const PCI_CMD_INTX_DISABLE: u32 = 1 << 10;
 export const PCI_CMD_MEMORY: u32 = 1 << 1;
 export const PCI_CMD_BUS_MASTER: u32 = 1 << 2;
-export const MSIX_CAP: usize = 0x98;
-export const MSIX_ENABLE: u32 = 1 << 15;
-export const MSIX_FUNCTION_MASK: u32 = 1 << 14;
 
-/** MSI-X enabled on this PCI function (message control bit 15). */
-export function devMsixEnabled(d: VDev): bool {
-  return d.cfg != 0 && (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_ENABLE) != 0;
-}
+/** MSI-X enabled on this PCI function. */
+// @ts-ignore: decorator
+@inline export function devMsixEnabled(d: VDev): bool { return msixEnabled(d.cfg); }
 
 function devRaise(d: VDev, isrBit: u32, vector: u32): void {
   if (devMsixEnabled(d)) {
     // §4.1.5.1.2: with MSI-X the ISR is unused; NO_VECTOR means no interrupt.
     if (vector == NO_VECTOR || vector >= d.msixCount) { count(d, VCounter.IRQ_NO_VECTOR); return; }
-    msixFire(d, vector);
+    if (msixSignal(d.cfg, d.msix, vector, devBusMaster(d))) d.irqFire |= 1 << vector;
+    else count(d, VCounter.IRQ_MASKED);
     return;
   }
   d.isr |= isrBit;
 }
 
-/** Deliver or (when masked) mark pending one MSI-X vector. */
-export function msixFire(d: VDev, v: u32): void {
-  // An MSI-X message is a memory write: masked, or without bus mastering, it waits as a pending bit.
-  const masked = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || (load<u32>(d.msix + <usize>v * 16, 12) & 1) != 0 || !devBusMaster(d);
-  const pba = d.msix + <usize>MAX_VECTORS * 16;
-  if (masked) {
-    count(d, VCounter.IRQ_MASKED);
-    store<u32>(pba, load<u32>(pba) | (1 << v));
-  } else {
-    d.irqFire |= 1 << v;
-  }
-}
-
-/** After an unmask: deliver vectors that became pending while masked (PCI MSI-X pending bits). */
-export function msixUnmasked(d: VDev): void {
+/** After an unmask (vector, function mask, bus mastering): deliver vectors that became pending while masked. */
+export function devMsixUnmasked(d: VDev): void {
   if (!devMsixEnabled(d)) return;
-  const pba = d.msix + <usize>MAX_VECTORS * 16;
-  let pend = load<u32>(pba);
-  const fmask = (<u32>load<u16>(d.cfg + MSIX_CAP + 2) & MSIX_FUNCTION_MASK) != 0 || !devBusMaster(d);
-  if (pend == 0 || fmask) return;
-  for (let v: u32 = 0; v < d.msixCount; v++) {
-    if ((pend & (1 << v)) != 0 && (load<u32>(d.msix + <usize>v * 16, 12) & 1) == 0) {
-      pend &= ~(1 << v);
-      d.irqFire |= 1 << v;
-    }
-  }
-  store<u32>(pba, pend);
+  d.irqFire |= msixTakeDeliverable(d.cfg, d.msix, d.msixCount, devBusMaster(d));
 }
 
 /** INTx / MMIO interrupt line level: ISR non-zero (and, on PCI, INTx not disabled and MSI-X off). */

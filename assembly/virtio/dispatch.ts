@@ -1,42 +1,111 @@
-// The one place that knows which device type sits behind a transport.
-// Transports call these; each device type supplies its notify, reset,
-// feature checks and device-specific configuration space.
+// The table of virtio device types behind the transports. A device type
+// (virtio 1.2 §5: net is 1) registers its callbacks once per instance, before
+// it creates its first device, and creates its devices through dispCreate;
+// the transports (pci.ts, mmio.ts) reach a device only through this table,
+// so the generic layer imports no device.
 
-import { DEVICE_NET, S_FEATURES_OK } from "./defs";
-import { VDev, devResetCore, devWriteStatus } from "./device";
-import {
-  netNotify, netReset, netFeaturesOk, netFeaturesAccepted, netConfigRead, netConfigWrite, NET_CONFIG_BYTES,
-} from "../net/device";
+import { Status } from "../core/status";
+import { regionAlloc, regionCost } from "../core/layout";
+import { S_FEATURES_OK } from "./defs";
+import { VDev, devCreate, devResetCore, devWriteStatus } from "./device";
+
+/** A driver notification for queue `qi` (< numQueues). */
+export type NotifyFn = (d: VDev, qi: u32) => void;
+export type DeviceFn = (d: VDev) => void;
+/** Whether the features the driver acked are a combination the device accepts (§3.1.1 step 5). */
+export type FeaturesOkFn = (d: VDev) => bool;
+/** Device-specific configuration access; the transport checked off + width ≤ configBytes. */
+export type ConfigReadFn = (d: VDev, off: u32, width: u32) => u32;
+export type ConfigWriteFn = (d: VDev, off: u32, width: u32, v: u32) => void;
+
+/** What a device type supplies to the transports. */
+// @ts-ignore: decorator
+@unmanaged export class DeviceType {
+  notify: NotifyFn;
+  /** The device-type part of a reset (§2.4); the core's registers are reset before it. */
+  reset: DeviceFn;
+  featuresOk: FeaturesOkFn;
+  /** FEATURES_OK was accepted. */
+  featuresAccepted: DeviceFn;
+  configRead: ConfigReadFn;
+  configWrite: ConfigWriteFn;
+  /** Bytes of device-specific configuration space. */
+  configBytes: u32;
+  /** PCI class code of the function (base class << 16 | sub-class << 8 | programming interface). */
+  pciClass: u32;
+  registered: u32;
+}
+
+/** Device types (§5) are numbered below this. */
+const MAX_TYPES: u32 = 64;
+const TYPE_BYTES: usize = (offsetof<DeviceType>() + 7) & ~<usize>7;
+let types: usize = 0;
+
+// @ts-ignore: decorator
+@inline function typeAt(type: u32): DeviceType { return changetype<DeviceType>(types + <usize>type * TYPE_BYTES); }
+
+/**
+ * The table entry of device type `type`, for the type to fill in (every
+ * field) before its first dispCreate; the table is made on first use. null
+ * without memory or for a type outside the table.
+ */
+export function dispRegister(type: u32): DeviceType | null {
+  if (type == 0 || type >= MAX_TYPES) return null;
+  if (types == 0) {
+    types = regionAlloc(<u64>MAX_TYPES * TYPE_BYTES, 8);
+    if (types == 0) return null;
+  }
+  const t = typeAt(type);
+  t.registered = 1;
+  return t;
+}
+
+/** The most linear memory the table takes (on first dispRegister). */
+export function dispCost(): u64 { return regionCost(<u64>MAX_TYPES * TYPE_BYTES, 8); }
+
+/** devCreate for a registered device type; -ERR_INVALID_ARG for a type that is not. */
+export function dispCreate(type: u32, transport: u32, numQueues: u32, maxQueueSize: u32, offered: u64, implBytes: u64): i32 {
+  if (types == 0 || type == 0 || type >= MAX_TYPES || typeAt(type).registered == 0) return -Status.ERR_INVALID_ARG;
+  return devCreate(type, transport, numQueues, maxQueueSize, offered, implBytes);
+}
+
+// Devices exist only for registered types (dispCreate), so the entries below are filled in.
 
 export function dispNotify(d: VDev, qi: u32): void {
-  if (d.type == DEVICE_NET) netNotify(d, qi);
+  const f = typeAt(d.type).notify;
+  f(d, qi);
 }
 
 /** Full device reset (§2.4): transport registers, queues and device-type state. */
 export function dispReset(d: VDev): void {
   devResetCore(d);
-  if (d.type == DEVICE_NET) netReset(d);
+  const f = typeAt(d.type).reset;
+  f(d);
 }
 
 /** Bytes of device-specific configuration space. */
-export function dispConfigBytes(d: VDev): u32 {
-  return d.type == DEVICE_NET ? NET_CONFIG_BYTES : 0;
-}
+export function dispConfigBytes(d: VDev): u32 { return typeAt(d.type).configBytes; }
 
 export function dispConfigRead(d: VDev, off: u32, width: u32): u32 {
-  return d.type == DEVICE_NET ? netConfigRead(d, off, width) : 0;
+  const f = typeAt(d.type).configRead;
+  return f(d, off, width);
 }
 
 export function dispConfigWrite(d: VDev, off: u32, width: u32, v: u32): void {
-  if (d.type == DEVICE_NET) netConfigWrite(d, off, width, v);
+  const f = typeAt(d.type).configWrite;
+  f(d, off, width, v);
 }
+
+export function dispPciClass(d: VDev): u32 { return typeAt(d.type).pciClass; }
 
 /** Device status write: 0 resets; FEATURES_OK is checked by the transport core and the device type. */
 export function dispWriteStatus(d: VDev, v: u32): void {
+  const t = typeAt(d.type);
   const before = d.status;
-  const acceptable = d.type == DEVICE_NET ? netFeaturesOk(d) : true;
-  if (devWriteStatus(d, v, acceptable)) { dispReset(d); return; }
+  const ok = t.featuresOk;
+  if (devWriteStatus(d, v, ok(d))) { dispReset(d); return; }
   if ((before & S_FEATURES_OK) == 0 && (d.status & S_FEATURES_OK) != 0) {
-    if (d.type == DEVICE_NET) netFeaturesAccepted(d);
+    const accepted = t.featuresAccepted;
+    accepted(d);
   }
 }

@@ -4,16 +4,13 @@
 // Invalid accesses read as 0, writes are dropped, BAD_ACCESS counts them.
 // The interrupt is a level line: InterruptStatus ≠ 0.
 
+import { MMIO_MAGIC, MMIO_VERSION, MMIO_VENDOR, MMIO_WINDOW, VCounter } from "./defs";
 import {
-  VDev, VCounter, count, devSelected, devQueueWritable, devFeatureWord, devWriteDriverFeatures,
+  VDev, count, devSelected, devQueueWritable, devFeatureWord, devWriteDriverFeatures,
   devWriteQueueSize, devEnableQueue,
 } from "./device";
 import { dispNotify, dispConfigBytes, dispConfigRead, dispConfigWrite, dispWriteStatus } from "./dispatch";
 
-export const MMIO_MAGIC: u32 = 0x74726976; // "virt"
-export const MMIO_VERSION: u32 = 2;
-export const MMIO_VENDOR: u32 = 0x1af4;
-export const MMIO_WINDOW: u32 = 0x200;
 const CONFIG: u32 = 0x100;
 
 function bad(d: VDev): u32 { count(d, VCounter.BAD_ACCESS); return 0; }

@@ -9,28 +9,17 @@
 // device's BAD_ACCESS counter goes up. Nothing traps.
 
 import { regionAlloc, regionCost } from "../core/layout";
-import { NO_VECTOR } from "./defs";
 import {
-  VDev, VCounter, MAX_VECTORS, MSIX_CAP, PCI_COMMAND, PCI_CMD_MEMORY, count, devSelected, devQueueWritable,
+  NO_VECTOR, VCounter, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE, BAR_MSIX, BAR_MSIX_SIZE, MSIX_PBA_OFF,
+  BAR_VIRTIO, BAR_VIRTIO_SIZE, COMMON_OFF, ISR_OFF, DEVICE_OFF, NOTIFY_OFF, NOTIFY_MULT,
+} from "./defs";
+import {
+  VDev, PCI_COMMAND, PCI_CMD_MEMORY, count, devSelected, devQueueWritable,
   devFeatureWord, devWriteDriverFeatures, devDriverFeatureWord, devWriteQueueSize, devEnableQueue,
-  devIntxLevel, msixUnmasked,
+  devIntxLevel, devMsixUnmasked,
 } from "./device";
-import { dispNotify, dispConfigBytes, dispConfigRead, dispConfigWrite, dispWriteStatus } from "./dispatch";
-
-export const VIRTIO_PCI_VENDOR: u32 = 0x1af4;
-/** Modern device id: 0x1040 + virtio device type (§4.1.2.1); net = 0x1041. */
-export const VIRTIO_PCI_DEVICE_BASE: u32 = 0x1040;
-
-export const BAR_MSIX: u32 = 1;
-export const BAR_VIRTIO: u32 = 4;
-export const BAR_MSIX_SIZE: u32 = 0x1000;
-export const BAR_VIRTIO_SIZE: u32 = 0x4000;
-export const MSIX_PBA_OFF: u32 = 0x800;
-export const COMMON_OFF: u32 = 0x0000;
-export const ISR_OFF: u32 = 0x1000;
-export const DEVICE_OFF: u32 = 0x2000;
-export const NOTIFY_OFF: u32 = 0x3000;
-export const NOTIFY_MULT: u32 = 4;
+import { MSIX_CAP, MSIX_ENTRY, MSIX_PBA, msixReset } from "./msix";
+import { dispNotify, dispConfigBytes, dispConfigRead, dispConfigWrite, dispWriteStatus, dispPciClass } from "./dispatch";
 
 // Capability offsets in configuration space.
 const CAP_COMMON: usize = 0x40;
@@ -38,7 +27,7 @@ const CAP_NOTIFY: usize = 0x50;
 const CAP_ISR: usize = 0x64;
 const CAP_DEVICE: usize = 0x74;
 const CAP_PCICFG: usize = 0x84;
-// MSIX_CAP = 0x98 (device.ts).
+// MSIX_CAP = 0x98 (msix.ts).
 
 let wmask: usize = 0; // byte-wise writable masks of configuration space (same for every function)
 
@@ -83,7 +72,9 @@ export function pciResetConfig(d: VDev): void {
   store<u16>(c + 2, <u16>(VIRTIO_PCI_DEVICE_BASE + d.type));
   store<u16>(c + 6, 0x10);                 // status: capabilities list
   store<u8>(c + 8, 1);                     // revision 1: modern (§4.1.2.1)
-  store<u8>(c + 0x0b, 0x02);               // class: network controller
+  const cls = dispPciClass(d);             // class code: the device type's
+  store<u8>(c + 0x09, <u8>cls);            // programming interface
+  store<u16>(c + 0x0a, <u16>(cls >> 8));   // sub-class, base class
   store<u32>(c + 0x20, 0x4);               // BAR4: 64-bit memory
   store<u16>(c + 0x2c, <u16>VIRTIO_PCI_VENDOR);
   store<u16>(c + 0x2e, 0x1100);            // subsystem id ≥ 0x40 (§4.1.2.1 SHOULD)
@@ -100,9 +91,7 @@ export function pciResetConfig(d: VDev): void {
   store<u16>(c + MSIX_CAP + 2, <u16>(d.msixCount - 1));
   store<u32>(c + MSIX_CAP + 4, 0 | BAR_MSIX);
   store<u32>(c + MSIX_CAP + 8, MSIX_PBA_OFF | BAR_MSIX);
-  // MSI-X (PCI Local Bus 3.0 §6.8.2.9): after a function reset every vector is masked, nothing pending.
-  memory.fill(d.msix, 0, <usize>MAX_VECTORS * 16 + 8);
-  for (let v: u32 = 0; v < MAX_VECTORS; v++) store<u32>(d.msix + <usize>v * 16, 1, 12);
+  msixReset(d.msix);
 }
 
 // @ts-ignore: decorator
@@ -135,7 +124,7 @@ export function pciConfigWrite(d: VDev, off: u32, width: u32, v: u32): void {
     const old = <u32>load<u8>(c + off + i);
     store<u8>(c + off + i, <u8>((old & ~m) | (b & m)));
   }
-  if ((off < <u32>MSIX_CAP + 4 && off + width > <u32>MSIX_CAP + 2) || (off < <u32>PCI_COMMAND + 2 && off + width > <u32>PCI_COMMAND)) msixUnmasked(d);
+  if ((off < <u32>MSIX_CAP + 4 && off + width > <u32>MSIX_CAP + 2) || (off < <u32>PCI_COMMAND + 2 && off + width > <u32>PCI_COMMAND)) devMsixUnmasked(d);
 }
 
 /** VIRTIO_PCI_CAP_PCI_CFG (§4.1.4.9): an access to pci_cfg_data goes to the BAR window the capability names. */
@@ -168,8 +157,8 @@ function barRead(d: VDev, bar: u32, off: u32, width: u32): u32 {
   if (!widthOk(off, width)) return bad(d, width);
   if (bar == BAR_MSIX) {
     if (width != 4) return bad(d, width);
-    if (off < d.msixCount * 16) return load<u32>(d.msix + off);
-    if (off == MSIX_PBA_OFF) return load<u32>(d.msix + <usize>MAX_VECTORS * 16);
+    if (off < d.msixCount * MSIX_ENTRY) return load<u32>(d.msix + off);
+    if (off == MSIX_PBA_OFF) return load<u32>(d.msix + MSIX_PBA);
     if (off == MSIX_PBA_OFF + 4) return 0;
     return bad(d, width);
   }
@@ -193,13 +182,13 @@ function barRead(d: VDev, bar: u32, off: u32, width: u32): u32 {
 function barWrite(d: VDev, bar: u32, off: u32, width: u32, v: u32): void {
   if (!widthOk(off, width)) { bad(d, width); return; }
   if (bar == BAR_MSIX) {
-    if (width != 4 || off >= d.msixCount * 16) { bad(d, width); return; }
+    if (width != 4 || off >= d.msixCount * MSIX_ENTRY) { bad(d, width); return; }
     const reg = off & 15;
     if (reg == 12) {
       const p = d.msix + off;
       const was = load<u32>(p) & 1;
       store<u32>(p, v & 1);
-      if (was != 0 && (v & 1) == 0) msixUnmasked(d);
+      if (was != 0 && (v & 1) == 0) devMsixUnmasked(d);
     } else {
       store<u32>(d.msix + off, v);
     }

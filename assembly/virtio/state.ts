@@ -7,7 +7,8 @@
 import { Status } from "../core/status";
 import { envPutU32, envPutU64, envPutBytes, envFindExact, envGetU32, envGetU64, envU32, envU64 } from "../core/state";
 import { NO_VECTOR, S_ACKNOWLEDGE, S_DRIVER, S_DRIVER_OK, S_FEATURES_OK, S_NEEDS_RESET, S_FAILED, F_VERSION_1, F_EVENT_IDX, F_INDIRECT_DESC, bit } from "./defs";
-import { VDev, devQueue, MAX_VECTORS } from "./device";
+import { VDev, devQueue } from "./device";
+import { MSIX_BYTES, MSIX_PBA, msixSanitize } from "./msix";
 import { Queue, queueValidate, queueSizeValid, QF_EVENT_IDX, QF_INDIRECT } from "./queue";
 import { pciWritableMask } from "./pci";
 
@@ -29,7 +30,6 @@ const QUEUE_TAG: u32 = 100;
 // Queue record: size, ready, msixVector, flags (u32); desc, avail, used (u64);
 // lastAvail, usedIdx, signalled, signalledValid (u32).
 const QREC: u32 = 56;
-const MSIX_BYTES: u32 = MAX_VECTORS * 16 + 8;
 
 export function devSaveState(d: VDev): void {
   envPutU64(T_OFFERED, d.offered);
@@ -84,7 +84,7 @@ export function devCheckState(d: VDev): i32 {
     if (envFindExact(T_PCI_CONFIG, 256) == 0) return Status.ERR_STATE_INVALID;
     const m = envFindExact(T_MSIX, MSIX_BYTES);
     if (m == 0) return Status.ERR_STATE_INVALID;
-    const pba = load<u32>(m + <usize>MAX_VECTORS * 16);
+    const pba = load<u32>(m + MSIX_PBA);
     if (d.msixCount < 32 && (pba >> d.msixCount) != 0) return Status.ERR_STATE_INVALID;
   }
   let allowed: u32 = 0;
@@ -129,7 +129,7 @@ export function devApplyState(d: VDev): void {
     }
     const m = envFindExact(T_MSIX, MSIX_BYTES);
     memory.copy(d.msix, m, MSIX_BYTES);
-    for (let v: u32 = 0; v < MAX_VECTORS; v++) store<u32>(d.msix + <usize>v * 16, load<u32>(d.msix + <usize>v * 16, 12) & 1, 12);
+    msixSanitize(d.msix);
   }
   for (let i: u32 = 0; i < d.numQueues; i++) {
     const p = envFindExact(QUEUE_TAG + i, QREC);

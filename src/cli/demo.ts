@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { createVmCore } from "../index.js";
 import { readEnvelopeHeader } from "../state.js";
 import { statusName } from "../status.js";
+import { MAX_RAM_BYTES } from "../config/schema.js";
 
 export function demoCommand(): Command {
   return new Command("demo")
@@ -12,7 +13,8 @@ export function demoCommand(): Command {
     .option("--ram <MiB>", "guest RAM in MiB", "256")
     .action(async (opts: { ram: string }) => {
       const mib = Number(opts.ram);
-      if (!Number.isInteger(mib) || mib <= 0 || mib > 3840) throw new Error(`--ram ${opts.ram}: want a whole number of MiB from 1 to 3840`);
+      const maxMib = MAX_RAM_BYTES / 2 ** 20;
+      if (!Number.isInteger(mib) || mib <= 0 || mib > maxMib) throw new Error(`--ram ${opts.ram}: want a whole number of MiB from 1 to ${maxMib}`);
       const t0 = performance.now();
       const vm = await createVmCore({ ramBytes: mib << 20, holes: mib >= 64 ? [[48 << 20, 1 << 20]] : [] });
       const ms = (performance.now() - t0).toFixed(1);

@@ -9,7 +9,7 @@
 // `--in-process` keeps both in this process (MessageChannel).
 // `--traffic` (what `npm start` runs) adds guest traffic: the source gets a
 // virtio-net (unless the config has one) exchanging sequence-numbered frames
-// with a peer VM through the driver model (src/net/traffic.ts) before, during
+// with a peer VM through the driver model (src/guest/traffic.ts) before, during
 // and after the migration; the flow moves to the destination when it resumes
 // and the summary reports frames lost end to end. The driver model's state
 // lives in this process, so the destination does too (in-process transport).
@@ -22,16 +22,16 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
-import { VmCore } from "../vm-core.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { parseSize } from "../config/schema.js";
-import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../net/traffic.js";
-import { lapicSetOf } from "../machine/lapic.js";
+import { parsePciKey } from "../config/pci-node.js";
+import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
+import { lapicSetOf } from "../devices/apic/machine.js";
 import { migrate, type MigrateOptions } from "../migration/source.js";
 import { receiveMigration } from "../migration/destination.js";
 import { runDestinationRole } from "../migration/roles.js";
-import { fillRandom } from "../migration/standin.js";
+import { fillRandom } from "../guest/fill.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
 import { connect, portPair, type Transport } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
@@ -114,7 +114,7 @@ const DRIVER_WINDOW = 2 << 20;
  * workload kept below the driver's window (`workload.pages`, unless set).
  */
 export function trafficConfig(tree: ConfigTree): void {
-  const hasNic = tree.keys().some((k) => /^pci\.\d+\.\d+\.\d+\.device$/.test(k) && tree.get(k) === "virtio-net");
+  const hasNic = tree.keys().some((k) => parsePciKey(k)?.leaf === "device" && tree.get(k) === "virtio-net");
   if (!hasNic) {
     let slot = 3;
     while (slot < 32 && tree.children(`pci.0.${slot}`).length) slot++;
@@ -267,7 +267,6 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     if (opts.inProcess || opts.traffic) {
       const [a, b] = portPair();
       transport = a;
-      const codec = await VmCore.create({ module, variant: "release", ramBytes: 1 << 16 });
       const factory = machineDestinationFactory(config, {
         module, variant: "release", onCreated: (d) => { inProcessDest = d; },
         // The destination runs the VM now: the traffic's machine end moves to it (its NIC state restored, guest RAM copied).
@@ -277,7 +276,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
           try { traffic.repoint(d.machine); } catch (e) { trafficError = `repoint: ${(e as Error).message}`; }
         },
       });
-      destDone = receiveMigration(b, factory, codec)
+      destDone = receiveMigration(b, factory)
         .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
       log(opts.traffic
         ? `destination: a frozen Machine in this process (in-process transport, MessageChannel: the traffic's driver model lives here); frames flowing to a peer VM, ${traffic!.stats().received} answered so far`

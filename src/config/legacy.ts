@@ -6,6 +6,7 @@
 //   -c 4 / -c cpus=4             → cpus=4
 
 import { ConfigError, type ConfigTree } from "./tree.js";
+import { pciNodeName } from "./pci-node.js";
 
 /** Per-device legacy hints: names given to bare (positional) options, in order. */
 export type PositionalNames = (device: string) => readonly string[];
@@ -19,7 +20,7 @@ export function pciNode(slotSpec: string): string {
   if (bus > 255) throw new ConfigError("", `PCI bus ${bus} is out of range 0..255`);
   if (slot > 31) throw new ConfigError("", `PCI slot ${slot} is out of range 0..31`);
   if (func > 7) throw new ConfigError("", `PCI function ${func} is out of range 0..7`);
-  return `pci.${bus}.${slot}.${func}`;
+  return pciNodeName({ bus, slot, func });
 }
 
 /**

@@ -4,6 +4,7 @@
 // key; the device registry supplies their validators.
 
 import { ConfigError, type ConfigTree } from "./tree.js";
+import { CoreDefs } from "../generated/constants.js";
 
 /** Returns a description of what is wrong with `value`, or null if it is acceptable. */
 export type Validator = (value: string) => string | null;
@@ -66,8 +67,8 @@ export const validators = {
   },
 };
 
-/** Largest guest RAM vmdev places in its own memory (3.75 GiB). */
-export const MAX_RAM_BYTES = 3840 * 2 ** 20;
+/** Largest guest RAM vmdev places in its own memory (3.75 GiB: the wasm's MAX_OWN_RAM_PAGES). */
+export const MAX_RAM_BYTES = CoreDefs.MAX_OWN_RAM_PAGES * CoreDefs.PAGE_SIZE;
 /** Most vCPUs a machine may have. */
 export const MAX_VCPUS = 64;
 

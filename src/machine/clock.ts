@@ -12,10 +12,10 @@
 // hosts have unrelated origins, so the destination recomputes its own offset
 // from the carried guest time.
 
-import { Status, VmdevError } from "../status.js";
+import { Status } from "../status.js";
 import { DeviceKind } from "../state.js";
 import type { VmCore } from "../vm-core.js";
-import type { GuestClock } from "../apic/apic-bus.js";
+import type { GuestClock } from "../clock.js";
 import type { MachineDevice } from "./registry.js";
 
 /** Host monotonic time in ns. */
@@ -51,16 +51,12 @@ export class MachineClock implements GuestClock, MachineDevice {
 
   /** The envelope with the guest time now. */
   saveState(): Uint8Array {
-    const n = this.core.exports.mach_clock_save(this.now());
-    if (n < 0) throw new VmdevError(-n, "mach_clock_save");
-    return this.core.io().slice(0, n);
+    return this.core.saveEnvelope("mach_clock_save", () => this.core.exports.mach_clock_save(this.now()));
   }
 
   /** Restore the guest time from a blob; the clock is left stopped at it (start() runs it). Untouched on error. */
   restoreState(blob: Uint8Array): number {
-    if (blob.length > this.core.exports.io_size()) return Status.ERR_STATE_LENGTH;
-    this.core.io().set(blob, 0);
-    const s = this.core.exports.mach_clock_restore(blob.length);
+    const s = this.core.restoreEnvelope(blob, (len) => this.core.exports.mach_clock_restore(len));
     if (s !== Status.OK) return s;
     this.stoppedAt = BigInt.asUintN(64, this.core.exports.mach_clock_restored());
     return Status.OK;

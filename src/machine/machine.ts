@@ -11,17 +11,19 @@ import { loadModule } from "../load-node.js";
 import { isSharedVariant, type WasmVariant } from "../wasm.js";
 import { ConfigError, ConfigTree } from "../config/tree.js";
 import { MACHINE_SCHEMA, checkValue, findSpec, parseSize, valueOf } from "../config/schema.js";
+import { parsePciKey } from "../config/pci-node.js";
 import { SyncState } from "../sync/shared.js";
 import { VmLock, type Lease, type LockResult, type SyncStatus, type WaitOptions } from "../sync/vm-lock.js";
 import { VcpuHost, type VcpuStats } from "../vcpu/host.js";
 import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
-import { memtestFactory } from "./memtest.js";
-import { lapicFactory } from "./lapic.js";
+import { memtestFactory } from "../devices/memtest/machine.js";
+import { lapicFactory } from "../devices/apic/machine.js";
 import { MachineClock } from "./clock.js";
-import { virtioNetFactory } from "./virtio-net.js";
+import { virtioNetFactory } from "../devices/virtio-net/machine.js";
 import { ne2kFactory } from "../devices/ne2k/machine.js";
+import { ioapicFactory } from "../devices/ioapic/machine.js";
 import { planMachineMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
@@ -35,25 +37,23 @@ export class SyncError extends Error {
 
 /** A registry with every device model vmdev has (register new ones here). */
 export function createDefaultRegistry(): DeviceRegistry {
-  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).register(ne2kFactory).registerVcpuDevice(lapicFactory);
+  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).register(ne2kFactory).registerVcpuDevice(lapicFactory).registerPlatformDevice(ioapicFactory);
 }
-
-const PCI_KEY = /^pci\.(\d+)\.(\d+)\.(\d+)\.(.+)$/;
 
 /** Check every key and value of `tree` against the machine schema and the devices' keys; throws a ConfigError naming the key. */
 export function validateConfig(tree: ConfigTree, registry: DeviceRegistry): void {
   const nodes = new Set<string>();
   for (const key of tree.keys()) {
     const value = tree.get(key)!; // expands, so a bad reference is an error naming this key
-    const pci = PCI_KEY.exec(key);
+    const pci = parsePciKey(key);
     if (pci) {
-      const [, bus, slot, func] = pci.map(Number);
+      const { bus, slot, func } = pci.address;
       if (bus > 255 || slot > 31 || func > 7) throw new ConfigError(key, "PCI address out of range (bus ≤ 255, slot ≤ 31, function ≤ 7)");
-      nodes.add(`pci.${bus}.${slot}.${func}`);
+      nodes.add(pci.node);
       continue;
     }
     const top = key.split(".")[0];
-    const perVcpu = registry.vcpuDevices().find((f) => f.name === top);
+    const perVcpu = [...registry.vcpuDevices(), ...registry.platformDevices()].find((f) => f.name === top);
     if (perVcpu) {
       const leaf = key.slice(top.length + 1);
       const dspec = findSpec(perVcpu.keys, leaf);
@@ -107,9 +107,9 @@ export class Machine {
   readonly name: string;
   readonly config: ConfigTree;
   readonly core: VmCore;
-  /** Devices: PCI devices in PCI order, then per-vCPU devices. */
+  /** Devices: PCI devices in PCI order, then per-vCPU devices, then platform devices (the IOAPIC). */
   readonly devices: MachineDevice[];
-  /** Device by its config node (pci.0.3.0), per-vCPU devices as `<name>.<vcpu>` (lapic.1). */
+  /** Device by its config node (pci.0.3.0), per-vCPU devices as `<name>.<vcpu>` (lapic.1), platform devices by name (ioapic). */
   readonly devicesByNode: Map<string, MachineDevice>;
   readonly interrupts: InterruptRouter;
   readonly lock: VmLock;
@@ -138,7 +138,7 @@ export class Machine {
 
   /**
    * Everything with saved state, in restore order: the guest clock, then the
-   * devices (PCI, then per-vCPU such as the local APICs). Migration moves these.
+   * devices (PCI, then per-vCPU such as the local APICs, then the IOAPIC). Migration moves these.
    */
   get stateDevices(): MachineDevice[] { return [this.clock, ...this.devices]; }
 
@@ -167,7 +167,8 @@ export class Machine {
         const n = perName.get(device) ?? 0;
         perName.set(device, n + 1);
         const instanceName = `${device}${n}`;
-        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, clock });
+        const [bus, slot, func] = node.split(".").slice(1).map(Number);
+        const dev = await registry.get(device)!.create({ core, node, instanceName, options, interrupts: interrupts.sinkFor(instanceName, { bus, slot, func }), lock, router: interrupts, clock });
         devices.set(node, dev);
       }
       for (const f of registry.vcpuDevices()) {
@@ -178,6 +179,12 @@ export class Machine {
           const dev = await f.create({ core, node: f.name, instanceName, options, interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, clock, vcpu: v, vcpus: cpus });
           devices.set(`${f.name}.${v}`, dev);
         }
+      }
+      for (const f of registry.platformDevices()) {
+        nodes.push(f.name);
+        const instanceName = `${f.name}0`;
+        const dev = await f.create({ core, node: f.name, instanceName, options: config.subtree(f.name), interrupts: interrupts.sinkFor(instanceName), lock, router: interrupts, clock, vcpus: cpus });
+        devices.set(f.name, dev);
       }
     } catch (err) {
       for (const d of devices.values()) await d.destroy?.();

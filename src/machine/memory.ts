@@ -17,7 +17,7 @@ import type { DeviceFactory, DeviceRegistry } from "./registry.js";
 
 /** One part of a machine's memory budget. */
 export interface MemoryPart {
-  /** Config node it comes from: a PCI node (pci.0.3.0), a per-vCPU device (lapic), or `cpus` for the vCPU workers. */
+  /** Config node it comes from: a PCI node (pci.0.3.0), a per-vCPU device (lapic), a platform device (ioapic), or `cpus` for the vCPU workers. */
   node: string;
   bytes: number;
 }
@@ -52,7 +52,7 @@ interface PciPart extends MemoryPart { factory: DeviceFactory; options: Record<s
 
 /**
  * What the devices of a validated `config` (PCI nodes `nodes`, the registry's
- * per-vCPU devices) and, with `startVcpus`, its vCPU workers can take in
+ * per-vCPU and platform devices) and, with `startVcpus`, its vCPU workers can take in
  * `core`, whose guest RAM exists already. Throws a MemoryBudgetError naming
  * the key when they do not fit.
  */
@@ -67,6 +67,7 @@ export function planMachineMemory(config: ConfigTree, core: VmCore, registry: De
   }
   const parts: MemoryPart[] = pci.map(({ node, bytes }) => ({ node, bytes }));
   for (const f of registry.vcpuDevices()) parts.push({ node: f.name, bytes: f.memoryBytes?.(config.subtree(f.name), cpus, core) ?? 0 });
+  for (const f of registry.platformDevices()) parts.push({ node: f.name, bytes: f.memoryBytes?.(config.subtree(f.name), core) ?? 0 });
   if (opts.startVcpus) {
     const each = core.exports.vm_attach_bytes(VCPU_WORKER_IO_BYTES);
     if (each < 0) throw new Error(`vm_attach_bytes(${VCPU_WORKER_IO_BYTES}): status ${-each}`);

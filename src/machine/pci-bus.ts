@@ -3,14 +3,14 @@
 // cycles, and BAR accesses. vmdev does not model a host bridge or BAR
 // placement in a guest-physical address map: a driver finds a function by its
 // address and reaches its BARs by BAR index and offset, which is what the
-// virtio-pci transport of the driver model (src/testing/virtio/transport.ts)
+// virtio-pci transport of the driver model (src/guest/virtio/transport.ts)
 // and the v86 adapter need.
 
 import type { PciFunction } from "../pci.js";
+import { parsePciNode, type PciAddress } from "../config/pci-node.js";
 import type { MachineDevice } from "./registry.js";
 
-/** A PCI address. */
-export interface PciAddress { bus: number; slot: number; func: number }
+export type { PciAddress };
 
 /** One function on the bus. */
 export interface PciBusEntry extends PciAddress {
@@ -23,8 +23,6 @@ export interface PciBusEntry extends PciAddress {
 /** Vendor ID read from an empty slot (PCI Local Bus 3.0 §6.1: no device answers, all ones). */
 export const PCI_NO_DEVICE = 0xffff;
 
-const NODE = /^pci\.(\d+)\.(\d+)\.(\d+)$/;
-
 /** The PCI functions of a machine by address. */
 export class PciBus {
   private readonly byAddr = new Map<string, PciBusEntry>();
@@ -32,10 +30,10 @@ export class PciBus {
   /** Every device of `devicesByNode` (a Machine's map) that has a `pci` function, at its `pci.B.S.F` node. */
   constructor(devicesByNode: ReadonlyMap<string, MachineDevice>) {
     for (const [node, device] of devicesByNode) {
-      const m = NODE.exec(node);
+      const a = parsePciNode(node);
       const fn = (device as MachineDevice & { pci?: PciFunction | null }).pci;
-      if (!m || !fn) continue;
-      const [bus, slot, func] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      if (!a || !fn) continue;
+      const { bus, slot, func } = a;
       this.byAddr.set(key(bus, slot, func), { bus, slot, func, node, device, fn });
     }
   }

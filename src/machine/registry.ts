@@ -1,21 +1,27 @@
 // The device registry: device models are created from the config by name.
-// A device plugs in by registering a factory:
+// A device plugs in by registering a factory from its room
+// (src/devices/<dev>/machine.ts), e.g. memtest's:
 //
 //   registry.register({
-//     name: "virtio-net",
-//     keys: [{ pattern: "mac", validate: validators.mac(), description: "MAC address" }],
-//     positional: ["backend"],
-//     create: (ctx) => new VirtioNet(ctx.core, { name: ctx.instanceName, mac: ctx.options.mac, irq: ctx.interrupts }),
+//     name: "memtest",
+//     description: "writes a counter pattern into a window of guest RAM",
+//     keys: [
+//       { pattern: "gpa", validate: validators.size(0, 2 ** 32, 4), default: "0", description: "start of the window" },
+//       { pattern: "size", validate: validators.size(4, 2 ** 30, 4), default: "64K", description: "window length" },
+//     ],
+//     create: (ctx) => new MemtestDevice(ctx.core, ctx.instanceName,
+//       { gpa: parseSize(ctx.options.gpa ?? "0"), size: parseSize(ctx.options.size ?? "64K") }, ctx.interrupts),
+//     memoryBytes: (_options, core) => core.exports.memtest_memory_bytes() >>> 0,
 //   });
 //
-// and `-s 3,virtio-net,mac=…` (or `-o pci.0.3.0.device=virtio-net`) makes one.
+// and `-s 5,memtest,gpa=1M` (or `-o pci.0.5.0.device=memtest`) makes one.
 
 import type { DeviceModel, InterruptSink } from "../device.js";
 import type { VmCore } from "../vm-core.js";
 import type { KeySpec } from "../config/schema.js";
 import type { VmLock } from "../sync/vm-lock.js";
 import type { InterruptRouter } from "./interrupts.js";
-import type { GuestClock } from "../apic/apic-bus.js";
+import type { GuestClock } from "../clock.js";
 
 /** A device as the machine holds it: a DeviceModel that may need tearing down. */
 export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };
@@ -53,6 +59,22 @@ export interface VcpuDeviceFactory {
   create(ctx: DeviceContext & { vcpu: number; vcpus: number }): MachineDevice | Promise<MachineDevice>;
   /** Linear memory all `vcpus` instances can take with these (validated) options; see DeviceFactory.memoryBytes. */
   memoryBytes?(options: Record<string, string>, vcpus: number, core: VmCore): number;
+}
+
+/**
+ * How to build a device the platform has once (the IOAPIC): created after the
+ * PCI and per-vCPU devices, named `<name>0`, configured by the keys below
+ * `<name>.`, present whenever the factory is registered.
+ */
+export interface PlatformDeviceFactory {
+  name: string;
+  description: string;
+  /** Keys relative to `<name>.`; unknown keys are errors. */
+  keys: KeySpec[];
+  /** `vcpus` is the machine's vCPU count. */
+  create(ctx: DeviceContext & { vcpus: number }): MachineDevice | Promise<MachineDevice>;
+  /** Linear memory the device can take with these (validated) options; see DeviceFactory.memoryBytes. */
+  memoryBytes?(options: Record<string, string>, core: VmCore): number;
 }
 
 /** How to build one kind of device. */
@@ -94,14 +116,30 @@ export class DeviceRegistry {
 
   /** Register a per-vCPU device (see VcpuDeviceFactory). */
   registerVcpuDevice(f: VcpuDeviceFactory): this {
-    if (this.vcpuFactories.has(f.name) || this.factories.has(f.name)) throw new Error(`device '${f.name}' is already registered`);
-    if (/^(name|memory|cpus|vcpu|lock|var|workload|pci)$/.test(f.name)) throw new Error(`'${f.name}' is a machine config node, not a device name`);
+    this.checkNodeName(f.name);
     this.vcpuFactories.set(f.name, f);
     return this;
   }
 
   /** Per-vCPU device factories, in registration order. */
   vcpuDevices(): VcpuDeviceFactory[] { return [...this.vcpuFactories.values()]; }
+
+  private readonly platformFactories = new Map<string, PlatformDeviceFactory>();
+
+  /** Register a once-per-machine platform device (see PlatformDeviceFactory). */
+  registerPlatformDevice(f: PlatformDeviceFactory): this {
+    this.checkNodeName(f.name);
+    this.platformFactories.set(f.name, f);
+    return this;
+  }
+
+  /** Platform device factories, in registration order. */
+  platformDevices(): PlatformDeviceFactory[] { return [...this.platformFactories.values()]; }
+
+  private checkNodeName(name: string): void {
+    if (this.vcpuFactories.has(name) || this.platformFactories.has(name) || this.factories.has(name)) throw new Error(`device '${name}' is already registered`);
+    if (/^(name|memory|cpus|vcpu|lock|var|workload|pci)$/.test(name)) throw new Error(`'${name}' is a machine config node, not a device name`);
+  }
 
   get(name: string): DeviceFactory | undefined { return this.factories.get(name); }
   names(): string[] { return [...this.factories.keys()].sort(); }

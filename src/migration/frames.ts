@@ -8,70 +8,63 @@
 //
 // The header checksum is checked before the length is trusted, so a flipped
 // length byte never makes the reader wait for (or allocate) a bogus payload.
-// The sequence number catches a lost, repeated or reordered frame. Hashes are
-// computed by the wasm (core hash_xxh64) over the VM's I/O buffer, where the
-// payload is assembled anyway.
+// The sequence number catches a lost, repeated or reordered frame. Framing
+// needs no VM: the hashes are computed on the host (xxh64.ts) over the bytes
+// wherever they are, and the reader stages payloads where its owner says.
 
-import type { VmCore } from "../vm-core.js";
+import { xxh64 } from "./xxh64.js";
 import { FRAME_HEADER, FRAME_MAGIC, MAX_PAYLOAD, MSG_MAX, PROTOCOL_VERSION, ProtocolError, msgName } from "./wire.js";
-
-/** Where in the I/O buffer the header scratch lives (past the largest payload). */
-const HDR_SCRATCH = FRAME_HEADER + MAX_PAYLOAD + 64;
-/** I/O buffer bytes framing needs. */
-export const FRAME_IO_BYTES = HDR_SCRATCH + 64;
 
 /** A received frame. `payload` is a view that is valid only until the next frame is read. */
 export interface Frame { type: number; seq: number; payload: Uint8Array }
 
-/** Builds frames; the payload is staged at I/O offset FRAME_HEADER so encoders can write it there directly. */
+/** Builds frames, numbering them from 0. */
 export class FrameWriter {
   private seq = 0;
   /** Bytes of all frames built so far. */
   bytes = 0;
   frames = 0;
-  constructor(private core: VmCore) { core.ensureIo(FRAME_IO_BYTES); }
 
-  /** Stage frames in another VM's I/O buffer from now on (the sequence continues). */
-  bind(core: VmCore): void { core.ensureIo(FRAME_IO_BYTES); this.core = core; }
-
-  /** Frame `payload` (copied into the I/O buffer first). */
+  /** Frame `payload` (any bytes, a view into wasm memory included). Returns a fresh copy of the whole frame. */
   frame(type: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-    if (payload.length > MAX_PAYLOAD) throw new Error(`${msgName(type)} payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-    this.core.io().set(payload, FRAME_HEADER);
-    return this.frameFromIo(type, payload.length);
-  }
-
-  /** Frame the `len` payload bytes already at I/O offset FRAME_HEADER. Returns a fresh copy of the whole frame. */
-  frameFromIo(type: number, len: number): Uint8Array {
-    const e = this.core.exports;
+    const len = payload.length;
+    if (len > MAX_PAYLOAD) throw new Error(`${msgName(type)} payload of ${len} bytes exceeds ${MAX_PAYLOAD}`);
     const seq = this.seq++;
-    const io = this.core.io();
-    const dv = new DataView(io.buffer, io.byteOffset, FRAME_HEADER);
-    dv.setUint32(0, FRAME_MAGIC, true);
-    dv.setUint8(4, PROTOCOL_VERSION);
-    dv.setUint8(5, type);
-    dv.setUint16(6, 0, true);
-    dv.setUint32(8, seq, true);
-    dv.setUint32(12, len, true);
-    dv.setBigUint64(16, BigInt.asUintN(64, e.hash_xxh64(FRAME_HEADER, len, BigInt(seq))), true);
-    dv.setBigUint64(24, BigInt.asUintN(64, e.hash_xxh64(0, 24, 0n)), true);
-    this.bytes += FRAME_HEADER + len;
-    this.frames++;
     // A fresh, exactly sized, unshared buffer (transferable, safe to queue on a
     // socket). Not zero-filled first: it is overwritten whole; slice() on
     // shared memory is several times slower.
     const buf = Buffer.allocUnsafeSlow(FRAME_HEADER + len);
     // A plain Uint8Array over it, so callers' slice() copies as usual.
     const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    out.set(io.subarray(0, FRAME_HEADER + len));
+    out.set(payload, FRAME_HEADER);
+    const dv = new DataView(out.buffer, out.byteOffset, FRAME_HEADER);
+    dv.setUint32(0, FRAME_MAGIC, true);
+    dv.setUint8(4, PROTOCOL_VERSION);
+    dv.setUint8(5, type);
+    dv.setUint16(6, 0, true);
+    dv.setUint32(8, seq, true);
+    dv.setUint32(12, len, true);
+    dv.setBigUint64(16, xxh64(out.subarray(FRAME_HEADER), BigInt(seq)), true);
+    dv.setBigUint64(24, xxh64(out.subarray(0, 24), 0n), true);
+    this.bytes += FRAME_HEADER + len;
+    this.frames++;
     return out;
   }
 }
 
 /**
+ * Where the reader puts the `len` bytes of the next payload: a view of at
+ * least that many bytes, asked for each frame (a view into wasm memory goes
+ * stale when the memory grows).
+ */
+export type PayloadStage = (len: number) => Uint8Array;
+
+/**
  * Reassembles frames from a byte stream cut anywhere (TCP segments, fault
- * injection). Header and payload are copied into the bound VM's I/O buffer,
- * checked there, and handed out one at a time. It holds at most `limit`
+ * injection). The header is checked in the reader's own bytes; the payload
+ * is copied to its stage (the reader's own buffer unless the owner gave one,
+ * e.g. a VM's I/O buffer so the wasm reads it in place), checked there, and
+ * handed out one frame at a time. It holds at most `limit`
  * bytes not yet read as frames: the transports' flow control keeps an honest
  * peer below it, and a push past it is a ProtocolError (a transport without
  * flow control cannot make it buffer more).
@@ -86,13 +79,21 @@ export class FrameReader {
   /** The most bytes ever held at once. */
   highWater = 0;
 
-  constructor(private core: VmCore, private readonly limit = FRAME_HEADER + MAX_PAYLOAD) {
+  private own = new Uint8Array(0);
+  private stage: PayloadStage = (len) => this.ownStage(len);
+
+  constructor(private readonly limit = FRAME_HEADER + MAX_PAYLOAD) {
     if (limit < FRAME_HEADER + MAX_PAYLOAD) throw new RangeError(`a frame reader limit of ${limit} bytes cannot hold the largest frame`);
-    core.ensureIo(FRAME_IO_BYTES);
   }
 
-  /** Switch hashing and staging to another VM (the destination, once HELLO created it). */
-  bind(core: VmCore): void { core.ensureIo(FRAME_IO_BYTES); this.core = core; }
+  /** Stage payloads with `stage` from the next frame on (null: the reader's own buffer again). */
+  stageWith(stage: PayloadStage | null): void { this.stage = stage ?? ((len) => this.ownStage(len)); }
+
+  /** The reader's own buffer, grown to the largest payload seen (at most MAX_PAYLOAD). */
+  private ownStage(len: number): Uint8Array {
+    if (this.own.length < len) this.own = new Uint8Array(Math.max(len, Math.min(MAX_PAYLOAD, this.own.length * 2), 4096));
+    return this.own;
+  }
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
@@ -135,9 +136,7 @@ export class FrameReader {
     this.peekHeader();
     const dv = new DataView(this.hdr.buffer);
     if (dv.getUint32(0, true) !== FRAME_MAGIC) throw new ProtocolError(`frame ${this.expectSeq}: bad magic`);
-    const e = this.core.exports;
-    this.core.io().set(this.hdr.subarray(0, 24), HDR_SCRATCH);
-    if (BigInt.asUintN(64, e.hash_xxh64(HDR_SCRATCH, 24, 0n)) !== dv.getBigUint64(24, true)) {
+    if (xxh64(this.hdr.subarray(0, 24), 0n) !== dv.getBigUint64(24, true)) {
       throw new ProtocolError(`frame ${this.expectSeq}: header checksum mismatch`);
     }
     const version = dv.getUint8(4), type = dv.getUint8(5), flags = dv.getUint16(6, true);
@@ -149,13 +148,15 @@ export class FrameReader {
     if (len > MAX_PAYLOAD) throw new ProtocolError(`frame ${seq}: payload length ${len} exceeds ${MAX_PAYLOAD}`);
     if (this.have < FRAME_HEADER + len) return null;
     this.take(this.hdr, FRAME_HEADER);
-    const io = this.core.io();
-    this.take(io.subarray(0, len), len);
-    if (BigInt.asUintN(64, e.hash_xxh64(0, len, BigInt(seq))) !== dv.getBigUint64(16, true)) {
+    const stage = this.stage(len);
+    if (stage.length < len) throw new RangeError(`payload stage of ${stage.length} bytes for a ${len}-byte payload`);
+    const payload = stage.subarray(0, len);
+    this.take(payload, len);
+    if (xxh64(payload, BigInt(seq)) !== dv.getBigUint64(16, true)) {
       throw new ProtocolError(`frame ${seq} (${msgName(type)}): payload checksum mismatch`);
     }
     this.expectSeq++;
     this.bytes += FRAME_HEADER + len;
-    return { type, seq, payload: io.subarray(0, len) };
+    return { type, seq, payload };
   }
 }

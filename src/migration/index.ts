@@ -3,8 +3,6 @@
 export { migrate, VerifyRefused, type MigrateOptions, type Progress } from "./source.js";
 export { receiveMigration, MAX_RAM_PAGES, type ReceiveOptions, type ReceiveResult } from "./destination.js";
 export { portPair, PortTransport, TcpTransport, listen, connect, LinkError, LOOPBACK, RECV_WINDOW, type Transport } from "./transport.js";
-export { FaultyTransport, type Fault, type FaultAction } from "./faults.js";
 export { ProtocolError, PROTOCOL_VERSION, Msg, msgName } from "./wire.js";
-export { StandInSource, StandInDestination, fillRandom, type StandInOptions, type DirtyPattern } from "./standin.js";
 export type { MigrationSource, MigrationDestination, MigratableDevice, DestinationFactory, IncomingVm, MigrationReport, RoundStats, Phase } from "./types.js";
 export { MachineSource, MachineDestination, machineDestinationFactory, destinationConfig, cloneConfig, type MachineDestinationOptions } from "./machine-adapter.js";

@@ -1,8 +1,8 @@
 // A framed, checked message link over a Transport: what the source and the
-// destination engines talk through.
+// destination engines talk through. It needs nothing but the transport: the
+// frames are hashed on the host.
 
-import type { VmCore } from "../vm-core.js";
-import { FrameReader, FrameWriter, type Frame } from "./frames.js";
+import { FrameReader, FrameWriter, type Frame, type PayloadStage } from "./frames.js";
 import { LinkError, RECV_WINDOW, type Transport } from "./transport.js";
 import { Msg, ProtocolError, msgName, PayloadReader } from "./wire.js";
 
@@ -31,9 +31,9 @@ export class Link {
   private broken: Error | null = null;
 
   /** `sendTimeoutMs`: longest a send may wait for the peer to open its window. */
-  constructor(readonly transport: Transport, core: VmCore, private readonly sendTimeoutMs = 30_000) {
-    this.writer = new FrameWriter(core);
-    this.reader = new FrameReader(core, RECV_WINDOW);
+  constructor(readonly transport: Transport, private readonly sendTimeoutMs = 30_000) {
+    this.writer = new FrameWriter();
+    this.reader = new FrameReader(RECV_WINDOW);
     transport.onData((c) => {
       if (this.broken) return;
       try { this.reader.push(c); } catch (e) { this.broken = e as Error; transport.close(); }
@@ -45,22 +45,16 @@ export class Link {
   /** The most bytes received and not yet read as frames, at any time (the transport's count or the reader's, whichever is larger). */
   get bufferedHighWater(): number { return Math.max(this.transport.bufferedHighWater, this.reader.highWater); }
 
-  /** Hash and stage frames with another VM's I/O buffer from now on. */
-  bind(core: VmCore): void {
-    this.reader.bind(core);
-    this.writer.bind(core);
-  }
+  /** Where received payloads land from the next frame on (null: the link's own buffer). */
+  stagePayloads(stage: PayloadStage | null): void { this.reader.stageWith(stage); }
 
   private kick(): void { const w = this.wake; this.wake = null; w?.(); }
 
   get closed(): boolean { return this.closedErr !== null; }
 
+  /** Frame and send `payload` (copied into the frame at once: the caller may reuse its bytes when this returns or throws). */
   async send(type: number, payload?: Uint8Array): Promise<void> {
     await this.bounded(type, this.transport.send(this.writer.frame(type, payload)));
-  }
-
-  async sendFromIo(type: number, len: number): Promise<void> {
-    await this.bounded(type, this.transport.send(this.writer.frameFromIo(type, len)));
   }
 
   /** A peer that stops reading must not hang the sender: a send waits for the window at most sendTimeoutMs. */

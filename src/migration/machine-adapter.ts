@@ -13,7 +13,7 @@
 //
 // Frames over virtio-net: a NIC device model plugs in through the registry;
 // its `framesLost()`/`quiesce()`/`announce()` hooks (MigratableDevice) are the
-// seam migration already calls (virtio-net: src/machine/virtio-net.ts).
+// seam migration already calls (virtio-net: src/devices/virtio-net/machine.ts).
 
 import { ConfigTree } from "../config/tree.js";
 import { MAX_VCPUS } from "../config/schema.js";

@@ -2,6 +2,7 @@
 // `info migrate`, the `--json` object, and an HTML report with SVG plots.
 
 import type { MigrationReport } from "./types.js";
+import { ROUND_NEVER } from "./wire.js";
 
 const kb = (b: number) => Math.round(b / 1024);
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0));
@@ -28,7 +29,7 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     ...notes,
   ];
   if (r.mismatches?.length) {
-    lines.push(`pages that differ: ${r.mismatchTotal} (${r.mismatches.slice(0, 8).map((m) => `page ${m.page} last sent in round ${m.round === 0xffff ? "never" : m.round}`).join(", ")}${(r.mismatchTotal ?? 0) > 8 ? ", ..." : ""})`);
+    lines.push(`pages that differ: ${r.mismatchTotal} (${r.mismatches.slice(0, 8).map((m) => `page ${m.page} last sent in round ${m.round === ROUND_NEVER ? "never" : m.round}`).join(", ")}${(r.mismatchTotal ?? 0) > 8 ? ", ..." : ""})`);
   }
   return lines;
 }

@@ -2,7 +2,6 @@
 // a destination that listens on 127.0.0.1 and receives one VM into a frozen
 // Machine (src/machine/), resumes it and lets it run a while.
 
-import { VmCore } from "../vm-core.js";
 import type { WasmVariant } from "../wasm.js";
 import { ConfigTree } from "../config/tree.js";
 import { receiveMigration, type ReceiveResult } from "./destination.js";
@@ -39,13 +38,12 @@ export async function runDestinationRole(o: DestinationRoleOptions): Promise<Des
   o.onListening?.(l.port);
   const t = await l.accept();
   l.server.close();
-  const codec = await VmCore.create({ module: o.module, variant: o.variant, ramBytes: 1 << 16 });
   let dest: MachineDestination | undefined;
   const factory = machineDestinationFactory(o.config ?? new ConfigTree(), { module: o.module, variant: o.variant, onCreated: (d) => { dest = d; } });
   let writesAfterResume = 0;
   let res: ReceiveResult;
   try {
-    res = await receiveMigration(t, factory, codec, { idleTimeoutMs: o.idleTimeoutMs, onEvent: o.onEvent });
+    res = await receiveMigration(t, factory, { idleTimeoutMs: o.idleTimeoutMs, onEvent: o.onEvent });
     if (dest && res.resumed) {
       await new Promise((r) => setTimeout(r, o.runAfterMs ?? 0));
       // The vCPUs were frozen from creation to resume: every write counted happened after it.

@@ -6,19 +6,17 @@
 // runs again. The destination resumes only after CONFIRM.
 
 import { PAGE_SIZE, type VmCore, type PageRange } from "../vm-core.js";
+import type { IoWindow } from "../io-buffer.js";
 import { Link, PeerAbort } from "./link.js";
 import type { Transport } from "./transport.js";
 import type { MigrationSource, MigrationReport, Phase, RoundStats } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, FRAME_HEADER, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
+  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
   PayloadReader, PayloadWriter, ProtocolError, encodeHello, decodeVerdict, msgName, type Verdict,
 } from "./wire.js";
+import { MigrationDefs } from "../generated/constants.js";
 
-/** Encode flags (assembly/migration/pages.ts). */
-const ENC_SKIP_ZERO = 1;
-const ENC_DELTA = 2;
-/** mig_stat indices. */
-const S = { PAGES: 0, ZERO: 1, FULL: 2, DELTA: 3, SKIPPED: 4, HOLES: 5, BAD_PAGE: 7, MISMATCHES: 8, DELTA_BYTES: 9 };
+const { ENC_SKIP_ZERO, ENC_DELTA, Stat: S } = MigrationDefs;
 
 /** Options of migrate(). */
 export interface MigrateOptions {
@@ -83,128 +81,173 @@ export class VerifyRefused extends Error {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-/** Migrate `src` over `transport`. Never throws: the report says what happened and which side runs. */
-export async function migrate(src: MigrationSource, transport: Transport, opts: MigrateOptions = {}): Promise<MigrationReport> {
-  const o = {
-    downtimeLimitMs: opts.downtimeLimitMs ?? 300,
-    maxRounds: opts.maxRounds ?? 30,
-    bandwidthLimit: opts.bandwidthLimit ?? 0,
-    autoConverge: opts.autoConverge ?? true,
-    delta: opts.delta ?? true,
-    cacheMiB: opts.cacheMiB ?? 32,
-    verify: opts.verify ?? "full",
-    replyTimeoutMs: opts.replyTimeoutMs ?? 30_000,
-    batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
-  };
-  const core = src.core;
-  const e = core.exports;
-  const pages = core.guest.pages;
-  const t0 = performance.now();
-  const now = () => performance.now() - t0;
-  const link = new Link(transport, core, o.replyTimeoutMs);
-  const report: MigrationReport = {
-    ok: false, running: "source", totalTimeMs: 0, downtimeMs: 0, expectedDowntimeMs: 0, rounds: 0,
-    pagesSent: 0, zeroPages: 0, deltaPages: 0, fullPages: 0, skippedZeroPages: 0, bytesSent: 0, bytesUncompressed: 0, verifyMs: 0,
-    throughputMBps: 0, verified: false, verifyMode: o.verify, pagesAsSent: false, untrackedPages: null, digest: "", framesLost: null, throttleMax: 0,
-    ramBytes: pages * PAGE_SIZE, roundStats: [], timeline: [],
-  };
-  let phase: Phase = "handshake";
-  let release: (() => void) | null = null;
-  let committed = false;
-  let quiesced = false;
-  let throttle = 0;
-  let lastSample = { t: 0, bytes: 0 };
-  let lastYield = 0;
-  let dirtyRate = 0;
-  let bandwidth = 0;
+type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen">>;
 
-  const setThrottle = (f: number) => {
-    throttle = f;
-    report.throttleMax = Math.max(report.throttleMax, f);
-    src.setThrottle(f);
-  };
+/**
+ * One migration as the source runs it: the options, the link, the report
+ * being filled in, and what the phases hand each other. The phases are the
+ * functions below, one per section of docs/migration-protocol.md.
+ */
+class SourceSession {
+  readonly o: Resolved;
+  readonly core: VmCore;
+  readonly e: VmCore["exports"];
+  readonly pages: number;
+  readonly link: Link;
+  readonly report: MigrationReport;
+  private readonly t0 = performance.now();
+  phase: Phase = "handshake";
+  /** Releases the VM write lock (stop-and-copy took it). */
+  release: (() => void) | null = null;
+  /** CONFIRM left: from here on the source never runs again. */
+  committed = false;
+  /** Devices were quiesced for their save: they must resume if the source runs again. */
+  quiesced = false;
+  throttle = 0;
+  dirtyRate = 0;
+  bandwidth = 0;
+  /** When the vCPUs were frozen (performance.now()). */
+  tFreeze = 0;
+  /** When the final round, the device states and the digest had been sent. */
+  tVerify = 0;
+  private lastSample = { t: 0, bytes: 0 };
+  private lastYield = 0;
+  // Records are encoded straight into the I/O buffer behind a u32 round
+  // number; the link copies the payload into the frame.
+  private readonly payload = 4;
+  private readonly cap: number;
+  private batchPos = 0;
+  /** The I/O window the batch is encoded in, held from its first record until it is framed. */
+  private batch: IoWindow | null = null;
+  private round = 0;
+  private roundRecords = 0;
+  private progressPages = 0;
+  private progressTotal = 0;
+  /** The last pre-copy round the destination acknowledged (ROUND_ACK). */
+  ackedRound = -1;
 
-  // Records are encoded straight into the I/O buffer behind the frame header
-  // and a u32 round number, then framed in place.
-  const PAYLOAD = FRAME_HEADER + 4;
-  const cap = o.batchBytes - 4;
-  let batchPos = 0;
-  let round = 0;
-  let roundRecords = 0;
-  let progressPages = 0;
-  let progressTotal = 0;
+  constructor(readonly src: MigrationSource, transport: Transport, readonly opts: MigrateOptions) {
+    this.o = {
+      downtimeLimitMs: opts.downtimeLimitMs ?? 300,
+      maxRounds: opts.maxRounds ?? 30,
+      bandwidthLimit: opts.bandwidthLimit ?? 0,
+      autoConverge: opts.autoConverge ?? true,
+      delta: opts.delta ?? true,
+      cacheMiB: opts.cacheMiB ?? 32,
+      verify: opts.verify ?? "full",
+      replyTimeoutMs: opts.replyTimeoutMs ?? 30_000,
+      batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
+    };
+    this.core = src.core;
+    this.e = this.core.exports;
+    this.pages = this.core.guest.pages;
+    this.link = new Link(transport, this.o.replyTimeoutMs);
+    // PAGES and HASHES payloads are assembled at I/O offset 0 and framed from there.
+    this.core.ensureIo(MAX_PAYLOAD);
+    this.cap = this.o.batchBytes - 4;
+    this.report = {
+      ok: false, running: "source", totalTimeMs: 0, downtimeMs: 0, expectedDowntimeMs: 0, rounds: 0,
+      pagesSent: 0, zeroPages: 0, deltaPages: 0, fullPages: 0, skippedZeroPages: 0, bytesSent: 0, bytesUncompressed: 0, verifyMs: 0,
+      throughputMBps: 0, verified: false, verifyMode: this.o.verify, pagesAsSent: false, untrackedPages: null, digest: "", framesLost: null, throttleMax: 0,
+      ramBytes: this.pages * PAGE_SIZE, roundStats: [], timeline: [],
+    };
+  }
 
-  const flush = async () => {
-    if (batchPos === 0) return;
-    new DataView(core.memory.buffer, core.ioPtr() + FRAME_HEADER, 4).setUint32(0, round, true);
-    const len = 4 + batchPos;
-    batchPos = 0;
-    await link.sendFromIo(Msg.PAGES, len);
+  /** Milliseconds since the migration started. */
+  now(): number { return performance.now() - this.t0; }
+
+  setThrottle(f: number): void {
+    this.throttle = f;
+    this.report.throttleMax = Math.max(this.report.throttleMax, f);
+    this.src.setThrottle(f);
+  }
+
+  /** The encode flags of a round after round 0. */
+  get resendFlags(): number { return this.o.delta ? ENC_DELTA : 0; }
+
+  private async flush(): Promise<void> {
+    if (this.batchPos === 0) return;
+    const { link, report, o } = this;
+    const w = this.batch!;
+    w.view().setUint32(0, this.round, true);
+    const len = 4 + this.batchPos;
+    this.batchPos = 0;
+    // The link frames (copies) the payload before its first await: the window is free again at once.
+    const sent = link.send(Msg.PAGES, w.bytes().subarray(0, len));
+    this.releaseIo();
+    await sent;
     report.bytesSent = link.writer.bytes;
-    const t = now();
+    const t = this.now();
     if (o.bandwidthLimit > 0) {
       const ahead = (report.bytesSent / o.bandwidthLimit) * 1000 - t;
       if (ahead > 1) await sleep(ahead);
     }
-    if (t - lastSample.t >= 100) {
-      const rate = ((report.bytesSent - lastSample.bytes) / (t - lastSample.t)) * 1000;
+    if (t - this.lastSample.t >= 100) {
+      const rate = ((report.bytesSent - this.lastSample.bytes) / (t - this.lastSample.t)) * 1000;
       report.timeline.push([Math.round(t), rate]);
-      lastSample = { t, bytes: report.bytesSent };
-      opts.onProgress?.({ round, pagesDone: progressPages, pagesInRound: progressTotal, bytesSent: report.bytesSent, throughput: rate,
-        dirtyRate, etaMs: bandwidth > 0 ? ((progressTotal - progressPages) * PAGE_SIZE / bandwidth) * 1000 : 0 });
+      this.lastSample = { t, bytes: report.bytesSent };
+      this.opts.onProgress?.({ round: this.round, pagesDone: this.progressPages, pagesInRound: this.progressTotal, bytesSent: report.bytesSent, throughput: rate,
+        dirtyRate: this.dirtyRate, etaMs: this.bandwidth > 0 ? ((this.progressTotal - this.progressPages) * PAGE_SIZE / this.bandwidth) * 1000 : 0 });
     }
     // Let timers, the peer's replies and the progress display run.
-    if (t - lastYield > 20) { lastYield = t; await tick(); }
-    takeAcks();
-  };
+    if (t - this.lastYield > 20) { this.lastYield = t; await tick(); }
+    this.takeAcks();
+  }
 
   // The destination acknowledges each applied pre-copy round (ROUND_ACK);
   // anything else from it during the stream is a protocol error.
-  let ackedRound = -1;
-  const onAck = (f: { type: number; payload: Uint8Array }) => {
+  onAck(f: { type: number; payload: Uint8Array }): void {
     if (f.type !== Msg.ROUND_ACK) throw new ProtocolError(`unexpected ${msgName(f.type)} from the destination during the stream`);
     const r = new PayloadReader(f.payload, "ROUND_ACK");
     const n = r.u32();
     r.end();
-    if (n !== ackedRound + 1 || n >= report.rounds) throw new ProtocolError(`ROUND_ACK ${n} out of order`);
-    ackedRound = n;
-  };
-  const takeAcks = () => { for (let f = link.poll(); f; f = link.poll()) onAck(f); };
+    if (n !== this.ackedRound + 1 || n >= this.report.rounds) throw new ProtocolError(`ROUND_ACK ${n} out of order`);
+    this.ackedRound = n;
+  }
 
-  const sendRanges = async (ranges: PageRange[], flags: number, rs: RoundStats) => {
+  private takeAcks(): void { for (let f = this.link.poll(); f; f = this.link.poll()) this.onAck(f); }
+
+  /** Wait until the destination has acknowledged every round sent. */
+  async catchUp(): Promise<void> {
+    while (this.ackedRound < this.report.rounds - 1) this.onAck(await this.link.recv("ROUND_ACK", this.o.replyTimeoutMs));
+  }
+
+  private async sendRanges(ranges: PageRange[], flags: number, rs: RoundStats): Promise<void> {
+    const e = this.e;
     for (const r of ranges) {
       let p = r.page, left = r.count;
       while (left > 0) {
-        if (cap - batchPos < RECORD_HEADER + PAGE_SIZE) await flush();
-        const n = e.mig_encode(p, left, flags, PAYLOAD + batchPos, cap - batchPos);
+        if (this.cap - this.batchPos < RECORD_HEADER + PAGE_SIZE) await this.flush();
+        this.batch ??= this.core.ioBuffer.claim("migration payload", 0, this.payload + this.cap);
+        const n = e.mig_encode(p, left, flags, this.payload + this.batchPos, this.cap - this.batchPos);
         if (n < 0) throw new Error(`encoding page ${p}: status ${-n}`);
         const used = e.mig_stat(S.PAGES) >>> 0;
         const full = e.mig_stat(S.FULL), zero = e.mig_stat(S.ZERO), delta = e.mig_stat(S.DELTA);
         rs.fullPages += full; rs.zeroPages += zero; rs.deltaPages += delta;
         rs.skippedZeroPages += e.mig_stat(S.SKIPPED);
-        roundRecords += full + zero + delta + e.mig_stat(S.SKIPPED);
-        progressPages += used;
-        batchPos += n;
+        this.roundRecords += full + zero + delta + e.mig_stat(S.SKIPPED);
+        this.progressPages += used;
+        this.batchPos += n;
         p += used; left -= used;
       }
     }
-    await flush();
-  };
+    await this.flush();
+  }
 
-  const newRound = (r: number, final: boolean, pagesInRound: number): RoundStats => ({
-    round: r, final, pages: pagesInRound, fullPages: 0, zeroPages: 0, deltaPages: 0, skippedZeroPages: 0,
-    bytes: 0, ms: 0, throughput: 0, dirtyRate: 0, throttle, etaMs: 0, startMs: now(),
-  });
-
-  const runRound = async (r: number, ranges: PageRange[], count: number, final: boolean, flags: number): Promise<RoundStats> => {
-    round = r; roundRecords = 0; progressPages = 0; progressTotal = count;
-    const rs = newRound(r, final, count);
+  /** Send one round: ROUND, its PAGES, ROUND_END; the report counts it. */
+  async runRound(r: number, ranges: PageRange[], count: number, final: boolean, flags: number): Promise<RoundStats> {
+    const { link, report } = this;
+    this.round = r; this.roundRecords = 0; this.progressPages = 0; this.progressTotal = count;
+    const rs: RoundStats = {
+      round: r, final, pages: count, fullPages: 0, zeroPages: 0, deltaPages: 0, skippedZeroPages: 0,
+      bytes: 0, ms: 0, throughput: 0, dirtyRate: 0, throttle: this.throttle, etaMs: 0, startMs: this.now(),
+    };
     const bytes0 = link.writer.bytes;
     await link.send(Msg.ROUND, new PayloadWriter().u32(r).u32(final ? ROUND_FINAL : 0).done());
-    await sendRanges(ranges, flags, rs);
-    await link.send(Msg.ROUND_END, new PayloadWriter().u32(r).u32(roundRecords).done());
+    await this.sendRanges(ranges, flags, rs);
+    await link.send(Msg.ROUND_END, new PayloadWriter().u32(r).u32(this.roundRecords).done());
     rs.bytes = link.writer.bytes - bytes0;
-    rs.ms = now() - rs.startMs;
+    rs.ms = this.now() - rs.startMs;
     rs.throughput = rs.ms > 0 ? (rs.bytes / rs.ms) * 1000 : 0;
     report.bytesSent = link.writer.bytes;
     report.rounds = r + 1;
@@ -212,175 +255,230 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
     report.skippedZeroPages += rs.skippedZeroPages;
     report.roundStats.push(rs);
     return rs;
-  };
+  }
 
-  const harvest = (): { ranges: PageRange[]; count: number } => {
+  /** Give back the batch's I/O window (a failed encode leaves it held). */
+  releaseIo(): void {
+    this.batch?.release();
+    this.batch = null;
+  }
+
+  harvest(): { ranges: PageRange[]; count: number } {
     // harvestEach reports ranges through the I/O buffer: collect them before encoding reuses it.
     const ranges: PageRange[] = [];
-    const count = core.dirty.harvestEach((page, n) => ranges.push({ page, count: n }));
+    const count = this.core.dirty.harvestEach((page, n) => ranges.push({ page, count: n }));
     return { ranges, count };
-  };
-
-  try {
-    // ---- handshake
-    const flags = (o.delta ? HELLO_DELTA : 0) | (o.verify === "full" ? HELLO_FULL_VERIFY : 0);
-    await link.send(Msg.HELLO, encodeHello({
-      version: PROTOCOL_VERSION, abiVersion: core.abiVersion, pageSize: PAGE_SIZE, ramPages: pages, flags,
-      devices: src.devices.map((d) => ({ kind: d.kind, name: d.name })), layout: core.saveLayout(),
-    }));
-    const ack = await link.expect(Msg.HELLO_ACK, o.replyTimeoutMs);
-    const ar = new PayloadReader(ack.payload, "HELLO_ACK");
-    const ackStatus = ar.u32(), ackMsg = ar.str();
-    ar.end();
-    if (ackStatus !== 0) throw new Error(`destination refused the VM: ${ackMsg}`);
-
-    // ---- pre-copy
-    phase = "precopy";
-    const slots = o.delta ? Math.min(65536, Math.max(1, Math.floor((o.cacheMiB << 20) / PAGE_SIZE))) : 0;
-    if (e.mig_init(slots) !== 0) throw new Error("mig_init: out of memory for page tables");
-    // Tracking starts before round 0 reads a page: a write after the read is re-sent.
-    core.dirty.enable();
-    let lastHarvest = now();
-    let rs = await runRound(0, [{ page: 0, count: pages }], pages, false, ENC_SKIP_ZERO);
-    bandwidth = rs.throughput;
-    for (let r = 1; ; r++) {
-      const dirtyNow = core.dirty.count();
-      const since = now() - lastHarvest;
-      dirtyRate = since > 0 ? (dirtyNow / since) * 1000 : 0;
-      rs.dirtyRate = dirtyRate;
-      if (rs.bytes > (4 << 20) || bandwidth === 0) bandwidth = rs.throughput || bandwidth;
-      const bw = o.bandwidthLimit > 0 ? Math.min(bandwidth, o.bandwidthLimit) : bandwidth;
-      const etaMs = bw > 0 ? ((dirtyNow * PAGE_SIZE) / bw) * 1000 : Infinity;
-      rs.etaMs = etaMs;
-      rs.throttle = throttle;
-      opts.onRound?.(rs);
-      report.expectedDowntimeMs = etaMs;
-      if (etaMs <= o.downtimeLimitMs || r >= o.maxRounds) {
-        // Before freezing, let the destination catch up (its backlog would
-        // otherwise be paid for while the VM is frozen), then look again:
-        // the vCPUs kept dirtying meanwhile.
-        while (ackedRound < report.rounds - 1) onAck(await link.recv("ROUND_ACK", o.replyTimeoutMs));
-        const after = core.dirty.count();
-        report.expectedDowntimeMs = bw > 0 ? ((after * PAGE_SIZE) / bw) * 1000 : Infinity;
-        if (report.expectedDowntimeMs <= o.downtimeLimitMs || r >= o.maxRounds) break;
-      }
-      // Auto-converge (QEMU cpu-throttle): start at 20 %, add 10 % per round
-      // while the vCPUs dirty more than half of what the link carries.
-      if (o.autoConverge && r >= 2 && dirtyRate * PAGE_SIZE > 0.5 * bw) setThrottle(Math.min(0.99, throttle === 0 ? 0.2 : throttle + 0.1));
-      const h = harvest();
-      lastHarvest = now();
-      rs = await runRound(r, h.ranges, h.count, false, o.delta ? ENC_DELTA : 0);
-    }
-
-    // Every pre-copy round is applied on the destination by now (the loop
-    // above waited); this only matters if the loop is changed.
-    while (ackedRound < report.rounds - 1) onAck(await link.recv("ROUND_ACK", o.replyTimeoutMs));
-
-    // ---- stop-and-copy
-    phase = "stop-copy";
-    const tFreeze = performance.now();
-    release = await src.writeLock();
-    opts.onFrozen?.(core);
-    quiesced = true;
-    for (const d of src.devices) d.quiesce?.();
-    const states = src.devices.map((d) => ({ d, blob: d.saveState() }));
-    const h = harvest();
-    const last = await runRound(report.rounds, h.ranges, h.count, true, o.delta ? ENC_DELTA : 0);
-    opts.onRound?.(last);
-    for (const { d, blob } of states) {
-      await link.send(Msg.DEVICE, new PayloadWriter().u32(d.kind).str(d.name).bytes(blob).done());
-    }
-    const tVerify = performance.now();
-    if (o.verify === "full") {
-      // Every page again, under the freeze: a page whose hash changed since
-      // it was last sent was written without being marked dirty.
-      const s = e.mig_hash_range(0, pages);
-      if (s !== 0) throw new Error(`hashing guest memory: status ${s}`);
-      report.untrackedPages = e.mig_stat(S.MISMATCHES) >>> 0;
-      if (report.untrackedPages > 0) report.untrackedFirstPage = e.mig_stat(S.BAD_PAGE) >>> 0;
-    }
-    const digest = BigInt.asUintN(64, e.mig_digest(0n));
-    report.digest = digest.toString(16).padStart(16, "0");
-    await link.send(Msg.DIGEST, new PayloadWriter().u64(digest).u32(report.rounds).u32(states.length).u32(o.verify === "full" ? 1 : 0).done());
-
-    // ---- verify: the destination may ask for our page hashes to name the pages that differ.
-    phase = "verify";
-    let verdict: Verdict | null = null;
-    while (!verdict) {
-      const f = await link.recv("VERDICT", o.replyTimeoutMs);
-      if (f.type === Msg.HASHES_REQ) {
-        new PayloadReader(f.payload, "HASHES_REQ").end();
-        const per = 65536;
-        for (let first = 0; first < pages; first += per) {
-          const n = Math.min(per, pages - first);
-          if (e.mig_table_read(first, n, FRAME_HEADER + 8) !== 0) throw new Error("mig_table_read failed");
-          const dv = new DataView(core.memory.buffer, core.ioPtr() + FRAME_HEADER, 8);
-          dv.setUint32(0, first, true); dv.setUint32(4, n, true);
-          await link.sendFromIo(Msg.HASHES, 8 + n * 8);
-        }
-      } else if (f.type === Msg.VERDICT) {
-        verdict = decodeVerdict(f.payload);
-        report.verifyMs = performance.now() - tVerify;
-      } else {
-        throw new ProtocolError(`expected VERDICT, got ${msgName(f.type)}`);
-      }
-    }
-    if (!verdict.accept) {
-      report.mismatches = verdict.pages;
-      report.mismatchTotal = verdict.mismatchTotal;
-      throw new VerifyRefused(verdict, report.untrackedPages ? `; on the source, ${untrackedNote(report.untrackedPages, report.untrackedFirstPage!, core)}` : "");
-    }
-    report.pagesAsSent = true;
-    report.verified = o.verify === "full";
-
-    // ---- commit: from here on the source never runs again.
-    phase = "commit";
-    await link.send(Msg.CONFIRM);
-    committed = true;
-    report.running = "unknown";
-    await link.expect(Msg.RESUMED, o.replyTimeoutMs);
-    report.running = "destination";
-    src.retire?.();
-    report.downtimeMs = performance.now() - tFreeze;
-    phase = "done";
-    report.ok = true;
-  } catch (err) {
-    report.error = describe(err);
-    report.failedPhase = phase;
-    // After CONFIRM only an explicit ABORT proves the destination did not resume
-    // (it sends ABORT only before resuming): then the source may take the VM back.
-    if (!committed || err instanceof PeerAbort) {
-      // Before the commit point the destination cannot run: take the VM back.
-      report.running = "source";
-      report.verified = false;
-      report.pagesAsSent = false;
-      await link.abort(report.error);
-      setThrottle(0);
-      try { core.dirty.disable(); } catch { /* tracking may not have started */ }
-      release?.();
-      release = null;
-      // The source runs again: devices quiesced for the save go back to work.
-      if (quiesced) for (const d of src.devices) d.resume?.();
-    } else {
-      // CONFIRM left and the link failed: the destination may be running.
-      // The source stays frozen (write lock held) and is never resumed here.
-      report.running = "unknown";
-      link.close();
-    }
-  } finally {
-    if (report.ok) {
-      setThrottle(0);
-      link.close();
-    }
-    report.totalTimeMs = now();
-    report.bytesSent = link.writer.bytes;
-    report.pagesSent = report.fullPages + report.zeroPages + report.deltaPages;
-    report.bytesUncompressed = (report.fullPages + report.zeroPages + report.deltaPages) * PAGE_SIZE;
-    report.throughputMBps = report.totalTimeMs > 0 ? report.bytesSent / 1e6 / (report.totalTimeMs / 1000) : 0;
-    const lost = src.devices.filter((d) => d.framesLost).map((d) => d.framesLost!());
-    report.framesLost = lost.length ? lost.reduce((a, b) => a + b, 0) : null;
   }
-  return report;
+}
+
+/** Migrate `src` over `transport`. Never throws: the report says what happened and which side runs. */
+export async function migrate(src: MigrationSource, transport: Transport, opts: MigrateOptions = {}): Promise<MigrationReport> {
+  const s = new SourceSession(src, transport, opts);
+  try {
+    await handshake(s);
+    await precopy(s);
+    await stopAndCopy(s);
+    await verify(s);
+    await commit(s);
+  } catch (err) {
+    await recover(s, err);
+  } finally {
+    finish(s);
+  }
+  return s.report;
+}
+
+/** Handshake: HELLO, and the destination's HELLO_ACK. */
+async function handshake(s: SourceSession): Promise<void> {
+  const { core, link, o, src } = s;
+  const flags = (o.delta ? HELLO_DELTA : 0) | (o.verify === "full" ? HELLO_FULL_VERIFY : 0);
+  await link.send(Msg.HELLO, encodeHello({
+    version: PROTOCOL_VERSION, abiVersion: core.abiVersion, pageSize: PAGE_SIZE, ramPages: s.pages, flags,
+    devices: src.devices.map((d) => ({ kind: d.kind, name: d.name })), layout: core.saveLayout(),
+  }));
+  const ack = await link.expect(Msg.HELLO_ACK, o.replyTimeoutMs);
+  const ar = new PayloadReader(ack.payload, "HELLO_ACK");
+  const ackStatus = ar.u32(), ackMsg = ar.str();
+  ar.end();
+  if (ackStatus !== 0) throw new Error(`destination refused the VM: ${ackMsg}`);
+}
+
+/**
+ * Pre-copy: round 0 sends every page, later rounds what was dirtied, until
+ * the estimate fits the downtime limit or the round cap is reached and the
+ * destination has caught up; auto-converge throttles the vCPUs meanwhile.
+ */
+async function precopy(s: SourceSession): Promise<void> {
+  s.phase = "precopy";
+  const { core, e, o, report } = s;
+  const slots = o.delta ? Math.min(65536, Math.max(1, Math.floor((o.cacheMiB << 20) / PAGE_SIZE))) : 0;
+  if (e.mig_init(slots) !== 0) throw new Error("mig_init: out of memory for page tables");
+  // Tracking starts before round 0 reads a page: a write after the read is re-sent.
+  core.dirty.enable();
+  let lastHarvest = s.now();
+  let rs = await s.runRound(0, [{ page: 0, count: s.pages }], s.pages, false, ENC_SKIP_ZERO);
+  s.bandwidth = rs.throughput;
+  for (let r = 1; ; r++) {
+    const dirtyNow = core.dirty.count();
+    const since = s.now() - lastHarvest;
+    s.dirtyRate = since > 0 ? (dirtyNow / since) * 1000 : 0;
+    rs.dirtyRate = s.dirtyRate;
+    if (rs.bytes > (4 << 20) || s.bandwidth === 0) s.bandwidth = rs.throughput || s.bandwidth;
+    const bw = o.bandwidthLimit > 0 ? Math.min(s.bandwidth, o.bandwidthLimit) : s.bandwidth;
+    const etaMs = bw > 0 ? ((dirtyNow * PAGE_SIZE) / bw) * 1000 : Infinity;
+    rs.etaMs = etaMs;
+    rs.throttle = s.throttle;
+    s.opts.onRound?.(rs);
+    report.expectedDowntimeMs = etaMs;
+    if (etaMs <= o.downtimeLimitMs || r >= o.maxRounds) {
+      // Before freezing, let the destination catch up (its backlog would
+      // otherwise be paid for while the VM is frozen), then look again:
+      // the vCPUs kept dirtying meanwhile.
+      await s.catchUp();
+      const after = core.dirty.count();
+      report.expectedDowntimeMs = bw > 0 ? ((after * PAGE_SIZE) / bw) * 1000 : Infinity;
+      if (report.expectedDowntimeMs <= o.downtimeLimitMs || r >= o.maxRounds) break;
+    }
+    // Auto-converge (QEMU cpu-throttle): start at 20 %, add 10 % per round
+    // while the vCPUs dirty more than half of what the link carries.
+    if (o.autoConverge && r >= 2 && s.dirtyRate * PAGE_SIZE > 0.5 * bw) s.setThrottle(Math.min(0.99, s.throttle === 0 ? 0.2 : s.throttle + 0.1));
+    const h = s.harvest();
+    lastHarvest = s.now();
+    rs = await s.runRound(r, h.ranges, h.count, false, s.resendFlags);
+  }
+  // Every pre-copy round is applied on the destination by now (the loop
+  // above waited); this only matters if the loop is changed.
+  await s.catchUp();
+}
+
+/**
+ * Stop-and-copy: freeze the vCPUs (the write lock), quiesce and save the
+ * devices, send the final round and the device states, then (full verify)
+ * hash all of RAM again and send the digest.
+ */
+async function stopAndCopy(s: SourceSession): Promise<void> {
+  s.phase = "stop-copy";
+  const { core, e, link, o, report, src } = s;
+  s.tFreeze = performance.now();
+  s.release = await src.writeLock();
+  s.opts.onFrozen?.(core);
+  s.quiesced = true;
+  for (const d of src.devices) d.quiesce?.();
+  const states = src.devices.map((d) => ({ d, blob: d.saveState() }));
+  const h = s.harvest();
+  const last = await s.runRound(report.rounds, h.ranges, h.count, true, s.resendFlags);
+  s.opts.onRound?.(last);
+  for (const { d, blob } of states) {
+    await link.send(Msg.DEVICE, new PayloadWriter().u32(d.kind).str(d.name).bytes(blob).done());
+  }
+  s.tVerify = performance.now();
+  if (o.verify === "full") {
+    // Every page again, under the freeze: a page whose hash changed since
+    // it was last sent was written without being marked dirty.
+    const st = e.mig_hash_range(0, s.pages);
+    if (st !== 0) throw new Error(`hashing guest memory: status ${st}`);
+    report.untrackedPages = e.mig_stat(S.MISMATCHES) >>> 0;
+    if (report.untrackedPages > 0) report.untrackedFirstPage = e.mig_stat(S.BAD_PAGE) >>> 0;
+  }
+  const digest = BigInt.asUintN(64, e.mig_digest(0n));
+  report.digest = digest.toString(16).padStart(16, "0");
+  await link.send(Msg.DIGEST, new PayloadWriter().u64(digest).u32(report.rounds).u32(states.length).u32(o.verify === "full" ? 1 : 0).done());
+}
+
+/** Verify: answer HASHES_REQ with the page-hash table until the VERDICT; a refusal fails the migration. */
+async function verify(s: SourceSession): Promise<void> {
+  s.phase = "verify";
+  const { core, e, link, o, report } = s;
+  let verdict: Verdict | null = null;
+  while (!verdict) {
+    const f = await link.recv("VERDICT", o.replyTimeoutMs);
+    if (f.type === Msg.HASHES_REQ) {
+      new PayloadReader(f.payload, "HASHES_REQ").end();
+      const per = 65536;
+      for (let first = 0; first < s.pages; first += per) {
+        const n = Math.min(per, s.pages - first);
+        // The link frames (copies) the payload before its first await: the window is free again at once.
+        await core.ioBuffer.use("migration payload", 0, 8 + n * 8, (w) => {
+          if (e.mig_table_read(first, n, 8) !== 0) throw new Error("mig_table_read failed");
+          const dv = w.view();
+          dv.setUint32(0, first, true); dv.setUint32(4, n, true);
+          return link.send(Msg.HASHES, w.bytes());
+        });
+      }
+    } else if (f.type === Msg.VERDICT) {
+      verdict = decodeVerdict(f.payload);
+      report.verifyMs = performance.now() - s.tVerify;
+    } else {
+      throw new ProtocolError(`expected VERDICT, got ${msgName(f.type)}`);
+    }
+  }
+  if (!verdict.accept) {
+    report.mismatches = verdict.pages;
+    report.mismatchTotal = verdict.mismatchTotal;
+    throw new VerifyRefused(verdict, report.untrackedPages ? `; on the source, ${untrackedNote(report.untrackedPages, report.untrackedFirstPage!, core)}` : "");
+  }
+  report.pagesAsSent = true;
+  report.verified = o.verify === "full";
+}
+
+/** Commit: CONFIRM (the commit point: the source never runs again), then wait for RESUMED and retire. */
+async function commit(s: SourceSession): Promise<void> {
+  s.phase = "commit";
+  const { link, o, report, src } = s;
+  await link.send(Msg.CONFIRM);
+  s.committed = true;
+  report.running = "unknown";
+  await link.expect(Msg.RESUMED, o.replyTimeoutMs);
+  report.running = "destination";
+  src.retire?.();
+  report.downtimeMs = performance.now() - s.tFreeze;
+  s.phase = "done";
+  report.ok = true;
+}
+
+/** A phase failed: take the VM back if the destination cannot be running, else stay frozen. */
+async function recover(s: SourceSession, err: unknown): Promise<void> {
+  const { core, link, report, src } = s;
+  s.releaseIo();
+  report.error = describe(err);
+  report.failedPhase = s.phase;
+  // After CONFIRM only an explicit ABORT proves the destination did not resume
+  // (it sends ABORT only before resuming): then the source may take the VM back.
+  if (!s.committed || err instanceof PeerAbort) {
+    // Before the commit point the destination cannot run: take the VM back.
+    report.running = "source";
+    report.verified = false;
+    report.pagesAsSent = false;
+    await link.abort(report.error);
+    s.setThrottle(0);
+    try { core.dirty.disable(); } catch { /* tracking may not have started */ }
+    s.release?.();
+    s.release = null;
+    // The source runs again: devices quiesced for the save go back to work.
+    if (s.quiesced) for (const d of src.devices) d.resume?.();
+  } else {
+    // CONFIRM left and the link failed: the destination may be running.
+    // The source stays frozen (write lock held) and is never resumed here.
+    report.running = "unknown";
+    link.close();
+  }
+}
+
+/** Totals of the report, whatever happened. */
+function finish(s: SourceSession): void {
+  const { link, report, src } = s;
+  s.releaseIo();
+  if (report.ok) {
+    s.setThrottle(0);
+    link.close();
+  }
+  report.totalTimeMs = s.now();
+  report.bytesSent = link.writer.bytes;
+  report.pagesSent = report.fullPages + report.zeroPages + report.deltaPages;
+  report.bytesUncompressed = (report.fullPages + report.zeroPages + report.deltaPages) * PAGE_SIZE;
+  report.throughputMBps = report.totalTimeMs > 0 ? report.bytesSent / 1e6 / (report.totalTimeMs / 1000) : 0;
+  const lost = src.devices.filter((d) => d.framesLost).map((d) => d.framesLost!());
+  report.framesLost = lost.length ? lost.reduce((a, b) => a + b, 0) : null;
 }
 
 /** The source's own account of pages that changed after they were last sent. */

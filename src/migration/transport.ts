@@ -1,7 +1,7 @@
 // Transports carry the frame byte stream between source and destination.
 // A transport is a reliable, ordered byte pipe with backpressure; framing and
 // checksums are the protocol's job (frames.ts), so any transport works,
-// including one that injects faults (faults.ts).
+// including one that injects faults (src/testing/migration/faults.ts).
 
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { createServer, connect as netConnect, type Socket, type Server } from "node:net";

@@ -4,27 +4,13 @@
 // dirty bitmap), its device models, a way to freeze every vCPU (the VM write
 // lock: vCPUs frozen, leases broken, nothing writes guest memory while held),
 // and a throttle for auto-converge. The Machine runtime satisfies both ends
-// through machine-adapter.ts; StandInSource (standin.ts) is a bare VM for the
+// through machine-adapter.ts; StandInSource (src/testing/migration/) is a bare VM for the
 // engine's own tests and bench.
 
 import type { VmCore } from "../vm-core.js";
-import type { DeviceModel } from "../device.js";
+import type { MigratableDevice } from "../device.js";
 
-/** A device model as migration sees it: saved state plus optional hooks. */
-export interface MigratableDevice extends DeviceModel {
-  /**
-   * Stop taking new work and settle in-flight work into device state (give
-   * back descriptors fetched but not used, Firecracker `prepare_save`).
-   * Called under the write lock, before saveState.
-   */
-  quiesce?(): void;
-  /** Undo quiesce: the migration failed and the source runs again (called after the write lock is released). */
-  resume?(): void;
-  /** Announce the device's new location after resume (virtio-net VIRTIO_NET_S_ANNOUNCE). */
-  announce?(): void;
-  /** Frames this device dropped because of the migration (reported as framesLost). */
-  framesLost?(): number;
-}
+export type { MigratableDevice };
 
 /**
  * The VM being migrated away. While a migration runs it owns the guest-RAM

@@ -3,6 +3,8 @@
 // executable form. Every reader here treats its input as hostile: lengths are
 // checked before bytes are read and anything malformed is a ProtocolError.
 
+import { MigrationDefs } from "../generated/constants.js";
+
 /** Protocol version carried in every frame header and in HELLO. */
 export const PROTOCOL_VERSION = 1;
 /** "VMMG" little-endian. */
@@ -48,12 +50,12 @@ export const HELLO_DELTA = 1;
  */
 export const HELLO_FULL_VERIFY = 2;
 
-/** Page record kinds (assembly/migration/pages.ts). */
-export const Rec = { ZERO: 0, FULL: 1, DELTA: 2, ZERO_RUN: 3 } as const;
+/** Page record kinds (assembly/migration/defs.ts; the wasm writes and checks the records). */
+export const Rec = MigrationDefs.Rec;
 /** Bytes of a page record header. */
-export const RECORD_HEADER = 16;
+export const RECORD_HEADER = MigrationDefs.RECORD_HEADER;
 /** Round reported for a page never sent. */
-export const ROUND_NEVER = 0xffff;
+export const ROUND_NEVER = MigrationDefs.ROUND_NEVER;
 
 /** Verdict reasons. */
 export const Refuse = {

@@ -1,8 +1,22 @@
-// MAC addresses a machine gives its NICs when the config names none.
-import { createHash } from "node:crypto";
+// Ethernet MAC addresses as the host writes them (configuration, options):
+// the one parser every host-side API uses.
 
-/** A locally administered unicast MAC derived from the config node name (stable across runs): 52:54:00 and three bytes of a hash. */
-export function defaultMac(node: string): string {
-  const h = createHash("sha256").update(`vmdev:${node}`).digest();
-  return ["52", "54", "00", ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+/**
+ * Parse "52:54:00:12:34:56" (':' or '-' between six groups of one or two hex
+ * digits), or check and copy 6 bytes. Throws RangeError on anything else
+ * (host input, never guest input).
+ */
+export function parseMac(mac: string | Uint8Array): Uint8Array {
+  if (typeof mac !== "string") {
+    if (!(mac instanceof Uint8Array) || mac.length !== 6) throw new RangeError(`MAC must be 6 bytes, got ${mac?.length}`);
+    return Uint8Array.from(mac);
+  }
+  const parts = mac.split(/[:-]/);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) throw new RangeError(`bad MAC address "${mac}"`);
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+/** "52:54:00:12:34:56" for 6 bytes. */
+export function formatMac(mac: Uint8Array): string {
+  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }

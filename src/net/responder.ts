@@ -6,6 +6,7 @@
 // never thrown on.
 
 import { TcpDiscard, type TcpDiscardCounters, type TcpSegmentOut } from "./tcp-discard.js";
+import { parseMac } from "./mac.js";
 
 /** What the responder has seen and done. */
 export interface ResponderCounters {
@@ -46,17 +47,6 @@ const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 /** Ethernet minimum frame without FCS (IEEE 802.3 §3.2.8); replies shorter than this are padded. */
 const ETH_MIN = 60;
-
-/** Parse "aa:bb:cc:dd:ee:ff" (or pass 6 bytes through). Throws on a malformed address (host input). */
-export function parseMac(mac: string | Uint8Array): Uint8Array {
-  if (mac instanceof Uint8Array) {
-    if (mac.length !== 6) throw new RangeError(`MAC must be 6 bytes, got ${mac.length}`);
-    return Uint8Array.from(mac);
-  }
-  const parts = mac.split(/[:-]/);
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new RangeError(`bad MAC address "${mac}"`);
-  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
-}
 
 /** Parse a dotted-quad IPv4 address. Throws on a malformed address (host input). */
 export function parseIpv4(ip: string): Uint8Array {

@@ -96,6 +96,7 @@ while (Atomics.load(i32, STOP) === 0) {
     let t = performance.now();
     let pause = 0;
     while (t - t0 < sliceMs && !wanted()) {
+      if (w.idle) { pause = sliceMs - (t - t0); break; }
       let n = batch;
       if (w.rate > 0) {
         tokens = Math.min(tokens + ((t - lastRefill) * w.rate) / 1000, Math.max(1, w.rate / 100));

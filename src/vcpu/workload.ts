@@ -2,17 +2,22 @@
 
 import { type ConfigTree } from "../config/tree.js";
 import { valueOf } from "../config/schema.js";
+import { MachineDefs } from "../generated/constants.js";
 
 /** Which pages a vCPU's synthetic workload writes. */
 export type WorkloadPattern = "uniform" | "hot" | "sequential";
-/** Pattern numbers of the wasm export vcpu_dirty. */
-export const PATTERN_CODE: Record<WorkloadPattern, number> = { uniform: 0, hot: 1, sequential: 2 };
+/** Pattern numbers of the wasm export vcpu_dirty (assembly/machine/defs.ts). */
+export const PATTERN_CODE: Record<WorkloadPattern, number> = {
+  uniform: MachineDefs.PATTERN_UNIFORM, hot: MachineDefs.PATTERN_HOT, sequential: MachineDefs.PATTERN_SEQUENTIAL,
+};
 
 /** What one vCPU writes. */
 export interface WorkloadSpec {
   pattern: WorkloadPattern;
   /** Page writes per second; 0 = as fast as it can. */
   rate: number;
+  /** Write nothing: the vCPU runs its slices (and its extension, if any) and sleeps out the rest of each. */
+  idle?: boolean;
   /** First page and page count of the window it writes. */
   firstPage: number;
   pageCount: number;

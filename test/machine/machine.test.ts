@@ -4,7 +4,8 @@
 import { describe, it, expect } from "vitest";
 import { ConfigTree, ConfigError } from "../../src/config/tree.js";
 import { Machine, createDefaultRegistry } from "../../src/machine/machine.js";
-import { MemtestDevice, memtestFactory } from "../../src/machine/memtest.js";
+import { MemtestDevice } from "../../src/devices/memtest/device.js";
+import { memtestFactory } from "../../src/devices/memtest/machine.js";
 import { DeviceRegistry } from "../../src/machine/registry.js";
 import { siblingModule } from "../../src/vcpu/spawn.js";
 import { Status, type MsiMessage } from "../../src/index.js";
@@ -22,8 +23,8 @@ describe("machine assembly", () => {
     try {
       expect(m.name).toBe("t1");
       expect(m.core.guest.size).toBe(2 << 20);
-      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "memtest1", "lapic0"]);
-      expect([...m.devicesByNode.keys()]).toEqual(["pci.0.3.0", "pci.0.5.0", "lapic.0"]);
+      expect(m.devices.map((d) => d.name)).toEqual(["memtest0", "memtest1", "lapic0", "ioapic0"]);
+      expect([...m.devicesByNode.keys()]).toEqual(["pci.0.3.0", "pci.0.5.0", "lapic.0", "ioapic"]);
       const seen: Array<[string, MsiMessage]> = [];
       m.interrupts.setController({ msi: (src, msg) => seen.push([src, msg]), intx: () => {} });
       m.core.dirty.enable();

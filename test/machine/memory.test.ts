@@ -10,11 +10,11 @@ import { MemoryBudgetError, planMachineMemory } from "../../src/machine/memory.j
 import { createDefaultRegistry } from "../../src/machine/machine.js";
 import { machinePciBus } from "../../src/machine/pci-bus.js";
 import { VmCore } from "../../src/index.js";
-import { GuestRam } from "../../src/testing/virtio/guest-ram.js";
-import { InterruptRecorder } from "../../src/testing/virtio/interrupts.js";
-import { VirtioNetDriver } from "../../src/testing/virtio/net-driver.js";
-import { PciTransport } from "../../src/testing/virtio/transport.js";
-import { frame, seqOf } from "../../src/testing/virtio/frames.js";
+import { GuestRam } from "../../src/guest/virtio/guest-ram.js";
+import { InterruptRecorder } from "../../src/guest/virtio/interrupts.js";
+import { VirtioNetDriver } from "../../src/guest/virtio/net-driver.js";
+import { PciTransport } from "../../src/guest/virtio/transport.js";
+import { frame, seqOf } from "../../src/guest/virtio/frames.js";
 import { debugWasm } from "../support/core.js";
 
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };
@@ -65,11 +65,11 @@ describe("machine memory budget", () => {
     const core = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 64 << 20 });
     const nodes = ["pci.0.3.0", "pci.0.4.0"];
     const plan = planMachineMemory(c, core, createDefaultRegistry(), nodes, { startVcpus: true });
-    expect(plan.parts.map((p) => p.node)).toEqual(["pci.0.3.0", "pci.0.4.0", "lapic", "cpus"]);
+    expect(plan.parts.map((p) => p.node)).toEqual(["pci.0.3.0", "pci.0.4.0", "lapic", "ioapic", "cpus"]);
     expect(plan.parts.every((p) => p.bytes > 0)).toBe(true);
     expect(plan.need).toBe(plan.parts.reduce((a, p) => a + p.bytes, 0));
     const noWorkers = planMachineMemory(c, core, createDefaultRegistry(), nodes, { startVcpus: false });
-    expect(noWorkers.need).toBe(plan.need - plan.parts[3].bytes);
+    expect(noWorkers.need).toBe(plan.need - plan.parts[4].bytes);
     const largestWith = (await refusal(bigNic(65536), true)).largest!;
     const largestWithout = (await refusal(bigNic(65536), false)).largest!;
     expect(largestWithout).toBeGreaterThanOrEqual(largestWith);

@@ -2,7 +2,7 @@
 // workers taking read locks and leases (breaking at once or deferred) and
 // writing RAM under them, a main-thread lease holder, and a main-thread
 // writer taking the write lock at random moments, pausing, throttling. Each
-// round checks the invariants of issue 5:
+// round checks the invariants of the VM lock and its leases:
 //  - no guest write while the write lock is held: XXH64 of all RAM at lock and
 //    at unlock agree, and the dirty bitmap (cleared at lock) stays clean;
 //  - every lease is broken, every reader gone and every vCPU host-frozen

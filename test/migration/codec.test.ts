@@ -4,11 +4,11 @@
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
 import { Status } from "../../src/index.js";
+import { MigrationDefs } from "../../src/generated/constants.js";
 import { newCore, rng, testSeed, FakeEmulatorRam } from "../support/core.js";
 
 const PAGE = 4096;
-const ENC_SKIP_ZERO = 1, ENC_DELTA = 2;
-const STAT = { PAGES: 0, ZERO: 1, FULL: 2, DELTA: 3, SKIPPED: 4, HOLES: 5, BAD_OFFSET: 6, BAD_PAGE: 7 };
+const { ENC_SKIP_ZERO, ENC_DELTA, Stat: STAT } = MigrationDefs;
 
 describe("zero-page test", () => {
   it("finds zero pages, counts a single non-zero byte anywhere, skips holes, works on foreign RAM", async () => {

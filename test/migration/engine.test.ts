@@ -2,9 +2,8 @@
 // and destination whose guest RAM is owned by an embedding emulator
 // (foreign placement), and the thin MigrationSource seam itself.
 import { describe, it, expect } from "vitest";
-import { VmCore } from "../../src/index.js";
 import { migrate, receiveMigration, portPair, type MigrationSource, type MigrationDestination, type Transport } from "../../src/migration/index.js";
-import { debugWasm, newCore, FakeEmulatorRam, rng, testSeed } from "../support/core.js";
+import { newCore, FakeEmulatorRam, rng, testSeed } from "../support/core.js";
 import { rig, runMigration, type Rig } from "./helpers.js";
 
 /**
@@ -82,7 +81,6 @@ describe("pre-copy engine", () => {
     const dcore = await newCore(size, { foreign: dram });
     let resumed = false;
     const dest: MigrationDestination = { core: dcore, devices: [], resume: () => { resumed = true; } };
-    const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
     const [a, b] = portPair();
     const [report, res] = await Promise.all([
       migrate(src, a, {
@@ -90,7 +88,7 @@ describe("pre-copy engine", () => {
         // The "guest" writes between rounds, through the port like a device would.
         onRound: () => { if (!frozen) { writes++; score.guest.writeU32(4096 * (writes * 7), 0xc0de + writes); } },
       }),
-      receiveMigration(b, async () => dest, codec),
+      receiveMigration(b, async () => dest),
     ]);
     expect(report.ok, `seed ${seed}: ${report.error}`).toBe(true);
     expect(res.resumed && resumed).toBe(true);

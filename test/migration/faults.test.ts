@@ -3,7 +3,8 @@
 // resumes) running with its memory intact; the destination never runs with
 // wrong memory; at no point do both sides run.
 import { describe, it, expect, afterEach, beforeAll, afterAll } from "vitest";
-import { Msg, msgName, type Fault, type FaultAction } from "../../src/migration/index.js";
+import { Msg, msgName } from "../../src/migration/index.js";
+import type { Fault, FaultAction } from "../../src/testing/index.js";
 import { until } from "../support/wait.js";
 import { rig, runMigration, sleep, type Rig } from "./helpers.js";
 

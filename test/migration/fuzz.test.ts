@@ -6,10 +6,8 @@
 // exception is a failure.
 import { describe, it, expect } from "vitest";
 import xxhash from "xxhash-wasm";
-import { VmCore } from "../../src/index.js";
-import {
-  StandInSource, StandInDestination, migrate, receiveMigration, portPair, type Transport,
-} from "../../src/migration/index.js";
+import { migrate, receiveMigration, portPair, type Transport } from "../../src/migration/index.js";
+import { StandInSource, StandInDestination } from "../../src/testing/index.js";
 import { debugWasm, rng, testSeed } from "../support/core.js";
 import { FakeDevice } from "./helpers.js";
 
@@ -56,7 +54,6 @@ class Replay implements Transport {
 async function recordStream(): Promise<Uint8Array> {
   const src = await StandInSource.create({ module: debugWasm(), variant: "debug", ramBytes: 256 << 12, vcpus: 0, devices: [new FakeDevice("net0", [5, 6, 7])] });
   for (let p = 0; p < 128; p++) src.core.guest.writeU32(p * 4096 + (p % 100) * 8, 0x1000 + p);
-  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const [a, b] = portPair();
   const out: Uint8Array[] = [];
   const rec: Transport = {
@@ -71,7 +68,7 @@ async function recordStream(): Promise<Uint8Array> {
       // (not after the final one: those writes would never be sent, and full verify refuses them).
       onRound: (r) => { if (r.final) return; n++; for (let p = 0; p < 16; p++) src.core.guest.writeU32(p * 4096 + n * 4, n); src.core.guest.fill(200 * 4096, 0, 4096); },
     }),
-    receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, devices: [new FakeDevice("net0")] }), codec),
+    receiveMigration(b, async ({ ramBytes }) => StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, devices: [new FakeDevice("net0")] })),
   ]);
   expect(report.ok, report.error).toBe(true);
   expect(result.ok).toBe(true);
@@ -107,7 +104,6 @@ describe("protocol decoder fuzz", () => {
         return c;
       }));
     };
-    const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
     const seed = testSeed();
     const rand = rng(seed);
     const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
@@ -117,7 +113,7 @@ describe("protocol decoder fuzz", () => {
       StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes: Math.min(ramBytes, 16 << 20), devices: [new FakeDevice("net0")] });
 
     // The unmodified stream is accepted (the fuzzer's baseline).
-    const base = await receiveMigration(new Replay([stream], frames[0].length), destOf, codec, { idleTimeoutMs: 500 });
+    const base = await receiveMigration(new Replay([stream], frames[0].length), destOf, { idleTimeoutMs: 500 });
     expect(base.resumed, base.error).toBe(true);
 
     // FUZZ_ITERS=4000 for a longer hunt (CI runs 300).
@@ -160,7 +156,7 @@ describe("protocol decoder fuzz", () => {
       // Cut the stream into random chunks, as TCP would.
       const chunks: Uint8Array[] = [];
       for (let off = 0; off < bytes.length;) { const n = 1 + Math.floor(rand() * 70000); chunks.push(bytes.subarray(off, off + n)); off += n; }
-      const res = await receiveMigration(new Replay(chunks, frames[0].length), destOf, codec, { idleTimeoutMs: 500 });
+      const res = await receiveMigration(new Replay(chunks, frames[0].length), destOf, { idleTimeoutMs: 500 });
       const tag = `${res.errorName ?? "ok"}`;
       outcomes.set(tag, (outcomes.get(tag) ?? 0) + 1);
       if (res.resumed) {

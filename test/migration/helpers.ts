@@ -2,9 +2,9 @@
 // workers dirtying memory, an in-process link, a destination factory.
 import { VmCore } from "../../src/index.js";
 import {
-  StandInSource, StandInDestination, fillRandom, migrate, receiveMigration, portPair, FaultyTransport,
-  type MigratableDevice, type MigrateOptions, type ReceiveOptions, type Fault, type MigrationReport, type ReceiveResult, type Transport,
+  migrate, receiveMigration, portPair, type MigratableDevice, type MigrateOptions, type ReceiveOptions, type MigrationReport, type ReceiveResult, type Transport,
 } from "../../src/migration/index.js";
+import { StandInSource, StandInDestination, fillRandom, FaultyTransport, type Fault } from "../../src/testing/index.js";
 import { debugWasm } from "../support/core.js";
 
 /** A device model with an opaque state, to carry DEVICE frames without a real NIC. */
@@ -24,21 +24,19 @@ export class FakeDevice implements MigratableDevice {
 
 export interface Rig {
   src: StandInSource;
-  codec: VmCore;
   dest?: StandInDestination;
   destDevices: FakeDevice[];
   srcDevices: FakeDevice[];
 }
 
-export async function rig(opts: { ramMiB?: number; vcpus?: number; dirtyMiBps?: number; pattern?: "uniform" | "hotset" | "sequential"; fill?: number; workingSet?: number } = {}): Promise<Rig> {
+export async function rig(opts: { ramMiB?: number; vcpus?: number; dirtyMiBps?: number; pattern?: "uniform" | "hot" | "sequential"; fill?: number; workingSet?: number } = {}): Promise<Rig> {
   const ramBytes = (opts.ramMiB ?? 8) << 20;
   const srcDevices = [new FakeDevice("net0", [9, 8, 7, 6])];
   const src = await StandInSource.create({ module: debugWasm(), variant: "debug", ramBytes, vcpus: opts.vcpus ?? 2,
-    dirtyBytesPerSec: (opts.dirtyMiBps ?? 4) << 20, pattern: opts.pattern ?? "hotset", devices: srcDevices, workingSet: opts.workingSet });
+    dirtyBytesPerSec: (opts.dirtyMiBps ?? 4) << 20, pattern: opts.pattern ?? "hot", devices: srcDevices, workingSet: opts.workingSet });
   // Half the RAM random, the rest zero: both zero markers and full pages travel.
   fillRandom(src.core, opts.fill ?? ramBytes / 2, 3);
-  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
-  return { src, codec, destDevices: [new FakeDevice("net0", [])], srcDevices };
+  return { src, destDevices: [new FakeDevice("net0", [])], srcDevices };
 }
 
 /** Run one in-process migration, optionally with a fault on either side's send path (or any other wrapper of the source's link). */
@@ -54,7 +52,7 @@ export async function runMigration(r: Rig, o: { mig?: MigrateOptions; recv?: Rec
   };
   const [report, result] = await Promise.all([
     migrate(r.src, srcLink, { downtimeLimitMs: 50, maxRounds: 8, ...o.mig }),
-    receiveMigration(destLink, factory, r.codec, o.recv),
+    receiveMigration(destLink, factory, o.recv),
   ]);
   return { report, result, srcLink, destLink };
 }

@@ -10,8 +10,9 @@ import { connect as netConnect, type Socket } from "node:net";
 import { once } from "node:events";
 import { VmCore } from "../../src/index.js";
 import {
-  StandInDestination, StandInSource, fillRandom, migrate, receiveMigration, portPair, listen, PortTransport, Msg, RECV_WINDOW, type Transport, type ReceiveResult,
+  migrate, receiveMigration, portPair, listen, PortTransport, Msg, RECV_WINDOW, type Transport, type ReceiveResult,
 } from "../../src/migration/index.js";
+import { StandInDestination, StandInSource, fillRandom } from "../../src/testing/index.js";
 
 import { debugWasm, newCore, rng } from "../support/core.js";
 import { FrameBuilder, WirePeer, PAGE, hello, round, roundEnd, pagesPayload, digest, readAck, readVerdict, xxh } from "../support/wire-peer.js";
@@ -25,15 +26,16 @@ afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
 async function layout(pages: number, holes: Array<[number, number]> = []): Promise<Uint8Array> {
   return (await newCore(pages * PAGE, { holes: holes.map(([p, n]) => [p * PAGE, n * PAGE]) })).saveLayout();
 }
-const codec = () => VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
+/** A VM of this build, for the ABI version an honest HELLO carries. */
+const probeVm = () => VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
 
 /** A destination behind `t` whose factory waits for `gate()` before it builds the VM (a VM that takes long to build). */
 async function destinationOver(t: Transport, o: { holes?: Array<[number, number]>; gate?: () => Promise<unknown> } = {}): Promise<{ result: Promise<ReceiveResult>; abiVersion: number }> {
-  const c = await codec();
+  const c = await probeVm();
   const result = receiveMigration(t, async ({ ramBytes }) => {
     await o.gate?.();
     return StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, holes: o.holes?.map(([p, n]) => [p * PAGE, n * PAGE]) });
-  }, c, { idleTimeoutMs: 5000 });
+  }, { idleTimeoutMs: 5000 });
   return { result, abiVersion: c.abiVersion };
 }
 
@@ -102,6 +104,16 @@ describe("a lying source", () => {
     expect(res.phase).toBe("handshake");
   });
 
+  it("a source of another wasm ABI major is refused in the handshake, by the ABI of the VM that would apply its records", async () => {
+    const { peer, result, abiVersion } = await liar();
+    const other = abiVersion + (1 << 16);
+    await peer.send(Msg.HELLO, hello({ abiVersion: other, ramPages: RAM_PAGES, flags: 0, layout: await layout(RAM_PAGES) }));
+    expect(readAck((await peer.expect(Msg.HELLO_ACK)).payload)).toEqual([1, `wasm ABI ${other >>> 16}.x, this side has ${abiVersion >>> 16}.x`]);
+    const res = await result;
+    expect(res.resumed).toBe(false);
+    expect(res.phase).toBe("handshake");
+  });
+
   it("a layout whose holes differ from this side's in part is refused, naming the first page", async () => {
     const { peer, result, abiVersion } = await liar({ holes: [[8, 4], [20, 2]] });
     await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: 0, layout: await layout(RAM_PAGES, [[8, 4]]) }));
@@ -148,10 +160,9 @@ describe("guest-memory layout across a real migration", () => {
     fillRandom(src.core, 8 * PAGE, 5);
     const [a, b] = portPair();
     let dest: StandInDestination | undefined;
-    const c = await codec();
     const [report, res] = await Promise.all([
       migrate(src, a, { maxRounds: 2, downtimeLimitMs: -1 }),
-      receiveMigration(b, async ({ ramBytes }) => (dest = await StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, holes: [[8 * PAGE, 2 * PAGE], [10 * PAGE, 2 * PAGE]] })), c),
+      receiveMigration(b, async ({ ramBytes }) => (dest = await StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes, holes: [[8 * PAGE, 2 * PAGE], [10 * PAGE, 2 * PAGE]] }))),
     ]);
     expect(report.ok, report.error).toBe(true);
     expect(report.verified).toBe(true);
@@ -179,7 +190,7 @@ describe("memory bound: a source flooding before HELLO_ACK", () => {
     flooder.on("close", () => { disconnected = true; });
     flooder.start();
     const fb = new FrameBuilder(await xxh());
-    const c = await codec();
+    const c = await probeVm();
     const helloFrame = fb.frame(Msg.HELLO, hello({ abiVersion: c.abiVersion, ramPages: 1024, flags: 0, layout: await layout(1024) }));
     const frames = floodFrames(fb, FLOOD);
     let posted = 0;
@@ -216,7 +227,7 @@ describe("memory bound: a source flooding before HELLO_ACK", () => {
     sock.on("close", () => { closed = true; });
     sock.on("error", () => { closed = true; });
     const fb = new FrameBuilder(await xxh());
-    const c = await codec();
+    const c = await probeVm();
     sock.write(fb.frame(Msg.HELLO, hello({ abiVersion: c.abiVersion, ramPages: 1024, flags: 0, layout: await layout(1024) })));
     const frames = floodFrames(fb, FLOOD);
     let written = 0, done = false;

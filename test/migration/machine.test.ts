@@ -6,15 +6,13 @@
 // The destination's memory and device states are compared as they stand at
 // its resume, before its vCPUs and guest clock start.
 import { describe, it, expect, afterEach, vi, type MockInstance } from "vitest";
-import { VmCore } from "../../src/index.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { Machine } from "../../src/machine/machine.js";
-import { LapicDevice, lapicSetOf } from "../../src/machine/lapic.js";
-import type { MemtestDevice } from "../../src/machine/memtest.js";
-import { ApicReg, type ApicBus } from "../../src/apic/apic-bus.js";
-import {
-  migrate, receiveMigration, portPair, listen, connect, FaultyTransport, Msg, type Transport, type Fault, type DestinationFactory,
-} from "../../src/migration/index.js";
+import { LapicDevice, lapicSetOf } from "../../src/devices/apic/machine.js";
+import type { MemtestDevice } from "../../src/devices/memtest/device.js";
+import { ApicReg, type ApicBus } from "../../src/devices/apic/index.js";
+import { migrate, receiveMigration, portPair, listen, connect, Msg, type Transport, type DestinationFactory } from "../../src/migration/index.js";
+import { FaultyTransport, type Fault } from "../../src/testing/index.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../../src/migration/machine-adapter.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";
@@ -61,7 +59,6 @@ async function run(src: Machine, links: [Transport, Transport], o: { srcFault?: 
   let srcApics: Uint8Array[] = [];
   let atResume: AtResume | undefined;
   let advances: MockInstance<ApicBus["advance"]> | undefined;
-  const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
   const machineFactory = machineDestinationFactory(o.destConfig ?? config(), { module: debugWasm(), variant: "debug", onCreated: (d) => { dest = d; machines.push(d.machine); } });
   // The destination as migration sees it, recording its frozen state just before it resumes.
   const factory: DestinationFactory = async (vm) => {
@@ -89,7 +86,7 @@ async function run(src: Machine, links: [Transport, Transport], o: { srcFault?: 
       // timer due meanwhile fires on the frozen source after the save: compare with the states as saved.)
       onFrozen: () => { frozenAt = src.clock.now(); if (o.arm) deadline = armTimer(src); srcApics = lapics(src).map((x) => x.saveState()); },
     }),
-    receiveMigration(links[1], factory, codec),
+    receiveMigration(links[1], factory),
   ]);
   return { report, result, dest, deadline: deadline as bigint | null, frozenAt, srcApics, atResume, advances };
 }
@@ -101,9 +98,9 @@ async function expectMigrated(src: Machine, r: Awaited<ReturnType<typeof run>>) 
   expect(result.resumed).toBe(true);
   const d = dest!.machine;
   // Guest memory and every saved state moved (the source is frozen for good, the destination as it resumed):
-  // the clock, the memtest device, one APIC per vCPU.
+  // the clock, the memtest device, one APIC per vCPU, the IOAPIC.
   expect(at!.digest).toBe(fullDigest(src.core));
-  expect(d.stateDevices.map((x) => x.name)).toEqual(["clock", "memtest0", "lapic0", "lapic1"]);
+  expect(d.stateDevices.map((x) => x.name)).toEqual(["clock", "memtest0", "lapic0", "lapic1", "ioapic0"]);
   expect(at!.apics).toEqual(r.srcApics);
   // Pending IRR bits (48, 0x41, the timer's): 48 on vCPU 0, 0x41 on vCPU 1, the timer not yet fired.
   expect(at!.irr).toEqual([[true, false, false], [false, true, false]]);

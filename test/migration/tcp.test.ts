@@ -3,8 +3,8 @@
 import { describe, it, expect, afterEach } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { VmCore } from "../../src/index.js";
-import { StandInDestination, StandInSource, fillRandom, listen, connect, migrate, receiveMigration } from "../../src/migration/index.js";
+import { listen, connect, migrate, receiveMigration } from "../../src/migration/index.js";
+import { StandInDestination, StandInSource, fillRandom } from "../../src/testing/index.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";
@@ -38,9 +38,8 @@ describe("TCP transport", () => {
   it("migrates over loopback TCP in one process", async () => {
     const src = await source(8, 8);
     const l = await listen(0);
-    const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
     let dest: StandInDestination | undefined;
-    const destSide = l.accept().then((t) => { l.server.close(); return receiveMigration(t, async ({ ramBytes }) => (dest = await StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes })), codec); });
+    const destSide = l.accept().then((t) => { l.server.close(); return receiveMigration(t, async ({ ramBytes }) => (dest = await StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes }))); });
     const report = await migrate(src, await connect(l.port), { maxRounds: 5, downtimeLimitMs: 20 });
     const res = await destSide;
     expect(report.ok, report.error).toBe(true);

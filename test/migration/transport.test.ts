@@ -2,11 +2,9 @@
 // RECV_WINDOW bytes its reader has not consumed, whatever the peer does.
 import { describe, it, expect, afterEach } from "vitest";
 import { MessageChannel } from "node:worker_threads";
-import { VmCore } from "../../src/index.js";
 import { portPair, PortTransport, listen, connect, RECV_WINDOW, LinkError, ProtocolError } from "../../src/migration/index.js";
 import { FrameReader } from "../../src/migration/frames.js";
 import { Link, LinkTimeout } from "../../src/migration/link.js";
-import { debugWasm } from "../support/core.js";
 
 const MiB = 1 << 20;
 const turns = async (n = 20) => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
@@ -89,19 +87,17 @@ describe("TCP transport", () => {
 
 describe("frame reader and link", () => {
   it("regression_frame_reader_queue_unbounded: the frame reader refuses to hold more than its limit, whatever the transport", async () => {
-    const core = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
-    const r = new FrameReader(core, RECV_WINDOW);
+    const r = new FrameReader(RECV_WINDOW);
     r.push(new Uint8Array(RECV_WINDOW));
     expect(() => r.push(new Uint8Array(1))).toThrow(ProtocolError);
     expect(r.highWater).toBe(RECV_WINDOW);
   });
 
   it("a peer that stops reading cannot hang a sender: the send times out", async () => {
-    const core = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
     const [a, b] = portPair();
     cleanup.push(() => a.close());
     b.onData(() => {}); // delivered, never consumed
-    const link = new Link(a, core, 200);
+    const link = new Link(a, 200);
     const payload = new Uint8Array(3 * MiB);
     let err: unknown;
     try { for (let i = 0; i < 4; i++) await link.send(4, payload); } catch (e) { err = e; }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Responder, parseMac, parseIpv4 } from "../../src/net/responder.js";
+import { Responder, parseIpv4 } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
 import { rng, testSeed } from "../support/core.js";
 
 // Frames are built here independently of the responder (own checksum routine).

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Responder, parseMac } from "../../src/net/responder.js";
+import { Responder } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
 import { TcpDiscard, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from "../../src/net/tcp-discard.js";
 import { rng, testSeed } from "../support/core.js";
 

@@ -1,6 +1,10 @@
 // Test helpers: VM cores on the debug build (assertions on, unchecked behaviour off).
 import { readFileSync } from "node:fs";
 import { VmCore, type ForeignRam } from "../../src/index.js";
+import type { VmdevExports, VmdevDebugExports } from "../../src/generated/exports.js";
+
+/** A VM core on the debug build: its exports include the debug-only probes (assembly/debug.ts). */
+export type DebugCore = VmCore & { readonly exports: VmdevExports & VmdevDebugExports };
 
 let debugModule: WebAssembly.Module | undefined;
 
@@ -10,8 +14,8 @@ export function debugWasm(): WebAssembly.Module {
   return debugModule;
 }
 
-export function newCore(ramBytes: number, extra: { foreign?: ForeignRam; holes?: Array<[number, number]> } = {}): Promise<VmCore> {
-  return VmCore.create({ module: debugWasm(), variant: "debug", ramBytes, ...extra });
+export async function newCore(ramBytes: number, extra: { foreign?: ForeignRam; holes?: Array<[number, number]> } = {}): Promise<DebugCore> {
+  return (await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes, ...extra })) as DebugCore;
 }
 
 /** A foreign guest RAM in a plain ArrayBuffer, recording write notifications. */

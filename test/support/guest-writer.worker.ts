@@ -1,4 +1,4 @@
-// Worker side of test/threads.test.ts: attaches to the VM's shared memory and
+// Worker side of test/core/threads.test.ts: attaches to the VM's shared memory and
 // writes a pattern into guest RAM through the port, as a vCPU would.
 import { parentPort, workerData } from "node:worker_threads";
 import { VmCore, type SharedVm } from "../../src/index.js";

@@ -3,15 +3,14 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { readFileSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
-import { VmCore } from "../../src/index.js";
-import { PortTransport, receiveMigration, StandInDestination } from "../../src/migration/index.js";
+import { PortTransport, receiveMigration } from "../../src/migration/index.js";
+import { StandInDestination } from "../../src/testing/index.js";
 
 const { port } = workerData.data as { port: MessagePort };
 const module = new WebAssembly.Module(readFileSync(new URL("../../build/vmdev.debug.wasm", import.meta.url)));
-const codec = await VmCore.create({ module, variant: "debug", ramBytes: 1 << 16 });
 let dest: StandInDestination | undefined;
 const res = await receiveMigration(new PortTransport(port, "worker"), async ({ ramBytes }) =>
-  (dest = await StandInDestination.create({ module, variant: "debug", ramBytes })), codec);
+  (dest = await StandInDestination.create({ module, variant: "debug", ramBytes })));
 let digest: string | null = null;
 if (dest) {
   const e = dest.core.exports;

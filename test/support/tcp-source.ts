@@ -9,7 +9,8 @@
 // unacknowledged byte after three duplicate ACKs or when `tick` finds no
 // progress for the retransmission timeout (go-back-N), and ends with FIN once
 // the body is out. Every field of the guest's segments is checked before use.
-import { internetChecksum, onesComplementSum, parseIpv4, parseMac } from "../../src/net/responder.js";
+import { internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
 
 const FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
 const MSS = 1460;

@@ -9,17 +9,24 @@
 // each command on the serial console and reads the result lines back.
 //
 // A watchdog samples the counters that move while traffic flows (frames each
-// way, console lines). If none moves for `stallMs` while v86 keeps executing
-// guest instructions, the guest is hung: the run stops and reports v86's
-// interrupt-controller state and every counter.
+// way, console lines). If none moves while v86 executes `stallInstructions`
+// guest instructions (and at least `stallMs` pass), the guest is hung: the run
+// stops and reports v86's interrupt-controller state and every counter. The
+// budget is counted in guest instructions, not wall time: a hung guest keeps
+// its kernel running (timers, retransmits), while a slow or busy host only
+// stretches the wall time each instruction takes. The boot, which prints no
+// console line until the shell is ready, gets its own larger budget.
 import { Status } from "../../src/status.js";
 import { VmCore } from "../../src/vm-core.js";
-import { VirtioNet } from "../../src/net/virtio-net.js";
-import { Responder, internetChecksum, onesComplementSum, parseIpv4, parseMac } from "../../src/net/responder.js";
-import { V86PciAdapter, linkResponder, type FrameEndpoint, type FrameLink, type V86Emulator } from "../../src/adapters/v86.js";
+import { VirtioNet } from "../../src/devices/virtio-net/device.js";
+import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
+import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "./v86-guest.js";
+import { StallWatch } from "./stall-watch.js";
 
 export type NicKind = "vmdev" | "v86";
 
@@ -39,7 +46,11 @@ export interface WorkloadOptions {
   floodMs: number;
   /** Echo requests outstanding during the flood. Default 64. */
   floodWindow?: number;
-  /** Frozen counters for this long mean a hang. Default 30 s. */
+  /** Guest instructions with frozen counters that mean a hang. Default 3e9 (≈ 30 s of a v86 on a quiet host). */
+  stallInstructions?: number;
+  /** Guest instructions the boot may run without a console line. Default 20e9 (the Debian guest boots in ≈ 6.5e9). */
+  bootInstructions?: number;
+  /** The least wall time of frozen counters before a hang is called. Default 30 s. */
   stallMs?: number;
   /** v86 with ACPI (the guest then uses the IOAPIC and local APIC). */
   acpi?: boolean;
@@ -58,6 +69,8 @@ export interface FloodResult extends PhaseCost {
 }
 
 export interface WorkloadResult {
+  /** Guest instructions from power-on until the shell was ready. */
+  bootInstructions: number;
   ping: PingResult[];
   tcp: TcpResult | null;
   flood: FloodResult | null;
@@ -69,7 +82,7 @@ export interface WorkloadResult {
   hang: string | null;
   /** Any other failure (a command's output not as expected). */
   error: string | null;
-  link: ReturnType<FrameLink["counters"]>;
+  link: ReturnType<HostLink["counters"]>;
   responder: ReturnType<Responder["counters"]>;
   tcpService: ReturnType<Responder["tcpCounters"]>;
   /** vmdev only. */
@@ -89,7 +102,7 @@ const FLOOD_ID = 0x7e57;
 
 class Hang extends Error {}
 
-/** v86's own NIC as a frame endpoint (its bus events), so it gets the same FrameLink as vmdev's. */
+/** v86's own NIC as a frame endpoint (its bus events), so it gets the same HostLink as vmdev's. */
 function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } }): FrameEndpoint {
   const ep: FrameEndpoint = {
     onTransmit: null,
@@ -169,6 +182,7 @@ function tcpToService(f: Uint8Array): number {
 /** Boot the guest with the chosen NIC and run the sustained workload on it. */
 export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOptions): Promise<WorkloadResult> {
   const stallMs = opts.stallMs ?? 30_000;
+  const stallInstructions = opts.stallInstructions ?? 3e9;
   const window = opts.floodWindow ?? 64;
   const guestIp = files.meta.guest.ip, peerIp = files.meta.guest.responderIp;
   const responder = new Responder({ mac: PEER_MAC, ip: peerIp, tcpDiscardPorts: [TCP_PORT] });
@@ -181,7 +195,7 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
     if ((flags & 0x02) !== 0 && tcpFirst === 0) tcpFirst = performance.now();
     if ((flags & 0x01) !== 0) tcpLast = performance.now();
   };
-  let link!: FrameLink;
+  let link!: HostLink;
   const peer = {
     handle(f: Uint8Array): Uint8Array[] {
       if (flood.isReply(f)) return flood.active ? flood.next() : [];
@@ -227,18 +241,11 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
 
   // The watchdog: what moves while the guest is alive and traffic flows.
   const progress = () => { const c = link.counters(); return `${c.txFrames}/${c.rxFrames}/${run.lines.length}`; };
-  let lastProgress = progress(), lastChange = performance.now(), lastInsn = cpu.instruction_counter[0] >>> 0, insnSinceChange = 0;
   // v86's counter is 32 bits: sampled at least every 100 ms, far below its wrap at the fastest v86 runs.
-  let insnTotal = 0;
+  const watch = new StallWatch(progress(), cpu.instruction_counter[0], performance.now(), opts.bootInstructions ?? 20e9, stallMs);
   const check = () => {
-    const now = performance.now(), p = progress(), insn = cpu.instruction_counter[0] >>> 0;
-    const d = (insn - lastInsn) >>> 0;
-    insnSinceChange += d;
-    insnTotal += d;
-    lastInsn = insn;
-    if (p !== lastProgress) { lastProgress = p; lastChange = now; insnSinceChange = 0; return; }
-    // Frozen for stallMs while v86 kept executing the guest (not a host that stopped running it).
-    if (now - lastChange >= stallMs && insnSinceChange > 10_000_000) throw new Hang(`no frame or console line for ${Math.round(now - lastChange)} ms while the guest ran ${insnSinceChange} instructions\n${state()}`);
+    const frozenMs = watch.sample(progress(), cpu.instruction_counter[0], performance.now());
+    if (frozenMs !== null) throw new Hang(`no frame or console line for ${Math.round(frozenMs)} ms while the guest ran ${watch.sinceChange} instructions\n${state()}`);
   };
   const waitLine = async (re: RegExp, from: number): Promise<string> => {
     for (;;) {
@@ -256,14 +263,16 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
     return { status: Number(done.split(" ")[1]), out: run.lines.slice(from, at).filter((l) => l.startsWith("VMDEV-R ")).map((l) => l.slice(8)) };
   };
 
-  const cost = () => { check(); const u = process.cpuUsage(); return { insn: insnTotal, cpu: (u.user + u.system) / 1000 }; };
+  const cost = () => { check(); const u = process.cpuUsage(); return { insn: watch.total, cpu: (u.user + u.system) / 1000 }; };
   const since = (c0: { insn: number; cpu: number }): PhaseCost => { const c = cost(); return { guestInstructions: c.insn - c0.insn, hostCpuMs: c.cpu - c0.cpu }; };
   const result: WorkloadResult = {
-    ping: [], tcp: null, flood: null, snmp: {}, interrupts: "", hang: null, error: null,
+    bootInstructions: 0, ping: [], tcp: null, flood: null, snmp: {}, interrupts: "", hang: null, error: null,
     link: link.counters(), responder: responder.counters(), tcpService: responder.tcpCounters(), device: null, adapter: null, irqLevel: null, lines: run.lines,
   };
   try {
     await waitLine(/^VMDEV-READY$/, 0);
+    result.bootInstructions = watch.total;
+    watch.budget = stallInstructions;
     for (const size of opts.pingSizes) {
       const before = link.counters(), t = performance.now(), c0 = cost();
       const r = await command(`ping -A -s ${size} -w ${opts.pingSeconds} ${peerIp} 2>&1 | tail -2 | sed 's/^/VMDEV-R /'`);

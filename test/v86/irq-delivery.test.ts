@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
-import { V86PciAdapter, type V86Emulator, type V86Cpu } from "../../src/adapters/v86.js";
+import { V86PciAdapter, type V86Emulator, type V86Cpu } from "../../src/adapters/v86/index.js";
 import type { PciFunction, BarInfo } from "../../src/pci.js";
 import { assembleGuest } from "../support/x86-guest.js";
 

@@ -17,7 +17,8 @@ import { describe, expect, it } from "vitest";
 import { guestFiles } from "../support/v86-guest.js";
 import { Ne2kGuest, GUEST_MAC, PEER_MAC, TCP_DISCARD_PORT } from "../support/ne2k/v86-ne2k.js";
 import { multicastHashIndex } from "../../src/guest/ne2k/index.js";
-import { internetChecksum, onesComplementSum, parseIpv4, parseMac } from "../../src/net/responder.js";
+import { internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
+import { parseMac } from "../../src/net/mac.js";
 
 const files = guestFiles();
 if (typeof files === "string") console.warn(`v86 NE2000 end-to-end test skipped: ${files}`);

@@ -8,9 +8,10 @@
 // checks it, the frames, and the counters on both sides.
 import { describe, expect, it } from "vitest";
 import { VmCore } from "../../src/vm-core.js";
-import { VirtioNet } from "../../src/net/virtio-net.js";
+import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder } from "../../src/net/responder.js";
-import { V86PciAdapter, linkResponder, saveV86Machine, restoreV86Machine, type V86Emulator, type FrameLink } from "../../src/adapters/v86.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { linkResponder, type HostLink } from "../../src/net/host-link.js";
 import { Status } from "../../src/status.js";
 import { debugWasm } from "../support/core.js";
 import { bootGuest, guestFiles, type GuestFiles, type GuestRun } from "../support/v86-guest.js";
@@ -22,7 +23,7 @@ const GUEST_MAC = "52:54:00:12:34:56";
 const RESPONDER_MAC = "52:54:00:00:00:02";
 const RAM = 128 << 20;
 
-interface Machine { run: GuestRun; adapter: V86PciAdapter; net: VirtioNet; link: FrameLink }
+interface Machine { run: GuestRun; adapter: V86PciAdapter; net: VirtioNet; link: HostLink }
 
 /** A v86 machine with vmdev's virtio-net attached and linked to `responder`. */
 async function machine(f: GuestFiles, responder: Responder, tap: (d: "tx" | "rx", fr: Uint8Array) => void, start: boolean): Promise<Machine> {

@@ -1,5 +1,5 @@
 // The NE2000 as a Machine device: `-s 4,ne2k,mac=52:54:00:00:00:04` or
-// `pci.0.4.0.device=ne2k` builds an RTL8029AS (src/devices/ne2k/ne2k.ts) in
+// `pci.0.4.0.device=ne2k` builds an RTL8029AS (src/devices/ne2k/device.ts) in
 // that slot, its INTA# line through the machine's InterruptRouter. Keys:
 //
 //   mac=MAC          station address in the PROM (default: 52:54:00 and a hash of the node)
@@ -13,10 +13,10 @@
 
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
-import type { MigratableDevice } from "../../migration/types.js";
+import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
-import { defaultMac } from "../../net/mac.js";
-import { Ne2k } from "./ne2k.js";
+import { defaultMac } from "../../net/default-mac.js";
+import { Ne2k } from "./device.js";
 import { NE2K_DEFS } from "./defs.js";
 
 export type Ne2kBackend = "host" | "loopback";

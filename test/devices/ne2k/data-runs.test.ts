@@ -8,7 +8,7 @@
 //
 // The property test's seed is printed on failure; VMDEV_SEED=<n> replays it.
 import { describe, expect, it } from "vitest";
-import { Ne2k } from "../../../src/devices/ne2k/ne2k.js";
+import { Ne2k } from "../../../src/devices/ne2k/device.js";
 import { NE2K_DEFS } from "../../../src/devices/ne2k/defs.js";
 import { Status } from "../../../src/status.js";
 import type { VmCore } from "../../../src/vm-core.js";

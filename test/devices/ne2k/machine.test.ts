@@ -154,12 +154,11 @@ describe("NE2000 live migration inside a Machine", () => {
       await t.start();
       await until(() => t.st.received >= 500, "500 replies before the migration");
       const src: MigrationSource = { core: m1.core, devices: m1.devices, writeLock: () => m1.writeLock(), setThrottle: () => {} };
-      const codec = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 1 << 16 });
       const [a, b] = portPair();
       const dest = receiveMigration(b, async (): Promise<MigrationDestination> => {
         m2 = await machine(false);
         return { core: m2.core, devices: m2.devices, resume: () => {} };
-      }, codec);
+      });
       let atFreeze = { ...t.st };
       const report = await migrate(src, a, { downtimeLimitMs: 20, maxRounds: 10, autoConverge: false, onFrozen: () => { atFreeze = { ...t.st }; } });
       const result = await dest;

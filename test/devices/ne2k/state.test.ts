@@ -4,7 +4,8 @@
 // with valid checksums, which the device refuses without changing anything.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { Ne2k } from "../../../src/devices/ne2k/ne2k.js";
+import { Ne2k } from "../../../src/devices/ne2k/device.js";
+import { NE2K_DEFS } from "../../../src/devices/ne2k/defs.js";
 import { Ne2kDriver, IrqLine, Cmd, P0W, Port, type PortIo } from "../../../src/guest/ne2k/index.js";
 import { Status } from "../../../src/status.js";
 import { DeviceKind } from "../../../src/state.js";
@@ -82,7 +83,7 @@ describe("NE2000 saved state", () => {
     const w = (reg: number, v: number) => e.ne2k_io_write(h, reg, 1, v);
     w(Port.CMD, Cmd.NODMA | Cmd.STA); w(P0W.DCR, 0x48); w(P0W.IMR, 0x3f);
     w(P0W.TPSR, 0x40); w(P0W.TBCR0, 64); w(P0W.TBCR1, 0);
-    for (let i = 0; i <= e.ne2k_outbox_frames(); i++) w(Port.CMD, Cmd.NODMA | Cmd.TXP | Cmd.STA);
+    for (let i = 0; i <= NE2K_DEFS.OUTBOX_FRAMES; i++) w(Port.CMD, Cmd.NODMA | Cmd.TXP | Cmd.STA);
     w(P0W.RBCR0, 12); w(P0W.RBCR1, 0); w(P0W.RSAR0, 0); w(P0W.RSAR1, 0);
     w(Port.CMD, Cmd.RREAD | Cmd.STA);
     const head = [0, 1, 2, 3, 4, 5].map(() => e.ne2k_io_read(h, Port.DATA, 1));

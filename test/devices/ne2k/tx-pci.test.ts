@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { ne2kRig, ethFrame, serviceAll, seqOf, GUEST_MAC } from "../../support/ne2k/rig.js";
 import { Cmd, Isr, P0R, P0W, Port, Tsr, pciPortIo } from "../../../src/guest/ne2k/index.js";
-import { Ne2k } from "../../../src/devices/ne2k/ne2k.js";
+import { Ne2k } from "../../../src/devices/ne2k/device.js";
+import { NE2K_DEFS } from "../../../src/devices/ne2k/defs.js";
 import { IrqLine } from "../../../src/guest/ne2k/line.js";
 import { newCore } from "../../support/core.js";
 
@@ -69,7 +70,7 @@ describe("NE2000 transmit", () => {
     const w = (reg: number, v: number) => e.ne2k_io_write(h, reg, 1, v);
     w(Port.CMD, Cmd.NODMA | Cmd.STA);
     w(P0W.TPSR, 0x40); w(P0W.TBCR0, 64); w(P0W.TBCR1, 0);
-    const slots = e.ne2k_outbox_frames();
+    const slots = NE2K_DEFS.OUTBOX_FRAMES;
     for (let i = 0; i < slots; i++) { w(Port.CMD, Cmd.NODMA | Cmd.TXP | Cmd.STA); w(P0W.ISR, Isr.PTX); }
     expect(e.ne2k_tx_frames(h)).toBe(slots);
     w(Port.CMD, Cmd.NODMA | Cmd.TXP | Cmd.STA);

@@ -1,6 +1,6 @@
 // An NE2000 on a fresh VM core with the driver model in front of it: the
 // device (src/devices/ne2k), its interrupt line, and what it transmitted.
-import { Ne2k, type Ne2kOptions } from "../../../src/devices/ne2k/ne2k.js";
+import { Ne2k, type Ne2kOptions } from "../../../src/devices/ne2k/device.js";
 import { Ne2kDriver, IrqLine, pciPortIo, type Ne2kDriverOptions, type PortIo } from "../../../src/guest/ne2k/index.js";
 import type { VmCore } from "../../../src/vm-core.js";
 import { newCore } from "../core.js";

@@ -7,17 +7,20 @@
 // in its shell mode (scripts/fetch-guest.mjs): commands are typed on the
 // serial console and their "VMDEV-R " lines read back.
 //
-// A watchdog samples what moves while the guest is alive (frames each way,
-// console lines); frozen for `stallMs` while v86 keeps executing the guest
-// means a hang, and the command in progress fails with every counter.
+// A watchdog (StallWatch) samples what moves while the guest is alive (frames
+// each way, console lines); frozen while v86 executes `stallInstructions`
+// guest instructions (`bootInstructions` before the guest is up) and at least
+// `stallMs` pass means a hang, and the wait in progress fails with every
+// counter. The budget is in guest instructions: a busy host slows the guest,
+// never its count.
 import { Status } from "../../../src/status.js";
 import { VmCore } from "../../../src/vm-core.js";
-import { Ne2k } from "../../../src/devices/ne2k/ne2k.js";
+import { Ne2k } from "../../../src/devices/ne2k/device.js";
 import { Responder } from "../../../src/net/responder.js";
 import { loadModule } from "../../../src/load-node.js";
-import {
-  V86PciAdapter, linkResponder, saveV86Machine, restoreV86Machine, type FrameEndpoint, type FrameLink, type V86Emulator,
-} from "../../../src/adapters/v86.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../../src/adapters/v86/index.js";
+import { linkResponder, type FrameEndpoint, type HostLink } from "../../../src/net/host-link.js";
+import { StallWatch } from "../stall-watch.js";
 import { debugWasm } from "../core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "../v86-guest.js";
 import { TcpSource } from "../tcp-source.js";
@@ -38,16 +41,21 @@ export interface Ne2kGuestOptions {
   /** HTTP body: bytes or a duration (host → guest bulk). */
   httpBytes?: number;
   httpMs?: number;
+  /** Least wall time a frozen guest must stay frozen before it is a hang (default 30 s). */
   stallMs?: number;
+  /** Guest instructions without progress, once the guest is up, that make a hang (default 3e9). */
+  stallInstructions?: number;
+  /** The same budget while the guest boots (default 20e9). */
+  bootInstructions?: number;
   echo?: boolean;
 }
 
 /** One machine: v86, and for vmdev the adapter, the core and the device. */
-interface Box { run: GuestRun; adapter: V86PciAdapter | null; nic: Ne2k | null; link: FrameLink }
+interface Box { run: GuestRun; adapter: V86PciAdapter | null; nic: Ne2k | null; link: HostLink }
 
 class Hang extends Error {}
 
-/** v86's own NIC as a frame endpoint (its bus events), so it gets the same FrameLink as vmdev's. */
+/** v86's own NIC as a frame endpoint (its bus events), so it gets the same HostLink as vmdev's. */
 function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } }): FrameEndpoint {
   const ep: FrameEndpoint = { onTransmit: null, receive(frame) { emulator.bus.send("net0-receive", frame); return Status.OK; } };
   emulator.add_listener("net0-send", (f) => ep.onTransmit?.(new Uint8Array(f)));
@@ -65,8 +73,10 @@ export class Ne2kGuest {
   /** Machines in order (the last is live); each migration adds one. */
   readonly boxes: Box[] = [];
   private tick: ReturnType<typeof setInterval> | null = null;
-  /** The guest reached VMDEV-READY (on any machine): from then on a frozen guest is a hang. */
+  /** The guest reached VMDEV-READY (on any machine): from then on the watchdog's budget is `stallInstructions`. */
   private up = false;
+  /** The watchdog of the live machine (made again for each machine: its instruction counter starts anew). */
+  private watch: { box: Box; w: StallWatch } | null = null;
   private readonly files: GuestFiles;
 
   private constructor(files: GuestFiles, readonly opts: Ne2kGuestOptions) {
@@ -97,7 +107,7 @@ export class Ne2kGuest {
 
   private async machine(start: boolean): Promise<Box> {
     const o = this.opts;
-    let adapter: V86PciAdapter | null = null, nic: Ne2k | null = null, link!: FrameLink;
+    let adapter: V86PciAdapter | null = null, nic: Ne2k | null = null, link!: HostLink;
     const tap = (d: "tx" | "rx", f: Uint8Array) => (d === "tx" ? this.tx : this.rx).push(f);
     const peer = { handle: (f: Uint8Array) => this.peerHandle(f) };
     if (o.nic === "vmdev") {
@@ -150,23 +160,23 @@ export class Ne2kGuest {
   /**
    * Wait until `done()` holds, checking every 100 ms. No deadline: the
    * watchdog fails the wait (with every counter) only when nothing moves —
-   * no frame either way, no console line — for `stallMs` while v86 keeps
-   * executing the guest (a host too busy to run the guest stops no clock),
-   * and only once the guest is up: the boot is bounded by the test's timeout.
+   * no frame either way, no console line — while v86 executes the guest's
+   * instruction budget (a host too busy to run the guest stops no count).
    */
   async waitFor(what: string, done: () => boolean): Promise<void> {
-    const stallMs = this.opts.stallMs ?? 30_000;
+    const stallInstructions = this.opts.stallInstructions ?? 3e9;
     const cpu = (this.run.emulator as unknown as { v86: { cpu: { instruction_counter: Uint32Array } } }).v86.cpu;
-    let last = this.progressKey(), lastChange = performance.now(), lastInsn = cpu.instruction_counter[0] >>> 0, insn = 0;
+    if (this.watch?.box !== this.box) {
+      const budget = this.up ? stallInstructions : this.opts.bootInstructions ?? 20e9;
+      this.watch = { box: this.box, w: new StallWatch(this.progressKey(), cpu.instruction_counter[0], performance.now(), budget, this.opts.stallMs ?? 30_000) };
+    }
+    const watch = this.watch.w;
     for (;;) {
       if (done()) return;
-      const p = this.progressKey(), now = performance.now(), n = cpu.instruction_counter[0] >>> 0;
-      insn += (n - lastInsn) >>> 0; lastInsn = n;
-      // The watchdog starts once the guest is up (VMDEV-READY): a booting kernel is quiet for long
-      // stretches while it computes (key setup, module init), as long as the host takes to run it.
-      if (!this.up && this.run.lines.includes("VMDEV-READY")) this.up = true;
-      if (p !== last || !this.up) { last = p; lastChange = now; insn = 0; }
-      else if (now - lastChange >= stallMs && insn > 10_000_000) throw new Hang(`waiting for ${what}: no frame or console line for ${Math.round(now - lastChange)} ms while the guest ran ${insn} instructions\n${this.state()}`);
+      if (!this.up && this.run.lines.includes("VMDEV-READY")) { this.up = true; watch.budget = stallInstructions; }
+      // v86's counter is 32 bits: sampled every 100 ms, far below its wrap at the fastest v86 runs.
+      const frozenMs = watch.sample(this.progressKey(), cpu.instruction_counter[0], performance.now());
+      if (frozenMs !== null) throw new Hang(`waiting for ${what}: no frame or console line for ${Math.round(frozenMs)} ms while the guest ran ${watch.sinceChange} instructions\n${this.state()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

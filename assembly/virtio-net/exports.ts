@@ -1,0 +1,145 @@
+// Exports of virtio-net: numbers in, numbers out. Devices are named by
+// handles (1..15, shared with every virtio device: the transport registers
+// are virtio/exports.ts); frames cross by offsets into the calling
+// instance's I/O buffer.
+
+import { Status } from "../core/status";
+import { ioPtr, ioRangeOk } from "../core/vm";
+import { gmReady } from "../core/guestmem";
+import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
+import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "./defs";
+import { VDev, devDestroy, devGet, devLookup, devIntxLevel } from "../virtio/device";
+import { dispReset, dispCreate } from "../virtio/dispatch";
+import { sgReserve } from "../virtio/chain";
+import { pciReserve, pciInit, pciResetConfig } from "../virtio/pci";
+import { netInit, netScratch, netStateBytes, netOffered, netOf } from "./device";
+import { netRegister, netQuiesce, netResume } from "./notify";
+import { netReceive } from "./rx";
+import { netTxDrained } from "./tx";
+import { netAnnounce } from "./ctrl";
+import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./link";
+import { netSave, netRestore, netStateBound } from "./state";
+import { netMemoryBytes } from "./sizing";
+
+// @ts-ignore: decorator
+@inline function dev(h: i32, type: u32): VDev | null { return devLookup(h, type); }
+
+/**
+ * Create a virtio-net device. transport: 1 = PCI, 2 = MMIO. MAC as two
+ * big-endian numbers (bytes 0..1 in macHi, 2..5 in macLo). Returns a handle
+ * (≥ 1) or -Status; a create that fails takes nothing (no handle, no memory
+ * beyond the instance's scratch, made once): ERR_FULL when all 15 handles are
+ * in use, ERR_NO_MEMORY when the device's memory (mostly the backlog: about
+ * (mtu + 22) × backlog bytes) cannot be had.
+ */
+export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i32 {
+  if (!gmReady()) return -Status.ERR_NOT_READY;
+  if (transport != TRANSPORT_PCI && transport != TRANSPORT_MMIO) return -Status.ERR_INVALID_ARG;
+  if (pairs < 1 || pairs > MAX_PAIRS || mtu < MIN_MTU || mtu > MAX_MTU || macHi > 0xffff) return -Status.ERR_INVALID_ARG;
+  if (queueSize == 0 || queueSize > MAX_QUEUE_SIZE || (queueSize & (queueSize - 1)) != 0) return -Status.ERR_INVALID_ARG;
+  if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
+  if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
+  // Everything that can fail comes before the handle exists.
+  if (!netRegister() || !netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
+  const h = dispCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
+  if (h < 0) return h;
+  const d = changetype<VDev>(devGet(h));
+  netInit(d, macHi, macLo, pairs, mtu, backlog);
+  if (transport == TRANSPORT_PCI) pciInit(d);
+  return h;
+}
+
+/**
+ * Destroy device `h`: it leaves its link or switch (a link peer sends to the
+ * host again), its handle and memory are free for the next create. The
+ * handle is invalid afterwards; a later create may return the same number.
+ */
+export function vnet_destroy(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  switchDisconnect(h);
+  return devDestroy(h);
+}
+
+/** Power-on reset of the whole function (PCI config space included). */
+export function vnet_reset(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  dispReset(d);
+  if (d.cfg != 0) pciResetConfig(d);
+  netOf(d).quiesced = 0;
+  return Status.OK;
+}
+
+/** Host → guest frame of `len` bytes at `ioOff` in the I/O buffer. */
+export function vnet_receive(h: i32, ioOff: u32, len: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
+  return netReceive(d, ioPtr() + ioOff, len);
+}
+
+/** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
+export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }
+export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : netOf(d).txOut; }
+/** The host took the frames: clear the outbox and restart TX queues that stalled on it. */
+export function vnet_tx_done(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  netTxDrained(d);
+  return Status.OK;
+}
+
+export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netAnnounce(d); }
+export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return Status.OK; }
+export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
+export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
+export function vnet_disconnect(a: i32): i32 { return switchDisconnect(a); }
+/** A new in-wasm learning switch (id ≥ 1) or -Status. */
+export function vnet_switch_create(): i32 { return switchCreate(); }
+/** Attach device `h` as a port of switch `sw` (vnet_disconnect detaches it). */
+export function vnet_switch_attach(sw: i32, h: i32): i32 { return switchAttach(sw, h); }
+/** Destroy switch `sw`: its ports send to the host again; the id is free for the next vnet_switch_create. */
+export function vnet_switch_destroy(sw: i32): i32 { return switchDestroy(sw); }
+
+/** Address of the device's u64 counters (DEV_COUNTERS of them: VCounter, then NetCounter). */
+export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }
+/** Device status register (bit 0x40 = DEVICE_NEEDS_RESET). */
+export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.status; }
+/** Frames waiting in the receive backlog. */
+export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).backlogCount; }
+
+/**
+ * What the host must look at after a call, in one number: PENDING_TX (frames
+ * in the host outbox), PENDING_MSIX (MSI-X vectors to deliver), PENDING_INTX
+ * (the INTx / MMIO line level). 0 for an unknown handle.
+ */
+export function vnet_pending(h: i32): u32 {
+  const d = dev(h, 0); if (d == null) return 0;
+  let v: u32 = 0;
+  if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= PENDING_TX;
+  if (d.irqFire != 0) v |= PENDING_MSIX;
+  if (devIntxLevel(d)) v |= PENDING_INTX;
+  return v;
+}
+
+/** MSI-X vectors to deliver now (bit per vector), cleared by the read. */
+export function vnet_irq_take(h: i32): u32 {
+  const d = dev(h, 0); if (d == null) return 0;
+  const v = d.irqFire; d.irqFire = 0;
+  return v;
+}
+/** Level of the INTx (PCI without MSI-X) or MMIO interrupt line: 1 asserted. */
+export function vnet_intx(h: i32): i32 { const d = dev(h, 0); return d == null ? 0 : (devIntxLevel(d) ? 1 : 0); }
+
+/** Save device + queues as an envelope at the start of the I/O buffer; returns its length or -Status. */
+export function vnet_save(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : netSave(d); }
+/** I/O buffer bytes a save of this device can need. */
+export function vnet_state_bound(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netStateBound(d); }
+/** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
+export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netRestore(d, len); }
+
+/**
+ * Bytes of linear memory a vnet_create with these parameters can take over
+ * the device's life (see sizing.ts), or -Status for parameters
+ * vnet_create refuses. Compare with vm_memory_free() before creating.
+ */
+export function vnet_memory_bytes(transport: u32, pairs: u32, mtu: u32, queueSize: u32, backlog: u32): i64 {
+  return netMemoryBytes(transport, pairs, mtu, queueSize, backlog);
+}

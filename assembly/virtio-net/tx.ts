@@ -1,0 +1,105 @@
+// virtio-net transmit (virtio 1.2 §5.1.6.2): chains from the transmit queues
+// to the peer link, a switch (net/switch.ts), or the host outbox the
+// TypeScript glue drains; back-pressure when the outbox is full.
+
+import { gmCopyOut } from "../core/guestmem";
+import { VCounter } from "../virtio/defs";
+import { NET_HDR, MAX_TX_FRAME, NetCounter } from "./defs";
+import { VDev, devGet, devQueue, devLive, count } from "../virtio/device";
+import { Queue, queuePending, queuePeekHead, queueAdvance, queuePushUsed, queuePublish } from "../virtio/queue";
+import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../virtio/chain";
+import { switchForward } from "../net/switch";
+import { NetDev, netOf, fatal, finish, frameBuf, PEER_SWITCH, TX_OUT_BYTES } from "./device";
+import { batchOpen, flushDeferred } from "./batch";
+import { netReceive } from "./rx";
+
+/** Copy the readable part of the walked chain, minus the header, to frameBuf. Returns bytes copied. */
+function gatherTx(segs: u32, total: u32): u32 {
+  const sg = sgList();
+  let skip = NET_HDR;
+  let out: u32 = 0;
+  // Bounded by the chain's segment count; lengths sum to `total` (checked by the walk).
+  for (let i: u32 = 0; i < segs; i++) {
+    const s = sg + <usize>i * SG_ENTRY;
+    let addr = load<u64>(s);
+    let len = load<u32>(s, 8);
+    if (skip >= len) { skip -= len; continue; }
+    addr += skip; len -= skip; skip = 0;
+    gmCopyOut(addr, frameBuf + out, len);
+    out += len;
+  }
+  return out;
+}
+
+/** A switch port's copy of a frame: into the receive path of the device with handle `to`. */
+function toPort(to: u32, frame: usize, len: u32): void {
+  const p = devGet(<i32>to);
+  if (p != 0) netReceive(changetype<VDev>(p), frame, len);
+}
+
+export function netTx(d: VDev, qi: u32): void {
+  const q = devQueue(d, qi);
+  if (!q.ready) return;
+  const n = netOf(d);
+  const pair = qi >> 1;
+  n.txStalled &= ~(1 << pair);
+  const pd = n.peer != 0 && (n.peer & PEER_SWITCH) == 0 ? devGet(<i32>n.peer) : 0;
+  const outer = n.peer != 0 && batchOpen();
+  netTxBatch(d, qi, q, n, pair, pd);
+  if (outer) flushDeferred();
+  finish(d, qi);
+}
+
+function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize): void {
+  // Two rounds: with EVENT_IDX the driver may add chains while we publish avail_event.
+  for (let round = 0; round < 2; round++) {
+    const pending = queuePending(q);
+    if (pending < 0) { fatal(d, VCounter.AVAIL_JUMP); return; }
+    if (pending == 0) break;
+    // Bounded: at most queue-size chains per round.
+    for (let i = 0; i < pending; i++) {
+      const head = queuePeekHead(q);
+      if (head >= q.size) { fatal(d, VCounter.BAD_HEAD); return; }
+      const segs = chainWalk(q, head);
+      if (segs < 0 || chainWritable != 0 || chainReadable < NET_HDR || chainReadable - NET_HDR > MAX_TX_FRAME) {
+        queueAdvance(q);
+        queuePushUsed(q, head, 0);
+        count(d, NetCounter.TX_MALFORMED);
+        continue;
+      }
+      const flen = chainReadable - NET_HDR;
+      if (n.peer == 0 && (TX_OUT_BYTES - n.txOutLen) < flen + 4) {
+        // Host outbox full: leave the chain available until the host drains (back-pressure).
+        n.txStalled |= 1 << pair;
+        count(d, NetCounter.TX_STALLS);
+        return;
+      }
+      queueAdvance(q);
+      gatherTx(<u32>segs, chainReadable);
+      queuePushUsed(q, head, 0);
+      count(d, NetCounter.TX_FRAMES);
+      count(d, NetCounter.TX_BYTES, flen);
+      if (n.peer & PEER_SWITCH) {
+        if (!switchForward(<i32>(n.peer & 0xff), d.handle, frameBuf, flen, toPort)) count(d, NetCounter.TX_SWITCH_DROPPED);
+      } else if (n.peer != 0) {
+        if (pd != 0) netReceive(changetype<VDev>(pd), frameBuf, flen);
+      } else {
+        const o = n.txOut + n.txOutLen;
+        store<u32>(o, flen);
+        memory.copy(o + 4, frameBuf, flen);
+        n.txOutLen += (flen + 4 + 3) & ~3;
+        n.txOutFrames++;
+      }
+    }
+    queuePublish(q);
+  }
+}
+
+/** Host drained the outbox: clear it and restart stalled TX queues. */
+export function netTxDrained(d: VDev): void {
+  const n = netOf(d);
+  n.txOutLen = 0; n.txOutFrames = 0;
+  const stalled = n.txStalled;
+  if (stalled == 0 || !devLive(d) || n.quiesced != 0) return;
+  for (let p: u32 = 0; p < n.maxPairs; p++) if (stalled & (1 << p)) netTx(d, 2 * p + 1);
+}

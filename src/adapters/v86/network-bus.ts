@@ -1,0 +1,19 @@
+// A NIC on v86's network bus: the same host link as every other frame path
+// (src/net/host-link.ts), its far end v86's `net<id>` events.
+
+import { HostLink, type FrameEndpoint, type HostLinkOptions } from "../../net/host-link.js";
+import type { V86Emulator } from "./types.js";
+
+/**
+ * Connect the NIC to v86's network bus as its `net<id>` device: guest frames are
+ * sent as `net<id>-send` (what v86's network adapters listen to) and
+ * `net<id>-receive` frames go to the guest. Use with `net_device: { type: "none" }`
+ * plus an adapter on the bus, or your own listener.
+ */
+export function linkV86NetworkBus(nic: FrameEndpoint, emulator: V86Emulator, id = 0, opts: HostLinkOptions = {}): HostLink {
+  const bus = emulator.emulator_bus;
+  if (!bus) throw new Error("this v86 build has no emulator_bus");
+  const link = new HostLink(nic, (frame) => bus.send(`net${id}-send`, frame), opts);
+  bus.register(`net${id}-receive`, ((frame: Uint8Array) => link.deliver(new Uint8Array(frame))) as (d: never) => void);
+  return link;
+}

@@ -1,0 +1,303 @@
+// Host glue for the virtio-net device model (assembly/net/, assembly/virtio/).
+// The device runs inside wasm; this class turns its numbers-only exports into
+// the DeviceModel / PciFunction / MMIO interfaces an emulator expects, moves
+// frames between the host and the device, and delivers interrupts.
+//
+// Everything is synchronous: a notify write processes the queue before it
+// returns, transmitted frames reach `onTransmit` and interrupts reach the
+// sink inside the same call.
+
+import { Status, VmdevError } from "../../status.js";
+import { DeviceKind } from "../../state.js";
+import type { VmCore } from "../../vm-core.js";
+import type { DeviceModel, InterruptSink } from "../../device.js";
+import type { PciFunction } from "../../pci.js";
+import { parseMac } from "../../net/mac.js";
+import { VIRTIO_NET_COUNTERS } from "./counters.js";
+import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
+import { readCounters } from "../../tables.js";
+import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
+
+/** Options of {@link VirtioNet.create}. */
+export interface VirtioNetOptions {
+  /** MAC address, "52:54:00:12:34:56" or 6 bytes; must be unicast. */
+  mac: string | Uint8Array;
+  /** virtio-pci (modern, MSI-X) or virtio-mmio v2. */
+  transport: "pci" | "mmio";
+  /** Queue pairs offered (max_virtqueue_pairs; MQ is offered when > 1). Default 1, at most 8. */
+  queuePairs?: number;
+  /** MTU offered in the device configuration. Default 1500. */
+  mtu?: number;
+  /** Largest queue size offered (a power of two ≤ 32768). Default 256. */
+  queueSize?: number;
+  /** Frames the receive backlog holds while the guest has no buffers. Default 256. */
+  backlogFrames?: number;
+  /** Interrupt delivery: MSI-X messages via `msi`, INTx / MMIO line via `intx(0, level)`. */
+  interrupts: InterruptSink;
+  name?: string;
+}
+
+/** Device status bit DEVICE_NEEDS_RESET (virtio 1.2 §2.1). */
+export const VIRTIO_STATUS_NEEDS_RESET = VirtioDefs.S_NEEDS_RESET;
+
+/** The transport number vnet_create and vnet_memory_bytes take (0, refused, for anything else). */
+const transportCode = (t: string): number => (t === "pci" ? VirtioDefs.TRANSPORT_PCI : t === "mmio" ? VirtioDefs.TRANSPORT_MMIO : 0);
+
+/** What a device knows of the switch it is a port of (switch.ts): how to leave it. */
+export interface SwitchPort { dropPort(dev: VirtioNet): void }
+
+let instances = 0;
+
+/** A virtio-net device (virtio 1.2 §5.1) on virtio-pci or virtio-mmio. */
+export class VirtioNet implements DeviceModel {
+  readonly kind = DeviceKind.virtioNet;
+  readonly name: string;
+  /** The PCI function (transport "pci"), else null. */
+  readonly pci: PciFunction | null;
+  /** Guest → host frames (without the virtio-net header); called synchronously during the guest's notify write. */
+  onTransmit: ((frame: Uint8Array) => void) | null = null;
+  /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
+  private h: number;
+  private readonly sink: InterruptSink;
+  private readonly e: VmCore["exports"];
+  /** Devices that may receive what this one sends inside wasm (link peer or switch ports). */
+  private peers: readonly VirtioNet[] = [];
+  private sw: SwitchPort | null = null;
+  private intxLevel = false;
+  private busy = false;
+  private again = false;
+
+  private constructor(readonly core: VmCore, handle: number, opts: VirtioNetOptions) {
+    this.h = handle;
+    this.e = core.exports;
+    this.sink = opts.interrupts;
+    this.name = opts.name ?? `net${instances++}`;
+    this.pci = opts.transport === "pci" ? this.makePci() : null;
+  }
+
+  /** Create the device in `core`. Throws VmdevError on bad options. */
+  static create(core: VmCore, opts: VirtioNetOptions): VirtioNet {
+    let mac: Uint8Array;
+    try { mac = parseMac(opts.mac); } catch (err) { throw new VmdevError(Status.ERR_INVALID_ARG, `mac: ${(err as Error).message}`); }
+    if (mac[0] & 1) throw new VmdevError(Status.ERR_INVALID_ARG, "mac: multicast address");
+    const h = core.exports.vnet_create(
+      transportCode(opts.transport),
+      (mac[0] << 8) | mac[1], ((mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5]) >>> 0,
+      opts.queuePairs ?? 1, opts.mtu ?? 1500, opts.queueSize ?? 256, opts.backlogFrames ?? 256);
+    if (h < 0) throw new VmdevError(-h, "vnet_create");
+    return new VirtioNet(core, h, opts);
+  }
+
+  /** Handle of the device inside wasm (0 once destroyed). */
+  get handle(): number { return this.h; }
+  /** True after {@link VirtioNet.destroy}. */
+  get destroyed(): boolean { return this.h === 0; }
+
+  /**
+   * Remove the device: it leaves its link or switch, its handle and memory
+   * go back to the VM for the next create. Afterwards register accesses are
+   * ignored (reads return all ones), `receive` returns ERR_BAD_HANDLE and
+   * `counters`/`saveState` throw. Safe to call twice.
+   */
+  destroy(): void {
+    if (this.h === 0) return;
+    this.disconnect();
+    this.e.vnet_destroy(this.h);
+    this.h = 0;
+    // A removed function drives no interrupt line.
+    if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+  }
+
+  /**
+   * Link two devices inside wasm: each one's transmitted frames go straight to
+   * the other's receive path, never crossing into JS. `connect(a, a)` is a loopback.
+   */
+  static connect(a: VirtioNet, b: VirtioNet): void {
+    if (a.core !== b.core) throw new VmdevError(Status.ERR_INVALID_ARG, "connect: devices of different VMs");
+    a.disconnect(); b.disconnect();
+    const s = a.e.vnet_connect(a.handle, b.handle);
+    if (s !== Status.OK) throw new VmdevError(s, "vnet_connect");
+    a.peers = [b]; b.peers = [a];
+  }
+
+  /**
+   * Bytes of linear memory a device with these options can take in `core`
+   * over its life (wasm `vnet_memory_bytes`): compare with
+   * `core.exports.vm_memory_free()` before creating. Throws VmdevError for
+   * options `create` would refuse.
+   */
+  static memoryBytes(core: VmCore, opts: Omit<VirtioNetOptions, "mac" | "interrupts" | "name">): number {
+    const n = core.exports.vnet_memory_bytes(transportCode(opts.transport),
+      opts.queuePairs ?? 1, opts.mtu ?? 1500, opts.queueSize ?? 256, opts.backlogFrames ?? 256);
+    if (n < 0n) throw new VmdevError(Number(-n), "vnet_memory_bytes");
+    return Number(n);
+  }
+
+  /** Undo {@link VirtioNet.connect} or leave a {@link VirtualSwitch}: frames go to `onTransmit` again. */
+  disconnect(): void {
+    this.e.vnet_disconnect(this.handle);
+    if (this.sw) { this.sw.dropPort(this); this.sw = null; }
+    else for (const p of this.peers) if (p !== this) p.peers = [];
+    this.peers = [];
+  }
+
+  /** @internal Used by VirtualSwitch. */
+  joinSwitch(sw: SwitchPort, ports: readonly VirtioNet[]): void { this.sw = sw; this.peers = ports; }
+  /** @internal Used by VirtualSwitch. */
+  setPeers(ports: readonly VirtioNet[]): void { this.peers = ports; }
+
+  private makePci(): PciFunction {
+    const e = this.e;
+    return {
+      bars: VIRTIO_PCI_BARS,
+      configRead: (off, w) => e.vpci_cfg_read(this.h, off >>> 0, w) >>> 0,
+      configWrite: (off, w, v) => { e.vpci_cfg_write(this.h, off >>> 0, w, v >>> 0); this.settle(); },
+      barRead: (bar, off, w) => { const v = e.vpci_bar_read(this.h, bar, off >>> 0, w) >>> 0; this.settle(); return v; },
+      barWrite: (bar, off, w, v) => { e.vpci_bar_write(this.h, bar, off >>> 0, w, v >>> 0); this.settle(); },
+      mmioRegister: virtioPciRegister,
+    };
+  }
+
+  /** virtio-mmio register read (window 0x000–0x1FF). */
+  mmioRead(offset: number, width: 1 | 2 | 4): number {
+    const v = this.e.vmmio_read(this.handle, offset >>> 0, width) >>> 0;
+    this.settle();
+    return v;
+  }
+
+  /** virtio-mmio register write; a QueueNotify write processes the queue before returning. */
+  mmioWrite(offset: number, width: 1 | 2 | 4, value: number): void {
+    this.e.vmmio_write(this.handle, offset >>> 0, width, value >>> 0);
+    this.settle();
+  }
+
+  /**
+   * Host → guest frame. Status.OK when delivered, backlogged or filtered out
+   * (see counters), ERR_FULL when dropped and counted (`rxDropped`): the backlog
+   * is full, or the driver's buffers can never hold the frame (`rxShortBuffer`),
+   * ERR_INVALID_ARG for a frame shorter than 14 bytes or longer than MTU + 18.
+   */
+  receive(frame: Uint8Array): number {
+    if (frame.length > this.e.io_size()) return Status.ERR_INVALID_ARG;
+    const s = this.core.ioBuffer.use("net frame", 0, frame.length, (w) => {
+      w.bytes().set(frame);
+      return this.e.vnet_receive(this.handle, 0, frame.length);
+    });
+    this.settle();
+    return s;
+  }
+
+  /** Ask the driver to announce itself (after migration or a MAC change): sets VIRTIO_NET_S_ANNOUNCE and raises a config interrupt. Returns a Status (ERR_BAD_STATE without GUEST_ANNOUNCE). */
+  announce(): number {
+    const s = this.e.vnet_announce(this.handle);
+    this.settle();
+    return s;
+  }
+
+  /** The device's event counters by name. */
+  counters(): Record<string, bigint> {
+    if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
+    return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
+  }
+
+  /** The device status register. */
+  get status(): number { return this.e.vnet_status(this.handle); }
+  /** DEVICE_NEEDS_RESET is set: the guest broke a rule the device cannot recover from. */
+  get needsReset(): boolean { return (this.status & VIRTIO_STATUS_NEEDS_RESET) !== 0; }
+  /** Frames waiting in the receive backlog. */
+  get backlogLength(): number { return this.e.vnet_backlog(this.handle); }
+
+  /** Stop processing queues (frames from the host wait in the backlog) and give back fetched-but-unused chains. Call before saveState. */
+  quiesce(): void { this.e.vnet_quiesce(this.handle); }
+  /** Undo quiesce and look at every queue once. */
+  resume(): void { this.e.vnet_resume(this.handle); this.settle(); }
+
+  /** Save device, queues, filter and backlog frames as an envelope blob. */
+  saveState(): Uint8Array {
+    this.settle();
+    const bound = this.e.vnet_state_bound(this.handle);
+    if (bound < 0) throw new VmdevError(-bound, "vnet_state_bound");
+    this.core.ensureIo(bound);
+    return this.core.saveEnvelope("vnet_save", () => this.e.vnet_save(this.handle));
+  }
+
+  /** Restore from a blob; returns a Status and leaves the device untouched on error. */
+  restoreState(blob: Uint8Array): number {
+    try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
+    const s = this.core.restoreEnvelope(blob, (len) => this.e.vnet_restore(this.handle, len));
+    this.settle();
+    return s;
+  }
+
+  /** Power-on reset (PCI configuration space included). */
+  reset(): void {
+    this.e.vnet_reset(this.handle);
+    this.settle();
+  }
+
+  /** Deliver what the device produced: transmitted frames, MSI-X messages, the INTx level; also for the linked peer. */
+  private settle(): void {
+    if (this.h === 0) return;
+    if (this.busy) { this.again = true; return; }
+    // Fast path: nothing to deliver here or at the peer (one call per register access).
+    const quiet = (d: VirtioNet) => {
+      const p = d.e.vnet_pending(d.handle);
+      return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === d.intxLevel;
+    };
+    if (quiet(this) && this.peers.every((p) => p === this || quiet(p))) return;
+    this.busy = true;
+    try {
+      // Bounded: each round either empties the outbox or the device stops producing.
+      for (let round = 0; round < 1024; round++) {
+        this.again = false;
+        this.flushTx();
+        this.flushIrq();
+        for (const p of this.peers) if (p !== this) p.flushIrq();
+        if (!this.again) break;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private flushTx(): void {
+    const e = this.e;
+    // Bounded: vnet_tx_done restarts stalled queues, which refill at most one outbox each time.
+    for (let round = 0; round < 1 << 16; round++) {
+      const h = this.h; // an onTransmit callback may have destroyed the device
+      if (h === 0) return;
+      const n = e.vnet_tx_frames(h);
+      if (n <= 0) return;
+      const base = e.vnet_tx_ptr(h) >>> 0;
+      const frames: Uint8Array[] = [];
+      const u8 = this.core.u8();
+      const dv = this.core.dv();
+      let off = base;
+      for (let i = 0; i < n; i++) {
+        const len = dv.getUint32(off, true);
+        frames.push(u8.slice(off + 4, off + 4 + len));
+        off += (len + 4 + 3) & ~3;
+      }
+      // Deliver after copying: vnet_tx_done lets the device refill the outbox.
+      e.vnet_tx_done(h);
+      const cb = this.onTransmit;
+      if (cb) for (const f of frames) cb(f);
+    }
+  }
+
+  private flushIrq(): void {
+    const e = this.e, h = this.h;
+    if (h === 0) return;
+    let vecs = e.vnet_irq_take(h) >>> 0;
+    if (vecs !== 0) {
+      const table = e.vpci_msix_ptr(h) >>> 0;
+      const dv = this.core.dv();
+      for (let v = 0; vecs !== 0; v++, vecs >>>= 1) {
+        if (vecs & 1) this.sink.msi({ addressLo: dv.getUint32(table + v * 16, true), addressHi: dv.getUint32(table + v * 16 + 4, true), data: dv.getUint32(table + v * 16 + 8, true) });
+      }
+    }
+    if (this.h === 0) return; // destroyed by an MSI sink
+    const level = e.vnet_intx(h) === 1;
+    if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
+  }
+}

@@ -1,0 +1,159 @@
+// virtio-net as a Machine device: `-s 3,virtio-net,mac=52:54:00:00:00:03`
+// or `pci.0.3.0.device=virtio-net` builds a VirtioNet (device.ts)
+// on virtio-pci in that slot. Interrupts go through the machine's
+// InterruptRouter: MSI-X messages once the driver enables MSI-X, INTx pin A
+// otherwise. The backend says where its frames go:
+//
+//   backend=host          (default) the host port: `nic.onTransmit` / `nic.receive`,
+//                         what a HostLink (src/net/host-link.ts) and startNetTraffic
+//                         (src/guest/traffic.ts) connect
+//   backend=switch:NAME   a VirtualSwitch inside wasm shared by every device of
+//                         this machine with the same NAME
+//   backend=loopback      the device receives what it sends
+//
+// For migration it is a MigratableDevice: quiesce before saveState, announce
+// after resume, and framesLost() — frames this device or its host link dropped.
+
+import type { VmCore } from "../../vm-core.js";
+import type { PciFunction } from "../../pci.js";
+import { validators } from "../../config/schema.js";
+import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
+import { VirtioNet } from "./device.js";
+import { VirtualSwitch } from "./switch.js";
+import { defaultMac } from "../../net/default-mac.js";
+import type { MigratableDevice } from "../../device.js";
+import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
+
+/** Where a machine NIC's frames go (the `backend` key). */
+export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string };
+
+/** Parse a `backend` value; null if it is not one. */
+export function parseNetBackend(v: string): NetBackend | null {
+  if (v === "host") return { kind: "host" };
+  if (v === "loopback") return { kind: "loopback" };
+  const m = /^switch:([A-Za-z0-9_.-]{1,32})$/.exec(v);
+  return m ? { kind: "switch", name: m[1] } : null;
+}
+
+// Switches by machine (core) and name: devices naming the same switch share it.
+const switches = new WeakMap<VmCore, Map<string, VirtualSwitch>>();
+
+/** A virtio-net PCI function in a Machine. */
+export class MachineVirtioNet implements MachineDevice, MigratableDevice {
+  readonly kind: number;
+  readonly name: string;
+  /** The PCI function (config space and BARs); what a guest driver finds at the device's bus/slot/function. */
+  readonly pci: PciFunction;
+  /** Frames dropped outside the device (a host link's overflow), added by whoever carries the frames. */
+  private linkLost = 0;
+  private dropBase: number;
+
+  constructor(readonly nic: VirtioNet, readonly backend: NetBackend) {
+    this.kind = nic.kind;
+    this.name = nic.name;
+    this.pci = nic.pci!;
+    this.dropBase = this.deviceDrops();
+  }
+
+  private deviceDrops(): number {
+    const c = this.nic.counters();
+    return Number(c.rxDropped + c.txSwitchDropped);
+  }
+
+  saveState(): Uint8Array { return this.nic.saveState(); }
+  restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
+  reset(): void { this.nic.reset(); }
+  /** Stop processing queues and give back fetched-but-unused chains (before saveState). */
+  quiesce(): void { this.nic.quiesce(); }
+  /** Undo quiesce. */
+  resume(): void { this.nic.resume(); }
+  /**
+   * After a migration's resume: look at every queue once (a restored device
+   * has seen no notification yet), then ask the guest to announce itself
+   * (VIRTIO_NET_S_ANNOUNCE + config interrupt; ignored without GUEST_ANNOUNCE).
+   */
+  announce(): void { this.nic.resume(); this.nic.announce(); }
+
+  /**
+   * Frames lost at this NIC since it was created: dropped by the device (full
+   * receive backlog, frames its buffers can never hold, a full switch port)
+   * plus frames its host link reported lost (`noteLinkLoss`).
+   */
+  framesLost(): number { return this.deviceDrops() - this.dropBase + this.linkLost; }
+
+  /** Count `n` frames a host link carrying this NIC's traffic dropped. */
+  noteLinkLoss(n: number): void { this.linkLost += n; }
+
+  /** Remove the NIC (its wasm handle and memory go back to the VM); a switch of this machine goes with its last port. */
+  destroy(): void {
+    if (this.nic.destroyed) return;
+    this.nic.destroy();
+    if (this.backend.kind === "switch") dropSwitchIfUnused(this.nic.core, this.backend.name);
+  }
+}
+
+function dropSwitchIfUnused(core: VmCore, name: string): void {
+  const byName = switches.get(core);
+  const sw = byName?.get(name);
+  if (!sw || sw.portCount !== 0) return;
+  sw.destroy();
+  byName!.delete(name);
+}
+
+const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
+const isPow2 = (v: string): string | null => {
+  const bad = validators.int(2, VirtioDefs.MAX_QUEUE_SIZE)(v);
+  if (bad) return bad;
+  return (Number(v) & (Number(v) - 1)) === 0 ? null : `want a power of two from 2 to ${VirtioDefs.MAX_QUEUE_SIZE}, got '${v}'`;
+};
+
+/** The VirtioNet options of a machine NIC's (validated) config keys, defaults filled in. */
+function nicParams(o: Record<string, string>) {
+  return {
+    transport: "pci" as const,
+    queuePairs: Number(o.queues ?? 1),
+    mtu: Number(o.mtu ?? 1500),
+    queueSize: Number(o.queue_size ?? 256),
+    backlogFrames: Number(o.backlog ?? 256),
+  };
+}
+
+/** Registry entry: `-s 3,virtio-net,mac=52:54:00:00:00:03,queues=2` or `pci.0.3.0.device=virtio-net`. */
+export const virtioNetFactory: DeviceFactory = {
+  name: "virtio-net",
+  description: "virtio-net NIC on virtio-pci (modern, MSI-X with INTx fallback)",
+  keys: [
+    { pattern: "mac", validate: isUnicastMac, description: "MAC address (default: 52:54:00 and a hash of the PCI address)" },
+    { pattern: "queues", validate: validators.int(1, VirtioNetDefs.MAX_PAIRS), default: "1", description: "queue pairs offered (MQ when > 1)" },
+    { pattern: "mtu", validate: validators.int(VirtioNetDefs.MIN_MTU, VirtioNetDefs.MAX_MTU), default: "1500", description: "MTU offered in the device configuration" },
+    { pattern: "queue_size", validate: isPow2, default: "256", description: "largest virtqueue size offered" },
+    { pattern: "backlog", validate: validators.int(1, VirtioNetDefs.MAX_BACKLOG), default: "256", description: "frames held while the guest has no receive buffers (then dropped and counted)" },
+    {
+      pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
+      description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
+    },
+  ],
+  positional: ["backend"],
+  create(ctx) {
+    const o = ctx.options;
+    const backend = parseNetBackend(o.backend ?? "host")!;
+    const nic = VirtioNet.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...nicParams(o), interrupts: ctx.interrupts });
+    try {
+      if (backend.kind === "loopback") VirtioNet.connect(nic, nic);
+      else if (backend.kind === "switch") {
+        let byName = switches.get(ctx.core);
+        if (!byName) { byName = new Map(); switches.set(ctx.core, byName); }
+        let sw = byName.get(backend.name);
+        if (!sw) { sw = VirtualSwitch.create(ctx.core); byName.set(backend.name, sw); }
+        sw.attach(nic);
+      }
+    } catch (err) {
+      // The machine never sees this NIC, so nothing else would destroy it.
+      nic.destroy();
+      throw err;
+    }
+    return new MachineVirtioNet(nic, backend);
+  },
+  memoryBytes: (options, core) => VirtioNet.memoryBytes(core, nicParams(options)),
+  memoryKey: "backlog",
+};
