@@ -11,3 +11,4 @@ export * from "./virtio-net/exports";
 export * from "./net/exports";
 export * from "./rings/exports";
 export * from "./e1000/exports";
+export * from "./ne2k/exports";

@@ -137,6 +137,7 @@ const COUNTER_LAYOUTS = {
   apic_counters_ptr: { count: "ApicDefs.APIC_STATS", tables: ["ApicDefs.ApicStat"] },
   ioapic_counters_ptr: { count: "IoapicDefs.IOAPIC_STATS", tables: ["IoapicDefs.IoapicStat"] },
   e1k_counters_ptr: { count: "E1000Defs.E1K_COUNTERS", tables: ["E1000Defs.E1kCounter"] },
+  ne2k_counters_ptr: { count: "Ne2kDefs.NE2K_COUNTERS", tables: ["Ne2kDefs.Ne2kCounter"] },
   // One export for every ring object: the layout follows the object's kind.
   ring_counters_ptr: [
     { when: "a netmap ring", count: "RingsDefs.NMR_COUNTERS", tables: ["RingsDefs.NmrCounter"] },

@@ -27,6 +27,8 @@ export { MemtestDevice, type MemtestOptions } from "./devices/memtest/device.js"
 export { memtestFactory } from "./devices/memtest/machine.js";
 export { MachineVirtioNet, virtioNetFactory, parseNetBackend, type NetBackend } from "./devices/virtio-net/machine.js";
 export { MachineE1000, e1000Factory } from "./devices/e1000/machine.js";
+export { Ne2k, NE2K_PCI_BARS, NE2K_COUNTERS, type Ne2kOptions } from "./devices/ne2k/device.js";
+export { MachineNe2k, ne2kFactory, type Ne2kBackend } from "./devices/ne2k/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { openPcapFile, type PcapFile } from "./net/pcap-file.js";
 export { fillRandom } from "./guest/fill.js";

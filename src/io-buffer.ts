@@ -7,10 +7,12 @@
 //   guest-memory copy   [0, chunk)    GuestMemory.readBytes/writeBytes staging (gm_copy_out/in)
 //   dirty ranges        [0, 8·cap)    dirty_harvest_ranges output: (u32 page, u32 count) pairs
 //   dirty words         [0, 8·n)      dirty_merge_words input
-//   net frame           [0, len)      a frame given to a NIC model's receive path (virtio-net, e1000)
+//   net frame           [0, len)      a frame given to a NIC model's receive path (virtio-net, e1000, NE2000)
 //   net frames          [0, len)      a frame array given to virtio-net's batched receive
 //   ring frames         [0, len)      a frame array a netmap ring's sync takes or fills,
 //                                     a frame submitted to a TX queue
+//   data-port run       [0, w·n)      NE2000 data-port values: a read-ahead run (ne2k_run_read),
+//                                     held writes handed over, a rep ins/outs string
 //   migration payload   [0, len)      PAGES being encoded or HASHES being read out (source);
 //                                     a received frame's payload, applied in place (destination)
 //   migration layout    [0, n)        the source's guest-memory layout under check (mig_layout_check)
@@ -25,7 +27,7 @@
 
 /** The names of the I/O buffer's windows (the map above). */
 export type IoWindowName =
-  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames"
+  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run"
   | "migration payload" | "migration layout" | "migration unsent" | "migration mismatches";
 
 /** A window was taken while an overlapping one was still held. */

@@ -83,6 +83,8 @@ export namespace DeviceKind {
   export const IOAPIC = 7;
   /** Intel 82540EM (assembly/e1000/state.ts). */
   export const E1000 = 8;
+  /** An NE2000 (assembly/ne2k/state.ts). */
+  export const NE2000 = 9;
 }
 
 /**

@@ -23,6 +23,7 @@ import { lapicFactory } from "../devices/apic/machine.js";
 import { MachineClock } from "./clock.js";
 import { virtioNetFactory } from "../devices/virtio-net/machine.js";
 import { e1000Factory } from "../devices/e1000/machine.js";
+import { ne2kFactory } from "../devices/ne2k/machine.js";
 import { ioapicFactory } from "../devices/ioapic/machine.js";
 import { planMachineMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
@@ -37,7 +38,7 @@ export class SyncError extends Error {
 
 /** A registry with every device model vmdev has (register new ones here). */
 export function createDefaultRegistry(): DeviceRegistry {
-  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).register(e1000Factory).registerVcpuDevice(lapicFactory).registerPlatformDevice(ioapicFactory);
+  return new DeviceRegistry().register(memtestFactory).register(virtioNetFactory).register(e1000Factory).register(ne2kFactory).registerVcpuDevice(lapicFactory).registerPlatformDevice(ioapicFactory);
 }
 
 /** Check every key and value of `tree` against the machine schema and the devices' keys; throws a ConfigError naming the key. */

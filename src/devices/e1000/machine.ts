@@ -10,7 +10,7 @@
 // rings are not read while the state is taken), resume when the migration
 // fails, and framesLost() — frames the device dropped.
 
-import { createHash } from "node:crypto";
+import { defaultMac } from "../../net/default-mac.js";
 import { validators, parseBool } from "../../config/schema.js";
 import type { PciFunction } from "../../pci.js";
 import type { MigratableDevice } from "../../device.js";
@@ -43,12 +43,6 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
   /** Frames the device dropped since it was created (full backlog, or longer than the driver's whole ring). */
   framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase; }
   destroy(): void { this.nic.destroy(); }
-}
-
-/** A locally administered unicast MAC derived from the node name (stable across runs). */
-function defaultMac(node: string): string {
-  const h = createHash("sha256").update(`vmdev:${node}`).digest();
-  return ["52", "54", "00", ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));

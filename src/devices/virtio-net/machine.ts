@@ -14,13 +14,13 @@
 // For migration it is a MigratableDevice: quiesce before saveState, announce
 // after resume, and framesLost() — frames this device or its host link dropped.
 
-import { createHash } from "node:crypto";
 import type { VmCore } from "../../vm-core.js";
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { VirtioNet } from "./device.js";
 import { VirtualSwitch } from "./switch.js";
+import { defaultMac } from "../../net/default-mac.js";
 import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 
@@ -98,12 +98,6 @@ function dropSwitchIfUnused(core: VmCore, name: string): void {
   if (!sw || sw.portCount !== 0) return;
   sw.destroy();
   byName!.delete(name);
-}
-
-/** A locally administered unicast MAC derived from the node name (stable across runs). */
-function defaultMac(node: string): string {
-  const h = createHash("sha256").update(`vmdev:${node}`).digest();
-  return ["52", "54", "00", ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));

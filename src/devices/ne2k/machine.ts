@@ -1,0 +1,68 @@
+// The NE2000 as a Machine device: `-s 4,ne2k,mac=52:54:00:00:00:04` or
+// `pci.0.4.0.device=ne2k` builds an RTL8029AS (src/devices/ne2k/device.ts) in
+// that slot, its INTA# line through the machine's InterruptRouter. Keys:
+//
+//   mac=MAC          station address in the PROM (default: 52:54:00 and a hash of the node)
+//   backlog=N        frames held while the receive ring is full (1..4096, default 256)
+//   backend=host     (default) frames go to `nic.onTransmit` / come from `nic.receive`
+//   backend=loopback the device receives what it sends
+//
+// For migration it is a MigratableDevice: its state is all registers, the
+// card's RAM and the frames it holds (nothing in guest RAM), so no quiesce is
+// needed; framesLost() counts what it dropped beyond its backlog.
+
+import type { PciFunction } from "../../pci.js";
+import { validators } from "../../config/schema.js";
+import type { MigratableDevice } from "../../device.js";
+import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
+import { defaultMac } from "../../net/default-mac.js";
+import { Ne2k } from "./device.js";
+import { NE2K_DEFS } from "./defs.js";
+
+export type Ne2kBackend = "host" | "loopback";
+
+/** An NE2000 PCI function in a Machine. */
+export class MachineNe2k implements MachineDevice, MigratableDevice {
+  readonly kind: number;
+  readonly name: string;
+  readonly pci: PciFunction;
+  private linkLost = 0;
+  private readonly dropBase: number;
+
+  constructor(readonly nic: Ne2k, readonly backend: Ne2kBackend) {
+    this.kind = nic.kind;
+    this.name = nic.name;
+    this.pci = nic.pci!;
+    this.dropBase = Number(nic.counters().rxDropped);
+    if (backend === "loopback") nic.onTransmit = (f) => { nic.receive(f); };
+  }
+
+  saveState(): Uint8Array { return this.nic.saveState(); }
+  restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
+  reset(): void { this.nic.reset(); }
+  /** Frames lost at this NIC since it was created: dropped beyond its backlog, plus what its host link reported (`noteLinkLoss`). */
+  framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase + this.linkLost; }
+  noteLinkLoss(n: number): void { this.linkLost += n; }
+  destroy(): void { this.nic.destroy(); }
+}
+
+const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
+
+/** Registry entry: `-s 4,ne2k,mac=…` or `pci.0.4.0.device=ne2k`. */
+export const ne2kFactory: DeviceFactory = {
+  name: "ne2k",
+  description: "NE2000 NIC (DP8390 core) as the RTL8029AS on PCI: I/O BAR of 32 ports, INTA#",
+  keys: [
+    { pattern: "mac", validate: isUnicastMac, description: "MAC address in the station-address PROM (default: 52:54:00 and a hash of the PCI address)" },
+    { pattern: "backlog", validate: validators.int(1, NE2K_DEFS.MAX_BACKLOG), default: String(NE2K_DEFS.DEFAULT_BACKLOG), description: "frames held while the receive ring is full (then lost: ISR.OVW, counted)" },
+    { pattern: "backend", validate: validators.oneOf("host", "loopback"), default: "host", description: "where frames go: host (nic.onTransmit / nic.receive) or loopback" },
+  ],
+  positional: ["backend"],
+  create(ctx) {
+    const o = ctx.options;
+    const nic = Ne2k.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), backlogFrames: Number(o.backlog ?? NE2K_DEFS.DEFAULT_BACKLOG), interrupts: ctx.interrupts });
+    return new MachineNe2k(nic, (o.backend ?? "host") as Ne2kBackend);
+  },
+  memoryBytes: (options, core) => Ne2k.memoryBytes(core, Number(options.backlog ?? NE2K_DEFS.DEFAULT_BACKLOG)),
+  memoryKey: "backlog",
+};
