@@ -4,7 +4,11 @@
 // A's onTransmit handing each frame to B's receive in JS, the spec-written
 // driver model on both guests, release build, dirty tracking off), and the
 // device side alone (the time inside the TDT write / TX kick, where both
-// devices do all their per-frame work).
+// devices do all their per-frame work). Last, vmdev's e1000 ÷ v86's own ne2k
+// on the same workload in the same run: each NIC through its own spec-written
+// driver model (src/guest/e1000, src/guest/ne2k), the host handing 4 frames to
+// the board per interrupt service on receive, one frame sent and its
+// completion serviced on transmit, every frame checked to arrive.
 import { E1000 } from "../src/devices/e1000/device.js";
 import { E1000Driver } from "../src/guest/e1000/driver.js";
 import { VirtioNet } from "../src/devices/virtio-net/device.js";
@@ -13,7 +17,9 @@ import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
 import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
 import { MmioTransport } from "../src/guest/virtio/transport.js";
 import { frame, mac } from "../src/guest/virtio/frames.js";
+import { Ne2kDriver } from "../src/guest/ne2k/index.js";
 import { benchCore, medianMs, type BenchRow } from "./support.js";
+import { frameTo, rate, v86Ne2k } from "./ne2k-v86.js";
 
 const MAC_A = "52:54:00:00:00:0a";
 const MAC_B = "52:54:00:00:00:0b";
@@ -92,6 +98,62 @@ async function virtioPath(len: number): Promise<Path> {
   };
 }
 
+/** One NIC through its driver model: the host's side (deliver, frames sent) and the driver's (transmit, interrupt service, frames received). */
+interface Nic { name: string; mac: Uint8Array; deliver(f: Uint8Array): void; sent(): number; transmit(f: Uint8Array): void; service(): void; received(): number[] }
+
+const RX_PER_SERVICE = 4;
+
+function nicRx(n: Nic, len: number): number {
+  let seq = 0;
+  return rate(() => {
+    for (let i = 0; i < RX_PER_SERVICE; i++) n.deliver(frameTo(n.mac, len, seq++));
+    n.service();
+    const got = n.received();
+    if (got.length !== RX_PER_SERVICE || got.some((l) => l !== len)) throw new Error(`${n.name}: ${got.length} of ${RX_PER_SERVICE} ${len}-byte frames arrived`);
+  }, RX_PER_SERVICE);
+}
+
+function nicTx(n: Nic, len: number): number {
+  const f = frameTo(Uint8Array.from([2, 0, 0, 0, 0, 9]), len, 0);
+  return rate(() => {
+    const before = n.sent();
+    n.transmit(f);
+    n.service();
+    if (n.sent() !== before + 1) throw new Error(`${n.name}: the frame did not go out`);
+  }, 1);
+}
+
+async function e1000Nic(): Promise<Nic> {
+  const core = await benchCore(64 << 20);
+  const irq = new InterruptRecorder();
+  const d = E1000.create(core, { mac: MAC_A, interrupts: irq, timers: "manual", backlogFrames: 1024 });
+  let sent = 0;
+  d.onTransmit = () => { sent++; };
+  const drv = new E1000Driver(d.pci, new GuestRam(core, { trackDirty: false }), { heap: [1 << 20, 24 << 20], trackDirty: false, secrc: true });
+  drv.init();
+  return {
+    name: "vmdev e1000", mac: mac(MAC_A), deliver: (f) => { d.receive(f); }, sent: () => sent,
+    transmit: (f) => { if (!drv.transmit(f)) throw new Error("e1000 TX ring full"); },
+    service: () => { drv.service(); irq.pending.length = 0; },
+    received: () => drv.takeReceived().map((r) => r.data.length),
+  };
+}
+
+async function v86Ne2kNic(): Promise<Nic & { destroy(): Promise<void> }> {
+  const v = await v86Ne2k();
+  // 32-bit data-port transfers, as Linux's ne2k-pci uses on the RTL8029; every access through v86's port dispatch.
+  const drv = new Ne2kDriver(v.ports, { dataWidth: 32, stringIo: false });
+  const m = drv.probe().mac;
+  drv.init();
+  return {
+    name: "v86 ne2k", mac: m, deliver: v.deliver, sent: v.sent,
+    transmit: (f) => { if (!drv.transmit(f)) throw new Error("ne2k: transmit refused"); },
+    service: () => { drv.service(); },
+    received: () => drv.takeReceived().map((f) => f.length),
+    destroy: () => v.emulator.destroy(),
+  };
+}
+
 export async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const len of [64, 1500]) {
@@ -109,5 +171,17 @@ export async function run(): Promise<BenchRow[]> {
       note: `baseline: virtio-net's TX kick on the same path; time inside the doorbell write only (descriptor fetch, DMA, filter, RX descriptor write-back, interrupt decisions, the JS hand-over)`,
     });
   }
+  const e = await e1000Nic(), n = await v86Ne2kNic();
+  try {
+    const same = "each NIC through its own driver model (vmdev's e1000: BAR0 MMIO, descriptor rings in guest RAM; v86's ne2k: the NE2000 driver model over v86's port dispatch, 32-bit data port, no string I/O), the same frames in the same run";
+    for (const len of [64, 1500]) {
+      const a = nicRx(e, len), b = nicRx(n, len);
+      rows.push({ name: `e1000 receive ${len} B, vmdev e1000 ÷ v86 ne2k`, value: a, unit: "frames/s", baseline: b, ratio: a / b, note: `host → device → driver, ${RX_PER_SERVICE} frames per interrupt service; ${same}` });
+    }
+    for (const len of [64, 1500]) {
+      const a = nicTx(e, len), b = nicTx(n, len);
+      rows.push({ name: `e1000 transmit ${len} B, vmdev e1000 ÷ v86 ne2k`, value: a, unit: "frames/s", baseline: b, ratio: a / b, note: `driver → device → host, one frame then its completion serviced; ${same}` });
+    }
+  } finally { await n.destroy(); }
   return rows;
 }

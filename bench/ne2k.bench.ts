@@ -14,53 +14,25 @@
 // last rows put that beside vmdev's virtio-net doing the same work through
 // its own driver model (src/guest/virtio, MMIO transport): the same frames
 // host → device → driver, and driver → device → host.
-import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
-import { V86 } from "v86";
+import { fileURLToPath } from "node:url";
 import { VmCore } from "../src/index.js";
 import { Ne2k } from "../src/devices/ne2k/device.js";
 import { Ne2kDriver, IrqLine, type PortIo, type IoWidth } from "../src/guest/ne2k/index.js";
-import { V86PciAdapter, type V86Emulator } from "../src/adapters/v86/index.js";
+import { V86PciAdapter } from "../src/adapters/v86/index.js";
 import { VirtioNet } from "../src/devices/virtio-net/device.js";
 import { GuestRam } from "../src/guest/virtio/guest-ram.js";
 import { InterruptRecorder } from "../src/guest/virtio/interrupts.js";
 import { VirtioNetDriver } from "../src/guest/virtio/net-driver.js";
 import { MmioTransport } from "../src/guest/virtio/transport.js";
 import type { BenchRow } from "./support.js";
+import { frameTo, rate, v86Ne2k, v86Ports } from "./ne2k-v86.js";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const MAC = "52:54:00:12:34:56";
 const BATCH = 4;
 
-interface V86Io { port_read8(p: number): number; port_read16(p: number): number; port_read32(p: number): number; port_write8(p: number, v: number): void; port_write16(p: number, v: number): void; port_write32(p: number, v: number): void }
-
-function v86Ports(io: V86Io, base: number): PortIo {
-  return {
-    read: (o, w) => (w === 1 ? io.port_read8(base + o) : w === 2 ? io.port_read16(base + o) : io.port_read32(base + o) >>> 0),
-    write: (o, w, v) => { if (w === 1) io.port_write8(base + o, v); else if (w === 2) io.port_write16(base + o, v); else io.port_write32(base + o, v | 0); },
-  };
-}
-
-function frameTo(dst: Uint8Array, len: number, seq: number): Uint8Array {
-  const f = new Uint8Array(len);
-  f.set(dst, 0); f.set([0x52, 0x54, 0, 0, 0, 2], 6); f[12] = 0x88; f[13] = 0xb5;
-  new DataView(f.buffer).setUint32(14, seq);
-  return f;
-}
-
 interface Board { name: string; drv: Ne2kDriver; deliver(f: Uint8Array): void; sent: () => number; mac: Uint8Array }
-
-/** Frames per second of `op` (moving `perOp` frames), best of 5 runs of ~`ms` each. */
-function rate(op: () => void, perOp: number, ms = 300): number {
-  let best = 0;
-  for (let run = 0; run < 6; run++) {
-    let n = 0;
-    const t = performance.now();
-    while (performance.now() - t < ms) { for (let i = 0; i < 16; i++) op(); n += 16 * perOp; }
-    if (run > 0) best = Math.max(best, (n * 1000) / (performance.now() - t));
-  }
-  return best;
-}
 
 function rxRate(b: Board, len: number): number {
   let seq = 0;
@@ -89,21 +61,12 @@ export async function run(): Promise<BenchRow[]> {
   const nic = Ne2k.create(core, { mac: MAC, interrupts: adapter.interrupts, backlogFrames: 256 });
   let oursSent = 0;
   nic.onTransmit = () => { oursSent++; };
-  const emulator = new V86({
-    wasm_path: `${root}node_modules/v86/build/v86.wasm`,
-    bios: { buffer: new ArrayBuffer(128 * 1024) },
-    memory_size: 32 << 20, vga_memory_size: 2 << 20, net_device: { type: "ne2k" }, autostart: false,
-    disable_keyboard: true, disable_mouse: true, disable_speaker: true,
-  } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } };
-  await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => { adapter.attach(emulator, nic.pci!); resolve(); }));
-  const cpu = emulator.v86.cpu as unknown as { io: V86Io; devices: { net: { port: number; mac: Uint8Array } } };
+  const v86 = await v86Ne2k((emulator) => adapter.attach(emulator, nic.pci!));
   nic.pci!.configWrite(4, 2, 1);
-  let theirsSent = 0;
-  emulator.add_listener("net0-send", () => { theirsSent++; });
 
   const opts = { dataWidth: 32 as const, stringIo: false };
-  const ours: Board = { name: "vmdev ne2k", drv: new Ne2kDriver(v86Ports(cpu.io, adapter.bars[0].base), opts), deliver: (f) => { nic.receive(f); }, sent: () => oursSent, mac: new Uint8Array(6) };
-  const theirs: Board = { name: "v86 ne2k", drv: new Ne2kDriver(v86Ports(cpu.io, cpu.devices.net.port), opts), deliver: (f) => emulator.bus.send("net0-receive", f), sent: () => theirsSent, mac: new Uint8Array(6) };
+  const ours: Board = { name: "vmdev ne2k", drv: new Ne2kDriver(v86Ports(v86.io, adapter.bars[0].base), opts), deliver: (f) => { nic.receive(f); }, sent: () => oursSent, mac: new Uint8Array(6) };
+  const theirs: Board = { name: "v86 ne2k", drv: new Ne2kDriver(v86.ports, opts), deliver: v86.deliver, sent: v86.sent, mac: new Uint8Array(6) };
   for (const b of [ours, theirs]) { b.mac = b.drv.probe().mac; b.drv.init(); }
 
   const rows: BenchRow[] = [];
@@ -168,6 +131,6 @@ export async function run(): Promise<BenchRow[]> {
     vnet.destroy();
     nic2.destroy();
   }
-  await emulator.destroy();
+  await v86.emulator.destroy();
   return rows;
 }
