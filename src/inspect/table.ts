@@ -4,8 +4,10 @@
 // registers into a table of its own (`defaultDecoders().register(...)`).
 
 import { apicDecoder } from "../devices/apic/inspect.js";
+import { e1000Decoder } from "../devices/e1000/inspect.js";
 import { ioapicDecoder } from "../devices/ioapic/inspect.js";
 import { memtestDecoder } from "../devices/memtest/inspect.js";
+import { ne2kDecoder } from "../devices/ne2k/inspect.js";
 import { virtioNetDecoder } from "../devices/virtio-net/inspect.js";
 import { v86MachineDecoder } from "../adapters/v86/inspect.js";
 import { guestClockDecoder, guestMemoryDecoder } from "./core.js";
@@ -17,6 +19,8 @@ export function defaultDecoders(): DecoderTable {
     .register(guestMemoryDecoder)
     .register(guestClockDecoder)
     .register(virtioNetDecoder)
+    .register(e1000Decoder)
+    .register(ne2kDecoder)
     .register(apicDecoder)
     .register(ioapicDecoder)
     .register(memtestDecoder)

@@ -29,9 +29,9 @@ function reseal(blob: Uint8Array): Uint8Array {
   return blob;
 }
 
-/** Real blobs of every kind vmdev saves, from one machine (memtest, virtio-net, LAPICs, IOAPIC, clock) and its layout. */
+/** Real blobs of every kind vmdev saves, from one machine (memtest, virtio-net, e1000, NE2000, LAPICs, IOAPIC, clock) and its layout. */
 async function machineBlobs() {
-  const m = await Machine.create(config("memory.size=8M\ncpus=2\npci.0.3.0.device=memtest\npci.0.3.0.gpa=1M\npci.0.3.0.size=8K\npci.0.4.0.device=virtio-net\npci.0.4.0.mac=52:54:00:aa:bb:04\n"),
+  const m = await Machine.create(config("memory.size=8M\ncpus=2\npci.0.3.0.device=memtest\npci.0.3.0.gpa=1M\npci.0.3.0.size=8K\npci.0.4.0.device=virtio-net\npci.0.4.0.mac=52:54:00:aa:bb:04\npci.0.5.0.device=e1000\npci.0.6.0.device=ne2k\n"),
     { module: debugWasm(), variant: "debug", startVcpus: false });
   return m;
 }
@@ -42,7 +42,7 @@ describe("inspect: the generic part", () => {
     try {
       const dumps = await inspectDevice(m);
       const kinds = dumps.map((d) => d.state.kindName).sort();
-      expect(kinds).toEqual(expect.arrayContaining(["guest-clock", "memtest", "virtio-net", "local-apic", "ioapic"]));
+      expect(kinds).toEqual(expect.arrayContaining(["guest-clock", "memtest", "virtio-net", "e1000", "ne2000", "local-apic", "ioapic"]));
       for (const d of dumps) { expect(d.state.errors).toEqual([]); expect(d.state.decodeError).toBeUndefined(); expect(d.state.device).toBeDefined(); }
       expect(dumps.filter((d) => d.state.kindName === "local-apic")).toHaveLength(2);
       const memtest = dumps.find((d) => d.state.kindName === "memtest")!.state.device as { window: { gpa: string; length: number } };
@@ -50,6 +50,9 @@ describe("inspect: the generic part", () => {
       const net = dumps.find((d) => d.state.kindName === "virtio-net")!.state.device as { mac: string; status: { names: string[] } };
       expect(net.mac).toBe("52:54:00:aa:bb:04");
       expect(net.status.names).toEqual([]);      // no driver has touched it
+      // The NICs' decoders read every part of an untouched board's blob.
+      const partErrors = (v: unknown): string[] => (v && typeof v === "object" ? ("error" in v ? [String((v as { error: unknown }).error)] : Object.values(v).flatMap(partErrors)) : []);
+      for (const k of ["e1000", "ne2000"]) expect(partErrors(dumps.find((d) => d.state.kindName === k)!.state.device), k).toEqual([]);
       const layout = (await inspect(m.core.saveLayout())).device as { ramPages: number; ramBytes: number; holes: unknown[] };
       expect(layout.ramBytes).toBe(8 << 20);
       expect(layout.ramPages).toBe(2048);

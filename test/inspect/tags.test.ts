@@ -7,6 +7,8 @@ import { NetTag, RF, FILTER_MAC_ENTRIES, FILTER_BYTES } from "../../src/devices/
 import { ApicTag } from "../../src/devices/apic/inspect.js";
 import { IoapicTag } from "../../src/devices/ioapic/inspect.js";
 import { MemtestTag } from "../../src/devices/memtest/inspect.js";
+import { E1000Tag, E1000Reg, MTA_WORDS, VFTA_WORDS, RAR_ENTRIES, EEPROM_WORDS, PHY_REGS } from "../../src/devices/e1000/inspect.js";
+import { Ne2kTag, RAM_BYTES } from "../../src/devices/ne2k/inspect.js";
 import { VirtioTag, QUEUE_RECORD } from "../../src/inspect/virtqueue.js";
 import { ClockTag, GuestMemoryTag } from "../../src/inspect/core.js";
 
@@ -28,10 +30,25 @@ describe("inspector tags match the wasm's state files", () => {
     ["local APIC", "assembly/apic/state.ts", ApicTag],
     ["IOAPIC", "assembly/ioapic/state.ts", IoapicTag],
     ["memtest", "assembly/memtest/device.ts", MemtestTag],
+    ["e1000", "assembly/e1000/state.ts", E1000Tag],
+    ["NE2000", "assembly/ne2k/state.ts", Ne2kTag],
     ["guest clock", "assembly/machine/clock.ts", ClockTag],
     ["guest-memory layout", "assembly/core/vm.ts", GuestMemoryTag],
   ];
   for (const [name, file, table] of cases) it(name, () => expect({ ...table }).toEqual(tagsOf(file)));
+
+  it("the e1000 register offsets and table sizes (assembly/e1000/regs.ts)", () => {
+    const text = readFileSync(new URL("assembly/e1000/regs.ts", root), "utf8");
+    const regs: Record<string, number> = {};
+    for (const m of text.matchAll(/^export const R_([A-Z0-9_]+): u32 = (0x[0-9a-f]+);/gm)) regs[m[1]] = Number(m[2]);
+    expect({ ...E1000Reg }).toEqual(regs);
+    const n = (name: string) => Number(new RegExp(`\\b${name}: u32 = (\\d+);`).exec(text)?.[1]);
+    expect([MTA_WORDS, VFTA_WORDS, RAR_ENTRIES, EEPROM_WORDS, PHY_REGS]).toEqual([n("MTA_WORDS"), n("VFTA_WORDS"), n("RAR_ENTRIES"), n("EEPROM_WORDS"), n("PHY_REGS")]);
+  });
+
+  it("the NE2000 card RAM size (assembly/ne2k/defs.ts)", () => {
+    expect(/\bRAM_BYTES: u32 = (0x[0-9a-f]+);/.exec(readFileSync(new URL("assembly/ne2k/defs.ts", root), "utf8"))?.[1]).toBe(`0x${RAM_BYTES.toString(16)}`);
+  });
 
   it("the virtio queue record size", () => {
     expect(/\bQREC: u32 = (\d+)/.exec(readFileSync(new URL("assembly/virtio/state.ts", root), "utf8"))?.[1]).toBe(String(QUEUE_RECORD));
