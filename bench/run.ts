@@ -1,11 +1,15 @@
 // `npm run bench`: runs every bench/*.bench.ts, prints a table and writes
 // bench/results.json (an array of { name, value, unit, baseline, ratio }).
+// `npm run bench -- NAME…` runs the benches named NAME (bench/NAME.bench.ts);
+// a NAME that names no file exactly selects every file whose name contains it.
 import { readdirSync, writeFileSync } from "node:fs";
 import type { BenchRow } from "./support.js";
 
 const dir = new URL("./", import.meta.url);
 const only = process.argv.slice(2);
-const files = readdirSync(dir).filter((f) => f.endsWith(".bench.ts") && (only.length === 0 || only.some((o) => f.includes(o)))).sort();
+const all = readdirSync(dir).filter((f) => f.endsWith(".bench.ts"));
+const picks = (o: string) => (all.includes(`${o}.bench.ts`) ? (f: string) => f === `${o}.bench.ts` : (f: string) => f.includes(o));
+const files = all.filter((f) => only.length === 0 || only.some((o) => picks(o)(f))).sort();
 const rows: BenchRow[] = [];
 for (const f of files) {
   const mod = (await import(new URL(f, dir).href)) as { run(): Promise<BenchRow[]> };
