@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import xxhash from "xxhash-wasm";
+import { resealChecksums as reseal } from "../support/envelope.js";
 import {
   DecoderTable, DeviceKind, HostKind, Machine, defaultDecoders, formatInspection, inspectBlob, inspectDevice, inspectionJson, sealEnvelope, ApicBus, ManualClock,
   type InspectedEnvelope, type DeviceDecoder,
@@ -21,13 +21,6 @@ const decoders = defaultDecoders();
 const inspect = (b: Uint8Array) => inspectBlob(b, { decoders });
 const config = (lines: string) => { const c = new ConfigTree(); c.load(lines); return c; };
 const u32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v >>> 0, true); return b; };
-const oracle = await xxhash();
-function reseal(blob: Uint8Array): Uint8Array {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  dv.setBigUint64(32, oracle.h64Raw(blob.subarray(48), 0n), true);
-  dv.setBigUint64(40, oracle.h64Raw(blob.subarray(0, 40), 0n), true);
-  return blob;
-}
 
 /** Real blobs of every kind vmdev saves, from one machine (memtest, virtio-net, e1000, NE2000, LAPICs, IOAPIC, clock) and its layout. */
 async function machineBlobs() {

@@ -23,6 +23,14 @@ export function reseal(blob: Uint8Array): Uint8Array {
   return blob;
 }
 
+/** Recompute only the two checksums, leaving the payload length the blob states (fuzzing a lying length). */
+export function resealChecksums(blob: Uint8Array): Uint8Array {
+  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  dv.setBigUint64(32, oracle.h64Raw(blob.subarray(HEADER), 0n), true);
+  dv.setBigUint64(40, oracle.h64Raw(blob.subarray(0, 40), 0n), true);
+  return blob;
+}
+
 /** A copy of `blob` with field `tag`'s value changed by `write` (at byte `at` of it), re-sealed. */
 export function editField(blob: Uint8Array, tag: number, at: number, write: (dv: DataView, off: number) => void): Uint8Array {
   const b = blob.slice();

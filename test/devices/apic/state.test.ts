@@ -2,49 +2,12 @@
 // guest time across machines, validation of hostile blobs (nothing changes on
 // error), fuzzed blobs.
 import { describe, it, expect } from "vitest";
-import xxhash from "xxhash-wasm";
 import { Status, readEnvelopeHeader, DeviceKind, type LocalApic } from "../../../src/index.js";
 import { rng, testSeed } from "../../support/core.js";
+import { fields, reseal } from "../../support/envelope-blob.js";
 import { apicVm, enableX, enableX2, icr, sendX, BASE, EN, EXTD } from "./support.js";
 
 const T = { base: 1, id: 2, tpr: 3, ldr: 4, dfr: 5, svr: 6, isr: 7, tmr: 8, irr: 9, esr: 10, lvtTimer: 13, icr: 19, timerInitial: 20, timerStart: 22, timerDeadline: 23, timerPeriod: 24, tscDeadline: 25, events: 26 } as const;
-
-/** Fields of a blob as tag → bytes. */
-function fields(blob: Uint8Array): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const d = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  for (let off = 48; off < blob.length; ) {
-    const tag = d.getUint16(off, true), len = d.getUint32(off + 4, true);
-    out.set(tag, blob.slice(off + 8, off + 8 + len));
-    off += 8 + len;
-  }
-  return out;
-}
-
-/** Rebuild a blob from its header and (edited) fields, with valid checksums: a well-formed but lying blob. */
-async function reseal(blob: Uint8Array, edit: (f: Map<number, Uint8Array>) => void): Promise<Uint8Array> {
-  const h64 = (await xxhash()).h64Raw;
-  const f = fields(blob);
-  edit(f);
-  const parts: Uint8Array[] = [];
-  for (const [tag, v] of f) {
-    const hdr = new Uint8Array(8);
-    const d = new DataView(hdr.buffer);
-    d.setUint16(0, tag, true); d.setUint32(4, v.length, true);
-    parts.push(hdr, v);
-  }
-  const payload = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { payload.set(p, o); o += p.length; }
-  const out = new Uint8Array(48 + payload.length);
-  out.set(blob.subarray(0, 48));
-  out.set(payload, 48);
-  const d = new DataView(out.buffer);
-  d.setUint32(24, payload.length, true);
-  d.setBigUint64(32, h64(payload, 0n), true);
-  d.setBigUint64(40, h64(out.subarray(0, 40), 0n), true);
-  return out;
-}
 
 const u32 = (v: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, v >>> 0, true); return b; };
 const u64 = (v: bigint) => { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true); return b; };

@@ -4,7 +4,7 @@
 // that loses and duplicates nothing, and hostile blobs (re-sealed with valid
 // checksums so the device's own validation is what refuses them).
 import { describe, it, expect } from "vitest";
-import xxhash from "xxhash-wasm";
+import { envelopeFields as fields, editField as edit, resealChecksums } from "../../support/envelope.js";
 import { Status } from "../../../src/index.js";
 import { E1000 } from "../../../src/devices/e1000/device.js";
 import type { PciFunction } from "../../../src/pci.js";
@@ -14,31 +14,11 @@ import { frame, mac, seqOf } from "../../../src/guest/virtio/frames.js";
 import { Reg } from "../../../src/guest/e1000/defs.js";
 import { rng, testSeed } from "../../support/core.js";
 
-const oracle = await xxhash();
 const PEER = mac("02:00:00:00:00:01");
 
-function fields(blob: Uint8Array): Map<number, [number, number]> {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const out = new Map<number, [number, number]>();
-  for (let o = 48; o < blob.length;) { const tag = dv.getUint16(o, true), len = dv.getUint32(o + 4, true); out.set(tag, [o + 8, len]); o += 8 + len; }
-  return out;
-}
-function reseal(blob: Uint8Array): Uint8Array {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  dv.setBigUint64(32, oracle.h64Raw(blob.subarray(48), 0n), true);
-  dv.setBigUint64(40, oracle.h64Raw(blob.subarray(0, 40), 0n), true);
-  return blob;
-}
 /** Byte equality without a diff (blobs are kilobytes). */
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 
-function edit(blob: Uint8Array, tag: number, at: number, write: (dv: DataView, off: number) => void): Uint8Array {
-  const b = blob.slice();
-  const f = fields(b).get(tag);
-  if (!f) throw new Error(`no field ${tag}`);
-  write(new DataView(b.buffer), f[0] + at);
-  return reseal(b);
-}
 
 /** A PciFunction that forwards to whichever device is current (the driver model keeps its state across a device swap). */
 function switchable(first: E1000): { fn: PciFunction; to(d: E1000): void } {
@@ -173,7 +153,7 @@ describe("e1000 state", () => {
           if (len === 0) continue;
           b[off + Math.floor(rand() * len)] ^= 1 << Math.floor(rand() * 8);
         }
-        const s = r.dev.restoreState(rand() < 0.9 ? reseal(b) : b);
+        const s = r.dev.restoreState(rand() < 0.9 ? resealChecksums(b) : b);
         if (s !== Status.OK) expect(same(r.dev.saveState(), good), `case ${i}`).toBe(true);
         else expect(r.dev.restoreState(good)).toBe(Status.OK);
       }

@@ -2,35 +2,12 @@
 // traffic that loses and duplicates nothing, and hostile blobs (re-sealed with
 // valid checksums so the device's own validation is what rejects them).
 import { describe, it, expect } from "vitest";
-import xxhash from "xxhash-wasm";
+import { envelopeFields as fields, editField as edit, resealChecksums } from "../../support/envelope.js";
 import { Status, VirtioNet } from "../../../src/index.js";
 import { Rig, F, frame, OWN_MAC } from "./rig.js";
 import { newCore, rng, testSeed } from "../../support/core.js";
 
 const FEATS = [F.VERSION_1, F.MAC, F.STATUS, F.CTRL_VQ, F.CTRL_RX, F.CTRL_VLAN, F.MRG_RXBUF, F.EVENT_IDX, F.GUEST_ANNOUNCE];
-const oracle = await xxhash();
-
-/** Fields of an envelope blob: tag → [offset of value, length]. */
-function fields(blob: Uint8Array): Map<number, [number, number]> {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const out = new Map<number, [number, number]>();
-  for (let o = 48; o < blob.length;) { const tag = dv.getUint16(o, true), len = dv.getUint32(o + 4, true); out.set(tag, [o + 8, len]); o += 8 + len; }
-  return out;
-}
-/** Recompute both checksums after editing a blob. */
-function reseal(blob: Uint8Array): Uint8Array {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  dv.setBigUint64(32, oracle.h64Raw(blob.subarray(48), 0n), true);
-  dv.setBigUint64(40, oracle.h64Raw(blob.subarray(0, 40), 0n), true);
-  return blob;
-}
-function edit(blob: Uint8Array, tag: number, at: number, write: (dv: DataView, off: number) => void): Uint8Array {
-  const b = blob.slice();
-  const f = fields(b).get(tag);
-  if (!f) throw new Error(`no field ${tag}`);
-  write(new DataView(b.buffer), f[0] + at);
-  return reseal(b);
-}
 
 async function busyRig(transport: "pci" | "mmio") {
   const r = await Rig.create(transport, { backlogFrames: 8 });
@@ -125,7 +102,7 @@ describe("restore validation", () => {
           if (len === 0) continue;
           b[off + Math.floor(rand() * len)] ^= 1 << Math.floor(rand() * 8);
         }
-        const sealed = rand() < 0.9 ? reseal(b) : b;
+        const sealed = rand() < 0.9 ? resealChecksums(b) : b;
         const s = r.dev.restoreState(sealed);
         if (s !== Status.OK) expect(r.dev.saveState()).toEqual(good);
         else { r.dev.restoreState(good); }
