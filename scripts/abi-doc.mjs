@@ -138,6 +138,7 @@ const COUNTER_LAYOUTS = {
   ioapic_counters_ptr: { count: "IoapicDefs.IOAPIC_STATS", tables: ["IoapicDefs.IoapicStat"] },
   e1k_counters_ptr: { count: "E1000Defs.E1K_COUNTERS", tables: ["E1000Defs.E1kCounter"] },
   ne2k_counters_ptr: { count: "Ne2kDefs.NE2K_COUNTERS", tables: ["Ne2kDefs.Ne2kCounter"] },
+  nsw_counters_ptr: { count: "NetDefs.SWITCH_PORT_COUNTERS", tables: ["NetDefs.SwitchCounter"] },
   // One export for every ring object: the layout follows the object's kind.
   ring_counters_ptr: [
     { when: "a netmap ring", count: "RingsDefs.NMR_COUNTERS", tables: ["RingsDefs.NmrCounter"] },

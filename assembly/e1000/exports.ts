@@ -24,6 +24,9 @@ import { rxReceive, rxDrain } from "./rx";
 import { txKick, txDrained } from "./tx";
 import { ringsRecheck } from "./rings";
 import { e1kSave, e1kRestore, e1kStateBound, savedListCost } from "./state";
+import { nswDetach } from "../net/switch";
+import { DeviceKind } from "../core/defs";
+import { e1kSwitchRegister } from "./port";
 
 function dev(h: i32): E1k | null {
   const p = e1kGet(h);
@@ -48,6 +51,7 @@ export function e1k_create(macHi: u32, macLo: u32, backlogFrames: u32, backlogBy
   if (!gmReady()) return -Status.ERR_NOT_READY;
   if (!argsOk(macHi, backlogFrames, backlogBytes)) return -Status.ERR_INVALID_ARG;
   if (!e1kScratch() || !crcTablesReady()) return -Status.ERR_NO_MEMORY;
+  e1kSwitchRegister();
   const h = e1kCreate(macHi, macLo, backlogFrames, backlogBytes);
   if (h < 0) return h;
   const d = changetype<E1k>(e1kGet(h));
@@ -66,6 +70,7 @@ export function e1k_memory_bytes(backlogFrames: u32, backlogBytes: u32): i64 {
 
 /** Destroy device `h`; its handle and memory are free for the next create. */
 export function e1k_destroy(h: i32): i32 {
+  if (e1kGet(h) != 0) nswDetach(DeviceKind.E1000, <u32>h);
   if (e1kDestroy(h)) return Status.OK;
   counterAdd(Counter.BAD_HANDLE, 1);
   return Status.ERR_BAD_HANDLE;

@@ -18,7 +18,8 @@
 //  * with CTRL.VME and VLE on the EOP descriptor, an 802.1Q tag (VET, the
 //    special field) is inserted after the addresses;
 //  * with TCTL.PSP, frames shorter than 60 bytes are padded.
-// Frames go to the host outbox; when it is full the ring stops where it is
+// Frames go to the host outbox (or, while the device is a port of the
+// virtual switch, into the switch: port.ts); when it is full the ring stops where it is
 // (TDH not advanced, a segmentation resumes at the next segment) until the
 // host drains it. Descriptors with RS (or RPS) are written back with DD once
 // their packet is sent; TXDW follows (delayed by TIDV/TADV with IDE), TXQE
@@ -45,6 +46,9 @@ import { linkUp } from "./phy";
 import { ringBase, ringFault, ringSize } from "./rings";
 import { busMaster } from "./pci";
 import { sumBytes, fold, n16, putSum } from "./csum";
+import { switchForward, nswOf } from "../net/switch";
+import { portId } from "../net/ports";
+import { DeviceKind } from "../core/defs";
 
 const ETH_MIN: u32 = 60;
 const MALFORMED: i32 = -2;
@@ -78,8 +82,14 @@ function outbox(d: E1k, src: usize, len: u32, tci: i32): bool {
     memory.copy(f, src, len);
   }
   if (padTo > out) memory.fill(f + out, 0, padTo - out);
-  d.txOutLen += need;
-  d.txOutFrames++;
+  const sw = nswOf(DeviceKind.E1000, d.handle);
+  if (sw != 0) {
+    // A switch port: the frame, composed where the next outbox record would go, goes into the switch instead.
+    switchForward(sw, portId(DeviceKind.E1000, d.handle), f, padTo);
+  } else {
+    d.txOutLen += need;
+    d.txOutFrames++;
+  }
   // Statistics count the frame as it leaves, with its FCS (§13.7).
   const wire = padTo + 4;
   stat(d, S_GPTC); stat(d, S_TPT);

@@ -15,6 +15,9 @@ import { pciConfigRead, pciConfigWrite, pciIoEnabled } from "./pci";
 import { ne2kSave, ne2kRestore, ne2kStateBound } from "./state";
 import { Ne2kCounter } from "./defs";
 import { rxfExactGet, rxfHash64Read } from "../net/filter";
+import { nswDetach } from "../net/switch";
+import { DeviceKind } from "../core/defs";
+import { ne2kSwitchRegister } from "./port";
 
 /** Device `h`; a read-ahead the host left outstanding counts as all taken (ne2k_run_read). */
 function dev(h: i32): Ne2k | null {
@@ -40,6 +43,7 @@ export function ne2k_create(bus: u32, macHi: u32, macLo: u32, backlog: u32): i32
   if (!gmReady()) return -Status.ERR_NOT_READY;
   if ((bus != BUS_PCI && bus != BUS_ISA) || macHi > 0xffff || ((macHi >> 8) & 1) != 0) return -Status.ERR_INVALID_ARG;
   if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
+  ne2kSwitchRegister();
   return ne2kCreate(bus, macHi, macLo, backlog);
 }
 
@@ -50,7 +54,10 @@ export function ne2k_memory_bytes(backlog: u32): i64 {
 }
 
 /** Destroy device `h`; its handle and memory are free for the next create. */
-export function ne2k_destroy(h: i32): i32 { return ne2kDestroy(h); }
+export function ne2k_destroy(h: i32): i32 {
+  if (ne2kGet(h) != 0) nswDetach(DeviceKind.NE2000, <u32>h);
+  return ne2kDestroy(h);
+}
 
 /** Power-on reset of the board (PCI configuration included); frames waiting in the backlog are dropped and counted. */
 export function ne2k_reset(h: i32): i32 {

@@ -1,6 +1,7 @@
 // NE2000 transmit: CR.TXP sends TBCR bytes from page TPSR of the buffer RAM
 // (DP8390D "Packet Transmission"). The frame goes to the host outbox (or,
-// with TCR.LB ≠ 0, back to the device's own receiver), then TSR.PTX and
+// with TCR.LB ≠ 0, back to the device's own receiver; while the device is a
+// port of the virtual switch, into the switch: port.ts), then TSR.PTX and
 // ISR.PTX. A count or start that is not a frame inside the RAM (fewer than 14
 // bytes, more than MAX_FRAME, or past its end) aborts: TSR.ABT, ISR.TXE,
 // TX_MALFORMED. When the host has not taken the outbox yet, the transmission
@@ -13,6 +14,9 @@ import {
 } from "./defs";
 import { Ne2k, count, countN, updateLine } from "./device";
 import { rxLoopback } from "./rx";
+import { switchForward, nswOf } from "../net/switch";
+import { portId } from "../net/ports";
+import { DeviceKind } from "../core/defs";
 
 /** CR was written with TXP set. */
 export function txCommand(d: Ne2k): void {
@@ -37,6 +41,16 @@ function transmit(d: Ne2k): void {
     d.tsr = TSR_PTX;
     finish(d, ISR_PTX);
     rxLoopback(d, src, len);
+    return;
+  }
+  const sw = nswOf(DeviceKind.NE2000, d.handle);
+  if (sw != 0) {
+    // A switch port (port.ts): into the switch; its receivers hold or drop, so it never defers.
+    switchForward(sw, portId(DeviceKind.NE2000, d.handle), src, len);
+    count(d, Ne2kCounter.TX_FRAMES);
+    countN(d, Ne2kCounter.TX_BYTES, len);
+    d.tsr = TSR_PTX;
+    finish(d, ISR_PTX);
     return;
   }
   if (d.outFrames >= OUTBOX_FRAMES) {

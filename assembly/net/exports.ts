@@ -1,10 +1,14 @@
-// Exports of the RX filter engine (filter.ts) over a filter state that lives
-// in the caller's I/O buffer: for hosts that filter frames themselves and for
-// testing the engine the way NIC models use it. Numbers in, numbers out:
-// `reg` is the state's offset in the I/O buffer (FS_BYTES bytes, see
-// rxf_state_bytes), frames are (offset, length) in the same buffer, and a MAC
-// is two big-endian numbers as in vnet_create (bytes 0..1 in macHi, 2..5 in
-// macLo). Predicates return 1 or 0, or -Status.
+// Exports of the generic NIC layer. The RX filter engine (filter.ts) over a
+// filter state that lives in the caller's I/O buffer: for hosts that filter
+// frames themselves and for testing the engine the way NIC models use it.
+// Numbers in, numbers out: `reg` is the state's offset in the I/O buffer
+// (FS_BYTES bytes, see rxf_state_bytes), frames are (offset, length) in the
+// same buffer, and a MAC is two big-endian numbers as in vnet_create (bytes
+// 0..1 in macHi, 2..5 in macLo). Predicates return 1 or 0, or -Status.
+// And the in-wasm virtual switch (switch.ts, fdb.ts): `nsw_*`, whose ports
+// are devices of any NIC model named by (kind, handle), kind the core
+// DeviceKind number (VIRTIO_NET, E1000, NE2000), with multicast group
+// membership per port.
 
 import { Status } from "../core/status";
 import { ioPtr, ioRangeOk } from "../core/vm";
@@ -13,6 +17,8 @@ import {
   rxfHash64Write, rxfHash64Has, rxfHash64Index, rxfMtaWrite, rxfMtaHas, rxfMtaIndex, rxfVftaWrite, rxfVlanHas, rxfTci,
   crc32, crcTablesReady,
 } from "./filter";
+import { nswCreate, nswDestroy, nswAttach, nswDetach, nswOf, nswPortIndex, nswJoin, nswLeave, nswAllMulti } from "./switch";
+import { swAllMulti, swCounters, swGroupsOf } from "./fdb";
 
 function state(reg: u32): usize { return ioRangeOk(reg, <u64>FS_BYTES) ? ioPtr() + <usize>reg : 0; }
 
@@ -129,4 +135,80 @@ export function rxf_crc32(ioOff: u32, len: u32, crc: u32): i64 {
   if (!ioRangeOk(ioOff, len)) return -Status.ERR_RANGE;
   crcTablesReady();
   return <i64>crc32(ioPtr() + <usize>ioOff, len, crc);
+}
+
+// ---- The virtual switch -----------------------------------------------------------
+
+/** A new in-wasm switch (id ≥ 1; at most SWITCH_MAX per instance) or -Status (ERR_NO_MEMORY: none free). */
+export function nsw_create(): i32 { return nswCreate(); }
+
+/** Destroy switch `sw`: its ports are on no switch again (their frames go to the host); the id is free for the next nsw_create. */
+export function nsw_destroy(sw: i32): i32 { return nswDestroy(sw); }
+
+/**
+ * Make device (kind, h) a port of switch `sw`, all-multicast and in no
+ * group; it leaves its earlier switch or link first. ERR_BAD_HANDLE or
+ * ERR_BAD_STATE (the model refuses, e.g. virtio-net in ring mode) with
+ * nothing changed; ERR_FULL, the device then on no switch, when all
+ * SWITCH_MAX_PORTS ports are taken.
+ */
+export function nsw_attach(sw: i32, kind: u32, h: u32): i32 { return nswAttach(sw, kind, h); }
+
+/** Take device (kind, h) off its switch (OK also when it is on none); its memberships and learned addresses go. */
+export function nsw_detach(kind: u32, h: u32): i32 { return nswDetach(kind, h); }
+
+/** The switch device (kind, h) is a port of, 0 for none. */
+export function nsw_port_switch(kind: u32, h: u32): i32 { return nswOf(kind, h); }
+
+/**
+ * Port (kind, h) of `sw` joins multicast group macHi:macLo: frames to it are
+ * forwarded to the port from now on. OK (also when already a member);
+ * ERR_FULL, counted in JOINS_REFUSED, when the switch holds
+ * SWITCH_MAX_GROUPS groups; ERR_INVALID_ARG for a unicast or the broadcast
+ * address; ERR_BAD_HANDLE / ERR_BAD_STATE for an unknown switch or a device
+ * that is not its port.
+ */
+export function nsw_join(sw: i32, kind: u32, h: u32, macHi: u32, macLo: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return -i;
+  if (macHi > 0xffff) return Status.ERR_INVALID_ARG;
+  return nswJoin(sw, <u32>i, mac(macHi, macLo));
+}
+
+/** Port (kind, h) of `sw` leaves group macHi:macLo (OK also when it was not a member); errors as nsw_join. */
+export function nsw_leave(sw: i32, kind: u32, h: u32, macHi: u32, macLo: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return -i;
+  if (macHi > 0xffff) return Status.ERR_INVALID_ARG;
+  return nswLeave(sw, <u32>i, mac(macHi, macLo));
+}
+
+/** Port (kind, h) of `sw` takes every multicast frame (on = 1) or only its groups' (0); errors as nsw_join. */
+export function nsw_allmulti(sw: i32, kind: u32, h: u32, on: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return -i;
+  if (on > 1) return Status.ERR_INVALID_ARG;
+  nswAllMulti(sw, <u32>i, on != 0);
+  return Status.OK;
+}
+
+/** 1 if port (kind, h) of `sw` is all-multicast, 0 if not, or -Status as nsw_join. */
+export function nsw_port_allmulti(sw: i32, kind: u32, h: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return i;
+  return <i32>((swAllMulti(sw) >> <u32>i) & 1);
+}
+
+/**
+ * The groups port (kind, h) of `sw` joined: up to `max` of them as 8 bytes
+ * each (the MAC in wire order, two zero bytes) at `ioOff` in the I/O buffer.
+ * Returns how many it has in all (more than `max`: call again with more
+ * room), or -Status.
+ */
+export function nsw_groups(sw: i32, kind: u32, h: u32, ioOff: u32, max: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return i;
+  if (!ioRangeOk(ioOff, <u64>max * 8)) return -Status.ERR_RANGE;
+  return <i32>swGroupsOf(sw, <u32>i, ioPtr() + <usize>ioOff, max);
+}
+
+/** Address of port (kind, h) of `sw`'s u64 counters (SWITCH_PORT_COUNTERS of them, named by net/defs.ts SwitchCounter), 0 when it is not a port of `sw`. */
+export function nsw_counters_ptr(sw: i32, kind: u32, h: u32): usize {
+  const i = nswPortIndex(sw, kind, h);
+  return i < 0 ? 0 : swCounters(sw, <u32>i);
 }

@@ -17,7 +17,7 @@ import { netRegister, netQuiesce, netResume } from "./notify";
 import { netReceive } from "./rx";
 import { netTxDrained } from "./tx";
 import { netAnnounce } from "./ctrl";
-import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy } from "./link";
+import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy, netSwitchRegister } from "./link";
 import { netPortAttach, netPortDetach, netPortMode, netPortSync, netPortRelease } from "./ring-port";
 import { faCount, faEach } from "../rings/batch";
 import { netSave, netRestore, netStateBound } from "./state";
@@ -43,6 +43,7 @@ export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, 
   if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
   // Everything that can fail comes before the handle exists.
   if (!netRegister() || !netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
+  netSwitchRegister();
   const h = dispCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
   if (h < 0) return h;
   const d = changetype<VDev>(devGet(h));

@@ -10,6 +10,8 @@ import { VDev, devGet, devQueue, devLive, count } from "../virtio/device";
 import { Queue, queuePending, queuePeekHead, queueAdvance, queuePushUsed, queuePublish } from "../virtio/queue";
 import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../virtio/chain";
 import { switchForward } from "../net/switch";
+import { portId } from "../net/ports";
+import { DeviceKind } from "../core/defs";
 import { rtGet } from "../rings/table";
 import { RING_KIND_PORT } from "../rings/defs";
 import { portEgressRoom, portEgressPut } from "../rings/port";
@@ -33,12 +35,6 @@ function gatherTx(segs: u32, total: u32): u32 {
     out += len;
   }
   return out;
-}
-
-/** A switch port's copy of a frame: into the receive path of the device with handle `to`. */
-function toPort(to: u32, frame: usize, len: u32): void {
-  const p = devGet(<i32>to);
-  if (p != 0) netReceive(changetype<VDev>(p), frame, len);
 }
 
 export function netTx(d: VDev, qi: u32): void {
@@ -91,7 +87,7 @@ function netTxBatch(d: VDev, qi: u32, q: Queue, n: NetDev, pair: u32, pd: usize,
       count(d, NetCounter.TX_FRAMES);
       count(d, NetCounter.TX_BYTES, flen);
       if (n.peer & PEER_SWITCH) {
-        if (!switchForward(<i32>(n.peer & 0xff), d.handle, frameBuf, flen, toPort)) count(d, NetCounter.TX_SWITCH_DROPPED);
+        if (!switchForward(<i32>(n.peer & 0xff), portId(DeviceKind.VIRTIO_NET, d.handle), frameBuf, flen)) count(d, NetCounter.TX_SWITCH_DROPPED);
       } else if (n.peer & PEER_RING) {
         portEgressPut(port, frameBuf, flen);
       } else if (n.peer != 0) {
