@@ -19,9 +19,12 @@ export type { PciFunction, BarInfo, BarKind, RegisterSpan } from "./pci.js";
 export { ManualClock, type GuestClock } from "./clock.js";
 export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";
 export {
-  VirtioNet, VirtualSwitch, VirtioNetRingBackend, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions,
+  VirtioNet, VirtioNetRingBackend, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions,
 } from "./devices/virtio-net/index.js";
 export { parseMac, formatMac } from "./net/mac.js";
+export {
+  VirtualSwitch, ALL_MULTICAST, SWITCH_PORT_COUNTERS, type SwitchPortDevice, type SwitchPortCounterName, type MembershipEvent, type PortMembership,
+} from "./net/switch.js";
 export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
 export { PcapWriter, LINKTYPE_ETHERNET, PCAP_MAGIC_US, PCAP_MAGIC_NS, type PcapOptions, type PcapSink, type PcapCounters, type PcapPrecision } from "./net/pcap.js";

@@ -13,6 +13,7 @@
 //                                     a frame submitted to a TX queue
 //   data-port run       [0, w·n)      NE2000 data-port values: a read-ahead run (ne2k_run_read),
 //                                     held writes handed over, a rep ins/outs string
+//   switch groups       [0, 8·n)      the groups a virtual switch port joined (nsw_groups output)
 //   migration payload   [0, len)      PAGES being encoded or HASHES being read out (source);
 //                                     a received frame's payload, applied in place (destination)
 //   migration layout    [0, n)        the source's guest-memory layout under check (mig_layout_check)
@@ -27,7 +28,7 @@
 
 /** The names of the I/O buffer's windows (the map above). */
 export type IoWindowName =
-  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run"
+  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run" | "switch groups"
   | "migration payload" | "migration layout" | "migration unsent" | "migration mismatches";
 
 /** A window was taken while an overlapping one was still held. */

@@ -51,9 +51,9 @@ export function e1k_create(macHi: u32, macLo: u32, backlogFrames: u32, backlogBy
   if (!gmReady()) return -Status.ERR_NOT_READY;
   if (!argsOk(macHi, backlogFrames, backlogBytes)) return -Status.ERR_INVALID_ARG;
   if (!e1kScratch() || !crcTablesReady()) return -Status.ERR_NO_MEMORY;
-  e1kSwitchRegister();
   const h = e1kCreate(macHi, macLo, backlogFrames, backlogBytes);
   if (h < 0) return h;
+  e1kSwitchRegister();
   const d = changetype<E1k>(e1kGet(h));
   eepromBuild(d);
   pciReset(d);

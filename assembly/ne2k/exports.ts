@@ -43,8 +43,9 @@ export function ne2k_create(bus: u32, macHi: u32, macLo: u32, backlog: u32): i32
   if (!gmReady()) return -Status.ERR_NOT_READY;
   if ((bus != BUS_PCI && bus != BUS_ISA) || macHi > 0xffff || ((macHi >> 8) & 1) != 0) return -Status.ERR_INVALID_ARG;
   if (backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
-  ne2kSwitchRegister();
-  return ne2kCreate(bus, macHi, macLo, backlog);
+  const h = ne2kCreate(bus, macHi, macLo, backlog);
+  if (h > 0) ne2kSwitchRegister();
+  return h;
 }
 
 /** Bytes of linear memory an ne2k_create with this backlog can take, or -Status for one it refuses. */

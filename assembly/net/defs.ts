@@ -18,7 +18,7 @@ export namespace SwitchCounter {
   export const GROUPS_JOINED = 0;
   /** Joins that made the port a member of a group. */
   export const JOINS = 1;
-  /** Leaves that ended a membership (explicit, or the port leaving the switch does not count). */
+  /** Leaves that ended a membership (a port leaving the switch drops its memberships uncounted: its counters go with it). */
   export const LEAVES = 2;
   /** Joins refused because the switch's group table was full. */
   export const JOINS_REFUSED = 3;

@@ -43,9 +43,9 @@ export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, 
   if ((macHi >> 8) & 1) return -Status.ERR_INVALID_ARG; // multicast bit
   // Everything that can fail comes before the handle exists.
   if (!netRegister() || !netScratch() || !sgReserve() || (transport == TRANSPORT_PCI && !pciReserve())) return -Status.ERR_NO_MEMORY;
-  netSwitchRegister();
   const h = dispCreate(DEVICE_NET, transport, 2 * pairs + 1, queueSize, netOffered(pairs), netStateBytes(mtu, backlog));
   if (h < 0) return h;
+  netSwitchRegister();
   const d = changetype<VDev>(devGet(h));
   netInit(d, macHi, macLo, pairs, mtu, backlog);
   if (transport == TRANSPORT_PCI) pciInit(d);

@@ -20,6 +20,7 @@ import type { PciFunction } from "../../pci.js";
 import type { GuestClock } from "../../clock.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
+import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, type E1000CounterName } from "./defs.js";
 
 /** Options of {@link E1000.create}. */
@@ -48,7 +49,7 @@ const POLL_BELOW_NS = 2_000_000n;
 let instances = 0;
 
 /** An Intel 82540EM gigabit Ethernet controller (PCI 8086:100E). */
-export class E1000 implements DeviceModel {
+export class E1000 implements DeviceModel, SwitchPortDevice {
   readonly kind = DeviceKind.e1000;
   readonly name: string;
   /** The PCI function: configuration space, BAR0 (registers, 128 KiB) and BAR1 (I/O window, 64 ports). */
@@ -64,6 +65,9 @@ export class E1000 implements DeviceModel {
   private busy = false;
   private again = false;
   private timer: { at: bigint; cancel: () => void } | null = null;
+  /** Devices that may receive what this one sends inside wasm (the ports of its switch). */
+  private peers: readonly SwitchPortDevice[] = [];
+  private sw: SwitchHost | null = null;
 
   private constructor(readonly core: VmCore, handle: number, opts: E1000Options) {
     this.h = handle;
@@ -101,12 +105,41 @@ export class E1000 implements DeviceModel {
   destroy(): void {
     if (this.h === 0) return;
     this.cancelTimer();
+    // e1k_destroy takes the device off its switch itself.
+    this.forgetPeers();
     this.e.e1k_destroy(this.h);
     this.h = 0;
     if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
   }
 
   private now(): bigint { return this.clock.now(); }
+
+  /** @internal The wasm took this device off its switch: drop the host's record of it. */
+  forgetPeers(): void {
+    if (this.sw) { this.sw.dropPort(this); this.sw = null; }
+    this.peers = [];
+  }
+  /** @internal Used by VirtualSwitch. */
+  joinSwitch(sw: SwitchHost, ports: readonly SwitchPortDevice[]): void { this.sw = sw; this.peers = ports; }
+  /** @internal Used by VirtualSwitch. */
+  setPeers(ports: readonly SwitchPortDevice[]): void { this.peers = ports; }
+
+  /** @internal INTA# as last driven, and a host timer planned for the earliest deadline. */
+  irqQuiet(): boolean {
+    if (this.h === 0) return true;
+    if (((this.e.e1k_pending(this.h) & PENDING_INTX) !== 0) !== this.intxLevel) return false;
+    if (!this.hostTimers) return true;
+    const at = this.nextDeadline();
+    return at === null || (this.timer !== null && this.timer.at <= at);
+  }
+
+  /** @internal Drive INTA# to the device's level and plan the next timer (after a peer's frames reached it). */
+  flushIrq(): void {
+    if (this.h === 0) return;
+    const level = this.e.e1k_intx(this.h) === 1;
+    if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
+    this.planTimer();
+  }
 
   private makePci(): PciFunction {
     const e = this.e;
@@ -202,7 +235,10 @@ export class E1000 implements DeviceModel {
     if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
     const p = this.e.e1k_pending(this.h);
-    if ((p & PENDING_TX) === 0 && ((p & PENDING_INTX) !== 0) === this.intxLevel) { this.planTimer(); return; }
+    if ((p & PENDING_TX) === 0 && ((p & PENDING_INTX) !== 0) === this.intxLevel && this.peers.every((d) => d === this || d.irqQuiet())) {
+      this.planTimer();
+      return;
+    }
     this.busy = true;
     try {
       // Bounded: each round empties the outbox, and the device refills it at most once per e1k_tx_done.
@@ -212,6 +248,8 @@ export class E1000 implements DeviceModel {
         if (this.h === 0) return;
         const level = this.e.e1k_intx(this.h) === 1;
         if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
+        for (const d of this.peers) if (d !== this) d.flushIrq();
+        if (this.h === 0) return;
         if (!this.again && (this.e.e1k_pending(this.h) & PENDING_TX) === 0) break;
       }
     } finally {

@@ -14,6 +14,7 @@ import type { PciFunction, BarInfo } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
+import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 
 export { NE2K_COUNTERS } from "./defs.js";
 
@@ -44,7 +45,7 @@ const RUN_MAX = NE2K_DEFS.RUN_MAX;
 const isData = (off: number, width: number) => off >= 0x10 && off + width <= 0x18;
 
 /** An NE2000-compatible NIC (DP8390 core) on PCI or ISA. */
-export class Ne2k implements DeviceModel {
+export class Ne2k implements DeviceModel, SwitchPortDevice {
   readonly kind = DeviceKind.ne2000;
   readonly name: string;
   /** The PCI function (bus "pci"), else null. */
@@ -78,6 +79,9 @@ export class Ne2k implements DeviceModel {
   private wbW = 0;
   private wbBudget = 0;
   private wbBar = false;
+  /** Devices that may receive what this one sends inside wasm (the ports of its switch). */
+  private peers: readonly SwitchPortDevice[] = [];
+  private sw: SwitchHost | null = null;
 
   private constructor(readonly core: VmCore, handle: number, opts: Ne2kOptions) {
     this.h = handle;
@@ -125,6 +129,8 @@ export class Ne2k implements DeviceModel {
   destroy(): void {
     if (this.h === 0) return;
     this.sync();
+    // ne2k_destroy takes the device off its switch itself.
+    this.forgetPeers();
     this.e.ne2k_destroy(this.h);
     this.h = 0;
     if (this.line) { this.line = false; this.sink.intx(0, false); }
@@ -338,14 +344,44 @@ export class Ne2k implements DeviceModel {
     this.settle();
   }
 
-  /** Deliver what the device produced: transmitted frames and the interrupt line. */
+  /** @internal The wasm took this device off its switch: drop the host's record of it. */
+  forgetPeers(): void {
+    if (this.sw) { this.sw.dropPort(this); this.sw = null; }
+    this.peers = [];
+  }
+  /** @internal Used by VirtualSwitch. */
+  joinSwitch(sw: SwitchHost, ports: readonly SwitchPortDevice[]): void { this.sw = sw; this.peers = ports; }
+  /** @internal Used by VirtualSwitch. */
+  setPeers(ports: readonly SwitchPortDevice[]): void { this.peers = ports; }
+
+  /** The device's host-flags word (bit 0 outbox frames, bit 2 the line), read from memory without a call. */
+  private hostFlags(): number {
+    let p = this.flags[this.flagsAt];
+    if (p === undefined) { this.flags = new Uint32Array(this.core.memory.buffer); p = this.flags[this.flagsAt]; }
+    return p;
+  }
+
+  /** @internal The line as last driven. */
+  irqQuiet(): boolean { return this.h === 0 || ((this.hostFlags() & 4) !== 0) === this.line; }
+
+  /**
+   * @internal Drive the line to the device's level (after a peer's frames
+   * reached it). Read from the flags word, not through an export: a call
+   * would end a read-ahead the guest is still taking.
+   */
+  flushIrq(): void {
+    if (this.h === 0) return;
+    const level = (this.hostFlags() & 4) !== 0;
+    if (level !== this.line) { this.line = level; this.sink.intx(0, level); }
+  }
+
+  /** Deliver what the device produced: transmitted frames and the interrupt line (also the peers'). */
   private settle(): void {
     const h = this.h;
     if (h === 0 || this.busy) return;
     // The device keeps its pending bits in memory: one read instead of a call per access.
-    let p = this.flags[this.flagsAt];
-    if (p === undefined) { this.flags = new Uint32Array(this.core.memory.buffer); p = this.flags[this.flagsAt]; }
-    if ((p & 1) === 0 && ((p & 4) !== 0) === this.line) return;
+    const p = this.hostFlags();
+    if ((p & 1) === 0 && ((p & 4) !== 0) === this.line && this.peers.every((d) => d === this || d.irqQuiet())) return;
     this.busy = true;
     try {
       // Bounded: each round empties the outbox; a waiting transmission refills it at most once.
@@ -366,6 +402,7 @@ export class Ne2k implements DeviceModel {
       if (this.h === 0) return;
       const level = this.e.ne2k_intx(this.h) === 1;
       if (level !== this.line) { this.line = level; this.sink.intx(0, level); }
+      for (const d of this.peers) if (d !== this) d.flushIrq();
     } finally {
       this.busy = false;
     }

@@ -18,6 +18,7 @@ import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
+import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -44,13 +45,10 @@ export const VIRTIO_STATUS_NEEDS_RESET = VirtioDefs.S_NEEDS_RESET;
 /** The transport number vnet_create and vnet_memory_bytes take (0, refused, for anything else). */
 const transportCode = (t: string): number => (t === "pci" ? VirtioDefs.TRANSPORT_PCI : t === "mmio" ? VirtioDefs.TRANSPORT_MMIO : 0);
 
-/** What a device knows of the switch it is a port of (switch.ts): how to leave it. */
-export interface SwitchPort { dropPort(dev: VirtioNet): void }
-
 let instances = 0;
 
 /** A virtio-net device (virtio 1.2 §5.1) on virtio-pci or virtio-mmio. */
-export class VirtioNet implements DeviceModel {
+export class VirtioNet implements DeviceModel, SwitchPortDevice {
   readonly kind = DeviceKind.virtioNet;
   readonly name: string;
   /** The PCI function (transport "pci"), else null. */
@@ -68,8 +66,8 @@ export class VirtioNet implements DeviceModel {
   private readonly sink: InterruptSink;
   private readonly e: VmCore["exports"];
   /** Devices that may receive what this one sends inside wasm (link peer or switch ports). */
-  private peers: readonly VirtioNet[] = [];
-  private sw: SwitchPort | null = null;
+  private peers: readonly SwitchPortDevice[] = [];
+  private sw: SwitchHost | null = null;
   private intxLevel = false;
   private busy = false;
   private again = false;
@@ -146,7 +144,7 @@ export class VirtioNet implements DeviceModel {
   }
 
   /**
-   * Undo {@link VirtioNet.connect} or leave a {@link VirtualSwitch}: frames go
+   * Undo {@link VirtioNet.connect} or leave a VirtualSwitch: frames go
    * to `onTransmit` again. Throws VmdevError ERR_BAD_STATE, changing nothing,
    * while a ring backend runs in ring mode (its frames go to the ring until
    * it switches to copy mode).
@@ -160,14 +158,14 @@ export class VirtioNet implements DeviceModel {
   /** @internal The wasm took this device off its link or switch: drop the host's record of it. */
   forgetPeers(): void {
     if (this.sw) { this.sw.dropPort(this); this.sw = null; }
-    else for (const p of this.peers) if (p !== this) p.peers = [];
+    else for (const p of this.peers) if (p !== this) p.setPeers([]);
     this.peers = [];
   }
 
   /** @internal Used by VirtualSwitch. */
-  joinSwitch(sw: SwitchPort, ports: readonly VirtioNet[]): void { this.sw = sw; this.peers = ports; }
+  joinSwitch(sw: SwitchHost, ports: readonly SwitchPortDevice[]): void { this.sw = sw; this.peers = ports; }
   /** @internal Used by VirtualSwitch. */
-  setPeers(ports: readonly VirtioNet[]): void { this.peers = ports; }
+  setPeers(ports: readonly SwitchPortDevice[]): void { this.peers = ports; }
 
   private makePci(): PciFunction {
     const e = this.e;
@@ -304,12 +302,8 @@ export class VirtioNet implements DeviceModel {
   private settle(): void {
     if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
-    // Fast path: nothing to deliver here or at the peer (one call per register access).
-    const quiet = (d: VirtioNet) => {
-      const p = d.e.vnet_pending(d.handle);
-      return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === d.intxLevel;
-    };
-    if (quiet(this) && this.peers.every((p) => p === this || quiet(p))) return;
+    // Fast path: nothing to deliver here or at the peers (one call each per register access).
+    if (this.irqQuiet() && this.peers.every((p) => p === this || p.irqQuiet())) return;
     this.busy = true;
     try {
       // Bounded: each round either empties the outbox or the device stops producing.
@@ -370,7 +364,15 @@ export class VirtioNet implements DeviceModel {
     e.vnet_tx_done(h);
   }
 
-  private flushIrq(): void {
+  /** @internal Nothing to deliver: no transmitted frame, no MSI-X message, the INTx level as last driven. */
+  irqQuiet(): boolean {
+    if (this.h === 0) return true;
+    const p = this.e.vnet_pending(this.h);
+    return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === this.intxLevel;
+  }
+
+  /** @internal Deliver pending MSI-X messages and the INTx level (also for a peer's frames). */
+  flushIrq(): void {
     const e = this.e, h = this.h;
     if (h === 0) return;
     let vecs = e.vnet_irq_take(h) >>> 0;

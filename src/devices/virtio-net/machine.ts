@@ -19,7 +19,7 @@ import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { VirtioNet } from "./device.js";
-import { VirtualSwitch } from "./switch.js";
+import { VirtualSwitch } from "../../net/switch.js";
 import { defaultMac } from "../../net/default-mac.js";
 import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
