@@ -35,6 +35,8 @@ export interface Nic {
   acceptGroups(groups: string[]): void;
   /** Frames the device sent to the host (off the switch). */
   host: Uint8Array[];
+  /** e1000 only: a TCP segmentation packet. */
+  sendTso?(packet: Uint8Array, mss: number): void;
 }
 
 export interface Lan { core: VmCore; sw: VirtualSwitch; v: Nic; e: Nic; n: Nic }
@@ -70,17 +72,18 @@ export function virtioNic(core: VmCore, heap: [number, number]): Nic {
   };
 }
 
-export function e1000Nic(core: VmCore, heap: [number, number]): Nic {
+export function e1000Nic(core: VmCore, heap: [number, number], mac = E_MAC, name = "e"): Nic {
   const irq = new InterruptRecorder();
-  const dev = E1000.create(core, { mac: E_MAC, interrupts: irq, clock: new ManualClock(), timers: "manual", name: "e" });
+  const dev = E1000.create(core, { mac, interrupts: irq, clock: new ManualClock(), timers: "manual", name });
   const host: Uint8Array[] = [];
   dev.onTransmit = (f) => { host.push(f.slice()); };
   const drv = new E1000Driver(dev.pci, new GuestRam(core), { heap, rxDescs: 64, txDescs: 64 });
   drv.init();
   let edges = 0;
   return {
-    dev, mac: E_MAC, host,
+    dev, mac, host,
     send: (f) => { if (!drv.transmit(f)) throw new Error("e1000: TX ring full"); },
+    sendTso: (p, mss) => { if (!drv.transmitTso(p, mss)) throw new Error("e1000: TX ring full"); },
     rx: () => { if (irq.intxLevel) drv.service(); drv.pollRx(); edges = irq.intxAsserts; return drv.takeReceived().map((r) => r.data); },
     interrupted: () => irq.intxAsserts > edges || irq.intxLevel,
     acceptGroups: (groups) => { drv.setMulticast(groups.map((g) => parseMac(g))); },

@@ -145,7 +145,7 @@ describe("virtio-net on a ring port", () => {
     sw.attach(b.dev);
     sw.attach(c.dev);
     s.backend.setMode("ring");
-    expect(() => sw.attach(s.rig.dev)).toThrow(/vnet_switch_attach: ERR_BAD_STATE/);
+    expect(() => sw.attach(s.rig.dev)).toThrow(/nsw_attach: ERR_BAD_STATE/);
     expect(sw.portCount).toBe(2);
     expect(b.drv.transmit(toD(tagged(100, 5, 1)))).toBe(true);
     c.drv.poll();

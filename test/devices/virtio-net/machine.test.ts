@@ -265,7 +265,7 @@ describe("virtio-net handles in the machine", () => {
     const lines = ["memory.size=4M"];
     for (let s = 0; s < 5; s++) lines.push(`pci.0.${3 + s}.0.device=virtio-net`, `pci.0.${3 + s}.0.backend=switch:sw${s}`); // 4 switches at most
     await expect(Machine.create(config(lines.join("\n") + "\n"), { module: debugWasm(), variant: "debug", startVcpus: false, registry: spying(cores) }))
-      .rejects.toThrow(/pci\.0\.7\.0\.device: vnet_switch_create/);
+      .rejects.toThrow(/pci\.0\.7\.0\.device: nsw_create/);
     expect(cores.length).toBe(5);
     expect(live(cores[0])).toEqual([]);
   });
