@@ -7,6 +7,10 @@
 // not a cache: a join it has no room for is refused (ERR_FULL) and the port's
 // control plane falls back to all-multicast.
 //
+// Region: where each (kind, handle) is (SWITCH_MAX_KIND × SWITCH_MAX_HANDLE ×
+// {u8 switch id, u8 port index}), then MAX_SWITCHES switch blocks, carved by
+// the first swCreate in this instance (switches belong to the instance that
+// made them, like the devices that are their ports).
 // Switch block: header (used, all-multicast port mask, live groups) | ports
 // (SWITCH_MAX_PORTS × PORT_BYTES: id, counters) | FDB (FDB_SIZE × {u64 mac |
 // VALID, u32 port id, pad}) | groups (GROUP_SLOTS × {u64 mac | VALID, u32
@@ -32,9 +36,11 @@ const SW_BYTES: usize = SW_GROUP_TABLE + <usize>GROUP_SLOTS * 16;
 const PORT_COUNTERS: usize = 16;
 const VALID: u64 = (<u64>1) << 63;
 
+const WHERE_BYTES: usize = (<usize>(SWITCH_MAX_KIND * SWITCH_MAX_HANDLE * 2) + 15) & ~15;
+const REGION_BYTES: u64 = <u64>WHERE_BYTES + <u64>SW_BYTES * MAX_SWITCHES;
+
+// The region's first switch block (0 until the first swCreate); `where` is just before it.
 let base: usize = 0;
-// Which switch and port each (kind, handle) is on: u8 switch id (0: none), u8 port index.
-const where = memory.data(<i32>(SWITCH_MAX_KIND * SWITCH_MAX_HANDLE * 2), 2);
 
 function sw(id: i32): usize { return base + <usize>(id - 1) * SW_BYTES; }
 
@@ -43,12 +49,15 @@ export function swValid(id: i32): bool {
 }
 
 /** The most linear memory switch tables take (all MAX_SWITCHES, carved by the first swCreate). */
-export function swCost(): u64 { return regionCost(<u64>SW_BYTES * MAX_SWITCHES, 16); }
+export function swCost(): u64 { return regionCost(REGION_BYTES, 16); }
 
 /** A new switch; returns its id (1..MAX_SWITCHES) or 0 when all are in use / no memory. */
 export function swCreate(): i32 {
-  if (base == 0) base = regionAlloc(<u64>SW_BYTES * MAX_SWITCHES, 16);
-  if (base == 0) return 0;
+  if (base == 0) {
+    const p = regionAlloc(REGION_BYTES, 16);
+    if (p == 0) return 0;
+    base = p + WHERE_BYTES;
+  }
   for (let id = 1; id <= MAX_SWITCHES; id++) {
     const s = sw(id);
     if (load<u32>(s + SW_USED) == 0) { memory.fill(s, 0, SW_BYTES); store<u32>(s + SW_USED, 1); return id; }
@@ -64,13 +73,13 @@ export function swDestroy(id: i32): void { store<u32>(sw(id) + SW_USED, 0); }
 // @ts-ignore: decorator
 @inline function portRec(id: i32, i: u32): usize { return sw(id) + SW_PORTS + <usize>i * PORT_BYTES; }
 // @ts-ignore: decorator
-@inline function whereAt(pid: u32): usize { return where + ((<usize>portKind(pid) * SWITCH_MAX_HANDLE + portHandle(pid)) << 1); }
+@inline function whereAt(pid: u32): usize { return base - WHERE_BYTES + ((<usize>portKind(pid) * SWITCH_MAX_HANDLE + portHandle(pid)) << 1); }
 
 /** Port id on port index `i` (0 if free). */
 export function swPort(id: i32, i: u32): u32 { return load<u32>(portRec(id, i)); }
 
 /** The switch port id `pid` is on (0: none). The caller checked the id's kind and handle are in range. */
-export function swOf(pid: u32): i32 { return <i32>load<u8>(whereAt(pid)); }
+export function swOf(pid: u32): i32 { return base == 0 ? 0 : <i32>load<u8>(whereAt(pid)); }
 /** Its port index there. */
 export function swIndexOf(pid: u32): u32 { return <u32>load<u8>(whereAt(pid), 1); }
 

@@ -12,7 +12,8 @@ import { ipv4Frame, payloadOf, checksumsOk } from "../devices/e1000/packets.js";
 import { E1000 } from "../../src/devices/e1000/device.js";
 import { Ne2k } from "../../src/devices/ne2k/device.js";
 import { IrqLine } from "../../src/guest/ne2k/index.js";
-import { newCore } from "../support/core.js";
+import { newCore, debugWasm } from "../support/core.js";
+import { VmCore } from "../../src/vm-core.js";
 
 const G1 = "01:00:5e:00:00:fb";
 const G2 = "33:33:00:00:00:01";
@@ -252,6 +253,30 @@ describe("virtual switch: e1000 segmentation", () => {
     expect(atB).toEqual(ref.host);
     expect(atV).toEqual(ref.host);
     for (const f of atB) expect(checksumsOk(f)).toEqual({ ip: true, l4: true });
+    expect(e.host).toEqual([]);
+  });
+});
+
+describe("virtual switch: regressions", () => {
+  it("regression_switch_tables_shared_between_instances: a second instance on the same memory with its own switch and ports leaves the first one's ports, groups and kinds alone", async () => {
+    // The port map and the kind registry were static data, which every instance on the memory shares
+    // (and re-initialises): another instance's attach and detach rewrote this instance's ports.
+    const { core, sw, v, e } = await lan([G1]);
+    sw.setAllMulticast(v.dev, false);
+    sw.join(v.dev, G1);
+    const other = await VmCore.attach({ module: debugWasm(), memory: core.memory, variant: "debug" }, 64 * 1024);
+    const x = other.exports;
+    const h = x.e1k_create(0x5254, 0x00000077, 16, 32 * 1024);
+    expect(h).toBe(e.dev.handle); // the same number, in the other instance's own handle table
+    const osw = x.nsw_create();
+    expect(osw).toBeGreaterThan(0);
+    expect(x.nsw_attach(osw, e.dev.kind, h)).toBe(Status.OK);
+    expect(x.nsw_detach(e.dev.kind, h)).toBe(Status.OK);
+    expect(x.nsw_attach(osw, v.dev.kind, v.dev.handle)).toBe(Status.ERR_BAD_HANDLE); // no virtio-net in that instance
+    expect(core.exports.nsw_port_switch(e.dev.kind, e.dev.handle)).toBe(sw.id);
+    expect(sw.membership(v.dev)).toMatchObject({ all: false, groups: [G1] });
+    e.send(frame(G1, E_MAC, 1));
+    expect(v.rx().map(seqOf)).toEqual([1]);
     expect(e.host).toEqual([]);
   });
 });
