@@ -27,7 +27,7 @@
 
 /** The names of the I/O buffer's windows (the map above). */
 export type IoWindowName =
-  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run"
+  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "net filter table" | "ring frames" | "data-port run"
   | "migration payload" | "migration layout" | "migration unsent" | "migration mismatches";
 
 /** A window was taken while an overlapping one was still held. */

@@ -262,6 +262,9 @@ export class VirtioNet implements DeviceModel {
     return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
   }
 
+  /** True while the host delivers what the device produced (transmitted frames, interrupts): a reference in flight. */
+  get delivering(): boolean { return this.busy; }
+
   /** The device status register. */
   get status(): number { return this.e.vnet_status(this.handle); }
   /** DEVICE_NEEDS_RESET is set: the guest broke a rule the device cannot recover from. */
