@@ -15,6 +15,7 @@ import { netOf, cfgBuf, PEER_SWITCH, PEER_RING, TX_OUT_BYTES } from "./device";
 import { filterSetMac, RF_VLAN } from "./filter";
 import { netReceive } from "./rx";
 import { switchForward } from "../net/switch";
+import { toPort } from "./tx";
 
 /**
  * Set the device's MAC (wire order in the low 48 bits of `mac`): the
@@ -59,12 +60,6 @@ export function netHostSetMtu(d: VDev, mtu: u32): i32 {
   n.mtu = mtu;
   n.maxFrame = mtu + 18;
   return Status.OK;
-}
-
-/** Another device's receive path, for a frame the switch hands to port `to`. */
-function toPort(to: u32, frame: usize, len: u32): void {
-  const p = devGet(<i32>to);
-  if (p != 0) netReceive(changetype<VDev>(p), frame, len);
 }
 
 /**

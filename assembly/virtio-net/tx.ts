@@ -36,7 +36,7 @@ function gatherTx(segs: u32, total: u32): u32 {
 }
 
 /** A switch port's copy of a frame: into the receive path of the device with handle `to`. */
-function toPort(to: u32, frame: usize, len: u32): void {
+export function toPort(to: u32, frame: usize, len: u32): void {
   const p = devGet(<i32>to);
   if (p != 0) netReceive(changetype<VDev>(p), frame, len);
 }

@@ -69,6 +69,37 @@ export interface ExclusiveNic {
   mtu: { check(mtu: number): Refusal | null; apply(mtu: number): number } | RefusedFeature;
 }
 
+/** What every NIC model's host class offers alike (VirtioNet, E1000, Ne2k). */
+export interface QuiescableDevice {
+  readonly name: string;
+  quiesce(): void;
+  resume(): void;
+  readonly backlogLength: number;
+  /** Its counters by name; `rxDropped` among them. */
+  counters(): Record<string, bigint>;
+  saveState(): Uint8Array;
+  restoreState(blob: Uint8Array): number;
+  onTransmit: ((frame: Uint8Array) => void) | null;
+}
+
+/** The ExclusiveNic members that only forward to the device's host class. */
+export function deviceBasics(dev: QuiescableDevice): Pick<ExclusiveNic, "name" | "quiesce" | "resume" | "backlogLength" | "rxDropped" | "saveState" | "restoreState"> {
+  return {
+    name: dev.name,
+    quiesce: () => dev.quiesce(),
+    resume: () => dev.resume(),
+    backlogLength: () => dev.backlogLength,
+    rxDropped: () => dev.counters().rxDropped ?? 0n,
+    saveState: () => dev.saveState(),
+    restoreState: (blob) => dev.restoreState(blob),
+  };
+}
+
+/** sendAs for a model whose network is the host's: the frame goes to `onTransmit` (ERR_BAD_STATE without one). */
+export function sendToHost(dev: QuiescableDevice): (frame: Uint8Array) => number {
+  return (frame) => { const cb = dev.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); return Status.OK; };
+}
+
 /** A feature the model does not have: why. */
 export interface RefusedFeature { refused: string; status: number }
 

@@ -10,24 +10,19 @@
 // The chip cannot announce itself: the host sends the RARP to onTransmit.
 
 import { Status } from "../../status.js";
-import type { ExclusiveNic } from "../../net/exclusive.js";
+import { deviceBasics, sendToHost, type ExclusiveNic } from "../../net/exclusive.js";
+import { macWords } from "../../net/mac.js";
 import type { E1000 } from "./device.js";
 
 /** The e1000 `dev` as an ExclusiveNic. */
 export function e1000Exclusive(dev: E1000): ExclusiveNic {
   const e = dev.core.exports;
   return {
-    name: dev.name,
-    quiesce: () => dev.quiesce(),
-    resume: () => dev.resume(),
-    backlogLength: () => dev.backlogLength,
-    rxDropped: () => dev.counters().rxDropped,
-    saveState: () => dev.saveState(),
-    restoreState: (blob) => dev.restoreState(blob),
+    ...deviceBasics(dev),
     busy: () => 0,
     guestAnnounce: () => false,
-    sendAs: (frame) => { const cb = dev.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); return Status.OK; },
-    applyMac: (mac) => e.e1k_set_mac(dev.handle, (mac[0] << 8) | mac[1], ((mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5]) >>> 0),
+    sendAs: sendToHost(dev),
+    applyMac: (mac) => e.e1k_set_mac(dev.handle, ...macWords(mac)),
     vlanTable: (map) => dev.core.ioBuffer.use("net filter table", 0, map.length, (w) => { w.bytes().set(map); return e.e1k_set_vfta(dev.handle, w.offset); }),
     mtu: { refused: "the 82540EM has no MTU setting: the driver's RCTL.LPE decides long frames", status: Status.ERR_UNSUPPORTED },
   };

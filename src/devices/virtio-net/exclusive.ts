@@ -18,7 +18,8 @@
 // outbox on its behalf.
 
 import { Status } from "../../status.js";
-import type { ExclusiveNic } from "../../net/exclusive.js";
+import { deviceBasics, type ExclusiveNic } from "../../net/exclusive.js";
+import { macWords } from "../../net/mac.js";
 import type { VirtioNet } from "./device.js";
 
 /** The virtio-net device `dev` as an ExclusiveNic. */
@@ -29,13 +30,7 @@ export function virtioNetExclusive(dev: VirtioNet): ExclusiveNic {
     return dev.core.ioBuffer.use(name, 0, bytes.length, (w) => { w.bytes().set(bytes); return fn(w.offset); });
   };
   return {
-    name: dev.name,
-    quiesce: () => dev.quiesce(),
-    resume: () => dev.resume(),
-    backlogLength: () => dev.backlogLength,
-    rxDropped: () => dev.counters().rxDropped,
-    saveState: () => dev.saveState(),
-    restoreState: (blob) => dev.restoreState(blob),
+    ...deviceBasics(dev),
     busy: () => dev.delivering ? 1 : 0,
     guestAnnounce: () => dev.announce() === Status.OK,
     sendAs: (frame) => {
@@ -43,7 +38,7 @@ export function virtioNetExclusive(dev: VirtioNet): ExclusiveNic {
       dev.flush();
       return s;
     },
-    applyMac: (mac) => e.vnet_set_mac(dev.handle, (mac[0] << 8) | mac[1], ((mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5]) >>> 0),
+    applyMac: (mac) => e.vnet_set_mac(dev.handle, ...macWords(mac)),
     vlanTable: (map) => withBytes("net filter table", map, (off) => e.vnet_set_vlan_table(dev.handle, off)),
     mtu: {
       check: (mtu) => dev.status !== 0
