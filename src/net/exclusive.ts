@@ -193,6 +193,7 @@ export class Exclusive {
     const res: ExclusiveResult = { op: op.name, ok: false, status: OK, timeline, held: 0, heldDropped: 0, drainChecks: 0, announced: "none" };
     const mark = (phase: ExclusivePhase) => { timeline.push({ phase, at: this.now() }); this.opts.onPhase?.(op.name, phase); };
     this.active = op.name;
+    let quiesced = false;
     try {
       mark("start");
       let prepared: P;
@@ -204,11 +205,13 @@ export class Exclusive {
       }
       const backlog0 = nic.backlogLength(), dropped0 = nic.rxDropped();
       nic.quiesce();
+      quiesced = true;
       mark("quiesce");
       const heldNow = () => { res.held = nic.backlogLength() - backlog0; res.heldDropped = Number(nic.rxDropped() - dropped0); };
       const drained = await this.drain(res);
       if (!drained) {
         heldNow();
+        quiesced = false;
         nic.resume();
         res.status = Status.ERR_BAD_STATE;
         res.reason = `in-flight references did not drain within ${this.opts.drainTimeoutMs ?? 1000} ms`;
@@ -222,6 +225,7 @@ export class Exclusive {
         const r = nic.restoreState(snapshot);
         nic.quiesce(); // a restore leaves the device running: hold it until the common resume below
         heldNow();
+        quiesced = false;
         nic.resume();
         res.status = s;
         res.reason = `apply failed (status ${s}); snapshot restored (status ${r})`;
@@ -230,6 +234,7 @@ export class Exclusive {
       }
       mark("applied");
       heldNow();
+      quiesced = false;
       nic.resume();
       mark("up");
       res.ok = true;
@@ -239,6 +244,14 @@ export class Exclusive {
         res.announced = nic.guestAnnounce() ? "guest" : nic.sendAs(rarpAnnounce(addr)) === OK ? "rarp" : "none";
         mark("announce");
       }
+      return res;
+    } catch (err) {
+      // Something threw (a device call, a probe, a phase hook): the device comes back up and the queue moves on.
+      if (quiesced) { try { nic.resume(); } catch { /* reported below */ } }
+      res.ok = false;
+      res.status = typeof (err as { status?: unknown }).status === "number" ? (err as { status: number }).status : Status.ERR_HOST;
+      res.reason = `threw: ${(err as Error)?.message ?? String(err)}`;
+      timeline.push({ phase: "rollback", at: this.now() });
       return res;
     } finally {
       this.active = null;

@@ -183,6 +183,19 @@ describe("live MAC change on a virtio-net switch port under traffic", () => {
     expect(r.drainChecks).toBeGreaterThanOrEqual(2);
   });
 
+  it("an operation that throws (here its in-flight probe) resumes the device, reports why, and the next operation runs", async () => {
+    const { t, a } = await lan();
+    let calls = 0;
+    const ex = new Exclusive(virtioNetExclusive(t.dev), { inFlight: () => { if (calls++ === 0) throw new Error("probe gone"); return 0; } });
+    const [bad, good] = await Promise.all([ex.setMac(NEW), ex.setMac(NEW)]);
+    expect([bad.ok, bad.status, bad.reason]).toEqual([false, Status.ERR_HOST, "threw: probe gone"]);
+    expect(bad.timeline.map((m) => m.phase)).toEqual(["start", "quiesce", "rollback"]);
+    expect(good.ok).toBe(true);
+    a.drv.transmit(frame({ dst: NEW, src: A_MAC, seq: 3 }));
+    t.drv.service(); t.drv.poll();
+    expect(t.drv.takeReceived().map((f) => seqOf(f.data))).toContain(3);
+  });
+
   it("an apply that fails restores the snapshot: the device is back exactly as before", async () => {
     const { t } = await lan();
     const nic = virtioNetExclusive(t.dev);
