@@ -63,6 +63,8 @@ export class VirtioNet implements DeviceModel {
    * into wasm memory valid only until it returns (no per-frame copy or call).
    */
   onTransmitBatch: ((batch: FrameBatch) => void) | null = null;
+  /** The MTU the device was created with: the largest it can ever offer (its backlog slots are sized by it). */
+  readonly createdMtu: number;
   /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
   private h: number;
   private readonly sink: InterruptSink;
@@ -79,6 +81,7 @@ export class VirtioNet implements DeviceModel {
     this.e = core.exports;
     this.sink = opts.interrupts;
     this.name = opts.name ?? `net${instances++}`;
+    this.createdMtu = opts.mtu ?? 1500;
     this.pci = opts.transport === "pci" ? this.makePci() : null;
   }
 

@@ -18,6 +18,7 @@
 // outbox on its behalf.
 
 import { Status } from "../../status.js";
+import { VirtioNetDefs } from "../../generated/constants.js";
 import { deviceBasics, type ExclusiveNic } from "../../net/exclusive.js";
 import { macWords } from "../../net/mac.js";
 import type { VirtioNet } from "./device.js";
@@ -41,9 +42,11 @@ export function virtioNetExclusive(dev: VirtioNet): ExclusiveNic {
     applyMac: (mac) => e.vnet_set_mac(dev.handle, ...macWords(mac)),
     vlanTable: (map) => withBytes("net filter table", map, (off) => e.vnet_set_vlan_table(dev.handle, off)),
     mtu: {
-      check: (mtu) => dev.status !== 0
-        ? { status: Status.ERR_BAD_STATE, reason: "mtu is read by the driver while it initialises the device (virtio 1.2 §5.1.5): it may change only while the device is reset" }
-        : null,
+      check: (mtu) => {
+        if (!Number.isInteger(mtu) || mtu < VirtioNetDefs.MIN_MTU || mtu > dev.createdMtu) return { status: Status.ERR_INVALID_ARG, reason: `mtu must be ${VirtioNetDefs.MIN_MTU}..${dev.createdMtu} (the MTU the device was created with)` };
+        if (dev.status !== 0) return { status: Status.ERR_BAD_STATE, reason: "mtu is read by the driver while it initialises the device (virtio 1.2 §5.1.5): it may change only while the device is reset" };
+        return null;
+      },
       apply: (mtu) => e.vnet_set_mtu(dev.handle, mtu),
     },
   };
