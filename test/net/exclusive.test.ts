@@ -183,7 +183,8 @@ describe("live MAC change on a virtio-net switch port under traffic", () => {
     expect(r.drainChecks).toBeGreaterThanOrEqual(2);
   });
 
-  it("an operation that throws (here its in-flight probe) resumes the device, reports why, and the next operation runs", async () => {
+  it("regression_exclusive_throw_stalled_the_queue: an operation that throws (here its in-flight probe) resumes the device, reports why, and the next operation runs", async () => {
+    // Before the fix the promise rejected with the device left quiesced, and every later run() chained on it rejected too.
     const { t, a } = await lan();
     let calls = 0;
     const ex = new Exclusive(virtioNetExclusive(t.dev), { inFlight: () => { if (calls++ === 0) throw new Error("probe gone"); return 0; } });
