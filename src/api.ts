@@ -25,6 +25,14 @@ export { parseMac, formatMac } from "./net/mac.js";
 export {
   VirtualSwitch, ALL_MULTICAST, SWITCH_PORT_COUNTERS, type SwitchPortDevice, type SwitchPortCounterName, type MembershipEvent, type PortMembership,
 } from "./net/switch.js";
+export {
+  Exclusive, ExclusiveRefusal, macOp, mtuOp, vlanOp, rarpAnnounce,
+  type ExclusiveNic, type ExclusiveOp, type ExclusiveOptions, type ExclusiveResult, type ExclusivePhase, type PhaseMark,
+  type AnnounceKind, type InFlightCell, type Refusal, type RefusedFeature,
+} from "./net/exclusive.js";
+export { virtioNetExclusive } from "./devices/virtio-net/exclusive.js";
+export { e1000Exclusive } from "./devices/e1000/exclusive.js";
+export { ne2kExclusive } from "./devices/ne2k/exclusive.js";
 export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
 export { PcapWriter, LINKTYPE_ETHERNET, PCAP_MAGIC_US, PCAP_MAGIC_NS, type PcapOptions, type PcapSink, type PcapCounters, type PcapPrecision } from "./net/pcap.js";

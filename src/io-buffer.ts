@@ -28,7 +28,7 @@
 
 /** The names of the I/O buffer's windows (the map above). */
 export type IoWindowName =
-  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run" | "switch groups"
+  | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run" | "switch groups" | "net filter table"
   | "migration payload" | "migration layout" | "migration unsent" | "migration mismatches";
 
 /** A window was taken while an overlapping one was still held. */

@@ -146,7 +146,8 @@ const CTX_BYTES: u32 = 16;
   rxRingOk: u32;
   txRingOk: u32;
   quiesced: u32;
-  _pad: u32;
+  /** Frames at the backlog's tail not yet judged by the receive filter (they arrived while quiesced, or behind such frames). */
+  rxUnjudged: u32;
   lastNow: u64;
   /** Earliest guest time the throttled line may rise (ITR). */
   itrAt: u64;

@@ -27,6 +27,8 @@ import { e1kSave, e1kRestore, e1kStateBound, savedListCost } from "./state";
 import { nswDetach } from "../net/switch";
 import { DeviceKind } from "../core/defs";
 import { e1kSwitchRegister } from "./port";
+import { e1kHostSetMac, e1kHostSetVfta } from "./host-ctl";
+import { VFTA_WORDS } from "./regs";
 
 function dev(h: i32): E1k | null {
   const p = e1kGet(h);
@@ -219,3 +221,24 @@ export function e1k_save(h: i32): i32 { const d = dev(h); return d == null ? -St
 export function e1k_state_bound(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>e1kStateBound(d); }
 /** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
 export function e1k_restore(h: i32, len: u32): i32 { const d = dev(h); return d == null ? Status.ERR_BAD_HANDLE : e1kRestore(d, len); }
+
+/**
+ * Host-initiated MAC change (macHi bytes 0..1, macLo 2..5, big-endian
+ * numbers; unicast): RAR[0] with AV set, and EEPROM words 00h-02h with the
+ * checksum word fixed (§5.6.1), so a driver that reloads or resets reads
+ * the new address. ERR_INVALID_ARG for a group or zero address. Run it quiesced.
+ */
+export function e1k_set_mac(h: i32, macHi: u32, macLo: u32): i32 {
+  const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0 || (macHi | macLo) == 0) return Status.ERR_INVALID_ARG;
+  e1kHostSetMac(d, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16));
+  return Status.OK;
+}
+
+/** Replace the VLAN filter table (VFTA, 128 words, §13.5.1) with the 512 bytes at `ioOff` (bit v: VLAN id v passes; RCTL.VFE decides whether it filters); a Status. */
+export function e1k_set_vfta(h: i32, ioOff: u32): i32 {
+  const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (!ioRangeOk(ioOff, VFTA_WORDS * 4)) return Status.ERR_INVALID_ARG;
+  e1kHostSetVfta(d, ioPtr() + ioOff);
+  return Status.OK;
+}

@@ -251,14 +251,22 @@ export function rxDmtCheck(d: E1k, now: u64): void {
   } else d.rxDmtBelow = 0;
 }
 
-/** Deliver backlogged frames in order while descriptors last. Bounded by the backlog's frame count. */
+/**
+ * Deliver backlogged frames in order while descriptors last. Bounded by the
+ * backlog's frame count. A frame of the unjudged tail (held while quiesced)
+ * is judged by the filter as it stands now.
+ */
 export function rxDrain(d: E1k, now: u64): void {
   while (d.backlogFrames != 0) {
     if (!rxRunning(d)) return;
     const at = backlogHeadRecord(d);
-    const r = deliver(d, d.backlog + at + 4, load<u32>(d.backlog + at), now);
-    if (r == 0) return;
-    if (r < 0) count(d, E1kCounter.RX_DROPPED); else count(d, E1kCounter.BACKLOG_DRAINED);
+    const unjudged = d.backlogFrames <= d.rxUnjudged;
+    if (!unjudged || filterAccept(d, d.backlog + at + 4, load<u32>(d.backlog + at))) {
+      const r = deliver(d, d.backlog + at + 4, load<u32>(d.backlog + at), now);
+      if (r == 0) return;
+      if (r < 0) count(d, E1kCounter.RX_DROPPED); else count(d, E1kCounter.BACKLOG_DRAINED);
+    }
+    if (unjudged) d.rxUnjudged--;
     backlogPop(d, at);
   }
 }
@@ -282,6 +290,19 @@ export function rxReceive(d: E1k, frame: usize, len: u32, now: u64): i32 {
     memory.fill(padBuf + len, 0, ETH_MIN - len);
     frame = padBuf;
     len = ETH_MIN;
+  }
+  if (d.quiesced != 0 || d.rxUnjudged != 0) {
+    // Held: the filter may change before the receive path starts again, so the frame is judged on delivery.
+    if (!backlogPush(d, frame, len)) {
+      stat(d, S_MPC);
+      count(d, E1kCounter.RX_DROPPED);
+      irqCause(d, ICR_RXO, now);
+      return Status.ERR_FULL;
+    }
+    d.rxUnjudged++;
+    count(d, E1kCounter.RX_BACKLOGGED);
+    if (d.quiesced == 0) rxDrain(d, now);
+    return Status.OK;
   }
   if (!filterAccept(d, frame, len)) return Status.OK;
   if (d.backlogFrames != 0) rxDrain(d, now);

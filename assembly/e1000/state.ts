@@ -11,7 +11,7 @@
 import { Status } from "../core/status";
 import {
   DeviceKind, envBegin, envPutU32, envPutBytes, envField, envFinish, envOpen, envVersion, envFind, envFoundLen,
-  envFindExact,
+  envFindExact, envGetU32, envU32,
 } from "../core/state";
 import { ioPtr, ioSize } from "../core/vm";
 import { regionAlloc, regionCost } from "../core/layout";
@@ -46,6 +46,8 @@ const T_IOADDR: u32 = 10;
 const T_PCI: u32 = 11;
 const T_BACKLOG: u32 = 12;
 const T_OUTBOX: u32 = 13;
+/** Frames at the backlog's tail the filter judges on delivery (E1k.rxUnjudged); absent when none. */
+const T_UNJUDGED: u32 = 14;
 
 /** Registers whose value is computed or lives in the device struct, not the register file. */
 function computed(off: u32): bool {
@@ -141,6 +143,7 @@ export function e1kSave(d: E1k): i32 {
     }
   }
   envPutBytes(T_OUTBOX, d.txOut, d.txOutLen);
+  if (d.rxUnjudged != 0) envPutU32(T_UNJUDGED, d.rxUnjudged);
   return envFinish();
 }
 
@@ -216,6 +219,11 @@ export function e1kRestore(d: E1k, len: u32): i32 {
     o += 4 + ((l + 3) & ~<u32>3);
     oframes++;
   }
+  let unjudged: u32 = 0;
+  if (envFind(T_UNJUDGED) != 0) {
+    if (!envGetU32(T_UNJUDGED) || envU32() > frames) return Status.ERR_STATE_INVALID;
+    unjudged = envU32();
+  }
   // ---- Phase 2: apply. ----
   d.backlogFrames = 0; // the blob's frames replace the FIFO: nothing is dropped
   macReset(d);
@@ -246,6 +254,7 @@ export function e1kRestore(d: E1k, len: u32): i32 {
   memory.copy(d.txOut, ob, olen);
   d.txOutLen = olen;
   d.txOutFrames = oframes;
+  d.rxUnjudged = unjudged;
   d.quiesced = 0;
   filterRebuild(d);
   phyRefresh(d);

@@ -78,7 +78,8 @@ import {
   backlogHead: u32;
   backlogCount: u32;
   outFrames: u32;
-  _pad: u32;
+  /** The host quiesced the device: received frames wait in the backlog unjudged, the ring is not written. */
+  quiesced: u32;
   counters: usize;
   /** The receive filter state (net/filter.ts): PAR0-5 as exact entry 0, MAR0-7 as the hash. */
   filt: usize;
@@ -159,7 +160,7 @@ export function ne2kDestroy(h: i32): i32 {
  * duplicated into both byte lanes. A byte-mode read of address i returns
  * PROM byte i >> 1; a word read of address 2i returns PROM byte i twice.
  */
-function writeProm(d: Ne2k): void {
+export function writeProm(d: Ne2k): void {
   for (let i: u32 = 0; i < 6; i++) {
     const b = i < 2 ? (d.macHi >> (8 * (1 - i))) & 0xff : (d.macLo >> (8 * (5 - i))) & 0xff;
     store<u8>(d.prom + (i << 1), <u8>b);

@@ -7,14 +7,14 @@ import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
-import { Ne2k, ne2kGet, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN } from "./device";
+import { Ne2k, ne2kGet, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN, writeProm } from "./device";
 import { portRead, portWrite, dataRunLength, runRead, runCommit, runMove } from "./model";
-import { rxFromHost } from "./rx";
-import { ne2kTxDrained } from "./tx";
+import { rxFromHost, rxDrain } from "./rx";
+import { ne2kTxDrained, ne2kTxResume } from "./tx";
 import { pciConfigRead, pciConfigWrite, pciIoEnabled } from "./pci";
 import { ne2kSave, ne2kRestore, ne2kStateBound } from "./state";
 import { Ne2kCounter } from "./defs";
-import { rxfExactGet, rxfHash64Read } from "../net/filter";
+import { rxfExactGet, rxfExactSet, rxfHash64Read } from "../net/filter";
 import { nswDetach } from "../net/switch";
 import { DeviceKind } from "../core/defs";
 import { ne2kSwitchRegister } from "./port";
@@ -65,6 +65,7 @@ export function ne2k_reset(h: i32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   countN(d, Ne2kCounter.RX_DROPPED, d.backlogCount);
   powerOn(d);
+  d.quiesced = 0;
   return Status.OK;
 }
 
@@ -252,4 +253,35 @@ export function ne2k_filter_state(h: i32, which: u32): u32 {
   if (which == 3) return <u32>rxfExactGet(d.filt, 0);
   if (which == 4) return <u32>(rxfExactGet(d.filt, 0) >> 32) & 0xffff;
   return 0xffffffff;
+}
+
+/**
+ * Stop the receive ring and the transmitter for the host: received frames
+ * wait in the backlog (judged by the filter when they enter the ring), a
+ * CR.TXP waits with TXP set. Guest register accesses still work. A Status.
+ */
+export function ne2k_quiesce(h: i32): i32 { const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE; d.quiesced = 1; return Status.OK; }
+
+/** Undo ne2k_quiesce: a waiting transmission goes, backlog frames enter the ring while it has room. A Status. */
+export function ne2k_resume(h: i32): i32 {
+  const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  d.quiesced = 0;
+  ne2kTxResume(d);
+  rxDrain(d);
+  return Status.OK;
+}
+
+/**
+ * Host-initiated MAC change (macHi bytes 0-1, macLo 2-5, big-endian
+ * numbers; unicast): the station address PROM a driver reads at probe and
+ * PAR0-5, the physical address the receiver matches (DP8390D "Physical
+ * Address Registers"). ERR_INVALID_ARG for a group or zero address. Run it quiesced.
+ */
+export function ne2k_set_mac(h: i32, macHi: u32, macLo: u32): i32 {
+  const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0 || (macHi | macLo) == 0) return Status.ERR_INVALID_ARG;
+  d.macHi = macHi; d.macLo = macLo;
+  writeProm(d);
+  rxfExactSet(d.filt, 0, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16), true);
+  return Status.OK;
 }

@@ -91,21 +91,39 @@ export function rxLoopback(d: Ne2k, src: usize, len: u32): void {
   rxAccept(d, src, len);
 }
 
-function rxAccept(d: Ne2k, src: usize, len: u32): i32 {
+/** The filter's verdict on `src` with its counting, and monitor mode's: RSR bits to store the frame with, or 0 when it is not stored. */
+function judge(d: Ne2k, src: usize): u32 {
   const status = rxFilter(d, src);
   if (status == 0) {
     count(d, Ne2kCounter.RX_FILTERED);
     if (load<u8>(src) & 1) count(d, Ne2kCounter.RX_MULTICAST_FILTERED);
-    return Status.OK;
+    return 0;
   }
   if (d.rcr & RCR_MON) {
     count(d, Ne2kCounter.RX_MONITOR);
     d.rsr = status | RSR_MPA | RSR_DIS; // DIS: the receiver is in monitor mode (data sheet, RSR)
     tallyMissed(d);
     updateLine(d);
-    return Status.OK;
+    return 0;
   }
-  if (d.backlogCount == 0) {
+  return status;
+}
+
+/** Whether the backlog holds a frame not yet judged (held while quiesced): later frames queue behind it unjudged too. */
+function heldAhead(d: Ne2k): bool {
+  if (d.quiesced != 0) return true;
+  if (d.backlogCount == 0) return false;
+  let k = d.backlogHead + d.backlogCount - 1;
+  if (k >= d.backlogCap) k -= d.backlogCap;
+  return load<u32>(d.backlog + <usize>k * SLOT_BYTES, 4) == 0;
+}
+
+function rxAccept(d: Ne2k, src: usize, len: u32): i32 {
+  // Held (status 0): the filter may change before the receiver runs again, so the frame is judged on delivery.
+  const held = heldAhead(d);
+  const status = held ? 0 : judge(d, src);
+  if (!held && status == 0) return Status.OK;
+  if (d.backlogCount == 0 && !held) {
     const r = ringStore(d, src, len, status);
     if (r == STORED) { updateLine(d); return Status.OK; }
     if (r == NEVER_FITS) { count(d, Ne2kCounter.RX_TOO_BIG); tallyMissed(d); updateLine(d); return Status.ERR_FULL; }
@@ -122,6 +140,7 @@ function rxAccept(d: Ne2k, src: usize, len: u32): i32 {
     if (len < MIN_FRAME) memory.fill(s + 8 + len, 0, MIN_FRAME - len);
     d.backlogCount++;
     count(d, Ne2kCounter.RX_BACKLOGGED);
+    if (held && d.quiesced == 0) rxDrain(d);
     return Status.OK;
   }
   count(d, Ne2kCounter.RX_DROPPED);
@@ -135,12 +154,16 @@ function rxAccept(d: Ne2k, src: usize, len: u32): i32 {
 /** Move backlog frames into the ring while they fit (bounded: the ring fills within one ring's worth of frames). */
 export function rxDrain(d: Ne2k): void {
   let moved = false;
-  while (d.backlogCount != 0 && receiverOn(d)) {
+  while (d.backlogCount != 0 && receiverOn(d) && d.quiesced == 0) {
     const s = d.backlog + <usize>d.backlogHead * SLOT_BYTES;
-    const r = ringStore(d, s + 8, load<u32>(s), load<u32>(s, 4));
-    if (r == NO_ROOM || r == RING_INVALID) break;
-    if (r == NEVER_FITS) { count(d, Ne2kCounter.RX_TOO_BIG); tallyMissed(d); }
-    else count(d, Ne2kCounter.BACKLOG_DRAINED);
+    if (load<u32>(s, 4) == 0) store<u32>(s, judge(d, s + 8), 4);
+    const status = load<u32>(s, 4);
+    if (status != 0) {
+      const r = ringStore(d, s + 8, load<u32>(s), status);
+      if (r == NO_ROOM || r == RING_INVALID) break;
+      if (r == NEVER_FITS) { count(d, Ne2kCounter.RX_TOO_BIG); tallyMissed(d); }
+      else count(d, Ne2kCounter.BACKLOG_DRAINED);
+    }
     d.backlogHead = d.backlogHead + 1 == d.backlogCap ? 0 : d.backlogHead + 1;
     d.backlogCount--;
     moved = true;

@@ -101,7 +101,8 @@ function checkFrames(p: usize, len: u32, maxFrames: u32, minLen: u32, backlog: b
     if (len - o < 8) return -1;
     const l = load<u32>(p + o), st = load<u32>(p + o, 4);
     if (l < minLen || l > MAX_FRAME || l > len - o - 8) return -1;
-    if (backlog ? (st & RSR_PRX) == 0 || (st & ~(RSR_PRX | RSR_PHY)) != 0 : st != 0) return -1;
+    // A backlog frame's status is its filter verdict, or 0: held while quiesced, judged on delivery.
+    if (backlog ? st != 0 && ((st & RSR_PRX) == 0 || (st & ~(RSR_PRX | RSR_PHY)) != 0) : st != 0) return -1;
     o += 8 + l;
     if (++n > maxFrames) return -1;
   }
@@ -199,5 +200,6 @@ export function ne2kRestore(d: Ne2k, len: u32): i32 {
   // The line follows the restored registers; the host re-drives it.
   d.line = 0;
   updateLine(d);
+  d.quiesced = 0;
   return Status.OK;
 }

@@ -27,6 +27,8 @@ export function txCommand(d: Ne2k): void {
 }
 
 function transmit(d: Ne2k): void {
+  // Quiesced by the host: the transmission waits with CR.TXP set, as for a full outbox (ne2kTxResume sends it).
+  if (d.quiesced != 0) { d.txPending = 1; return; }
   const start = d.tpsr << 8;
   const len = d.tbcr;
   if (len < ETH_HEADER || len > MAX_FRAME || start < RAM_START || start + len > RAM_END) {
@@ -84,6 +86,12 @@ function finish(d: Ne2k, isr: u32): void {
  */
 export function ne2kTxDrained(d: Ne2k): void {
   d.outFrames = 0;
+  if (d.txPending) transmit(d);
+  updateLine(d);
+}
+
+/** The host resumed a quiesced device: a transmission that waited goes now. */
+export function ne2kTxResume(d: Ne2k): void {
   if (d.txPending) transmit(d);
   updateLine(d);
 }

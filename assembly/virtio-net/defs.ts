@@ -67,4 +67,6 @@ export namespace NetCounter {
   export const KICKS_IGNORED = 33;
   export const BACKLOG_DRAINED = 34;
   export const TX_SWITCH_DROPPED = 35;
+  /** Frames that arrived while the device was quiesced: held in the backlog and judged by the receive filter when delivered. */
+  export const RX_HELD = 36;
 }

@@ -51,6 +51,12 @@ export const TX_OUT_BYTES: u32 = 256 * 1024;
   maxFrame: u32;
   /** Receive queues whose publish is deferred to the end of a linked TX batch (bit per queue). */
   rxDefer: u32;
+  /**
+   * Frames at the tail of the backlog not yet judged by the receive filter:
+   * they arrived while the device was quiesced (an exclusive operation may
+   * change the filter before they are delivered), or behind such frames.
+   */
+  rxUnjudged: u32;
 }
 
 // Shared scratch (one instance processes one chain at a time), one region made
@@ -134,7 +140,7 @@ export function netReset(d: VDev): void {
   n.curPairs = 1;
   n.netStatus = NET_S_LINK_UP;
   if (n.backlogCount != 0) count(d, NetCounter.RX_DROPPED, n.backlogCount);
-  n.backlogCount = 0; n.backlogHead = 0;
+  n.backlogCount = 0; n.backlogHead = 0; n.rxUnjudged = 0;
   n.txStalled = 0;
   store<u64>(cfgBuf, n.mac);
   filterSetMac(n.filter, cfgBuf);

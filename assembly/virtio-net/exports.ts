@@ -22,6 +22,7 @@ import { netPortAttach, netPortDetach, netPortMode, netPortSync, netPortRelease 
 import { faCount, faEach } from "../rings/batch";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
+import { netHostSetMac, netHostSetVlanTable, netHostSetMtu, netHostSend } from "./host-ctl";
 
 // @ts-ignore: decorator
 @inline function dev(h: i32, type: u32): VDev | null { return devLookup(h, type); }
@@ -118,6 +119,31 @@ export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); retur
 export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return Status.OK; }
 /** Process again after vnet_quiesce; a Status. */
 export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
+/**
+ * Host-initiated MAC change: config-space mac, the receive filter's primary
+ * address and the address a reset returns to (macHi bytes 0..1, macLo 2..5,
+ * big-endian numbers); a new config generation and, past DRIVER_OK, a config
+ * interrupt. ERR_INVALID_ARG for a group or zero address. Run it quiesced.
+ */
+export function vnet_set_mac(h: i32, macHi: u32, macLo: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (macHi > 0xffff) return Status.ERR_INVALID_ARG;
+  return netHostSetMac(d, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16));
+}
+/** Replace the VLAN filter table with the 512-byte bitmap at `ioOff` in the I/O buffer (bit v: VLAN id v passes); a Status. */
+export function vnet_set_vlan_table(h: i32, ioOff: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (!ioRangeOk(ioOff, 512)) return Status.ERR_INVALID_ARG;
+  return netHostSetVlanTable(d, ioPtr() + ioOff);
+}
+/** Change the offered MTU: only while the device is reset (ERR_BAD_STATE once a driver began), at most the MTU it was created with. */
+export function vnet_set_mtu(h: i32, mtu: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netHostSetMtu(d, mtu); }
+/** Send `len` bytes at `ioOff` into the device's network (switch, link peer or host outbox) as if its guest had; a Status. */
+export function vnet_send(h: i32, ioOff: u32, len: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
+  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
+  return netHostSend(d, ioPtr() + ioOff, len);
+}
 /** Link devices `a` and `b` both ways inside the wasm (a == b: loopback), dropping earlier links or switch ports; a Status. */
 export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
 /** Take device `a` off its link or switch: it sends to the host outbox again; a Status. */

@@ -129,19 +129,30 @@ function backlogPush(d: VDev, frame: usize, len: u32): bool {
   return true;
 }
 
-/** Deliver backlogged frames in order while buffers last. */
+/**
+ * Deliver backlogged frames in order while buffers last. A frame held while
+ * the device was quiesced (the unjudged tail, n.rxUnjudged) is judged by the
+ * filter as it stands now, so a filter changed during the hold decides it.
+ */
 export function netDrainBacklog(d: VDev): void {
   const n = netOf(d);
   // Bounded by the backlog size.
   while (n.backlogCount != 0) {
     const p = n.backlog + <usize>n.backlogHead * n.slotBytes;
-    const r = deliver(d, p + 4, load<u32>(p));
-    if (r == -2) count(d, NetCounter.RX_DROPPED);
-    else if (r != 1) return;
+    const unjudged = n.backlogCount <= n.rxUnjudged;
+    if (unjudged && !devLive(d)) return;
+    if (unjudged && n.quiesced == 0 && !filterAccept(n.filter, p + 4, load<u32>(p))) {
+      count(d, NetCounter.RX_FILTERED);
+    } else {
+      const r = deliver(d, p + 4, load<u32>(p));
+      if (r == -2) count(d, NetCounter.RX_DROPPED);
+      else if (r != 1) return;
+      count(d, NetCounter.BACKLOG_DRAINED);
+    }
+    if (unjudged) n.rxUnjudged--;
     n.backlogHead++;
     if (n.backlogHead == n.backlogCap) n.backlogHead = 0;
     n.backlogCount--;
-    count(d, NetCounter.BACKLOG_DRAINED);
   }
 }
 
@@ -155,6 +166,14 @@ export function netDrainBacklog(d: VDev): void {
 export function netReceive(d: VDev, frame: usize, len: u32): i32 {
   const n = netOf(d);
   if (len < 14 || len > n.maxFrame) { count(d, NetCounter.RX_INVALID); return Status.ERR_INVALID_ARG; }
+  if (n.quiesced != 0 || n.rxUnjudged != 0) {
+    // Held: the filter may change before the receive path starts again, so the frame is judged on delivery.
+    if (!backlogPush(d, frame, len)) return Status.ERR_FULL;
+    n.rxUnjudged++;
+    if (n.quiesced != 0) count(d, NetCounter.RX_HELD);
+    else netDrainBacklog(d);
+    return Status.OK;
+  }
   if (!filterAccept(n.filter, frame, len)) { count(d, NetCounter.RX_FILTERED); return Status.OK; }
   if (n.backlogCount != 0) netDrainBacklog(d);
   if (n.backlogCount == 0) {

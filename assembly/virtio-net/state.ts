@@ -24,6 +24,8 @@ const T_MAX_PAIRS: u32 = 34;
 const T_MTU: u32 = 35;
 const T_FILTER: u32 = 36;
 const T_BACKLOG: u32 = 37;
+/** Frames at the backlog's tail the filter judges on delivery (NetDev.rxUnjudged); absent when none. */
+const T_UNJUDGED: u32 = 38;
 
 /** Bytes a saved blob of this device can need (the host sizes the I/O buffer with it). */
 export function netStateBound(d: VDev): u32 {
@@ -59,6 +61,7 @@ export function netSave(d: VDev): i32 {
       o += 4 + len;
     }
   }
+  if (n.rxUnjudged != 0) envPutU32(T_UNJUDGED, n.rxUnjudged);
   return envFinish();
 }
 
@@ -104,6 +107,11 @@ export function netRestore(d: VDev, len: u32): i32 {
     frames++;
     if (frames > n.backlogCap) return Status.ERR_STATE_INVALID;
   }
+  let unjudged: u32 = 0;
+  if (envFind(T_UNJUDGED) != 0) {
+    if (!envGetU32(T_UNJUDGED) || envU32() > frames) return Status.ERR_STATE_INVALID;
+    unjudged = envU32();
+  }
   // Phase 2: apply.
   devApplyState(d);
   envGetU64(T_MAC); n.mac = envU64();
@@ -120,6 +128,7 @@ export function netRestore(d: VDev, len: u32): i32 {
     n.backlogCount++;
     o += 4 + l;
   }
+  n.rxUnjudged = unjudged;
   n.txStalled = 0;
   n.quiesced = 0;
   // Kicks may have been lost with the source: look at every queue once.

@@ -20,3 +20,8 @@ export function parseMac(mac: string | Uint8Array): Uint8Array {
 export function formatMac(mac: Uint8Array): string {
   return [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
+
+/** The two numbers the wasm exports take a MAC as: bytes 0-1 and bytes 2-5, big-endian. */
+export function macWords(mac: Uint8Array): [hi: number, lo: number] {
+  return [(mac[0] << 8) | mac[1], ((mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5]) >>> 0];
+}

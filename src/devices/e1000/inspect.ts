@@ -11,7 +11,7 @@ import type { DeviceDecoder } from "../../inspect/types.js";
 
 /** Tags of assembly/e1000/state.ts. */
 export const E1000Tag = {
-  REGS: 1, EEPROM: 2, EE_STATE: 3, PHY: 4, PHY_LATCH: 5, IRQ: 6, TIMES: 7, TX: 8, LINK: 9, IOADDR: 10, PCI: 11, BACKLOG: 12, OUTBOX: 13,
+  REGS: 1, EEPROM: 2, EE_STATE: 3, PHY: 4, PHY_LATCH: 5, IRQ: 6, TIMES: 7, TX: 8, LINK: 9, IOADDR: 10, PCI: 11, BACKLOG: 12, OUTBOX: 13, UNJUDGED: 14,
 } as const;
 
 /** Register offsets of assembly/e1000/regs.ts (R_*); array bases (MTA, RAL0, VFTA, ...) name their first entry. */
@@ -159,6 +159,8 @@ function decode(f: Fields) {
     }),
     backlog: part(() => frames(f.bytes(E1000Tag.BACKLOG), false)),
     outbox: part(() => frames(f.bytes(E1000Tag.OUTBOX), true)),
+    /** Frames at the backlog's tail held while quiesced, judged by the filter on delivery (absent: none). */
+    backlogUnjudged: part(() => (f.has(E1000Tag.UNJUDGED) ? f.u32(E1000Tag.UNJUDGED) : 0)),
   };
 }
 

@@ -315,6 +315,11 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     };
   }
 
+  /** Stop the receive ring and the transmitter: received frames wait in the backlog, a transmission waits with CR.TXP set. */
+  quiesce(): void { this.sync(); this.e.ne2k_quiesce(this.h); }
+  /** Undo quiesce: a waiting transmission goes, backlog frames enter the ring (judged by the filter as it is now). */
+  resume(): void { this.sync(); this.e.ne2k_resume(this.h); this.settle(); }
+
   /** Frames waiting in the receive backlog. */
   get backlogLength(): number { this.sync(); return this.e.ne2k_backlog(this.h); }
   /** Level of the interrupt line. */

@@ -61,6 +61,8 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
    * into wasm memory valid only until it returns (no per-frame copy or call).
    */
   onTransmitBatch: ((batch: FrameBatch) => void) | null = null;
+  /** The MTU the device was created with: the largest it can ever offer (its backlog slots are sized by it). */
+  readonly createdMtu: number;
   /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
   private h: number;
   private readonly sink: InterruptSink;
@@ -77,6 +79,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     this.e = core.exports;
     this.sink = opts.interrupts;
     this.name = opts.name ?? `net${instances++}`;
+    this.createdMtu = opts.mtu ?? 1500;
     this.pci = opts.transport === "pci" ? this.makePci() : null;
   }
 
@@ -259,6 +262,9 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
     return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
   }
+
+  /** True while the host delivers what the device produced (transmitted frames, interrupts): a reference in flight. */
+  get delivering(): boolean { return this.busy; }
 
   /** The device status register. */
   get status(): number { return this.e.vnet_status(this.handle); }

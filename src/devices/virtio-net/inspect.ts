@@ -9,7 +9,7 @@ import type { DeviceDecoder, GuestReader } from "../../inspect/types.js";
 import { decodeVirtioCore, virtioFieldName } from "../../inspect/virtqueue.js";
 
 /** Tags of assembly/virtio-net/state.ts. */
-export const NetTag = { MAC: 30, NET_STATUS: 32, CUR_PAIRS: 33, MAX_PAIRS: 34, MTU: 35, FILTER: 36, BACKLOG: 37 } as const;
+export const NetTag = { MAC: 30, NET_STATUS: 32, CUR_PAIRS: 33, MAX_PAIRS: 34, MTU: 35, FILTER: 36, BACKLOG: 37, UNJUDGED: 38 } as const;
 
 // Receive filter region (assembly/virtio-net/filter.ts RF_*).
 export const FILTER_MAC_ENTRIES = 64;
@@ -91,6 +91,8 @@ function decode(f: Fields, guest?: GuestReader) {
     mtu: part(() => f.u32(NetTag.MTU)),
     filter: part(() => filter(f)),
     backlog: part(() => backlog(f)),
+    /** Frames at the backlog's tail held while quiesced, judged by the filter on delivery (absent: none). */
+    backlogUnjudged: part(() => (f.has(NetTag.UNJUDGED) ? f.u32(NetTag.UNJUDGED) : 0)),
   };
 }
 

@@ -42,6 +42,8 @@ export interface NetDriverOptions {
   msix?: boolean;
   /** Ack GUEST_ANNOUNCE requests automatically when servicing a config interrupt (default true). */
   autoAnnounceAck?: boolean;
+  /** The frame the driver sends from its address when the device asks it to announce (before the ack); none by default. */
+  announceFrame?: (mac: Uint8Array) => Uint8Array;
   /** Window of guest RAM the driver may allocate from (default: all but the first 64 KiB). */
   heap?: [start: number, end: number];
   /** Largest frame the driver transmits (sizes the TX buffer pool; default MTU + 18, at least 1518). */
@@ -387,7 +389,11 @@ export class VirtioNetDriver {
   private serviceQueue(q: number): void {
     if (q === -1) {
       this.configChanges++;
+      // A configuration change: read it again under the generation counter (§2.5.1; the device's MAC may have changed).
+      this.readConfig();
       if (this.has(NetF.GUEST_ANNOUNCE) && (this.opts.autoAnnounceAck ?? true) && (this.linkStatus() & VIRTIO_NET_S_ANNOUNCE)) {
+        // §5.1.6.5.4: the driver announces itself (Linux: gratuitous ARP / RARP from its address), then acks.
+        if (this.opts.announceFrame) this.transmit(this.opts.announceFrame(this.mac));
         if (this.sendCtrl(Ctrl.ANNOUNCE, Ctrl.ANNOUNCE_ACK, new Uint8Array(0)) === Ctrl.OK) this.announceAcks++;
       }
       return;
