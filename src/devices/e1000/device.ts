@@ -21,6 +21,7 @@ import type { GuestClock } from "../../clock.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, type E1000CounterName } from "./defs.js";
+import { finishDestroy, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link E1000.create}. */
 export interface E1000Options {
@@ -97,14 +98,24 @@ export class E1000 implements DeviceModel {
   get handle(): number { return this.h; }
   get destroyed(): boolean { return this.h === 0; }
 
-  /** Remove the device; its handle and memory go back to the VM. Safe to call twice. */
-  destroy(): void {
-    if (this.h === 0) return;
+  /**
+   * Remove the device: it stops (every later call on its handle, from any
+   * thread, is refused) and is freed, its handle and memory going back to
+   * the VM, once no call on another thread holds it (src/lifecycle.ts: waits
+   * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
+   */
+  destroy(drainWaitMs?: number): DestroyResult {
+    if (this.h === 0) return "freed";
+    const h = this.h;
     this.cancelTimer();
-    this.e.e1k_destroy(this.h);
     this.h = 0;
+    const r = finishDestroy("e1k_destroy", () => this.e.e1k_destroy(h), () => this.e.e1k_in_flight(h), drainWaitMs);
     if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+    return r;
   }
+
+  /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */
+  get inFlight(): number { return this.h === 0 ? 0 : Math.max(0, this.e.e1k_in_flight(this.h)); }
 
   private now(): bigint { return this.clock.now(); }
 

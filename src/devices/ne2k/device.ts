@@ -14,6 +14,7 @@ import type { PciFunction, BarInfo } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
+import { finishDestroy, type DestroyResult } from "../../lifecycle.js";
 
 export { NE2K_COUNTERS } from "./defs.js";
 
@@ -121,14 +122,24 @@ export class Ne2k implements DeviceModel {
   get handle(): number { return this.h; }
   get destroyed(): boolean { return this.h === 0; }
 
-  /** Remove the device; its handle and memory go back to the VM. Safe to call twice. */
-  destroy(): void {
-    if (this.h === 0) return;
+  /**
+   * Remove the device: it stops (every later call on its handle, from any
+   * thread, is refused) and is freed, its handle and memory going back to
+   * the VM, once no call on another thread holds it (src/lifecycle.ts: waits
+   * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
+   */
+  destroy(drainWaitMs?: number): DestroyResult {
+    if (this.h === 0) return "freed";
     this.sync();
-    this.e.ne2k_destroy(this.h);
+    const h = this.h;
     this.h = 0;
+    const r = finishDestroy("ne2k_destroy", () => this.e.ne2k_destroy(h), () => this.e.ne2k_in_flight(h), drainWaitMs);
     if (this.line) { this.line = false; this.sink.intx(0, false); }
+    return r;
   }
+
+  /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */
+  get inFlight(): number { return this.h === 0 ? 0 : Math.max(0, this.e.ne2k_in_flight(this.h)); }
 
   private makePci(): PciFunction {
     const e = this.e;

@@ -18,6 +18,7 @@ import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
+import { finishDestroy, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -101,20 +102,29 @@ export class VirtioNet implements DeviceModel {
   get destroyed(): boolean { return this.h === 0; }
 
   /**
-   * Remove the device: it leaves its link or switch, its handle and memory
-   * go back to the VM for the next create. Afterwards register accesses are
-   * ignored (reads return all ones), `receive` returns ERR_BAD_HANDLE and
+   * Remove the device, in order: it leaves its link, switch or backend port;
+   * it stops (every later call on its handle, from any thread, is refused);
+   * it is freed, its handle and memory going back to the VM for the next
+   * create, once no call on another thread holds it (src/lifecycle.ts: this
+   * waits for such calls, up to `drainWaitMs`, and returns "deferred" if they
+   * outlast it — the next create frees it then). Afterwards register accesses
+   * are ignored (reads return all ones), `receive` returns ERR_BAD_HANDLE and
    * `counters`/`saveState` throw. Safe to call twice.
    */
-  destroy(): void {
-    if (this.h === 0) return;
-    // vnet_destroy leaves the link, switch or backend port itself.
+  destroy(drainWaitMs?: number): DestroyResult {
+    if (this.h === 0) return "freed";
+    const h = this.h;
+    // vnet_destroy leaves the link, switch or backend port itself, before it closes.
     this.forgetPeers();
-    this.e.vnet_destroy(this.h);
     this.h = 0;
+    const r = finishDestroy("vnet_destroy", () => this.e.vnet_destroy(h), () => this.e.vnet_in_flight(h), drainWaitMs);
     // A removed function drives no interrupt line.
     if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+    return r;
   }
+
+  /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */
+  get inFlight(): number { return this.h === 0 ? 0 : Math.max(0, this.e.vnet_in_flight(this.h)); }
 
   /**
    * Link two devices inside wasm: each one's transmitted frames go straight to

@@ -1,0 +1,52 @@
+// The host side of a device's lifecycle (assembly/core/lifecycle.ts): attach
+// → open → close → detach, with a reference count per device that every
+// entry point takes, on whichever thread calls it. A destroy closes the
+// device at once (every later call on its handle is refused with
+// ERR_BAD_HANDLE, or reads as a missing device); the wasm frees it only once
+// no call holds it. When a call on another thread (a worker attached with
+// VmCore.attach) still holds it, the wasm destroy answers ERR_MORE: this
+// module waits for those calls to drain and finishes the free, so a device's
+// `destroy()` returns with its handle and memory free in the usual case.
+//
+// Handles are reused by the next create of the same model. The host must
+// stop every thread that was given a handle from using it before it creates
+// the next device (a stale handle would name the new device): a destroyed
+// device object refuses calls itself, and a machine unplug stops the
+// device's traffic before the destroy.
+
+import { Status, VmdevError } from "./status.js";
+
+/** What a destroy came to: the device is freed, or closed and freed later (by its next create, or {@link finishDestroy}). */
+export type DestroyResult = "freed" | "deferred";
+
+/** How long a destroy waits for calls on other threads to leave the device, by default. */
+export const DRAIN_WAIT_MS = 2000;
+
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/** A short sleep of this thread; false where the thread may not block (a browser's main thread). */
+function pause(ms: number): boolean {
+  try { Atomics.wait(nap, 0, 0, ms); return true; } catch { return false; }
+}
+
+/**
+ * Run a model's wasm destroy (`destroy()` returns a Status) and, while it
+ * answers ERR_MORE, wait for `inFlight()` to reach 0 and call it again, for
+ * at most `waitMs`. ERR_BAD_HANDLE and other failures throw VmdevError.
+ */
+export function finishDestroy(what: string, destroy: () => number, inFlight: () => number, waitMs = DRAIN_WAIT_MS): DestroyResult {
+  let s = destroy();
+  const deadline = performance.now() + waitMs;
+  let spins = 0;
+  // Each round either frees the device or waits for a call that is bounded (one export call on another thread).
+  while (s === Status.ERR_MORE) {
+    if (inFlight() > 0) {
+      if (performance.now() >= deadline) return "deferred";
+      if (++spins > 64 && !pause(spins > 256 ? 1 : 0.05)) return "deferred";
+      continue;
+    }
+    s = destroy();
+  }
+  if (s !== Status.OK) throw new VmdevError(s, what);
+  return "freed";
+}
