@@ -26,11 +26,15 @@ io.fill(0xff, 0, 6);
 io[12] = 0x08; io[13] = 0x00;
 
 // One round of calls: [admitted, refused] for each, judged by its answer.
-type Probe = () => "in" | "out" | string;
+// "in": admitted, "out": refused, "w": a write (no answer to judge), else an odd answer.
+type Probe = () => "in" | "out" | "w" | string;
 const probes: Record<HammerJob["model"], Probe[]> = {
   "virtio-net": [
     () => { const v = e.vpci_cfg_read(h, 0, 4) >>> 0; return v === 0x10411af4 ? "in" : v === ONES ? "out" : `cfg ${v.toString(16)}`; },
-    () => { const v = e.vpci_bar_read(h, 0, 0x14, 1) >>> 0; return v !== ONES ? "in" : "out"; },
+    // device_status in the common configuration (BAR 4; the main thread enabled memory space): 0, no driver.
+    () => { const v = e.vpci_bar_read(h, 4, 0x14, 1) >>> 0; return v === 0 ? "in" : v === ONES ? "out" : `status ${v}`; },
+    // A notification of queue 0 (NOTIFY_OFF): through the virtio device-type table to virtio-net, which ignores it (no driver).
+    () => { e.vpci_bar_write(h, 4, 0x3000, 2, 0); r.notifies++; return "w"; },
     () => { const s = e.vnet_receive(h, 0, 60); return s === BAD ? "out" : s >= 0 ? "in" : `receive ${s}`; },
     () => { const s = e.vnet_tx_done(h); return s === BAD ? "out" : s === 0 ? "in" : `tx_done ${s}`; },
     () => { const s = e.vnet_backlog(h); return s === -BAD ? "out" : s >= 0 ? "in" : `backlog ${s}`; },
@@ -49,18 +53,20 @@ const probes: Record<HammerJob["model"], Probe[]> = {
   ],
 };
 
-const r: HammerResult = { admitted: 0, refused: 0, lateAdmitted: 0, odd: [] };
+const r: HammerResult = { admitted: 0, refused: 0, lateAdmitted: 0, lateRefused: 0, lateWrites: 0, odd: [], notifies: 0 };
 const list = probes[job.model];
 let after = 0;
 // Bounded: the main thread sets GONE once its destroy returned, then `after` more calls.
-for (let i = 0; after < job.after; i++) {
+const total = job.rounds === undefined ? Infinity : job.rounds * list.length;
+for (let i = 0; job.rounds === undefined ? after < job.after : i < total; i++) {
   const gone = Atomics.load(sync, H.GONE) === 1;
   const v = list[i % list.length]();
   if (v === "in") {
     r.admitted++;
     if (gone) r.lateAdmitted++;
     if (r.admitted === 1) { Atomics.store(sync, H.READY, 1); Atomics.notify(sync, H.READY); }
-  } else if (v === "out") r.refused++;
+  } else if (v === "out") { r.refused++; if (gone) r.lateRefused++; }
+  else if (v === "w") { if (gone) r.lateWrites++; } // judged by the device's counters
   else if (r.odd.length < 8) r.odd.push(v);
   if (gone) after++;
   Atomics.add(sync, H.CALLS, 1);
