@@ -22,11 +22,15 @@ export type DestroyResult = "freed" | "deferred";
 /** How long a destroy waits for calls on other threads to leave the device, by default. */
 export const DRAIN_WAIT_MS = 2000;
 
-const nap = new Int32Array(new SharedArrayBuffer(4));
+let nap: Int32Array | null = null;
 
-/** A short sleep of this thread; false where the thread may not block (a browser's main thread). */
+/** A short sleep of this thread; false where the thread may not block (a browser's main thread, a page without SharedArrayBuffer). */
 function pause(ms: number): boolean {
-  try { Atomics.wait(nap, 0, 0, ms); return true; } catch { return false; }
+  try {
+    nap ??= new Int32Array(new SharedArrayBuffer(4));
+    Atomics.wait(nap, 0, 0, ms);
+    return true;
+  } catch { return false; }
 }
 
 /**
