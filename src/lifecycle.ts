@@ -54,3 +54,27 @@ export function finishDestroy(what: string, destroy: () => number, inFlight: () 
   if (s !== Status.OK) throw new VmdevError(s, what);
   return "freed";
 }
+
+/**
+ * What a device detaches before it stops (switch ports, filter reconcilers,
+ * backends that subscribed to it): callbacks run once, newest first, at the
+ * start of the device's destroy(), while the device still answers.
+ */
+export class DetachHooks {
+  private hooks: Array<() => void> = [];
+
+  /** Run `fn` at destroy, before the device stops; returns a function that removes it. */
+  add(fn: () => void): () => void {
+    this.hooks.push(fn);
+    return () => { const i = this.hooks.indexOf(fn); if (i >= 0) this.hooks.splice(i, 1); };
+  }
+
+  /** Run and forget every hook, newest first; a hook that throws stops neither the others nor the destroy: the first error is returned (null if none) for the destroy to throw once done. */
+  run(): unknown {
+    const hooks = this.hooks.reverse();
+    this.hooks = [];
+    let first: unknown = null;
+    for (const h of hooks) { try { h(); } catch (err) { first ??= err; } }
+    return first;
+  }
+}

@@ -155,6 +155,23 @@ describe("device lifecycle", () => {
     });
   }
 
+  for (const model of MODELS) {
+    it(`${model}: destroy runs the detach hooks first, newest first, while the device still answers; a hook that throws does not stop the destroy`, async () => {
+      const core = await newCore(16 << 20);
+      const dev = make[model](core) as Dev & { onDetach(fn: () => void): () => void; pci: { configRead(o: number, w: 1 | 2 | 4): number } | null };
+      const seen: string[] = [];
+      dev.onDetach(() => { seen.push(`filters ${dev.pci!.configRead(0, 2).toString(16)}`); });
+      const gone = dev.onDetach(() => { seen.push("removed"); });
+      dev.onDetach(() => { seen.push(`port ${dev.inFlight}`); throw new Error("port detach failed"); });
+      gone();
+      const h = dev.handle;
+      expect(() => dev.destroy()).toThrow(/port detach failed/);
+      expect(seen).toEqual(["port 0", `filters ${model === "virtio-net" ? "1af4" : model === "e1000" ? "8086" : "10ec"}`]);
+      expect(dev.handle).toBe(0);
+      expect(make[model](core).handle).toBe(h);
+    });
+  }
+
   // Every export that takes a device handle first, called on a destroyed one:
   // what it returns, and that it counts one bad handle (never traps).
   const ONES = 0xffffffff;

@@ -21,7 +21,7 @@ import type { GuestClock } from "../../clock.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, type E1000CounterName } from "./defs.js";
-import { finishDestroy, type DestroyResult } from "../../lifecycle.js";
+import { finishDestroy, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link E1000.create}. */
 export interface E1000Options {
@@ -98,19 +98,30 @@ export class E1000 implements DeviceModel {
   get handle(): number { return this.h; }
   get destroyed(): boolean { return this.h === 0; }
 
+  private readonly detachHooks = new DetachHooks();
+
   /**
-   * Remove the device: it stops (every later call on its handle, from any
+   * Run `fn` when the device is destroyed, first (before it stops): what
+   * joined it to a switch port, a filter reconciler or a backend detaches
+   * there. Returns a function that removes the hook.
+   */
+  onDetach(fn: () => void): () => void { return this.detachHooks.add(fn); }
+
+  /**
+   * Remove the device: its `onDetach` hooks run, then it stops (every later call on its handle, from any
    * thread, is refused) and is freed, its handle and memory going back to
    * the VM, once no call on another thread holds it (src/lifecycle.ts: waits
    * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
    */
   destroy(drainWaitMs?: number): DestroyResult {
     if (this.h === 0) return "freed";
+    const hookErr = this.detachHooks.run();
     const h = this.h;
     this.cancelTimer();
     this.h = 0;
     const r = finishDestroy("e1k_destroy", () => this.e.e1k_destroy(h), () => this.e.e1k_in_flight(h), drainWaitMs);
     if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+    if (hookErr !== null) throw hookErr;
     return r;
   }
 

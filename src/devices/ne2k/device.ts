@@ -14,7 +14,7 @@ import type { PciFunction, BarInfo } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
-import { finishDestroy, type DestroyResult } from "../../lifecycle.js";
+import { finishDestroy, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 export { NE2K_COUNTERS } from "./defs.js";
 
@@ -122,19 +122,30 @@ export class Ne2k implements DeviceModel {
   get handle(): number { return this.h; }
   get destroyed(): boolean { return this.h === 0; }
 
+  private readonly detachHooks = new DetachHooks();
+
   /**
-   * Remove the device: it stops (every later call on its handle, from any
+   * Run `fn` when the device is destroyed, first (before it stops): what
+   * joined it to a switch port, a filter reconciler or a backend detaches
+   * there. Returns a function that removes the hook.
+   */
+  onDetach(fn: () => void): () => void { return this.detachHooks.add(fn); }
+
+  /**
+   * Remove the device: its `onDetach` hooks run, then it stops (every later call on its handle, from any
    * thread, is refused) and is freed, its handle and memory going back to
    * the VM, once no call on another thread holds it (src/lifecycle.ts: waits
    * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
    */
   destroy(drainWaitMs?: number): DestroyResult {
     if (this.h === 0) return "freed";
+    const hookErr = this.detachHooks.run();
     this.sync();
     const h = this.h;
     this.h = 0;
     const r = finishDestroy("ne2k_destroy", () => this.e.ne2k_destroy(h), () => this.e.ne2k_in_flight(h), drainWaitMs);
     if (this.line) { this.line = false; this.sink.intx(0, false); }
+    if (hookErr !== null) throw hookErr;
     return r;
   }
 

@@ -18,7 +18,7 @@ import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
-import { finishDestroy, type DestroyResult } from "../../lifecycle.js";
+import { finishDestroy, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -101,9 +101,18 @@ export class VirtioNet implements DeviceModel {
   /** True after {@link VirtioNet.destroy}. */
   get destroyed(): boolean { return this.h === 0; }
 
+  private readonly detachHooks = new DetachHooks();
+
   /**
-   * Remove the device, in order: it leaves its link, switch or backend port;
-   * it stops (every later call on its handle, from any thread, is refused);
+   * Run `fn` when the device is destroyed, first (before it stops): what
+   * joined it to a switch port, a filter reconciler or a backend detaches
+   * there. Returns a function that removes the hook.
+   */
+  onDetach(fn: () => void): () => void { return this.detachHooks.add(fn); }
+
+  /**
+   * Remove the device, in order: its `onDetach` hooks run (filters,
+   * reconcilers), it leaves its link, switch or backend port; it stops (every later call on its handle, from any thread, is refused);
    * it is freed, its handle and memory going back to the VM for the next
    * create, once no call on another thread holds it (src/lifecycle.ts: this
    * waits for such calls, up to `drainWaitMs`, and returns "deferred" if they
@@ -113,6 +122,7 @@ export class VirtioNet implements DeviceModel {
    */
   destroy(drainWaitMs?: number): DestroyResult {
     if (this.h === 0) return "freed";
+    const hookErr = this.detachHooks.run();
     const h = this.h;
     // vnet_destroy leaves the link, switch or backend port itself, before it closes.
     this.forgetPeers();
@@ -120,6 +130,7 @@ export class VirtioNet implements DeviceModel {
     const r = finishDestroy("vnet_destroy", () => this.e.vnet_destroy(h), () => this.e.vnet_in_flight(h), drainWaitMs);
     // A removed function drives no interrupt line.
     if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+    if (hookErr !== null) throw hookErr;
     return r;
   }
 
