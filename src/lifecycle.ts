@@ -78,3 +78,28 @@ export class DetachHooks {
     return first;
   }
 }
+
+/** The parts of a device's destroy, in the order {@link destroyInOrder} runs them. */
+export interface DestroySteps {
+  /** The device's detach hooks (run first, while it still answers). */
+  hooks: DetachHooks;
+  /** The host side's own teardown before the wasm destroy (forget peers, cancel timers, mark the object destroyed). */
+  stop(): void;
+  /** The wasm destroy of the handle (a Status) and its reference probe, for finishDestroy. */
+  what: string;
+  destroy(): number;
+  inFlight(): number;
+  /** After the free: what a removed function leaves (its interrupt line low). */
+  after(): void;
+  drainWaitMs?: number;
+}
+
+/** Destroy a device in lifecycle order: detach hooks, stop, the wasm destroy finished (finishDestroy), after; a hook's error is thrown once all ran. */
+export function destroyInOrder(s: DestroySteps): DestroyResult {
+  const hookErr = s.hooks.run();
+  s.stop();
+  const r = finishDestroy(s.what, () => s.destroy(), () => s.inFlight(), s.drainWaitMs);
+  s.after();
+  if (hookErr !== null) throw hookErr;
+  return r;
+}

@@ -21,7 +21,7 @@ import type { GuestClock } from "../../clock.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, type E1000CounterName } from "./defs.js";
-import { finishDestroy, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link E1000.create}. */
 export interface E1000Options {
@@ -114,15 +114,14 @@ export class E1000 implements DeviceModel {
    * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
    */
   destroy(drainWaitMs?: number): DestroyResult {
-    if (this.h === 0) return "freed";
-    const hookErr = this.detachHooks.run();
     const h = this.h;
-    this.cancelTimer();
-    this.h = 0;
-    const r = finishDestroy("e1k_destroy", () => this.e.e1k_destroy(h), () => this.e.e1k_in_flight(h), drainWaitMs);
-    if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
-    if (hookErr !== null) throw hookErr;
-    return r;
+    if (h === 0) return "freed";
+    return destroyInOrder({
+      hooks: this.detachHooks, drainWaitMs, what: "e1k_destroy",
+      stop: () => { this.cancelTimer(); this.h = 0; },
+      destroy: () => this.e.e1k_destroy(h), inFlight: () => this.e.e1k_in_flight(h),
+      after: () => { if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); } },
+    });
   }
 
   /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */

@@ -14,7 +14,7 @@ import type { PciFunction, BarInfo } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
-import { finishDestroy, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 export { NE2K_COUNTERS } from "./defs.js";
 
@@ -138,15 +138,14 @@ export class Ne2k implements DeviceModel {
    * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
    */
   destroy(drainWaitMs?: number): DestroyResult {
-    if (this.h === 0) return "freed";
-    const hookErr = this.detachHooks.run();
-    this.sync();
     const h = this.h;
-    this.h = 0;
-    const r = finishDestroy("ne2k_destroy", () => this.e.ne2k_destroy(h), () => this.e.ne2k_in_flight(h), drainWaitMs);
-    if (this.line) { this.line = false; this.sink.intx(0, false); }
-    if (hookErr !== null) throw hookErr;
-    return r;
+    if (h === 0) return "freed";
+    return destroyInOrder({
+      hooks: this.detachHooks, drainWaitMs, what: "ne2k_destroy",
+      stop: () => { this.sync(); this.h = 0; },
+      destroy: () => this.e.ne2k_destroy(h), inFlight: () => this.e.ne2k_in_flight(h),
+      after: () => { if (this.line) { this.line = false; this.sink.intx(0, false); } },
+    });
   }
 
   /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */

@@ -18,7 +18,7 @@ import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
-import { finishDestroy, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -121,17 +121,16 @@ export class VirtioNet implements DeviceModel {
    * `counters`/`saveState` throw. Safe to call twice.
    */
   destroy(drainWaitMs?: number): DestroyResult {
-    if (this.h === 0) return "freed";
-    const hookErr = this.detachHooks.run();
     const h = this.h;
-    // vnet_destroy leaves the link, switch or backend port itself, before it closes.
-    this.forgetPeers();
-    this.h = 0;
-    const r = finishDestroy("vnet_destroy", () => this.e.vnet_destroy(h), () => this.e.vnet_in_flight(h), drainWaitMs);
-    // A removed function drives no interrupt line.
-    if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
-    if (hookErr !== null) throw hookErr;
-    return r;
+    if (h === 0) return "freed";
+    return destroyInOrder({
+      hooks: this.detachHooks, drainWaitMs, what: "vnet_destroy",
+      // vnet_destroy leaves the link, switch or backend port itself, before it closes.
+      stop: () => { this.forgetPeers(); this.h = 0; },
+      destroy: () => this.e.vnet_destroy(h), inFlight: () => this.e.vnet_in_flight(h),
+      // A removed function drives no interrupt line.
+      after: () => { if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); } },
+    });
   }
 
   /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */
