@@ -1,23 +1,21 @@
 // What the lifecycle test and its hammer worker (lifecycle-hammer.worker.ts) share.
 import type { SharedVm } from "../../src/index.js";
 
-export const H = { READY: 0, GONE: 1, CALLS: 2 } as const;
+export const H = { EPOCH: 0, CALLS: 1, DONE: 2, ADMITTED: 3, STOP: 4 } as const;
 
 export interface HammerJob {
   shared: SharedVm;
   sync: SharedArrayBuffer;
   model: "virtio-net" | "e1000" | "ne2k";
   handle: number;
-  /** Calls to make after GONE was seen (each must be refused). */
-  after: number;
-  /** Instead: exactly this many rounds of the probes on a device that stays, then stop. */
+  /** Exactly this many rounds of the probes on a device that stays, then stop; without it, run until STOP. */
   rounds?: number;
 }
 
 export interface HammerResult {
   admitted: number;
   refused: number;
-  /** Calls started after GONE that were admitted (must be 0), refused, and writes (no answer). */
+  /** Calls started in an odd epoch (the device destroyed) that were admitted (must be 0), refused, and writes (no answer). */
   lateAdmitted: number;
   lateRefused: number;
   lateWrites: number;

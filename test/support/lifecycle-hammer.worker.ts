@@ -1,12 +1,15 @@
 // A worker that attaches to a VM (VmCore.attach) and calls one device's
 // register and receive exports by handle in a loop while the main thread
-// destroys it: the side of the lifecycle race that is not the owner.
+// destroys and re-creates it: the side of the lifecycle race that is not the
+// owner.
 //
-// Handshake (Int32Array over `sync`): the worker sets READY once its first
-// call was admitted (the handle reaches the device from this instance), then
-// keeps calling; the main thread sets GONE after its destroy returned
-// "freed"; every call the worker starts after it saw GONE must be refused.
-// It then stops and posts its tallies.
+// Handshake (Int32Array over `sync`, lifecycle-hammer.ts H): before each call
+// the worker reads EPOCH, odd while the main thread has destroyed the device
+// and not yet begun the next create; after the call it stores that epoch in
+// DONE (so the main thread knows no call that read an odd epoch is still
+// running before it creates again) and counts admitted calls in ADMITTED.
+// Every call started in an odd epoch must be refused. It stops at STOP and
+// posts its tallies.
 import { parentPort, workerData } from "node:worker_threads";
 import { VmCore } from "../../src/index.js";
 import { H, type HammerJob, type HammerResult } from "./lifecycle-hammer.js";
@@ -26,13 +29,13 @@ io.fill(0xff, 0, 6);
 io[12] = 0x08; io[13] = 0x00;
 
 // One round of calls: [admitted, refused] for each, judged by its answer.
-// "in": admitted, "out": refused, "w": a write (no answer to judge), else an odd answer.
+// "in": admitted, "out": refused, "w": a write (no answer to judge), "off": admitted by a function with its BAR disabled, else an odd answer.
 type Probe = () => "in" | "out" | "w" | string;
 const probes: Record<HammerJob["model"], Probe[]> = {
   "virtio-net": [
     () => { const v = e.vpci_cfg_read(h, 0, 4) >>> 0; return v === 0x10411af4 ? "in" : v === ONES ? "out" : `cfg ${v.toString(16)}`; },
-    // device_status in the common configuration (BAR 4; the main thread enabled memory space): 0, no driver.
-    () => { const v = e.vpci_bar_read(h, 4, 0x14, 1) >>> 0; return v === 0 ? "in" : v === ONES ? "out" : `status ${v}`; },
+    // device_status in the common configuration (BAR 4): 0, no driver; 0xff ("off") while a new device's memory space is not yet enabled.
+    () => { const v = e.vpci_bar_read(h, 4, 0x14, 1) >>> 0; return v === 0 ? "in" : v === ONES ? "out" : v === 0xff ? "off" : `status ${v}`; },
     // A notification of queue 0 (NOTIFY_OFF): through the virtio device-type table to virtio-net, which ignores it (no driver).
     () => { e.vpci_bar_write(h, 4, 0x3000, 2, 0); r.notifies++; return "w"; },
     () => { const s = e.vnet_receive(h, 0, 60); return s === BAD ? "out" : s >= 0 ? "in" : `receive ${s}`; },
@@ -55,20 +58,20 @@ const probes: Record<HammerJob["model"], Probe[]> = {
 
 const r: HammerResult = { admitted: 0, refused: 0, lateAdmitted: 0, lateRefused: 0, lateWrites: 0, odd: [], notifies: 0 };
 const list = probes[job.model];
-let after = 0;
-// Bounded: the main thread sets GONE once its destroy returned, then `after` more calls.
-const total = job.rounds === undefined ? Infinity : job.rounds * list.length;
-for (let i = 0; job.rounds === undefined ? after < job.after : i < total; i++) {
-  const gone = Atomics.load(sync, H.GONE) === 1;
+// Bounded: by `rounds`, or by the main thread's STOP.
+for (let i = 0; job.rounds === undefined ? Atomics.load(sync, H.STOP) === 0 : i < job.rounds * list.length; i++) {
+  const epoch = Atomics.load(sync, H.EPOCH);
+  const gone = (epoch & 1) === 1;
   const v = list[i % list.length]();
   if (v === "in") {
     r.admitted++;
     if (gone) r.lateAdmitted++;
-    if (r.admitted === 1) { Atomics.store(sync, H.READY, 1); Atomics.notify(sync, H.READY); }
+    Atomics.add(sync, H.ADMITTED, 1);
   } else if (v === "out") { r.refused++; if (gone) r.lateRefused++; }
   else if (v === "w") { if (gone) r.lateWrites++; } // judged by the device's counters
+  else if (v === "off") { if (gone) r.lateAdmitted++; } // a device answered: never while it is gone
   else if (r.odd.length < 8) r.odd.push(v);
-  if (gone) after++;
+  Atomics.store(sync, H.DONE, epoch);
   Atomics.add(sync, H.CALLS, 1);
 }
 parentPort!.postMessage(r);
