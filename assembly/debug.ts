@@ -10,6 +10,7 @@ import * as dirty from "./core/dirty";
 import * as pg from "./migration/pages";
 import { deltaEncode, deltaDecode, PAGE } from "./migration/delta";
 import { envPeekKind } from "./core/state";
+import { LC_TABLES, LC_SLOTS, lcHold, lcLeave } from "./core/lifecycle";
 
 /** The largest status value (the host has it as CoreDefs.STATUS_MAX). */
 export function status_max(): i32 { return STATUS_MAX; }
@@ -42,4 +43,18 @@ export function mig_delta_encode(oldOff: u32, newOff: u32, outOff: u32, cap: u32
 export function mig_delta_decode(pageOff: u32, inOff: u32, len: u32): i32 {
   if (!vm.ioRangeOk(pageOff, PAGE) || !vm.ioRangeOk(inOff, len)) return Status.ERR_INVALID_ARG;
   return deltaDecode(vm.ioPtr() + pageOff, vm.ioPtr() + inOff, len);
+}
+
+/**
+ * Take a reference on device `h` of lifecycle table `table` (core/lifecycle.ts
+ * LC_*), as an entry point in progress on another thread would hold it: 1 if
+ * taken, 0 if refused. Tests pair it with lc_release.
+ */
+export function lc_hold(table: u32, h: i32): i32 {
+  if (table >= LC_TABLES) return 0;
+  return lcHold(table, h, LC_SLOTS) != 0 ? 1 : 0;
+}
+/** Drop a reference lc_hold took. */
+export function lc_release(table: u32, h: i32): void {
+  if (table < LC_TABLES && h > 0 && h < LC_SLOTS) lcLeave(table, h);
 }

@@ -1,5 +1,6 @@
 // The platform-neutral public API (Node and browser entries both re-export it).
 export { Status, statusName, VmdevError, type StatusCode } from "./status.js";
+export { finishDestroy, DRAIN_WAIT_MS, type DestroyResult } from "./lifecycle.js";
 export { CoreCounter } from "./counters.js";
 export { VmCore, GuestMemory, DirtyBitmap, PAGE_SIZE, PAGE_SHIFT, GUEST_BITMAP, type VmCoreOptions, type PageRange, type SharedVm } from "./vm-core.js";
 export { instantiate, createMemory, WASM_FILES, type ForeignRam, type WasmVariant, type VmdevWasm } from "./wasm.js";

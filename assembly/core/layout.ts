@@ -50,7 +50,11 @@ export const CB_COUNTERS: usize = CB_BITMAPS + <usize>MAX_BITMAPS * BITMAP_SLOT;
 export const CB_APIC_SET: usize = CB_COUNTERS + <usize>MAX_COUNTERS * 8;
 /** u32: address of the ring object table (assembly/rings), 0 until the first ring object; attached instances find it here. */
 export const CB_RINGS: usize = CB_APIC_SET + 4;
-export const CB_SIZE: usize = CB_APIC_SET + 8;
+/** 3 × u32: addresses of the device models' handle tables (core/lifecycle.ts), 0 until first used. */
+export const CB_LIFECYCLE: usize = CB_APIC_SET + 8;
+/** u32: address of the virtio device-type table (virtio/dispatch.ts), 0 until the first type registers. */
+export const CB_VIRTIO_TYPES: usize = CB_LIFECYCLE + 12;
+export const CB_SIZE: usize = CB_VIRTIO_TYPES + 4;
 
 export const CBF_INIT: u32 = 1;
 export const CBF_FOREIGN: u32 = 2;

@@ -76,7 +76,11 @@
 // | counters | EEPROM (64 words) | PHY (32 words) | TX contexts (2 × 16)
 // | host outbox | TX gather buffer | receive backlog (a byte ring).
 
+import { Status } from "../core/status";
 import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree } from "../core/layout";
+import {
+  LC_E1000, lcEnter, lcLeave, lcPeek, lcReserve, lcSet, lcAbort, lcOpen, lcClose, lcDetach, lcRefs, lcClosing, lcPoison, lcTableCost,
+} from "../core/lifecycle";
 import { FS_BYTES, rxfInit, rxfExactSet } from "../net/filter";
 import { E1K_MMIO_BYTES, E1K_MAX_RX_FRAME, E1K_COUNTERS, E1K_NO_DEADLINE, E1kCounter } from "./defs";
 import {
@@ -157,8 +161,6 @@ const CTX_BYTES: u32 = 16;
   txAbsAt: u64;
 }
 
-let table: usize = 0;
-
 // Per-instance scratch (one device works at a time): a descriptor, a short
 // frame padded to 60 bytes, and the frame being stored to the guest
 // (stripped, FCS appended).
@@ -180,14 +182,29 @@ export function e1kScratch(): bool {
 
 export function e1kScratchCost(): u64 { return regionCost(SCRATCH_BYTES, 64); }
 
-// @ts-ignore: decorator
-@inline function slot(h: i32): usize { return table + (<usize>h << 2); }
+/** Device for handle `h` (being created or open), or 0; no reference taken (the owner's create and destroy). */
+export function e1kGet(h: i32): usize { return lcPeek(LC_E1000, h, E1K_MAX_DEVICES); }
 
-/** Device for handle `h`, or 0. */
-export function e1kGet(h: i32): usize {
-  if (h <= 0 || h >= E1K_MAX_DEVICES || table == 0) return 0;
-  return <usize>load<u32>(slot(h));
+/**
+ * Device `h` for an entry point, with a reference taken (core/lifecycle.ts;
+ * paired with e1kLeave), this instance's scratch made; or null, counted as a
+ * bad handle (unknown or destroyed).
+ */
+// @ts-ignore: decorator
+@inline export function e1kEnter(h: i32): E1k | null {
+  const p = lcEnter(LC_E1000, h, E1K_MAX_DEVICES);
+  if (p == 0) return null;
+  // An instance attached to the VM makes its scratch on its first call.
+  if (descBuf == 0 && !e1kScratch()) { lcLeave(LC_E1000, h); return null; }
+  return changetype<E1k>(p);
 }
+
+/** Drop the reference e1kEnter took. */
+// @ts-ignore: decorator
+@inline export function e1kLeave(d: E1k): void { lcLeave(LC_E1000, <i32>d.handle); }
+
+/** Calls in progress on device `h` (any thread), -1 for a handle naming no device. */
+export function e1kInFlight(h: i32): i32 { return lcRefs(LC_E1000, h, E1K_MAX_DEVICES); }
 
 // @ts-ignore: decorator
 @inline function a16(n: u64): u64 { return (n + 15) & ~<u64>15; }
@@ -208,21 +225,17 @@ export function e1kBlockBytes(backlogBytes: u32): u64 { return OFF_BACKLOG + <u6
 
 /** The most linear memory e1kCreate takes (handle table on first use included). */
 export function e1kCost(backlogBytes: u32): u64 {
-  return regionCost(<u64>E1K_MAX_DEVICES * 4, 8) + blockCost(e1kBlockBytes(backlogBytes), DEV_ALIGN);
+  return lcTableCost() + blockCost(e1kBlockBytes(backlogBytes), DEV_ALIGN);
 }
 
-/** Make a device; returns its handle or -Status with nothing taken. The caller resets it. */
+/** Make a device; returns its handle (attached, not yet open: the caller resets it, then e1kOpen) or -Status with nothing taken. */
 export function e1kCreate(macHi: u32, macLo: u32, backlogFrames: u32, backlogBytes: u32): i32 {
-  if (table == 0) {
-    table = regionAlloc(<u64>E1K_MAX_DEVICES * 4, 8);
-    if (table == 0) return -5; // Status.ERR_NO_MEMORY
-  }
-  let h: i32 = 1;
-  while (h < E1K_MAX_DEVICES && load<u32>(slot(h)) != 0) h++;
-  if (h >= E1K_MAX_DEVICES) return -24; // Status.ERR_FULL
+  e1kReap();
+  const h = lcReserve(LC_E1000, E1K_MAX_DEVICES);
+  if (h < 0) return h;
   const total = e1kBlockBytes(backlogBytes);
   const p = blockAlloc(total, DEV_ALIGN);
-  if (p == 0) return -5;
+  if (p == 0) { lcAbort(LC_E1000, h); return -Status.ERR_NO_MEMORY; }
   // Everything but the outbox, gather buffer and backlog is read before written: zero it.
   memory.fill(p, 0, <usize>OFF_OUT);
   const d = changetype<E1k>(p);
@@ -244,17 +257,40 @@ export function e1kCreate(macHi: u32, macLo: u32, backlogFrames: u32, backlogByt
   // MAC in wire order: macHi holds bytes 0..1, macLo bytes 2..5 (big-endian numbers).
   d.mac = (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16);
   d.hostLink = 1;
-  store<u32>(slot(h), <u32>p);
+  lcSet(LC_E1000, h, p);
   return h;
 }
 
-/** Forget handle `h` and give its block back. */
-export function e1kDestroy(h: i32): bool {
+/** Open device `h`: entry points admit calls from now on. */
+export function e1kOpen(h: i32): void { lcOpen(LC_E1000, h); }
+
+/**
+ * Destroy device `h`: close it (later calls refused, DMA stopped), then free
+ * its handle and block once no call holds it. OK, ERR_BAD_HANDLE, or
+ * ERR_MORE (calls in progress on other threads: call again once drained;
+ * the next create frees it too).
+ */
+export function e1kDestroy(h: i32): i32 {
   const p = e1kGet(h);
-  if (p == 0) return false;
-  store<u32>(slot(h), 0);
-  blockFree(p, changetype<E1k>(p).blockBytes, DEV_ALIGN);
-  return true;
+  const c = lcClose(LC_E1000, h, E1K_MAX_DEVICES);
+  if (c == 0) return Status.ERR_BAD_HANDLE;
+  if (c == 1) changetype<E1k>(p).quiesced = 1;
+  return e1kDetach(h);
+}
+
+function e1kDetach(h: i32): i32 {
+  const p = lcDetach(LC_E1000, h);
+  if (p == 0) return Status.ERR_MORE;
+  const bytes = changetype<E1k>(p).blockBytes;
+  lcPoison(p, bytes);
+  blockFree(p, bytes, DEV_ALIGN);
+  return Status.OK;
+}
+
+/** Free every destroyed device whose calls have drained. */
+function e1kReap(): void {
+  // Bounded by E1K_MAX_DEVICES.
+  for (let h: i32 = 1; h < E1K_MAX_DEVICES; h++) if (lcClosing(LC_E1000, h, E1K_MAX_DEVICES)) e1kDetach(h);
 }
 
 // ---- Register file and counters ---------------------------------------------------

@@ -2,6 +2,10 @@
 // by handles (1..15, their own namespace); frames cross by offsets into the
 // calling instance's I/O buffer; guest time `now` (ns) comes with every call
 // that can move a timer. See src/devices/e1000/device.ts for the typed API.
+// Every entry point holds its device with one reference (dev / out:
+// core/lifecycle.ts), so e1k_destroy on one thread never frees a device
+// under a call on another; a call on a destroyed handle returns
+// ERR_BAD_HANDLE (or the documented value for a missing device).
 
 import { Status } from "../core/status";
 import { counterAdd, Counter } from "../core/layout";
@@ -12,7 +16,7 @@ import {
   PENDING_TX, PENDING_INTX,
 } from "./defs";
 import { ICR_LSC, PHY_REGS } from "./regs";
-import { E1k, e1kGet, e1kCreate, e1kDestroy, e1kScratch, e1kScratchCost, e1kCost } from "./device";
+import { E1k, e1kGet, e1kEnter, e1kLeave, e1kInFlight, e1kCreate, e1kOpen, e1kDestroy, e1kScratch, e1kScratchCost, e1kCost } from "./device";
 import { crcTablesReady } from "../net/filter";
 import { regionCost } from "../core/layout";
 import { barRead, barWrite, powerOn, regPeek, tick } from "./gate";
@@ -30,11 +34,12 @@ import { e1kSwitchRegister } from "./port";
 import { e1kHostSetMac, e1kHostSetVfta } from "./host-ctl";
 import { VFTA_WORDS } from "./regs";
 
-function dev(h: i32): E1k | null {
-  const p = e1kGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  return changetype<E1k>(p);
-}
+/** Device `h` with a reference taken (paired with out / e1kLeave), or null (counted as a bad handle). */
+// @ts-ignore: decorator
+@inline function dev(h: i32): E1k | null { return e1kEnter(h); }
+/** Drop the reference dev took, passing `v` through. */
+// @ts-ignore: decorator
+@inline function out<T>(d: E1k, v: T): T { e1kLeave(d); return v; }
 
 function argsOk(macHi: u32, backlogFrames: u32, backlogBytes: u32): bool {
   return macHi <= 0xffff && ((macHi >> 8) & 1) == 0 &&
@@ -60,6 +65,7 @@ export function e1k_create(macHi: u32, macLo: u32, backlogFrames: u32, backlogBy
   eepromBuild(d);
   pciReset(d);
   powerOn(d);
+  e1kOpen(h);
   return h;
 }
 
@@ -70,26 +76,35 @@ export function e1k_memory_bytes(backlogFrames: u32, backlogBytes: u32): i64 {
   return <i64>(e1kCost(backlogBytes) + e1kScratchCost() + regionCost(8 * 1024, 64) + savedListCost());
 }
 
-/** Destroy device `h`; its handle and memory are free for the next create. */
+/**
+ * Destroy device `h`: it closes (every later call on `h` is refused) and
+ * stops; once no call holds it its handle and memory are free for the next
+ * create. OK when freed; ERR_MORE while calls on other threads still hold it
+ * (e1k_in_flight > 0): call e1k_destroy again after they drained (the next
+ * e1k_create also frees it).
+ */
 export function e1k_destroy(h: i32): i32 {
   if (e1kGet(h) != 0) nswDetach(DeviceKind.E1000, <u32>h);
-  if (e1kDestroy(h)) return Status.OK;
-  counterAdd(Counter.BAD_HANDLE, 1);
-  return Status.ERR_BAD_HANDLE;
+  const s = e1kDestroy(h);
+  if (s == Status.ERR_BAD_HANDLE) counterAdd(Counter.BAD_HANDLE, 1);
+  return s;
 }
+
+/** Calls in progress on device `h` on any thread, while it is open or destroyed but not yet freed; -ERR_BAD_HANDLE for a handle naming no device. */
+export function e1k_in_flight(h: i32): i32 { const n = e1kInFlight(h); return n < 0 ? -Status.ERR_BAD_HANDLE : n; }
 
 /** Power-on reset of the function, PCI configuration included (the host's link setting is kept). */
 export function e1k_reset(h: i32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   pciReset(d);
   powerOn(d);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** PCI configuration read of `width` bytes at `off`; all ones for a bad handle. */
 export function e1k_cfg_read(h: i32, off: u32, width: u32): u32 {
   const d = dev(h); if (d == null) return 0xffffffff;
-  return cfgRead(d, off, width, d.line != 0);
+  return out(d, cfgRead(d, off, width, d.line != 0));
 }
 
 /** PCI configuration write; the units look at their rings again (bus mastering may have come on). */
@@ -102,31 +117,33 @@ export function e1k_cfg_write(h: i32, off: u32, width: u32, v: u32, now: u64): v
   txKick(d, now);
   rxDrain(d, now);
   irqUpdate(d, now);
+  e1kLeave(d);
 }
 
 /** BAR `bar` (0 registers, 1 I/O window) read of `width` bytes at `off`. */
 export function e1k_bar_read(h: i32, bar: u32, off: u32, width: u32, now: u64): u32 {
   const d = dev(h); if (d == null) return 0xffffffff;
-  return barRead(d, bar, off, width, now);
+  return out(d, barRead(d, bar, off, width, now));
 }
 
 /** BAR `bar` (0 registers, 1 I/O window) write of `width` bytes at `off` at guest time `now`. */
 export function e1k_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32, now: u64): void {
   const d = dev(h); if (d == null) return;
   barWrite(d, bar, off, width, v, now);
+  e1kLeave(d);
 }
 
 /** Register value at BAR0 offset `off` without read effects (diagnostics, tests). */
 export function e1k_reg_peek(h: i32, off: u32): u32 {
   const d = dev(h); if (d == null) return 0;
-  if ((off & 3) != 0 || off >= E1K_MMIO_BYTES) return 0;
-  return regPeek(d, off);
+  if ((off & 3) != 0 || off >= E1K_MMIO_BYTES) return out(d, 0);
+  return out(d, regPeek(d, off));
 }
 
 /** PHY register `r` (0..31) without read effects. */
 export function e1k_phy_peek(h: i32, r: u32): u32 {
-  const d = dev(h); if (d == null || r >= PHY_REGS) return 0;
-  return phyReg(d, r);
+  const d = dev(h); if (d == null) return 0;
+  return out(d, r >= PHY_REGS ? 0 : phyReg(d, r));
 }
 
 /**
@@ -137,43 +154,43 @@ export function e1k_phy_peek(h: i32, r: u32): u32 {
  */
 export function e1k_receive(h: i32, ioOff: u32, len: u32, now: u64): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
+  if (!ioRangeOk(ioOff, len)) return out(d, Status.ERR_INVALID_ARG);
   now = tick(d, now);
   const s = rxReceive(d, ioPtr() + ioOff, len, now);
   irqUpdate(d, now);
-  return s;
+  return out(d, s);
 }
 
 /** Frames waiting for the host (laid out as u32 length, bytes, padded to 4, from e1k_tx_ptr). */
-export function e1k_tx_frames(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.txOutFrames; }
+export function e1k_tx_frames(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>d.txOutFrames); }
 /** Address of the frames waiting for the host (see e1k_tx_frames), 0 for a bad handle. */
-export function e1k_tx_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.txOut; }
+export function e1k_tx_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : out(d, d.txOut); }
 /** The host took the frames: clear the outbox and restart a transmit ring that stopped on it. */
 export function e1k_tx_done(h: i32, now: u64): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   now = tick(d, now);
   txDrained(d, now);
   irqUpdate(d, now);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Fire the timers due at guest time `now` (the host calls this at e1k_next_deadline). */
 export function e1k_advance(h: i32, now: u64): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   tick(d, now);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Earliest guest time the device wants e1k_advance, or all ones for none. */
 export function e1k_next_deadline(h: i32): u64 {
   const d = dev(h); if (d == null) return 0xffff_ffff_ffff_ffff;
-  return irqNextDeadline(d);
+  return out(d, irqNextDeadline(d));
 }
 
 /** Plug (1) or unplug (0) the cable: the link follows, with a link-status-change interrupt. */
 export function e1k_set_link(h: i32, up: u32, now: u64): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (up > 1) return Status.ERR_INVALID_ARG;
+  if (up > 1) return out(d, Status.ERR_INVALID_ARG);
   now = tick(d, now);
   d.hostLink = up;
   if (phyRefresh(d)) {
@@ -181,29 +198,28 @@ export function e1k_set_link(h: i32, up: u32, now: u64): i32 {
     if (up != 0) { txKick(d, now); rxDrain(d, now); }
   }
   irqUpdate(d, now);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** What the host must look at after a call (PENDING_TX, PENDING_INTX); 0 for an unknown handle. */
 export function e1k_pending(h: i32): u32 {
-  const p = e1kGet(h); if (p == 0) return 0;
-  const d = changetype<E1k>(p);
+  const d = dev(h); if (d == null) return 0;
   let v: u32 = 0;
   if (d.txOutFrames != 0) v |= PENDING_TX;
   if (d.line != 0 && !intxDisabled(d)) v |= PENDING_INTX;
-  return v;
+  return out(d, v);
 }
 
 /** INTA# level: 1 asserted (the PCI command's INTx disable forces it low). */
-export function e1k_intx(h: i32): i32 { const d = dev(h); return d == null ? 0 : (d.line != 0 && !intxDisabled(d) ? 1 : 0); }
+export function e1k_intx(h: i32): i32 { const d = dev(h); return d == null ? 0 : out(d, d.line != 0 && !intxDisabled(d) ? 1 : 0); }
 
 /** Address of the device's u64 counters (E1K_COUNTERS of them, named by defs.ts E1kCounter). */
-export function e1k_counters_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.counters; }
+export function e1k_counters_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : out(d, d.counters); }
 /** Frames waiting in the receive backlog. */
-export function e1k_backlog(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.backlogFrames; }
+export function e1k_backlog(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>d.backlogFrames); }
 
 /** Stop DMA (host frames wait in the backlog, the transmit ring is not read). Call before e1k_save. */
-export function e1k_quiesce(h: i32): i32 { const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE; d.quiesced = 1; return Status.OK; }
+export function e1k_quiesce(h: i32): i32 { const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE; d.quiesced = 1; return out(d, Status.OK); }
 /** Undo e1k_quiesce and look at both rings once. */
 export function e1k_resume(h: i32, now: u64): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
@@ -212,15 +228,15 @@ export function e1k_resume(h: i32, now: u64): i32 {
   txKick(d, now);
   rxDrain(d, now);
   irqUpdate(d, now);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Save the device as an envelope at the start of the I/O buffer; its length or -Status. */
-export function e1k_save(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : e1kSave(d); }
+export function e1k_save(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, e1kSave(d)); }
 /** I/O buffer bytes a save of this device can need. */
-export function e1k_state_bound(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>e1kStateBound(d); }
+export function e1k_state_bound(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>e1kStateBound(d)); }
 /** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
-export function e1k_restore(h: i32, len: u32): i32 { const d = dev(h); return d == null ? Status.ERR_BAD_HANDLE : e1kRestore(d, len); }
+export function e1k_restore(h: i32, len: u32): i32 { const d = dev(h); return d == null ? Status.ERR_BAD_HANDLE : out(d, e1kRestore(d, len)); }
 
 /**
  * Host-initiated MAC change (macHi bytes 0..1, macLo 2..5, big-endian
@@ -230,15 +246,15 @@ export function e1k_restore(h: i32, len: u32): i32 { const d = dev(h); return d 
  */
 export function e1k_set_mac(h: i32, macHi: u32, macLo: u32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0 || (macHi | macLo) == 0) return Status.ERR_INVALID_ARG;
+  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0 || (macHi | macLo) == 0) return out(d, Status.ERR_INVALID_ARG);
   e1kHostSetMac(d, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16));
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Replace the VLAN filter table (VFTA, 128 words, §13.5.1) with the 512 bytes at `ioOff` (bit v: VLAN id v passes; RCTL.VFE decides whether it filters); a Status. */
 export function e1k_set_vfta(h: i32, ioOff: u32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, VFTA_WORDS * 4)) return Status.ERR_INVALID_ARG;
+  if (!ioRangeOk(ioOff, VFTA_WORDS * 4)) return out(d, Status.ERR_INVALID_ARG);
   e1kHostSetVfta(d, ioPtr() + ioOff);
-  return Status.OK;
+  return out(d, Status.OK);
 }

@@ -9,15 +9,19 @@ import { Status } from "../core/status";
 import { DeviceKind } from "../core/defs";
 import { portKindRegister } from "../net/ports";
 import { E1k, e1kGet } from "./device";
+import { LC_E1000, lcHold, lcLeave } from "../core/lifecycle";
+import { E1K_MAX_DEVICES } from "./regs";
 import { rxReceive } from "./rx";
 import { irqUpdate } from "./irq";
 
 function portDeliver(h: u32, frame: usize, len: u32): void {
-  const p = e1kGet(<i32>h);
+  // The port may be going away on another thread: hold it for the delivery.
+  const p = lcHold(LC_E1000, <i32>h, E1K_MAX_DEVICES);
   if (p == 0) return;
   const d = changetype<E1k>(p);
   rxReceive(d, frame, len, d.lastNow);
   irqUpdate(d, d.lastNow);
+  lcLeave(LC_E1000, <i32>h);
 }
 
 function portCheck(h: u32): i32 { return e1kGet(<i32>h) != 0 ? Status.OK : Status.ERR_BAD_HANDLE; }

@@ -11,7 +11,10 @@
 
 import { Status } from "../core/status";
 import { FS_BYTES, rxfInit, rxfExactSet } from "../net/filter";
-import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
+import { blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
+import {
+  LC_NE2K, lcEnter, lcLeave, lcPeek, lcReserve, lcSet, lcAbort, lcOpen, lcClose, lcDetach, lcRefs, lcClosing, lcPoison, lcTableCost,
+} from "../core/lifecycle";
 import {
   MAX_NE2K, NE2K_COUNTERS, PROM_BYTES, RAM_BYTES, SLOT_BYTES, OUTBOX_FRAMES, BUS_PCI, BUS_ISA, MAX_BACKLOG,
   CR_STP, CR_RD_ABORT, ISR_RST, IMR_MASK, DCR_LAS, Ne2kCounter,
@@ -90,16 +93,20 @@ import {
 }
 
 const DEV_ALIGN: u32 = 16;
-let table: usize = 0;
 
+/** Device `h` (being created or open) or 0; no reference taken (the owner's create and destroy). */
+export function ne2kGet(h: i32): usize { return lcPeek(LC_NE2K, h, MAX_NE2K); }
+
+/** Device `h` for an entry point with a reference taken (core/lifecycle.ts; paired with ne2kLeave), or null, counted as a bad handle. */
 // @ts-ignore: decorator
-@inline function slot(h: i32): usize { return table + (<usize>h << 2); }
+@inline export function ne2kEnter(h: i32): Ne2k | null { return changetype<Ne2k | null>(lcEnter(LC_NE2K, h, MAX_NE2K)); }
 
-/** Device `h` or 0 (unknown handle). */
-export function ne2kGet(h: i32): usize {
-  if (h <= 0 || h >= MAX_NE2K || table == 0) return 0;
-  return <usize>load<u32>(slot(h));
-}
+/** Drop the reference ne2kEnter took. */
+// @ts-ignore: decorator
+@inline export function ne2kLeave(d: Ne2k): void { lcLeave(LC_NE2K, <i32>d.handle); }
+
+/** Calls in progress on device `h` (any thread), -1 for a handle naming no device. */
+export function ne2kInFlight(h: i32): i32 { return lcRefs(LC_NE2K, h, MAX_NE2K); }
 
 // @ts-ignore: decorator
 @inline function align16(n: u64): u64 { return (n + 15) & ~<u64>15; }
@@ -111,22 +118,18 @@ function layoutBytes(backlog: u32): u64 {
 
 /** The most linear memory ne2kCreate takes (its handle table on first use included). */
 export function ne2kCost(backlog: u32): u64 {
-  return regionCost(<u64>MAX_NE2K * 4, 8) + blockCost(layoutBytes(backlog), DEV_ALIGN);
+  return lcTableCost() + blockCost(layoutBytes(backlog), DEV_ALIGN);
 }
 
 /** Make a device; returns its handle or -Status with nothing taken. The caller validated the arguments. */
 export function ne2kCreate(bus: u32, macHi: u32, macLo: u32, backlog: u32): i32 {
   if ((bus != BUS_PCI && bus != BUS_ISA) || backlog < 1 || backlog > MAX_BACKLOG) return -Status.ERR_INVALID_ARG;
-  if (table == 0) {
-    table = regionAlloc(<u64>MAX_NE2K * 4, 8);
-    if (table == 0) return -Status.ERR_NO_MEMORY;
-  }
-  let h: i32 = 1;
-  while (h < MAX_NE2K && load<u32>(slot(h)) != 0) h++;
-  if (h >= MAX_NE2K) return -Status.ERR_FULL;
+  ne2kReap();
+  const h = lcReserve(LC_NE2K, MAX_NE2K);
+  if (h < 0) return h;
   const total = layoutBytes(backlog);
   const p = blockAlloc(total, DEV_ALIGN);
-  if (p == 0) return -Status.ERR_NO_MEMORY;
+  if (p == 0) { lcAbort(LC_NE2K, h); return -Status.ERR_NO_MEMORY; }
   // A reused block holds old bytes: clear all but the backlog and outbox slots (their lengths say what is valid).
   let o = <usize>align16(offsetof<Ne2k>());
   memory.fill(p, 0, o + <usize>NE2K_COUNTERS * 8 + FS_BYTES + PROM_BYTES + RAM_BYTES);
@@ -141,17 +144,35 @@ export function ne2kCreate(bus: u32, macHi: u32, macLo: u32, backlog: u32): i32 
   d.backlog = p + o;
   writeProm(d);
   powerOn(d);
-  store<u32>(slot(h), <u32>p);
+  lcSet(LC_NE2K, h, p);
+  lcOpen(LC_NE2K, h);
   return h;
 }
 
+/**
+ * Destroy device `h`: close it (later calls refused), then free its handle
+ * and block once no call holds it. OK, ERR_BAD_HANDLE, or ERR_MORE (calls in
+ * progress on other threads: call again once drained; the next create
+ * frees it too).
+ */
 export function ne2kDestroy(h: i32): i32 {
-  const p = ne2kGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return Status.ERR_BAD_HANDLE; }
-  const d = changetype<Ne2k>(p);
-  store<u32>(slot(h), 0);
-  blockFree(p, d.blockBytes, DEV_ALIGN);
+  if (lcClose(LC_NE2K, h, MAX_NE2K) == 0) { counterAdd(Counter.BAD_HANDLE, 1); return Status.ERR_BAD_HANDLE; }
+  return ne2kDetach(h);
+}
+
+function ne2kDetach(h: i32): i32 {
+  const p = lcDetach(LC_NE2K, h);
+  if (p == 0) return Status.ERR_MORE;
+  const bytes = changetype<Ne2k>(p).blockBytes;
+  lcPoison(p, bytes);
+  blockFree(p, bytes, DEV_ALIGN);
   return Status.OK;
+}
+
+/** Free every destroyed device whose calls have drained. */
+function ne2kReap(): void {
+  // Bounded by MAX_NE2K.
+  for (let h: i32 = 1; h < MAX_NE2K; h++) if (lcClosing(LC_NE2K, h, MAX_NE2K)) ne2kDetach(h);
 }
 
 /**

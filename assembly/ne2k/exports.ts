@@ -1,13 +1,16 @@
 // Exports of the NE2000 (DP8390 / RTL8029AS) model: numbers in, numbers out.
 // Devices are named by handles (1..7); frames cross by offsets into the
 // calling instance's I/O buffer. See src/devices/ne2k/device.ts for the typed API.
+// Every entry point holds its device with one reference (dev / out:
+// core/lifecycle.ts), so ne2k_destroy on one thread never frees a device
+// under a call on another; a call on a destroyed handle returns
+// ERR_BAD_HANDLE (or the documented value for a missing device).
 
 import { Status } from "../core/status";
-import { counterAdd, Counter } from "../core/layout";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
-import { Ne2k, ne2kGet, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN, writeProm } from "./device";
+import { Ne2k, ne2kGet, ne2kEnter, ne2kLeave, ne2kInFlight, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN, writeProm } from "./device";
 import { portRead, portWrite, dataRunLength, runRead, runCommit, runMove } from "./model";
 import { rxFromHost, rxDrain } from "./rx";
 import { ne2kTxDrained, ne2kTxResume } from "./tx";
@@ -19,14 +22,16 @@ import { nswDetach } from "../net/switch";
 import { DeviceKind } from "../core/defs";
 import { ne2kSwitchRegister } from "./port";
 
-/** Device `h`; a read-ahead the host left outstanding counts as all taken (ne2k_run_read). */
-function dev(h: i32): Ne2k | null {
-  const p = ne2kGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
-  const d = changetype<Ne2k>(p);
-  d.specN = 0;
+/** Device `h` with a reference taken (paired with out / ne2kLeave), or null; a read-ahead the host left outstanding counts as all taken (ne2k_run_read). */
+// @ts-ignore: decorator
+@inline function dev(h: i32): Ne2k | null {
+  const d = ne2kEnter(h);
+  if (d != null) d.specN = 0;
   return d;
 }
+/** Drop the reference dev took, passing `v` through. */
+// @ts-ignore: decorator
+@inline function out<T>(d: Ne2k, v: T): T { ne2kLeave(d); return v; }
 
 // @ts-ignore: decorator
 @inline function ones(width: u32): u32 { return width >= 4 ? 0xffffffff : (1 << (width << 3)) - 1; }
@@ -55,10 +60,20 @@ export function ne2k_memory_bytes(backlog: u32): i64 {
 }
 
 /** Destroy device `h`; its handle and memory are free for the next create. */
+/**
+ * Destroy device `h`: it closes (every later call on `h` is refused); once
+ * no call holds it its handle and memory are free for the next create. OK
+ * when freed; ERR_MORE while calls on other threads still hold it
+ * (ne2k_in_flight > 0): call ne2k_destroy again after they drained (the next
+ * ne2k_create also frees it).
+ */
 export function ne2k_destroy(h: i32): i32 {
   if (ne2kGet(h) != 0) nswDetach(DeviceKind.NE2000, <u32>h);
   return ne2kDestroy(h);
 }
+
+/** Calls in progress on device `h` on any thread, while it is open or destroyed but not yet freed; -ERR_BAD_HANDLE for a handle naming no device. */
+export function ne2k_in_flight(h: i32): i32 { const n = ne2kInFlight(h); return n < 0 ? -Status.ERR_BAD_HANDLE : n; }
 
 /** Power-on reset of the board (PCI configuration included); frames waiting in the backlog are dropped and counted. */
 export function ne2k_reset(h: i32): i32 {
@@ -66,18 +81,19 @@ export function ne2k_reset(h: i32): i32 {
   countN(d, Ne2kCounter.RX_DROPPED, d.backlogCount);
   powerOn(d);
   d.quiesced = 0;
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Port read of `width` (1, 2, 4) at `off` (0..31) of the board's window (ISA, or a PCI host that decoded BAR0 itself). */
 export function ne2k_io_read(h: i32, off: u32, width: u32): u32 {
   const d = dev(h); if (d == null) return ones(width);
-  return portRead(d, off, width);
+  return out(d, portRead(d, off, width));
 }
 /** Port write of `width` (1, 2, 4) at `off` (0..31) of the board's window (ISA, or a PCI host that decoded BAR0 itself). */
 export function ne2k_io_write(h: i32, off: u32, width: u32, v: u32): void {
   const d = dev(h); if (d == null) return;
   portWrite(d, off, width, v);
+  ne2kLeave(d);
 }
 
 /**
@@ -97,6 +113,10 @@ function dataRun(d: Ne2k, off: u32, width: u32, count: u32, p: usize, write: boo
  */
 export function ne2k_io_read_string(h: i32, off: u32, width: u32, count: u32, ioOff: u32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  return out(d, readString(d, off, width, count, ioOff));
+}
+
+function readString(d: Ne2k, off: u32, width: u32, count: u32, ioOff: u32): i32 {
   if ((width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>count * width)) return Status.ERR_INVALID_ARG;
   let p = ioPtr() + ioOff;
   let i = dataRun(d, off, width, count, p, false);
@@ -113,6 +133,10 @@ export function ne2k_io_read_string(h: i32, off: u32, width: u32, count: u32, io
 /** String I/O (x86 `rep outs`): `count` writes of `width` at `off` from `ioOff` of the I/O buffer. */
 export function ne2k_io_write_string(h: i32, off: u32, width: u32, count: u32, ioOff: u32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  return out(d, writeString(d, off, width, count, ioOff));
+}
+
+function writeString(d: Ne2k, off: u32, width: u32, count: u32, ioOff: u32): i32 {
   if ((width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>count * width)) return Status.ERR_INVALID_ARG;
   let p = ioPtr() + ioOff;
   let i = dataRun(d, off, width, count, p, true);
@@ -139,17 +163,16 @@ export function ne2k_io_write_string(h: i32, off: u32, width: u32, count: u32, i
  */
 export function ne2k_run_read(h: i32, viaBar: u32, off: u32, width: u32, max: u32, ioOff: u32): i32 {
   const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
-  if (off < NE_DATA || off + width > NE_RESET || (width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>max * width)) return -Status.ERR_INVALID_ARG;
-  if (viaBar != 0 && (d.bus != BUS_PCI || !pciIoEnabled(d))) return 0;
-  return <i32>runRead(d, width, min<u32>(max, RUN_MAX), ioPtr() + ioOff);
+  if (off < NE_DATA || off + width > NE_RESET || (width != 1 && width != 2 && width != 4) || !ioRangeOk(ioOff, <u64>max * width)) return out(d, -Status.ERR_INVALID_ARG);
+  if (viaBar != 0 && (d.bus != BUS_PCI || !pciIoEnabled(d))) return out(d, 0);
+  return out(d, <i32>runRead(d, width, min<u32>(max, RUN_MAX), ioPtr() + ioOff));
 }
 
 /** The guest took `consumed` of the values ne2k_run_read returned: the DMA is left where those reads put it. */
 export function ne2k_run_commit(h: i32, consumed: u32): i32 {
-  const p = ne2kGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return Status.ERR_BAD_HANDLE; }
-  runCommit(changetype<Ne2k>(p), consumed);
-  return Status.OK;
+  const d = ne2kEnter(h); if (d == null) return Status.ERR_BAD_HANDLE;
+  runCommit(d, consumed);
+  return out(d, Status.OK);
 }
 
 /**
@@ -160,32 +183,44 @@ export function ne2k_run_commit(h: i32, consumed: u32): i32 {
  */
 export function ne2k_run_write_budget(h: i32, viaBar: u32, width: u32, max: u32): i32 {
   const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
-  if (width != 1 && width != 2 && width != 4) return -Status.ERR_INVALID_ARG;
-  if (viaBar != 0 && (d.bus != BUS_PCI || !pciIoEnabled(d))) return 0;
-  return <i32>dataRunLength(d, width, true, min<u32>(max, RUN_MAX));
+  if (width != 1 && width != 2 && width != 4) return out(d, -Status.ERR_INVALID_ARG);
+  if (viaBar != 0 && (d.bus != BUS_PCI || !pciIoEnabled(d))) return out(d, 0);
+  return out(d, <i32>dataRunLength(d, width, true, min<u32>(max, RUN_MAX)));
 }
 
 /** PCI configuration read (PCI boards; all ones on ISA). */
 export function ne2k_cfg_read(h: i32, off: u32, width: u32): u32 {
-  const d = dev(h); if (d == null || d.bus != BUS_PCI) return ones(width);
-  return pciConfigRead(d, off, width);
+  const d = dev(h); if (d == null) return ones(width);
+  return out(d, d.bus != BUS_PCI ? ones(width) : pciConfigRead(d, off, width));
 }
 /** PCI configuration write of `width` bytes at `off`. */
 export function ne2k_cfg_write(h: i32, off: u32, width: u32, v: u32): void {
-  const d = dev(h); if (d == null || d.bus != BUS_PCI) return;
-  pciConfigWrite(d, off, width, v);
+  const d = dev(h); if (d == null) return;
+  if (d.bus == BUS_PCI) pciConfigWrite(d, off, width, v);
+  ne2kLeave(d);
 }
 
 /** Access to PCI BAR `bar` (only BAR0 exists); refused while the command register disables I/O space. */
 export function ne2k_bar_read(h: i32, bar: u32, off: u32, width: u32): u32 {
-  const d = dev(h); if (d == null || d.bus != BUS_PCI) return ones(width);
+  const d = dev(h); if (d == null) return ones(width);
+  return out(d, barRead(d, bar, off, width));
+}
+
+function barRead(d: Ne2k, bar: u32, off: u32, width: u32): u32 {
+  if (d.bus != BUS_PCI) return ones(width);
   if (bar != 0) { countN(d, Ne2kCounter.BAD_ACCESS, 1); return ones(width); }
   if (!pciIoEnabled(d)) { countN(d, Ne2kCounter.IO_DISABLED, 1); return ones(width); }
   return portRead(d, off, width);
 }
 /** BAR `bar` (0: the 32 I/O ports) write of `width` bytes at `off`. */
 export function ne2k_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): void {
-  const d = dev(h); if (d == null || d.bus != BUS_PCI) return;
+  const d = dev(h); if (d == null) return;
+  barWrite(d, bar, off, width, v);
+  ne2kLeave(d);
+}
+
+function barWrite(d: Ne2k, bar: u32, off: u32, width: u32, v: u32): void {
+  if (d.bus != BUS_PCI) return;
   if (bar != 0) { countN(d, Ne2kCounter.BAD_ACCESS, 1); return; }
   if (!pciIoEnabled(d)) { countN(d, Ne2kCounter.IO_DISABLED, 1); return; }
   portWrite(d, off, width, v);
@@ -199,19 +234,19 @@ export function ne2k_bar_write(h: i32, bar: u32, off: u32, width: u32, v: u32): 
  */
 export function ne2k_receive(h: i32, ioOff: u32, len: u32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
-  return rxFromHost(d, ioPtr() + ioOff, len);
+  if (!ioRangeOk(ioOff, len)) return out(d, Status.ERR_INVALID_ARG);
+  return out(d, rxFromHost(d, ioPtr() + ioOff, len));
 }
 
 /** Frames the guest transmitted, waiting for the host: count; at most OUTBOX_FRAMES; frame i is at ne2k_tx_ptr + i × SLOT_BYTES (u32 length, then the bytes). */
-export function ne2k_tx_frames(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.outFrames; }
+export function ne2k_tx_frames(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>d.outFrames); }
 /** Address of the frames waiting for the host (see ne2k_tx_frames), 0 for a bad handle. */
-export function ne2k_tx_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.outbox; }
+export function ne2k_tx_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : out(d, d.outbox); }
 /** The host took the outbox frames: a transmission that waited for room completes now. */
 export function ne2k_tx_done(h: i32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
   ne2kTxDrained(d);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /**
@@ -221,21 +256,21 @@ export function ne2k_tx_done(h: i32): i32 {
  * call. 0 for an
  * unknown handle; valid until the device is destroyed.
  */
-export function ne2k_host_flags_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : changetype<usize>(d); }
+export function ne2k_host_flags_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : out(d, changetype<usize>(d)); }
 /** Level of the interrupt line (PCI INTA#, or the ISA IRQ): 1 asserted. */
-export function ne2k_intx(h: i32): i32 { const p = ne2kGet(h); return p != 0 && lineLevel(changetype<Ne2k>(p)) ? 1 : 0; }
+export function ne2k_intx(h: i32): i32 { const d = ne2kEnter(h); return d == null ? 0 : out(d, lineLevel(d) ? 1 : 0); }
 
 /** Address of the device's u64 counters (NE2K_COUNTERS of them, named by defs.ts Ne2kCounter). */
-export function ne2k_counters_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : d.counters; }
+export function ne2k_counters_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : out(d, d.counters); }
 /** Frames waiting in the receive backlog. */
-export function ne2k_backlog(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.backlogCount; }
+export function ne2k_backlog(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>d.backlogCount); }
 
 /** Save the device as an envelope at the start of the I/O buffer; returns its length or -Status. */
-export function ne2k_save(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : ne2kSave(d); }
+export function ne2k_save(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, ne2kSave(d)); }
 /** I/O buffer bytes a save of this device can need. */
-export function ne2k_state_bound(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : <i32>ne2kStateBound(d); }
+export function ne2k_state_bound(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>ne2kStateBound(d)); }
 /** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
-export function ne2k_restore(h: i32, len: u32): i32 { const d = dev(h); return d == null ? Status.ERR_BAD_HANDLE : ne2kRestore(d, len); }
+export function ne2k_restore(h: i32, len: u32): i32 { const d = dev(h); return d == null ? Status.ERR_BAD_HANDLE : out(d, ne2kRestore(d, len)); }
 
 /**
  * The receive filter as programmed, read without touching the register page
@@ -244,6 +279,10 @@ export function ne2k_restore(h: i32, len: u32): i32 { const d = dev(h); return d
  */
 export function ne2k_filter_state(h: i32, which: u32): u32 {
   const d = dev(h); if (d == null) return 0xffffffff;
+  return out(d, filterState(d, which));
+}
+
+function filterState(d: Ne2k, which: u32): u32 {
   if (which == 0) return d.rcr;
   if (which == 1 || which == 2) {
     let v: u32 = 0;
@@ -260,7 +299,7 @@ export function ne2k_filter_state(h: i32, which: u32): u32 {
  * wait in the backlog (judged by the filter when they enter the ring), a
  * CR.TXP waits with TXP set. Guest register accesses still work. A Status.
  */
-export function ne2k_quiesce(h: i32): i32 { const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE; d.quiesced = 1; return Status.OK; }
+export function ne2k_quiesce(h: i32): i32 { const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE; d.quiesced = 1; return out(d, Status.OK); }
 
 /** Undo ne2k_quiesce: a waiting transmission goes, backlog frames enter the ring while it has room. A Status. */
 export function ne2k_resume(h: i32): i32 {
@@ -268,7 +307,7 @@ export function ne2k_resume(h: i32): i32 {
   d.quiesced = 0;
   ne2kTxResume(d);
   rxDrain(d);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /**
@@ -279,9 +318,9 @@ export function ne2k_resume(h: i32): i32 {
  */
 export function ne2k_set_mac(h: i32, macHi: u32, macLo: u32): i32 {
   const d = dev(h); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0 || (macHi | macLo) == 0) return Status.ERR_INVALID_ARG;
+  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0 || (macHi | macLo) == 0) return out(d, Status.ERR_INVALID_ARG);
   d.macHi = macHi; d.macLo = macLo;
   writeProm(d);
   rxfExactSet(d.filt, 0, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16), true);
-  return Status.OK;
+  return out(d, Status.OK);
 }

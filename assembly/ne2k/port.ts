@@ -7,11 +7,16 @@ import { Status } from "../core/status";
 import { DeviceKind } from "../core/defs";
 import { portKindRegister } from "../net/ports";
 import { Ne2k, ne2kGet } from "./device";
+import { LC_NE2K, lcHold, lcLeave } from "../core/lifecycle";
+import { MAX_NE2K } from "./defs";
 import { rxFromHost } from "./rx";
 
 function portDeliver(h: u32, frame: usize, len: u32): void {
-  const p = ne2kGet(<i32>h);
-  if (p != 0) rxFromHost(changetype<Ne2k>(p), frame, len);
+  // The port may be going away on another thread: hold it for the delivery.
+  const p = lcHold(LC_NE2K, <i32>h, MAX_NE2K);
+  if (p == 0) return;
+  rxFromHost(changetype<Ne2k>(p), frame, len);
+  lcLeave(LC_NE2K, <i32>h);
 }
 
 function portCheck(h: u32): i32 { return ne2kGet(<i32>h) != 0 ? Status.OK : Status.ERR_BAD_HANDLE; }

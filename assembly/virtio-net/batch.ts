@@ -2,7 +2,7 @@
 // their receive queues publish once at the end of the batch instead of once
 // per frame (same order, fewer release stores and interrupt decisions).
 
-import { VDev, devGet } from "../virtio/device";
+import { VDev, devHold, devLeave } from "../virtio/device";
 import { netOf, finish, deferList } from "./device";
 
 // Devices touched are listed by handle (≤ 15 exist) in deferList (device.ts).
@@ -39,13 +39,14 @@ export function flushDeferred(): void {
   deferring = false;
   // Bounded: at most 16 devices, each with ≤ 17 queues.
   for (let i: u32 = 0; i < deferCount; i++) {
-    const p = devGet(<i32>load<u32>(deferList + (<usize>i << 2)));
+    const p = devHold(<i32>load<u32>(deferList + (<usize>i << 2)));
     if (p == 0) continue;
     const d = changetype<VDev>(p);
     const n = netOf(d);
     const m = n.rxDefer;
     n.rxDefer = 0;
     for (let qi: u32 = 0; qi < d.numQueues; qi++) if (m & (1 << qi)) finish(d, qi);
+    devLeave(d);
   }
   deferCount = 0;
 }

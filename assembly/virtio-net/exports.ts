@@ -1,15 +1,18 @@
 // Exports of virtio-net: numbers in, numbers out. Devices are named by
 // handles (1..15, shared with every virtio device: the transport registers
 // are virtio/exports.ts); frames cross by offsets into the calling
-// instance's I/O buffer.
+// instance's I/O buffer. Every entry point holds its device with one
+// reference (dev / out: core/lifecycle.ts), so vnet_destroy on one thread never
+// frees a device under a call on another; a call on a destroyed handle
+// returns ERR_BAD_HANDLE (or the documented value for a missing device).
 
 import { Status } from "../core/status";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
 import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, MAX_TX_FRAME, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "./defs";
-import { VDev, devDestroy, devGet, devLookup, devIntxLevel } from "../virtio/device";
-import { dispReset, dispCreate } from "../virtio/dispatch";
+import { VDev, devGet, devOpen, devClose, devDetach, devInFlight, devIntxLevel, devLeave, devOut } from "../virtio/device";
+import { dispReset, dispCreate, dispEnter } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
 import { pciReserve, pciInit, pciResetConfig } from "../virtio/pci";
 import { netInit, netScratch, netStateBytes, netOffered, netOf } from "./device";
@@ -24,8 +27,12 @@ import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
 import { netHostSetMac, netHostSetVlanTable, netHostSetMtu, netHostSend } from "./host-ctl";
 
+/** Device `h` with a reference taken (paired with out / devLeave), or null. */
 // @ts-ignore: decorator
-@inline function dev(h: i32, type: u32): VDev | null { return devLookup(h, type); }
+@inline function dev(h: i32, type: u32): VDev | null { return dispEnter(h, type); }
+/** Drop the reference dev took, passing `v` through. */
+// @ts-ignore: decorator
+@inline function out<T>(d: VDev, v: T): T { return devOut(d, v); }
 
 /**
  * Create a virtio-net device. transport: 1 = PCI, 2 = MMIO. MAC as two
@@ -50,21 +57,37 @@ export function vnet_create(transport: u32, macHi: u32, macLo: u32, pairs: u32, 
   const d = changetype<VDev>(devGet(h));
   netInit(d, macHi, macLo, pairs, mtu, backlog);
   if (transport == TRANSPORT_PCI) pciInit(d);
+  devOpen(h);
   return h;
 }
 
 /**
- * Destroy device `h`: it leaves its link, switch or backend port (a link
- * peer sends to the host again), its handle and memory are free for the
- * next create. The handle is invalid afterwards; a later create may return
- * the same number.
+ * Destroy device `h`, in order: it leaves its link, switch or backend port (a
+ * link peer sends to the host again); it closes (every later call on `h`
+ * is refused) and stops; once no call holds it its handle and memory are free
+ * for the next create. OK when freed; ERR_MORE while calls on other threads
+ * still hold it (vnet_in_flight > 0): call vnet_destroy again after they
+ * drained (the next vnet_create also frees it). The handle is invalid from
+ * the first call on; a later create may return the same number.
  */
 export function vnet_destroy(h: i32): i32 {
-  const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  netPortRelease(h);
-  switchDisconnect(h);
-  return devDestroy(h);
+  const d = devGet(h);
+  if (d != 0 && changetype<VDev>(d).type == DEVICE_NET) {
+    netPortRelease(h);
+    switchDisconnect(h);
+  }
+  const c = devClose(h, DEVICE_NET);
+  if (c == 0) return Status.ERR_BAD_HANDLE;
+  if (c == 1) netOf(changetype<VDev>(d)).quiesced = 1;
+  return devDetach(h);
 }
+
+/**
+ * Calls in progress on device `h` on any thread (the references entry
+ * points hold), counted while it is open or closing; -ERR_BAD_HANDLE for a
+ * handle naming no device. A destroyed device is freed when this reads 0.
+ */
+export function vnet_in_flight(h: i32): i32 { const n = devInFlight(h); return n < 0 ? -Status.ERR_BAD_HANDLE : n; }
 
 /** Power-on reset of the whole function (PCI config space included). */
 export function vnet_reset(h: i32): i32 {
@@ -72,14 +95,14 @@ export function vnet_reset(h: i32): i32 {
   dispReset(d);
   if (d.cfg != 0) pciResetConfig(d);
   netOf(d).quiesced = 0;
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Host → guest frame of `len` bytes at `ioOff` in the I/O buffer. */
 export function vnet_receive(h: i32, ioOff: u32, len: u32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
-  return netReceive(d, ioPtr() + ioOff, len);
+  if (!ioRangeOk(ioOff, len)) return out(d, Status.ERR_INVALID_ARG);
+  return out(d, netReceive(d, ioPtr() + ioOff, len));
 }
 
 /**
@@ -92,33 +115,33 @@ export function vnet_receive(h: i32, ioOff: u32, len: u32): i32 {
  */
 export function vnet_receive_batch(h: i32, ioOff: u32, len: u32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return -Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, len)) return -Status.ERR_INVALID_ARG;
+  if (!ioRangeOk(ioOff, len)) return out(d, -Status.ERR_INVALID_ARG);
   const p = ioPtr() + ioOff;
   const n = faCount(p, len, MAX_TX_FRAME);
-  if (n < 0) return -Status.ERR_INVALID_ARG;
-  return <i32>faEach(p, <u32>n, receiveSink, changetype<usize>(d));
+  if (n < 0) return out(d, -Status.ERR_INVALID_ARG);
+  return out(d, <i32>faEach(p, <u32>n, receiveSink, changetype<usize>(d)));
 }
 function receiveSink(ctx: usize, frame: usize, len: u32): bool { netReceive(changetype<VDev>(ctx), frame, len); return true; }
 
 /** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
-export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutFrames; }
+export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>netOf(d).txOutFrames); }
 /** Address of the host outbox of device `h` (vnet_tx_frames records), 0 for a bad handle. */
-export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : netOf(d).txOut; }
+export function vnet_tx_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : out(d, netOf(d).txOut); }
 /** Bytes of the host outbox in use (the frame array at vnet_tx_ptr). */
-export function vnet_tx_bytes(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).txOutLen; }
+export function vnet_tx_bytes(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>netOf(d).txOutLen); }
 /** The host took the frames: clear the outbox and restart TX queues that stalled on it. */
 export function vnet_tx_done(h: i32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
   netTxDrained(d);
-  return Status.OK;
+  return out(d, Status.OK);
 }
 
 /** Ask the driver to announce itself (VIRTIO_NET_S_ANNOUNCE, after a migration); a Status. */
-export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netAnnounce(d); }
+export function vnet_announce(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : out(d, netAnnounce(d)); }
 /** Stop processing and give back chains fetched but not used (before a save); a Status. */
-export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return Status.OK; }
+export function vnet_quiesce(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netQuiesce(d); return out(d, Status.OK); }
 /** Process again after vnet_quiesce; a Status. */
-export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return Status.OK; }
+export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE; netResume(d); return out(d, Status.OK); }
 /**
  * Host-initiated MAC change: config-space mac, the receive filter's primary
  * address and the address a reset returns to (macHi bytes 0..1, macLo 2..5,
@@ -127,22 +150,22 @@ export function vnet_resume(h: i32): i32 { const d = dev(h, DEVICE_NET); if (d =
  */
 export function vnet_set_mac(h: i32, macHi: u32, macLo: u32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (macHi > 0xffff) return Status.ERR_INVALID_ARG;
-  return netHostSetMac(d, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16));
+  if (macHi > 0xffff) return out(d, Status.ERR_INVALID_ARG);
+  return out(d, netHostSetMac(d, (<u64>bswap<u16>(<u16>macHi)) | (<u64>bswap<u32>(macLo) << 16)));
 }
 /** Replace the VLAN filter table with the 512-byte bitmap at `ioOff` in the I/O buffer (bit v: VLAN id v passes); a Status. */
 export function vnet_set_vlan_table(h: i32, ioOff: u32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, 512)) return Status.ERR_INVALID_ARG;
-  return netHostSetVlanTable(d, ioPtr() + ioOff);
+  if (!ioRangeOk(ioOff, 512)) return out(d, Status.ERR_INVALID_ARG);
+  return out(d, netHostSetVlanTable(d, ioPtr() + ioOff));
 }
 /** Change the offered MTU: only while the device is reset (ERR_BAD_STATE once a driver began), at most the MTU it was created with. */
-export function vnet_set_mtu(h: i32, mtu: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netHostSetMtu(d, mtu); }
+export function vnet_set_mtu(h: i32, mtu: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : out(d, netHostSetMtu(d, mtu)); }
 /** Send `len` bytes at `ioOff` into the device's network (switch, link peer or host outbox) as if its guest had; a Status. */
 export function vnet_send(h: i32, ioOff: u32, len: u32): i32 {
   const d = dev(h, DEVICE_NET); if (d == null) return Status.ERR_BAD_HANDLE;
-  if (!ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
-  return netHostSend(d, ioPtr() + ioOff, len);
+  if (!ioRangeOk(ioOff, len)) return out(d, Status.ERR_INVALID_ARG);
+  return out(d, netHostSend(d, ioPtr() + ioOff, len));
 }
 /** Link devices `a` and `b` both ways inside the wasm (a == b: loopback), dropping earlier links or switch ports; a Status. */
 export function vnet_connect(a: i32, b: i32): i32 { return switchConnect(a, b); }
@@ -172,14 +195,17 @@ export function vnet_port_detach(h: i32, port: i32): i32 { return netPortDetach(
  */
 export function vnet_port_mode(h: i32, port: i32, mode: u32): i32 { return netPortMode(h, port, mode); }
 /** Serve the port: ingress frames into the device, TX restarted when egress slots came back, a switch to copy mode finished once drained. Returns ingress slots consumed or -Status. */
-export function vnet_port_sync(h: i32, port: i32): i32 { return netPortSync(h, port); }
+export function vnet_port_sync(h: i32, port: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return -Status.ERR_BAD_HANDLE;
+  return out(d, netPortSync(h, port));
+}
 
 /** Address of the device's u64 counters (DEV_COUNTERS of them: VCounter, then NetCounter). */
-export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : d.counters; }
+export function vnet_counters_ptr(h: i32): usize { const d = dev(h, 0); return d == null ? 0 : out(d, d.counters); }
 /** Device status register (bit 0x40 = DEVICE_NEEDS_RESET). */
-export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : <i32>d.status; }
+export function vnet_status(h: i32): i32 { const d = dev(h, 0); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>d.status); }
 /** Frames waiting in the receive backlog. */
-export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netOf(d).backlogCount; }
+export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>netOf(d).backlogCount); }
 
 /**
  * What the host must look at after a call, in one number: PENDING_TX (frames
@@ -192,24 +218,24 @@ export function vnet_pending(h: i32): u32 {
   if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= PENDING_TX;
   if (d.irqFire != 0) v |= PENDING_MSIX;
   if (devIntxLevel(d)) v |= PENDING_INTX;
-  return v;
+  return out(d, v);
 }
 
 /** MSI-X vectors to deliver now (bit per vector), cleared by the read. */
 export function vnet_irq_take(h: i32): u32 {
   const d = dev(h, 0); if (d == null) return 0;
   const v = d.irqFire; d.irqFire = 0;
-  return v;
+  return out(d, v);
 }
 /** Level of the INTx (PCI without MSI-X) or MMIO interrupt line: 1 asserted. */
-export function vnet_intx(h: i32): i32 { const d = dev(h, 0); return d == null ? 0 : (devIntxLevel(d) ? 1 : 0); }
+export function vnet_intx(h: i32): i32 { const d = dev(h, 0); return d == null ? 0 : out(d, devIntxLevel(d) ? 1 : 0); }
 
 /** Save device + queues as an envelope at the start of the I/O buffer; returns its length or -Status. */
-export function vnet_save(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : netSave(d); }
+export function vnet_save(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, netSave(d)); }
 /** I/O buffer bytes a save of this device can need. */
-export function vnet_state_bound(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : <i32>netStateBound(d); }
+export function vnet_state_bound(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>netStateBound(d)); }
 /** Restore from `len` bytes at the start of the I/O buffer; the device is untouched on error. */
-export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : netRestore(d, len); }
+export function vnet_restore(h: i32, len: u32): i32 { const d = dev(h, DEVICE_NET); return d == null ? Status.ERR_BAD_HANDLE : out(d, netRestore(d, len)); }
 
 /**
  * Bytes of linear memory a vnet_create with these parameters can take over

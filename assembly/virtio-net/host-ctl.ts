@@ -9,7 +9,7 @@
 
 import { Status } from "../core/status";
 import { S_DRIVER_OK } from "../virtio/defs";
-import { VDev, devGet, devSignalConfig } from "../virtio/device";
+import { VDev, devHold, devLeave, devSignalConfig } from "../virtio/device";
 import { MIN_MTU, MAX_TX_FRAME } from "./defs";
 import { netOf, cfgBuf, PEER_SWITCH, PEER_RING, TX_OUT_BYTES } from "./device";
 import { filterSetMac, RF_VLAN } from "./filter";
@@ -75,8 +75,9 @@ export function netHostSend(d: VDev, frame: usize, len: u32): i32 {
   if (n.peer & PEER_RING) return Status.ERR_UNSUPPORTED;
   if (n.peer & PEER_SWITCH) return switchForward(<i32>(n.peer & 0xff), portId(DeviceKind.VIRTIO_NET, d.handle), frame, len) ? Status.OK : Status.ERR_BAD_HANDLE;
   if (n.peer != 0) {
-    const p = devGet(<i32>n.peer);
-    if (p != 0) netReceive(changetype<VDev>(p), frame, len);
+    // The peer may be going away on another thread: hold it for the delivery.
+    const p = devHold(<i32>n.peer);
+    if (p != 0) { netReceive(changetype<VDev>(p), frame, len); devLeave(changetype<VDev>(p)); }
     return Status.OK;
   }
   if (TX_OUT_BYTES - n.txOutLen < len + 4) return Status.ERR_FULL;

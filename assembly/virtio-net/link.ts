@@ -8,7 +8,7 @@
 
 import { Status } from "../core/status";
 import { DeviceKind } from "../core/defs";
-import { devGet, VDev } from "../virtio/device";
+import { devGet, devHold, devLeave, VDev } from "../virtio/device";
 import { netOf, PEER_SWITCH, PEER_RING } from "./device";
 import { DEVICE_NET } from "./defs";
 import { netReceive } from "./rx";
@@ -52,8 +52,12 @@ export function switchDisconnect(a: i32): i32 {
 
 /** A switch's copy of a frame: into the receive path of device `h`. */
 function portDeliver(h: u32, frame: usize, len: u32): void {
-  const d = netDev(<i32>h);
-  if (d != null) netReceive(d, frame, len);
+  // The port may be going away on another thread: hold it for the delivery.
+  const p = devHold(<i32>h);
+  if (p == 0) return;
+  const d = changetype<VDev>(p);
+  if (d.type == DEVICE_NET) netReceive(d, frame, len);
+  devLeave(d);
 }
 
 function portCheck(h: u32): i32 {

@@ -3,12 +3,14 @@
 // quiesce, and the registration that lets the virtio transports reach
 // virtio-net (virtio/dispatch.ts).
 
-import { VCounter } from "../virtio/defs";
+import { VCounter, TRANSPORT_PCI } from "../virtio/defs";
 import { DEVICE_NET, NET_F_CTRL_VQ, NET_CONFIG_BYTES, NetCounter } from "./defs";
 import { VDev, devQueue, devHas, devLive, count } from "../virtio/device";
 import { queueRewind } from "../virtio/queue";
 import { dispRegister } from "../virtio/dispatch";
-import { netOf, netCtrlQueue, netReset, netFeaturesOk, netFeaturesAccepted, netConfigRead, netConfigWrite } from "./device";
+import { netOf, netCtrlQueue, netReset, netFeaturesOk, netFeaturesAccepted, netConfigRead, netConfigWrite, netScratch } from "./device";
+import { sgReserve } from "../virtio/chain";
+import { pciReserve } from "../virtio/pci";
 import { netTx } from "./tx";
 import { netDrainBacklog } from "./rx";
 import { netCtrl } from "./ctrl";
@@ -24,8 +26,12 @@ export function netRegister(): bool {
   t.featuresOk = netFeaturesOk; t.featuresAccepted = netFeaturesAccepted;
   t.configRead = netConfigRead; t.configWrite = netConfigWrite;
   t.configBytes = NET_CONFIG_BYTES; t.pciClass = NET_PCI_CLASS;
+  t.prepare = netPrepare;
   return true;
 }
+
+/** This instance's scratch for virtio-net work on devices like `d` (an instance attached to the VM makes it on its first call). */
+export function netPrepare(d: VDev): bool { return netScratch() && sgReserve() && (d.transport != TRANSPORT_PCI || pciReserve()); }
 
 /** A driver notification for queue `qi` (already < numQueues). */
 export function netNotify(d: VDev, qi: u32): void {

@@ -6,7 +6,7 @@
 import { gmCopyOut } from "../core/guestmem";
 import { VCounter } from "../virtio/defs";
 import { NET_HDR, MAX_TX_FRAME, NetCounter } from "./defs";
-import { VDev, devGet, devQueue, devLive, count } from "../virtio/device";
+import { VDev, devHold, devLeave, devQueue, devLive, count } from "../virtio/device";
 import { Queue, queuePending, queuePeekHead, queueAdvance, queuePushUsed, queuePublish } from "../virtio/queue";
 import { chainWalk, chainReadable, chainWritable, sgList, SG_ENTRY } from "../virtio/chain";
 import { switchForward } from "../net/switch";
@@ -43,11 +43,13 @@ export function netTx(d: VDev, qi: u32): void {
   const n = netOf(d);
   const pair = qi >> 1;
   n.txStalled &= ~(1 << pair);
-  const pd = n.peer != 0 && (n.peer & (PEER_SWITCH | PEER_RING)) == 0 ? devGet(<i32>n.peer) : 0;
+  // A link peer is held for the batch: a destroy on another thread waits for it.
+  const pd = n.peer != 0 && (n.peer & (PEER_SWITCH | PEER_RING)) == 0 ? devHold(<i32>n.peer) : 0;
   const port = (n.peer & PEER_RING) != 0 ? rtGet(<i32>(n.peer & 0xff), RING_KIND_PORT) : 0;
   const outer = n.peer != 0 && batchOpen();
   netTxBatch(d, qi, q, n, pair, pd, port);
   if (outer) flushDeferred();
+  if (pd != 0) devLeave(changetype<VDev>(pd));
   finish(d, qi);
 }
 

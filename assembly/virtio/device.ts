@@ -5,9 +5,14 @@
 // dispatch.ts. Devices are named by small handles; each lives in one block
 // (core/layout.ts blockAlloc) holding the core, its queues, counters, PCI
 // space and the device type's state, so a create either gets all of it or
-// takes nothing, and devDestroy gives all of it back.
+// takes nothing, and devDetach gives all of it back. The handle table and
+// its reference counts are core/lifecycle.ts: every entry point holds its
+// device with devEnter / devLeave.
 
-import { regionAlloc, regionCost, blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
+import { blockAlloc, blockCost, blockFree, counterAdd, Counter } from "../core/layout";
+import {
+  LC_VIRTIO, lcEnter, lcHold, lcLeave, lcPeek, lcReserve, lcSet, lcAbort, lcOpen, lcClose, lcDetach, lcRefs, lcClosing, lcPoison, lcTableCost,
+} from "../core/lifecycle";
 import { gmLayoutGen } from "../core/guestmem";
 import { Status } from "../core/status";
 import {
@@ -54,24 +59,37 @@ const DEV_ALIGN: u32 = 64;
   blockBytes: u32;
 }
 
-let table: usize = 0;
+/** Device for handle `h` (being created or open), or 0: no reference taken (host-side paths: create, links, destroy). */
+export function devGet(h: i32): usize { return lcPeek(LC_VIRTIO, h, MAX_DEVICES); }
 
-function tableSlot(h: i32): usize { return table + (<usize>h << 2); }
-
-/** Device for handle `h`, or 0 if the handle is unknown. */
-export function devGet(h: i32): usize {
-  if (h <= 0 || h >= MAX_DEVICES || table == 0) return 0;
-  return <usize>load<u32>(tableSlot(h));
-}
-
-/** Device `h` of device type `type` (0: any type) for an export, or null, counted as a bad handle. */
-export function devLookup(h: i32, type: u32): VDev | null {
-  const p = devGet(h);
-  if (p == 0) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+/**
+ * Device `h` of device type `type` (0: any type) for an entry point, with a
+ * reference taken (core/lifecycle.ts), or null, counted as a bad handle:
+ * unknown, closing or of another type. Every non-null result is paired with
+ * one devLeave.
+ */
+// @ts-ignore: decorator
+@inline export function devEnter(h: i32, type: u32): VDev | null {
+  const p = lcEnter(LC_VIRTIO, h, MAX_DEVICES);
+  if (p == 0) return null;
   const d = changetype<VDev>(p);
-  if (type != 0 && d.type != type) { counterAdd(Counter.BAD_HANDLE, 1); return null; }
+  if (type != 0 && d.type != type) { devLeave(d); counterAdd(Counter.BAD_HANDLE, 1); return null; }
   return d;
 }
+
+/** A device reaching virtio device `h` (a link peer, a switch port): its address with a reference (release with devLeave), or 0 if it is not open. Not counted. */
+export function devHold(h: i32): usize { return lcHold(LC_VIRTIO, h, MAX_DEVICES); }
+
+/** Drop the reference devEnter took. */
+// @ts-ignore: decorator
+@inline export function devLeave(d: VDev): void { lcLeave(LC_VIRTIO, <i32>d.handle); }
+
+/** devLeave, passing `v` through: `return devOut(d, work(d))`. */
+// @ts-ignore: decorator
+@inline export function devOut<T>(d: VDev, v: T): T { devLeave(d); return v; }
+
+/** Calls in progress on device `h`, -1 for a handle naming no device. */
+export function devInFlight(h: i32): i32 { return lcRefs(LC_VIRTIO, h, MAX_DEVICES); }
 
 // @ts-ignore: decorator
 @inline function align16(n: u64): u64 { return (n + 15) & ~<u64>15; }
@@ -84,21 +102,17 @@ export function devLookup(h: i32, type: u32): VDev | null {
  */
 export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSize: u32, offered: u64, implBytes: u64): i32 {
   if (numQueues == 0 || numQueues > MAX_QUEUES) return -Status.ERR_INVALID_ARG;
-  if (table == 0) {
-    table = regionAlloc(<u64>MAX_DEVICES * 4, 8);
-    if (table == 0) return -Status.ERR_NO_MEMORY;
-  }
-  let h: i32 = 1;
-  while (h < MAX_DEVICES && load<u32>(tableSlot(h)) != 0) h++;
-  if (h >= MAX_DEVICES) return -Status.ERR_FULL;
+  devReap();
+  const h = lcReserve(LC_VIRTIO, MAX_DEVICES);
+  if (h < 0) return h;
   const qOff = align16(offsetof<VDev>());
   const ctrOff = qOff + align16(<u64>QUEUE_BYTES * numQueues);
   const cfgOff = ctrOff + <u64>DEV_COUNTERS * 8, msixOff = cfgOff + 256;
   const implOff = devImplOffset(transport, numQueues);
-  if (implBytes > 0xFFFF_0000 - implOff) return -Status.ERR_NO_MEMORY;
+  if (implBytes > 0xFFFF_0000 - implOff) { lcAbort(LC_VIRTIO, h); return -Status.ERR_NO_MEMORY; }
   const total = implOff + implBytes;
   const p = blockAlloc(total, DEV_ALIGN);
-  if (p == 0) return -Status.ERR_NO_MEMORY;
+  if (p == 0) { lcAbort(LC_VIRTIO, h); return -Status.ERR_NO_MEMORY; }
   memory.fill(p, 0, <usize>implOff);
   const d = changetype<VDev>(p);
   d.type = type; d.transport = transport; d.numQueues = numQueues; d.offered = offered;
@@ -108,9 +122,12 @@ export function devCreate(type: u32, transport: u32, numQueues: u32, maxQueueSiz
   if (transport == TRANSPORT_PCI) { d.cfg = p + <usize>cfgOff; d.msix = p + <usize>msixOff; }
   d.layoutGen = gmLayoutGen();
   devResetCore(d);
-  store<u32>(tableSlot(h), <u32>p);
+  lcSet(LC_VIRTIO, h, p);
   return h;
 }
+
+/** Open device `h` (devCreate left it attaching while its type builds it): entry points admit calls from now on. */
+export function devOpen(h: i32): void { lcOpen(LC_VIRTIO, h); }
 
 /** Offset of the device-type state in a device's block: the core, its queues, counters and (PCI) config space and MSI-X table come first. */
 function devImplOffset(transport: u32, numQueues: u32): u64 {
@@ -122,16 +139,36 @@ function devImplOffset(transport: u32, numQueues: u32): u64 {
 
 /** The most linear memory devCreate takes for a device of `numQueues` queues and `implBytes` of type state (the handle table included, on first use). */
 export function devCost(transport: u32, numQueues: u32, implBytes: u64): u64 {
-  return regionCost(<u64>MAX_DEVICES * 4, 8) + blockCost(devImplOffset(transport, numQueues) + implBytes, DEV_ALIGN);
+  return lcTableCost() + blockCost(devImplOffset(transport, numQueues) + implBytes, DEV_ALIGN);
 }
 
-/** Forget handle `h` and give its block back. The device type detached it from everything first. */
-export function devDestroy(h: i32): i32 {
+/**
+ * Close device `h` of type `type`: new calls are refused. 1 if this call
+ * closed it (the type detaches it from links and ports now), 2 if it was
+ * closing already, 0 (counted as a bad handle) if `h` names no such device.
+ */
+export function devClose(h: i32, type: u32): i32 {
   const p = devGet(h);
-  if (p == 0) return Status.ERR_BAD_HANDLE;
-  store<u32>(tableSlot(h), 0);
-  blockFree(p, changetype<VDev>(p).blockBytes, DEV_ALIGN);
+  if (p != 0 && changetype<VDev>(p).type != type) { counterAdd(Counter.BAD_HANDLE, 1); return 0; }
+  const c = lcClose(LC_VIRTIO, h, MAX_DEVICES);
+  if (c == 0) counterAdd(Counter.BAD_HANDLE, 1);
+  return c;
+}
+
+/** Free closed device `h` once no call holds it: OK (handle and block free), or ERR_MORE while calls are in progress. */
+export function devDetach(h: i32): i32 {
+  const p = lcDetach(LC_VIRTIO, h);
+  if (p == 0) return Status.ERR_MORE;
+  const bytes = changetype<VDev>(p).blockBytes;
+  lcPoison(p, bytes);
+  blockFree(p, bytes, DEV_ALIGN);
   return Status.OK;
+}
+
+/** Free every closed device whose calls have drained (a destroy that returned ERR_MORE and was not called again). */
+function devReap(): void {
+  // Bounded by MAX_DEVICES.
+  for (let h: i32 = 1; h < MAX_DEVICES; h++) if (lcClosing(LC_VIRTIO, h, MAX_DEVICES)) devDetach(h);
 }
 
 // @ts-ignore: decorator

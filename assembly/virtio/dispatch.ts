@@ -2,16 +2,22 @@
 // (virtio 1.2 §5: net is 1) registers its callbacks once per instance, before
 // it creates its first device, and creates its devices through dispCreate;
 // the transports (pci.ts, mmio.ts) reach a device only through this table,
-// so the generic layer imports no device.
+// so the generic layer imports no device. The table is in shared memory (its
+// address in the control block), so an instance attached to the VM (a worker)
+// reaches the devices the creating instance registered; each instance runs a
+// type's `prepare` (its per-instance scratch) before its first call on a
+// device of that type (dispEnter).
 
 import { Status } from "../core/status";
-import { regionAlloc, regionCost } from "../core/layout";
-import { S_FEATURES_OK } from "./defs";
-import { VDev, devCreate, devResetCore, devWriteStatus } from "./device";
+import { regionAlloc, regionCost, controlBlock, CB_VIRTIO_TYPES } from "../core/layout";
+import { S_FEATURES_OK, TRANSPORT_PCI } from "./defs";
+import { VDev, devCreate, devResetCore, devWriteStatus, devEnter, devLeave } from "./device";
 
 /** A driver notification for queue `qi` (< numQueues). */
 export type NotifyFn = (d: VDev, qi: u32) => void;
 export type DeviceFn = (d: VDev) => void;
+/** Make this instance's scratch for devices like `d` (its type and transport); false without memory. */
+export type PrepareFn = (d: VDev) => bool;
 /** Whether the features the driver acked are a combination the device accepts (§3.1.1 step 5). */
 export type FeaturesOkFn = (d: VDev) => bool;
 /** Device-specific configuration access; the transport checked off + width ≤ configBytes. */
@@ -33,6 +39,8 @@ export type ConfigWriteFn = (d: VDev, off: u32, width: u32, v: u32) => void;
   configBytes: u32;
   /** PCI class code of the function (base class << 16 | sub-class << 8 | programming interface). */
   pciClass: u32;
+  /** Run once per instance and transport before its first call on a device of this type. */
+  prepare: PrepareFn;
   registered: u32;
 }
 
@@ -40,6 +48,25 @@ export type ConfigWriteFn = (d: VDev, off: u32, width: u32, v: u32) => void;
 const MAX_TYPES: u32 = 64;
 const TYPE_BYTES: usize = (offsetof<DeviceType>() + 7) & ~<usize>7;
 let types: usize = 0;
+/** Types this instance has prepared, per transport (bit per type): PCI, MMIO. */
+let preparedPci: u64 = 0;
+let preparedMmio: u64 = 0;
+
+/** The shared table, made by the first instance that registers a type. */
+function typesTable(make: bool): usize {
+  if (types != 0) return types;
+  const cell = controlBlock() + CB_VIRTIO_TYPES;
+  let t = <usize>atomic.load<u32>(cell);
+  if (t == 0 && make) {
+    const p = regionAlloc(<u64>MAX_TYPES * TYPE_BYTES, 8);
+    if (p == 0) return 0;
+    const won = atomic.cmpxchg<u32>(cell, 0, <u32>p);
+    // A racing instance published first: use its table (this region stays unused).
+    t = won == 0 ? p : <usize>won;
+  }
+  types = t;
+  return t;
+}
 
 // @ts-ignore: decorator
 @inline function typeAt(type: u32): DeviceType { return changetype<DeviceType>(types + <usize>type * TYPE_BYTES); }
@@ -50,11 +77,7 @@ let types: usize = 0;
  * without memory or for a type outside the table.
  */
 export function dispRegister(type: u32): DeviceType | null {
-  if (type == 0 || type >= MAX_TYPES) return null;
-  if (types == 0) {
-    types = regionAlloc(<u64>MAX_TYPES * TYPE_BYTES, 8);
-    if (types == 0) return null;
-  }
+  if (type == 0 || type >= MAX_TYPES || typesTable(true) == 0) return null;
   const t = typeAt(type);
   t.registered = 1;
   return t;
@@ -65,11 +88,33 @@ export function dispCost(): u64 { return regionCost(<u64>MAX_TYPES * TYPE_BYTES,
 
 /** devCreate for a registered device type; -ERR_INVALID_ARG for a type that is not. */
 export function dispCreate(type: u32, transport: u32, numQueues: u32, maxQueueSize: u32, offered: u64, implBytes: u64): i32 {
-  if (types == 0 || type == 0 || type >= MAX_TYPES || typeAt(type).registered == 0) return -Status.ERR_INVALID_ARG;
+  if (typesTable(false) == 0 || type == 0 || type >= MAX_TYPES || typeAt(type).registered == 0) return -Status.ERR_INVALID_ARG;
   return devCreate(type, transport, numQueues, maxQueueSize, offered, implBytes);
 }
 
 // Devices exist only for registered types (dispCreate), so the entries below are filled in.
+
+/**
+ * devEnter for an entry point that may run on any instance: the device with
+ * a reference taken, its type prepared on this instance; null (counted as a
+ * bad handle by devEnter) otherwise, or when the type's scratch cannot be had.
+ */
+export function dispEnter(h: i32, type: u32): VDev | null {
+  const d = devEnter(h, type);
+  if (d == null) return null;
+  const done = d.transport == TRANSPORT_PCI ? preparedPci : preparedMmio;
+  if ((done & (<u64>1 << d.type)) == 0 && !dispPrepare(d)) { devLeave(d); return null; }
+  return d;
+}
+
+function dispPrepare(d: VDev): bool {
+  if (types == 0 && typesTable(false) == 0) return false;
+  const f = typeAt(d.type).prepare;
+  if (!f(d)) return false;
+  if (d.transport == TRANSPORT_PCI) preparedPci |= <u64>1 << d.type;
+  else preparedMmio |= <u64>1 << d.type;
+  return true;
+}
 
 export function dispNotify(d: VDev, qi: u32): void {
   const f = typeAt(d.type).notify;

@@ -45,6 +45,8 @@ export class InterruptRouter {
   private readonly listeners: Array<InterruptController> = [];
   /** Per GSI, the `source:pin` lines asserting it. */
   private readonly gsiLines = new Map<number, Set<string>>();
+  /** The sink of each source, for lowerAll. */
+  private readonly sinks = new Map<string, InterruptSink>();
 
   /** Route everything to `c` (the APIC router, an emulator's PIC); null to only count. The GSIs asserted now are replayed to it. */
   setController(c: InterruptController | null): void {
@@ -64,7 +66,7 @@ export class InterruptRouter {
   /** The sink handed to device `source`; with `address` (a PCI function) its INTx pins also drive their GSIs. */
   sinkFor(source: string, address?: IntxAddress): InterruptSink {
     const c = this.countsOf(source);
-    return {
+    const sink: InterruptSink = {
       msi: (msg) => {
         c.msi++;
         this.controller?.msi(source, msg);
@@ -79,6 +81,19 @@ export class InterruptRouter {
         if (address) this.driveGsi(pciIntxGsi(address.slot, pin), `${source}:${pin}`, level);
       },
     };
+    this.sinks.set(source, sink);
+    return sink;
+  }
+
+  /**
+   * Device `source` is gone (a hot-unplug): lower every INTx pin it still
+   * asserts (its GSIs follow), as a removed function drives no line.
+   */
+  lowerAll(source: string): void {
+    const c = this.counts.get(source), sink = this.sinks.get(source);
+    if (!c || !sink) return;
+    c.intxLevels.forEach((level, pin) => { if (level) sink.intx(pin, false); });
+    this.sinks.delete(source);
   }
 
   private driveGsi(gsi: number, line: string, level: boolean): void {

@@ -11,7 +11,7 @@ import { loadModule } from "../load-node.js";
 import { isSharedVariant, type WasmVariant } from "../wasm.js";
 import { ConfigError, ConfigTree } from "../config/tree.js";
 import { MACHINE_SCHEMA, checkValue, findSpec, parseSize, valueOf } from "../config/schema.js";
-import { parsePciKey } from "../config/pci-node.js";
+import { parsePciKey, parsePciNode } from "../config/pci-node.js";
 import { SyncState } from "../sync/shared.js";
 import { VmLock, type Lease, type LockResult, type SyncStatus, type WaitOptions } from "../sync/vm-lock.js";
 import { VcpuHost, type VcpuStats } from "../vcpu/host.js";
@@ -25,7 +25,7 @@ import { virtioNetFactory } from "../devices/virtio-net/machine.js";
 import { e1000Factory } from "../devices/e1000/machine.js";
 import { ne2kFactory } from "../devices/ne2k/machine.js";
 import { ioapicFactory } from "../devices/ioapic/machine.js";
-import { planMachineMemory, reserveMemory } from "./memory.js";
+import { planMachineMemory, planDeviceMemory, reserveMemory } from "./memory.js";
 import type { MachineWorkerHandle } from "./worker-side.js";
 
 /** A lock or freeze that did not happen: `status` says why, `stage` where. */
@@ -123,8 +123,12 @@ export class Machine {
   /** Release of the write lock a machine created with startFrozen holds until resume(). */
   private startHold: (() => void) | null = null;
   private lastSample: { t: number; writes: number[]; bytes: number[] } | null = null;
+  private readonly registry: DeviceRegistry;
+  /** Instance names given out (a hot-plugged device never reuses an unplugged one's, so its interrupt counts start afresh). */
+  private readonly instanceNames = new Set<string>();
+  private pciGen = 0;
 
-  private constructor(init: { name: string; config: ConfigTree; core: VmCore; devices: Map<string, MachineDevice>; interrupts: InterruptRouter; lock: VmLock; vcpus: VcpuHost; workloads: WorkloadSpec[]; clock: MachineClock }) {
+  private constructor(init: { name: string; config: ConfigTree; core: VmCore; devices: Map<string, MachineDevice>; interrupts: InterruptRouter; lock: VmLock; vcpus: VcpuHost; workloads: WorkloadSpec[]; clock: MachineClock; registry: DeviceRegistry }) {
     this.name = init.name;
     this.config = init.config;
     this.core = init.core;
@@ -135,6 +139,89 @@ export class Machine {
     this.vcpus = init.vcpus;
     this.workloads = init.workloads;
     this.clock = init.clock;
+    this.registry = init.registry;
+    for (const d of this.devices) this.instanceNames.add(d.name);
+  }
+
+  /** Moves on every hot-plug and hot-unplug (a PciBus of this machine re-reads its functions then). */
+  get pciGeneration(): number { return this.pciGen; }
+
+  /**
+   * Hot-unplug the PCI function at `node` (pci.B.S.F) from the running
+   * machine. Under the write lock (vCPUs frozen, leases broken: no guest
+   * access is in progress), the function leaves the bus — configuration
+   * reads at its address return all ones — and the device is destroyed
+   * through its lifecycle: its switch port and links detached, then stopped,
+   * then freed once no call on another thread holds it (its wasm handle and
+   * memory go to the next create); every INTx line it asserted is lowered.
+   * Frames sent to it afterwards are refused (ERR_BAD_HANDLE) or dropped by
+   * the switch, never delivered. The node is free for `plug`.
+   * Threads given the device's handle (a vCPU extension) must stop using it
+   * before a later plug can reuse the handle.
+   */
+  async unplug(node: string, o?: WaitOptions): Promise<void> {
+    if (this.destroyed) throw new Error("unplug: the machine is destroyed");
+    const dev = this.devicesByNode.get(node);
+    if (!parsePciNode(node) || !dev) throw new ConfigError(`${node}.device`, "no PCI function to unplug here");
+    const release = await this.writeLock(o);
+    try {
+      this.devicesByNode.delete(node);
+      this.devices.splice(this.devices.indexOf(dev), 1);
+      this.pciGen++;
+      await dev.destroy?.();
+      this.interrupts.lowerAll(dev.name);
+      for (const leaf of Object.keys(this.config.subtree(node))) this.config.unset(`${node}.${leaf}`);
+    } finally { release(); }
+  }
+
+  /**
+   * Hot-plug a PCI device at the free node `node` (pci.B.S.F): `options`
+   * holds its `device` (a registry name) and its keys, validated as at boot;
+   * the device's memory is checked against what the running machine has left
+   * (a MemoryBudgetError names the key otherwise) and reserved; the factory
+   * creates it as at boot, under the write lock. Returns the new device.
+   */
+  async plug(node: string, options: Record<string, string>, o?: WaitOptions): Promise<MachineDevice> {
+    if (this.destroyed) throw new Error("plug: the machine is destroyed");
+    const a = parsePciNode(node);
+    if (!a) throw new ConfigError(node, "not a PCI node (pci.B.S.F)");
+    if (this.devicesByNode.has(node) || this.config.children(node).length > 0) throw new ConfigError(`${node}.device`, "this PCI address is in use (unplug it first)");
+    const { device, ...rest } = options;
+    if (device === undefined) throw new ConfigError(`${node}.device`, "a PCI node needs a device");
+    // Validate as at boot: the keys on their own in a tree of this node only.
+    const probe = new ConfigTree();
+    for (const [k, v] of Object.entries(options)) probe.set(`${node}.${k}`, v);
+    validateConfig(probe, this.registry);
+    const factory = this.registry.get(device)!;
+    const expanded = probe.subtree(node);
+    delete expanded.device;
+    reserveMemory(this.core, planDeviceMemory(this.core, node, factory, expanded));
+    let n = 0;
+    while (this.instanceNames.has(`${device}${n}`)) n++;
+    const instanceName = `${device}${n}`;
+    const release = await this.writeLock(o);
+    try {
+      const dev = await factory.create({ core: this.core, node, instanceName, options: expanded, interrupts: this.interrupts.sinkFor(instanceName, a), lock: this.lock, router: this.interrupts, clock: this.clock });
+      this.instanceNames.add(instanceName);
+      for (const [k, v] of Object.entries(options)) this.config.set(`${node}.${k}`, v);
+      this.insertPci(node, dev);
+      this.pciGen++;
+      return dev;
+    } finally { release(); }
+  }
+
+  /** Put a PCI device into `devices` and `devicesByNode` in PCI order, before the per-vCPU and platform devices. */
+  private insertPci(node: string, dev: MachineDevice): void {
+    const a = parsePciNode(node)!;
+    const order = (x: { bus: number; slot: number; func: number }) => (x.bus * 32 + x.slot) * 8 + x.func;
+    const entries = [...this.devicesByNode];
+    let i = entries.findIndex(([k]) => { const b = parsePciNode(k); return !b || order(b) > order(a); });
+    if (i < 0) i = entries.length;
+    entries.splice(i, 0, [node, dev]);
+    this.devicesByNode.clear();
+    for (const [k, v] of entries) this.devicesByNode.set(k, v);
+    const at = this.devices.findIndex((d) => d === entries[i + 1]?.[1]);
+    this.devices.splice(at < 0 ? this.devices.length : at, 0, dev);
   }
 
   /**
@@ -194,7 +281,7 @@ export class Machine {
       throw err instanceof ConfigError || !(err instanceof Error) ? err : new ConfigError(key, err.message);
     }
     const workloads = Array.from({ length: cpus }, (_, i) => workloadFromConfig(config, i, core.guest.pages));
-    const m = new Machine({ name: valueOf(config, "name")!, config, core, devices, interrupts, lock, vcpus, workloads, clock });
+    const m = new Machine({ name: valueOf(config, "name")!, config, core, devices, interrupts, lock, vcpus, workloads, clock, registry });
     if (opts.startFrozen) {
       // Frozen while IDLE with no worker yet, the vCPUs' workers start parked.
       try { m.startHold = await m.writeLock(); } catch (err) { await m.destroy(); throw err; }

@@ -78,6 +78,34 @@ export function planMachineMemory(config: ConfigTree, core: VmCore, registry: De
   return { free, parts, need };
 }
 
+/**
+ * What one device hot-plugged into a running machine (`node`, a factory and
+ * its validated options) can take, against what `core`'s memory has left.
+ * Throws a MemoryBudgetError naming the device's memory key (with the
+ * largest value that fits) or its node when it does not fit.
+ */
+export function planDeviceMemory(core: VmCore, node: string, factory: DeviceFactory, options: Record<string, string>): MemoryPlan {
+  const free = memoryFree(core);
+  const bytes = factory.memoryBytes?.(options, core) ?? 0;
+  if (bytes <= free) return { free, parts: [{ node, bytes }], need: bytes };
+  const key = factory.memoryKey;
+  const spec = key ? findSpec(factory.keys, key) : undefined;
+  if (key && spec) {
+    const current = Number(options[key] ?? spec.default);
+    const fits = (v: number) => spec.validate(String(v)) === null && factory.memoryBytes!({ ...options, [key]: String(v) }, core) <= free;
+    let lo = 0, hi = current;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (fits(mid)) lo = mid; else hi = mid;
+    }
+    if (lo > 0 && fits(lo)) {
+      throw new MemoryBudgetError(`${node}.${key}`,
+        `${key}=${current} makes this device need ${mib(bytes)} of wasm memory, but the running machine has ${mib(free)} left: at most ${key}=${lo} fits`, lo);
+    }
+  }
+  throw new MemoryBudgetError(`${node}.device`, `this device needs ${mib(bytes)} of wasm memory, but the running machine has ${mib(free)} left`, null);
+}
+
 /** The error for a plan over budget: the knob of the biggest device if turning it down alone fits, else guest RAM. */
 function overBudget(config: ConfigTree, core: VmCore, pci: PciPart[], free: number, need: number): MemoryBudgetError {
   const ram = valueOf(config, "memory.size")!;

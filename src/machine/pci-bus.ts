@@ -25,11 +25,25 @@ export const PCI_NO_DEVICE = 0xffff;
 
 /** The PCI functions of a machine by address. */
 export class PciBus {
-  private readonly byAddr = new Map<string, PciBusEntry>();
+  private byAddr = new Map<string, PciBusEntry>();
+  private seen = -1;
 
-  /** Every device of `devicesByNode` (a Machine's map) that has a `pci` function, at its `pci.B.S.F` node. */
-  constructor(devicesByNode: ReadonlyMap<string, MachineDevice>) {
-    for (const [node, device] of devicesByNode) {
+  /**
+   * Every device of `devicesByNode` (a Machine's map) that has a `pci`
+   * function, at its `pci.B.S.F` node. With `generation` (a Machine's
+   * `pciGeneration`), the bus follows hot-plug and hot-unplug: it reads the
+   * map again whenever the generation moved.
+   */
+  constructor(private readonly devicesByNode: ReadonlyMap<string, MachineDevice>, private readonly generation?: () => number) {
+    this.scan();
+  }
+
+  private scan(): void {
+    const gen = this.generation?.() ?? 0;
+    if (gen === this.seen) return;
+    this.seen = gen;
+    this.byAddr = new Map();
+    for (const [node, device] of this.devicesByNode) {
       const a = parsePciNode(node);
       const fn = (device as MachineDevice & { pci?: PciFunction | null }).pci;
       if (!a || !fn) continue;
@@ -39,10 +53,11 @@ export class PciBus {
   }
 
   /** The function at bus/slot/function, if any. */
-  find(bus: number, slot: number, func: number): PciBusEntry | undefined { return this.byAddr.get(key(bus, slot, func)); }
+  find(bus: number, slot: number, func: number): PciBusEntry | undefined { this.scan(); return this.byAddr.get(key(bus, slot, func)); }
 
   /** Every function, in bus/slot/function order. */
   entries(): PciBusEntry[] {
+    this.scan();
     return [...this.byAddr.values()].sort((a, b) => a.bus - b.bus || a.slot - b.slot || a.func - b.func);
   }
 
@@ -77,5 +92,7 @@ export class PciBus {
 function key(bus: number, slot: number, func: number): string { return `${bus}:${slot}.${func}`; }
 function ones(width: 1 | 2 | 4): number { return width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff; }
 
-/** The PCI bus of a machine (anything with `devicesByNode`, i.e. a Machine). */
-export function machinePciBus(m: { devicesByNode: ReadonlyMap<string, MachineDevice> }): PciBus { return new PciBus(m.devicesByNode); }
+/** The PCI bus of a machine (anything with `devicesByNode`, i.e. a Machine), following its hot-plugs when it counts them (`pciGeneration`). */
+export function machinePciBus(m: { devicesByNode: ReadonlyMap<string, MachineDevice>; readonly pciGeneration?: number }): PciBus {
+  return new PciBus(m.devicesByNode, "pciGeneration" in m ? () => m.pciGeneration ?? 0 : undefined);
+}

@@ -148,9 +148,9 @@ export interface InFlightCell { array: Int32Array; index: number }
 /** Options of {@link Exclusive}. */
 export interface ExclusiveOptions {
   /**
-   * In-flight references on the device (default: what the host can see,
-   * ExclusiveNic.busy). A wasm reference count on the device's entry points
-   * plugs in here (a function, or a shared cell to wait on).
+   * In-flight references on the device (default: ExclusiveNic.busy, which
+   * each model's adapter reads from the wasm reference count its entry
+   * points take, core/lifecycle.ts). A function, or a shared cell to wait on.
    */
   inFlight?: (() => number) | InFlightCell;
   /** Give up waiting for in-flight references after this long and roll back (default 1000 ms). */

@@ -125,6 +125,8 @@ describe("rings across threads", () => {
         next += k;
         if (t.count === 0 && k === 0) await tick();
       }
+      // The sender may finish with frames still in the ring after the last txsync: take them too.
+      for (let t = tx.txsync(); t.count > 0; t = tx.txsync()) for (const f of t.frames ?? []) got.push(f.slice());
     });
     expect(s.sent).toBe(n);
     expect(r).toMatchObject({ got: n, bad: 0 });

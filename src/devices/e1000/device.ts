@@ -22,6 +22,7 @@ import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, type E1000CounterName } from "./defs.js";
+import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link E1000.create}. */
 export interface E1000Options {
@@ -101,16 +102,35 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
   get handle(): number { return this.h; }
   get destroyed(): boolean { return this.h === 0; }
 
-  /** Remove the device; its handle and memory go back to the VM. Safe to call twice. */
-  destroy(): void {
-    if (this.h === 0) return;
-    this.cancelTimer();
-    // e1k_destroy takes the device off its switch itself.
-    this.forgetPeers();
-    this.e.e1k_destroy(this.h);
-    this.h = 0;
-    if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+  private readonly detachHooks = new DetachHooks();
+
+  /**
+   * Run `fn` when the device is destroyed, first (before it stops): what
+   * joined it to a switch port, a filter reconciler or a backend detaches
+   * there. Returns a function that removes the hook.
+   */
+  onDetach(fn: () => void): () => void { return this.detachHooks.add(fn); }
+
+  /**
+   * Remove the device: its `onDetach` hooks run, then it stops (every later call on its handle, from any
+   * thread, is refused) and is freed, its handle and memory going back to
+   * the VM, once no call on another thread holds it (src/lifecycle.ts: waits
+   * up to `drainWaitMs`, else "deferred" and the next create frees it). Safe to call twice.
+   */
+  destroy(drainWaitMs?: number): DestroyResult {
+    const h = this.h;
+    if (h === 0) return "freed";
+    return destroyInOrder({
+      hooks: this.detachHooks, drainWaitMs, what: "e1k_destroy",
+      // e1k_destroy takes the device off its switch itself, before it closes.
+      stop: () => { this.cancelTimer(); this.forgetPeers(); this.h = 0; },
+      destroy: () => this.e.e1k_destroy(h), inFlight: () => this.e.e1k_in_flight(h),
+      after: () => { if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); } },
+    });
   }
+
+  /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */
+  get inFlight(): number { return this.h === 0 ? 0 : Math.max(0, this.e.e1k_in_flight(this.h)); }
 
   private now(): bigint { return this.clock.now(); }
 

@@ -19,7 +19,8 @@ export function e1000Exclusive(dev: E1000): ExclusiveNic {
   const e = dev.core.exports;
   return {
     ...deviceBasics(dev),
-    busy: () => 0,
+    // Calls in progress on the device on any thread (its wasm reference count).
+    busy: () => dev.inFlight,
     guestAnnounce: () => false,
     sendAs: sendToHost(dev),
     applyMac: (mac) => e.e1k_set_mac(dev.handle, ...macWords(mac)),

@@ -16,7 +16,8 @@ export function ne2kExclusive(dev: Ne2k): ExclusiveNic {
   const e = dev.core.exports;
   return {
     ...deviceBasics(dev),
-    busy: () => 0,
+    // Calls in progress on the device on any thread (its wasm reference count).
+    busy: () => dev.inFlight,
     guestAnnounce: () => false,
     sendAs: sendToHost(dev),
     applyMac: (mac) => e.ne2k_set_mac(dev.handle, ...macWords(mac)),

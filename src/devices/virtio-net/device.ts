@@ -19,6 +19,7 @@ import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
+import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -101,21 +102,40 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   /** True after {@link VirtioNet.destroy}. */
   get destroyed(): boolean { return this.h === 0; }
 
+  private readonly detachHooks = new DetachHooks();
+
   /**
-   * Remove the device: it leaves its link or switch, its handle and memory
-   * go back to the VM for the next create. Afterwards register accesses are
-   * ignored (reads return all ones), `receive` returns ERR_BAD_HANDLE and
+   * Run `fn` when the device is destroyed, first (before it stops): what
+   * joined it to a switch port, a filter reconciler or a backend detaches
+   * there. Returns a function that removes the hook.
+   */
+  onDetach(fn: () => void): () => void { return this.detachHooks.add(fn); }
+
+  /**
+   * Remove the device, in order: its `onDetach` hooks run (filters,
+   * reconcilers), it leaves its link, switch or backend port; it stops (every later call on its handle, from any thread, is refused);
+   * it is freed, its handle and memory going back to the VM for the next
+   * create, once no call on another thread holds it (src/lifecycle.ts: this
+   * waits for such calls, up to `drainWaitMs`, and returns "deferred" if they
+   * outlast it — the next create frees it then). Afterwards register accesses
+   * are ignored (reads return all ones), `receive` returns ERR_BAD_HANDLE and
    * `counters`/`saveState` throw. Safe to call twice.
    */
-  destroy(): void {
-    if (this.h === 0) return;
-    // vnet_destroy leaves the link, switch or backend port itself.
-    this.forgetPeers();
-    this.e.vnet_destroy(this.h);
-    this.h = 0;
-    // A removed function drives no interrupt line.
-    if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); }
+  destroy(drainWaitMs?: number): DestroyResult {
+    const h = this.h;
+    if (h === 0) return "freed";
+    return destroyInOrder({
+      hooks: this.detachHooks, drainWaitMs, what: "vnet_destroy",
+      // vnet_destroy leaves the link, switch or backend port itself, before it closes.
+      stop: () => { this.forgetPeers(); this.h = 0; },
+      destroy: () => this.e.vnet_destroy(h), inFlight: () => this.e.vnet_in_flight(h),
+      // A removed function drives no interrupt line.
+      after: () => { if (this.intxLevel) { this.intxLevel = false; this.sink.intx(0, false); } },
+    });
   }
+
+  /** Calls in progress on the device on any thread (wasm references); 0 once destroyed and freed. */
+  get inFlight(): number { return this.h === 0 ? 0 : Math.max(0, this.e.vnet_in_flight(this.h)); }
 
   /**
    * Link two devices inside wasm: each one's transmitted frames go straight to

@@ -32,7 +32,8 @@ export function virtioNetExclusive(dev: VirtioNet): ExclusiveNic {
   };
   return {
     ...deviceBasics(dev),
-    busy: () => dev.delivering ? 1 : 0,
+    // Calls in progress on any thread (the wasm reference count), and the host delivering what the device produced.
+    busy: () => dev.inFlight + (dev.delivering ? 1 : 0),
     guestAnnounce: () => dev.announce() === Status.OK,
     sendAs: (frame) => {
       const s = withBytes("net frame", frame, (off) => e.vnet_send(dev.handle, off, frame.length));

@@ -42,4 +42,35 @@ describe("virtio-net exclusive operations", () => {
     r.drv.init();
     expect([...r.drv.mac]).toEqual([0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc]);
   });
+
+  it("waits for a call in progress on another thread (a wasm reference on the device) before it applies, and rolls back when it never drains", async () => {
+    const r = await netRig({ transport: "pci" });
+    const e = r.dev.core.exports as unknown as { lc_hold(t: number, h: number): number; lc_release(t: number, h: number): void };
+    const LC_VIRTIO = 0;
+    expect(e.lc_hold(LC_VIRTIO, r.dev.handle)).toBe(1);
+    const phases: string[] = [];
+    let released = false;
+    const run = new Exclusive(virtioNetExclusive(r.dev), {
+      drainTimeoutMs: 600_000,
+      onPhase: (_op, p) => {
+        phases.push(p);
+        // The held call finishes only once the operation is waiting for it.
+        if (p === "quiesce") setImmediate(() => setImmediate(() => { released = true; e.lc_release(LC_VIRTIO, r.dev.handle); }));
+      },
+    }).setMac(mac("52:54:00:aa:bb:01"));
+    const res = await run;
+    expect(res.ok).toBe(true);
+    expect(released).toBe(true);
+    expect(res.drainChecks).toBeGreaterThan(1);
+    expect(phases.indexOf("drained")).toBeGreaterThan(phases.indexOf("quiesce"));
+    // A reference that never goes away: the drain times out and the device is left as it was.
+    expect(e.lc_hold(LC_VIRTIO, r.dev.handle)).toBe(1);
+    const before = r.dev.saveState();
+    const stuck = await new Exclusive(virtioNetExclusive(r.dev), { drainTimeoutMs: 20 }).setMac(mac("52:54:00:aa:bb:02"));
+    expect(stuck.ok).toBe(false);
+    expect(stuck.timeline.map((m) => m.phase)).toContain("rollback");
+    e.lc_release(LC_VIRTIO, r.dev.handle);
+    expect(r.dev.saveState()).toEqual(before);
+    expect(r.dev.inFlight).toBe(0);
+  });
 });
