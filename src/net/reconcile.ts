@@ -79,6 +79,8 @@ export interface ReconcilerOptions {
   onEvent?: (e: ReconcileEvent) => void;
   /** Name in trace lines. */
   name?: string;
+  /** Called once when close() starts (attachReconciler unhooks the NIC there). */
+  onClose?: () => void;
 }
 
 /** The reconciler's event counters. */
@@ -153,12 +155,14 @@ export class Reconciler {
   private closed = false;
   private waiters: (() => void)[] = [];
   private settledGen = -1;
+  private readonly onClose: (() => void) | null;
 
   constructor(private readonly backend: GroupBackend, opts: ReconcilerOptions = {}) {
     this.bound = Math.max(0, Math.floor(opts.bound ?? 64));
     this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? 16));
     this.onEvent = opts.onEvent ?? null;
     this.name = opts.name ?? "nic";
+    this.onClose = opts.onClose ?? null;
   }
 
   /**
@@ -210,6 +214,7 @@ export class Reconciler {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
+      this.onClose?.();
       this.gen++;
       for (const e of this.entries.values()) e.mark = "REMOVE";
       this.wantAll = false;

@@ -18,6 +18,8 @@ import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
+import type { MulticastWant } from "../../net/control.js";
+import { WANT_NONE, wantAll, wantGroups } from "../../net/multicast-want.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -63,6 +65,13 @@ export class VirtioNet implements DeviceModel {
    * into wasm memory valid only until it returns (no per-frame copy or call).
    */
   onTransmitBatch: ((batch: FrameBatch) => void) | null = null;
+  /**
+   * The guest changed the receive filter (MAC_TABLE_SET, a receive-mode
+   * command; device reset, restore): called once per change from the call
+   * that made it, after the filter took the new state. Read
+   * {@link VirtioNet.multicastWant} there (src/net/attach.ts does).
+   */
+  onFilterChange: (() => void) | null = null;
   /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
   private h: number;
   private readonly sink: InterruptSink;
@@ -262,6 +271,25 @@ export class VirtioNet implements DeviceModel {
     return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
   }
 
+  /**
+   * What the receive filter wants of the network (virtio 1.2 §5.1.6.5.1/2,
+   * in the filter's order): promiscuous → every group; NOMULTI → none;
+   * ALLMULTI → every group; a multicast table that overflowed → every group
+   * ("overflow"); else the groups in the multicast table.
+   */
+  multicastWant(): MulticastWant {
+    const e = this.e, h = this.handle;
+    const mode = e.vnet_rx_mode(h);
+    if (mode < 0) throw new VmdevError(-mode, "vnet_rx_mode");
+    if (mode & VirtioNetDefs.RXF_PROMISC) return wantAll("promiscuous");
+    if (mode & VirtioNetDefs.RXF_NOMULTI) return WANT_NONE;
+    if (mode & VirtioNetDefs.RXF_ALLMULTI) return wantAll("allmulti");
+    if (mode & VirtioNetDefs.RXF_MC_OVERFLOW) return wantAll("overflow");
+    const n = e.vnet_mc_count(h), p = e.vnet_mc_ptr(h) >>> 0;
+    const u8 = this.core.u8();
+    return wantGroups(Array.from({ length: Math.max(0, n) }, (_, i) => u8.subarray(p + 6 * i, p + 6 * i + 6)));
+  }
+
   /** The device status register. */
   get status(): number { return this.e.vnet_status(this.handle); }
   /** DEVICE_NEEDS_RESET is set: the guest broke a rule the device cannot recover from. */
@@ -305,11 +333,12 @@ export class VirtioNet implements DeviceModel {
     if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
     // Fast path: nothing to deliver here or at the peer (one call per register access).
-    const quiet = (d: VirtioNet) => {
+    const quiet = (d: VirtioNet, mask: number) => {
       const p = d.e.vnet_pending(d.handle);
-      return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === d.intxLevel;
+      return (p & mask) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === d.intxLevel;
     };
-    if (quiet(this) && this.peers.every((p) => p === this || quiet(p))) return;
+    const busy = VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX;
+    if (quiet(this, busy | VirtioNetDefs.PENDING_FILTER) && this.peers.every((p) => p === this || quiet(p, busy))) return;
     this.busy = true;
     try {
       // Bounded: each round either empties the outbox or the device stops producing.
@@ -318,6 +347,7 @@ export class VirtioNet implements DeviceModel {
         this.flushTx();
         this.flushIrq();
         for (const p of this.peers) if (p !== this) p.flushIrq();
+        this.flushFilter();
         if (!this.again) break;
       }
     } finally {
@@ -368,6 +398,13 @@ export class VirtioNet implements DeviceModel {
       n = e.vnet_tx_frames(h);
     }
     e.vnet_tx_done(h);
+  }
+
+  /** Take the filter-changed bit (always, so the fast path stays fast) and tell onFilterChange. */
+  private flushFilter(): void {
+    if (this.h === 0 || this.e.vnet_filter_take(this.h) !== 1) return;
+    const cb = this.onFilterChange;
+    if (cb) cb();
   }
 
   private flushIrq(): void {
