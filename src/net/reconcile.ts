@@ -114,14 +114,28 @@ interface Entry {
   refusedGen: number;
 }
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** Value of hex digit code `c` (either case), or -1. */
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  c |= 0x20;
+  return c >= 97 && c <= 102 ? c - 87 : -1;
+}
 
 /** `s` as a canonical multicast MacString, or null (unicast, broadcast, malformed). */
 export function canonicalGroup(s: unknown): MacString | null {
   if (typeof s !== "string" || s.length !== 17) return null;
-  const g = s.toLowerCase();
-  if (!MAC_RE.test(g) || (parseInt(g.slice(0, 2), 16) & 1) === 0 || g === "ff:ff:ff:ff:ff:ff") return null;
-  return g;
+  let upper = false, ones = true;
+  // Bounded: 17 characters.
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i);
+    if (i % 3 === 2) { if (c !== 58) return null; continue; }
+    const v = hexVal(c);
+    if (v < 0) return null;
+    if (c >= 65 && c <= 70) upper = true;
+    if (v !== 15) ones = false;
+  }
+  if ((hexVal(s.charCodeAt(1)) & 1) === 0 || ones) return null;
+  return upper ? s.toLowerCase() : s;
 }
 
 /** One NIC's multicast reconcile into a {@link GroupBackend}. */
@@ -147,6 +161,8 @@ export class Reconciler {
   private backendAll = false;
   private allBusy = false;
   private allRefusedGen = -1;
+  /** Latest generation in which a join was refused (the fallback test is skipped for every other). */
+  private addRefusedGen = -1;
   /** The reason last reported with a fallback event (kept until all-multicast is off at the backend). */
   private shownReason: AllMulticastReason | null = null;
   private groupsInFlight = 0;
@@ -190,16 +206,30 @@ export class Reconciler {
     let listed = 0;
     if (!all) {
       const groups = Array.isArray(want.groups) ? want.groups : [];
-      const seen = new Set<MacString>();
-      // Bounded: the walk stops one past `bound` (overflow).
+      // Bounded: the walk stops at the first group past `bound` (overflow).
       for (let i = 0; i < groups.length; i++) {
-        const g = canonicalGroup(groups[i]);
-        if (g === null || seen.has(g)) { this.counters.invalidGroups++; continue; }
-        seen.add(g);
-        if (seen.size > this.bound) { all = true; reason = "overflow"; break; }
+        const x = groups[i];
+        // A shadow entry's key is canonical already: only new strings are checked.
+        let e = typeof x === "string" ? this.entries.get(x) : undefined;
+        if (e === undefined) {
+          const c = canonicalGroup(x);
+          if (c === null) { this.counters.invalidGroups++; continue; }
+          e = this.entries.get(c);
+          if (e === undefined) {
+            if (listed === this.bound) { all = true; reason = "overflow"; break; }
+            this.entries.set(c, { group: c, mark: "ADD", state: "out", refusedGen: -1 });
+            listed++;
+            continue;
+          }
+        }
+        // Entries not walked yet are still REMOVE: any other mark is a repeat in this list.
+        if (e.mark !== "REMOVE") { this.counters.invalidGroups++; continue; }
+        if (listed === this.bound) { all = true; reason = "overflow"; break; }
+        listed++;
+        e.mark = e.state === "in" || e.state === "adding" ? "KEEP" : "ADD";
       }
-      listed = seen.size;
-      if (!all) for (const g of seen) this.want(g);
+      // Overflow: nothing is followed one by one (the fresh entries go at the next step).
+      if (all) for (const e of this.entries.values()) e.mark = "REMOVE";
     }
     this.wantAll = all;
     this.wantReason = reason;
@@ -256,16 +286,11 @@ export class Reconciler {
 
   // ---- internals -----------------------------------------------------------
 
-  private want(g: MacString): void {
-    const e = this.entries.get(g);
-    if (e === undefined) { this.entries.set(g, { group: g, mark: "ADD", state: "out", refusedGen: -1 }); return; }
-    e.mark = e.state === "in" || e.state === "adding" ? "KEEP" : "ADD";
-  }
-
   /** Why the target has all-multicast on, or undefined for "off". */
   private targetReason(): AllMulticastReason | undefined {
     if (this.closed) return undefined;
     if (this.wantAll) return this.wantReason;
+    if (this.addRefusedGen !== this.gen) return undefined;
     for (const e of this.entries.values()) if (e.mark === "ADD" && e.state === "out" && e.refusedGen === this.gen) return "backend-refused";
     return undefined;
   }
@@ -301,7 +326,11 @@ export class Reconciler {
     if (!this.isIdle()) return;
     if (this.settledGen !== this.gen) {
       this.settledGen = this.gen;
-      this.emit({ type: "settled", gen: this.gen, joined: this.joined.length, allMulticast: this.backendAll });
+      if (this.onEvent) {
+        let joined = 0;
+        for (const e of this.entries.values()) if (e.state === "in" || e.state === "removing") joined++;
+        this.emit({ type: "settled", gen: this.gen, joined, allMulticast: this.backendAll });
+      }
     }
     const w = this.waiters; this.waiters = [];
     for (const f of w) f();
@@ -320,8 +349,9 @@ export class Reconciler {
     // Make: all-multicast on first.
     if (targetAll && !this.backendAll && !this.allBusy && this.allRefusedGen !== gen) this.sendAll(true);
     let addsPending = this.allBusy && targetAll;
+    // A Map iterates safely while entries are deleted (skipped) or added by a re-entrant replace (visited).
     let stale = 0;
-    for (const e of [...this.entries.values()]) {
+    for (const e of this.entries.values()) {
       if (this.entries.get(e.group) !== e) continue;
       if (e.mark === "REMOVE" && e.state === "out") { this.entries.delete(e.group); continue; }
       if (e.mark === "REMOVE" && (e.state === "in" || e.state === "adding")) stale++;
@@ -336,7 +366,7 @@ export class Reconciler {
     // is on at the backend (nothing can be missed then); past `bound` stale
     // entries the leaves go first (all-multicast covers them when it is on).
     if (addsPending && !this.backendAll && stale <= this.bound) return;
-    for (const e of [...this.entries.values()]) {
+    for (const e of this.entries.values()) {
       if (this.entries.get(e.group) !== e) continue;
       if (e.mark !== "REMOVE" || e.state !== "in" || e.refusedGen === gen) continue;
       if (this.groupsInFlight >= this.maxInFlight) break;
@@ -386,6 +416,7 @@ export class Reconciler {
         // A later want that found the join in flight marked it KEEP; it is not joined: ADD again.
         this.counters.addsRefused++;
         e.refusedGen = sentGen;
+        if (sentGen > this.addRefusedGen) this.addRefusedGen = sentGen;
         if (e.mark === "KEEP") e.mark = "ADD";
       }
     } else {
