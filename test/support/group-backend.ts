@@ -4,6 +4,8 @@
 // leave of a group not joined, never two requests in flight for one group.
 
 import type { GroupBackend, MacString } from "../../src/net/control.js";
+import { attachReconciler, type FilteredNic } from "../../src/net/attach.js";
+import type { Reconciler, ReconcilerOptions } from "../../src/net/reconcile.js";
 
 export type Answer = "ok" | "refuse" | "hold" | "throw" | "reject";
 
@@ -64,4 +66,16 @@ export class FakeGroupBackend implements GroupBackend {
 /** Let promise continuations run (no timers involved). */
 export async function drain(): Promise<void> {
   for (let i = 0; i < 4; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/**
+ * `nic` attached to a fake backend, with a listener counting the model's
+ * filter-change signals installed first (attachReconciler keeps it).
+ */
+export function attachFake(nic: FilteredNic, opts: Omit<ReconcilerOptions, "onClose"> = {}): { be: FakeGroupBackend; rec: Reconciler; changes: () => number } {
+  const be = new FakeGroupBackend();
+  let changes = 0;
+  nic.onFilterChange = () => { changes++; };
+  const rec = attachReconciler(nic, be, opts);
+  return { be, rec, changes: () => changes };
 }

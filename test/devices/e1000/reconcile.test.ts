@@ -3,20 +3,15 @@
 // MTA bits (the inexact hash) and RCTL.MPE/UPE all-multicast.
 import { describe, expect, it } from "vitest";
 import { e1000Rig } from "./rig.js";
-import { attachReconciler } from "../../../src/net/attach.js";
 import { parseMac } from "../../../src/net/mac.js";
-import { FakeGroupBackend } from "../../support/group-backend.js";
+import { attachFake } from "../../support/group-backend.js";
 
 const G = (i: number) => `01:00:5e:00:00:${i.toString(16).padStart(2, "0")}`;
 const macs = (...ids: number[]) => ids.map((i) => parseMac(G(i)));
 
 async function rig() {
   const r = await e1000Rig();
-  const be = new FakeGroupBackend();
-  let changes = 0;
-  r.dev.onFilterChange = () => { changes++; };
-  const rec = attachReconciler(r.dev, be);
-  return { ...r, be, rec, changes: () => changes };
+  return { ...r, ...attachFake(r.dev) };
 }
 
 describe("e1000 → reconcile", () => {

@@ -4,17 +4,12 @@
 // allmulti, anything else hash-filter; RCR.PRO promiscuous.
 import { describe, expect, it } from "vitest";
 import { ne2kRig } from "../../support/ne2k/rig.js";
-import { attachReconciler } from "../../../src/net/attach.js";
 import { parseMac } from "../../../src/net/mac.js";
-import { FakeGroupBackend } from "../../support/group-backend.js";
+import { attachFake } from "../../support/group-backend.js";
 
 async function rig() {
   const r = await ne2kRig();
-  const be = new FakeGroupBackend();
-  let changes = 0;
-  r.dev.onFilterChange = () => { changes++; };
-  const rec = attachReconciler(r.dev, be);
-  return { ...r, be, rec, changes: () => changes };
+  return { ...r, ...attachFake(r.dev) };
 }
 
 describe("NE2000 → reconcile", () => {

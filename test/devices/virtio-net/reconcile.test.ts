@@ -4,11 +4,10 @@
 // individual joins and leaves at a backend.
 import { describe, expect, it } from "vitest";
 import { netRig } from "./rig.js";
-import { attachReconciler } from "../../../src/net/attach.js";
 import { formatEvent, type ReconcileEvent } from "../../../src/net/reconcile.js";
 import { parseMac } from "../../../src/net/mac.js";
 import { Ctrl } from "../../../src/guest/virtio/defs.js";
-import { FakeGroupBackend } from "../../support/group-backend.js";
+import { attachFake } from "../../support/group-backend.js";
 
 const RX = { PROMISC: 0, ALLMULTI: 1, NOMULTI: 3 };
 const G = (i: number) => `01:00:5e:00:00:${i.toString(16).padStart(2, "0")}`;
@@ -16,13 +15,10 @@ const macs = (...ids: number[]) => ids.map((i) => parseMac(G(i)));
 
 async function rig() {
   const r = await netRig({ transport: "pci" });
-  const be = new FakeGroupBackend();
   const events: ReconcileEvent[] = [];
-  let changes = 0;
-  r.dev.onFilterChange = () => { changes++; };
-  const rec = attachReconciler(r.dev, be, { onEvent: (e) => events.push(e) });
+  const { be, rec, changes } = attachFake(r.dev, { onEvent: (e) => events.push(e) });
   const sends = () => events.filter((e) => e.type === "send").map((e) => formatEvent(e).replace(/^#\d+ send /, "").replace(/ \(gen \d+\)$/, ""));
-  return { ...r, be, rec, events, sends, changes: () => changes };
+  return { ...r, be, rec, events, sends, changes };
 }
 
 describe("virtio-net → reconcile", () => {
@@ -91,6 +87,24 @@ describe("virtio-net → reconcile", () => {
     expect(dev.restoreState(blob)).toBe(0);
     await rec.idle();
     expect([be.all, [...be.joined].sort()]).toEqual([false, [G(1), G(2)]]);
+  });
+
+  it("a MAC_TABLE_SET while the previous table's join is in flight: the group is left after the late ack, never lost or joined twice", async () => {
+    const { drv, be, rec, sends } = await rig();
+    drv.setRxMode(RX.PROMISC, false);
+    await rec.idle();
+    be.answer = () => "hold";
+    drv.setMacTable([], macs(1));
+    drv.setMacTable([], macs(2));
+    expect(be.held.map((h) => `${h.op} ${h.group}`)).toEqual([`add ${G(1)}`, `add ${G(2)}`]);
+    be.answer = () => "ok";
+    be.release(1);
+    await Promise.resolve();
+    be.release(0);
+    await rec.idle();
+    expect([...be.joined]).toEqual([G(2)]);
+    expect(sends().slice(2)).toEqual([`add ${G(1)}`, `add ${G(2)}`, `remove ${G(1)}`]);
+    expect(be.violations).toEqual([]);
   });
 
   it("close (detach) leaves every group and unhooks the device, restoring its earlier listener", async () => {
