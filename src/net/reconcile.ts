@@ -47,8 +47,8 @@
 // Bounds: a want's walk stops at `bound` + 1 groups; at most `maxInFlight`
 // group requests are outstanding; entries still joined but no longer wanted
 // are at most `bound` before leaves go ahead of joins (leaving is then safe
-// because the backend is told all-multicast first), so the shadow list holds
-// at most 2 × bound + maxInFlight entries.
+// because the backend is told all-multicast first, reason "overflow"), so the
+// shadow list holds about 2 × bound + maxInFlight entries.
 
 import type { AllMulticastReason, GroupBackend, MacString, MulticastWant } from "./control.js";
 
@@ -362,10 +362,19 @@ export class Reconciler {
       this.sendGroup(e, "add");
       if (this.gen !== gen) { this.again = true; return; }
     }
+    // Past `bound` groups joined but no longer wanted (joins that keep coming
+    // hold their leaves back), all-multicast goes on so the leaves can go
+    // ahead of the joins without missing a frame.
+    const crowded = stale > this.bound;
+    if (crowded && !this.backendAll && !this.allBusy && this.allRefusedGen !== gen) {
+      if (this.shownReason !== "overflow") { this.shownReason = "overflow"; this.counters.fallbacks++; this.emit({ type: "fallback", reason: "overflow" }); }
+      this.sendAll(true);
+      if (this.gen !== gen) { this.again = true; return; }
+    }
     // Break: leaves once no join is wanted or in flight, or once all-multicast
-    // is on at the backend (nothing can be missed then); past `bound` stale
-    // entries the leaves go first (all-multicast covers them when it is on).
-    if (addsPending && !this.backendAll && stale <= this.bound) return;
+    // is on at the backend (nothing can be missed then); if the backend
+    // refused all-multicast, a crowded list still leaves (the bound holds).
+    if (addsPending && !this.backendAll && !(crowded && this.allRefusedGen === gen)) return;
     for (const e of this.entries.values()) {
       if (this.entries.get(e.group) !== e) continue;
       if (e.mark !== "REMOVE" || e.state !== "in" || e.refusedGen === gen) continue;

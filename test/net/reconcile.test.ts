@@ -215,6 +215,30 @@ describe("reconcile: all-multicast fallback", () => {
   });
 });
 
+describe("reconcile: bounds", () => {
+  it("regression_leaves_past_the_bound_wait_for_all_multicast: joins that never stop coming do not hold leaves back, and the leaves that go first go after all-multicast is on", async () => {
+    const { be, rec, events, sends } = rig({ bound: 2, maxInFlight: 2 });
+    be.answer = (op) => (op === "add" ? "hold" : "ok");
+    // Each new table names one new group; its join is answered only once the next table arrived.
+    for (let i = 1; i <= 12; i++) {
+      rec.replace(list(i));
+      const j = be.held.findIndex((h) => h.group === g(i - 1));
+      if (j >= 0) be.release(j);
+      await drain();
+      expect(rec.entriesView().length, `table ${i}`).toBeLessThanOrEqual(2 * 2 + 2 + 1);
+    }
+    const s = sends();
+    expect(s.indexOf("all-on")).toBeGreaterThan(0);
+    expect(s.indexOf("all-on"), "all-multicast before the first leave").toBeLessThan(s.findIndex((x) => x.startsWith("remove")));
+    expect(events.some((e) => e.type === "fallback" && e.reason === "overflow")).toBe(true);
+    be.answer = () => "ok";
+    be.releaseAll();
+    await rec.idle();
+    expect([be.all, [...be.joined]]).toEqual([false, [g(12)]]);
+    expect(be.violations).toEqual([]);
+  });
+});
+
 describe("reconcile: serialization, close, hooks", () => {
   it("a replacement with an older source sequence than one applied is dropped as stale", async () => {
     const { be, rec } = rig();
