@@ -82,6 +82,8 @@ async function runSequence(seed: number): Promise<void> {
       await drain();
     } else await drain();
     expect(be.violations, `seed ${seed}`).toEqual([]);
+    // The shadow list stays bounded at every step: the bound's worth of stale entries (one more while all-multicast is asked), a want, the requests in flight.
+    expect(rec.entriesView().length, `seed ${seed}: shadow list size`).toBeLessThanOrEqual(2 * bound + 1 + rec.maxInFlight + 1);
   }
   // Let everything answered so far settle, then check the honest report:
   // what the reconciler says is what the backend holds.
