@@ -25,7 +25,14 @@ export {
 export { parseMac, formatMac } from "./net/mac.js";
 export {
   VirtualSwitch, ALL_MULTICAST, SWITCH_PORT_COUNTERS, type SwitchPortDevice, type SwitchPortCounterName, type MembershipEvent, type PortMembership,
+  type SwitchAttachOptions,
 } from "./net/switch.js";
+export type { MacString, MulticastWant, GroupBackend, AllMulticastReason } from "./net/control.js";
+export {
+  Reconciler, formatEvent as formatReconcileEvent,
+  type ReconcilerOptions, type ReconcileEvent, type ReconcileCounters, type Mark as ReconcileMark, type EntryState as ReconcileEntryState,
+} from "./net/reconcile.js";
+export { attachReconciler, type FilteredNic } from "./net/attach.js";
 export {
   Exclusive, ExclusiveRefusal, macOp, mtuOp, vlanOp, rarpAnnounce,
   type ExclusiveNic, type ExclusiveOp, type ExclusiveOptions, type ExclusiveResult, type ExclusivePhase, type PhaseMark,

@@ -31,6 +31,18 @@ export const E1K_NO_DEADLINE: u64 = 0xffff_ffff_ffff_ffff;
 export const PENDING_TX: u32 = 1;
 /** INTA# is asserted. */
 export const PENDING_INTX: u32 = 4;
+/** The receive filter changed (RCTL.UPE/MPE, MTA, RAR; reset, restore): e1k_filter_take. */
+export const PENDING_FILTER: u32 = 8;
+
+// e1k_mc_mode bits: what decides the multicast frames the filter takes.
+/** RCTL.UPE: unicast promiscuous (the host treats it as promiscuous). */
+export const MC_MODE_UPE: u32 = 1;
+/** RCTL.MPE: every multicast frame. */
+export const MC_MODE_MPE: u32 = 2;
+/** Some MTA bit is set: the inexact hash filter takes groups no list can name. */
+export const MC_MODE_MTA: u32 = 4;
+/** Receive address entries (RAR 0..15) e1k_rar_group reads. */
+export const E1K_RAR_ENTRIES: u32 = 16;
 
 // ---- Device counters (u64 each, at e1k_counters_ptr) ----------------------------
 export namespace E1kCounter {

@@ -152,6 +152,8 @@ const CTX_BYTES: u32 = 16;
   quiesced: u32;
   /** Frames at the backlog's tail not yet judged by the receive filter (they arrived while quiesced, or behind such frames). */
   rxUnjudged: u32;
+  /** The receive filter changed since the host last took it (PENDING_FILTER, e1k_filter_take). */
+  filterChanged: u32;
   lastNow: u64;
   /** Earliest guest time the throttled line may rise (ITR). */
   itrAt: u64;
@@ -344,6 +346,7 @@ export function macReset(d: E1k): void {
   setReg(d, R_RAL0 + 4, <u32>(m >> 32) | RAH_AV);
   rxfInit(d.filter, RAR_ENTRIES);
   rxfExactSet(d.filter, 0, m, true);
+  d.filterChanged = 1;
   memory.fill(d.ctxCsum, 0, 2 * <usize>CTX_BYTES);
   if (d.backlogFrames != 0) count(d, E1kCounter.RX_DROPPED, d.backlogFrames);
   d.backlogHead = 0; d.backlogTail = 0; d.backlogFrames = 0; d.backlogUsed = 0;

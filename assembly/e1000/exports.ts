@@ -13,11 +13,12 @@ import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import {
   E1K_MIN_BACKLOG_FRAMES, E1K_MAX_BACKLOG_FRAMES, E1K_MIN_BACKLOG_BYTES, E1K_MAX_BACKLOG_BYTES, E1K_MMIO_BYTES,
-  PENDING_TX, PENDING_INTX,
+  PENDING_TX, PENDING_INTX, PENDING_FILTER, E1K_RAR_ENTRIES,
 } from "./defs";
 import { ICR_LSC, PHY_REGS } from "./regs";
 import { E1k, e1kGet, e1kEnter, e1kLeave, e1kInFlight, e1kCreate, e1kOpen, e1kDestroy, e1kScratch, e1kScratchCost, e1kCost } from "./device";
 import { crcTablesReady } from "../net/filter";
+import { filterMcMode, filterRarGroup } from "./filter";
 import { regionCost } from "../core/layout";
 import { barRead, barWrite, powerOn, regPeek, tick } from "./gate";
 import { cfgRead, cfgWrite, pciReset, intxDisabled } from "./pci";
@@ -201,13 +202,31 @@ export function e1k_set_link(h: i32, up: u32, now: u64): i32 {
   return out(d, Status.OK);
 }
 
-/** What the host must look at after a call (PENDING_TX, PENDING_INTX); 0 for an unknown handle. */
+/** What the host must look at after a call (PENDING_TX, PENDING_INTX, PENDING_FILTER); 0 for an unknown handle. */
 export function e1k_pending(h: i32): u32 {
   const d = dev(h); if (d == null) return 0;
   let v: u32 = 0;
   if (d.txOutFrames != 0) v |= PENDING_TX;
   if (d.line != 0 && !intxDisabled(d)) v |= PENDING_INTX;
+  if (d.filterChanged != 0) v |= PENDING_FILTER;
   return out(d, v);
+}
+
+/** Multicast filter mode (MC_MODE_* of defs.ts: RCTL.UPE, RCTL.MPE, any MTA bit set), or -Status. */
+export function e1k_mc_mode(h: i32): i32 { const d = dev(h); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>filterMcMode(d)); }
+
+/** Receive address `i` (0..15) as a 48-bit number (first byte in the low bits) when it is valid (AV, destination) and a group address; -1 otherwise or for a bad handle or index. */
+export function e1k_rar_group(h: i32, i: u32): i64 {
+  const d = dev(h); if (d == null) return -1;
+  return out(d, i >= E1K_RAR_ENTRIES ? -1 : filterRarGroup(d, i));
+}
+
+/** Take the PENDING_FILTER bit: 1 when the receive filter changed since the last take (then cleared), 0 if not, -Status for a bad handle. */
+export function e1k_filter_take(h: i32): i32 {
+  const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
+  const v = d.filterChanged;
+  d.filterChanged = 0;
+  return out(d, <i32>v);
 }
 
 /** INTA# level: 1 asserted (the PCI command's INTx disable forces it low). */

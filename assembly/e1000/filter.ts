@@ -21,7 +21,7 @@ import {
   AddrClass, addrClass, macLoad, rxfExactHas, rxfExactSet, rxfMtaHas, rxfMtaWrite, rxfVftaWrite, rxfVlanPass, rxfTci,
   rxfInit,
 } from "../net/filter";
-import { E1kCounter } from "./defs";
+import { E1kCounter, MC_MODE_UPE, MC_MODE_MPE, MC_MODE_MTA } from "./defs";
 import {
   R_RCTL, R_VET, R_RAL0, R_MTA, R_VFTA, RAR_ENTRIES, MTA_WORDS, VFTA_WORDS, RAH_AV, RAH_ASEL_MASK, RCTL_BAM,
   RCTL_MPE, RCTL_UPE, RCTL_MO_SHIFT, RCTL_VFE, RCTL_CFIEN, RCTL_CFI,
@@ -46,6 +46,26 @@ export function filterRebuild(d: E1k): void {
   for (let i: u32 = 0; i < RAR_ENTRIES; i++) filterRar(d, i);
   for (let n: u32 = 0; n < MTA_WORDS; n++) rxfMtaWrite(d.filter, n, reg(d, R_MTA + n * 4));
   for (let n: u32 = 0; n < VFTA_WORDS; n++) rxfVftaWrite(d.filter, n, reg(d, R_VFTA + n * 4));
+  d.filterChanged = 1;
+}
+
+/** MC_MODE_* bits of defs.ts from RCTL and the MTA. */
+export function filterMcMode(d: E1k): u32 {
+  const rctl = reg(d, R_RCTL);
+  let v: u32 = 0;
+  if (rctl & RCTL_UPE) v |= MC_MODE_UPE;
+  if (rctl & RCTL_MPE) v |= MC_MODE_MPE;
+  // Bounded: MTA_WORDS registers.
+  for (let n: u32 = 0; n < MTA_WORDS; n++) if (reg(d, R_MTA + n * 4) != 0) { v |= MC_MODE_MTA; break; }
+  return v;
+}
+
+/** RAR entry `i` (< RAR_ENTRIES) as a 48-bit address (byte 0 in the low bits) when it is valid for the destination and a group address; else -1. */
+export function filterRarGroup(d: E1k, i: u32): i64 {
+  const lo = reg(d, R_RAL0 + i * 8), hi = reg(d, R_RAL0 + i * 8 + 4);
+  if ((hi & RAH_AV) == 0 || (hi & RAH_ASEL_MASK) != 0 || (lo & 1) == 0) return -1;
+  const a = <u64>lo | (<u64>(hi & 0xffff) << 32);
+  return a == 0xffff_ffff_ffff ? -1 : <i64>a;
 }
 
 /** Whether the frame at `frame` (≥ 14 bytes, linear memory) passes the filter; counts why not. */

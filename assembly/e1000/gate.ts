@@ -17,7 +17,7 @@ import {
   R_TADV, R_TSPMT, R_RXCSUM, R_MTA, R_RAL0, R_VFTA, R_WUC, R_WUFC, R_WUS, R_MANC, R_IPAV, R_IP4AT, R_IP6AT, R_WUPL,
   R_WUPM, R_FFLT, R_FFMT, R_FFVT, S_GORCL, S_GORCH, S_GOTCL, S_GOTCH, S_TORL, S_TORH, S_TOTL, S_TOTH, CTRL_RST,
   CTRL_PHY_RST, CTRL_EXT_EE_RST, STATUS_FD, STATUS_LU, STATUS_SPEED_1000, STATUS_ASDV_1000, ICR_VALID, ICR_LSC,
-  RCTL_EN, TCTL_EN, DELAY_FPD,
+  RCTL_EN, RCTL_UPE, RCTL_MPE, TCTL_EN, DELAY_FPD,
 } from "./regs";
 import { eecdRead, eecdWrite, eerdWrite } from "./eeprom";
 import { mdicWrite, linkUp, phyRefresh, phyReset } from "./phy";
@@ -181,6 +181,7 @@ export function regWrite(d: E1k, off: u32, v: u32, now: u64): void {
     case R_RCTL: {
       const was = reg(d, R_RCTL);
       setReg(d, off, v & 0x07fffffe);
+      if (((was ^ v) & (RCTL_UPE | RCTL_MPE)) != 0) d.filterChanged = 1;
       ringsRecheck(d);
       if ((was & RCTL_EN) == 0 && (v & RCTL_EN) != 0) rxDrain(d, now);
       return;
@@ -220,7 +221,10 @@ export function regWrite(d: E1k, off: u32, v: u32, now: u64): void {
   if (off >= STATS_BEGIN && off < STATS_END) return; // read-only counters
   const m = plainMask(off);
   if (m == 0) { count(d, E1kCounter.BAD_ACCESS); return; }
+  const old = reg(d, off);
   setReg(d, off, v & m);
+  // MTA and RAR decide which groups the NIC takes: a change is the host's to reconcile (PENDING_FILTER).
+  if (off >= R_MTA && off < RAR_END && old != (v & m)) d.filterChanged = 1;
   if (off >= R_MTA && off < RAR_END || off >= R_VFTA && off < VFTA_END) filterRegWritten(d, off);
 }
 

@@ -3,6 +3,8 @@
 // manual" below, section numbers cite it), and the model's own limits. Only
 // the model reads these; what the host shares is in defs.ts.
 
+import { E1K_RAR_ENTRIES } from "./defs";
+
 // ---- PCI function (§4.1) ----------------------------------------------------
 /** PRO/1000 MT Desktop Adapter. */
 export const E1K_SUBSYS: u32 = 0x001e;
@@ -86,7 +88,7 @@ export const R_MTA: u32 = 0x05200;
 export const MTA_WORDS: u32 = 128;
 /** Receive Address Low/High: 16 pairs (§13.5.2, §13.5.3). */
 export const R_RAL0: u32 = 0x05400;
-export const RAR_ENTRIES: u32 = 16;
+export const RAR_ENTRIES: u32 = E1K_RAR_ENTRIES;
 /** VLAN Filter Table Array: 128 × 32 bits (§13.5.4). */
 export const R_VFTA: u32 = 0x05600;
 export const VFTA_WORDS: u32 = 128;

@@ -186,6 +186,14 @@ export const SLOT_BYTES: u32 = 1536;
  */
 export const RUN_MAX: u32 = 1024;
 
+// Bits of the host-flags word (ne2k_host_flags_ptr).
+/** Frames wait in the host outbox. */
+export const HOST_FLAG_TX: u32 = 1;
+/** The interrupt line is asserted. */
+export const HOST_FLAG_LINE: u32 = 4;
+/** The receive filter changed (RCR.PRO/AM, MAR; power-on, restore): ne2k_filter_take. */
+export const HOST_FLAG_FILTER: u32 = 8;
+
 /** PCI IDs of the RTL8029 and the BAR0 I/O window. */
 export const PCI_VENDOR: u32 = 0x10ec;
 export const PCI_DEVICE: u32 = 0x8029;

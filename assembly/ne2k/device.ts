@@ -17,7 +17,7 @@ import {
 } from "../core/lifecycle";
 import {
   MAX_NE2K, NE2K_COUNTERS, PROM_BYTES, RAM_BYTES, SLOT_BYTES, OUTBOX_FRAMES, BUS_PCI, BUS_ISA, MAX_BACKLOG,
-  CR_STP, CR_RD_ABORT, ISR_RST, IMR_MASK, DCR_LAS, Ne2kCounter,
+  CR_STP, CR_RD_ABORT, ISR_RST, IMR_MASK, DCR_LAS, HOST_FLAG_TX, HOST_FLAG_LINE, HOST_FLAG_FILTER, Ne2kCounter,
 } from "./defs";
 
 // @ts-ignore: decorator
@@ -83,6 +83,8 @@ import {
   outFrames: u32;
   /** The host quiesced the device: received frames wait in the backlog unjudged, the ring is not written. */
   quiesced: u32;
+  /** The receive filter changed since the host last took it (HOST_FLAG_FILTER, ne2k_filter_take). */
+  filterChanged: u32;
   counters: usize;
   /** The receive filter state (net/filter.ts): PAR0-5 as exact entry 0, MAR0-7 as the hash. */
   filt: usize;
@@ -242,6 +244,7 @@ export function powerOn(d: Ne2k): void {
   d.pciCmd = 0; d.pciIntLine = 0; d.bar0 = 1;
   memory.fill(d.ram, 0, RAM_BYTES);
   d.line = 0;
+  d.filterChanged = 1;
   resetState(d);
 }
 
@@ -256,5 +259,11 @@ export function updateLine(d: Ne2k): void {
   const l: u32 = lineLevel(d) ? 1 : 0;
   if (l != 0 && d.line == 0) count(d, Ne2kCounter.IRQ_RAISED);
   d.line = l;
-  d.hostFlags = (d.outFrames != 0 ? 1 : 0) | (l << 2);
+  d.hostFlags = (d.outFrames != 0 ? HOST_FLAG_TX : 0) | (l != 0 ? HOST_FLAG_LINE : 0) | (d.filterChanged != 0 ? HOST_FLAG_FILTER : 0);
+}
+
+/** The guest changed what the receive filter takes: tell the host (ne2k_filter_take). */
+export function filterChanged(d: Ne2k): void {
+  d.filterChanged = 1;
+  d.hostFlags |= HOST_FLAG_FILTER;
 }

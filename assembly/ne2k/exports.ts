@@ -9,7 +9,7 @@
 import { Status } from "../core/status";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
-import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE_DATA, NE_RESET, RUN_MAX } from "./defs";
+import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE_DATA, NE_RESET, RUN_MAX, HOST_FLAG_FILTER } from "./defs";
 import { Ne2k, ne2kGet, ne2kEnter, ne2kLeave, ne2kInFlight, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN, writeProm } from "./device";
 import { portRead, portWrite, dataRunLength, runRead, runCommit, runMove } from "./model";
 import { rxFromHost, rxDrain } from "./rx";
@@ -251,12 +251,20 @@ export function ne2k_tx_done(h: i32): i32 {
 
 /**
  * Address of a u32 the device keeps up to date with what the host must look
- * at after a call: bit 0 = frames in the outbox, bit 2 = the interrupt line
- * level. A host checks it after each access with a memory read instead of a
+ * at after a call (HOST_FLAG_* of defs.ts): frames in the outbox, the
+ * interrupt line level, the receive filter changed. A host checks it after each access with a memory read instead of a
  * call. 0 for an
  * unknown handle; valid until the device is destroyed.
  */
 export function ne2k_host_flags_ptr(h: i32): usize { const d = dev(h); return d == null ? 0 : out(d, changetype<usize>(d)); }
+/** Take the HOST_FLAG_FILTER bit: 1 when the receive filter changed since the last take (then cleared), 0 if not, -Status for a bad handle. */
+export function ne2k_filter_take(h: i32): i32 {
+  const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
+  const v = d.filterChanged;
+  d.filterChanged = 0;
+  d.hostFlags &= ~HOST_FLAG_FILTER;
+  return out(d, <i32>v);
+}
 /** Level of the interrupt line (PCI INTA#, or the ISA IRQ): 1 asserted. */
 export function ne2k_intx(h: i32): i32 { const d = ne2kEnter(h); return d == null ? 0 : out(d, lineLevel(d) ? 1 : 0); }
 

@@ -88,10 +88,10 @@ import {
   P2R_PSTART, P2R_PSTOP, P2_RNPP, P2R_TPSR, P2_LNPP, P2_ACU, P2_ACL, P2R_RCR, P2R_TCR, P2R_DCR, P2R_IMR,
   P3_9346CR, P3_CONFIG0, P3_CONFIG2, P3_CONFIG3, EEM_CONFIG_WRITE,
   CR_STP, CR_STA, CR_TXP, CR_RD_MASK, CR_RD_READ, CR_RD_WRITE, CR_RD_SEND, CR_PS_SHIFT,
-  ISR_PRX, ISR_RDC, ISR_RST, IMR_MASK, DCR_WTS, DCR_BOS, DCR_MASK, TCR_MASK, RCR_MASK,
+  ISR_PRX, ISR_RDC, ISR_RST, IMR_MASK, DCR_WTS, DCR_BOS, DCR_MASK, TCR_MASK, RCR_MASK, RCR_PRO, RCR_AM,
   PROM_BYTES, RAM_START, RAM_END, UNMAPPED_BYTE, RTL8029_ID0, RTL8029_ID1, BUS_PCI, Ne2kCounter,
 } from "./defs";
-import { Ne2k, count, boardReset, updateLine } from "./device";
+import { Ne2k, count, boardReset, updateLine, filterChanged } from "./device";
 import { rxDrain, rxUnread } from "./rx";
 import { rxfExactGet, rxfExactSet, rxfHash64Read, rxfHash64Write } from "../net/filter";
 import { txCommand } from "./tx";
@@ -204,7 +204,12 @@ function regWrite(d: Ne2k, r: u32, v: u32): void {
       case P0W_RSAR1: d.rsar = (d.rsar & 0xff) | (v << 8); return;
       case P0W_RBCR0: d.rbcr = (d.rbcr & 0xff00) | v; return;
       case P0W_RBCR1: d.rbcr = (d.rbcr & 0xff) | (v << 8); return;
-      case P0W_RCR: d.rcr = v & RCR_MASK; return;
+      case P0W_RCR: {
+        const was = d.rcr;
+        d.rcr = v & RCR_MASK;
+        if (((was ^ d.rcr) & (RCR_PRO | RCR_AM)) != 0) filterChanged(d);
+        return;
+      }
       case P0W_TCR: d.tcr = v & TCR_MASK; rxDrain(d); return;
       case P0W_DCR: d.dcr = v & DCR_MASK; return;
       default: d.imr = v & IMR_MASK; updateLine(d); return; // P0W_IMR
@@ -217,8 +222,9 @@ function regWrite(d: Ne2k, r: u32, v: u32): void {
     } else if (r == P1_CURR) {
       d.curr = v;
       rxDrain(d);
-    } else {
+    } else if (rxfHash64Read(d.filt, r - P1_MAR0) != v) {
       rxfHash64Write(d.filt, r - P1_MAR0, v);
+      filterChanged(d);
     }
     return;
   }

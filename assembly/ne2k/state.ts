@@ -197,8 +197,9 @@ export function ne2kRestore(d: Ne2k, len: u32): i32 {
     o += 8 + l;
   }
   d.outFrames = <u32>obN;
-  // The line follows the restored registers; the host re-drives it.
+  // The line follows the restored registers; the host re-drives it and reconciles the filter.
   d.line = 0;
+  d.filterChanged = 1;
   updateLine(d);
   d.quiesced = 0;
   return Status.OK;

@@ -48,7 +48,9 @@ function ctrlRx(d: VDev, cmd: u32, data: usize, len: u32): u32 {
   else if (cmd == 3) flag = RXF_NOMULTI;
   else if (cmd == 4) flag = RXF_NOUNI;
   else if (cmd == 5) flag = RXF_NOBCAST;
-  filterSetFlag(netOf(d).filter, flag, on != 0);
+  const n = netOf(d);
+  filterSetFlag(n.filter, flag, on != 0);
+  n.filterChanged = 1;
   return NET_OK;
 }
 
@@ -64,6 +66,7 @@ function ctrlMac(d: VDev, cmd: u32, data: usize, len: u32): u32 {
     if (<u64>mcOff + 4 + <u64>mc * 6 != <u64>len) return NET_ERR;
     filterSetTable(n.filter, false, data + 4, uc);
     filterSetTable(n.filter, true, data + mcOff + 4, mc);
+    n.filterChanged = 1;
     return NET_OK;
   }
   if (cmd == 1) {

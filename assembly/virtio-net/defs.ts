@@ -44,6 +44,20 @@ export const PENDING_TX: u32 = 1;
 export const PENDING_MSIX: u32 = 2;
 /** The INTx / MMIO interrupt line is asserted. */
 export const PENDING_INTX: u32 = 4;
+/** The receive filter changed (MAC tables or receive modes set, reset, restore): vnet_filter_take, then vnet_rx_mode and vnet_mc_*. */
+export const PENDING_FILTER: u32 = 8;
+
+// Receive-mode bits (virtio 1.2 §5.1.6.5.1): the filter's flags as vnet_rx_mode returns them.
+export const RXF_PROMISC: u32 = 1;
+export const RXF_ALLMULTI: u32 = 2;
+export const RXF_ALLUNI: u32 = 4;
+export const RXF_NOMULTI: u32 = 8;
+export const RXF_NOUNI: u32 = 16;
+export const RXF_NOBCAST: u32 = 32;
+/** vnet_rx_mode: the multicast table was given more entries than it holds (every multicast frame passes). */
+export const RXF_MC_OVERFLOW: u32 = 0x100;
+/** vnet_rx_mode: the unicast table overflowed likewise. */
+export const RXF_UC_OVERFLOW: u32 = 0x200;
 
 /** virtio-net counters (device counter indices 16.., after the transport's VCounter). */
 export namespace NetCounter {

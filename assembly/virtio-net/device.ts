@@ -57,6 +57,8 @@ export const TX_OUT_BYTES: u32 = 256 * 1024;
    * change the filter before they are delivered), or behind such frames.
    */
   rxUnjudged: u32;
+  /** The receive filter changed since the host last took it (PENDING_FILTER, vnet_filter_take). */
+  filterChanged: u32;
 }
 
 // Shared scratch (one instance processes one chain at a time), one region made
@@ -145,6 +147,7 @@ export function netReset(d: VDev): void {
   store<u64>(cfgBuf, n.mac);
   filterSetMac(n.filter, cfgBuf);
   filterReset(n.filter, false);
+  n.filterChanged = 1;
 }
 
 /** Feature combinations the device accepts at FEATURES_OK (§5.1.3.1: the control-queue features need CTRL_VQ). */

@@ -10,7 +10,11 @@ import { Status } from "../core/status";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { TRANSPORT_PCI, TRANSPORT_MMIO, MAX_QUEUE_SIZE } from "../virtio/defs";
-import { DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, MAX_TX_FRAME, PENDING_TX, PENDING_MSIX, PENDING_INTX } from "./defs";
+import {
+  DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, MAX_TX_FRAME, PENDING_TX, PENDING_MSIX, PENDING_INTX, PENDING_FILTER,
+  RXF_MC_OVERFLOW, RXF_UC_OVERFLOW,
+} from "./defs";
+import { RF_FLAGS, RF_MC, RF_MC_COUNT, RF_MC_OVERFLOW, RF_UC_OVERFLOW } from "./filter";
 import { VDev, devGet, devOpen, devClose, devDetach, devInFlight, devIntxLevel, devLeave, devOut } from "../virtio/device";
 import { dispReset, dispCreate, dispEnter } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
@@ -210,7 +214,8 @@ export function vnet_backlog(h: i32): i32 { const d = dev(h, DEVICE_NET); return
 /**
  * What the host must look at after a call, in one number: PENDING_TX (frames
  * in the host outbox), PENDING_MSIX (MSI-X vectors to deliver), PENDING_INTX
- * (the INTx / MMIO line level). 0 for an unknown handle.
+ * (the INTx / MMIO line level), PENDING_FILTER (the receive filter changed:
+ * vnet_filter_take). 0 for an unknown handle.
  */
 export function vnet_pending(h: i32): u32 {
   const d = dev(h, 0); if (d == null) return 0;
@@ -218,8 +223,33 @@ export function vnet_pending(h: i32): u32 {
   if (d.type == DEVICE_NET && netOf(d).txOutFrames != 0) v |= PENDING_TX;
   if (d.irqFire != 0) v |= PENDING_MSIX;
   if (devIntxLevel(d)) v |= PENDING_INTX;
+  if (d.type == DEVICE_NET && netOf(d).filterChanged != 0) v |= PENDING_FILTER;
   return out(d, v);
 }
+
+/** Take the PENDING_FILTER bit: 1 when the receive filter changed since the last take (then cleared), 0 if not, -Status for a bad handle. */
+export function vnet_filter_take(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return -Status.ERR_BAD_HANDLE;
+  const n = netOf(d);
+  const v = n.filterChanged;
+  n.filterChanged = 0;
+  return out(d, <i32>v);
+}
+
+/** The receive modes (RXF_* bits of defs.ts, RXF_MC_OVERFLOW / RXF_UC_OVERFLOW when a table overflowed), or -Status. */
+export function vnet_rx_mode(h: i32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return -Status.ERR_BAD_HANDLE;
+  const f = netOf(d).filter;
+  let v = load<u32>(f + RF_FLAGS);
+  if (load<u32>(f + RF_MC_OVERFLOW) != 0) v |= RXF_MC_OVERFLOW;
+  if (load<u32>(f + RF_UC_OVERFLOW) != 0) v |= RXF_UC_OVERFLOW;
+  return out(d, <i32>v);
+}
+
+/** Entries in the multicast table (MAC_TABLE_SET; 0 after an overflow), or -Status. */
+export function vnet_mc_count(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>load<u32>(netOf(d).filter + RF_MC_COUNT)); }
+/** Address of the multicast table: vnet_mc_count entries of 6 bytes (wire order), valid until the next call into the device; 0 for a bad handle. */
+export function vnet_mc_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : out(d, netOf(d).filter + RF_MC); }
 
 /** MSI-X vectors to deliver now (bit per vector), cleared by the read. */
 export function vnet_irq_take(h: i32): u32 {

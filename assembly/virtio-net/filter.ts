@@ -21,12 +21,8 @@ import { AddrClass, ETH_P_8021Q, addrClass, macLoad, bitTest, rxfTci } from "../
 
 export const FILTER_MAC_ENTRIES: u32 = 64;
 
-export const RXF_PROMISC: u32 = 1;
-export const RXF_ALLMULTI: u32 = 2;
-export const RXF_ALLUNI: u32 = 4;
-export const RXF_NOMULTI: u32 = 8;
-export const RXF_NOUNI: u32 = 16;
-export const RXF_NOBCAST: u32 = 32;
+import { RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST } from "./defs";
+export { RXF_PROMISC, RXF_ALLMULTI, RXF_ALLUNI, RXF_NOMULTI, RXF_NOUNI, RXF_NOBCAST };
 
 // Region layout.
 export const RF_FLAGS: usize = 0;

@@ -118,6 +118,7 @@ export function netRestore(d: VDev, len: u32): i32 {
   envGetU32(T_NET_STATUS); n.netStatus = envU32();
   envGetU32(T_CUR_PAIRS); n.curPairs = envU32();
   memory.copy(n.filter, f, FILTER_BYTES);
+  n.filterChanged = 1;
   n.backlogHead = 0; n.backlogCount = 0;
   o = 0;
   while (o < blen) {

@@ -5,7 +5,11 @@
 // group or take every group (all-multicast, how a port starts); the group
 // membership is driven per port through join/leave/setAllMulticast or the
 // GroupBackend of groupBackend(dev), and every change is reported to
-// onMembership subscribers.
+// onMembership subscribers. A port whose model reports its receive filter
+// (every NIC model does: FilteredNic) is driven by its guest: attach starts
+// a Reconciler (reconcile.ts) from the model's filter changes into the
+// port's GroupBackend, so the guest's whole-table rewrites become the
+// switch's individual joins and leaves.
 
 import { Status, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
@@ -13,6 +17,21 @@ import type { GroupBackend, MacString } from "./control.js";
 import { NetDefs } from "../generated/constants.js";
 import { camelTable, readCounters } from "../tables.js";
 import { formatMac, parseMac } from "./mac.js";
+import { attachReconciler, type FilteredNic } from "./attach.js";
+import type { Reconciler, ReconcilerOptions } from "./reconcile.js";
+
+/** Options of {@link VirtualSwitch.attach}. */
+export interface SwitchAttachOptions {
+  /**
+   * Follow the port's guest filter (default true for a model that reports
+   * it): its multicast want is reconciled into the port's membership. false
+   * leaves the membership to join/leave/setAllMulticast. An object is passed
+   * to the Reconciler (its bound, trace hook, ...).
+   */
+  reconcile?: boolean | Omit<ReconcilerOptions, "onClose">;
+}
+
+const isFilteredNic = (d: object): d is FilteredNic => typeof (d as Partial<FilteredNic>).multicastWant === "function" && "onFilterChange" in d;
 
 /** Name → index of a switch port's counters (assembly/net/defs.ts SwitchCounter): `groupsJoined`, `mcPruned`, ... */
 export const SWITCH_PORT_COUNTERS = camelTable(NetDefs.SwitchCounter);
@@ -86,6 +105,7 @@ function groupMac(mac: MacString | Uint8Array): { text: MacString; hi: number; l
 export class VirtualSwitch implements SwitchHost {
   private ports: SwitchPortDevice[] = [];
   private readonly state = new Map<SwitchPortDevice, PortState>();
+  private readonly reconcilers = new Map<SwitchPortDevice, Reconciler>();
   private readonly listeners: Array<(ev: MembershipEvent) => void> = [];
   private destroyed = false;
   private readonly e: VmCore["exports"];
@@ -105,7 +125,7 @@ export class VirtualSwitch implements SwitchHost {
    * virtio-net device in ring mode); ERR_FULL (`dev` now on no link or
    * switch) when the switch has no free port.
    */
-  attach(dev: SwitchPortDevice): void {
+  attach(dev: SwitchPortDevice, opts: SwitchAttachOptions = {}): void {
     if (dev.core !== this.core) throw new VmdevError(Status.ERR_INVALID_ARG, "attach: device of another VM");
     if (this.destroyed) throw new VmdevError(Status.ERR_BAD_HANDLE, "attach: the switch was destroyed");
     const s = this.e.nsw_attach(this.id, dev.kind, dev.handle);
@@ -117,7 +137,16 @@ export class VirtualSwitch implements SwitchHost {
     this.state.set(dev, { all: true, groups: new Set() });
     for (const p of this.ports) p.joinSwitch(this, this.ports);
     this.emit({ port: dev.name, group: ALL_MULTICAST, joined: true });
+    const rec = opts.reconcile ?? true;
+    if (rec !== false && isFilteredNic(dev)) {
+      // The reconciler starts from a backend in no group and not all-multicast; its first want (at once) sets what the guest asked.
+      this.setAllMulticast(dev, false);
+      this.reconcilers.set(dev, attachReconciler(dev, this.groupBackend(dev), rec === true ? {} : rec));
+    }
   }
+
+  /** The reconciler following `dev`'s guest filter into its membership (attach started it), or null. */
+  reconcilerOf(dev: SwitchPortDevice): Reconciler | null { return this.reconcilers.get(dev) ?? null; }
 
   /** Take `dev` off the switch (nothing if it is not a port); its memberships go. */
   detach(dev: SwitchPortDevice): void {
@@ -218,6 +247,10 @@ export class VirtualSwitch implements SwitchHost {
     this.ports = this.ports.filter((p) => p !== dev);
     const st = this.state.get(dev);
     this.state.delete(dev);
+    // The wasm dropped the port's memberships: the reconciler's leaves are refused (no longer a port) and change nothing.
+    const rec = this.reconcilers.get(dev);
+    this.reconcilers.delete(dev);
+    void rec?.close();
     for (const p of this.ports) p.setPeers(this.ports);
     if (st) {
       for (const g of st.groups) this.emit({ port: dev.name, group: g, joined: false });

@@ -208,7 +208,8 @@ describe("device lifecycle", () => {
     vnet_irq_take: 0, vnet_intx: 0, vnet_save: -Status.ERR_BAD_HANDLE, vnet_state_bound: -Status.ERR_BAD_HANDLE,
     vnet_restore: Status.ERR_BAD_HANDLE, vnet_in_flight: -Status.ERR_BAD_HANDLE,
     vnet_set_mac: Status.ERR_BAD_HANDLE, vnet_set_vlan_table: Status.ERR_BAD_HANDLE, vnet_set_mtu: Status.ERR_BAD_HANDLE,
-    vnet_send: Status.ERR_BAD_HANDLE,
+    vnet_send: Status.ERR_BAD_HANDLE, vnet_filter_take: -Status.ERR_BAD_HANDLE, vnet_rx_mode: -Status.ERR_BAD_HANDLE,
+    vnet_mc_count: -Status.ERR_BAD_HANDLE, vnet_mc_ptr: 0,
     // e1000
     e1k_destroy: Status.ERR_BAD_HANDLE, e1k_reset: Status.ERR_BAD_HANDLE, e1k_cfg_read: ONES, e1k_cfg_write: undefined,
     e1k_bar_read: ONES, e1k_bar_write: undefined, e1k_reg_peek: 0, e1k_phy_peek: 0, e1k_receive: Status.ERR_BAD_HANDLE,
@@ -217,6 +218,7 @@ describe("device lifecycle", () => {
     e1k_backlog: -Status.ERR_BAD_HANDLE, e1k_quiesce: Status.ERR_BAD_HANDLE, e1k_resume: Status.ERR_BAD_HANDLE,
     e1k_save: -Status.ERR_BAD_HANDLE, e1k_state_bound: -Status.ERR_BAD_HANDLE, e1k_restore: Status.ERR_BAD_HANDLE,
     e1k_in_flight: -Status.ERR_BAD_HANDLE, e1k_set_mac: Status.ERR_BAD_HANDLE, e1k_set_vfta: Status.ERR_BAD_HANDLE,
+    e1k_mc_mode: -Status.ERR_BAD_HANDLE, e1k_rar_group: -1n, e1k_filter_take: -Status.ERR_BAD_HANDLE,
     // NE2000
     ne2k_destroy: Status.ERR_BAD_HANDLE, ne2k_reset: Status.ERR_BAD_HANDLE, ne2k_io_read: ONES, ne2k_io_write: undefined,
     ne2k_io_read_string: Status.ERR_BAD_HANDLE, ne2k_io_write_string: Status.ERR_BAD_HANDLE, ne2k_run_read: -Status.ERR_BAD_HANDLE,
@@ -226,7 +228,7 @@ describe("device lifecycle", () => {
     ne2k_intx: 0, ne2k_counters_ptr: 0, ne2k_backlog: -Status.ERR_BAD_HANDLE, ne2k_save: -Status.ERR_BAD_HANDLE,
     ne2k_state_bound: -Status.ERR_BAD_HANDLE, ne2k_restore: Status.ERR_BAD_HANDLE, ne2k_filter_state: ONES,
     ne2k_in_flight: -Status.ERR_BAD_HANDLE, ne2k_quiesce: Status.ERR_BAD_HANDLE, ne2k_resume: Status.ERR_BAD_HANDLE,
-    ne2k_set_mac: Status.ERR_BAD_HANDLE,
+    ne2k_set_mac: Status.ERR_BAD_HANDLE, ne2k_filter_take: -Status.ERR_BAD_HANDLE,
   };
   // Control-path exports that name a device but are not per-call entry points: a status, no count promised.
   const control = new Set(["vnet_disconnect", "vnet_port_attach", "vnet_port_detach", "vnet_port_mode"]);

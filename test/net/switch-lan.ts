@@ -108,13 +108,17 @@ export function ne2kNic(core: VmCore): Nic {
   };
 }
 
-/** The three NICs on one switch, the NICs' own filters accepting `groups`. */
-export async function lan(groups: string[] = []): Promise<Lan> {
+/**
+ * The three NICs on one switch, the NICs' own filters accepting `groups`.
+ * With `reconcile` the switch follows each guest's filter (the default for a
+ * real attach); without it the tests drive the membership by hand.
+ */
+export async function lan(groups: string[] = [], opts: { reconcile?: boolean } = {}): Promise<Lan> {
   const core = await newCore(32 << 20);
   const v = virtioNic(core, [4 << 20, 12 << 20]);
   const e = e1000Nic(core, [12 << 20, 20 << 20]);
   const n = ne2kNic(core);
   const sw = VirtualSwitch.create(core);
-  for (const nic of [v, e, n]) { sw.attach(nic.dev); nic.acceptGroups(groups); }
+  for (const nic of [v, e, n]) { sw.attach(nic.dev, { reconcile: opts.reconcile ?? false }); nic.acceptGroups(groups); }
   return { core, sw, v, e, n };
 }

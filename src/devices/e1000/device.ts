@@ -21,7 +21,12 @@ import type { GuestClock } from "../../clock.js";
 import { parseMac } from "../../net/mac.js";
 import { readCounters } from "../../tables.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
-import { E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, type E1000CounterName } from "./defs.js";
+import {
+  E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, PENDING_FILTER, MC_MODE_UPE, MC_MODE_MPE, MC_MODE_MTA,
+  E1K_RAR_ENTRIES, type E1000CounterName,
+} from "./defs.js";
+import type { MulticastWant } from "../../net/control.js";
+import { wantAll, wantGroups } from "../../net/multicast-want.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link E1000.create}. */
@@ -57,6 +62,12 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
   readonly pci: PciFunction;
   /** Guest → host frames (no FCS), delivered synchronously during the guest's TDT write. */
   onTransmit: ((frame: Uint8Array) => void) | null = null;
+  /**
+   * The guest changed what the receive filter takes (RCTL.UPE/MPE, an MTA
+   * or RAR register; reset, restore): called from the register access that
+   * changed it. Read {@link E1000.multicastWant} there.
+   */
+  onFilterChange: (() => void) | null = null;
   private h: number;
   private readonly e: VmCore["exports"];
   private readonly sink: InterruptSink;
@@ -250,11 +261,39 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     this.settle();
   }
 
-  /** Deliver what the device produced: transmitted frames and the INTA# level; then plan the next timer. */
+  /**
+   * What the receive filter wants of the network (8254x §13.4.22, §13.5):
+   * UPE → every group ("promiscuous"); MPE → every group ("allmulti"); any
+   * MTA bit set → every group ("hash-filter": the inexact table names no
+   * group); else the group addresses in the valid receive-address entries.
+   */
+  multicastWant(): MulticastWant {
+    const e = this.e, h = this.h;
+    const mode = e.e1k_mc_mode(h);
+    if (mode < 0) throw new VmdevError(-mode, "e1k_mc_mode");
+    if (mode & MC_MODE_UPE) return wantAll("promiscuous");
+    if (mode & MC_MODE_MPE) return wantAll("allmulti");
+    if (mode & MC_MODE_MTA) return wantAll("hash-filter");
+    const macs: Uint8Array[] = [];
+    for (let i = 0; i < E1K_RAR_ENTRIES; i++) {
+      const a = e.e1k_rar_group(h, i);
+      if (a < 0n) continue;
+      macs.push(Uint8Array.from({ length: 6 }, (_, j) => Number((a >> BigInt(8 * j)) & 0xffn)));
+    }
+    return wantGroups(macs);
+  }
+
+  /** Deliver what the device produced: transmitted frames, the INTA# level, a filter change; then plan the next timer. */
   private settle(): void {
     if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
-    const p = this.e.e1k_pending(this.h);
+    let p = this.e.e1k_pending(this.h);
+    if ((p & PENDING_FILTER) !== 0) {
+      // Taken even without a listener, so the fast path stays one call.
+      if (this.e.e1k_filter_take(this.h) === 1) this.onFilterChange?.();
+      if (this.h === 0) return;
+      p = this.e.e1k_pending(this.h);
+    }
     if ((p & PENDING_TX) === 0 && ((p & PENDING_INTX) !== 0) === this.intxLevel && this.peers.every((d) => d === this || d.irqQuiet())) {
       this.planTimer();
       return;

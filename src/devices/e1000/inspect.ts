@@ -6,6 +6,7 @@
 // registers and the frames waiting in the backlog and the host outbox.
 
 import { CoreDefs } from "../../generated/constants.js";
+import { E1K_RAR_ENTRIES } from "./defs.js";
 import { DecodeError, flagNames, hex, macText, part, type Fields } from "../../inspect/fields.js";
 import type { DeviceDecoder } from "../../inspect/types.js";
 
@@ -28,7 +29,7 @@ export const E1000Reg = {
   FFVT: 0x09800,
 } as const;
 
-export const MTA_WORDS = 128, VFTA_WORDS = 128, RAR_ENTRIES = 16, EEPROM_WORDS = 64, PHY_REGS = 32;
+export const MTA_WORDS = 128, VFTA_WORDS = 128, RAR_ENTRIES = E1K_RAR_ENTRIES, EEPROM_WORDS = 64, PHY_REGS = 32;
 /** Registers of BAR0 (128 KiB): the most (offset, value) pairs a sound blob can hold. */
 const MAX_PAIRS = 0x20000 / 4;
 const RAH_AV = 0x8000_0000;

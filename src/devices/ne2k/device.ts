@@ -16,6 +16,8 @@ import { readCounters } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import type { MulticastWant } from "../../net/control.js";
+import { WANT_NONE, wantAll } from "../../net/multicast-want.js";
 
 export { NE2K_COUNTERS } from "./defs.js";
 
@@ -55,6 +57,12 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
   readonly ioBase: number | null;
   /** Guest → host frames, called during the guest's CR.TXP write. */
   onTransmit: ((frame: Uint8Array) => void) | null = null;
+  /**
+   * The guest changed what the receive filter takes (RCR.PRO/AM, MAR0-7;
+   * power-on, restore): called from the port access that changed it. Read
+   * {@link Ne2k.multicastWant} there.
+   */
+  onFilterChange: (() => void) | null = null;
   private h: number;
   private readonly e: VmCore["exports"];
   private readonly sink: InterruptSink;
@@ -339,6 +347,21 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
   quiesce(): void { this.sync(); this.e.ne2k_quiesce(this.h); }
   /** Undo quiesce: a waiting transmission goes, backlog frames enter the ring (judged by the filter as it is now). */
   resume(): void { this.sync(); this.e.ne2k_resume(this.h); this.settle(); }
+  /**
+   * What the receive filter wants of the network (DP8390 RCR, MAR0-7):
+   * PRO → every group ("promiscuous"; the chip's PRO takes no group by
+   * itself, but a promiscuous driver sets AM and all of MAR, and frames the
+   * filter then drops cost nothing); AM clear or MAR all zero → none; MAR all
+   * ones → every group ("allmulti"); else every group ("hash-filter": the
+   * 64-bit hash names no group).
+   */
+  multicastWant(): MulticastWant {
+    const { rcr, mar } = this.filterState();
+    if (rcr & NE2K_DEFS.RCR_PRO) return wantAll("promiscuous");
+    if ((rcr & NE2K_DEFS.RCR_AM) === 0 || mar.every((b) => b === 0)) return WANT_NONE;
+    if (mar.every((b) => b === 0xff)) return wantAll("allmulti");
+    return wantAll("hash-filter");
+  }
 
   /** Frames waiting in the receive backlog. */
   get backlogLength(): number { this.sync(); return this.e.ne2k_backlog(this.h); }
@@ -387,7 +410,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
   }
 
   /** @internal The line as last driven. */
-  irqQuiet(): boolean { return this.h === 0 || ((this.hostFlags() & 4) !== 0) === this.line; }
+  irqQuiet(): boolean { return this.h === 0 || ((this.hostFlags() & NE2K_DEFS.HOST_FLAG_LINE) !== 0) === this.line; }
 
   /**
    * @internal Drive the line to the device's level (after a peer's frames
@@ -396,17 +419,23 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
    */
   flushIrq(): void {
     if (this.h === 0) return;
-    const level = (this.hostFlags() & 4) !== 0;
+    const level = (this.hostFlags() & NE2K_DEFS.HOST_FLAG_LINE) !== 0;
     if (level !== this.line) { this.line = level; this.sink.intx(0, level); }
   }
 
-  /** Deliver what the device produced: transmitted frames and the interrupt line (also the peers'). */
+  /** Deliver what the device produced: transmitted frames, the interrupt line (also the peers'), a filter change. */
   private settle(): void {
     const h = this.h;
     if (h === 0 || this.busy) return;
     // The device keeps its pending bits in memory: one read instead of a call per access.
-    const p = this.hostFlags();
-    if ((p & 1) === 0 && ((p & 4) !== 0) === this.line && this.peers.every((d) => d === this || d.irqQuiet())) return;
+    let p = this.hostFlags();
+    if ((p & NE2K_DEFS.HOST_FLAG_FILTER) !== 0) {
+      // Taken even without a listener, so the fast path stays one memory read.
+      if (this.e.ne2k_filter_take(h) === 1) this.onFilterChange?.();
+      if (this.h !== h) return;
+      p = this.hostFlags();
+    }
+    if ((p & NE2K_DEFS.HOST_FLAG_TX) === 0 && ((p & NE2K_DEFS.HOST_FLAG_LINE) !== 0) === this.line && this.peers.every((d) => d === this || d.irqQuiet())) return;
     this.busy = true;
     try {
       // Bounded: each round empties the outbox; a waiting transmission refills it at most once.

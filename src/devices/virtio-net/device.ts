@@ -20,6 +20,8 @@ import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import type { MulticastWant } from "../../net/control.js";
+import { WANT_NONE, wantAll, wantGroups } from "../../net/multicast-want.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -64,6 +66,13 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   onTransmitBatch: ((batch: FrameBatch) => void) | null = null;
   /** The MTU the device was created with: the largest it can ever offer (its backlog slots are sized by it). */
   readonly createdMtu: number;
+  /**
+   * The guest changed the receive filter (MAC_TABLE_SET, a receive-mode
+   * command; device reset, restore): called once per change from the call
+   * that made it, after the filter took the new state. Read
+   * {@link VirtioNet.multicastWant} there (src/net/attach.ts does).
+   */
+  onFilterChange: (() => void) | null = null;
   /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
   private h: number;
   private readonly sink: InterruptSink;
@@ -285,6 +294,24 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
 
   /** True while the host delivers what the device produced (transmitted frames, interrupts): a reference in flight. */
   get delivering(): boolean { return this.busy; }
+  /**
+   * What the receive filter wants of the network (virtio 1.2 §5.1.6.5.1/2,
+   * in the filter's order): promiscuous → every group; NOMULTI → none;
+   * ALLMULTI → every group; a multicast table that overflowed → every group
+   * ("overflow"); else the groups in the multicast table.
+   */
+  multicastWant(): MulticastWant {
+    const e = this.e, h = this.handle;
+    const mode = e.vnet_rx_mode(h);
+    if (mode < 0) throw new VmdevError(-mode, "vnet_rx_mode");
+    if (mode & VirtioNetDefs.RXF_PROMISC) return wantAll("promiscuous");
+    if (mode & VirtioNetDefs.RXF_NOMULTI) return WANT_NONE;
+    if (mode & VirtioNetDefs.RXF_ALLMULTI) return wantAll("allmulti");
+    if (mode & VirtioNetDefs.RXF_MC_OVERFLOW) return wantAll("overflow");
+    const n = e.vnet_mc_count(h), p = e.vnet_mc_ptr(h) >>> 0;
+    const u8 = this.core.u8();
+    return wantGroups(Array.from({ length: Math.max(0, n) }, (_, i) => u8.subarray(p + 6 * i, p + 6 * i + 6)));
+  }
 
   /** The device status register. */
   get status(): number { return this.e.vnet_status(this.handle); }
@@ -329,7 +356,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     if (this.h === 0) return;
     if (this.busy) { this.again = true; return; }
     // Fast path: nothing to deliver here or at the peers (one call each per register access).
-    if (this.irqQuiet() && this.peers.every((p) => p === this || p.irqQuiet())) return;
+    if (this.irqQuiet(VirtioNetDefs.PENDING_FILTER) && this.peers.every((p) => p === this || p.irqQuiet())) return;
     this.busy = true;
     try {
       // Bounded: each round either empties the outbox or the device stops producing.
@@ -338,6 +365,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
         this.flushTx();
         this.flushIrq();
         for (const p of this.peers) if (p !== this) p.flushIrq();
+        this.flushFilter();
         if (!this.again) break;
       }
     } finally {
@@ -390,11 +418,18 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     e.vnet_tx_done(h);
   }
 
-  /** @internal Nothing to deliver: no transmitted frame, no MSI-X message, the INTx level as last driven. */
-  irqQuiet(): boolean {
+  /** @internal Nothing to deliver: no transmitted frame, no MSI-X message (nor the `also` pending bits), the INTx level as last driven. */
+  irqQuiet(also = 0): boolean {
     if (this.h === 0) return true;
     const p = this.e.vnet_pending(this.h);
-    return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === this.intxLevel;
+    return (p & (VirtioNetDefs.PENDING_TX | VirtioNetDefs.PENDING_MSIX | also)) === 0 && ((p & VirtioNetDefs.PENDING_INTX) !== 0) === this.intxLevel;
+  }
+
+  /** Take the filter-changed bit (always, so the fast path stays fast) and tell onFilterChange. */
+  private flushFilter(): void {
+    if (this.h === 0 || this.e.vnet_filter_take(this.h) !== 1) return;
+    const cb = this.onFilterChange;
+    if (cb) cb();
   }
 
   /** @internal Deliver pending MSI-X messages and the INTx level (also for a peer's frames). */
