@@ -1,5 +1,5 @@
 // A machine assembled from a configuration tree: guest RAM (a VmCore), the
-// devices named under pci.B.S.F, interrupt routing, N vCPU worker threads,
+// devices named under pci.B.S.F, interrupt routing, N vCPUs on a pool of worker threads,
 // the VM read/write lock and leases, and a clean teardown. This is what live
 // migration stands on: `core` (RAM + dirty bitmap), `devices`, `writeLock()`,
 // `pause()/resume()`, `setThrottle()` and the vCPU dirty-rate statistics.
@@ -156,7 +156,8 @@ export class Machine {
     // Before any device exists: refuse a config whose parts cannot fit the wasm memory, and reserve what they can take.
     reserveMemory(core, planMachineMemory(config, core, registry, nodes, { startVcpus: opts.startVcpus ?? true }));
     const sync = SyncState.create(cpus, Number(valueOf(config, "lock.leases")));
-    const vcpus = new VcpuHost(sync);
+    const threads = valueOf(config, "vcpu.threads")!;
+    const vcpus = new VcpuHost(sync, { threads: threads === "auto" ? undefined : Number(threads) });
     const lock = new VmLock(sync, { freezer: vcpus, timeoutMs: Number(valueOf(config, "lock.timeout_ms")) });
     const interrupts = new InterruptRouter();
     const clock = new MachineClock(core, !opts.startFrozen);
