@@ -33,12 +33,20 @@ export interface VcpuStats {
   refusedTransitions: number;
 }
 
-/** I/O buffer of each vCPU's wasm instance in its pool thread (what a vCPU's attach takes is sized from it). */
+/** I/O buffer of each pool thread's wasm instance (what a thread's attach takes is sized from it). */
 export const VCPU_WORKER_IO_BYTES = 4096;
 
 /** Pool threads for `vcpus` vCPUs when none is asked for: one per vCPU, up to the host's available parallelism. */
 export function defaultVcpuThreads(vcpus: number): number {
   return Math.max(0, Math.min(vcpus, availableParallelism()));
+}
+
+/** The pool size for `vcpus` vCPUs and config value `asked` of vcpu.threads ("auto" or a count): at least 1, at most one thread per vCPU. */
+export function vcpuThreads(vcpus: number, asked: string | number = "auto"): number {
+  if (vcpus === 0) return 0;
+  const want = asked === "auto" ? defaultVcpuThreads(vcpus) : Number(asked);
+  if (!Number.isInteger(want) || want < 1) throw new RangeError(`vCPU threads ${asked}: want a whole number ≥ 1 or auto`);
+  return Math.min(vcpus, want);
 }
 
 /** Options of a VcpuHost. */
@@ -62,10 +70,7 @@ export class VcpuHost implements VcpuFreezer {
 
   constructor(readonly sync: SyncState, opts: VcpuHostOptions = {}) {
     this.cells = Array.from({ length: sync.vcpus }, (_, i) => new VcpuCell(sync, i));
-    const n = this.cells.length;
-    const want = opts.threads ?? defaultVcpuThreads(n);
-    if (!Number.isInteger(want) || want < 0) throw new RangeError(`vCPU threads ${want}: want a whole number ≥ 1`);
-    this.threads = n === 0 ? 0 : Math.min(n, Math.max(1, want));
+    this.threads = vcpuThreads(this.cells.length, opts.threads ?? "auto");
     this.workers = Array.from({ length: this.threads }, () => null);
     this.exited = this.workers.map(() => Promise.resolve());
     this.holds = this.cells.map(() => 0);
@@ -84,11 +89,26 @@ export class VcpuHost implements VcpuFreezer {
     return out;
   }
 
-  /** Tell the thread of vCPU `i` that one of its requests changed. */
+  /** Threads to ring once a batch of requests (freezeAll, thawAll) is posted; null outside a batch. */
+  private batch: Set<number> | null = null;
+
+  /** Tell the thread of vCPU `i` that one of its requests changed (at the end of the batch, within one). */
   private ring(i: number): void {
-    const b = this.sync.doorbellWord(this.threadOf(i));
+    const t = this.threadOf(i);
+    if (this.batch) { this.batch.add(t); return; }
+    const b = this.sync.doorbellWord(t);
     Atomics.add(this.sync.i32, b, 1);
     Atomics.notify(this.sync.i32, b);
+  }
+
+  /** Run `post` (which posts requests synchronously), then ring each thread concerned once: one pass over its vCPUs serves them all. */
+  private batched<T>(post: () => T): T {
+    if (this.batch) return post();
+    const rung = (this.batch = new Set());
+    try { return post(); } finally {
+      this.batch = null;
+      for (const t of rung) this.ring(t);
+    }
   }
 
   /**
@@ -199,13 +219,13 @@ export class VcpuHost implements VcpuFreezer {
 
   /** Freeze every vCPU (see freeze); on timeout the ones already frozen are thawed. */
   async freezeAll(timeoutMs: number): Promise<SyncStatus> {
-    const results = await Promise.all(this.cells.map((_, i) => this.freeze(i, timeoutMs)));
+    const results = await Promise.all(this.batched(() => this.cells.map((_, i) => this.freeze(i, timeoutMs))));
     if (results.every((r) => r === "ok")) return "ok";
-    results.forEach((r, i) => { if (r === "ok") this.thaw(i); });
+    this.batched(() => results.forEach((r, i) => { if (r === "ok") this.thaw(i); }));
     return results.find((r) => r !== "ok")!;
   }
 
-  thawAll(): void { for (let i = 0; i < this.cells.length; i++) this.thaw(i); }
+  thawAll(): void { this.batched(() => { for (let i = 0; i < this.cells.length; i++) this.thaw(i); }); }
 
   /** True while the host holds vCPU `i` frozen. */
   isFrozen(i: number): boolean { return this.holds[i] > 0 && this.cells[i].raw === (VcpuState.FROZEN | (VcpuOwner.HOST << 4)); }

@@ -1,7 +1,8 @@
-// A vCPU pool thread. It runs several vCPUs in turn, each with its own wasm
-// instance on the VM's shared memory (its own workload stream and I/O
-// buffer), its own state word, requests, throttle, token bucket and
-// counters. Each vCPU goes the single-vCPU way: take itself
+// A vCPU pool thread. It attaches one wasm instance to the VM's shared
+// memory and runs several vCPUs on it in turn, each with its own state word,
+// requests, throttle, token bucket, counters and workload stream (the
+// instance's stream is swapped to the vCPU's around its slice:
+// vcpu_stream_get/set). Each vCPU goes the single-vCPU way: take itself
 // IDLE→FROZEN→RUNNING, run the synthetic workload in batches (each write
 // through the guest-memory port, so dirty-marked), back to FROZEN between
 // slices, SLEEPING for throttle and rate pauses, and IDLE when the host asks
@@ -21,6 +22,7 @@ import { VmCore, type SharedVm } from "../vm-core.js";
 import { SyncState, VW, VS } from "../sync/shared.js";
 import { VcpuCell, VcpuOwner, VcpuState } from "./state.js";
 import { PATTERN_CODE, type WorkloadSpec } from "./workload.js";
+import { MachineDefs } from "../generated/constants.js";
 
 /** What the host posts to a vCPU pool thread. */
 export interface VcpuWorkerData {
@@ -36,14 +38,14 @@ export interface VcpuWorkerData {
   sliceUs: number;
   /** URL of a guest extension module (see VcpuExtension), imported once in this thread. */
   extension?: string;
-  /** Size of each vCPU's wasm I/O buffer. */
+  /** Size of this thread's wasm I/O buffer. */
   ioBytes: number;
 }
 
 /** What a pool thread posts to the host: all its vCPUs attached; one vCPU failed (it stopped, the others go on); all stopped. */
 export type VcpuWorkerMessage = { ready: true } | { failed: number; message: string } | { stopped: true };
 
-/** What a guest extension gets: this vCPU's view of the VM (its own wasm instance). */
+/** What a guest extension gets: this vCPU's view of the VM (`core` is its thread's instance, shared by the vCPUs that thread runs). */
 export interface VcpuExtensionContext { core: VmCore; index: number; vcpus: number }
 
 /**
@@ -60,6 +62,7 @@ export interface VcpuExtension {
 }
 
 const d = (workerData as { data: VcpuWorkerData }).data;
+const core = await VmCore.attach(d.shared, d.ioBytes);
 const s = SyncState.from(d.sync);
 const i32 = s.i32;
 const BELL = s.doorbellWord(d.thread);
@@ -83,6 +86,10 @@ const Phase = {
   DONE: 3,
 } as const;
 
+const STREAM_FIELDS = [MachineDefs.STREAM_PRNG, MachineDefs.STREAM_CURSOR, MachineDefs.STREAM_SEQUENCE];
+/** The vCPU whose workload stream is in the instance now. */
+let streamOf: Vcpu | null = null;
+
 class Vcpu {
   readonly cell: VcpuCell;
   readonly ctx: VcpuExtensionContext;
@@ -104,8 +111,10 @@ class Vcpu {
   // Rate limiting: a token bucket holding at most 10 ms of writes, refilled only while not frozen by the host.
   private tokens = 0;
   private lastRefill = performance.now();
+  /** Its workload stream while another vCPU's is in the instance (MachineDefs.STREAM_* order). */
+  private readonly stream: number[];
 
-  constructor(readonly index: number, readonly core: VmCore, readonly w: WorkloadSpec) {
+  constructor(readonly index: number, readonly w: WorkloadSpec) {
     this.cell = new VcpuCell(s, index);
     this.req = s.vcpuWord(index, VW.REQ);
     this.stop = s.vcpuWord(index, VW.STOP);
@@ -114,6 +123,19 @@ class Vcpu {
     this.tag = 0x100 + index;
     this.ctx = { core, index, vcpus: s.vcpus };
     core.exports.vcpu_seed((w.seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+    this.stream = STREAM_FIELDS.map((f) => core.exports.vcpu_stream_get(f));
+  }
+
+  /** Make the instance's workload stream this vCPU's (saving the one there). */
+  private own(): void {
+    if (streamOf === this) return;
+    const e = core.exports;
+    if (streamOf) for (let k = 0; k < STREAM_FIELDS.length; k++) streamOf.stream[k] = e.vcpu_stream_get(STREAM_FIELDS[k]);
+    for (let k = 0; k < STREAM_FIELDS.length; k++) {
+      const st = e.vcpu_stream_set(STREAM_FIELDS[k], this.stream[k]);
+      if (st !== 0) throw new Error(`vcpu_stream_set: status ${st}`);
+    }
+    streamOf = this;
   }
 
   wanted(): boolean { return Atomics.load(i32, this.req) !== 0 || Atomics.load(i32, this.stop) !== 0; }
@@ -170,7 +192,8 @@ class Vcpu {
    * throttle or rate pause, or IDLE on a request.
    */
   runSlice(ext: VcpuExtension | null, bell: number): void {
-    const w = this.w, e = this.core.exports, cell = this.cell;
+    const w = this.w, e = core.exports, cell = this.cell;
+    this.own();
     this.must(cell.transition(VcpuState.FROZEN, VcpuState.RUNNING, VcpuOwner.SELF), "run");
     const t0 = performance.now();
     ext?.slice?.(this.ctx);
@@ -227,7 +250,7 @@ class Vcpu {
 const ext: VcpuExtension | null = d.extension ? ((await import(d.extension)) as VcpuExtension) : null;
 const vcpus: Vcpu[] = [];
 for (let k = 0; k < d.vcpus.length; k++) {
-  const v = new Vcpu(d.vcpus[k], await VmCore.attach(d.shared, d.ioBytes), d.workloads[k]);
+  const v = new Vcpu(d.vcpus[k], d.workloads[k]);
   await ext?.init?.(v.ctx);
   vcpus.push(v);
 }
