@@ -64,6 +64,11 @@ export class VcpuHost implements VcpuFreezer {
   private readonly holds: number[];
   private readonly pending: Array<Promise<SyncStatus> | null>;
   private readonly exited: Array<Promise<void>>;
+  /** Freezes asked and not yet settled, by vCPU (served by drain). */
+  private readonly freezing = new Map<number, { deadline: number; resolve: (st: SyncStatus) => void }>();
+  private draining = false;
+  /** A freeze was added while drain waits, and drain was woken for it. */
+  private kicked = false;
   private started = false;
   /** Errors of vCPUs after they started (a vCPU that fails stops running, the others on its thread go on; freezes of it still succeed once it is IDLE). */
   readonly errors: Error[] = [];
@@ -184,25 +189,59 @@ export class VcpuHost implements VcpuFreezer {
     return p;
   }
 
-  private async freezeOne(i: number, deadline: number): Promise<SyncStatus> {
-    const s = this.sync;
-    const req = s.vcpuWord(i, VW.REQ);
-    const cell = this.cells[i];
-    Atomics.store(s.i32, req, 1);
+  /** Ask vCPU `i` to stop; `drain` takes it once it is IDLE. */
+  private freezeOne(i: number, deadline: number): Promise<SyncStatus> {
+    Atomics.store(this.sync.i32, this.sync.vcpuWord(i, VW.REQ), 1);
     this.ring(i); // wakes its thread if it waits (a SLEEPING vCPU), ends the slice it runs
-    for (;;) {
-      const raw = cell.raw;
-      if (raw === VcpuState.IDLE) {
-        if (cell.transition(VcpuState.IDLE, VcpuState.FROZEN, VcpuOwner.HOST) === "ok") return "ok";
-        continue;
+    return new Promise((resolve) => {
+      this.freezing.set(i, { deadline, resolve });
+      if (!this.draining) {
+        // From a microtask: every freeze asked in this turn (a freezeAll) is in the first scan.
+        this.draining = true;
+        queueMicrotask(() => void this.drain());
+      } else if (!this.kicked) {
+        // The loop may be waiting for a vCPU to go IDLE while this one is IDLE already: have it scan again.
+        this.kicked = true;
+        Atomics.notify(this.sync.i32, this.sync.idleWord());
       }
-      const left = deadline - now();
-      if (left <= 0) {
-        Atomics.store(s.i32, req, 0);
-        this.ring(i);
-        return "timeout";
+    });
+  }
+
+  /**
+   * Serve every freeze in progress with one loop: take each asked vCPU that
+   * is IDLE to FROZEN as the host, give up on those past their deadline
+   * (withdrawing the request), and wait on the pool's idle counter
+   * (SyncState.idleWord), which every return of a vCPU to IDLE bumps: one
+   * wait for any number of vCPUs, not one each.
+   */
+  private async drain(): Promise<void> {
+    const s = this.sync, idle = s.idleWord();
+    try {
+      while (this.freezing.size > 0) {
+        this.kicked = false;
+        // Read before the scan: a vCPU that goes IDLE after its check changes it, and the wait returns at once.
+        const seen = Atomics.load(s.i32, idle);
+        let next = Infinity;
+        this.batched(() => {
+          const t = now();
+          for (const [i, f] of this.freezing) {
+            const cell = this.cells[i];
+            if (cell.raw === VcpuState.IDLE && cell.transition(VcpuState.IDLE, VcpuState.FROZEN, VcpuOwner.HOST) === "ok") {
+              this.freezing.delete(i);
+              f.resolve("ok");
+            } else if (t >= f.deadline) {
+              Atomics.store(s.i32, s.vcpuWord(i, VW.REQ), 0);
+              this.ring(i);
+              this.freezing.delete(i);
+              f.resolve("timeout");
+            } else next = Math.min(next, f.deadline);
+          }
+        });
+        if (this.freezing.size === 0) break;
+        await waitAsync(s.i32, idle, seen, Math.max(0, Math.min(next - now(), 50)));
       }
-      await waitAsync(s.i32, cell.wordIndex, raw, Math.min(left, 50));
+    } finally {
+      this.draining = false;
     }
   }
 
