@@ -140,7 +140,7 @@ export class VcpuHost implements VcpuFreezer {
         w.on("error", (err) => {
           failure = err;
           // The thread is gone: its vCPUs' states are finished for them, so freezes of them succeed.
-          for (const i of vcpus) { this.errors.push(new Error(`vCPU ${i}: ${err.message}`)); this.settleTerminated(i); }
+          for (const i of vcpus) { this.errors.push(new Error(`vCPU ${i}: ${err.message}`)); this.cells[i].settleSelf(); }
           reject(new Error(`vCPU thread ${t} failed: ${err.message}`));
         });
         w.once("exit", (code) => reject(failure ?? new Error(`vCPU thread ${t} exited (${code}) before it was ready`)));
@@ -279,19 +279,6 @@ export class VcpuHost implements VcpuFreezer {
     }));
   }
 
-  /**
-   * A thread terminated mid-run (or failed) cannot take its vCPUs back to IDLE
-   * itself: finish each one's own legal path (RUNNING/SLEEPING → FROZEN → IDLE)
-   * for it. A vCPU the host holds frozen stays with the host.
-   */
-  private settleTerminated(i: number): void {
-    const cell = this.cells[i];
-    const st = cell.state;
-    if (cell.owner !== VcpuOwner.SELF) return;
-    if (st === VcpuState.RUNNING || st === VcpuState.SLEEPING) cell.transition(st, VcpuState.FROZEN, VcpuOwner.SELF);
-    if (cell.state === VcpuState.FROZEN) cell.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF);
-  }
-
   /** Ask every vCPU to stop and each thread to finish, and wait (up to `timeoutMs`); threads that do not are terminated. */
   async stop(timeoutMs = 2000): Promise<void> {
     const s = this.sync;
@@ -305,7 +292,7 @@ export class VcpuHost implements VcpuFreezer {
       clearTimeout(timer);
       if (r === "late") {
         await w.terminate();
-        for (const i of this.vcpusOf(t)) this.settleTerminated(i);
+        for (const i of this.vcpusOf(t)) this.cells[i].settleSelf();
       }
       this.workers[t] = null;
     }));

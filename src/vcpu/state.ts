@@ -81,6 +81,18 @@ export class VcpuCell {
     return "ok";
   }
 
+  /**
+   * For a vCPU whose own thread can no longer move it (it failed, or was
+   * terminated mid-run): finish its own legal path RUNNING/SLEEPING → FROZEN
+   * → IDLE. A vCPU the host holds frozen stays with the host.
+   */
+  settleSelf(): void {
+    if (this.owner !== VcpuOwner.SELF) return;
+    const st = this.state;
+    if (st === VcpuState.RUNNING || st === VcpuState.SLEEPING) this.transition(st, VcpuState.FROZEN, VcpuOwner.SELF);
+    if (this.state === VcpuState.FROZEN) this.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF);
+  }
+
   /** Illegal transitions attempted on this vCPU. */
   get refused(): number { return Atomics.load(this.s.i32, this.s.vcpuWord(this.index, VW.REFUSED)); }
 }

@@ -237,11 +237,7 @@ class Vcpu {
 
   /** After an error: finish its own legal path back to IDLE (a host-held vCPU stays the host's) and never run it again. */
   fail(): void {
-    const st = this.cell.state;
-    if (this.cell.owner === VcpuOwner.SELF) {
-      if (st === VcpuState.RUNNING || st === VcpuState.SLEEPING) this.cell.transition(st, VcpuState.FROZEN, VcpuOwner.SELF);
-      if (this.cell.state === VcpuState.FROZEN) this.cell.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF);
-    }
+    this.cell.settleSelf();
     this.publish();
     this.phase = Phase.DONE;
   }
