@@ -100,7 +100,11 @@ export class VcpuHost implements VcpuFreezer {
   /** Tell the thread of vCPU `i` that one of its requests changed (at the end of the batch, within one). */
   private ring(i: number): void {
     const t = this.threadOf(i);
-    if (this.batch) { this.batch.add(t); return; }
+    if (this.batch) this.batch.add(t);
+    else this.ringThread(t);
+  }
+
+  private ringThread(t: number): void {
     const b = this.sync.doorbellWord(t);
     Atomics.add(this.sync.i32, b, 1);
     Atomics.notify(this.sync.i32, b);
@@ -112,7 +116,7 @@ export class VcpuHost implements VcpuFreezer {
     const rung = (this.batch = new Set());
     try { return post(); } finally {
       this.batch = null;
-      for (const t of rung) this.ring(t);
+      for (const t of rung) this.ringThread(t);
     }
   }
 
@@ -283,7 +287,7 @@ export class VcpuHost implements VcpuFreezer {
   async stop(timeoutMs = 2000): Promise<void> {
     const s = this.sync;
     for (let i = 0; i < this.cells.length; i++) Atomics.store(s.i32, s.vcpuWord(i, VW.STOP), 1);
-    for (let t = 0; t < this.threads; t++) this.ring(t);
+    for (let t = 0; t < this.threads; t++) this.ringThread(t);
     await Promise.all(this.workers.map(async (w, t) => {
       if (!w) return;
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -253,31 +253,38 @@ for (let k = 0; k < d.vcpus.length; k++) {
 const post = (m: VcpuWorkerMessage) => parentPort!.postMessage(m);
 post({ ready: true });
 
-/** Run `fn` for `v`; an error stops that vCPU only (reported to the host). */
-function guarded(v: Vcpu, fn: () => void): void {
-  try { fn(); } catch (err) {
-    v.fail();
-    post({ failed: v.index, message: err instanceof Error ? err.message : String(err) });
+/** An error stops vCPU `v` only (reported to the host); the others of this thread go on. */
+function failed(v: Vcpu, err: unknown): void {
+  v.fail();
+  post({ failed: v.index, message: err instanceof Error ? err.message : String(err) });
+}
+
+/** Serve every vCPU's requests (Vcpu.serve) at time `t`. */
+function serveAll(t: number): void {
+  for (const v of vcpus) {
+    if (v.phase === Phase.DONE) continue;
+    try { v.serve(t); } catch (err) { failed(v, err); }
   }
 }
 
 for (;;) {
   // Read the doorbell before looking at any request: a ring after this read makes the wait below return at once.
   let bell = Atomics.load(i32, BELL);
-  let t = performance.now();
+  serveAll(performance.now());
   let live = 0, ran = false, nextWake = Infinity;
-  for (const v of vcpus) guarded(v, () => v.serve(t));
   for (const v of vcpus) {
     if (v.phase === Phase.DONE) continue;
-    live++;
     if (Atomics.load(i32, BELL) !== bell) {
       // A request changed while we ran: serve them all before the next slice.
       bell = Atomics.load(i32, BELL);
-      t = performance.now();
-      for (const u of vcpus) guarded(u, () => u.serve(t));
-      if (v.phase === Phase.DONE) { live--; continue; }
+      serveAll(performance.now());
+      if (v.phase === Phase.DONE) continue;
     }
-    if (v.phase === Phase.READY) { guarded(v, () => v.runSlice(ext, bell)); ran = true; }
+    live++;
+    if (v.phase === Phase.READY) {
+      try { v.runSlice(ext, bell); } catch (err) { failed(v, err); }
+      ran = true;
+    }
     if (v.phase === Phase.SLEEPING) nextWake = Math.min(nextWake, v.wakeAt);
   }
   if (live === 0) break;
