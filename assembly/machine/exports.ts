@@ -5,11 +5,17 @@
 import { Status } from "../core/status";
 import { gmRamPtr, gmRamPages, gmForeign, gmReady } from "../core/guestmem";
 import { xxh64 } from "../core/hash";
-import { workloadSeed, workloadRun } from "./workload";
+import { workloadSeed, workloadRun, workloadStreamGet, workloadStreamSet } from "./workload";
 import { clockSave, clockRestore, clockRestored } from "./clock";
 
 /** Reseed this instance's workload stream. */
 export function vcpu_seed(seed: u32): void { workloadSeed(seed); }
+
+/** Field `field` (MachineDefs.STREAM_*) of this instance's workload stream; 0 for an unknown field. A thread running several vCPUs on one instance saves each vCPU's stream with it after the vCPU's slice. */
+export function vcpu_stream_get(field: u32): u32 { return workloadStreamGet(field); }
+
+/** Set field `field` (MachineDefs.STREAM_*) of this instance's workload stream (loading a vCPU's stream before its slice); ERR_INVALID_ARG for an unknown field or a PRNG state of 0. */
+export function vcpu_stream_set(field: u32, value: u32): i32 { return workloadStreamSet(field, value); }
 
 /**
  * One batch of synthetic guest writes (pattern 0 uniform, 1 hot set, 2

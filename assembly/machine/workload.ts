@@ -3,12 +3,14 @@
 // every write is bounds-checked and dirty-marked exactly like a device's
 // (the equivalent of the hardware dirty bits a real vCPU's writes set).
 //
-// The PRNG and the sequential cursor are wasm globals: per instance, so each
-// vCPU worker (its own instance on the shared memory) has its own stream.
+// The PRNG, the sequential cursor and the sequence number (the stream) are
+// wasm globals of the instance. A thread that runs several vCPUs on one
+// instance gives each its own stream: it loads the vCPU's stream before the
+// vCPU's slice and saves it after (workloadStreamGet/Set).
 
 import { Status } from "../core/status";
 import { gmCheck, gmStore64, gmFill, gmRamPages } from "../core/guestmem";
-import { PATTERN_HOT, PATTERN_SEQUENTIAL } from "./defs";
+import { PATTERN_HOT, PATTERN_SEQUENTIAL, STREAM_PRNG, STREAM_CURSOR, STREAM_SEQUENCE } from "./defs";
 
 let prng: u32 = 0x9e3779b9;
 let cursor: u32 = 0;
@@ -19,6 +21,25 @@ export function workloadSeed(seed: u32): void {
   prng = seed == 0 ? 0x9e3779b9 : seed;
   cursor = 0;
   sequence = 0;
+}
+
+/** Field `field` (STREAM_*) of this instance's stream; 0 for an unknown field. */
+export function workloadStreamGet(field: u32): u32 {
+  if (field == STREAM_PRNG) return prng;
+  if (field == STREAM_CURSOR) return cursor;
+  if (field == STREAM_SEQUENCE) return sequence;
+  return 0;
+}
+
+/** Set field `field` (STREAM_*) of this instance's stream; a PRNG state of 0 is refused (xorshift would stay at 0). */
+export function workloadStreamSet(field: u32, value: u32): i32 {
+  if (field == STREAM_PRNG) {
+    if (value == 0) return Status.ERR_INVALID_ARG;
+    prng = value;
+  } else if (field == STREAM_CURSOR) cursor = value;
+  else if (field == STREAM_SEQUENCE) sequence = value;
+  else return Status.ERR_INVALID_ARG;
+  return Status.OK;
 }
 
 // @ts-ignore: decorator

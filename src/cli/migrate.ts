@@ -24,7 +24,7 @@ import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
-import { parseSize } from "../config/schema.js";
+import { MAX_VCPUS, parseSize } from "../config/schema.js";
 import { parsePciKey } from "../config/pci-node.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../devices/apic/machine.js";
@@ -90,7 +90,7 @@ export function migrateConfig(opts: Opts): ConfigTree {
     if (r < 1 || r > 3072) fail(`--ram ${opts.ram}: want 1 MiB to 3 GiB`);
     defaults["memory.size"] = `${r}M`;
   }
-  if (opts.vcpus !== undefined) defaults.cpus = String(num(opts.vcpus, "--vcpus", 1, 64, true));
+  if (opts.vcpus !== undefined) defaults.cpus = String(num(opts.vcpus, "--vcpus", 1, MAX_VCPUS, true));
   defaults["workload.pattern"] = opts.pattern === "hotset" ? "hot" : opts.pattern;
   try {
     // The dirty rate needs the vCPU count, which -f/-c/-o may still change: build once, then set the rate below -o.
@@ -154,7 +154,7 @@ export function migrateCommand(): Command {
     .option("-m, --memory <size>", "guest RAM (memory.size), e.g. 256M")
     .option("-c, --cpus <n>", "number of vCPUs (cpus)")
     .option("--ram <size>", "guest RAM in MiB (or 512M / 1G); default 256")
-    .option("--vcpus <n>", "vCPU worker threads dirtying memory (cpus); default 2")
+    .option("--vcpus <n>", "vCPUs dirtying memory (cpus); default 2")
     .option("--dirty <MiB/s>", "workload dirty rate, all vCPUs together (sets workload.rate)", "32")
     .addOption(new Option("--pattern <p>", "workload write pattern (workload.pattern)").choices(["uniform", "hot", "hotset", "sequential"]).default("hot"))
     .option("--fill <fraction>", "fraction of RAM filled with random data before migrating (the rest stays zero)", "0.5")
@@ -265,7 +265,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
       throw err;
     }
   }
-  log(`source VM ${machine.name}: ${ramBytes >> 20} MiB, ${machine.vcpus.count} vCPU workers dirtying ${w.rate ? `${w.rate} pages/s each` : "as fast as they can"} (${w.pattern}), devices: ${machine.devices.map((d) => d.name).join(", ")}`);
+  log(`source VM ${machine.name}: ${ramBytes >> 20} MiB, ${machine.vcpus.count} vCPUs on ${machine.vcpus.threads} thread(s) dirtying ${w.rate ? `${w.rate} pages/s each` : "as fast as they can"} (${w.pattern}), devices: ${machine.devices.map((d) => d.name).join(", ")}`);
 
   let transport!: Transport;
   let destDone!: Promise<Record<string, unknown> | null>;
@@ -359,7 +359,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     await inProcessDest.machine.destroy();
   }
   // Without traffic, report.framesLost is what the NICs counted (framesLost(), null with none); with it, the end-to-end figure above.
-  const notes = [...notes0, `vm: Machine with ${machine.vcpus.count} vCPU workers; ${apicNote}`];
+  const notes = [...notes0, `vm: Machine with ${machine.vcpus.count} vCPUs on ${machine.vcpus.threads} thread(s); ${apicNote}`];
   if (dest && typeof dest.writesAfterResume === "number") notes.push(`destination: resumed and made ${dest.writesAfterResume} vCPU writes in ${opts.runAfter} ms`);
   if (final) {
     notes.push(`frames over virtio-net to the peer VM: ${final.sent} sent, ${final.received} answered, lost ${final.lost}, duplicated ${final.duplicated}, out of order ${final.outOfOrder}; ` +

@@ -13,6 +13,8 @@ import { formatInspection, inspectDevice, type LiveDeviceDump } from "../inspect
 const collect = (v: string, prev: string[]) => [...prev, v];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+/** Most vCPUs `vmdev run` prints a line each for. */
+const PER_VCPU_LINES = 16;
 
 interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant }
 
@@ -32,6 +34,20 @@ export function configFromArgs(opts: { option?: string[]; config?: string; slot?
   for (const o of opts.option ?? []) tree.assign(o);
   validateConfig(tree, registry);
   return tree;
+}
+
+/** Device names for one line: a run of three or more numbered alike (lapic0, lapic1, …) as its first and last. */
+export function deviceList(names: string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < names.length;) {
+    const m = /^(.*?)(\d+)$/.exec(names[i]);
+    let j = i + 1;
+    if (m) while (j < names.length && names[j] === `${m[1]}${Number(m[2]) + (j - i)}`) j++;
+    if (j - i >= 3) out.push(`${names[i]}…${names[j - 1]}`);
+    else out.push(...names.slice(i, j));
+    i = j;
+  }
+  return out.join(", ");
 }
 
 /** The `vmdev run` subcommand. */
@@ -74,7 +90,7 @@ export function runCommand(): Command {
         const startMs = performance.now() - t0;
         m.core.dirty.enable();
         const say = (s: string) => { if (!opts.json) console.log(s); };
-        say(`machine ${m.name}: ${mb(m.core.guest.size)} MiB RAM, ${m.vcpus.count} vCPU worker(s), devices: ${m.devices.map((d) => d.name).join(", ") || "none"} (started in ${startMs.toFixed(0)} ms)`);
+        say(`machine ${m.name}: ${mb(m.core.guest.size)} MiB RAM, ${m.vcpus.count} vCPU(s) on ${m.vcpus.threads} thread(s), devices: ${deviceList(m.devices.map((d) => d.name)) || "none"} (started in ${startMs.toFixed(0)} ms)`);
         await sleep(duration / 2);
         const first = m.sampleDirtyRate();
         const tl = performance.now();
@@ -96,7 +112,14 @@ export function runCommand(): Command {
         const second = m.sampleDirtyRate();
         say(`resumed: ${(second.total.writesPerSec / 1e6).toFixed(2)} M page writes/s, ${m.core.dirty.count()} distinct pages dirty since`);
         const stats = m.vcpuStats();
-        for (const s of stats) say(`  vCPU ${s.index}: ${s.writes} writes (${mb(s.bytes)} MiB), ran ${s.runMs.toFixed(0)} ms, slept ${s.sleepMs.toFixed(0)} ms, ${s.exits} exits, ${s.state}`);
+        // One line per vCPU up to a screenful; past that the spread over all of them.
+        if (stats.length <= PER_VCPU_LINES) {
+          for (const s of stats) say(`  vCPU ${s.index}: ${s.writes} writes (${mb(s.bytes)} MiB), ran ${s.runMs.toFixed(0)} ms, slept ${s.sleepMs.toFixed(0)} ms, ${s.exits} exits, ${s.state}`);
+        } else {
+          const w = stats.map((s) => s.writes);
+          const states = [...new Set(stats.map((s) => s.state))].join("/");
+          say(`  ${stats.length} vCPUs: ${w.reduce((a, b) => a + b, 0)} writes (fewest ${Math.min(...w)}, most ${Math.max(...w)}; ${w.filter((x) => x === 0).length} wrote nothing), ${stats.reduce((a, s) => a + s.exits, 0)} exits, ${states}`);
+        }
         const ls = m.lock.stats();
         say(`lock: ${ls.writeLocks} write, ${ls.readLocks} read, leases ${ls.leasesSigned} signed / ${ls.leasesBroken} broken, ${ls.timeouts} timeouts`);
         if (opts.json) console.log(JSON.stringify({ name: m.name, freezeLatencyMs: freezeLatency, ramUnchangedWhileLocked: unchanged, firstHalf: first.total, secondHalf: second.total, vcpus: stats, lock: ls, ...(dumps ? { devices: dumps } : {}) }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2));

@@ -69,8 +69,8 @@ export const validators = {
 
 /** Largest guest RAM vmdev places in its own memory (3.75 GiB: the wasm's MAX_OWN_RAM_PAGES). */
 export const MAX_RAM_BYTES = CoreDefs.MAX_OWN_RAM_PAGES * CoreDefs.PAGE_SIZE;
-/** Most vCPUs a machine may have. */
-export const MAX_VCPUS = 64;
+/** Most vCPUs a machine may have (the MADT/SMBIOS tables of src/platform and the APIC model go further). */
+export const MAX_VCPUS = 1024;
 
 /** Workload keys, valid both as `workload.X` (all vCPUs) and `vcpu.N.workload.X` (one vCPU). */
 const WORKLOAD_KEYS: Array<Omit<KeySpec, "pattern"> & { leaf: string }> = [
@@ -90,6 +90,7 @@ export const MACHINE_SCHEMA: KeySpec[] = [
   { pattern: "memory.size", validate: validators.size(64 * 1024, MAX_RAM_BYTES, 64 * 1024), default: "64M", description: "guest RAM (K/M/G suffixes; multiple of 64 KiB)" },
   { pattern: "cpus", validate: validators.int(1, MAX_VCPUS), default: "1", description: "number of vCPUs" },
   { pattern: "vcpu.slice_us", validate: validators.int(50, 1_000_000), default: "1000", description: "longest a vCPU runs between checks for freeze requests and throttle" },
+  { pattern: "vcpu.threads", validate: (v) => (v === "auto" ? null : validators.int(1, MAX_VCPUS)(v)), default: "auto", description: "worker threads the vCPUs are multiplexed onto (auto = one per vCPU up to the host's available parallelism; more than cpus means cpus)" },
   { pattern: "vcpu.extension", validate: (v) => (v.trim() ? null : "want a module path or URL"), description: "module each vCPU worker imports to do guest work beyond page writes (VcpuExtension)" },
   { pattern: "lock.leases", validate: validators.int(1, 4096), default: "64", description: "most leases held at once (device workers, timers)" },
   { pattern: "lock.timeout_ms", validate: validators.int(1, 3_600_000), default: "5000", description: "default timeout of the VM lock's waits" },

@@ -1,5 +1,5 @@
 // A machine assembled from a configuration tree: guest RAM (a VmCore), the
-// devices named under pci.B.S.F, interrupt routing, N vCPU worker threads,
+// devices named under pci.B.S.F, interrupt routing, N vCPUs on a pool of worker threads,
 // the VM read/write lock and leases, and a clean teardown. This is what live
 // migration stands on: `core` (RAM + dirty bitmap), `devices`, `writeLock()`,
 // `pause()/resume()`, `setThrottle()` and the vCPU dirty-rate statistics.
@@ -14,7 +14,7 @@ import { MACHINE_SCHEMA, checkValue, findSpec, parseSize, valueOf } from "../con
 import { parsePciKey, parsePciNode } from "../config/pci-node.js";
 import { SyncState } from "../sync/shared.js";
 import { VmLock, type Lease, type LockResult, type SyncStatus, type WaitOptions } from "../sync/vm-lock.js";
-import { VcpuHost, type VcpuStats } from "../vcpu/host.js";
+import { VcpuHost, vcpuThreads, type VcpuStats } from "../vcpu/host.js";
 import { workloadFromConfig, type WorkloadSpec } from "../vcpu/workload.js";
 import { InterruptRouter } from "./interrupts.js";
 import { DeviceRegistry, type MachineDevice } from "./registry.js";
@@ -243,7 +243,7 @@ export class Machine {
     // Before any device exists: refuse a config whose parts cannot fit the wasm memory, and reserve what they can take.
     reserveMemory(core, planMachineMemory(config, core, registry, nodes, { startVcpus: opts.startVcpus ?? true }));
     const sync = SyncState.create(cpus, Number(valueOf(config, "lock.leases")));
-    const vcpus = new VcpuHost(sync);
+    const vcpus = new VcpuHost(sync, { threads: vcpuThreads(cpus, valueOf(config, "vcpu.threads")) });
     const lock = new VmLock(sync, { freezer: vcpus, timeoutMs: Number(valueOf(config, "lock.timeout_ms")) });
     const interrupts = new InterruptRouter();
     const clock = new MachineClock(core, !opts.startFrozen);

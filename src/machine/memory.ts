@@ -2,7 +2,8 @@
 // vCPU worker's buffers are carved from one wasm memory of at most 4 GiB and
 // never freed, so a config whose parts do not fit would fail halfway through
 // Machine.create with ERR_NO_MEMORY (or later, on a device's first use). The
-// machine instead adds up what each part can take, from the wasm module's own
+// machine instead adds up what each part can take (the vCPU pool: one attach
+// per thread, not per vCPU), from the wasm module's own
 // sizing queries (vnet_memory_bytes, apic_memory_bytes, vm_attach_bytes, …),
 // before it creates any device: a config that does not fit is refused naming
 // the key to change and the largest value that fits; one that fits has its
@@ -12,12 +13,12 @@ import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { findSpec, parseSize, valueOf } from "../config/schema.js";
 import { MAX_WASM_PAGES } from "../wasm.js";
 import type { VmCore } from "../vm-core.js";
-import { VCPU_WORKER_IO_BYTES } from "../vcpu/host.js";
+import { VCPU_WORKER_IO_BYTES, vcpuThreads } from "../vcpu/host.js";
 import type { DeviceFactory, DeviceRegistry } from "./registry.js";
 
 /** One part of a machine's memory budget. */
 export interface MemoryPart {
-  /** Config node it comes from: a PCI node (pci.0.3.0), a per-vCPU device (lapic), a platform device (ioapic), or `cpus` for the vCPU workers. */
+  /** Config node it comes from: a PCI node (pci.0.3.0), a per-vCPU device (lapic), a platform device (ioapic), or `cpus` for the vCPU pool threads. */
   node: string;
   bytes: number;
 }
@@ -71,7 +72,7 @@ export function planMachineMemory(config: ConfigTree, core: VmCore, registry: De
   if (opts.startVcpus) {
     const each = core.exports.vm_attach_bytes(VCPU_WORKER_IO_BYTES);
     if (each < 0) throw new Error(`vm_attach_bytes(${VCPU_WORKER_IO_BYTES}): status ${-each}`);
-    parts.push({ node: "cpus", bytes: each * cpus });
+    parts.push({ node: "cpus", bytes: each * vcpuThreads(cpus, valueOf(config, "vcpu.threads")) });
   }
   const need = parts.reduce((a, p) => a + p.bytes, 0);
   if (need > free) throw overBudget(config, core, pci, free, need);

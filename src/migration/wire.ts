@@ -145,8 +145,11 @@ export function encodeHello(h: Hello): Uint8Array {
   return w.blob(h.layout).done();
 }
 
-/** Most devices a HELLO may announce. */
-export const MAX_DEVICES = 256;
+/**
+ * Most devices a HELLO may announce: room for a Machine of the most vCPUs
+ * (1024, one local APIC each) with its guest clock, IOAPIC and PCI functions.
+ */
+export const MAX_DEVICES = 4096;
 /** Decode an untrusted HELLO payload (ProtocolError if malformed). */
 export function decodeHello(p: Uint8Array): Hello {
   const r = new PayloadReader(p, "HELLO");

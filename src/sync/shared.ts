@@ -39,8 +39,15 @@ export const LeaseSlot = { FREE: 0, ACTIVE: 1, EXPIRED: 2 } as const;
 /** Lease generations wrap within 29 bits (the slot word keeps 2 bits of state). */
 export const LEASE_GEN_MASK = 0x1fffffff;
 
-/** Words per vCPU. */
-export const VW = { STATE: 0, REQ: 1, STOP: 2, THROTTLE_PPM: 3, REFUSED: 4 } as const;
+/**
+ * Words per vCPU. DOORBELL and IDLE are not the vCPU's own: word DOORBELL of
+ * vCPU slot `t` is the doorbell of vCPU pool thread `t` (a pool never has
+ * more threads than vCPUs), which the host bumps and notifies after every
+ * change to a request of a vCPU that thread runs, so one wait covers all of
+ * its vCPUs; word IDLE of slot 0 counts every return of any vCPU to IDLE
+ * (bumped and notified by the transition), which the host's freezes wait on.
+ */
+export const VW = { STATE: 0, REQ: 1, STOP: 2, THROTTLE_PPM: 3, REFUSED: 4, DOORBELL: 5, IDLE: 6 } as const;
 /** Int32 words reserved per vCPU. */
 export const VCPU_WORDS = 8;
 /** 64-bit counters per vCPU. */
@@ -91,6 +98,10 @@ export class SyncState {
   leaseWord(slot: number): number { return HEADER_WORDS + slot; }
   /** Index of word `w` (VW.*) of vCPU `v`. */
   vcpuWord(v: number, w: number): number { return this.vcpuBase + v * VCPU_WORDS + w; }
+  /** Index of the counter of returns to IDLE of all vCPUs (see VW.IDLE). */
+  idleWord(): number { return this.vcpuWord(0, VW.IDLE); }
+  /** Index of the doorbell word of vCPU pool thread `t` (see VW.DOORBELL). */
+  doorbellWord(t: number): number { return this.vcpuWord(t, VW.DOORBELL); }
   /** Index in i64 of counter `c` (VS.*) of vCPU `v`. */
   vcpuStat(v: number, c: number): number { return this.statsBase + v * VCPU_STATS + c; }
 

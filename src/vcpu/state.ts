@@ -70,10 +70,27 @@ export class VcpuCell {
     const expect = from === VcpuState.IDLE ? word(from, 0) : word(from, owner);
     const next = to === VcpuState.IDLE ? word(to, 0) : word(to, owner);
     if (Atomics.compareExchange(this.s.i32, this.at, expect, next) !== expect) return "conflict";
-    // Waiters only ever wait for IDLE (a freezer; a vCPU held frozen by the
-    // host): waking them on other moves would only cost a freezer extra hops.
-    if (to === VcpuState.IDLE) Atomics.notify(this.s.i32, this.at);
+    // Waiters only ever wait for IDLE (the host's freezes, on the pool's
+    // idle counter): waking them on other moves would only cost extra hops.
+    if (to === VcpuState.IDLE) {
+      Atomics.notify(this.s.i32, this.at);
+      const idle = this.s.idleWord();
+      Atomics.add(this.s.i32, idle, 1);
+      Atomics.notify(this.s.i32, idle);
+    }
     return "ok";
+  }
+
+  /**
+   * For a vCPU whose own thread can no longer move it (it failed, or was
+   * terminated mid-run): finish its own legal path RUNNING/SLEEPING → FROZEN
+   * → IDLE. A vCPU the host holds frozen stays with the host.
+   */
+  settleSelf(): void {
+    if (this.owner !== VcpuOwner.SELF) return;
+    const st = this.state;
+    if (st === VcpuState.RUNNING || st === VcpuState.SLEEPING) this.transition(st, VcpuState.FROZEN, VcpuOwner.SELF);
+    if (this.state === VcpuState.FROZEN) this.transition(VcpuState.FROZEN, VcpuState.IDLE, VcpuOwner.SELF);
   }
 
   /** Illegal transitions attempted on this vCPU. */

@@ -32,6 +32,17 @@ describe("vmdev run", () => {
     expect(out.secondHalf.writesPerSec).toBeGreaterThan(0);
   });
 
+  it("-c 1024 runs a 1024-vCPU machine on the default thread pool: every vCPU writes, the write lock freezes them all", async () => {
+    const r = await vmdev("run", "-c", "1024", "-m", "16M", "-o", "workload.rate=100", "--duration", "2000", "--freeze-ms", "20", "--json");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.vcpus.length).toBe(1024);
+    expect(out.ramUnchangedWhileLocked).toBe(true);
+    expect(out.lock.writeLocks).toBe(1);
+    expect(out.vcpus.every((v: { writes: number; exits: number }) => v.writes > 0 && v.exits >= 1)).toBe(true);
+  });
+
   it("--dump-config prints the effective config; legacy -s/-m/-c map onto keys", async () => {
     const r = await vmdev("run", "vm7", "-m", "16M", "-c", "3", "-s", "4:1,memtest,size=8K", "-o", "var.x=1", "--dump-config");
     expect(r.code).toBe(0);

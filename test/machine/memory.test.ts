@@ -77,8 +77,8 @@ describe("machine memory budget", () => {
 
   it("what a running machine took is within its plan: every allocation of create and first use is counted", async () => {
     // One NIC (a second would count its one-time scratch again, hiding small parts) and
-    // enough vCPUs that their APICs and workers each outweigh what the plan holds back.
-    const c = config("memory.size=32M\ncpus=8\nworkload.rate=10\npci.0.3.0.device=virtio-net\npci.0.3.0.backend=loopback\npci.0.3.0.queues=4\n" +
+    // enough vCPUs and threads that their APICs and threads each outweigh what the plan holds back.
+    const c = config("memory.size=32M\ncpus=8\nvcpu.threads=8\nworkload.rate=10\npci.0.3.0.device=virtio-net\npci.0.3.0.backend=loopback\npci.0.3.0.queues=4\n" +
       "pci.0.5.0.device=memtest\npci.0.5.0.size=8K\n");
     // The same RAM on a fresh core: the layout before the devices is the machine's.
     const probe = await VmCore.create({ module: debugWasm(), variant: "debug", ramBytes: 32 << 20 });

@@ -1,4 +1,4 @@
-// Seeded random schedules across threads: vCPU workers dirtying RAM, device
+// Seeded random schedules across threads: vCPUs (several to a pool thread) dirtying RAM, device
 // workers taking read locks and leases (breaking at once or deferred) and
 // writing RAM under them, a main-thread lease holder, and a main-thread
 // writer taking the write lock at random moments, pausing, throttling. Each
@@ -50,7 +50,9 @@ async function schedule(seed: number): Promise<void> {
   const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
   const c = new ConfigTree();
   c.set("memory.size", "1M");
-  c.set("cpus", String(1 + Math.floor(rand() * 2)));
+  // Up to four vCPUs, on one pool thread or the default pool: several vCPUs share a thread in most schedules.
+  c.set("cpus", String(1 + Math.floor(rand() * 4)));
+  c.set("vcpu.threads", pick(["auto", "1"]));
   c.set("workload.pattern", pick(["uniform", "hot", "sequential"]));
   c.set("workload.rate", pick(["max", "200000", "50000"]));
   c.set("workload.write_size", pick(["8", "64", "4096"]));

@@ -2,7 +2,9 @@
 // byte what a peer written from docs/migration-protocol.md builds.
 import { describe, it, expect } from "vitest";
 import { FrameReader, FrameWriter } from "../../src/migration/frames.js";
-import { Msg, ProtocolError } from "../../src/migration/wire.js";
+import { Msg, ProtocolError, MAX_DEVICES, decodeHello, encodeHello, type Hello } from "../../src/migration/wire.js";
+import { MAX_VCPUS } from "../../src/config/schema.js";
+import { DeviceKind } from "../../src/state.js";
 import { FrameBuilder, xxh } from "../support/wire-peer.js";
 import { rng, testSeed } from "../support/core.js";
 
@@ -41,5 +43,15 @@ describe("frames", () => {
     bad[33] ^= 1;
     reader.push(bad);
     expect(() => reader.next()).toThrow(ProtocolError);
+  });
+
+  it("regression_hello_caps_a_1024_vcpu_machine: a HELLO announcing a clock, one local APIC per vCPU of the largest Machine and an IOAPIC decodes; one device past the cap is refused", () => {
+    // The cap was 256 devices, below the 1026 a 1024-vCPU Machine announces: its destination refused every such VM.
+    const devices = [{ kind: DeviceKind.guestClock, name: "clock" }, ...Array.from({ length: MAX_VCPUS }, (_, i) => ({ kind: DeviceKind.localApic, name: `lapic${i}` })), { kind: DeviceKind.ioapic, name: "ioapic0" }];
+    const hello: Hello = { version: 1, abiVersion: 3 << 16, pageSize: 4096, ramPages: 4096, flags: 0, devices, layout: Uint8Array.of(1, 2, 3) };
+    expect(devices.length).toBeLessThanOrEqual(MAX_DEVICES);
+    expect(decodeHello(encodeHello(hello))).toEqual(hello);
+    const over = { ...hello, devices: Array.from({ length: MAX_DEVICES + 1 }, (_, i) => ({ kind: DeviceKind.localApic, name: `lapic${i}` })) };
+    expect(() => decodeHello(encodeHello(over))).toThrow(ProtocolError);
   });
 });
