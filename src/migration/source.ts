@@ -45,6 +45,8 @@ export interface MigrateOptions {
   replyTimeoutMs?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
   batchBytes?: number;
+  /** Frame into a few reused buffers when the transport lends them back (default on; off: a fresh buffer per frame). */
+  framePool?: boolean;
   /** Called after every round. */
   onRound?(r: RoundStats): void;
   /** Called about every 100 ms while pages flow. */
@@ -137,11 +139,12 @@ class SourceSession {
       verify: opts.verify ?? "full",
       replyTimeoutMs: opts.replyTimeoutMs ?? 30_000,
       batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
+      framePool: opts.framePool ?? true,
     };
     this.core = src.core;
     this.e = this.core.exports;
     this.pages = this.core.guest.pages;
-    this.link = new Link(transport, this.o.replyTimeoutMs);
+    this.link = new Link(transport, this.o.replyTimeoutMs, this.o.framePool);
     // PAGES and HASHES payloads are assembled at I/O offset 0 and framed from there.
     this.core.ensureIo(MAX_PAYLOAD);
     this.cap = this.o.batchBytes - 4;

@@ -23,6 +23,12 @@ export const RECV_WINDOW = 8 << 20;
 export interface Transport {
   /** Queue bytes; resolves when the sender may continue (backpressure). Rejects once closed. */
   send(bytes: Uint8Array): Promise<void>;
+  /**
+   * Like send, but `bytes` stay the caller's: the transport reads them until
+   * it calls `done` (once, also when the link fails), and the caller may reuse
+   * them only then. Optional: without it the caller sends a copy it gives up.
+   */
+  sendBorrowed?(bytes: Uint8Array, done: () => void): Promise<void>;
   /** Receive callbacks: data chunks in order, then exactly one close (with an error if abnormal). */
   onData(cb: (chunk: Uint8Array) => void): void;
   onClose(cb: (err?: Error) => void): void;
@@ -214,9 +220,18 @@ export class TcpTransport extends BaseTransport {
   protected released(): void {
     if (this.paused && this.buffered <= TCP_RESUME_AT && !this.sock.destroyed) { this.paused = false; this.sock.resume(); }
   }
-  send(bytes: Uint8Array): Promise<void> {
+  send(bytes: Uint8Array): Promise<void> { return this.write(bytes); }
+
+  /** The socket calls back once it has handed `bytes` to the kernel (or failed): then they are the caller's again. */
+  sendBorrowed(bytes: Uint8Array, done: () => void): Promise<void> {
+    let called = false;
+    const once = () => { if (!called) { called = true; done(); } };
+    return this.write(bytes, once).catch((e) => { once(); throw e; });
+  }
+
+  private write(bytes: Uint8Array, written?: () => void): Promise<void> {
     if (this.closed || this.sock.destroyed) return Promise.reject(new LinkError("link closed"));
-    this.sock.write(bytes);
+    this.sock.write(bytes, written);
     // Keep up to TCP_SEND_QUEUE bytes queued so encoding the next frame overlaps
     // the kernel sending this one; past that, wait until half has drained.
     if (this.sock.writableLength === 0) return Promise.resolve();
