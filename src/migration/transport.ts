@@ -267,16 +267,29 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
- * Authentication of a migration link: TLS 1.2 with a pre-shared key
- * (RFC 4279 with ECDHE, RFC 5489; ChaCha20-Poly1305 per RFC 7905), so the
- * stream is encrypted and each side proves it holds the key. No certificates:
- * both hosts hold the same secret, named by `identity`.
+ * Authentication of a migration link, either way encrypted:
+ * - a pre-shared key: TLS 1.2 with PSK (RFC 4279 with ECDHE, RFC 5489;
+ *   ChaCha20-Poly1305 per RFC 7905); each side proves it holds the key;
+ * - certificates: TLS 1.3, mutual: each side presents a certificate its peer
+ *   checks against `ca` (the source also checks the destination's name).
  */
-export interface TransportAuth {
+export type TransportAuth = PskAuth | CertAuth;
+
+/** TLS-PSK: both hosts hold the same secret, named by `identity`. */
+export interface PskAuth {
   /** The shared secret, at least 16 bytes (e.g. 32 random bytes: `openssl rand -hex 32`). */
   psk: Uint8Array;
   /** The key's name the source sends in the clear (default "vmdev-migration"). */
   identity?: string;
+}
+
+/** Mutual TLS: this side's certificate and key, and the CA its peer's certificate must chain to (PEM). */
+export interface CertAuth {
+  cert: string | Uint8Array;
+  key: string | Uint8Array;
+  ca: string | Uint8Array;
+  /** Source side: the name the destination's certificate must carry (default: the host connected to). */
+  servername?: string;
 }
 
 /** Forward-secret PSK suites only (ECDHE or DHE), AEAD ciphers. TLS 1.3 in OpenSSL offers external PSKs only beside a certificate. */
@@ -285,12 +298,22 @@ const DEFAULT_IDENTITY = "vmdev-migration";
 /** A peer that has not finished the TLS handshake by then is dropped (and counted). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function checkAuth(auth: TransportAuth): { psk: Buffer; identity: string } {
+type Checked = { kind: "psk"; psk: Buffer; identity: string } | ({ kind: "cert" } & CertAuth);
+
+function checkAuth(auth: TransportAuth): Checked {
+  if (!("psk" in auth)) {
+    if (!auth.cert || !auth.key || !auth.ca) throw new Error("migration TLS: want a certificate, its key and a CA");
+    return { kind: "cert", ...auth };
+  }
   if (!(auth.psk instanceof Uint8Array) || auth.psk.length < 16) throw new Error("migration PSK: want at least 16 bytes of key");
   const identity = auth.identity ?? DEFAULT_IDENTITY;
   if (identity.length === 0 || Buffer.byteLength(identity) > 128) throw new Error("migration PSK identity: want 1 to 128 bytes");
-  return { psk: Buffer.from(auth.psk), identity };
+  return { kind: "psk", psk: Buffer.from(auth.psk), identity };
 }
+
+/** Certificate suites: TLS 1.3 only (all its suites are AEAD and forward-secret). */
+const pem = (v: string | Uint8Array): string | Buffer => (typeof v === "string" ? v : Buffer.from(v));
+const certOptions = (a: CertAuth) => ({ cert: pem(a.cert), key: pem(a.key), ca: pem(a.ca), minVersion: "TLSv1.3" as const });
 
 /** Parse a PSK file's contents: hex digits (whitespace ignored), else the raw bytes. */
 export function parsePsk(bytes: Uint8Array): Uint8Array {
@@ -304,7 +327,7 @@ export function parsePsk(bytes: Uint8Array): Uint8Array {
 export interface ListenOptions {
   /** Address to bind (default 127.0.0.1). Any other than loopback needs `auth`. */
   host?: string;
-  /** Require TLS-PSK from the source (always allowed, required off loopback). */
+  /** Require TLS (PSK or certificates) from the source (always allowed, required off loopback). */
   auth?: TransportAuth;
 }
 
@@ -321,7 +344,7 @@ export interface Listener {
   readonly port: number;
   readonly host: string;
   readonly server: Server;
-  /** Whether sources must authenticate (TLS-PSK). */
+  /** Whether sources must authenticate (TLS). */
   readonly authenticated: boolean;
   /** The one source: the first connection to connect (and, with auth, to authenticate). */
   accept(): Promise<TcpTransport>;
@@ -344,7 +367,7 @@ export function listen(port: number, opts: ListenOptions = {}): Promise<Listener
   if (!isLoopback(host) && !opts.auth) {
     return Promise.reject(new Error(`refusing to listen on ${host} without authentication: migration carries guest memory; give a pre-shared key (TLS-PSK) or listen on 127.0.0.1`));
   }
-  let auth: { psk: Buffer; identity: string } | null;
+  let auth: Checked | null;
   try { auth = opts.auth ? checkAuth(opts.auth) : null; } catch (e) { return Promise.reject(e); }
   return new Promise((resolve, reject) => {
     const refused: RefusedCounts = { unauthenticated: 0, extra: 0 };
@@ -358,10 +381,13 @@ export function listen(port: number, opts: ListenOptions = {}): Promise<Listener
     let server: Server;
     if (auth) {
       const key = auth;
-      const tlsServer = createTlsServer({
+      const tlsServer = createTlsServer(key.kind === "psk" ? {
         pskCallback: (_sock, identity) => (identity === key.identity ? key.psk : null),
         pskIdentityHint: key.identity,
         ciphers: PSK_CIPHERS, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      } : {
+        ...certOptions(key), requestCert: true, rejectUnauthorized: true,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       }, take);
       // A later source is refused once its handshake is done (take), so each refusal is counted once, by its cause.
@@ -387,7 +413,7 @@ export function listen(port: number, opts: ListenOptions = {}): Promise<Listener
 
 /** Options of connect(). */
 export interface ConnectOptions {
-  /** Authenticate with TLS-PSK (required for a destination off loopback). */
+  /** Authenticate with TLS, PSK or certificates (required for a destination off loopback). */
   auth?: TransportAuth;
 }
 
@@ -396,20 +422,20 @@ export function connect(port: number, host = LOOPBACK, opts: ConnectOptions = {}
   if (!isLoopback(host) && !opts.auth) {
     return Promise.reject(new Error(`refusing to migrate to ${host} without authentication: give a pre-shared key (TLS-PSK), or use 127.0.0.1`));
   }
-  let auth: { psk: Buffer; identity: string } | null;
+  let auth: Checked | null;
   try { auth = opts.auth ? checkAuth(opts.auth) : null; } catch (e) { return Promise.reject(e); }
   return new Promise((resolve, reject) => {
     const where = `${host}:${port}`;
     if (auth) {
       const key = auth;
-      const sock = tlsConnect({
+      const sock = key.kind === "psk" ? tlsConnect({
         port, host, ciphers: PSK_CIPHERS, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
         pskCallback: () => ({ psk: key.psk, identity: key.identity }),
         // The PSK authenticates the peer; there is no certificate to check.
         checkServerIdentity: () => undefined,
-      });
+      }) : tlsConnect({ port, host, ...certOptions(key), servername: key.servername, rejectUnauthorized: true });
       sock.once("secureConnect", () => { sock.off("error", onError); resolve(new TcpTransport(sock)); });
-      const onError = (e: Error) => reject(new LinkError(`connect ${where} (TLS-PSK): ${e.message}`));
+      const onError = (e: Error) => reject(new LinkError(`connect ${where} (${key.kind === "psk" ? "TLS-PSK" : "TLS"}): ${e.message}`));
       sock.once("error", onError);
     } else {
       const sock = netConnect({ port, host });

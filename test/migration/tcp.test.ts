@@ -4,6 +4,8 @@ import { describe, it, expect, afterEach } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { connect as rawConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { readFileSync } from "node:fs";
 import { listen, connect, migrate, receiveMigration, parsePsk, type Listener } from "../../src/migration/index.js";
 import { StandInDestination, StandInSource, fillRandom } from "../../src/testing/index.js";
 import { loadModule } from "../../src/load-node.js";
@@ -160,5 +162,42 @@ describe("TCP transport with TLS-PSK (loopback)", () => {
     expect(res.resumed).toBe(true);
     expect(fullDigest(res.dest!.core)).toBe(fullDigest(src.core));
     expect(l.refused).toEqual({ unauthenticated: 0, extra: 1 });
+  });
+});
+
+describe("TCP transport with certificates (mutual TLS, loopback)", () => {
+  // Fixtures: a test CA, a destination and a source certificate it signed (SAN 127.0.0.1 and localhost), and a stranger signed by another CA.
+  const pem = (n: string) => readFileSync(new URL(`../support/tls/${n}`, import.meta.url), "utf8");
+  const ca = pem("ca.pem");
+  const side = (n: string) => ({ cert: pem(`${n}.pem`), key: pem(`${n}.key`), ca });
+
+  it("a client without a certificate and one from another CA are refused and counted; the right one migrates and verifies", async () => {
+    const src = await source(8, 8);
+    const l = await listen(0, { auth: side("destination") });
+    cleanup.push(() => l.close());
+    let dest: StandInDestination | undefined;
+    const done = l.accept().then((t) => receiveMigration(t, async ({ ramBytes }) => (dest = await StandInDestination.create({ module: debugWasm(), variant: "debug", ramBytes }))));
+    // TLS, no certificate of its own.
+    const bare = tlsConnect({ port: l.port, host: "127.0.0.1", ca });
+    bare.on("error", () => {});
+    await until(() => l.refused.unauthenticated === 1, "the client without a certificate to be refused");
+    bare.destroy();
+    // A certificate the destination's CA did not sign (TLS 1.3: the client may think it is in until the server says no).
+    const stranger = connect(l.port, "127.0.0.1", { auth: { ...side("stranger") } }).then((t) => new Promise<void>((r) => t.onClose(() => r())), () => {});
+    await until(() => l.refused.unauthenticated === 2, "the stranger's certificate to be refused");
+    await stranger;
+    const report = await migrate(src, await connect(l.port, "127.0.0.1", { auth: side("source") }), { maxRounds: 5, downtimeLimitMs: 20 });
+    const res = await done;
+    expect(report.ok, report.error).toBe(true);
+    expect(report.verified).toBe(true);
+    expect(res.resumed).toBe(true);
+    expect(fullDigest(dest!.core)).toBe(fullDigest(src.core));
+    expect(l.refused).toEqual({ unauthenticated: 2, extra: 0 });
+  });
+
+  it("the source refuses a destination whose certificate its CA did not sign", async () => {
+    const l = await listen(0, { auth: side("destination") });
+    cleanup.push(() => l.close());
+    await expect(connect(l.port, "127.0.0.1", { auth: { ...side("source"), ca: pem("stranger.pem") } })).rejects.toThrow(/\(TLS\)/);
   });
 });
