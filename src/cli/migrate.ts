@@ -44,7 +44,7 @@ import { configFromArgs } from "./run.js";
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
-  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; json?: boolean; report: string | false;
+  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
   runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string;
 }
 
@@ -152,14 +152,23 @@ export function hostPort(v: string, what: string, minPort: number): { host: stri
   return { host: m[1] ?? m[2] ?? LOOPBACK, port: num(m[3], what, minPort, 65535, true) };
 }
 
-/** The TLS-PSK of --psk-file / --psk-identity, or undefined. */
+const readOpt = (file: string, what: string): Buffer => {
+  try { return readFileSync(file); } catch (e) { return fail(`${what} ${file}: ${(e as Error).message}`); }
+};
+
+/** The link's authentication: TLS-PSK (--psk-file, --psk-identity), certificates (--tls-cert, --tls-key, --tls-ca), or none. */
 function authOf(opts: Opts): TransportAuth | undefined {
+  const certs = [opts.tlsCert, opts.tlsKey, opts.tlsCa];
+  if (certs.some((c) => c !== undefined)) {
+    if (opts.pskFile !== undefined) fail("--psk-file and --tls-* are two ways to authenticate: give one");
+    if (certs.some((c) => c === undefined)) fail("certificates: want --tls-cert, --tls-key and --tls-ca together");
+    return { cert: readOpt(opts.tlsCert!, "--tls-cert"), key: readOpt(opts.tlsKey!, "--tls-key"), ca: readOpt(opts.tlsCa!, "--tls-ca") };
+  }
   if (opts.pskFile === undefined) {
     if (opts.pskIdentity !== undefined) fail("--psk-identity needs --psk-file");
     return undefined;
   }
-  let bytes: Uint8Array;
-  try { bytes = readFileSync(opts.pskFile); } catch (e) { return fail(`--psk-file ${opts.pskFile}: ${(e as Error).message}`); }
+  const bytes = readOpt(opts.pskFile, "--psk-file");
   try { return { psk: parsePsk(bytes), identity: opts.pskIdentity }; } catch (e) { return fail(`--psk-file ${opts.pskFile}: ${(e as Error).message}`); }
 }
 
@@ -191,6 +200,9 @@ export function migrateCommand(): Command {
     .option("--connect <[host:]port>", "source role only: migrate to a destination listening on HOST:PORT (default host 127.0.0.1; any other needs --psk-file)")
     .option("--psk-file <file>", "authenticate and encrypt the link with TLS-PSK, the key read from FILE (hex, e.g. `openssl rand -hex 32`, or ≥ 16 raw bytes); both sides give the same key")
     .option("--psk-identity <name>", "the key's name, sent in the clear (default vmdev-migration)")
+    .option("--tls-cert <file>", "instead of a PSK, mutual TLS 1.3: this side's certificate (PEM); with --tls-key and --tls-ca")
+    .option("--tls-key <file>", "this side's private key (PEM)")
+    .option("--tls-ca <file>", "the CA the peer's certificate must chain to (PEM); the source also checks the destination's name")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
     .option("--json", "print the summary as JSON on stdout")
     .option("--report <file>", "HTML report with plots", "migration-report.html")
@@ -200,7 +212,9 @@ export function migrateCommand(): Command {
         fail(`--traffic cannot be combined with --${opts.listen !== undefined ? "listen" : "connect"}: the traffic's driver model needs the destination in this process`);
       }
       if (opts.pcap !== undefined && !opts.traffic) fail("--pcap needs --traffic: without it no frames flow to capture");
-      if (opts.pskFile !== undefined && (opts.inProcess || opts.traffic)) fail(`--psk-file secures a TCP link; --${opts.inProcess ? "in-process" : "traffic"} has none`);
+      if ((opts.pskFile ?? opts.tlsCert ?? opts.tlsKey ?? opts.tlsCa) !== undefined && (opts.inProcess || opts.traffic)) {
+        fail(`${opts.pskFile !== undefined ? "--psk-file" : "--tls-*"} secures a TCP link; --${opts.inProcess ? "in-process" : "traffic"} has none`);
+      }
       const config = migrateConfig(opts);
       if (opts.traffic) trafficConfig(config);
       if (opts.listen !== undefined) return destinationRole(opts, config);
@@ -215,7 +229,7 @@ async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
   let apics = 0, timersFired = 0;
   const res = await runDestinationRole({
     module, variant: "release", port, host, auth, config, runAfterMs: num(opts.runAfter, "--run-after", 0, 60_000),
-    onListening: (p, h) => console.log(`listening ${h}:${p}${auth ? " (TLS-PSK)" : ""}`),
+    onListening: (p, h) => console.log(`listening ${h}:${p}${auth ? ("psk" in auth ? " (TLS-PSK)" : " (TLS, certificates)") : ""}`),
     inspect: (d) => { const set = lapicSetOf(d.core); apics = set?.bus.cpus ?? 0; timersFired = set?.pump.fired ?? 0; },
   });
   const line = { role: "destination", ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
@@ -227,6 +241,7 @@ async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
 /** Start `vmdev migrate --listen 0` with the same machine config as a child; resolves with its port and a promise of its final JSON line. */
 function startChildDestination(opts: Opts, config: ConfigTree): Promise<{ port: number; done: Promise<Record<string, unknown> | null>; kill(): void }> {
   const bin = fileURLToPath(new URL("../../bin/vmdev.js", import.meta.url));
+  if (opts.tlsCert !== undefined) fail("default mode runs both sides here: give --tls-* to a --listen destination and a --connect source, each with its own certificate");
   const psk = opts.pskFile !== undefined ? ["--psk-file", opts.pskFile, ...(opts.pskIdentity !== undefined ? ["--psk-identity", opts.pskIdentity] : [])] : [];
   const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--run-after", opts.runAfter, ...psk, ...configArgs(config)],
     { stdio: ["ignore", "pipe", "pipe"] });
@@ -318,7 +333,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
       const auth = authOf(opts);
       transport = await connect(port, host, { auth });
       destDone = Promise.resolve(null);
-      log(`destination: ${host}:${port}${auth ? " (TLS-PSK)" : ""}`);
+      log(`destination: ${host}:${port}${auth ? ("psk" in auth ? " (TLS-PSK)" : " (TLS, certificates)") : ""}`);
     } else {
       const c = await startChildDestination(opts, config);
       child = c;
