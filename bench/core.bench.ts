@@ -1,39 +1,9 @@
-// Core figures: dirty-bitmap harvest and guest copy-in/out, each against a
-// plain-wasm baseline measured in the same run.
-import { DirtyBitmap } from "../src/index.js";
+// Core figures: guest copy-in/out against a plain-wasm baseline measured in
+// the same run (the dirty harvest has its own bench: harvest.bench.ts).
 import { benchCore, medianMs, type BenchRow } from "./support.js";
 
 export async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-
-  // Get-and-clear of a 32 MiB bitmap (2^28 pages: a 1 TiB guest), 0.01% dirty.
-  const core = await benchCore(64 << 20);
-  const pages = 2 ** 28;
-  const bm = DirtyBitmap.create(core, pages);
-  bm.enable();
-  const dirty = Math.round(pages * 0.0001);
-  let x = 0x12345678;
-  const targets = Array.from({ length: dirty }, () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % pages; });
-  // Marks land over a whole round in real use, so time both sides with cold caches:
-  // after marking, read 64 MiB of guest RAM to push the bitmap out of the caches.
-  const evict = () => { core.bx.bench_scan_ram(); };
-  const markAll = () => { for (const p of targets) core.exports.dirty_mark(bm.handle, p); evict(); };
-  // The timed operation is the get-and-clear itself: ranges land in the I/O buffer, host-visible.
-  const cap = core.exports.io_size() >> 3;
-  let harvested = 0;
-  const harvestOnce = () => {
-    let cursor = 0, ranges = 0;
-    const words = core.exports.dirty_words(bm.handle);
-    while (cursor < words) { ranges += core.exports.dirty_harvest_ranges(bm.handle, cursor, 0, cap); cursor = core.exports.dirty_cursor(); }
-    return ranges;
-  };
-  const harvestMs = medianMs(() => { harvestOnce(); }, 21, 3, markAll);
-  markAll();
-  harvested = bm.harvestEach(() => {});
-  const scanMs = medianMs(() => { core.bx.bench_scan_bitmap(bm.handle); }, 21, 3, evict);
-  if (harvested !== new Set(targets).size) throw new Error(`harvest returned ${harvested} pages, expected ${new Set(targets).size}`);
-  rows.push({ name: "dirty harvest 32 MiB bitmap, 0.01% dirty", value: harvestMs, unit: "ms", baseline: scanMs, ratio: scanMs / harvestMs,
-    note: "baseline: plain v128 read of the same 32 MiB, both with cold caches; ratio = speed relative to it (goal ≥ 0.8, and ≤ 5 ms)" });
 
   // Guest copy-in/out of 4 KiB pages vs memory.copy of the same pages.
   const ram = await benchCore(64 << 20);

@@ -309,6 +309,37 @@ export class DirtyBitmap {
     return total;
   }
 
+  /**
+   * Get-and-clear the whole bitmap as (firstPage, pageCount) pairs in one
+   * typed array: one copy per harvest call, no callback or object per range
+   * (what a migration round wants at millions of ranges).
+   */
+  harvestRanges(): { ranges: Uint32Array; pages: number } {
+    const e = this.core.exports;
+    const cap = Math.floor(e.io_size() / 8);
+    const words = this.num(e.dirty_words(this.handle), "dirty_words");
+    let out = new Uint32Array(64);
+    let len = 0, cursor = 0, pages = 0;
+    this.core.ioBuffer.use("dirty ranges", 0, cap * 8, (w) => {
+      // Each call consumes at least one word or finishes, so this is bounded by the word count.
+      while (cursor < words) {
+        const n = e.dirty_harvest_ranges(this.handle, cursor, 0, cap);
+        if (n < 0) throw new VmdevError(-n, "dirty_harvest");
+        if (len + 2 * n > out.length) {
+          const grown = new Uint32Array(Math.max(out.length * 2, len + 2 * n));
+          grown.set(out.subarray(0, len));
+          out = grown;
+        }
+        const got = new Uint32Array(this.core.memory.buffer, w.address, 2 * n);
+        out.set(got, len);
+        for (let i = 1; i < 2 * n; i += 2) pages += got[i];
+        len += 2 * n;
+        cursor = e.dirty_cursor();
+      }
+    });
+    return { ranges: out.subarray(0, len), pages };
+  }
+
   /** OR words (bit i of word w = page 64w + i) into this bitmap from `firstWord`. */
   mergeWords(firstWord: number, words: BigUint64Array): void {
     const e = this.core.exports;

@@ -47,11 +47,11 @@ export function bitmapPages(h: i32): u32 { return load<u32>(slot(h) + BM_PAGES);
 export function bitmapWords(h: i32): u32 { return (load<u32>(slot(h) + BM_PAGES) + 63) >> 6; }
 export function bitmapPtr(h: i32): usize { return <usize>load<u32>(slot(h) + BM_PTR); }
 // @ts-ignore: decorator
-@inline function summaryPtr(h: i32): usize { return <usize>load<u32>(slot(h) + BM_SUMMARY); }
+@inline export function summaryPtr(h: i32): usize { return <usize>load<u32>(slot(h) + BM_SUMMARY); }
 // @ts-ignore: decorator
 @inline function blockCount(words: u32): u32 { return (words + 7) >> 3; }
 // @ts-ignore: decorator
-@inline function summaryWords(words: u32): u32 { return (blockCount(words) + 63) >> 6; }
+@inline export function summaryWords(words: u32): u32 { return (blockCount(words) + 63) >> 6; }
 export function bitmapEnabled(h: i32): bool {
   return (atomic.load<u32>(slot(h) + BM_FLAGS) & BMF_ENABLED) != 0;
 }
@@ -157,63 +157,26 @@ export function bitmapTest(h: i32, page: u32): bool {
 let harvestCursor: u32 = 0;
 export function bitmapHarvestCursor(): u32 { return harvestCursor; }
 
-// Output state of one harvest call (module globals keep the inlined helpers cheap).
+// Output state of a raw-words harvest call.
 let hOut: usize = 0;
 let hCount: u32 = 0;
-let hOpenStart: u32 = 0;
-let hOpenEnd: u32 = 0; // [hOpenStart, hOpenEnd) is the range still growing; hOpenEnd == 0 ⇒ none
-
-// @ts-ignore: decorator
-@inline function emitOpen(): void {
-  if (hOpenEnd != 0) {
-    store<u32>(hOut + (<usize>hCount << 3), hOpenStart);
-    store<u32>(hOut + (<usize>hCount << 3), hOpenEnd - hOpenStart, 4);
-    hCount++;
-  }
-}
-
-/** Append the runs of set bits in word `i` (already swapped out) to the range output. */
-// @ts-ignore: decorator
-@inline function takeRuns(i: u32, bits: u64): void {
-  let w = bits;
-  const pageBase = i << 6;
-  // Each iteration consumes one run of set bits: at most 32 per word.
-  while (w != 0) {
-    const start = <u32>ctz<u64>(w);
-    const ones = <u32>ctz<u64>(~(w >> start));
-    const runStart = pageBase + start;
-    if (hOpenEnd == runStart) {
-      hOpenEnd = runStart + ones;
-    } else {
-      emitOpen();
-      hOpenStart = runStart;
-      hOpenEnd = runStart + ones;
-    }
-    const used = start + ones;
-    w = used >= 64 ? 0 : w & ~((<u64>1 << used) - 1);
-  }
-}
-
-const MODE_RANGES: i32 = 0;
-const MODE_WORDS: i32 = 1;
 
 /**
  * Visit the dirty blocks from the block holding `startWord`, swapping each
- * non-zero word with zero and appending it to the output, until done or the
- * output has no room for another word. Returns the number of entries; the
- * cursor is the first word of the block to resume at (its summary bit and
- * those of all blocks not yet visited are left set).
+ * non-zero word with zero and appending (u32 wordIndex, u32 0, u64 bits) to
+ * the output, until done or the output is full. Returns the number of
+ * entries; the cursor is the first word of the block to resume at (its
+ * summary bit and those of all blocks not yet visited are left set).
  */
-function harvest(h: i32, startWord: u32, out: usize, cap: u32, mode: i32): i32 {
+function harvestWords(h: i32, startWord: u32, out: usize, cap: u32): i32 {
   if (!bitmapValid(h)) return -Status.ERR_BAD_HANDLE;
   if (!bitmapEnabled(h)) return -Status.ERR_DISABLED;
   const base = bitmapPtr(h);
   const summary = summaryPtr(h);
   const words = bitmapWords(h);
   const blocks = blockCount(words);
-  hOut = out; hCount = 0; hOpenStart = 0; hOpenEnd = 0;
-  // Room for one more word: ≤ 32 ranges plus the final flush, or one word entry.
-  const room = mode == MODE_RANGES ? cap - 33 : cap - 1;
+  hOut = out; hCount = 0;
+  const room = cap - 1;
   const z = i64x2.splat(0);
   let b = startWord >> 3;
   let stopBlock: u32 = blocks; // == blocks ⇒ ran to the end
@@ -229,17 +192,13 @@ function harvest(h: i32, startWord: u32, out: usize, cap: u32, mode: i32): i32 {
       const blk = wordBase + <u32>ctz<u64>(taken);
       // Invariant: blk < blocks, and the region is whole blocks, so p + 64 is inside it.
       const p = base + (<usize>blk << 6);
-      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
-      let m = i64x2.bitmask(i64x2.ne(v0, z)) | (i64x2.bitmask(i64x2.ne(v1, z)) << 2)
-        | (i64x2.bitmask(i64x2.ne(v2, z)) << 4) | (i64x2.bitmask(i64x2.ne(v3, z)) << 6);
+      let m = blockMask(p, z);
       while (m != 0) {
         if (hCount > room) break;
         const wi = (blk << 3) + <u32>ctz<i32>(m);
         const bits = atomic.xchg<u64>(base + (<usize>wi << 3), 0);
-        if (mode == MODE_RANGES) {
-          takeRuns(wi, bits);
-        } else if (bits != 0) {
-          const e = out + (<usize>hCount << 4);
+        if (bits != 0) {
+          const e = hOut + (<usize>hCount << 4);
           store<u32>(e, wi);
           store<u32>(e, 0, 4);
           store<u64>(e, bits, 8);
@@ -258,10 +217,20 @@ function harvest(h: i32, startWord: u32, out: usize, cap: u32, mode: i32): i32 {
     if (stopBlock != blocks) break;
     b = wordBase + 64;
   }
-  if (mode == MODE_RANGES) emitOpen();
   harvestCursor = stopBlock == blocks ? words : stopBlock << 3;
   return <i32>hCount;
 }
+
+/** Bit i set ⇔ word i of the 64-byte block at `p` is non-zero (four v128 loads). */
+// @ts-ignore: decorator
+@inline function blockMask(p: usize, z: v128): u32 {
+  const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+  return i64x2.bitmask(i64x2.ne(v0, z)) | (i64x2.bitmask(i64x2.ne(v1, z)) << 2)
+    | (i64x2.bitmask(i64x2.ne(v2, z)) << 4) | (i64x2.bitmask(i64x2.ne(v3, z)) << 6);
+}
+
+/** No range open: no page number equals it (pages ≤ 2^30). */
+const NO_RANGE: u32 = 0xffff_ffff;
 
 /**
  * Get-and-clear as coalesced page ranges: (u32 firstPage, u32 pageCount)
@@ -269,9 +238,108 @@ function harvest(h: i32, startWord: u32, out: usize, cap: u32, mode: i32): i32 {
  * (eight words) holding `startWord`. A run that crosses word or block
  * boundaries comes out as one range. Returns the number of ranges; the cursor
  * says where to resume (the word count once all is harvested).
+ *
+ * Cost follows the dirty set: clean summary words are skipped 64 blocks at a
+ * time; the taken blocks of a summary word are read eight at a time with
+ * plain v128 loads (no locked instruction between them, so their cache
+ * misses overlap), then each non-zero word is swapped with zero and its runs are
+ * found from its edges with count-trailing-zeros, one step per run, written
+ * straight to the output (a run continuing the previous word's last run
+ * extends that range in place).
  */
 export function bitmapHarvestRanges(h: i32, startWord: u32, out: usize, cap: u32): i32 {
-  return harvest(h, startWord, out, cap, MODE_RANGES);
+  if (!bitmapValid(h)) return -Status.ERR_BAD_HANDLE;
+  if (!bitmapEnabled(h)) return -Status.ERR_DISABLED;
+  const base = bitmapPtr(h);
+  const summary = summaryPtr(h);
+  const words = bitmapWords(h);
+  const blocks = blockCount(words);
+  // A word adds at most 32 ranges: checking n ≤ cap - 32 before each word keeps n ≤ cap (cap ≥ 33).
+  const room = cap - 32;
+  const z = i64x2.splat(0);
+  let n: u32 = 0;
+  let openEnd: u32 = NO_RANGE; // one past range n-1 while the next word may extend it
+  let b = startWord >> 3;
+  let stopBlock: u32 = blocks; // == blocks ⇒ ran to the end
+  // Bounded by the summary size; each step consumes one summary word.
+  while (b < blocks) {
+    const sw = summary + (<usize>(b >> 6) << 3);
+    if (atomic.load<u64>(sw) == 0) { b = (b | 63) + 1; continue; }
+    // Take the bits of blocks ≥ b in this summary word; leave lower ones alone.
+    const ours: u64 = ~((<u64>1 << (b & 63)) - 1);
+    const taken = atomic.and<u64>(sw, ~ours) & ours;
+    const wordBase = b & ~63;
+    let t = taken;
+    // Eight taken blocks at a time (each step consumes ≥ 1 bit of t).
+    while (t != 0) {
+      // Pass 1: which words of each block are non-zero, the eight masks packed in one u64.
+      let g = t;
+      let masks: u64 = 0;
+      for (let k: u64 = 0; k < 64 && g != 0; k += 8) {
+        // Invariant: wordBase + ctz(g) < blocks (summary bits exist only for real blocks), and the region is whole blocks.
+        masks |= <u64>blockMask(base + (<usize>(wordBase + <u32>ctz<u64>(g)) << 6), z) << k;
+        g &= g - 1;
+      }
+      // Pass 2: swap those words out and emit their runs.
+      while (t != g) {
+        const blk = wordBase + <u32>ctz<u64>(t);
+        let m = <u32>masks & 0xff;
+        masks >>= 8;
+        // At most eight words per block.
+        while (m != 0) {
+          if (n > room) break;
+          const wi = (blk << 3) + <u32>ctz<u32>(m);
+          const w = atomic.xchg<u64>(base + (<usize>wi << 3), 0);
+          const pb = wi << 6;
+          let st = w & ~(w << 1); // first bit of each run
+          let en = w & ~(w >> 1); // last bit of each run
+          if ((w & 1) != 0 && openEnd == pb) {
+            // The previous word's last run reached bit 63: this word's first run extends it (n ≥ 1 here).
+            const c = out + (<usize>(n - 1) << 3) + 4;
+            store<u32>(c, load<u32>(c) + <u32>ctz<u64>(en) + 1);
+            st &= st - 1;
+            en &= en - 1;
+          }
+          // Most words hold one or two runs: take two without a branch (a
+          // step with no run left writes the slot n will fill next and does
+          // not count it; such a step happens only with n ≤ room + 1 < cap).
+          for (let k = 0; k < 2; k++) {
+            const s = <u32>ctz<u64>(st);
+            const o = out + (<usize>n << 3);
+            store<u32>(o, pb + s);
+            store<u32>(o, <u32>ctz<u64>(en) - s + 1, 4);
+            n += <u32>(st != 0);
+            st &= st - 1;
+            en &= en - 1;
+          }
+          // The rest, one step per run: at most 30 more per word.
+          while (st != 0) {
+            const s = <u32>ctz<u64>(st);
+            const o = out + (<usize>n << 3);
+            store<u32>(o, pb + s);
+            store<u32>(o, <u32>ctz<u64>(en) - s + 1, 4);
+            n++;
+            st &= st - 1;
+            en &= en - 1;
+          }
+          openEnd = (w >> 63) != 0 ? pb + 64 : NO_RANGE;
+          m &= m - 1;
+        }
+        if (m != 0) {
+          // Out of room: give this block and the untouched ones back to the summary.
+          atomic.or<u64>(sw, t);
+          stopBlock = blk;
+          break;
+        }
+        t &= t - 1;
+      }
+      if (stopBlock != blocks) break;
+    }
+    if (stopBlock != blocks) break;
+    b = wordBase + 64;
+  }
+  harvestCursor = stopBlock == blocks ? words : stopBlock << 3;
+  return <i32>n;
 }
 
 /**
@@ -279,7 +347,7 @@ export function bitmapHarvestRanges(h: i32, startWord: u32, out: usize, cap: u32
  * each non-zero word, at most `cap`, starting like bitmapHarvestRanges.
  */
 export function bitmapHarvestWords(h: i32, startWord: u32, out: usize, cap: u32): i32 {
-  return harvest(h, startWord, out, cap, MODE_WORDS);
+  return harvestWords(h, startWord, out, cap);
 }
 
 /** OR `count` words at `src` into bitmap `h` starting at word `firstWord`. */

@@ -5,7 +5,9 @@
 // destination in a child process listening on 127.0.0.1 (a frozen Machine
 // built from the same options), migrate over TCP, print an `info
 // migrate`-style summary and write an HTML report.
-// `--listen PORT` runs only the destination; `--connect PORT` only the source.
+// `--listen [HOST:]PORT` runs only the destination; `--connect [HOST:]PORT`
+// only the source. Off loopback both need `--psk-file` (TLS-PSK); the
+// destination accepts one source and refuses every other connection.
 // `--in-process` keeps both in this process (MessageChannel).
 // `--traffic` (what `npm start` runs) adds guest traffic: the source gets a
 // virtio-net (unless the config has one) exchanging sequence-numbered frames
@@ -18,7 +20,7 @@
 
 import { Command, Option } from "commander";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
@@ -34,7 +36,7 @@ import { runDestinationRole } from "../migration/roles.js";
 import { fillRandom } from "../guest/fill.js";
 import { openPcapFile, type PcapFile } from "../net/pcap-file.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
-import { connect, portPair, type Transport } from "../migration/transport.js";
+import { connect, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigrationReport, RoundStats } from "../migration/types.js";
 import { configFromArgs } from "./run.js";
@@ -42,7 +44,7 @@ import { configFromArgs } from "./run.js";
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
-  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; json?: boolean; report: string | false;
+  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
   runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string;
 }
 
@@ -144,6 +146,32 @@ function configArgs(tree: ConfigTree): string[] {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** "PORT" or "HOST:PORT" ("[v6]:PORT") → host and port; the host defaults to 127.0.0.1. */
+export function hostPort(v: string, what: string, minPort: number): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]:|([^:]+):)?(\d+)$/.exec(v.trim()) ?? fail(`${what} ${v}: want PORT or HOST:PORT`);
+  return { host: m[1] ?? m[2] ?? LOOPBACK, port: num(m[3], what, minPort, 65535, true) };
+}
+
+const readOpt = (file: string, what: string): Buffer => {
+  try { return readFileSync(file); } catch (e) { return fail(`${what} ${file}: ${(e as Error).message}`); }
+};
+
+/** The link's authentication: TLS-PSK (--psk-file, --psk-identity), certificates (--tls-cert, --tls-key, --tls-ca), or none. */
+function authOf(opts: Opts): TransportAuth | undefined {
+  const certs = [opts.tlsCert, opts.tlsKey, opts.tlsCa];
+  if (certs.some((c) => c !== undefined)) {
+    if (opts.pskFile !== undefined) fail("--psk-file and --tls-* are two ways to authenticate: give one");
+    if (certs.some((c) => c === undefined)) fail("certificates: want --tls-cert, --tls-key and --tls-ca together");
+    return { cert: readOpt(opts.tlsCert!, "--tls-cert"), key: readOpt(opts.tlsKey!, "--tls-key"), ca: readOpt(opts.tlsCa!, "--tls-ca") };
+  }
+  if (opts.pskFile === undefined) {
+    if (opts.pskIdentity !== undefined) fail("--psk-identity needs --psk-file");
+    return undefined;
+  }
+  const bytes = readOpt(opts.pskFile, "--psk-file");
+  try { return { psk: parsePsk(bytes), identity: opts.pskIdentity }; } catch (e) { return fail(`--psk-file ${opts.pskFile}: ${(e as Error).message}`); }
+}
+
 /** The `vmdev migrate` subcommand. */
 export function migrateCommand(): Command {
   return new Command("migrate")
@@ -168,8 +196,13 @@ export function migrateCommand(): Command {
     .option("--in-process", "run the destination in this process (MessageChannel) instead of a child over TCP")
     .option("--traffic", "frames flowing over virtio-net between the VM and a peer VM across the migration (destination in this process; `npm start`)")
     .option("--pcap <file>", "with --traffic: capture the VM NIC's frames to FILE (libpcap, LINKTYPE_ETHERNET; tcpdump -r and Wireshark read it), across the migration")
-    .option("--listen <port>", "destination role only: listen on 127.0.0.1:PORT")
-    .option("--connect <port>", "source role only: migrate to a destination listening on 127.0.0.1:PORT")
+    .option("--listen <[host:]port>", "destination role only: listen on HOST:PORT (default host 127.0.0.1; any other needs --psk-file); accepts one source")
+    .option("--connect <[host:]port>", "source role only: migrate to a destination listening on HOST:PORT (default host 127.0.0.1; any other needs --psk-file)")
+    .option("--psk-file <file>", "authenticate and encrypt the link with TLS-PSK, the key read from FILE (hex, e.g. `openssl rand -hex 32`, or ≥ 16 raw bytes); both sides give the same key")
+    .option("--psk-identity <name>", "the key's name, sent in the clear (default vmdev-migration)")
+    .option("--tls-cert <file>", "instead of a PSK, mutual TLS 1.3: this side's certificate (PEM); with --tls-key and --tls-ca")
+    .option("--tls-key <file>", "this side's private key (PEM)")
+    .option("--tls-ca <file>", "the CA the peer's certificate must chain to (PEM); the source also checks the destination's name")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
     .option("--json", "print the summary as JSON on stdout")
     .option("--report <file>", "HTML report with plots", "migration-report.html")
@@ -179,6 +212,9 @@ export function migrateCommand(): Command {
         fail(`--traffic cannot be combined with --${opts.listen !== undefined ? "listen" : "connect"}: the traffic's driver model needs the destination in this process`);
       }
       if (opts.pcap !== undefined && !opts.traffic) fail("--pcap needs --traffic: without it no frames flow to capture");
+      if ((opts.pskFile ?? opts.tlsCert ?? opts.tlsKey ?? opts.tlsCa) !== undefined && (opts.inProcess || opts.traffic)) {
+        fail(`${opts.pskFile !== undefined ? "--psk-file" : "--tls-*"} secures a TCP link; --${opts.inProcess ? "in-process" : "traffic"} has none`);
+      }
       const config = migrateConfig(opts);
       if (opts.traffic) trafficConfig(config);
       if (opts.listen !== undefined) return destinationRole(opts, config);
@@ -187,16 +223,17 @@ export function migrateCommand(): Command {
 }
 
 async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
-  const port = num(opts.listen!, "--listen", 0, 65535, true);
+  const { host, port } = hostPort(opts.listen!, "--listen", 0);
+  const auth = authOf(opts);
   const module = await loadModule("release");
   let apics = 0, timersFired = 0;
   const res = await runDestinationRole({
-    module, variant: "release", port, config, runAfterMs: num(opts.runAfter, "--run-after", 0, 60_000),
-    onListening: (p) => console.log(`listening 127.0.0.1:${p}`),
+    module, variant: "release", port, host, auth, config, runAfterMs: num(opts.runAfter, "--run-after", 0, 60_000),
+    onListening: (p, h) => console.log(`listening ${h}:${p}${auth ? ("psk" in auth ? " (TLS-PSK)" : " (TLS, certificates)") : ""}`),
     inspect: (d) => { const set = lapicSetOf(d.core); apics = set?.bus.cpus ?? 0; timersFired = set?.pump.fired ?? 0; },
   });
   const line = { role: "destination", ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
-    digest: res.digest ?? null, verdict: res.verdict?.message ?? null, writesAfterResume: res.writesAfterResume, apics, apicTimersFired: timersFired };
+    digest: res.digest ?? null, verdict: res.verdict?.message ?? null, writesAfterResume: res.writesAfterResume, apics, apicTimersFired: timersFired, refused: res.refused };
   console.log(JSON.stringify(line));
   if (!res.ok) fail(`destination: ${res.error}`);
 }
@@ -204,7 +241,9 @@ async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
 /** Start `vmdev migrate --listen 0` with the same machine config as a child; resolves with its port and a promise of its final JSON line. */
 function startChildDestination(opts: Opts, config: ConfigTree): Promise<{ port: number; done: Promise<Record<string, unknown> | null>; kill(): void }> {
   const bin = fileURLToPath(new URL("../../bin/vmdev.js", import.meta.url));
-  const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--run-after", opts.runAfter, ...configArgs(config)],
+  if (opts.tlsCert !== undefined) fail("default mode runs both sides here: give --tls-* to a --listen destination and a --connect source, each with its own certificate");
+  const psk = opts.pskFile !== undefined ? ["--psk-file", opts.pskFile, ...(opts.pskIdentity !== undefined ? ["--psk-identity", opts.pskIdentity] : [])] : [];
+  const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--run-after", opts.runAfter, ...psk, ...configArgs(config)],
     { stdio: ["ignore", "pipe", "pipe"] });
   let out = "", err = "";
   child.stderr.on("data", (b) => { err += b; });
@@ -290,13 +329,15 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
         ? `destination: a frozen Machine in this process (in-process transport, MessageChannel: the traffic's driver model lives here); frames flowing to a peer VM, ${traffic!.stats().received} answered so far`
         : "destination: a frozen Machine in this process (MessageChannel)");
     } else if (opts.connect !== undefined) {
-      transport = await connect(num(opts.connect, "--connect", 1, 65535, true));
+      const { host, port } = hostPort(opts.connect, "--connect", 1);
+      const auth = authOf(opts);
+      transport = await connect(port, host, { auth });
       destDone = Promise.resolve(null);
-      log(`destination: 127.0.0.1:${opts.connect}`);
+      log(`destination: ${host}:${port}${auth ? ("psk" in auth ? " (TLS-PSK)" : " (TLS, certificates)") : ""}`);
     } else {
       const c = await startChildDestination(opts, config);
       child = c;
-      transport = await connect(c.port);
+      transport = await connect(c.port, LOOPBACK, { auth: authOf(opts) });
       destDone = c.done;
       log(`destination: child process on 127.0.0.1:${c.port} (TCP), a frozen Machine from the same options`);
     }

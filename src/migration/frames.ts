@@ -27,15 +27,21 @@ export class FrameWriter {
 
   /** Frame `payload` (any bytes, a view into wasm memory included). Returns a fresh copy of the whole frame. */
   frame(type: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
-    const len = payload.length;
-    if (len > MAX_PAYLOAD) throw new Error(`${msgName(type)} payload of ${len} bytes exceeds ${MAX_PAYLOAD}`);
-    const seq = this.seq++;
+    this.check(type, payload);
     // A fresh, exactly sized, unshared buffer (transferable, safe to queue on a
     // socket). Not zero-filled first: it is overwritten whole; slice() on
     // shared memory is several times slower.
-    const buf = Buffer.allocUnsafeSlow(FRAME_HEADER + len);
+    const buf = Buffer.allocUnsafeSlow(FRAME_HEADER + payload.length);
     // A plain Uint8Array over it, so callers' slice() copies as usual.
-    const out = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    return this.frameInto(type, payload, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+  }
+
+  /** Frame `payload` into `out` (exactly FRAME_HEADER + payload.length bytes, e.g. from a FramePool); returns `out`. */
+  frameInto(type: number, payload: Uint8Array, out: Uint8Array): Uint8Array {
+    this.check(type, payload);
+    const len = payload.length;
+    if (out.length !== FRAME_HEADER + len) throw new RangeError(`a frame of ${FRAME_HEADER + len} bytes into ${out.length}`);
+    const seq = this.seq++;
     out.set(payload, FRAME_HEADER);
     const dv = new DataView(out.buffer, out.byteOffset, FRAME_HEADER);
     dv.setUint32(0, FRAME_MAGIC, true);
@@ -50,6 +56,48 @@ export class FrameWriter {
     this.frames++;
     return out;
   }
+
+  private check(type: number, payload: Uint8Array): void {
+    if (payload.length > MAX_PAYLOAD) throw new Error(`${msgName(type)} payload of ${payload.length} bytes exceeds ${MAX_PAYLOAD}`);
+  }
+}
+
+/**
+ * Frame buffers for reuse: a sender takes one per frame and gives it back
+ * once the transport no longer reads it, so a stream of 1 MiB frames cycles
+ * through a few buffers instead of allocating (and page-faulting in) one per
+ * frame. Buffers are unshared and at least `minBytes` long; at most `keep`
+ * are held while free.
+ */
+export class FramePool {
+  private readonly free: ArrayBuffer[] = [];
+  /** Buffers allocated, and takes served from a free one. */
+  allocated = 0;
+  reused = 0;
+
+  constructor(private readonly keep = 16, private readonly minBytes = FRAME_HEADER + (1 << 20)) {}
+
+  /** A view of `n` bytes (contents undefined) over a free buffer or a new one. */
+  take(n: number): Uint8Array {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      if (this.free[i].byteLength >= n) {
+        const [b] = this.free.splice(i, 1);
+        this.reused++;
+        return new Uint8Array(b, 0, n);
+      }
+    }
+    this.allocated++;
+    const b = Buffer.allocUnsafeSlow(Math.max(n, this.minBytes));
+    return new Uint8Array(b.buffer, b.byteOffset, n);
+  }
+
+  /** Give back a view `take` returned; nothing may read or write it afterwards. */
+  give(v: Uint8Array): void {
+    if (this.free.length < this.keep && !this.free.includes(v.buffer as ArrayBuffer)) this.free.push(v.buffer as ArrayBuffer);
+  }
+
+  /** Free buffers held. */
+  get held(): number { return this.free.length; }
 }
 
 /**

@@ -2,7 +2,10 @@
 // docs/migration-protocol.md describes the stream.
 export { migrate, VerifyRefused, type MigrateOptions, type Progress } from "./source.js";
 export { receiveMigration, MAX_RAM_PAGES, type ReceiveOptions, type ReceiveResult } from "./destination.js";
-export { portPair, PortTransport, TcpTransport, listen, connect, LinkError, LOOPBACK, RECV_WINDOW, type Transport } from "./transport.js";
+export {
+  portPair, PortTransport, TcpTransport, listen, connect, parsePsk, isLoopback, LinkError, LOOPBACK, RECV_WINDOW,
+  type Transport, type TransportAuth, type PskAuth, type CertAuth, type ListenOptions, type ConnectOptions, type Listener, type RefusedCounts,
+} from "./transport.js";
 export { ProtocolError, PROTOCOL_VERSION, Msg, msgName } from "./wire.js";
 export type { MigrationSource, MigrationDestination, MigratableDevice, DestinationFactory, IncomingVm, MigrationReport, RoundStats, Phase } from "./types.js";
 export { MachineSource, MachineDestination, machineDestinationFactory, destinationConfig, cloneConfig, type MachineDestinationOptions } from "./machine-adapter.js";

@@ -2,7 +2,8 @@
 // destination engines talk through. It needs nothing but the transport: the
 // frames are hashed on the host.
 
-import { FrameReader, FrameWriter, type Frame, type PayloadStage } from "./frames.js";
+import { FramePool, FrameReader, FrameWriter, type Frame, type PayloadStage } from "./frames.js";
+import { FRAME_HEADER } from "./wire.js";
 import { LinkError, RECV_WINDOW, type Transport } from "./transport.js";
 import { Msg, ProtocolError, msgName, PayloadReader } from "./wire.js";
 
@@ -30,8 +31,16 @@ export class Link {
   /** Set once the stream is known to be damaged; every later recv fails with it. */
   private broken: Error | null = null;
 
-  /** `sendTimeoutMs`: longest a send may wait for the peer to open its window. */
-  constructor(readonly transport: Transport, private readonly sendTimeoutMs = 30_000) {
+  /** Frame buffers reused across sends, when the transport lends them back (sendBorrowed). */
+  readonly pool: FramePool | null;
+
+  /**
+   * `sendTimeoutMs`: longest a send may wait for the peer to open its window.
+   * `pool`: frame into reused buffers when the transport can lend them back
+   * (default on; off frames every message into a fresh buffer).
+   */
+  constructor(readonly transport: Transport, private readonly sendTimeoutMs = 30_000, pool = true) {
+    this.pool = pool && transport.sendBorrowed ? new FramePool() : null;
     this.writer = new FrameWriter();
     this.reader = new FrameReader(RECV_WINDOW);
     transport.onData((c) => {
@@ -54,7 +63,14 @@ export class Link {
 
   /** Frame and send `payload` (copied into the frame at once: the caller may reuse its bytes when this returns or throws). */
   async send(type: number, payload?: Uint8Array): Promise<void> {
-    await this.bounded(type, this.transport.send(this.writer.frame(type, payload)));
+    const pool = this.pool;
+    if (pool) {
+      const p = payload ?? new Uint8Array(0);
+      const buf = this.writer.frameInto(type, p, pool.take(FRAME_HEADER + p.length));
+      await this.bounded(type, this.transport.sendBorrowed!(buf, () => pool.give(buf)));
+    } else {
+      await this.bounded(type, this.transport.send(this.writer.frame(type, payload)));
+    }
   }
 
   /** A peer that stops reading must not hang the sender: a send waits for the window at most sendTimeoutMs. */

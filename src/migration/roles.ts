@@ -1,23 +1,28 @@
 // The two roles of `vmdev migrate` over TCP, reusable by tests and the bench:
-// a destination that listens on 127.0.0.1 and receives one VM into a frozen
-// Machine (src/machine/), resumes it and lets it run a while.
+// a destination that listens (127.0.0.1, or any address with TLS-PSK) and
+// receives one VM from one source into a frozen Machine (src/machine/),
+// resumes it and lets it run a while.
 
 import type { WasmVariant } from "../wasm.js";
 import { ConfigTree } from "../config/tree.js";
 import { receiveMigration, type ReceiveResult } from "./destination.js";
-import { listen } from "./transport.js";
+import { listen, type RefusedCounts, type TransportAuth } from "./transport.js";
 import { machineDestinationFactory, type MachineDestination } from "./machine-adapter.js";
 
 /** Options of the TCP destination role. */
 export interface DestinationRoleOptions {
   module: WebAssembly.Module;
   variant: WasmVariant;
-  /** Port on 127.0.0.1 (0 = pick a free one). */
+  /** Port to listen on (0 = pick a free one). */
   port: number;
+  /** Address to listen on (default 127.0.0.1); any other needs `auth`. */
+  host?: string;
+  /** Require the source to authenticate with TLS-PSK. */
+  auth?: TransportAuth;
   /** The destination machine's config (the source's device options); memory.size and cpus come from HELLO. */
   config?: ConfigTree;
   /** Called once the port is bound. */
-  onListening?(port: number): void;
+  onListening?(port: number, host: string): void;
   /** After resume, let the machine's vCPUs run this long (ms) to show the VM runs. */
   runAfterMs?: number;
   idleTimeoutMs?: number;
@@ -30,14 +35,16 @@ export interface DestinationRoleOptions {
 export interface DestinationRoleResult extends ReceiveResult {
   /** vCPU writes the resumed VM made in runAfterMs (proves it runs). */
   writesAfterResume: number;
+  /** Connections refused while this destination listened (failed authentication, a second source). */
+  refused: RefusedCounts;
 }
 
 /** Listen, receive one migration, resume the machine, run it a while, tear it down. */
 export async function runDestinationRole(o: DestinationRoleOptions): Promise<DestinationRoleResult> {
-  const l = await listen(o.port);
-  o.onListening?.(l.port);
+  const l = await listen(o.port, { host: o.host, auth: o.auth });
+  o.onListening?.(l.port, l.host);
   const t = await l.accept();
-  l.server.close();
+  // Keep listening until the VM is in: any other source that turns up meanwhile is refused and counted.
   let dest: MachineDestination | undefined;
   const factory = machineDestinationFactory(o.config ?? new ConfigTree(), { module: o.module, variant: o.variant, onCreated: (d) => { dest = d; } });
   let writesAfterResume = 0;
@@ -51,7 +58,8 @@ export async function runDestinationRole(o: DestinationRoleOptions): Promise<Des
       await o.inspect?.(dest);
     }
   } finally {
+    l.close();
     await dest?.machine.destroy();
   }
-  return { ...res, writesAfterResume };
+  return { ...res, writesAfterResume, refused: { ...l.refused } };
 }

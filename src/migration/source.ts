@@ -5,7 +5,7 @@
 // up to the moment it sends CONFIRM (the commit point); after that it never
 // runs again. The destination resumes only after CONFIRM.
 
-import { PAGE_SIZE, type VmCore, type PageRange } from "../vm-core.js";
+import { PAGE_SIZE, type VmCore } from "../vm-core.js";
 import type { IoWindow } from "../io-buffer.js";
 import { Link, PeerAbort } from "./link.js";
 import type { Transport } from "./transport.js";
@@ -45,6 +45,8 @@ export interface MigrateOptions {
   replyTimeoutMs?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
   batchBytes?: number;
+  /** Frame into a few reused buffers when the transport lends them back (default on; off: a fresh buffer per frame). */
+  framePool?: boolean;
   /** Called after every round. */
   onRound?(r: RoundStats): void;
   /** Called about every 100 ms while pages flow. */
@@ -137,11 +139,12 @@ class SourceSession {
       verify: opts.verify ?? "full",
       replyTimeoutMs: opts.replyTimeoutMs ?? 30_000,
       batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
+      framePool: opts.framePool ?? true,
     };
     this.core = src.core;
     this.e = this.core.exports;
     this.pages = this.core.guest.pages;
-    this.link = new Link(transport, this.o.replyTimeoutMs);
+    this.link = new Link(transport, this.o.replyTimeoutMs, this.o.framePool);
     // PAGES and HASHES payloads are assembled at I/O offset 0 and framed from there.
     this.core.ensureIo(MAX_PAYLOAD);
     this.cap = this.o.batchBytes - 4;
@@ -212,10 +215,11 @@ class SourceSession {
     while (this.ackedRound < this.report.rounds - 1) this.onAck(await this.link.recv("ROUND_ACK", this.o.replyTimeoutMs));
   }
 
-  private async sendRanges(ranges: PageRange[], flags: number, rs: RoundStats): Promise<void> {
+  /** Send `ranges`, (firstPage, pageCount) pairs, as PAGES frames. */
+  private async sendRanges(ranges: Uint32Array, flags: number, rs: RoundStats): Promise<void> {
     const e = this.e;
-    for (const r of ranges) {
-      let p = r.page, left = r.count;
+    for (let i = 0; i < ranges.length; i += 2) {
+      let p = ranges[i], left = ranges[i + 1];
       while (left > 0) {
         if (this.cap - this.batchPos < RECORD_HEADER + PAGE_SIZE) await this.flush();
         this.batch ??= this.core.ioBuffer.claim("migration payload", 0, this.payload + this.cap);
@@ -235,7 +239,7 @@ class SourceSession {
   }
 
   /** Send one round: ROUND, its PAGES, ROUND_END; the report counts it. */
-  async runRound(r: number, ranges: PageRange[], count: number, final: boolean, flags: number): Promise<RoundStats> {
+  async runRound(r: number, ranges: Uint32Array, count: number, final: boolean, flags: number): Promise<RoundStats> {
     const { link, report } = this;
     this.round = r; this.roundRecords = 0; this.progressPages = 0; this.progressTotal = count;
     const rs: RoundStats = {
@@ -263,11 +267,10 @@ class SourceSession {
     this.batch = null;
   }
 
-  harvest(): { ranges: PageRange[]; count: number } {
-    // harvestEach reports ranges through the I/O buffer: collect them before encoding reuses it.
-    const ranges: PageRange[] = [];
-    const count = this.core.dirty.harvestEach((page, n) => ranges.push({ page, count: n }));
-    return { ranges, count };
+  harvest(): { ranges: Uint32Array; count: number } {
+    // The ranges are copied out of the I/O buffer before encoding reuses it.
+    const { ranges, pages } = this.core.dirty.harvestRanges();
+    return { ranges, count: pages };
   }
 }
 
@@ -316,7 +319,7 @@ async function precopy(s: SourceSession): Promise<void> {
   // Tracking starts before round 0 reads a page: a write after the read is re-sent.
   core.dirty.enable();
   let lastHarvest = s.now();
-  let rs = await s.runRound(0, [{ page: 0, count: s.pages }], s.pages, false, ENC_SKIP_ZERO);
+  let rs = await s.runRound(0, Uint32Array.of(0, s.pages), s.pages, false, ENC_SKIP_ZERO);
   s.bandwidth = rs.throughput;
   for (let r = 1; ; r++) {
     const dirtyNow = core.dirty.count();

@@ -5,6 +5,7 @@
 
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { createServer, connect as netConnect, type Socket, type Server } from "node:net";
+import { createServer as createTlsServer, connect as tlsConnect } from "node:tls";
 
 /**
  * Receive window of every transport: the most bytes a receiver holds that
@@ -22,6 +23,12 @@ export const RECV_WINDOW = 8 << 20;
 export interface Transport {
   /** Queue bytes; resolves when the sender may continue (backpressure). Rejects once closed. */
   send(bytes: Uint8Array): Promise<void>;
+  /**
+   * Like send, but `bytes` stay the caller's: the transport reads them until
+   * it calls `done` (once, also when the link fails), and the caller may reuse
+   * them only then. Optional: without it the caller sends a copy it gives up.
+   */
+  sendBorrowed?(bytes: Uint8Array, done: () => void): Promise<void>;
   /** Receive callbacks: data chunks in order, then exactly one close (with an error if abnormal). */
   onData(cb: (chunk: Uint8Array) => void): void;
   onClose(cb: (err?: Error) => void): void;
@@ -213,9 +220,18 @@ export class TcpTransport extends BaseTransport {
   protected released(): void {
     if (this.paused && this.buffered <= TCP_RESUME_AT && !this.sock.destroyed) { this.paused = false; this.sock.resume(); }
   }
-  send(bytes: Uint8Array): Promise<void> {
+  send(bytes: Uint8Array): Promise<void> { return this.write(bytes); }
+
+  /** The socket calls back once it has handed `bytes` to the kernel (or failed): then they are the caller's again. */
+  sendBorrowed(bytes: Uint8Array, done: () => void): Promise<void> {
+    let called = false;
+    const once = () => { if (!called) { called = true; done(); } };
+    return this.write(bytes, once).catch((e) => { once(); throw e; });
+  }
+
+  private write(bytes: Uint8Array, written?: () => void): Promise<void> {
     if (this.closed || this.sock.destroyed) return Promise.reject(new LinkError("link closed"));
-    this.sock.write(bytes);
+    this.sock.write(bytes, written);
     // Keep up to TCP_SEND_QUEUE bytes queued so encoding the next frame overlaps
     // the kernel sending this one; past that, wait until half has drained.
     if (this.sock.writableLength === 0) return Promise.resolve();
@@ -242,38 +258,189 @@ export class TcpTransport extends BaseTransport {
   }
 }
 
-/** Loopback only: migration streams guest memory in the clear. */
+/** The loopback address a listener binds by default. */
 export const LOOPBACK = "127.0.0.1";
 
-/** Listen on 127.0.0.1:`port` (0 = any free port) for one migration connection. */
-export function listen(port: number): Promise<{ port: number; server: Server; accept(): Promise<TcpTransport> }> {
+/** Addresses that never leave this host (a listener or a peer there needs no authentication). */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Authentication of a migration link, either way encrypted:
+ * - a pre-shared key: TLS 1.2 with PSK (RFC 4279 with ECDHE, RFC 5489;
+ *   ChaCha20-Poly1305 per RFC 7905); each side proves it holds the key;
+ * - certificates: TLS 1.3, mutual: each side presents a certificate its peer
+ *   checks against `ca` (the source also checks the destination's name).
+ */
+export type TransportAuth = PskAuth | CertAuth;
+
+/** TLS-PSK: both hosts hold the same secret, named by `identity`. */
+export interface PskAuth {
+  /** The shared secret, at least 16 bytes (e.g. 32 random bytes: `openssl rand -hex 32`). */
+  psk: Uint8Array;
+  /** The key's name the source sends in the clear (default "vmdev-migration"). */
+  identity?: string;
+}
+
+/** Mutual TLS: this side's certificate and key, and the CA its peer's certificate must chain to (PEM). */
+export interface CertAuth {
+  cert: string | Uint8Array;
+  key: string | Uint8Array;
+  ca: string | Uint8Array;
+  /** Source side: the name the destination's certificate must carry (default: the host connected to). */
+  servername?: string;
+}
+
+/** Forward-secret PSK suites only (ECDHE or DHE), AEAD ciphers. TLS 1.3 in OpenSSL offers external PSKs only beside a certificate. */
+const PSK_CIPHERS = "ECDHE-PSK-CHACHA20-POLY1305:DHE-PSK-AES256-GCM-SHA384:DHE-PSK-CHACHA20-POLY1305";
+const DEFAULT_IDENTITY = "vmdev-migration";
+/** A peer that has not finished the TLS handshake by then is dropped (and counted). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+type Checked = { kind: "psk"; psk: Buffer; identity: string } | ({ kind: "cert" } & CertAuth);
+
+function checkAuth(auth: TransportAuth): Checked {
+  if (!("psk" in auth)) {
+    if (!auth.cert || !auth.key || !auth.ca) throw new Error("migration TLS: want a certificate, its key and a CA");
+    return { kind: "cert", ...auth };
+  }
+  if (!(auth.psk instanceof Uint8Array) || auth.psk.length < 16) throw new Error("migration PSK: want at least 16 bytes of key");
+  const identity = auth.identity ?? DEFAULT_IDENTITY;
+  if (identity.length === 0 || Buffer.byteLength(identity) > 128) throw new Error("migration PSK identity: want 1 to 128 bytes");
+  return { kind: "psk", psk: Buffer.from(auth.psk), identity };
+}
+
+/** Certificate suites: TLS 1.3 only (all its suites are AEAD and forward-secret). */
+const pem = (v: string | Uint8Array): string | Buffer => (typeof v === "string" ? v : Buffer.from(v));
+const certOptions = (a: CertAuth) => ({ cert: pem(a.cert), key: pem(a.key), ca: pem(a.ca), minVersion: "TLSv1.3" as const });
+
+/** Parse a PSK file's contents: hex digits (whitespace ignored), else the raw bytes. */
+export function parsePsk(bytes: Uint8Array): Uint8Array {
+  const text = Buffer.from(bytes).toString("latin1").replace(/\s+/g, "");
+  const key = /^([0-9a-fA-F]{2})+$/.test(text) ? Buffer.from(text, "hex") : Buffer.from(bytes);
+  if (key.length < 16) throw new Error(`migration PSK: ${key.length} bytes; want at least 16 (e.g. \`openssl rand -hex 32\`)`);
+  return key;
+}
+
+/** Options of listen(). */
+export interface ListenOptions {
+  /** Address to bind (default 127.0.0.1). Any other than loopback needs `auth`. */
+  host?: string;
+  /** Require TLS (PSK or certificates) from the source (always allowed, required off loopback). */
+  auth?: TransportAuth;
+}
+
+/** Connections a listener refused. */
+export interface RefusedCounts {
+  /** Failed the TLS handshake: wrong key, unknown identity, not TLS at all, or too slow. */
+  unauthenticated: number;
+  /** Arrived once the one source was accepted. */
+  extra: number;
+}
+
+/** A destination's listener: it accepts one source and refuses everything else. */
+export interface Listener {
+  readonly port: number;
+  readonly host: string;
+  readonly server: Server;
+  /** Whether sources must authenticate (TLS). */
+  readonly authenticated: boolean;
+  /** The one source: the first connection to connect (and, with auth, to authenticate). */
+  accept(): Promise<TcpTransport>;
+  readonly refused: RefusedCounts;
+  /** Stop listening (the accepted source's link stays up). */
+  close(): void;
+}
+
+/**
+ * Listen on `host`:`port` (0 = any free port) for the one migration source.
+ * Off loopback the listener exists only with authentication: guest memory
+ * and device state would otherwise cross the network in the clear and any
+ * peer could feed the destination a VM. The first connection that completes
+ * (with auth: completes the TLS-PSK handshake) is the source; every later one
+ * is closed at once and counted in `refused.extra`, every failed handshake in
+ * `refused.unauthenticated`.
+ */
+export function listen(port: number, opts: ListenOptions = {}): Promise<Listener> {
+  const host = opts.host ?? LOOPBACK;
+  if (!isLoopback(host) && !opts.auth) {
+    return Promise.reject(new Error(`refusing to listen on ${host} without authentication: migration carries guest memory; give a pre-shared key (TLS-PSK) or listen on 127.0.0.1`));
+  }
+  let auth: Checked | null;
+  try { auth = opts.auth ? checkAuth(opts.auth) : null; } catch (e) { return Promise.reject(e); }
   return new Promise((resolve, reject) => {
+    const refused: RefusedCounts = { unauthenticated: 0, extra: 0 };
+    let taken: TcpTransport | null = null;
     const waiting: Array<(t: TcpTransport) => void> = [];
-    const queued: TcpTransport[] = [];
-    const server = createServer((sock) => {
-      const t = new TcpTransport(sock);
-      const w = waiting.shift();
-      if (w) w(t); else queued.push(t);
-    });
+    const take = (sock: Socket) => {
+      if (taken) { refused.extra++; sock.destroy(); return; }
+      taken = new TcpTransport(sock);
+      for (const w of waiting.splice(0)) w(taken);
+    };
+    let server: Server;
+    if (auth) {
+      const key = auth;
+      const tlsServer = createTlsServer(key.kind === "psk" ? {
+        pskCallback: (_sock, identity) => (identity === key.identity ? key.psk : null),
+        pskIdentityHint: key.identity,
+        ciphers: PSK_CIPHERS, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      } : {
+        ...certOptions(key), requestCert: true, rejectUnauthorized: true,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      }, take);
+      // A later source is refused once its handshake is done (take), so each refusal is counted once, by its cause.
+      tlsServer.on("tlsClientError", (_e, sock) => { refused.unauthenticated++; sock.destroy(); });
+      server = tlsServer;
+    } else {
+      server = createServer(take);
+    }
     server.once("error", reject);
-    server.listen(port, LOOPBACK, () => {
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      server.on("error", () => { /* a listener error after bind: accept() keeps waiting; close() ends it */ });
       const addr = server.address();
       const bound = typeof addr === "object" && addr ? addr.port : port;
       resolve({
-        port: bound,
-        server,
-        accept: () => new Promise<TcpTransport>((r) => { const q = queued.shift(); if (q) r(q); else waiting.push(r); }),
+        port: bound, host, server, authenticated: auth !== null, refused,
+        accept: () => new Promise<TcpTransport>((r) => { if (taken) r(taken); else waiting.push(r); }),
+        close: () => { server.close(); },
       });
     });
   });
 }
 
-/** Connect to a destination listening on 127.0.0.1:`port`. */
-export function connect(port: number, host = LOOPBACK): Promise<TcpTransport> {
-  if (host !== LOOPBACK && host !== "localhost") return Promise.reject(new Error(`refusing to migrate to ${host}: only 127.0.0.1 is supported`));
+/** Options of connect(). */
+export interface ConnectOptions {
+  /** Authenticate with TLS, PSK or certificates (required for a destination off loopback). */
+  auth?: TransportAuth;
+}
+
+/** Connect to a destination listening on `host`:`port` (default 127.0.0.1). */
+export function connect(port: number, host = LOOPBACK, opts: ConnectOptions = {}): Promise<TcpTransport> {
+  if (!isLoopback(host) && !opts.auth) {
+    return Promise.reject(new Error(`refusing to migrate to ${host} without authentication: give a pre-shared key (TLS-PSK), or use 127.0.0.1`));
+  }
+  let auth: Checked | null;
+  try { auth = opts.auth ? checkAuth(opts.auth) : null; } catch (e) { return Promise.reject(e); }
   return new Promise((resolve, reject) => {
-    const sock = netConnect({ port, host: LOOPBACK });
-    sock.once("connect", () => { sock.off("error", reject); resolve(new TcpTransport(sock)); });
-    sock.once("error", (e) => reject(new LinkError(`connect 127.0.0.1:${port}: ${e.message}`)));
+    const where = `${host}:${port}`;
+    if (auth) {
+      const key = auth;
+      const sock = key.kind === "psk" ? tlsConnect({
+        port, host, ciphers: PSK_CIPHERS, minVersion: "TLSv1.2", maxVersion: "TLSv1.2",
+        pskCallback: () => ({ psk: key.psk, identity: key.identity }),
+        // The PSK authenticates the peer; there is no certificate to check.
+        checkServerIdentity: () => undefined,
+      }) : tlsConnect({ port, host, ...certOptions(key), servername: key.servername, rejectUnauthorized: true });
+      sock.once("secureConnect", () => { sock.off("error", onError); resolve(new TcpTransport(sock)); });
+      const onError = (e: Error) => reject(new LinkError(`connect ${where} (${key.kind === "psk" ? "TLS-PSK" : "TLS"}): ${e.message}`));
+      sock.once("error", onError);
+    } else {
+      const sock = netConnect({ port, host });
+      sock.once("connect", () => { sock.off("error", reject); resolve(new TcpTransport(sock)); });
+      sock.once("error", (e) => reject(new LinkError(`connect ${where}: ${e.message}`)));
+    }
   });
 }

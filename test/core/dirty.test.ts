@@ -70,6 +70,19 @@ describe("dirty bitmap", () => {
     expect(e.dirty_harvest_ranges(1, 0, 0, 32)).toBe(-Status.ERR_INVALID_ARG);
   });
 
+  it("harvestRanges hands back the same ranges as harvest, as pairs in one array", async () => {
+    const core = await newCore(64 * MiB);
+    core.dirty.enable();
+    for (let p = 0; p < 16384; p += 2) core.dirty.mark(p);
+    core.dirty.markRange(5, 1); // 4, 5 and 6 make one run
+    const { ranges, pages } = core.dirty.harvestRanges();
+    expect(pages).toBe(8193);
+    expect(ranges.length).toBe(2 * 8191);
+    expect(Array.from(ranges.subarray(0, 8))).toEqual([0, 1, 2, 1, 4, 3, 8, 1]);
+    expect(core.dirty.count()).toBe(0);
+    expect(core.dirty.harvestRanges().ranges.length).toBe(0);
+  });
+
   it("harvests raw words and merges an embedder's words, ignoring bits past the end", async () => {
     const core = await newCore(4 * 1024 * 100); // 100 pages: the second word has 36 bits
     core.dirty.enable();
@@ -121,5 +134,94 @@ describe("dirty bitmap", () => {
     big.mark(2 ** 28 - 1);
     big.mark(12345678);
     expect(big.harvest()).toEqual([{ page: 12345678, count: 1 }, { page: 2 ** 28 - 1, count: 1 }]);
+  });
+});
+
+/** A random bitmap of `pages` pages as u64 words: clean stretches, full words, sparse and dense words, long runs. */
+function randomWords(rand: () => number, pages: number): BigUint64Array {
+  const words = new BigUint64Array(Math.ceil(pages / 64));
+  const bitsOf = (density: number) => {
+    let w = 0n;
+    for (let b = 0n; b < 64n; b++) if (rand() < density) w |= 1n << b;
+    return w;
+  };
+  for (let i = 0; i < words.length;) {
+    const r = rand();
+    if (r < 0.5) { i += 1 + Math.floor(rand() * (rand() < 0.3 ? 3000 : 40)); continue; } // clean: skips blocks and summary words
+    if (r < 0.6) { const n = 1 + Math.floor(rand() * 20); for (let k = 0; k < n && i < words.length; k++) words[i++] = (1n << 64n) - 1n; continue; }
+    if (r < 0.7) { words[i++] = 1n << 63n; if (i < words.length) words[i++] = 1n; continue; } // a run across a word boundary
+    words[i++] = bitsOf(rand() < 0.5 ? 0.05 : rand());
+  }
+  return words;
+}
+
+/**
+ * The harvest contract as a model: blocks of eight words from the block of
+ * `startWord`; before each non-zero word, stop (cursor = that block's first
+ * word) if the ranges already closed exceed cap - 33; runs coalesce across
+ * words within a call; the harvested words are cleared.
+ */
+function modelHarvest(words: BigUint64Array, startWord: number, cap: number): { ranges: Array<[number, number]>; cursor: number } {
+  const ranges: Array<[number, number]> = [];
+  let open: [number, number] | null = null;
+  for (let blk = startWord >> 3; blk * 8 < words.length; blk++) {
+    for (let wi = blk * 8; wi < Math.min(words.length, blk * 8 + 8); wi++) {
+      const w = words[wi];
+      if (w === 0n) continue;
+      if (ranges.length > cap - 33) {
+        if (open) ranges.push(open);
+        return { ranges, cursor: blk * 8 };
+      }
+      words[wi] = 0n;
+      for (let b = 0; b < 64; b++) {
+        if (((w >> BigInt(b)) & 1n) === 0n) continue;
+        const page = wi * 64 + b;
+        if (open && open[0] + open[1] === page) open[1]++;
+        else { if (open) ranges.push(open); open = [page, 1]; }
+      }
+    }
+  }
+  if (open) ranges.push(open);
+  return { ranges, cursor: words.length };
+}
+
+describe("dirty harvest at scale", () => {
+  it("matches the model call by call on random bitmaps: same ranges, cursors and bits cleared (seeded)", async () => {
+    const seed = testSeed();
+    const rand = rng(seed);
+    for (let trial = 0; trial < 40; trial++) {
+      // A fresh core per bitmap: a VM has a few bitmap slots and none is given back.
+      const core = await newCore(MiB);
+      const e = core.exports;
+      const pages = 1 + Math.floor(rand() * 70000); // up to three summary words (32768 pages each)
+      const bm = DirtyBitmap.create(core, pages);
+      bm.enable();
+      const model = randomWords(rand, pages);
+      const tail = pages % 64;
+      if (tail) model[model.length - 1] &= (1n << BigInt(tail)) - 1n;
+      bm.mergeWords(0, model);
+      const r = rand();
+      const cap = r < 0.5 ? 33 + Math.floor(rand() * 18) : r < 0.7 ? 51 + Math.floor(rand() * 100) : 4096; // the stop rule bites at small caps
+      let cursor = Math.floor(rand() * 3) === 0 ? Math.floor(rand() * model.length) : 0;
+      const io = core.ioPtr();
+      for (let call = 0; cursor < model.length; call++) {
+        const want = modelHarvest(model, cursor, cap);
+        const n = e.dirty_harvest_ranges(bm.handle, cursor, 0, cap);
+        const dv = core.dv();
+        const got = Array.from({ length: Math.max(0, n) }, (_, i) => [dv.getUint32(io + i * 8, true), dv.getUint32(io + i * 8 + 4, true)]);
+        const where = `seed ${seed}, trial ${trial}, ${pages} pages, cap ${cap}, call ${call} from word ${cursor}`;
+        expect(got, where).toEqual(want.ranges);
+        expect(e.dirty_cursor(), where).toBe(want.cursor);
+        // Bits left = the model's: equal counts, and every page the model keeps is still set.
+        let left = 0;
+        for (let wi = 0; wi < model.length; wi++) {
+          for (let w = model[wi], b = 0; w !== 0n; w >>= 1n, b++) {
+            if (w & 1n) { left++; if (left % 7 === 0) expect(bm.test(wi * 64 + b), where).toBe(true); }
+          }
+        }
+        expect(bm.count(), where).toBe(left);
+        cursor = want.cursor;
+      }
+    }
   });
 });

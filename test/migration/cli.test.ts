@@ -1,7 +1,7 @@
 // `vmdev migrate` end to end in one process: --json carries the promised keys,
 // the HTML report has its plots, and bad options are one clear line.
-import { describe, it, expect, vi, afterEach } from "vitest";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { describe, it, expect, vi, afterEach, onTestFinished } from "vitest";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
@@ -139,6 +139,57 @@ describe("vmdev migrate", () => {
   it("connecting to a port where nobody listens fails cleanly", async () => {
     capture();
     await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "1", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
+  });
+
+  it("off loopback without a key, and a bad key, are one clear line", async () => {
+    capture();
+    await expect(main(["node", "vmdev", "migrate", "--listen", "0.0.0.0:0"])).rejects.toThrow(/^refusing to listen on 0\.0\.0\.0 without authentication/);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "1", "--connect", "10.0.0.1:4444", "--no-report"])).rejects.toThrow(/refusing to migrate to 10\.0\.0\.1 without authentication/);
+    await expect(main(["node", "vmdev", "migrate", "--listen", "0", "--psk-identity", "x"])).rejects.toThrow(/^--psk-identity needs --psk-file$/);
+    const dir = mkdtempSync(join(tmpdir(), "vmdev-psk-"));
+    writeFileSync(join(dir, "short"), "00112233");
+    await expect(main(["node", "vmdev", "migrate", "--listen", "0", "--psk-file", join(dir, "short")])).rejects.toThrow(/^--psk-file .*short: migration PSK: 4 bytes; want at least 16/);
+    await expect(main(["node", "vmdev", "migrate", "--in-process", "--psk-file", join(dir, "short")])).rejects.toThrow(/^--psk-file secures a TCP link; --in-process has none$/);
+    await expect(main(["node", "vmdev", "migrate", "--listen", "host:port"])).rejects.toThrow(/^--listen host:port: want PORT or HOST:PORT$/);
+    await expect(main(["node", "vmdev", "migrate", "--listen", "0", "--tls-cert", "c.pem"])).rejects.toThrow(/^certificates: want --tls-cert, --tls-key and --tls-ca together$/);
+    await expect(main(["node", "vmdev", "migrate", "--listen", "0", "--tls-cert", "c", "--tls-key", "k", "--tls-ca", "a", "--psk-file", "p"])).rejects.toThrow(/^--psk-file and --tls-\* are two ways/);
+  });
+
+  it("default mode with --psk-file (built package): the child destination listens with TLS-PSK, the source authenticates, memory verified", async () => {
+    const bin = new URL("../../bin/vmdev.js", import.meta.url).pathname;
+    const dir = mkdtempSync(join(tmpdir(), "vmdev-psk-"));
+    writeFileSync(join(dir, "key"), "3d6f0a9c4b2e8175a0c9d3e6f1b4a7c2 5e8d1f4a7b0c3e6d9f2a5b8c1e4d7a0b\n");
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, "migrate", "--ram", "16", "--vcpus", "1", "--psk-file", join(dir, "key"), "--json", "--no-report", "--run-after", "100"], { timeout: 180_000 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ ok: true, verified: true });
+    expect(j.destination).toMatchObject({ ok: true, resumed: true, digest: j.digest, refused: { unauthenticated: 0, extra: 0 } });
+  });
+
+  it("--listen / --connect with certificates (built package): two processes, mutual TLS, memory verified", async () => {
+    const bin = new URL("../../bin/vmdev.js", import.meta.url).pathname;
+    const tls = (n: string) => { const f = (x: string) => new URL(`../support/tls/${x}`, import.meta.url).pathname; return ["--tls-cert", f(`${n}.pem`), "--tls-key", f(`${n}.key`), "--tls-ca", f("ca.pem")]; };
+    const { spawn } = await import("node:child_process");
+    const dest = spawn(process.execPath, [bin, "migrate", "--listen", "127.0.0.1:0", "--ram", "16", "--vcpus", "1", "--run-after", "100", ...tls("destination")], { stdio: ["ignore", "pipe", "pipe"] });
+    onTestFinished(() => { dest.kill("SIGKILL"); });
+    let out = "";
+    const exited = new Promise<number>((r) => dest.on("exit", (c) => r(c ?? 1)));
+    const port = await new Promise<number>((resolve, reject) => {
+      dest.stdout!.on("data", (b) => { out += b; const m = /listening 127\.0\.0\.1:(\d+) \(TLS, certificates\)/.exec(out); if (m) resolve(Number(m[1])); });
+      dest.on("exit", (c) => reject(new Error(`destination exited ${c}`)));
+    });
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, "migrate", "--connect", `127.0.0.1:${port}`, "--ram", "16", "--vcpus", "1", "--json", "--no-report", ...tls("source")], { timeout: 180_000 },
+        (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, verified: true });
+    expect(await exited).toBe(0);
+    const line = JSON.parse(out.trim().split("\n").pop()!);
+    expect(line).toMatchObject({ role: "destination", ok: true, resumed: true, refused: { unauthenticated: 0, extra: 0 } });
   });
 
   it("default mode (built package): a Machine migrates over TCP to a child destination built from the same options, APICs included", async () => {
