@@ -67,6 +67,7 @@ class Unavailable extends Error {}
 
 function aptReady() {
   try { run("apt-get", ["--version"]); } catch { throw new Unavailable("apt-get not found"); }
+  try { run("readelf", ["--version"]); } catch { throw new Unavailable("readelf not found (install binutils)"); }
   const arches = (() => { try { return run("dpkg", ["--print-foreign-architectures"]).split(/\s+/); } catch { return []; } })();
   const native = (() => { try { return run("dpkg", ["--print-architecture"]).trim(); } catch { return ""; } })();
   if (native !== "i386" && !arches.includes("i386")) {

@@ -78,6 +78,9 @@ export class NicGuest<D extends GuestNic> {
     return new NicGuest(run, adapter, device, link, tx, rx, opts);
   }
 
+  /** Guest instructions v86 ran since the watchdog started (power-on, once ready() was called). */
+  get instructions(): number { return this.watcher().total; }
+
   /** Wait for the guest's shell (the boot's instruction budget), then watch with the traffic budget. */
   async ready(): Promise<void> {
     await this.waitLine(/^VMDEV-READY$/, 0);
