@@ -9,7 +9,6 @@ import { describe, expect, it } from "vitest";
 import { Responder, parseIpv4 } from "../../src/net/responder.js";
 import { formatMac } from "../../src/net/mac.js";
 import { guestFiles } from "../support/v86-guest.js";
-import { NicGuest } from "../support/v86-nic-guest.js";
 import { GUEST_MAC, PEER_MAC, bootVirtioNetGuest, inspectNet } from "../support/virtio-net/v86-virtio-net.js";
 
 const files = guestFiles();
@@ -121,13 +120,10 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: live MAC change u
       expect(lost).toBeLessThanOrEqual(2);
       expect(delta(c0, c2, "rxDropped")).toBe(0);
       for (const k of ["txMalformed", "badAccess", "needsReset", "rxInvalid", "rxShortBuffer"]) expect(Number(c2[k]), k).toBe(0);
-    } catch (e) {
-      if (NicGuest.isHang(e)) console.log(g.state());
-      throw e;
     } finally {
       report.push(`${((performance.now() - t0) / 1000).toFixed(1)} s and ${(g.instructions / 1e9).toFixed(2)}e9 guest instructions from power-on`);
       console.log(`live MAC change (virtio-net, v86):\n${report.join("\n")}`);
       await g.stop();
     }
-  }, 900_000);
+  }, 1_500_000);
 });

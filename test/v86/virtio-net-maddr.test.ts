@@ -13,7 +13,6 @@ import { parseMac } from "../../src/net/mac.js";
 import { Responder } from "../../src/net/responder.js";
 import { rng, testSeed } from "../support/core.js";
 import { guestFiles } from "../support/v86-guest.js";
-import { NicGuest } from "../support/v86-nic-guest.js";
 import { PEER_MAC, bootVirtioNetGuest, inspectNet } from "../support/virtio-net/v86-virtio-net.js";
 
 const files = guestFiles();
@@ -158,13 +157,10 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: ip maddr add/del 
       report.push(`ctrl commands per step (count: steps): ${[...ctrlPerStep].sort((a, b) => a[0] - b[0]).map(([k, n]) => `${k}: ${n}`).join(", ")}; ${steps} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${((g.instructions - i0) / 1e9).toFixed(2)}e9 guest instructions`);
       const c = g.device.counters();
       for (const k of ["ctrlErr", "ctrlMalformed", "rxDropped", "badAccess", "needsReset"]) expect(Number(c[k]), k).toBe(0);
-    } catch (e) {
-      if (NicGuest.isHang(e)) console.log(g.state());
-      throw e;
     } finally {
       report.push(`boot ${(g.bootInstructions / 1e9).toFixed(2)}e9 instructions; ${((performance.now() - t0) / 1000).toFixed(1)} s from power-on`);
       console.log(`ip maddr (virtio-net, v86):\n${report.join("\n")}`);
       await g.stop();
     }
-  }, 900_000);
+  }, 1_500_000);
 });
