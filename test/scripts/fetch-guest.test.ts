@@ -3,7 +3,7 @@
 // Documentation/driver-api/early-userspace/buffer-format.rst).
 import { describe, expect, it } from "vitest";
 // @ts-expect-error: a plain .mjs script without type declarations
-import { cpioNewc } from "../../scripts/fetch-guest.mjs";
+import { cpioNewc, parseReadelf } from "../../scripts/fetch-guest.mjs";
 
 interface Entry { name: string; mode: number; data: Buffer; ino: number; nlink: number }
 
@@ -46,5 +46,22 @@ describe("fetch-guest cpio writer", () => {
     expect(e[2].data.toString()).toBe("busybox");
     expect(e[3].data.equals(init)).toBe(true);
     expect(new Set(e.map((x) => x.ino)).size).toBe(4);
+  });
+});
+
+describe("fetch-guest ELF dependencies", () => {
+  it("reads the program interpreter and every DT_NEEDED from readelf -W -l -d output", () => {
+    const text = [
+      "Program Headers:",
+      "  INTERP         0x0001b4 0x000001b4 0x000001b4 0x00013 0x00013 R   0x1",
+      "      [Requesting program interpreter: /lib/ld-linux.so.2]",
+      "Dynamic section at offset 0xc8e90 contains 32 entries:",
+      "  Tag        Type                         Name/Value",
+      " 0x00000001 (NEEDED)                     Shared library: [libbpf.so.1]",
+      " 0x00000001 (NEEDED)                     Shared library: [libc.so.6]",
+      " 0x0000000e (SONAME)                     Library soname: [libfoo.so.1]",
+    ].join("\n");
+    expect(parseReadelf(text)).toEqual({ interp: "/lib/ld-linux.so.2", needed: ["libbpf.so.1", "libc.so.6"] });
+    expect(parseReadelf("There is no dynamic section in this file.")).toEqual({ interp: null, needed: [] });
   });
 });

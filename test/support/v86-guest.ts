@@ -11,7 +11,12 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const guestDir = `${root}.cache/guest/`;
 
 export interface GuestFiles { bios: ArrayBuffer; vmlinuz: ArrayBuffer; initrd: ArrayBuffer; meta: GuestMeta }
-export interface GuestMeta { recipe: number; kernel: string; modules: string[]; guest: { ip: string; responderIp: string; prefix: number } }
+export interface GuestMeta {
+  recipe: number; kernel: string; modules: string[];
+  /** Programs beyond busybox (iproute2's /sbin/ip) with their loader and libraries, and the Debian packages they came from. */
+  userland: { files: string[]; packages: Record<string, string> };
+  guest: { ip: string; responderIp: string; prefix: number };
+}
 
 function ab(path: string): ArrayBuffer {
   const b = readFileSync(path);

@@ -8,13 +8,7 @@
 // the test injects. The guest runs in its shell mode (scripts/fetch-guest.mjs):
 // commands are typed on the serial console and their "VMDEV-R " lines read back.
 //
-// A watchdog (StallWatch) samples what moves while the guest is alive (frames
-// each way, console lines): frozen while v86 executes `stallInstructions`
-// guest instructions (and at least `stallMs` pass) means a hang, and the wait
-// in progress fails with every counter. The budget is in guest instructions,
-// not wall time: a busy host stretches the wall time of each instruction, a
-// hung guest still runs its kernel. The boot, which prints no console line
-// until the shell is ready, gets its own larger budget.
+// Waits are watched for a hang (test/support/v86-shell.ts).
 import { Status } from "../../../src/status.js";
 import { VmCore } from "../../../src/vm-core.js";
 import { E1000 } from "../../../src/devices/e1000/device.js";
@@ -25,7 +19,7 @@ import { linkResponder, type FrameEndpoint, type HostLink } from "../../../src/n
 import { debugWasm } from "../core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "../v86-guest.js";
 import { TcpSource } from "../tcp-source.js";
-import { StallWatch } from "../stall-watch.js";
+import { GuestShell, type ShellWatchOptions } from "../v86-shell.js";
 
 export const GUEST_MAC = "52:54:00:12:34:56";
 export const PEER_MAC = "52:54:00:00:00:02";
@@ -40,7 +34,7 @@ const RAM = 128 << 20;
 /** vmdev's e1000, or v86's own ne2k or virtio-net (same guest, same peer, same link). */
 export type E1000GuestNic = "vmdev" | "v86-ne2k" | "v86-virtio";
 
-export interface E1000GuestOptions {
+export interface E1000GuestOptions extends ShellWatchOptions {
   /** Default "vmdev". */
   nic?: E1000GuestNic;
   variant?: "debug" | "release";
@@ -48,19 +42,11 @@ export interface E1000GuestOptions {
   backlogFrames?: number;
   /** HTTP body bytes (host → guest bulk). */
   httpBytes: number;
-  /** Guest instructions with frozen counters that mean a hang. Default 3e9 (≈ 30 s of a v86 on a quiet host). */
-  stallInstructions?: number;
-  /** Guest instructions the boot may run without a console line. Default 20e9 (the Debian guest boots in ≈ 6.5e9). */
-  bootInstructions?: number;
-  /** The least wall time of frozen counters before a hang is called. Default 30 s. */
-  stallMs?: number;
   echo?: boolean;
 }
 
 /** One machine: v86, and for vmdev the adapter, the core and the device. */
 export interface E1000Box { run: GuestRun; adapter: V86PciAdapter | null; nic: E1000 | null; link: HostLink; counters: Record<string, bigint> | null }
-
-class Hang extends Error {}
 
 /** v86's own NIC as a frame endpoint (its bus events), so it gets the same HostLink as vmdev's. */
 function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } }): FrameEndpoint {
@@ -83,7 +69,7 @@ export function frameVid(f: Uint8Array): number {
   return f.length >= 18 && f[12] === 0x81 && f[13] === 0x00 ? ((f[14] << 8) | f[15]) & 0xfff : -1;
 }
 
-export class E1000Guest {
+export class E1000Guest extends GuestShell {
   readonly responder: Responder;
   readonly vlanResponder: Responder;
   readonly http: TcpSource;
@@ -97,11 +83,9 @@ export class E1000Guest {
   /** Machines in order (the last is live); each migration adds one. */
   readonly boxes: E1000Box[] = [];
   private tick: ReturnType<typeof setInterval> | null = null;
-  private watch: StallWatch | null = null;
-  /** Guest instructions from power-on until the shell was ready. */
-  bootInstructions = 0;
 
   private constructor(private readonly files: GuestFiles, readonly opts: E1000GuestOptions) {
+    super(opts);
     const peerIp = files.meta.guest.responderIp;
     this.responder = new Responder({ mac: PEER_MAC, ip: peerIp, udpEchoPorts: [7], tcpDiscardPorts: [TCP_DISCARD_PORT] });
     this.vlanResponder = new Responder({ mac: PEER_MAC, ip: VLAN_PEER_IP });
@@ -115,16 +99,9 @@ export class E1000Guest {
     return g;
   }
 
-  /** Wait for the guest's shell (the boot's instruction budget), then watch with the traffic budget. */
-  async ready(): Promise<string> {
-    const line = await this.waitLine(/^VMDEV-READY$/, 0);
-    this.bootInstructions = this.watcher().total;
-    this.watcher().budget = this.opts.stallInstructions ?? 3e9;
-    return line;
-  }
-
   get box(): E1000Box { return this.boxes[this.boxes.length - 1]; }
   get run(): GuestRun { return this.box.run; }
+  protected live(): E1000Box { return this.box; }
 
   private peerHandle(f: Uint8Array): Uint8Array[] {
     const vid = frameVid(f);
@@ -199,71 +176,8 @@ export class E1000Guest {
     ].filter(Boolean).join("\n");
   }
 
-  private progressKey(): string { const c = this.box.link.counters(); return `${c.txFrames}/${c.rxFrames}/${this.box.run.lines.length}`; }
-
-  private cpu(): { instruction_counter: Uint32Array } {
-    return (this.run.emulator as unknown as { v86: { cpu: { instruction_counter: Uint32Array } } }).v86.cpu;
-  }
-
-  /** The watchdog, started on the first wait with the boot's budget (migrate() starts one per restored machine). */
-  private watcher(): StallWatch {
-    this.watch ??= new StallWatch(this.progressKey(), this.cpu().instruction_counter[0], performance.now(), this.opts.bootInstructions ?? 20e9, this.opts.stallMs ?? 30_000);
-    return this.watch;
-  }
-
-  /** Throws a hang if nothing moved while the guest ran the watchdog's budget of instructions. */
-  private check(): void {
-    const w = this.watcher();
-    const frozenMs = w.sample(this.progressKey(), this.cpu().instruction_counter[0], performance.now());
-    if (frozenMs !== null) throw new Hang(`no frame or console line for ${Math.round(frozenMs)} ms while the guest ran ${w.sinceChange} instructions\n${this.state()}`);
-  }
-
-  /** Wait until `done()` holds, watching for a hang (v86's 32-bit counter is sampled every 20 ms, far below its wrap). */
-  async until(done: () => boolean): Promise<void> {
-    for (;;) {
-      if (done()) return;
-      this.check();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  /** Wait for a console line matching `re` from index `from`, watching for a hang. */
-  async waitLine(re: RegExp, from = 0): Promise<string> {
-    let found: string | null = null;
-    await this.until(() => {
-      const lines = this.run.lines;
-      for (let i = from; i < lines.length; i++) if (re.test(lines[i])) { found = lines[i]; return true; }
-      return false;
-    });
-    return found!;
-  }
-
-  /** Start a command without waiting for it; returns the console line index to finish() from. */
-  type(cmd: string): number {
-    const from = this.run.lines.length;
-    (this.run.emulator as unknown as { serial0_send(s: string): void }).serial0_send(`${cmd}\n`);
-    return from;
-  }
-
-  /** Wait for the command started at console line `from`: its exit status and its "VMDEV-R " lines. */
-  async finish(from: number): Promise<{ status: number; out: string[] }> {
-    const done = await this.waitLine(/^VMDEV-DONE -?\d+$/, from);
-    const lines = this.run.lines;
-    const at = lines.indexOf(done, from);
-    return { status: Number(done.split(" ")[1]), out: lines.slice(from, at).filter((l) => l.startsWith("VMDEV-R ")).map((l) => l.slice(8)) };
-  }
-
-  /** Type a command and wait for it. */
-  command(cmd: string): Promise<{ status: number; out: string[] }> { return this.finish(this.type(cmd)); }
-
   /** Hand raw frames to the guest's NIC through the link. */
   deliver(frames: Uint8Array[]): void { for (const f of frames) this.box.link.deliver(f); }
-
-  /** A file's number in the guest (sysfs counters). */
-  async readNumber(path: string): Promise<number> {
-    const r = await this.command(`cat ${path} | sed 's/^/VMDEV-R /'`);
-    return Number(r.out[0]);
-  }
 
   /** The guest's /proc/net/snmp Icmp and Udp counters by name (IcmpInEchos, UdpNoPorts, ...). */
   async snmp(): Promise<Record<string, number>> {
@@ -300,8 +214,6 @@ export class E1000Guest {
     const st = await restoreV86Machine(emu2, blob, [{ device: next.nic!, adapter: next.adapter! }]);
     if (st !== Status.OK) throw new Error(`restoreV86Machine: status ${st}`);
     this.boxes.push(next);
-    // A fresh watch on the new machine's instruction counter and progress, with the traffic budget.
-    this.watch = new StallWatch(this.progressKey(), this.cpu().instruction_counter[0], performance.now(), this.opts.stallInstructions ?? 3e9, this.opts.stallMs ?? 30_000);
     void emu2.run?.();
     return blob.length;
   }
@@ -315,6 +227,4 @@ export class E1000Guest {
       if (b.nic && !b.nic.destroyed) { b.counters = b.nic.counters(); b.nic.destroy(); }
     }
   }
-
-  static isHang(e: unknown): boolean { return e instanceof Hang; }
 }

@@ -7,12 +7,7 @@
 // in its shell mode (scripts/fetch-guest.mjs): commands are typed on the
 // serial console and their "VMDEV-R " lines read back.
 //
-// A watchdog (StallWatch) samples what moves while the guest is alive (frames
-// each way, console lines); frozen while v86 executes `stallInstructions`
-// guest instructions (`bootInstructions` before the guest is up) and at least
-// `stallMs` pass means a hang, and the wait in progress fails with every
-// counter. The budget is in guest instructions: a busy host slows the guest,
-// never its count.
+// Waits are watched for a hang (test/support/v86-shell.ts).
 import { Status } from "../../../src/status.js";
 import { VmCore } from "../../../src/vm-core.js";
 import { Ne2k } from "../../../src/devices/ne2k/device.js";
@@ -20,7 +15,7 @@ import { Responder } from "../../../src/net/responder.js";
 import { loadModule } from "../../../src/load-node.js";
 import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../../src/net/host-link.js";
-import { StallWatch } from "../stall-watch.js";
+import { GuestShell, type ShellWatchOptions } from "../v86-shell.js";
 import { debugWasm } from "../core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "../v86-guest.js";
 import { TcpSource } from "../tcp-source.js";
@@ -33,7 +28,7 @@ const RAM = 128 << 20;
 
 export type Ne2kNic = "vmdev" | "v86";
 
-export interface Ne2kGuestOptions {
+export interface Ne2kGuestOptions extends ShellWatchOptions {
   nic: Ne2kNic;
   variant?: "debug" | "release";
   /** Backlog of vmdev's NE2000 (frames). */
@@ -41,19 +36,11 @@ export interface Ne2kGuestOptions {
   /** HTTP body: bytes or a duration (host → guest bulk). */
   httpBytes?: number;
   httpMs?: number;
-  /** Least wall time a frozen guest must stay frozen before it is a hang (default 30 s). */
-  stallMs?: number;
-  /** Guest instructions without progress, once the guest is up, that make a hang (default 3e9). */
-  stallInstructions?: number;
-  /** The same budget while the guest boots (default 20e9). */
-  bootInstructions?: number;
   echo?: boolean;
 }
 
 /** One machine: v86, and for vmdev the adapter, the core and the device. */
 interface Box { run: GuestRun; adapter: V86PciAdapter | null; nic: Ne2k | null; link: HostLink }
-
-class Hang extends Error {}
 
 /** v86's own NIC as a frame endpoint (its bus events), so it gets the same HostLink as vmdev's. */
 function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } }): FrameEndpoint {
@@ -62,7 +49,7 @@ function v86NicEndpoint(emulator: { add_listener(e: string, f: (d: Uint8Array) =
   return ep;
 }
 
-export class Ne2kGuest {
+export class Ne2kGuest extends GuestShell {
   readonly responder: Responder;
   readonly http: TcpSource;
   /** Frames the guest sent / received through the link (every box), for tests that look at them. */
@@ -73,13 +60,10 @@ export class Ne2kGuest {
   /** Machines in order (the last is live); each migration adds one. */
   readonly boxes: Box[] = [];
   private tick: ReturnType<typeof setInterval> | null = null;
-  /** The guest reached VMDEV-READY (on any machine): from then on the watchdog's budget is `stallInstructions`. */
-  private up = false;
-  /** The watchdog of the live machine (made again for each machine: its instruction counter starts anew). */
-  private watch: { box: Box; w: StallWatch } | null = null;
   private readonly files: GuestFiles;
 
   private constructor(files: GuestFiles, readonly opts: Ne2kGuestOptions) {
+    super(opts);
     this.files = files;
     const peerIp = files.meta.guest.responderIp;
     this.responder = new Responder({ mac: PEER_MAC, ip: peerIp, udpEchoPorts: [7], tcpDiscardPorts: [TCP_DISCARD_PORT] });
@@ -95,6 +79,7 @@ export class Ne2kGuest {
 
   get box(): Box { return this.boxes[this.boxes.length - 1]; }
   get run(): GuestRun { return this.box.run; }
+  protected live(): Box { return this.box; }
   /** Every console line of every machine so far. */
   get lines(): string[] { return this.boxes.flatMap((b) => b.run.lines); }
 
@@ -142,67 +127,6 @@ export class Ne2kGuest {
       `responder ${JSON.stringify(this.responder.counters())} tcp ${JSON.stringify(this.responder.tcpCounters())} http ${JSON.stringify(this.http.counters())}`,
       `last lines:\n${b.run.lines.slice(-20).join("\n")}`,
     ].filter(Boolean).join("\n");
-  }
-
-  private progressKey(): string { const c = this.box.link.counters(); return `${c.txFrames}/${c.rxFrames}/${this.box.run.lines.length}`; }
-
-  /** Wait for a console line matching `re` from index `from`, watching for a hang. */
-  async waitLine(re: RegExp, from = 0): Promise<string> {
-    let found = "";
-    await this.waitFor(`a console line matching ${re}`, () => {
-      const lines = this.run.lines;
-      for (let i = from; i < lines.length; i++) if (re.test(lines[i])) { found = lines[i]; return true; }
-      return false;
-    });
-    return found;
-  }
-
-  /**
-   * Wait until `done()` holds, checking every 100 ms. No deadline: the
-   * watchdog fails the wait (with every counter) only when nothing moves —
-   * no frame either way, no console line — while v86 executes the guest's
-   * instruction budget (a host too busy to run the guest stops no count).
-   */
-  async waitFor(what: string, done: () => boolean): Promise<void> {
-    const stallInstructions = this.opts.stallInstructions ?? 3e9;
-    const cpu = (this.run.emulator as unknown as { v86: { cpu: { instruction_counter: Uint32Array } } }).v86.cpu;
-    if (this.watch?.box !== this.box) {
-      const budget = this.up ? stallInstructions : this.opts.bootInstructions ?? 20e9;
-      this.watch = { box: this.box, w: new StallWatch(this.progressKey(), cpu.instruction_counter[0], performance.now(), budget, this.opts.stallMs ?? 30_000) };
-    }
-    const watch = this.watch.w;
-    for (;;) {
-      if (done()) return;
-      if (!this.up && this.run.lines.includes("VMDEV-READY")) { this.up = true; watch.budget = stallInstructions; }
-      // v86's counter is 32 bits: sampled every 100 ms, far below its wrap at the fastest v86 runs.
-      const frozenMs = watch.sample(this.progressKey(), cpu.instruction_counter[0], performance.now());
-      if (frozenMs !== null) throw new Hang(`waiting for ${what}: no frame or console line for ${Math.round(frozenMs)} ms while the guest ran ${watch.sinceChange} instructions\n${this.state()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /** Type a command; resolve with its exit status and its "VMDEV-R " lines. */
-  async command(cmd: string): Promise<{ status: number; out: string[] }> {
-    const from = this.run.lines.length;
-    (this.run.emulator as unknown as { serial0_send(s: string): void }).serial0_send(`${cmd}\n`);
-    const done = await this.waitLine(/^VMDEV-DONE -?\d+$/, from);
-    const at = this.run.lines.indexOf(done, from);
-    return { status: Number(done.split(" ")[1]), out: this.run.lines.slice(from, at).filter((l) => l.startsWith("VMDEV-R ")).map((l) => l.slice(8)) };
-  }
-
-  /** Start a command without waiting for it. */
-  type(cmd: string): number {
-    const from = this.run.lines.length;
-    (this.run.emulator as unknown as { serial0_send(s: string): void }).serial0_send(`${cmd}\n`);
-    return from;
-  }
-
-  /** Wait for a command started with `type` (lines from `from`). */
-  async finish(from: number): Promise<{ status: number; out: string[] }> {
-    const done = await this.waitLine(/^VMDEV-DONE -?\d+$/, from);
-    const lines = this.run.lines;
-    const at = lines.indexOf(done, from);
-    return { status: Number(done.split(" ")[1]), out: lines.slice(from, at).filter((l) => l.startsWith("VMDEV-R ")).map((l) => l.slice(8)) };
   }
 
   /** Hand raw frames to the guest's NIC through the link. */
@@ -254,6 +178,4 @@ export class Ne2kGuest {
     this.tick = null;
     for (const b of this.boxes) { await b.run.stop().catch(() => {}); b.link.close(); }
   }
-
-  static isHang(e: unknown): boolean { return e instanceof Hang; }
 }
