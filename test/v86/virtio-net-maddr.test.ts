@@ -4,12 +4,19 @@
 // the link-layer groups the guest lists (`ip maddr show dev eth0`). Linux's
 // virtio_net hands the device its whole list on every change
 // (VIRTIO_NET_CTRL_MAC_TABLE_SET, with the rx-mode commands); past the table's
-// bound the device keeps none and accepts every multicast frame. Frames the
-// host sends to a joined and a non-joined group show the filter at work.
+// bound the device keeps none and accepts every multicast frame. The NIC is
+// also a port of an in-wasm VirtualSwitch (beside an NE2000 driven by the
+// synthetic guest driver): the port's Reconciler turns each whole-table
+// rewrite into the switch's individual joins and leaves, so after every step
+// the switch's membership for the port equals the guest's list too. Frames
+// the host sends, and frames the NE2000 sends through the switch, to a joined
+// and a non-joined group show the filter and the pruning at work.
 import { describe, expect, it } from "vitest";
 import type { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { FILTER_MAC_ENTRIES } from "../../src/devices/virtio-net/inspect.js";
 import { parseMac } from "../../src/net/mac.js";
+import { VirtualSwitch } from "../../src/net/switch.js";
+import { frame, ne2kNic, N_MAC } from "../net/switch-lan.js";
 import { Responder } from "../../src/net/responder.js";
 import { rng, testSeed } from "../support/core.js";
 import { guestFiles } from "../support/v86-guest.js";
@@ -41,7 +48,16 @@ function linkGroups(out: string[]): string[] {
  * past FILTER_MAC_ENTRIES, none kept and every multicast accepted. (A switch
  * that tracks group membership per port is asserted here as well.)
  */
-async function expectSwitchMembership(device: VirtioNet, guestGroups: readonly string[], step: string): Promise<void> {
+async function expectSwitchMembership(sw: VirtualSwitch, device: VirtioNet, guestGroups: readonly string[], step: string): Promise<void> {
+  const rec = sw.reconcilerOf(device)!;
+  await rec.idle();
+  const m = sw.membership(device);
+  if (guestGroups.length > FILTER_MAC_ENTRIES) {
+    expect([m.all, m.groups, rec.reason], step).toEqual([true, [], "overflow"]);
+  } else {
+    expect(m.all, step).toBe(false);
+    expect([...m.groups].sort(), step).toEqual([...guestGroups].sort());
+  }
   const { filter } = await inspectNet(device);
   const mc = filter.multicast;
   if (guestGroups.length > FILTER_MAC_ENTRIES) {
@@ -72,6 +88,13 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: ip maddr add/del 
     const seed = testSeed();
     const g = await bootVirtioNetGuest(files, { peer: new Responder({ mac: PEER_MAC, ip: files.meta.guest.responderIp }), echo: !!process.env.VMDEV_GUEST_ECHO });
     const report: string[] = [`seed ${seed} (VMDEV_SEED)`];
+    // The guest's NIC and an NE2000 on one switch: the guest's frames go to the switch, the host's still come through the link.
+    const sw = VirtualSwitch.create(g.device.core);
+    const ne = ne2kNic(g.device.core);
+    sw.attach(g.device);
+    sw.attach(ne.dev, { reconcile: false });
+    const joinsSeen = { joins: 0, leaves: 0 };
+    sw.onMembership((ev) => { if (ev.port === g.device.name && ev.group !== "all-multicast") joinsSeen[ev.joined ? "joins" : "leaves"]++; });
     const ctrlPerStep = new Map<number, number>();
     let steps = 0;
     /** Run `cmd` then list the guest's groups; check the device against the list. */
@@ -81,7 +104,7 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: ip maddr add/del 
       const status = Number(r.out.find((l) => l.startsWith("status "))?.slice(7));
       expect(status, `${label}: ${JSON.stringify(r.out)}`).toBe(expectStatus);
       const listed = linkGroups(r.out);
-      await expectSwitchMembership(g.device, listed, `${label} (seed ${seed})`);
+      await expectSwitchMembership(sw, g.device, listed, `${label} (seed ${seed})`);
       const c1 = g.device.counters();
       expect(Number(c1.ctrlErr - c0.ctrlErr) + Number(c1.ctrlMalformed - c0.ctrlMalformed), label).toBe(0);
       const n = Number(c1.ctrlOk - c0.ctrlOk);
@@ -134,6 +157,17 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: ip maddr add/del 
       expect(Number(d1.rxFrames - d0.rxFrames)).toBe(10);
       expect(rx1 - rx0).toBe(10);
 
+      // NE2000 → switch → guest: the joined group's frames reach the guest, the other group's are pruned at the switch.
+      const p0 = sw.membership(g.device).counters, e0 = g.device.counters(), q0 = await g.readNumber("/sys/class/net/eth0/statistics/rx_packets");
+      for (let i = 0; i < 10; i++) { ne.send(frame(member, N_MAC, 100 + i)); ne.send(frame(STRANGER, N_MAC, 200 + i)); }
+      await g.until(() => g.device.counters().rxFrames >= e0.rxFrames + 10n, "10 frames from the switch");
+      const p1 = sw.membership(g.device).counters, q1 = await g.readNumber("/sys/class/net/eth0/statistics/rx_packets");
+      report.push(`NE2000 → switch: ${member} delivered +${Number(p1.mcDelivered - p0.mcDelivered)}, ${STRANGER} pruned +${Number(p1.mcPruned - p0.mcPruned)}; guest rx_packets +${q1 - q0}`);
+      expect(Number(p1.mcPruned - p0.mcPruned)).toBe(10);
+      expect(Number(p1.mcDelivered - p0.mcDelivered)).toBe(10);
+      expect(q1 - q0).toBe(10);
+      expect(Number(g.device.counters().rxFiltered - e0.rxFiltered)).toBe(0);
+
       // Past the table: the device keeps no groups and accepts every multicast frame.
       const bulk = Array.from({ length: BULK }, (_, i) => bulkGroup(i + 1));
       const many = await step(`for g in ${bulk.join(" ")}; do ${IP} maddr add $g dev eth0 || break; done`, `add ${BULK} more groups`);
@@ -155,12 +189,14 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: ip maddr add/del 
       await g.until(() => g.link.counters().rxFrames >= n0 + 10);
       expect(Number(g.device.counters().rxFiltered - f0.rxFiltered)).toBe(10);
       report.push(`ctrl commands per step (count: steps): ${[...ctrlPerStep].sort((a, b) => a[0] - b[0]).map(([k, n]) => `${k}: ${n}`).join(", ")}; ${steps} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${((g.instructions - i0) / 1e9).toFixed(2)}e9 guest instructions`);
+      report.push(`switch membership events for the guest's port: ${joinsSeen.joins} joins, ${joinsSeen.leaves} leaves; reconciler ${JSON.stringify(sw.reconcilerOf(g.device)!.counters)}`);
       const c = g.device.counters();
       for (const k of ["ctrlErr", "ctrlMalformed", "rxDropped", "badAccess", "needsReset"]) expect(Number(c[k]), k).toBe(0);
     } finally {
       report.push(`boot ${(g.bootInstructions / 1e9).toFixed(2)}e9 instructions; ${((performance.now() - t0) / 1000).toFixed(1)} s from power-on`);
       console.log(`ip maddr (virtio-net, v86):\n${report.join("\n")}`);
       await g.stop();
+      sw.destroy();
     }
   }, 1_500_000);
 });
