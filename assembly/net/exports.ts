@@ -17,7 +17,8 @@ import {
   rxfHash64Write, rxfHash64Has, rxfHash64Index, rxfMtaWrite, rxfMtaHas, rxfMtaIndex, rxfVftaWrite, rxfVlanHas, rxfTci,
   crc32, crcTablesReady,
 } from "./filter";
-import { nswCreate, nswDestroy, nswAttach, nswDetach, nswOf, nswPortIndex, nswJoin, nswLeave, nswAllMulti } from "./switch";
+import { nswCreate, nswDestroy, nswAttach, nswDetach, nswOf, nswPortIndex, nswJoin, nswLeave, nswAllMulti, switchForward } from "./switch";
+import { portId } from "./ports";
 import { swAllMulti, swCounters, swGroupsOf } from "./fdb";
 
 function state(reg: u32): usize { return ioRangeOk(reg, <u64>FS_BYTES) ? ioPtr() + <usize>reg : 0; }
@@ -156,6 +157,21 @@ export function nsw_attach(sw: i32, kind: u32, h: u32): i32 { return nswAttach(s
 
 /** Take device (kind, h) off its switch (OK also when it is on none); its memberships and learned addresses go. */
 export function nsw_detach(kind: u32, h: u32): i32 { return nswDetach(kind, h); }
+
+/**
+ * Send the `len`-byte frame at `ioOff` (I/O buffer) into the switch device
+ * (kind, h) is a port of, as if that port had sent it (its source address
+ * is learned there): what the host sends on a NIC's behalf, such as the
+ * RARP of an announce. ERR_BAD_STATE when the device is on no switch,
+ * ERR_INVALID_ARG for a range outside the I/O buffer or a frame shorter
+ * than an Ethernet header.
+ */
+export function nsw_send(kind: u32, h: u32, ioOff: u32, len: u32): i32 {
+  if (len < 14 || !ioRangeOk(ioOff, len)) return Status.ERR_INVALID_ARG;
+  const sw = nswOf(kind, h);
+  if (sw <= 0) return Status.ERR_BAD_STATE;
+  return switchForward(sw, portId(kind, h), ioPtr() + ioOff, len) ? Status.OK : Status.ERR_BAD_HANDLE;
+}
 
 /** The switch device (kind, h) is a port of, 0 for none. */
 export function nsw_port_switch(kind: u32, h: u32): i32 { return nswOf(kind, h); }

@@ -95,11 +95,6 @@ export function deviceBasics(dev: QuiescableDevice): Pick<ExclusiveNic, "name" |
   };
 }
 
-/** sendAs for a model whose network is the host's: the frame goes to `onTransmit` (ERR_BAD_STATE without one). */
-export function sendToHost(dev: QuiescableDevice): (frame: Uint8Array) => number {
-  return (frame) => { const cb = dev.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); return Status.OK; };
-}
-
 /** A feature the model does not have: why. */
 export interface RefusedFeature { refused: string; status: number }
 

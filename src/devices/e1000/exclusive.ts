@@ -10,7 +10,7 @@
 // The chip cannot announce itself: the host sends the RARP to onTransmit.
 
 import { Status } from "../../status.js";
-import { deviceBasics, sendToHost, type ExclusiveNic } from "../../net/exclusive.js";
+import { deviceBasics, type ExclusiveNic } from "../../net/exclusive.js";
 import { macWords } from "../../net/mac.js";
 import type { E1000 } from "./device.js";
 
@@ -22,7 +22,8 @@ export function e1000Exclusive(dev: E1000): ExclusiveNic {
     // Calls in progress on the device on any thread (its wasm reference count).
     busy: () => dev.inFlight,
     guestAnnounce: () => false,
-    sendAs: sendToHost(dev),
+    // Into its switch while it is a port, else to onTransmit.
+    sendAs: (frame) => dev.sendAsGuest(frame),
     applyMac: (mac) => e.e1k_set_mac(dev.handle, ...macWords(mac)),
     vlanTable: (map) => dev.core.ioBuffer.use("net filter table", 0, map.length, (w) => { w.bytes().set(map); return e.e1k_set_vfta(dev.handle, w.offset); }),
     mtu: { refused: "the 82540EM has no MTU setting: the driver's RCTL.LPE decides long frames", status: Status.ERR_UNSUPPORTED },

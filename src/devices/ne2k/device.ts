@@ -392,6 +392,20 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     this.settle();
   }
 
+  /**
+   * Send `frame` into the device's network as if its guest had: into its
+   * switch while it is a port (the other ports receive it, the switch learns
+   * its source here), else to `onTransmit`. What the host sends on the
+   * guest's behalf (an announce's RARP). A Status.
+   */
+  sendAsGuest(frame: Uint8Array): number {
+    if (this.h === 0) return Status.ERR_BAD_HANDLE;
+    if (this.sw === null) { const cb = this.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); return Status.OK; }
+    const s = this.core.ioBuffer.use("net frame", 0, frame.length, (w) => { w.bytes().set(frame); return this.e.nsw_send(this.kind, this.h, w.offset, frame.length); });
+    for (const p of this.peers) if (p !== this) p.flushIrq();
+    return s;
+  }
+
   /** @internal The wasm took this device off its switch: drop the host's record of it. */
   forgetPeers(): void {
     if (this.sw) { this.sw.dropPort(this); this.sw = null; }

@@ -7,7 +7,7 @@
 // The chip cannot announce itself: the host sends the RARP to onTransmit.
 
 import { Status } from "../../status.js";
-import { deviceBasics, sendToHost, type ExclusiveNic } from "../../net/exclusive.js";
+import { deviceBasics, type ExclusiveNic } from "../../net/exclusive.js";
 import { macWords } from "../../net/mac.js";
 import type { Ne2k } from "./device.js";
 
@@ -19,7 +19,8 @@ export function ne2kExclusive(dev: Ne2k): ExclusiveNic {
     // Calls in progress on the device on any thread (its wasm reference count).
     busy: () => dev.inFlight,
     guestAnnounce: () => false,
-    sendAs: sendToHost(dev),
+    // Into its switch while it is a port, else to onTransmit.
+    sendAs: (frame) => dev.sendAsGuest(frame),
     applyMac: (mac) => e.ne2k_set_mac(dev.handle, ...macWords(mac)),
     vlanTable: { refused: "the DP8390 has no VLAN filter", status: Status.ERR_UNSUPPORTED },
     mtu: { refused: "the DP8390 has no MTU setting (frames up to 1514 bytes)", status: Status.ERR_UNSUPPORTED },
