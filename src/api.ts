@@ -20,7 +20,7 @@ export type { PciFunction, BarInfo, BarKind, RegisterSpan } from "./pci.js";
 export { ManualClock, type GuestClock } from "./clock.js";
 export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";
 export {
-  VirtioNet, VirtioNetRingBackend, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions,
+  VirtioNet, VirtioNetRingBackend, ringModeOp, VIRTIO_NET_COUNTERS, VIRTIO_PCI_BARS, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions,
 } from "./devices/virtio-net/index.js";
 export { parseMac, formatMac } from "./net/mac.js";
 export {

@@ -35,7 +35,7 @@ import { waitAsync } from "../sync/wait.js";
 const nextTurn = (): Promise<void> => new Promise((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
 
 /** The phases of an exclusive operation, in order ("rollback" replaces the rest on failure). */
-export type ExclusivePhase = "start" | "quiesce" | "drained" | "applied" | "up" | "finish" | "announce" | "rollback";
+export type ExclusivePhase = "start" | "quiesce" | "drained" | "applied" | "up" | "complete" | "finish" | "announce" | "rollback";
 
 /** How a NIC announced its address after an operation. */
 export type AnnounceKind = "guest" | "rarp" | "none";
@@ -115,6 +115,16 @@ export interface ExclusiveOp<P = unknown> {
   apply(nic: ExclusiveNic, prepared: P): number;
   /** The address to announce after the operation, if it changes one. */
   announce?(prepared: P): Uint8Array | null;
+  /**
+   * For an operation that takes full effect only once a peer did its part (a
+   * ring → copy switch waits for the backend to give its ring slots back):
+   * polled after the device is up, by deferral, never a spin, until it
+   * returns true; the serializer holds every later operation meanwhile.
+   * Past `completeTimeoutMs`, or on {@link Exclusive.cancelRunning}, `cancel`
+   * undoes the operation and the result says why.
+   */
+  complete?(nic: ExclusiveNic, prepared: P): boolean;
+  cancel?(nic: ExclusiveNic, prepared: P): void;
 }
 
 /** One phase reached, at performance.now() milliseconds. */
@@ -150,6 +160,8 @@ export interface ExclusiveOptions {
   inFlight?: (() => number) | InFlightCell;
   /** Give up waiting for in-flight references after this long and roll back (default 1000 ms). */
   drainTimeoutMs?: number;
+  /** Give up waiting for an operation's `complete` after this long and cancel it (default 10 000 ms). */
+  completeTimeoutMs?: number;
   /** Called at each phase (synchronously, with the device in that phase). */
   onPhase?: (op: string, phase: ExclusivePhase) => void;
   /** Clock for the timeline (default performance.now). */
@@ -163,6 +175,7 @@ export class Exclusive {
   private tail: Promise<unknown> = Promise.resolve();
   private active: string | null = null;
   private waiting = 0;
+  private cancelAsked = false;
   private readonly now: () => number;
 
   constructor(readonly nic: ExclusiveNic, private readonly opts: ExclusiveOptions = {}) {
@@ -173,6 +186,18 @@ export class Exclusive {
   get running(): string | null { return this.active; }
   /** Operations queued behind the running one. */
   get queued(): number { return this.waiting; }
+
+  /**
+   * Cancel the running operation while it waits for its `complete` (a ring
+   * → copy switch whose backend never drains): its `cancel` undoes it and
+   * its result reports "cancelled". False when none is waiting so.
+   */
+  cancelRunning(): boolean {
+    if (!this.completing) return false;
+    this.cancelAsked = true;
+    return true;
+  }
+  private completing = false;
 
   /** Queue `op`; it starts when every earlier operation has finished. Never rejects: failures are in the result. */
   run<P>(op: ExclusiveOp<P>): Promise<ExclusiveResult> {
@@ -232,6 +257,17 @@ export class Exclusive {
       quiesced = false;
       nic.resume();
       mark("up");
+      if (op.complete) {
+        const why = await this.awaitComplete(op, prepared);
+        if (why !== null) {
+          op.cancel?.(nic, prepared);
+          res.status = Status.ERR_BAD_STATE;
+          res.reason = why === "cancelled" ? "cancelled while waiting to complete" : `did not complete within ${this.opts.completeTimeoutMs ?? 10_000} ms`;
+          mark("rollback");
+          return res;
+        }
+        mark("complete");
+      }
       res.ok = true;
       mark("finish");
       const addr = op.announce?.(prepared) ?? null;
@@ -250,6 +286,25 @@ export class Exclusive {
       return res;
     } finally {
       this.active = null;
+    }
+  }
+
+  /** Poll op.complete by deferral: null once it holds, else why it stopped waiting. */
+  private async awaitComplete<P>(op: ExclusiveOp<P>, prepared: P): Promise<"cancelled" | "timeout" | null> {
+    const limit = this.now() + (this.opts.completeTimeoutMs ?? 10_000);
+    this.completing = true;
+    this.cancelAsked = false;
+    try {
+      // Bounded by the timeout and the cancel: each round waits for a later event-loop turn.
+      for (;;) {
+        if (op.complete!(this.nic, prepared)) return null;
+        if (this.cancelAsked) return "cancelled";
+        if (this.now() >= limit) return "timeout";
+        await nextTurn();
+      }
+    } finally {
+      this.completing = false;
+      this.cancelAsked = false;
     }
   }
 

@@ -4,7 +4,7 @@
 // here works the rings from the test's thread, so the order of every frame
 // at the far end is observable exactly (threads.test.ts runs one in a worker).
 import { describe, it, expect } from "vitest";
-import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNet, VirtioNetRingBackend, VirtualSwitch, Status, type VmCore } from "../../src/index.js";
+import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNet, VirtioNetRingBackend, VirtualSwitch, Status, Exclusive, virtioNetExclusive, ringModeOp, type VmCore } from "../../src/index.js";
 import { netRig, type NetRig, type RigOptions } from "../devices/virtio-net/rig.js";
 import { VIRTIO_NET_S_LINK_UP } from "../../src/guest/virtio/defs.js";
 import { tagged } from "./support.js";
@@ -39,6 +39,50 @@ async function setup(slots = 64, heap?: [number, number]): Promise<Setup> {
 }
 
 describe("virtio-net on a ring port", () => {
+  it("the mode switch runs as an exclusive operation: ring → copy waits by deferral for the backend's slots, holding a queued MAC change until it completes; a cancel goes back to ring mode", async () => {
+    const s = await setup();
+    const { rig } = s;
+    const phases: string[] = [];
+    const ex = new Exclusive(virtioNetExclusive(rig.dev), { onPhase: (op, p) => phases.push(`${op} ${p}`) });
+    expect((await ex.run(ringModeOp(s.backend, "ring"))).ok).toBe(true);
+    expect(s.backend.mode).toBe("ring");
+    for (let i = 0; i < 5; i++) expect(rig.drv.transmit(tagged(len(i), 1, i))).toBe(true);
+    // The backend holds the five egress frames: the switch to copy mode cannot finish.
+    const toCopy = ex.run(ringModeOp(s.backend, "copy"));
+    const mac = ex.setMac(Uint8Array.of(0x52, 0x54, 0, 0xaa, 0, 0x0b));
+    let done = false;
+    void toCopy.then(() => { done = true; });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    expect([ex.running, ex.queued]).toEqual(["ringMode:copy", 1]);
+    expect(phases.some((p) => p.startsWith("setMac"))).toBe(false);
+    expect(s.backend.switching).toBe(true);
+    // The backend takes them (every slot back): the switch completes, then the MAC change runs.
+    expect(s.out.receive().map(seqAt)).toEqual([0, 1, 2, 3, 4]);
+    const r = await toCopy;
+    expect(r.ok).toBe(true);
+    expect(r.timeline.map((m) => m.phase)).toEqual(["start", "quiesce", "drained", "applied", "up", "complete", "finish"]);
+    expect(s.backend.mode).toBe("copy");
+    expect((await mac).ok).toBe(true);
+    expect(phases.indexOf("setMac start")).toBeGreaterThan(phases.indexOf("ringMode:copy finish"));
+    // Copy mode: the guest's frames reach onTransmit again.
+    const host: Uint8Array[] = [];
+    rig.dev.onTransmit = (f) => host.push(f);
+    expect(rig.drv.transmit(tagged(len(5), 1, 5))).toBe(true);
+    expect(host.map(seqAt)).toEqual([5]);
+    // Cancel: back to ring mode, a frame held in egress, the switch to copy cancelled while it waits.
+    expect((await ex.run(ringModeOp(s.backend, "ring"))).ok).toBe(true);
+    expect(rig.drv.transmit(tagged(len(6), 1, 6))).toBe(true);
+    const again = ex.run(ringModeOp(s.backend, "copy"));
+    for (let i = 0; i < 5 && !ex.cancelRunning(); i++) await new Promise((r) => setImmediate(r));
+    const c = await again;
+    expect([c.ok, c.reason]).toEqual([false, "cancelled while waiting to complete"]);
+    expect(s.backend.mode).toBe("ring");
+    expect(s.backend.switching).toBe(false);
+    expect(s.out.receive().map(seqAt)).toEqual([6]);
+    expect(host.map(seqAt)).toEqual([5]);
+  });
+
   it("ring mode: the guest's frames reach the backend through the egress ring and the backend's reach the guest; the host callbacks see none", async () => {
     const s = await setup();
     const { rig } = s;

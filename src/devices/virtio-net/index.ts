@@ -4,6 +4,6 @@
 // Machine glue (machine.ts) is Node's and exported from src/index.ts. The
 // model itself is in assembly/virtio-net/ and assembly/virtio/.
 export { VirtioNet, VIRTIO_STATUS_NEEDS_RESET, type VirtioNetOptions } from "./device.js";
-export { VirtioNetRingBackend } from "./ring-backend.js";
+export { VirtioNetRingBackend, ringModeOp } from "./ring-backend.js";
 export { VIRTIO_NET_COUNTERS } from "./counters.js";
 export { VIRTIO_PCI_BARS } from "./pci.js";

@@ -6,6 +6,7 @@
 import { Status, VmdevError, statusName } from "../../status.js";
 import type { VirtioNet } from "./device.js";
 import type { RingPort, PortMode } from "../../rings/port.js";
+import { ExclusiveRefusal, type ExclusiveOp } from "../../net/exclusive.js";
 
 export class VirtioNetRingBackend {
   private bound = true;
@@ -20,6 +21,8 @@ export class VirtioNetRingBackend {
   }
 
   get mode(): PortMode { return this.port.mode; }
+  /** Still bound to its port (detach not called). */
+  get isBound(): boolean { return this.bound; }
   /** A switch to copy mode is waiting for the backend to drain the rings. */
   get switching(): boolean { return this.port.leaving; }
 
@@ -62,4 +65,38 @@ export class VirtioNetRingBackend {
     if (s !== Status.OK) throw new VmdevError(s, "vnet_port_detach");
     this.bound = false;
   }
+}
+
+/**
+ * The switch between copy and ring mode as an exclusive operation
+ * (src/net/exclusive.ts: `new Exclusive(virtioNetExclusive(nic)).run(ringModeOp(backend, mode))`),
+ * so it never interleaves with a MAC, MTU or VLAN change on the same NIC.
+ * It runs on the quiesced device like the others, but the link stays up and
+ * the guest's queues are only held for the swap; a switch to copy mode then
+ * waits, by deferral, until the backend has given back every egress slot
+ * and no ingress frame waits (`complete`, serving the port meanwhile), and
+ * the serializer holds later operations until it has. Cancelled (on the
+ * timeout or Exclusive.cancelRunning) it asks for ring mode again, which
+ * ends the wait with the rings as they were.
+ */
+export function ringModeOp(backend: VirtioNetRingBackend, mode: PortMode): ExclusiveOp<PortMode> {
+  return {
+    name: `ringMode:${mode}`,
+    prepare() {
+      if (mode !== "ring" && mode !== "copy") throw new ExclusiveRefusal(Status.ERR_INVALID_ARG, `mode ${String(mode)}: "ring" or "copy"`);
+      if (!backend.isBound) throw new ExclusiveRefusal(Status.ERR_BAD_STATE, "the backend was detached");
+      return mode;
+    },
+    apply(_nic, m) {
+      // False (still leaving ring mode) is not a failure: complete() waits for the backend.
+      backend.setMode(m);
+      return Status.OK;
+    },
+    complete(_nic, m) {
+      if (backend.mode === m && !backend.switching) return true;
+      backend.sync();
+      return backend.mode === m && !backend.switching;
+    },
+    cancel(_nic, m) { if (m === "copy") backend.setMode("ring"); },
+  };
 }
