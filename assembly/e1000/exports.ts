@@ -18,7 +18,7 @@ import {
 import { ICR_LSC, PHY_REGS } from "./regs";
 import { E1k, e1kGet, e1kEnter, e1kLeave, e1kInFlight, e1kCreate, e1kOpen, e1kDestroy, e1kScratch, e1kScratchCost, e1kCost } from "./device";
 import { crcTablesReady } from "../net/filter";
-import { filterMcMode, filterRarGroup } from "./filter";
+import { filterMcMode, filterRarGroup, filterRarUnicast } from "./filter";
 import { regionCost } from "../core/layout";
 import { barRead, barWrite, powerOn, regPeek, tick } from "./gate";
 import { cfgRead, cfgWrite, pciReset, intxDisabled } from "./pci";
@@ -219,6 +219,12 @@ export function e1k_mc_mode(h: i32): i32 { const d = dev(h); return d == null ? 
 export function e1k_rar_group(h: i32, i: u32): i64 {
   const d = dev(h); if (d == null) return -1;
   return out(d, i >= E1K_RAR_ENTRIES ? -1 : filterRarGroup(d, i));
+}
+
+/** Receive address `i` (0..15) as a 48-bit number (first byte in the low bits) when it is valid (AV, destination) and unicast; -1 otherwise or for a bad handle or index. */
+export function e1k_rar_unicast(h: i32, i: u32): i64 {
+  const d = dev(h); if (d == null) return -1;
+  return out(d, i >= E1K_RAR_ENTRIES ? -1 : filterRarUnicast(d, i));
 }
 
 /** Take the PENDING_FILTER bit: 1 when the receive filter changed since the last take (then cleared), 0 if not, -Status for a bad handle. */

@@ -68,6 +68,14 @@ export function filterRarGroup(d: E1k, i: u32): i64 {
   return a == 0xffff_ffff_ffff ? -1 : <i64>a;
 }
 
+/** Receive address `i` as a number when it is valid (AV), a destination address (ASEL 00b) and unicast, else -1. */
+export function filterRarUnicast(d: E1k, i: u32): i64 {
+  const lo = reg(d, R_RAL0 + i * 8), hi = reg(d, R_RAL0 + i * 8 + 4);
+  if ((hi & RAH_AV) == 0 || (hi & RAH_ASEL_MASK) != 0 || (lo & 1) != 0) return -1;
+  const a = <u64>lo | (<u64>(hi & 0xffff) << 32);
+  return a == 0 ? -1 : <i64>a;
+}
+
 /** Whether the frame at `frame` (≥ 14 bytes, linear memory) passes the filter; counts why not. */
 export function filterAccept(d: E1k, frame: usize, len: u32): bool {
   const rctl = reg(d, R_RCTL);

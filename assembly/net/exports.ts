@@ -19,7 +19,7 @@ import {
 } from "./filter";
 import { nswCreate, nswDestroy, nswAttach, nswDetach, nswOf, nswPortIndex, nswJoin, nswLeave, nswAllMulti, switchForward } from "./switch";
 import { portId } from "./ports";
-import { swAllMulti, swCounters, swGroupsOf } from "./fdb";
+import { swAllMulti, swCounters, swGroupsOf, swLearn, swForget } from "./fdb";
 
 function state(reg: u32): usize { return ioRangeOk(reg, <u64>FS_BYTES) ? ioPtr() + <usize>reg : 0; }
 
@@ -171,6 +171,29 @@ export function nsw_send(kind: u32, h: u32, ioOff: u32, len: u32): i32 {
   const sw = nswOf(kind, h);
   if (sw <= 0) return Status.ERR_BAD_STATE;
   return switchForward(sw, portId(kind, h), ioPtr() + ioOff, len) ? Status.OK : Status.ERR_BAD_HANDLE;
+}
+
+/**
+ * Port (kind, h) of `sw` accepts unicast address macHi:macLo besides its
+ * own (the guest listed it: virtio MAC_TABLE_SET, 8254x RAR): the address
+ * goes into the forwarding database on that port, so frames to it go there
+ * instead of being flooded. The database is a cache: a station that later
+ * sends from the address elsewhere moves it, and a forgotten one floods,
+ * so nothing is lost. ERR_INVALID_ARG for a group address; errors as nsw_join.
+ */
+export function nsw_unicast_add(sw: i32, kind: u32, h: u32, macHi: u32, macLo: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return -i;
+  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0) return Status.ERR_INVALID_ARG;
+  swLearn(sw, mac(macHi, macLo), portId(kind, h));
+  return Status.OK;
+}
+
+/** Withdraw port (kind, h)'s extra unicast address macHi:macLo (the database forgets it if it still names this port); errors as nsw_unicast_add. */
+export function nsw_unicast_remove(sw: i32, kind: u32, h: u32, macHi: u32, macLo: u32): i32 {
+  const i = nswPortIndex(sw, kind, h); if (i < 0) return -i;
+  if (macHi > 0xffff || ((macHi >> 8) & 1) != 0) return Status.ERR_INVALID_ARG;
+  swForget(sw, mac(macHi, macLo), portId(kind, h));
+  return Status.OK;
 }
 
 /** The switch device (kind, h) is a port of, 0 for none. */

@@ -149,6 +149,12 @@ export function swLearn(id: i32, mac: u64, pid: u32): void {
   store<u32>(e, pid, 8);
 }
 
+/** Forget `mac` if the forwarding database has it on port `pid` (a port's extra address withdrawn). */
+export function swForget(id: i32, mac: u64, pid: u32): void {
+  const e = sw(id) + SW_FDB + <usize>slot(mac) * 16;
+  if (load<u64>(e) == (mac | VALID) && load<u32>(e, 8) == pid) store<u64>(e, 0);
+}
+
 /** Port id that last sent from `mac`, or 0. */
 export function swLookup(id: i32, mac: u64): u32 {
   const e = sw(id) + SW_FDB + <usize>slot(mac) * 16;

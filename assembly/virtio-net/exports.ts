@@ -14,7 +14,7 @@ import {
   DEVICE_NET, MAX_PAIRS, MIN_MTU, MAX_MTU, MAX_BACKLOG, MAX_TX_FRAME, PENDING_TX, PENDING_MSIX, PENDING_INTX, PENDING_FILTER,
   RXF_MC_OVERFLOW, RXF_UC_OVERFLOW,
 } from "./defs";
-import { RF_FLAGS, RF_MC, RF_MC_COUNT, RF_MC_OVERFLOW, RF_UC_OVERFLOW } from "./filter";
+import { RF_FLAGS, RF_MC, RF_MC_COUNT, RF_MC_OVERFLOW, RF_UC, RF_UC_COUNT, RF_UC_OVERFLOW } from "./filter";
 import { VDev, devGet, devOpen, devClose, devDetach, devInFlight, devIntxLevel, devLeave, devOut } from "../virtio/device";
 import { dispReset, dispCreate, dispEnter } from "../virtio/dispatch";
 import { sgReserve } from "../virtio/chain";
@@ -246,6 +246,10 @@ export function vnet_rx_mode(h: i32): i32 {
   return out(d, <i32>v);
 }
 
+/** Entries in the unicast table (MAC_TABLE_SET; 0 after an overflow), or -Status. */
+export function vnet_uc_count(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>load<u32>(netOf(d).filter + RF_UC_COUNT)); }
+/** Address of the unicast table: vnet_uc_count entries of 6 bytes (wire order), valid until the next call into the device; 0 for a bad handle. */
+export function vnet_uc_ptr(h: i32): usize { const d = dev(h, DEVICE_NET); return d == null ? 0 : out(d, netOf(d).filter + RF_UC); }
 /** Entries in the multicast table (MAC_TABLE_SET; 0 after an overflow), or -Status. */
 export function vnet_mc_count(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>load<u32>(netOf(d).filter + RF_MC_COUNT)); }
 /** Address of the multicast table: vnet_mc_count entries of 6 bytes (wire order), valid until the next call into the device; 0 for a bad handle. */

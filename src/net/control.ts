@@ -29,6 +29,14 @@ export interface MulticastWant {
   reason?: AllMulticastReason;
   /** The groups the guest listed (canonical MacStrings, no duplicates); empty when `all`. */
   groups: readonly MacString[];
+  /**
+   * Extra unicast addresses the filter accepts besides the NIC's own (virtio
+   * MAC_TABLE_SET's unicast table, 8254x RAR[1..15]); absent when the model
+   * has none.
+   */
+  unicast?: readonly MacString[];
+  /** Every unicast frame (promiscuous, ALLUNI, a unicast table that overflowed): `unicast` is then ignored. */
+  allUnicast?: boolean;
 }
 
 /**
@@ -43,4 +51,9 @@ export interface GroupBackend {
   remove(group: MacString): boolean | Promise<boolean>;
   /** Deliver every multicast frame to this NIC (on) or only the joined groups (off). */
   setAllMulticast(on: boolean): boolean | Promise<boolean>;
+  /** Deliver frames to unicast `addr` to this NIC (an extra address its filter accepts). A backend without the three unicast calls is not told of extra unicast addresses. */
+  addUnicast?(addr: MacString): boolean | Promise<boolean>;
+  removeUnicast?(addr: MacString): boolean | Promise<boolean>;
+  /** Deliver every unicast frame to this NIC (on) or only its own and extra addresses (off). */
+  setAllUnicast?(on: boolean): boolean | Promise<boolean>;
 }

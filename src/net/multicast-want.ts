@@ -3,7 +3,7 @@
 
 import type { AllMulticastReason, MacString, MulticastWant } from "./control.js";
 import { formatMac } from "./mac.js";
-import { canonicalGroup } from "./reconcile.js";
+import { canonicalGroup, canonicalUnicast } from "./reconcile.js";
 
 /** Every multicast frame, for `reason`. */
 export function wantAll(reason: AllMulticastReason): MulticastWant { return { all: true, reason, groups: [] }; }
@@ -23,4 +23,14 @@ export function wantGroups(macs: Iterable<Uint8Array>): MulticastWant {
     if (g !== null) seen.add(g);
   }
   return { all: false, groups: [...seen] };
+}
+
+/** The unicast addresses among `macs` (6 bytes each), duplicates and group addresses left out, in first-seen order. */
+export function unicastOf(macs: Iterable<Uint8Array>): MacString[] {
+  const seen = new Set<MacString>();
+  for (const m of macs) {
+    const a = canonicalUnicast(formatMac(m));
+    if (a !== null) seen.add(a);
+  }
+  return [...seen];
 }

@@ -81,6 +81,12 @@ export interface ReconcilerOptions {
   name?: string;
   /** Called once when close() starts (attachReconciler unhooks the NIC there). */
   onClose?: () => void;
+  /**
+   * The address class followed (default "multicast"): "unicast" follows a
+   * NIC's extra unicast addresses instead (the want's `groups` are then
+   * unicast addresses; any other entry is counted invalid).
+   */
+  addresses?: "multicast" | "unicast";
 }
 
 /** The reconciler's event counters. */
@@ -122,7 +128,12 @@ function hexVal(c: number): number {
 }
 
 /** `s` as a canonical multicast MacString, or null (unicast, broadcast, malformed). */
-export function canonicalGroup(s: unknown): MacString | null {
+export function canonicalGroup(s: unknown): MacString | null { return canonicalAddress(s, true); }
+
+/** `s` as a canonical unicast address (not all zero), or null. */
+export function canonicalUnicast(s: unknown): MacString | null { return canonicalAddress(s, false); }
+
+function canonicalAddress(s: unknown, group: boolean): MacString | null {
   if (typeof s !== "string" || s.length !== 17) return null;
   let upper = false, ones = true;
   // Bounded: 17 characters.
@@ -134,7 +145,7 @@ export function canonicalGroup(s: unknown): MacString | null {
     if (c >= 65 && c <= 70) upper = true;
     if (v !== 15) ones = false;
   }
-  if ((hexVal(s.charCodeAt(1)) & 1) === 0 || ones) return null;
+  if (group ? (hexVal(s.charCodeAt(1)) & 1) === 0 || ones : (hexVal(s.charCodeAt(1)) & 1) !== 0 || /^[0:]*$/.test(s)) return null;
   return upper ? s.toLowerCase() : s;
 }
 
@@ -172,8 +183,10 @@ export class Reconciler {
   private waiters: (() => void)[] = [];
   private settledGen = -1;
   private readonly onClose: (() => void) | null;
+  private readonly canonical: (s: unknown) => MacString | null;
 
   constructor(private readonly backend: GroupBackend, opts: ReconcilerOptions = {}) {
+    this.canonical = opts.addresses === "unicast" ? canonicalUnicast : canonicalGroup;
     this.bound = Math.max(0, Math.floor(opts.bound ?? 64));
     this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? 16));
     this.onEvent = opts.onEvent ?? null;
@@ -212,7 +225,7 @@ export class Reconciler {
         // A shadow entry's key is canonical already: only new strings are checked.
         let e = typeof x === "string" ? this.entries.get(x) : undefined;
         if (e === undefined) {
-          const c = canonicalGroup(x);
+          const c = this.canonical(x);
           if (c === null) { this.counters.invalidGroups++; continue; }
           e = this.entries.get(c);
           if (e === undefined) {

@@ -224,7 +224,28 @@ export class VirtualSwitch implements SwitchHost {
       add: (group) => attempt(() => this.join(dev, group)),
       remove: (group) => attempt(() => { this.leave(dev, group); return true; }),
       setAllMulticast: (on) => attempt(() => { this.setAllMulticast(dev, on); return true; }),
+      addUnicast: (addr) => attempt(() => this.unicast(dev, addr, true)),
+      removeUnicast: (addr) => attempt(() => this.unicast(dev, addr, false)),
+      // Unknown unicast floods to every port already: nothing to change.
+      setAllUnicast: () => true,
     };
+  }
+
+  /**
+   * `dev` accepts unicast `addr` besides its own (on) or no longer (off):
+   * the forwarding database sends frames to it to this port instead of
+   * flooding them (a cache: a station sending from it elsewhere moves it).
+   * Throws VmdevError ERR_INVALID_ARG for a group address, ERR_BAD_STATE
+   * when `dev` is not a port.
+   */
+  unicast(dev: SwitchPortDevice, addr: MacString | Uint8Array, on: boolean): boolean {
+    this.portState(dev, on ? "addUnicast" : "removeUnicast");
+    let b: Uint8Array;
+    try { b = parseMac(addr); } catch (err) { throw new VmdevError(Status.ERR_INVALID_ARG, `unicast: ${(err as Error).message}`); }
+    const hi = (b[0] << 8) | b[1], lo = ((b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]) >>> 0;
+    const s = (on ? this.e.nsw_unicast_add : this.e.nsw_unicast_remove)(this.id, dev.kind, dev.handle, hi, lo);
+    if (s !== Status.OK) throw new VmdevError(s, on ? "nsw_unicast_add" : "nsw_unicast_remove");
+    return true;
   }
 
   /** Call `cb` for every membership change of every port (joins, leaves, all-multicast on/off, a port's memberships dropping as it leaves). Returns the unsubscribe. */

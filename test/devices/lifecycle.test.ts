@@ -209,7 +209,7 @@ describe("device lifecycle", () => {
     vnet_restore: Status.ERR_BAD_HANDLE, vnet_in_flight: -Status.ERR_BAD_HANDLE,
     vnet_set_mac: Status.ERR_BAD_HANDLE, vnet_set_vlan_table: Status.ERR_BAD_HANDLE, vnet_set_mtu: Status.ERR_BAD_HANDLE,
     vnet_send: Status.ERR_BAD_HANDLE, vnet_filter_take: -Status.ERR_BAD_HANDLE, vnet_rx_mode: -Status.ERR_BAD_HANDLE,
-    vnet_mc_count: -Status.ERR_BAD_HANDLE, vnet_mc_ptr: 0,
+    vnet_mc_count: -Status.ERR_BAD_HANDLE, vnet_mc_ptr: 0, vnet_uc_count: -Status.ERR_BAD_HANDLE, vnet_uc_ptr: 0,
     // e1000
     e1k_destroy: Status.ERR_BAD_HANDLE, e1k_reset: Status.ERR_BAD_HANDLE, e1k_cfg_read: ONES, e1k_cfg_write: undefined,
     e1k_bar_read: ONES, e1k_bar_write: undefined, e1k_reg_peek: 0, e1k_phy_peek: 0, e1k_receive: Status.ERR_BAD_HANDLE,
@@ -218,7 +218,7 @@ describe("device lifecycle", () => {
     e1k_backlog: -Status.ERR_BAD_HANDLE, e1k_quiesce: Status.ERR_BAD_HANDLE, e1k_resume: Status.ERR_BAD_HANDLE,
     e1k_save: -Status.ERR_BAD_HANDLE, e1k_state_bound: -Status.ERR_BAD_HANDLE, e1k_restore: Status.ERR_BAD_HANDLE,
     e1k_in_flight: -Status.ERR_BAD_HANDLE, e1k_set_mac: Status.ERR_BAD_HANDLE, e1k_set_vfta: Status.ERR_BAD_HANDLE,
-    e1k_mc_mode: -Status.ERR_BAD_HANDLE, e1k_rar_group: -1n, e1k_filter_take: -Status.ERR_BAD_HANDLE,
+    e1k_mc_mode: -Status.ERR_BAD_HANDLE, e1k_rar_group: -1n, e1k_rar_unicast: -1n, e1k_filter_take: -Status.ERR_BAD_HANDLE,
     // NE2000
     ne2k_destroy: Status.ERR_BAD_HANDLE, ne2k_reset: Status.ERR_BAD_HANDLE, ne2k_io_read: ONES, ne2k_io_write: undefined,
     ne2k_io_read_string: Status.ERR_BAD_HANDLE, ne2k_io_write_string: Status.ERR_BAD_HANDLE, ne2k_run_read: -Status.ERR_BAD_HANDLE,

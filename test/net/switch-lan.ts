@@ -33,6 +33,10 @@ export interface Nic {
   interrupted(): boolean;
   /** Program the NIC's receive filter to accept these groups (virtio MAC_TABLE_SET, e1000 RAR/MTA, NE2000 MAR). */
   acceptGroups(groups: string[]): void;
+  /** virtio-net only: MAC_TABLE_SET with these extra unicast addresses (and no groups). */
+  acceptUnicast?(addrs: string[]): void;
+  /** e1000 only: promiscuous (RCTL.UPE | MPE) on or off. */
+  promisc?(on: boolean): void;
   /** Frames the device sent to the host (off the switch). */
   host: Uint8Array[];
   /** e1000 only: a TCP segmentation packet. */
@@ -69,6 +73,7 @@ export function virtioNic(core: VmCore, heap: [number, number]): Nic {
     rx: () => { drv.service(); drv.poll(); seen = irq.totalMsi; return drv.received.splice(0).map((r) => r.data); },
     interrupted: () => irq.totalMsi > seen,
     acceptGroups: (groups) => { drv.setMacTable([], groups.map((g) => parseMac(g))); },
+    acceptUnicast: (addrs) => { drv.setMacTable(addrs.map((a) => parseMac(a)), []); },
   };
 }
 
@@ -87,6 +92,7 @@ export function e1000Nic(core: VmCore, heap: [number, number], mac = E_MAC, name
     rx: () => { if (irq.intxLevel) drv.service(); drv.pollRx(); edges = irq.intxAsserts; return drv.takeReceived().map((r) => r.data); },
     interrupted: () => irq.intxAsserts > edges || irq.intxLevel,
     acceptGroups: (groups) => { drv.setMulticast(groups.map((g) => parseMac(g))); },
+    promisc: (on) => { drv.setRxMode({ promisc: on, broadcast: true }); },
   };
 }
 

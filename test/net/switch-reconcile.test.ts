@@ -92,4 +92,22 @@ describe("virtual switch following the guests' filters (reconcile)", () => {
     expect(sw.membership(v.dev)).toMatchObject({ all: false, groups: [G2] });
     expect(events.filter((ev) => ev.group === ALL_MULTICAST).map((ev) => ev.joined)).toEqual([true, false]);
   });
+
+  it("virtio-net's extra unicast addresses (MAC_TABLE_SET's unicast table) reach the switch through a second reconciler: frames to them go to that port, not flooded", async () => {
+    const { sw, v, e, n } = await lan([], { reconcile: true });
+    const U1 = "52:54:00:00:77:01";
+    e.promisc!(true); // sees every frame the switch floods to it
+    e.rx();
+    v.acceptUnicast!([U1]);
+    await sw.reconcilerOf(v.dev)!.idle();
+    n.send(frame(U1, N_MAC, 1));
+    expect(v.rx().map(seqOf)).toEqual([1]);
+    expect(e.rx()).toEqual([]); // not flooded: the switch knows U1 is on v's port
+    // Withdrawn: unknown again, so flooded (v's filter now drops it; the promiscuous e1000 sees it).
+    v.acceptUnicast!([]);
+    await sw.reconcilerOf(v.dev)!.idle();
+    n.send(frame(U1, N_MAC, 2));
+    expect(e.rx().map(seqOf)).toEqual([2]);
+    expect(v.rx()).toEqual([]);
+  });
 });

@@ -15,9 +15,16 @@ const files = guestFiles();
 if (typeof files === "string") console.warn(`v86 live MAC change test skipped: ${files}`);
 
 const NEW_MAC = "52:54:00:aa:bb:cc";
-/** Echo requests in the flood, and how many of them go out before the change. */
-const PINGS = 400;
+/** Echo requests in the flood, and how many of them go out before the change is typed. */
+const PINGS = 1200;
 const BEFORE = 150;
+/**
+ * Echo requests the new MAC must carry. How many go out while the host types
+ * the change depends on how busy the machine is (44 on a quiet one, 216 on a
+ * loaded one, of the 250 the flood first had left), so the flood is long and
+ * this floor far below what it leaves: the change must land mid-flood.
+ */
+const AFTER_MIN = 200;
 
 const src = (f: Uint8Array) => formatMac(f.subarray(6, 12));
 const dst = (f: Uint8Array) => formatMac(f.subarray(0, 6));
@@ -104,7 +111,7 @@ describe.skipIf(typeof files === "string")("virtio-net in v86: live MAC change u
       report.push(`echo requests: ${reqOld} from the old MAC, ${reqNew} from the new (${requestsAtChange} when the change was typed)`);
       expect(reqOld + reqNew).toBe(sent);
       expect(reqOld).toBeGreaterThanOrEqual(BEFORE);
-      expect(reqNew).toBeGreaterThanOrEqual(PINGS - BEFORE - 50);
+      expect(reqNew).toBeGreaterThanOrEqual(AFTER_MIN);
       expect(responder.counters().icmpEchoRequests).toBe(sent);
 
       // Host → guest: the replies to the new MAC were received; what was lost is what the

@@ -26,7 +26,7 @@ import {
   E1K_RAR_ENTRIES, type E1000CounterName,
 } from "./defs.js";
 import type { MulticastWant } from "../../net/control.js";
-import { wantAll, wantGroups } from "../../net/multicast-want.js";
+import { wantAll, wantGroups, unicastOf } from "../../net/multicast-want.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 
 /** Options of {@link E1000.create}. */
@@ -285,16 +285,21 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     const e = this.e, h = this.h;
     const mode = e.e1k_mc_mode(h);
     if (mode < 0) throw new VmdevError(-mode, "e1k_mc_mode");
-    if (mode & MC_MODE_UPE) return wantAll("promiscuous");
-    if (mode & MC_MODE_MPE) return wantAll("allmulti");
-    if (mode & MC_MODE_MTA) return wantAll("hash-filter");
+    const bytes = (a: bigint) => Uint8Array.from({ length: 6 }, (_, j) => Number((a >> BigInt(8 * j)) & 0xffn));
+    // Extra unicast addresses: valid unicast RAR entries past RAR[0] (the station address); UPE takes every one.
+    const extra: Uint8Array[] = [];
+    for (let i = 1; i < E1K_RAR_ENTRIES; i++) { const a = e.e1k_rar_unicast(h, i); if (a >= 0n) extra.push(bytes(a)); }
+    const uc = (mode & MC_MODE_UPE) ? { allUnicast: true, unicast: [] } : { allUnicast: false, unicast: unicastOf(extra) };
+    if (mode & MC_MODE_UPE) return { ...wantAll("promiscuous"), ...uc };
+    if (mode & MC_MODE_MPE) return { ...wantAll("allmulti"), ...uc };
+    if (mode & MC_MODE_MTA) return { ...wantAll("hash-filter"), ...uc };
     const macs: Uint8Array[] = [];
     for (let i = 0; i < E1K_RAR_ENTRIES; i++) {
       const a = e.e1k_rar_group(h, i);
       if (a < 0n) continue;
-      macs.push(Uint8Array.from({ length: 6 }, (_, j) => Number((a >> BigInt(8 * j)) & 0xffn)));
+      macs.push(bytes(a));
     }
-    return wantGroups(macs);
+    return { ...wantGroups(macs), ...uc };
   }
 
   /** Deliver what the device produced: transmitted frames, the INTA# level, a filter change; then plan the next timer. */

@@ -21,7 +21,7 @@ import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 import type { MulticastWant } from "../../net/control.js";
-import { WANT_NONE, wantAll, wantGroups } from "../../net/multicast-want.js";
+import { WANT_NONE, wantAll, wantGroups, unicastOf } from "../../net/multicast-want.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -304,14 +304,18 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     const e = this.e, h = this.handle;
     const mode = e.vnet_rx_mode(h);
     if (mode < 0) throw new VmdevError(-mode, "vnet_rx_mode");
-    if (mode & VirtioNetDefs.RXF_PROMISC) return wantAll("promiscuous");
-    if (mode & VirtioNetDefs.RXF_NOMULTI) return WANT_NONE;
-    if (mode & VirtioNetDefs.RXF_ALLMULTI) return wantAll("allmulti");
-    if (mode & VirtioNetDefs.RXF_MC_OVERFLOW) return wantAll("overflow");
-    const n = e.vnet_mc_count(h), p = e.vnet_mc_ptr(h) >>> 0;
-    const u8 = this.core.u8();
-    return wantGroups(Array.from({ length: Math.max(0, n) }, (_, i) => u8.subarray(p + 6 * i, p + 6 * i + 6)));
+    const table = (n: number, p: number) => { const u8 = this.core.u8(); return Array.from({ length: Math.max(0, n) }, (_, i) => u8.subarray(p + 6 * i, p + 6 * i + 6)); };
+    // Extra unicast addresses (§5.1.6.5.2, the unicast table), in the filter's order: promiscuous/ALLUNI/overflow → all, NOUNI → none.
+    const allUnicast = (mode & (VirtioNetDefs.RXF_PROMISC | VirtioNetDefs.RXF_ALLUNI | VirtioNetDefs.RXF_UC_OVERFLOW)) !== 0 && (mode & VirtioNetDefs.RXF_NOUNI) === 0;
+    const unicast = allUnicast || (mode & VirtioNetDefs.RXF_NOUNI) !== 0 ? [] : unicastOf(table(e.vnet_uc_count(h), e.vnet_uc_ptr(h) >>> 0));
+    const uc = { allUnicast, unicast };
+    if (mode & VirtioNetDefs.RXF_PROMISC) return { ...wantAll("promiscuous"), ...uc };
+    if (mode & VirtioNetDefs.RXF_NOMULTI) return { ...WANT_NONE, ...uc };
+    if (mode & VirtioNetDefs.RXF_ALLMULTI) return { ...wantAll("allmulti"), ...uc };
+    if (mode & VirtioNetDefs.RXF_MC_OVERFLOW) return { ...wantAll("overflow"), ...uc };
+    return { ...wantGroups(table(e.vnet_mc_count(h), e.vnet_mc_ptr(h) >>> 0)), ...uc };
   }
+
 
   /** The device status register. */
   get status(): number { return this.e.vnet_status(this.handle); }

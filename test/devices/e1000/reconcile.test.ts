@@ -42,7 +42,7 @@ describe("e1000 → reconcile", () => {
     await rec.idle();
     expect([be.all, rec.reason]).toEqual([true, "allmulti"]);
     drv.setRxMode({ promisc: true });
-    expect(dev.multicastWant()).toEqual({ all: true, reason: "promiscuous", groups: [] });
+    expect(dev.multicastWant()).toEqual({ all: true, reason: "promiscuous", groups: [], allUnicast: true, unicast: [] });
     drv.setRxMode({});
     await rec.idle();
     expect([be.all, [...be.joined]]).toEqual([false, [G(4)]]);

@@ -71,7 +71,7 @@ describe("virtio-net → reconcile", () => {
     expect(changes()).toBe(before);
     drv.setMacTable([], [parseMac("ff:ff:ff:ff:ff:ff"), parseMac("02:00:00:00:00:01"), ...macs(7, 7)]);
     await rec.idle();
-    expect(dev.multicastWant()).toEqual({ all: false, groups: [G(7)] });
+    expect(dev.multicastWant()).toEqual({ all: false, groups: [G(7)], allUnicast: false, unicast: [] });
     expect([...be.joined]).toEqual([G(7)]);
   });
 
