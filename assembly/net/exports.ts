@@ -19,7 +19,7 @@ import {
 } from "./filter";
 import { nswCreate, nswDestroy, nswAttach, nswDetach, nswOf, nswPortIndex, nswJoin, nswLeave, nswAllMulti, switchForward } from "./switch";
 import { portId } from "./ports";
-import { swAllMulti, swCounters, swGroupsOf, swLearn, swForget } from "./fdb";
+import { swAllMulti, swCounters, swGroupsOf, swLearn, swForget, swCost } from "./fdb";
 
 function state(reg: u32): usize { return ioRangeOk(reg, <u64>FS_BYTES) ? ioPtr() + <usize>reg : 0; }
 
@@ -195,6 +195,9 @@ export function nsw_unicast_remove(sw: i32, kind: u32, h: u32, macHi: u32, macLo
   swForget(sw, mac(macHi, macLo), portId(kind, h));
   return Status.OK;
 }
+
+/** Bytes of linear memory the switch tables take (the first nsw_create carves them for every switch of the instance): what a NIC configured onto a switch adds to its plan. */
+export function nsw_memory_bytes(): i64 { return <i64>swCost(); }
 
 /** The switch device (kind, h) is a port of, 0 for none. */
 export function nsw_port_switch(kind: u32, h: u32): i32 { return nswOf(kind, h); }

@@ -2,9 +2,10 @@
 // `pci.0.3.0.device=e1000` builds an E1000 (./e1000.ts) in that slot. INTA#
 // goes through the machine's InterruptRouter; the moderation timers keep
 // guest time on the machine's clock, so they survive migration. Frames go to
-// the host port (`nic.onTransmit` / `nic.receive`).
+// the host port (`nic.onTransmit` / `nic.receive`), or with backend=switch:NAME
+// into the in-wasm switch this machine's NICs naming NAME share.
 //
-// Keys: mac, backlog (frames), backlog_bytes, link (up/down at power-on).
+// Keys: mac, backlog (frames), backlog_bytes, link (up/down at power-on), backend.
 //
 // For migration it is a MigratableDevice: quiesce before saveState (the
 // rings are not read while the state is taken), resume when the migration
@@ -17,6 +18,7 @@ import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 import { E1000 } from "./device.js";
 import { E1K_MAX_BACKLOG_BYTES, E1K_MIN_BACKLOG_BYTES } from "./defs.js";
+import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../../net/named-switches.js";
 
 /** An 82540EM PCI function in a Machine. */
 export class MachineE1000 implements MachineDevice, MigratableDevice {
@@ -25,7 +27,7 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
   readonly pci: PciFunction;
   private readonly dropBase: number;
 
-  constructor(readonly nic: E1000) {
+  constructor(readonly nic: E1000, readonly switchName: string | null = null) {
     this.kind = nic.kind;
     this.name = nic.name;
     this.pci = nic.pci;
@@ -42,7 +44,12 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
   announce(): void { this.nic.resume(); }
   /** Frames the device dropped since it was created (full backlog, or longer than the driver's whole ring). */
   framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase; }
-  destroy(): void { this.nic.destroy(); }
+  /** Remove the NIC; a switch of this machine goes with its last port. */
+  destroy(): void {
+    if (this.nic.destroyed) return;
+    this.nic.destroy();
+    if (this.switchName !== null) releaseNamedSwitch(this.nic.core, this.switchName);
+  }
 }
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
@@ -63,13 +70,23 @@ export const e1000Factory: DeviceFactory = {
       validate: (v) => validators.int(E1K_MIN_BACKLOG_BYTES, E1K_MAX_BACKLOG_BYTES)(v) ?? (Number(v) % 4 ? `want a multiple of 4, got '${v}'` : null),
     },
     { pattern: "link", validate: validators.bool(), default: "true", description: "cable plugged at power-on" },
+    {
+      pattern: "backend", validate: (v) => (v === "host" || switchBackendName(v) !== null ? null : `want host or switch:NAME, got '${v}'`), default: "host",
+      description: "where frames go: host (nic.onTransmit / nic.receive) or switch:NAME (an in-wasm switch shared by this machine's NICs)",
+    },
   ],
+  positional: ["backend"],
   create(ctx) {
     const o = ctx.options;
     const nic = E1000.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...params(o), interrupts: ctx.interrupts, clock: ctx.clock, timers: "host" });
     if (parseBool(o.link ?? "true") === false) nic.setLink(false);
-    return new MachineE1000(nic);
+    const sw = switchBackendName(o.backend ?? "host");
+    if (sw !== null) {
+      // The machine never sees this NIC if it cannot join, so nothing else would destroy it.
+      try { attachToNamedSwitch(ctx.core, sw, nic); } catch (err) { nic.destroy(); throw err; }
+    }
+    return new MachineE1000(nic, sw);
   },
-  memoryBytes: (options, core) => E1000.memoryBytes(core, params(options)),
+  memoryBytes: (options, core) => E1000.memoryBytes(core, params(options)) + (switchBackendName(options.backend ?? "host") !== null ? Number(core.exports.nsw_memory_bytes()) : 0),
   memoryKey: "backlog_bytes",
 };

@@ -6,6 +6,7 @@
 //   backlog=N        frames held while the receive ring is full (1..4096, default 256)
 //   backend=host     (default) frames go to `nic.onTransmit` / come from `nic.receive`
 //   backend=loopback the device receives what it sends
+//   backend=switch:NAME  a port of the in-wasm switch this machine's NICs naming NAME share
 //
 // For migration it is a MigratableDevice: its state is all registers, the
 // card's RAM and the frames it holds (nothing in guest RAM), so no quiesce is
@@ -18,8 +19,10 @@ import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 import { defaultMac } from "../../net/default-mac.js";
 import { Ne2k } from "./device.js";
 import { NE2K_DEFS } from "./defs.js";
+import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../../net/named-switches.js";
 
-export type Ne2kBackend = "host" | "loopback";
+/** "host", "loopback" or "switch:NAME". */
+export type Ne2kBackend = string;
 
 /** An NE2000 PCI function in a Machine. */
 export class MachineNe2k implements MachineDevice, MigratableDevice {
@@ -43,7 +46,13 @@ export class MachineNe2k implements MachineDevice, MigratableDevice {
   /** Frames lost at this NIC since it was created: dropped beyond its backlog, plus what its host link reported (`noteLinkLoss`). */
   framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase + this.linkLost; }
   noteLinkLoss(n: number): void { this.linkLost += n; }
-  destroy(): void { this.nic.destroy(); }
+  /** Remove the NIC; a switch of this machine goes with its last port. */
+  destroy(): void {
+    if (this.nic.destroyed) return;
+    this.nic.destroy();
+    const sw = switchBackendName(this.backend);
+    if (sw !== null) releaseNamedSwitch(this.nic.core, sw);
+  }
 }
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
@@ -55,14 +64,23 @@ export const ne2kFactory: DeviceFactory = {
   keys: [
     { pattern: "mac", validate: isUnicastMac, description: "MAC address in the station-address PROM (default: 52:54:00 and a hash of the PCI address)" },
     { pattern: "backlog", validate: validators.int(1, NE2K_DEFS.MAX_BACKLOG), default: String(NE2K_DEFS.DEFAULT_BACKLOG), description: "frames held while the receive ring is full (then lost: ISR.OVW, counted)" },
-    { pattern: "backend", validate: validators.oneOf("host", "loopback"), default: "host", description: "where frames go: host (nic.onTransmit / nic.receive) or loopback" },
+    {
+      pattern: "backend", validate: (v) => (v === "host" || v === "loopback" || switchBackendName(v) !== null ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
+      description: "where frames go: host (nic.onTransmit / nic.receive), loopback, or switch:NAME (an in-wasm switch shared by this machine's NICs)",
+    },
   ],
   positional: ["backend"],
   create(ctx) {
     const o = ctx.options;
     const nic = Ne2k.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), backlogFrames: Number(o.backlog ?? NE2K_DEFS.DEFAULT_BACKLOG), interrupts: ctx.interrupts });
-    return new MachineNe2k(nic, (o.backend ?? "host") as Ne2kBackend);
+    const backend = o.backend ?? "host";
+    const sw = switchBackendName(backend);
+    if (sw !== null) {
+      // The machine never sees this NIC if it cannot join, so nothing else would destroy it.
+      try { attachToNamedSwitch(ctx.core, sw, nic); } catch (err) { nic.destroy(); throw err; }
+    }
+    return new MachineNe2k(nic, backend);
   },
-  memoryBytes: (options, core) => Ne2k.memoryBytes(core, Number(options.backlog ?? NE2K_DEFS.DEFAULT_BACKLOG)),
+  memoryBytes: (options, core) => Ne2k.memoryBytes(core, Number(options.backlog ?? NE2K_DEFS.DEFAULT_BACKLOG)) + (switchBackendName(options.backend ?? "host") !== null ? Number(core.exports.nsw_memory_bytes()) : 0),
   memoryKey: "backlog",
 };

@@ -19,7 +19,7 @@ import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { VirtioNet } from "./device.js";
-import { VirtualSwitch } from "../../net/switch.js";
+import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../../net/named-switches.js";
 import { defaultMac } from "../../net/default-mac.js";
 import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
@@ -31,12 +31,9 @@ export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "swit
 export function parseNetBackend(v: string): NetBackend | null {
   if (v === "host") return { kind: "host" };
   if (v === "loopback") return { kind: "loopback" };
-  const m = /^switch:([A-Za-z0-9_.-]{1,32})$/.exec(v);
-  return m ? { kind: "switch", name: m[1] } : null;
+  const name = switchBackendName(v);
+  return name !== null ? { kind: "switch", name } : null;
 }
-
-// Switches by machine (core) and name: devices naming the same switch share it.
-const switches = new WeakMap<VmCore, Map<string, VirtualSwitch>>();
 
 /** A virtio-net PCI function in a Machine. */
 export class MachineVirtioNet implements MachineDevice, MigratableDevice {
@@ -88,16 +85,8 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   destroy(): void {
     if (this.nic.destroyed) return;
     this.nic.destroy();
-    if (this.backend.kind === "switch") dropSwitchIfUnused(this.nic.core, this.backend.name);
+    if (this.backend.kind === "switch") releaseNamedSwitch(this.nic.core, this.backend.name);
   }
-}
-
-function dropSwitchIfUnused(core: VmCore, name: string): void {
-  const byName = switches.get(core);
-  const sw = byName?.get(name);
-  if (!sw || sw.portCount !== 0) return;
-  sw.destroy();
-  byName!.delete(name);
 }
 
 const isUnicastMac = (v: string): string | null => (validators.mac()(v) ?? (parseInt(v.slice(0, 2), 16) & 1 ? `want a unicast MAC (low bit of the first byte clear), got '${v}'` : null));
@@ -140,13 +129,7 @@ export const virtioNetFactory: DeviceFactory = {
     const nic = VirtioNet.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...nicParams(o), interrupts: ctx.interrupts });
     try {
       if (backend.kind === "loopback") VirtioNet.connect(nic, nic);
-      else if (backend.kind === "switch") {
-        let byName = switches.get(ctx.core);
-        if (!byName) { byName = new Map(); switches.set(ctx.core, byName); }
-        let sw = byName.get(backend.name);
-        if (!sw) { sw = VirtualSwitch.create(ctx.core); byName.set(backend.name, sw); }
-        sw.attach(nic);
-      }
+      else if (backend.kind === "switch") attachToNamedSwitch(ctx.core, backend.name, nic);
     } catch (err) {
       // The machine never sees this NIC, so nothing else would destroy it.
       nic.destroy();
