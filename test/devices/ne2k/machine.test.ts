@@ -37,7 +37,7 @@ describe("NE2000 in the machine config", () => {
   });
 
   it("refuses a multicast MAC, a backlog out of range, an unknown key", async () => {
-    for (const [bad, key] of [[`${NODE}.mac=01:00:00:00:00:01`, "mac"], [`${NODE}.backlog=0`, "backlog"], [`${NODE}.backlog=4097`, "backlog"], [`${NODE}.queues=2`, "queues"], [`${NODE}.backend=switch:a`, "backend"]]) {
+    for (const [bad, key] of [[`${NODE}.mac=01:00:00:00:00:01`, "mac"], [`${NODE}.backlog=0`, "backlog"], [`${NODE}.backlog=4097`, "backlog"], [`${NODE}.queues=2`, "queues"], [`${NODE}.backend=switch:`, "backend"], [`${NODE}.backend=bridge`, "backend"]]) {
       await expect(machine(false, `memory.size=16M\n${NODE}.device=ne2k\n${bad}\n`)).rejects.toThrow(ConfigError);
       await expect(machine(false, `memory.size=16M\n${NODE}.device=ne2k\n${bad}\n`)).rejects.toThrow(new RegExp(`${NODE}\\.${key}`));
     }
