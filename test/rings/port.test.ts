@@ -4,7 +4,7 @@
 // here works the rings from the test's thread, so the order of every frame
 // at the far end is observable exactly (threads.test.ts runs one in a worker).
 import { describe, it, expect } from "vitest";
-import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNet, VirtioNetRingBackend, VirtualSwitch, Status, Exclusive, virtioNetExclusive, ringModeOp, type VmCore } from "../../src/index.js";
+import { RingPool, NetmapRing, NetmapRingUser, RingPort, VirtioNet, VirtioNetRingBackend, VirtualSwitch, Status, Exclusive, virtioNetExclusive, ringModeOp, type VmCore, type ExclusiveResult } from "../../src/index.js";
 import { netRig, type NetRig, type RigOptions } from "../devices/virtio-net/rig.js";
 import { VIRTIO_NET_S_LINK_UP } from "../../src/guest/virtio/defs.js";
 import { tagged } from "./support.js";
@@ -303,20 +303,25 @@ describe("virtio-net on a ring port", () => {
     expect(s.port.counters().ingressFrames - before.ingressFrames).toBe(5n);
   });
 
-  it("live switch: traffic both ways while the mode flips 1000 times; no frame lost, duplicated or reordered, the link never drops", async () => {
+  it("live switch through the exclusive-operation serializer: traffic both ways while the mode flips 1000 times; no frame lost, duplicated or reordered, the link never drops", async () => {
     const s = await setup(32);
     const { rig } = s;
     const far: number[] = [];        // the far end's view of the guest's frames, in arrival order, from either path
     let badFar = 0;
     rig.dev.onTransmit = (f) => { if (!Buffer.from(f).equals(Buffer.from(tagged(len(seqAt(f)), 5, seqAt(f))))) badFar++; far.push(seqAt(f)); };
+    // Every flip is a ringModeOp: the device is quiesced for the swap and a ring → copy switch then waits,
+    // by deferral, for the far end below to give back its slots. A timeout would cancel (never expected:
+    // the far end keeps taking frames), so it is set far beyond any load.
+    const ex = new Exclusive(virtioNetExclusive(rig.dev), { completeTimeoutMs: 3_600_000 });
+    const results: ExclusiveResult[] = [];
+    let running: Promise<void> | null = null;
     const n = 20_000, m = 20_000;
-    let sent = 0, given = 0, flips = 0, waited = 0, pendingPolls = 0, linkDown = 0;
+    let sent = 0, given = 0, flips = 0, pendingRounds = 0, linkDown = 0, heldRounds = 0, dwell = 0;
     const configIrqs = () => rig.irq.count(rig.drv.configVector!);
     const irq0 = configIrqs();
     // Bounded: every round moves frames or advances a switch; the loop ends when everything arrived after 1000 flips.
-    for (let round = 0; round < 200_000; round++) {
-      const done = far.length === n && rig.drv.received.length === m && flips >= 1000;
-      if (done) break;
+    for (let round = 0; round < 400_000; round++) {
+      if (far.length === n && rig.drv.received.length === m && flips >= 1000 && running === null) break;
       for (let k = 0; k < 8 && sent < n; k++) if (rig.drv.transmit(tagged(len(sent), 5, sent))) sent++; else break;
       // The far end sends through whichever path the port is in; while a switch drains it holds back.
       if (given < m && !s.backend.switching) {
@@ -327,19 +332,30 @@ describe("virtio-net on a ring port", () => {
       // The far end takes at most 5 egress frames a round and none every third round, so the guest's TX
       // outruns it and switches to copy mode must wait for it, some over several rounds.
       for (const f of s.out.receive(round % 3 === 0 ? 0 : 5)) { if (!Buffer.from(f).equals(Buffer.from(tagged(len(seqAt(f)), 5, seqAt(f))))) badFar++; far.push(seqAt(f)); }
+      if (ex.running !== null) heldRounds++;
       s.backend.sync();
       rig.drv.poll();
       rig.irq.pending.length = 0;
       if ((rig.drv.linkStatus() & VIRTIO_NET_S_LINK_UP) === 0) linkDown++;
-      if (s.backend.switching) { pendingPolls++; continue; }
-      if (!s.backend.setMode(s.backend.mode === "ring" ? "copy" : "ring")) waited++;
-      flips++;
+      if (s.backend.switching) pendingRounds++;
+      // In ring mode for 1–6 rounds, so the egress ring holds from a few frames to a full ring when the switch back starts.
+      if (running === null && flips < 1000 && dwell-- <= 0) {
+        running = ex.run(ringModeOp(s.backend, s.backend.mode === "ring" ? "copy" : "ring")).then((r) => {
+          results.push(r);
+          running = null;
+          dwell = r.op === "ringMode:ring" ? flips % 6 : 0;
+        });
+        flips++;
+      }
+      await new Promise((r) => setImmediate(r));
     }
+    expect(running).toBe(null);
     // Finish in ring mode so frames left in the frozen ingress ring (none expected) would show.
-    if (s.backend.mode === "copy") s.backend.setMode("ring");
+    if (s.backend.mode === "copy") expect((await ex.run(ringModeOp(s.backend, "ring"))).ok).toBe(true);
     s.backend.sync();
     rig.drv.poll();
-    expect(flips).toBeGreaterThanOrEqual(1000);
+    expect(flips).toBe(1000);
+    expect(results.filter((r) => !r.ok).map((r) => r.reason)).toEqual([]);
     expect(far).toEqual(Array.from({ length: n }, (_, i) => i));
     expect(badFar).toBe(0);
     const got = rig.drv.takeReceived().map((f) => f.data);
@@ -352,9 +368,13 @@ describe("virtio-net on a ring port", () => {
     expect(c.egressFrames).toBeGreaterThan(0n);
     expect(BigInt(rig.dev.counters().txFrames)).toBe(BigInt(n));
     expect(rig.dev.counters().rxDropped).toBe(0n);
-    // Switches to copy mode had to wait for the backend, some across rounds (the schedule above makes both happen).
-    expect(waited).toBeGreaterThan(0);
-    expect(pendingPolls).toBeGreaterThan(0);
+    // Switches to copy mode had to wait for the backend, some across rounds (the schedule above makes both
+    // happen): the operation then stayed running, holding later ones, until the far end drained the ring.
+    expect(pendingRounds).toBeGreaterThan(0);
     expect(c.drainPolls).toBeGreaterThan(0n);
+    const copies = results.filter((r) => r.op === "ringMode:copy");
+    expect(copies.length).toBe(500);
+    expect(copies.every((r) => r.timeline.some((p) => p.phase === "complete"))).toBe(true);
+    expect(heldRounds).toBeGreaterThan(copies.length);
   });
 });

@@ -3,7 +3,7 @@
 // Assertions are on counts and contents, never on timing.
 import { describe, it, expect } from "vitest";
 import type { Worker } from "node:worker_threads";
-import { ElementQueue, RingPool, NetmapRing, NetmapRingUser, TxQueue, RingPort, VirtioNetRingBackend, Status, type VmCore } from "../../src/index.js";
+import { ElementQueue, RingPool, NetmapRing, NetmapRingUser, TxQueue, RingPort, VirtioNetRingBackend, Status, Exclusive, virtioNetExclusive, ringModeOp, type VmCore } from "../../src/index.js";
 import { netRig } from "../devices/virtio-net/rig.js";
 import { VIRTIO_NET_S_LINK_UP } from "../../src/guest/virtio/defs.js";
 import { newCore } from "../support/core.js";
@@ -155,7 +155,7 @@ describe("rings across threads", () => {
     expect(q.counters().starts).toBe(0n); // no producer ever drained
   });
 
-  it("a NIC's ring port with the backend in a worker: traffic both ways while the mode flips 1000 times; every frame once, in order, the link up", async () => {
+  it("a NIC's ring port with the backend in a worker: traffic both ways while the mode flips 1000 times through the exclusive-operation serializer; every frame once, in order, the link up", async () => {
     const rig = await netRig({ transport: "pci", ramBytes: 16 << 20, device: { mac: "52:54:00:00:00:0b" } });
     const core = rig.core;
     const pool = RingPool.create(core, { buffers: 128, bufferSize: 2048 });
@@ -169,17 +169,21 @@ describe("rings across threads", () => {
     const hostGot: number[] = [];
     let hostBad = 0;
     rig.dev.onTransmit = (f) => { const q = seqOf(f); if (!Buffer.from(f).equals(Buffer.from(tagged(100 + (q % 7), 7, q)))) hostBad++; hostGot.push(q); };
-    let sent = 0, copyGiven = 0, flips = 0, linkDown = 0, earlyCopy = 0, waits = 0;
+    let sent = 0, copyGiven = 0, flips = 0, linkDown = 0, earlyCopy = 0;
     const irq0 = rig.irq.count(rig.drv.configVector!);
+    // Every flip is a ringModeOp through the serializer; a ring → copy switch completes only once the
+    // worker gave back every egress slot. The timeout is far beyond any load: a cancel is not expected.
+    const ex = new Exclusive(virtioNetExclusive(rig.dev), { completeTimeoutMs: 3_600_000 });
+    const failed: string[] = [];
+    let running: Promise<void> | null = null;
     const [far] = await run(core, [{ role: "port-far", handle: egress.handle, handle2: ingress.handle, flags: flags.buffer, id: 7, count: m, burst: 8, len: 100 }], async () => {
-      let leaving = false;
       // Bounded: the worker keeps taking egress frames, so every round moves frames or finishes a switch.
       for (let round = 0; round < 5_000_000; round++) {
         const taken = Atomics.load(flags, 1);
         const rx = rig.drv.received.length;
-        if (sent === n && taken + hostGot.length === n && flips >= 1000 && backend.mode === "ring" && !backend.switching && rx === m + copyGiven) break;
+        if (sent === n && taken + hostGot.length === n && flips >= 1000 && running === null && backend.mode === "ring" && rx === m + copyGiven) break;
         for (let k = 0; k < 8 && sent < n; k++) if (rig.drv.transmit(tagged(100 + (sent % 7), 7, sent))) sent++; else break;
-        if (backend.mode === "copy" && copyGiven < mc && rig.dev.backlogLength < 200) {
+        if (backend.mode === "copy" && !backend.switching && copyGiven < mc && rig.dev.backlogLength < 200) {
           expect(rig.dev.receive(tagged(100 + (copyGiven % 7), 9, copyGiven))).toBe(Status.OK);
           copyGiven++;
         }
@@ -187,23 +191,22 @@ describe("rings across threads", () => {
         rig.drv.poll();
         rig.irq.pending.length = 0;
         if ((rig.drv.linkStatus() & VIRTIO_NET_S_LINK_UP) === 0) linkDown++;
-        if (backend.switching) { waits++; if ((waits & 15) === 0) await tick(); continue; }
-        if (leaving) {
-          // Ring → copy finished: the worker had taken every frame the device put in the egress ring (it publishes its count before giving slots back).
-          leaving = false;
-          if (Atomics.load(flags, 1) !== Number(port.counters().egressFrames)) earlyCopy++;
-        }
-        if (flips < 1000 || backend.mode === "copy") {
+        if (running === null && (flips < 1000 || backend.mode === "copy")) {
           const to = backend.mode === "ring" ? "copy" : "ring";
-          if (!backend.setMode(to)) leaving = true;
-          else if (to === "copy" && Atomics.load(flags, 1) !== Number(port.counters().egressFrames)) earlyCopy++;
+          running = ex.run(ringModeOp(backend, to)).then((r) => {
+            if (!r.ok) failed.push(r.reason ?? r.op);
+            // Ring → copy finished: the worker had taken every frame the device put in the egress ring (it publishes its count before giving slots back).
+            else if (to === "copy" && Atomics.load(flags, 1) !== Number(port.counters().egressFrames)) earlyCopy++;
+            running = null;
+          });
           flips++;
         }
-        if ((round & 255) === 0) await tick();
+        await tick();
       }
       Atomics.store(flags, 0, 1);
     });
     expect(flips).toBeGreaterThanOrEqual(1000);
+    expect(failed).toEqual([]);
     expect(far.bad).toBe(0);
     expect(hostBad).toBe(0);
     expect(far.sent).toBe(m);
