@@ -113,22 +113,57 @@ export class NetmapRingUser {
     let h = this.head;
     const h0 = h, t = this.tail;
     if (h >= this.slots || t >= this.slots) return 0;
+    this.refresh();
+    const dv = this.dv, u8 = this.u8, slots0 = this.ptr + NMR_OFF_SLOTS;
     let n = 0;
+    // No object per slot: the slot's fields are read and written in place.
     while (n < frames.length && h !== t) {
       const f = frames[n];
       if (f.length > this.bufferSize) throw new RangeError(`frame of ${f.length} bytes > buffer size ${this.bufferSize}`);
-      const s = this.slot(h);
-      if (s.buf >= this.bufferCount) {
+      const a = slots0 + h * NMR_SLOT_BYTES;
+      const buf = dv.getUint32(a + NMR_SLOT_BUF, true);
+      const flags = dv.getUint16(a + NMR_SLOT_FLAGS, true) & ~NS_BUF_CHANGED;
+      h = h + 1 === this.slots ? 0 : h + 1;
+      if (buf >= this.bufferCount) {
         // Not a buffer of the pool: never follow it; give the slot back empty.
-        this.setSlot(h, { len: 0, flags: s.flags & ~NS_BUF_CHANGED });
+        dv.setUint16(a + NMR_SLOT_LEN, 0, true);
+        dv.setUint16(a + NMR_SLOT_FLAGS, flags, true);
         this.unreadable++;
-        h = h + 1 === this.slots ? 0 : h + 1;
         continue;
       }
-      this.buffer(s.buf).set(f);
-      this.setSlot(h, { len: f.length, flags: s.flags & ~NS_BUF_CHANGED });
-      h = h + 1 === this.slots ? 0 : h + 1;
+      u8.set(f, this.base + buf * this.bufferSize);
+      dv.setUint16(a + NMR_SLOT_LEN, f.length, true);
+      dv.setUint16(a + NMR_SLOT_FLAGS, flags, true);
       n++;
+    }
+    if (h !== h0) this.setHead(h);
+    return n;
+  }
+
+  /**
+   * RX without copies: calls `visit(memory, offset, length)` for each frame
+   * received ([head, tail)), at most `max`, the frame being
+   * memory[offset, offset + length) (valid only during the call); then gives
+   * their slots back to the device with one head update. Returns how many
+   * frames were visited (an unreadable slot goes back without a visit).
+   */
+  receiveEach(visit: (memory: Uint8Array, offset: number, length: number) => void, max = Infinity): number {
+    if (this.direction !== "rx") throw new Error("receive: not an RX ring");
+    let h = this.head;
+    const h0 = h, t = this.tail;
+    if (h >= this.slots || t >= this.slots) return 0;
+    this.refresh();
+    const slots0 = this.ptr + NMR_OFF_SLOTS;
+    let n = 0;
+    while (h !== t && n < max) {
+      const a = slots0 + h * NMR_SLOT_BYTES, dv = this.dv;
+      const buf = dv.getUint32(a + NMR_SLOT_BUF, true), len = dv.getUint16(a + NMR_SLOT_LEN, true);
+      h = h + 1 === this.slots ? 0 : h + 1;
+      if (buf >= this.bufferCount || len > this.bufferSize) { this.unreadable++; continue; }
+      visit(this.u8, this.base + buf * this.bufferSize, len);
+      n++;
+      // The visitor may have grown the memory: views are refreshed before the next slot is read.
+      this.refresh();
     }
     if (h !== h0) this.setHead(h);
     return n;
@@ -136,18 +171,8 @@ export class NetmapRingUser {
 
   /** RX: copies of the frames received ([head, tail)), at most `max`; their slots go back to the device (an unreadable slot goes back without a frame). */
   receive(max = Infinity): Uint8Array[] {
-    if (this.direction !== "rx") throw new Error("receive: not an RX ring");
-    let h = this.head;
-    const h0 = h, t = this.tail;
-    if (h >= this.slots || t >= this.slots) return [];
     const out: Uint8Array[] = [];
-    while (h !== t && out.length < max) {
-      const s = this.slot(h);
-      if (s.buf >= this.bufferCount || s.len > this.bufferSize) this.unreadable++;
-      else out.push(this.buffer(s.buf).slice(0, s.len));
-      h = h + 1 === this.slots ? 0 : h + 1;
-    }
-    if (h !== h0) this.setHead(h);
+    this.receiveEach((m, off, len) => { out.push(m.slice(off, off + len)); }, max);
     return out;
   }
 

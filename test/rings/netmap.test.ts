@@ -216,6 +216,22 @@ describe("netmap ring: the backend side against slots it cannot follow", () => {
     expect(user.receive()).toEqual([pattern(63, 4)]);
   });
 
+  it("receiveEach visits each frame in place (the bytes receive() would copy), skips an unreadable slot or an oversized length, honours max, and gives the visited slots back with one head update", async () => {
+    const { ring, user } = await setup("rx");
+    const frames = [pattern(60, 1), pattern(61, 2), pattern(62, 3), pattern(63, 4), pattern(64, 5)];
+    expect(ring.rxsync(frames)).toBe(5);
+    user.setSlot(1, { buf: 0xffffff });
+    user.setSlot(2, { len: user.bufferSize + 1 });
+    const seen: Uint8Array[] = [];
+    const visit = (m: Uint8Array, off: number, len: number) => { seen.push(m.slice(off, off + len)); };
+    expect(user.receiveEach(visit, 1)).toBe(1);
+    expect(user.owned()).toBe(4);
+    expect(user.receiveEach(visit)).toBe(2);
+    expect(seen).toEqual([frames[0], frames[3], frames[4]]);
+    expect(user.unreadable).toBe(2);
+    expect(user.owned()).toBe(0);
+  });
+
   it("regression_user_send_skips_unreadable_slot: a TX slot with an index outside the pool is passed back empty, and the frame goes in the next slot", async () => {
     const { ring, user } = await setup("tx");
     user.setSlot(0, { buf: 0xffffff });
