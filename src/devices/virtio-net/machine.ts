@@ -11,18 +11,26 @@
 //                         this machine with the same NAME
 //   backend=loopback      the device receives what it sends
 //
+// With backend=host, `ring_port=copy|ring` (and `ring_slots`) binds the NIC to
+// a netmap ring pair (machine-ring-port.ts) that a backend on any thread
+// works; it starts in the named mode and switches live (`ringPort.setMode`).
+//
 // For migration it is a MigratableDevice: quiesce before saveState, announce
 // after resume, and framesLost() — frames this device or its host link dropped.
 
 import type { VmCore } from "../../vm-core.js";
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
+import { ConfigError } from "../../config/tree.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { VirtioNet } from "./device.js";
 import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../../net/named-switches.js";
 import { defaultMac } from "../../net/default-mac.js";
 import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
+import { MachineRingPort } from "./machine-ring-port.js";
+import { Exclusive } from "../../net/exclusive.js";
+import { virtioNetExclusive } from "./exclusive.js";
 
 /** Where a machine NIC's frames go (the `backend` key). */
 export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string };
@@ -44,6 +52,10 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Frames dropped outside the device (a host link's overflow), added by whoever carries the frames. */
   private linkLost = 0;
   private dropBase: number;
+
+  /** The ring pair the NIC's backend port runs on (`ring_port=copy|ring`), or null. */
+  ringPort: MachineRingPort | null = null;
+  private serializer: Exclusive | null = null;
 
   constructor(readonly nic: VirtioNet, readonly backend: NetBackend) {
     this.kind = nic.kind;
@@ -81,11 +93,20 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Count `n` frames a host link carrying this NIC's traffic dropped. */
   noteLinkLoss(n: number): void { this.linkLost += n; }
 
-  /** Remove the NIC (its wasm handle and memory go back to the VM); a switch of this machine goes with its last port. */
+  /**
+   * The NIC's exclusive-operation serializer (src/net/exclusive.ts): live MAC,
+   * MTU and VLAN changes and ring-mode switches run through it one at a time.
+   */
+  get exclusive(): Exclusive { return (this.serializer ??= new Exclusive(virtioNetExclusive(this.nic))); }
+
+  /** Remove the NIC (its wasm handle and memory go back to the VM); a switch of this machine goes with its last port, a ring port with the NIC. */
   destroy(): void {
     if (this.nic.destroyed) return;
     this.nic.destroy();
     if (this.backend.kind === "switch") releaseNamedSwitch(this.nic.core, this.backend.name);
+    const rp = this.ringPort;
+    this.ringPort = null;
+    rp?.destroy();
   }
 }
 
@@ -107,6 +128,13 @@ function nicParams(o: Record<string, string>) {
   };
 }
 
+/** The ring port a NIC's config asks for, or null (`ring_port=off`). */
+function ringPortParams(o: Record<string, string>) {
+  const mode = o.ring_port ?? "off";
+  if (mode === "off") return null;
+  return { mode: mode as "copy" | "ring", slots: Number(o.ring_slots ?? 256), mtu: Number(o.mtu ?? 1500) };
+}
+
 /** Registry entry: `-s 3,virtio-net,mac=52:54:00:00:00:03,queues=2` or `pci.0.3.0.device=virtio-net`. */
 export const virtioNetFactory: DeviceFactory = {
   name: "virtio-net",
@@ -121,22 +149,35 @@ export const virtioNetFactory: DeviceFactory = {
       pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
       description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
     },
+    {
+      pattern: "ring_port", validate: validators.oneOf("off", "copy", "ring"), default: "off",
+      description: "with backend=host: bind the host port to a netmap ring pair a backend on any thread works (machine.device(NAME).ringPort), starting in copy or ring mode; off: the callbacks only",
+    },
+    { pattern: "ring_slots", validate: validators.int(16, 4096), default: "256", description: "slots per ring of the ring port" },
   ],
   positional: ["backend"],
   create(ctx) {
     const o = ctx.options;
     const backend = parseNetBackend(o.backend ?? "host")!;
+    const ring = ringPortParams(o);
+    // The ring pair is the host port's other form: a link, loopback or switch would take its frames.
+    if (ring && backend.kind !== "host") throw new ConfigError(`${ctx.node}.ring_port`, `ring_port=${ring.mode} needs backend=host, got backend=${o.backend}`);
     const nic = VirtioNet.create(ctx.core, { name: ctx.instanceName, mac: o.mac ?? defaultMac(ctx.node), ...nicParams(o), interrupts: ctx.interrupts });
+    const dev = new MachineVirtioNet(nic, backend);
     try {
       if (backend.kind === "loopback") VirtioNet.connect(nic, nic);
       else if (backend.kind === "switch") attachToNamedSwitch(ctx.core, backend.name, nic);
+      if (ring) dev.ringPort = MachineRingPort.create(nic, ring, ring.mode, () => dev.exclusive);
     } catch (err) {
       // The machine never sees this NIC, so nothing else would destroy it.
-      nic.destroy();
+      dev.destroy();
       throw err;
     }
-    return new MachineVirtioNet(nic, backend);
+    return dev;
   },
-  memoryBytes: (options, core) => VirtioNet.memoryBytes(core, nicParams(options)),
+  memoryBytes: (options, core) => {
+    const ring = ringPortParams(options);
+    return VirtioNet.memoryBytes(core, nicParams(options)) + (ring ? MachineRingPort.memoryBytes(core, ring) : 0);
+  },
   memoryKey: "backlog",
 };
