@@ -198,10 +198,11 @@ describe("vmdev inspect (the CLI, from dist/)", () => {
     const bad = blob.slice(); bad[60] ^= 0x10;
     writeFileSync(join(dir, "bad.state"), bad);
     const b = await vmdev("inspect", join(dir, "bad.state"));
-    expect(b.code).toBe(1);
+    expect(b.code).toBe(3); // ran, and the blob is one a restore would refuse
     expect(b.stdout).toContain("! payload checksum mismatch");
     const garbage = await vmdev("inspect", "--json", join(dir, "lapic0.state") + ".missing");
-    expect(garbage.code).not.toBe(0);
+    expect(garbage.code).toBe(2);
+    expect(garbage.stderr).toBe(`vmdev inspect: <blob> ${join(dir, "lapic0.state")}.missing: no such file\n`);
   });
 
   it("vmdev run --inspect dumps every device of the frozen machine", async () => {
