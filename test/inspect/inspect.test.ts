@@ -175,7 +175,7 @@ describe("vmdev inspect (the CLI, from dist/)", () => {
     execFile(process.execPath, [bin, ...args], { timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
   });
 
-  it("dumps a saved file readably and as JSON; a damaged file exits 1 with its problems listed", async () => {
+  it("dumps a saved file readably and as JSON; a damaged file exits 3 with its problems listed, a missing one 2 naming it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vmdev-inspect-"));
     const core = await newCore(1 << 16);
     const bus = ApicBus.create(core, { cpus: 1, clock: new ManualClock() });
