@@ -37,7 +37,7 @@ import { runDestinationRole } from "../migration/roles.js";
 import { fillRandom } from "../guest/fill.js";
 import { openPcapFile, type PcapFile } from "../net/pcap-file.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
-import { connect, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
+import { connect, isLoopback, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigrationReport, RoundStats } from "../migration/types.js";
 import { configFromArgs, configWithDefaults } from "./run.js";
@@ -211,6 +211,11 @@ Exit status 3 when the migration ran but the destination's memory (or the frames
       if ((opts.pskFile ?? opts.tlsCert ?? opts.tlsKey ?? opts.tlsCa) !== undefined && (opts.inProcess || opts.traffic)) {
         fail(`${opts.pskFile !== undefined ? "--psk-file" : "--tls-*"} secures a TCP link; --${opts.inProcess ? "in-process" : "traffic"} has none`);
       }
+      // Off loopback without a key is refused before any machine starts.
+      if (opts.connect !== undefined && (opts.pskFile ?? opts.tlsCert) === undefined) {
+        const { host } = hostPort(opts.connect, "--connect", 1);
+        if (!isLoopback(host)) fail(`refusing to migrate to ${host} without authentication (--connect ${opts.connect}): give --psk-file (or --tls-cert, --tls-key, --tls-ca), or use 127.0.0.1`);
+      }
       const config = migrateConfig(opts);
       if (opts.traffic) trafficConfig(config);
       if (opts.dumpConfig) {
@@ -226,6 +231,7 @@ Exit status 3 when the migration ran but the destination's memory (or the frames
 async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
   const { host, port } = hostPort(opts.listen!, "--listen", 0);
   const auth = authOf(opts);
+  if (!auth && !isLoopback(host)) fail(`refusing to listen on ${host} without authentication (--listen ${opts.listen}): migration carries guest memory; give --psk-file (or --tls-cert, --tls-key, --tls-ca), or listen on 127.0.0.1`);
   const module = await loadModule("release");
   let apics = 0, timersFired = 0;
   const res = await runDestinationRole({

@@ -85,6 +85,18 @@ describe("exit codes", () => {
     expect(cmd.code).toBe(EXIT.usage);
   });
 
+  it("off loopback without a key is a usage error naming the flag, before any machine starts; a peer that is not there is a runtime failure", async () => {
+    const connect = await vmdev("migrate", "--connect", "10.0.0.1:4444");
+    expect(connect.code).toBe(EXIT.usage);
+    expect(oneLine(connect.stderr)).toMatch(/^vmdev migrate: refusing to migrate to 10\.0\.0\.1 without authentication \(--connect 10\.0\.0\.1:4444\): give --psk-file/);
+    const listen = await vmdev("migrate", "--listen", "0.0.0.0:0");
+    expect(listen.code).toBe(EXIT.usage);
+    expect(oneLine(listen.stderr)).toMatch(/^vmdev migrate: refusing to listen on 0\.0\.0\.0 without authentication \(--listen 0\.0\.0\.0:0\)/);
+    const refused = await vmdev("migrate", "--ram", "4M", "--vcpus", "1", "--connect", "1", "--no-report");
+    expect(refused.code).toBe(EXIT.failure);
+    expect(refused.stderr.trim().split("\n").pop()).toMatch(/^vmdev migrate: .*ECONNREFUSED/);
+  });
+
   it("SIGINT while a machine runs exits 130", async () => {
     const child = spawn(process.execPath, [bin, "run", "-m", "8M", "--duration", "600000"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
