@@ -193,6 +193,7 @@ describe("vmdev inspect (the CLI, from dist/)", () => {
     const json = await vmdev("inspect", file, "--json");
     expect(json.code).toBe(0);
     const d = JSON.parse(json.stdout) as InspectedEnvelope;
+    expect((d as InspectedEnvelope & { schemaVersion: number }).schemaVersion).toBe(1);
     expect((d.device as { irr: number[] }).irr).toEqual([0x51]);
     expect(d.header!.kind).toBe(DeviceKind.localApic);
     const bad = blob.slice(); bad[60] ^= 0x10;

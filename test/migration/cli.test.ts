@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { main } from "../../src/cli.js";
+import { CliError, EXIT } from "../../src/cli/common.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { trafficConfig } from "../../src/cli/migrate.js";
 import { MachineSource } from "../../src/migration/machine-adapter.js";
@@ -79,8 +80,10 @@ describe("vmdev migrate", () => {
   it("regression_cli_default_verify_misses_escaped_source_write (TCP to a child destination): refused, the page named, no claim of equal memory", async () => {
     const out = capture();
     const hit = escapeDirtyTracking();
-    await expect(main(["node", "vmdev", "migrate", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]))
-      .rejects.toThrow(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
+    const err = await main(["node", "vmdev", "migrate", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).message).toMatch(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
+    expect((err as CliError).exitCode).toBe(EXIT.verifyFailed);
     const j = JSON.parse(out.join("\n"));
     expect(j).toMatchObject({ ok: false, verified: false, verifyMode: "full", running: "source", mismatchTotal: 1, untrackedPages: 1, untrackedFirstPage: hit.page });
     expect(j.mismatches.map((m: { page: number }) => m.page)).toEqual([hit.page]);
