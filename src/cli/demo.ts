@@ -1,24 +1,23 @@
 // `vmdev demo`: a short tour of the core. Guest RAM in wasm memory, writes
 // through the port marked in the dirty bitmap, a harvest, and the layout
 // moved to a second VM through a state envelope.
-import { Command } from "commander";
+import { Command } from "./deps.js";
 import { createVmCore } from "../index.js";
 import { readEnvelopeHeader } from "../state.js";
 import { statusName } from "../status.js";
-import { MAX_RAM_BYTES } from "../config/schema.js";
+import { formatBytes, sizeOption } from "./common.js";
 
 export function demoCommand(): Command {
   return new Command("demo")
     .description("show the core at work: guest RAM, dirty tracking, harvest, state envelope")
-    .option("--ram <MiB>", "guest RAM in MiB", "256")
+    .option("--ram <size>", "guest RAM: 64M, 1G, 1GiB or bytes (at least 16M: the tour writes at 8 MiB)", "256M")
+    .addHelpText("after", "\nExample:\n  vmdev demo --ram 64M")
     .action(async (opts: { ram: string }) => {
-      const mib = Number(opts.ram);
-      const maxMib = MAX_RAM_BYTES / 2 ** 20;
-      if (!Number.isInteger(mib) || mib <= 0 || mib > maxMib) throw new Error(`--ram ${opts.ram}: want a whole number of MiB from 1 to ${maxMib}`);
+      const ramBytes = sizeOption(opts.ram, "--ram", 16 << 20);
       const t0 = performance.now();
-      const vm = await createVmCore({ ramBytes: mib << 20, holes: mib >= 64 ? [[48 << 20, 1 << 20]] : [] });
+      const vm = await createVmCore({ ramBytes, holes: ramBytes >= 64 << 20 ? [[48 << 20, 1 << 20]] : [] });
       const ms = (performance.now() - t0).toFixed(1);
-      console.log(`guest RAM: ${mib} MiB (${vm.guest.pages} pages) in wasm linear memory, created in ${ms} ms`);
+      console.log(`guest RAM: ${formatBytes(ramBytes)} (${vm.guest.pages} pages) in wasm linear memory, created in ${ms} ms`);
       console.log(`wasm ABI ${vm.abiVersion >>> 16}.${vm.abiVersion & 0xffff}, build ${vm.buildId.toString(16).padStart(8, "0")}`);
 
       vm.dirty.enable();
@@ -37,7 +36,7 @@ export function demoCommand(): Command {
 
       const blob = vm.saveLayout();
       const h = readEnvelopeHeader(blob);
-      const peer = await createVmCore({ ramBytes: mib << 20 });
+      const peer = await createVmCore({ ramBytes });
       const status = peer.restoreLayout(blob);
       console.log(`layout saved as a ${blob.length}-byte ${h.magic} envelope (kind ${h.kind}, payload v${h.payloadVersion}); restored on a second VM: ${statusName(status)}`);
       const damaged = blob.slice();

@@ -18,15 +18,16 @@
 // Machine options are the machine CLI's (`vmdev run`): -o key=value, -f file,
 // -s/-m/-c shorthands; `-o migration.<key>=…` sets the migration's own options.
 
-import { Command, Option } from "commander";
+import { Command, Option, cliProgress } from "./deps.js";
+import type { SingleBar } from "cli-progress";
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import cliProgress from "cli-progress";
 import { loadModule } from "../load-node.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
 import { MAX_VCPUS, parseSize } from "../config/schema.js";
+import { CliError, EXIT, JSON_SCHEMA_VERSION, jsonDocument, numberOption, readFileOption, usage } from "./common.js";
 import { parsePciKey } from "../config/pci-node.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../devices/apic/machine.js";
@@ -36,16 +37,16 @@ import { runDestinationRole } from "../migration/roles.js";
 import { fillRandom } from "../guest/fill.js";
 import { openPcapFile, type PcapFile } from "../net/pcap-file.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
-import { connect, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
+import { connect, isLoopback, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigrationReport, RoundStats } from "../migration/types.js";
-import { configFromArgs } from "./run.js";
+import { configFromArgs, configWithDefaults } from "./run.js";
 
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
   verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
-  runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string;
+  runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; dumpConfig?: boolean;
 }
 
 /** `-o migration.<key>=value` keys: the migration's own options (everything else is machine config). */
@@ -57,22 +58,14 @@ const MIGRATION_KEYS: Record<string, keyof Opts> = {
 /** The default scenario's machine: overridden by -f, shorthands and -o. */
 const SCENARIO: Record<string, string> = { "memory.size": "256M", cpus: "2", "workload.pattern": "hot" };
 
-const fail = (msg: string): never => { throw new Error(msg); };
-function num(v: string, what: string, min: number, max: number, int = false): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) fail(`${what} ${v}: want ${int ? "a whole number" : "a number"} from ${min} to ${max}`);
-  return n;
-}
-/** "256", "256M", "1G" → MiB. */
-function mib(v: string, what: string): number {
-  const m = /^(\d+)([mMgG]?)$/.exec(v.trim()) ?? fail(`${what} ${v}: want MiB, or a size like 512M or 1G`);
-  return Number(m[1]) * (m[2].toLowerCase() === "g" ? 1024 : 1);
-}
+/** A flag or config the command cannot run with: a usage error (exit 2). */
+const fail = usage;
+const num = numberOption;
 
 /**
  * The machine config from the command line: the default scenario, then the
- * machine CLI's sources (file, -s/-m/-c, -o). `--ram`/`--vcpus`/`--dirty`/
- * `--pattern` are shorthands for memory.size, cpus and the workload keys
+ * machine CLI's sources (file, -s/-m/-c, -o). `-m`/`--ram` (as in `vmdev run`),
+ * `--vcpus`, `--dirty` and `--pattern` are shorthands for memory.size, cpus and the workload keys
  * (the dirty rate is split across the vCPUs as workload.rate pages/s).
  * Also moves `-o migration.*` into the migration options.
  */
@@ -87,23 +80,18 @@ export function migrateConfig(opts: Opts): ConfigTree {
     } else machineOpts.push(kv);
   }
   const defaults = { ...SCENARIO };
-  if (opts.ram !== undefined) {
-    const r = mib(opts.ram, "--ram");
-    if (r < 1 || r > 3072) fail(`--ram ${opts.ram}: want 1 MiB to 3 GiB`);
-    defaults["memory.size"] = `${r}M`;
-  }
   if (opts.vcpus !== undefined) defaults.cpus = String(num(opts.vcpus, "--vcpus", 1, MAX_VCPUS, true));
   defaults["workload.pattern"] = opts.pattern === "hotset" ? "hot" : opts.pattern;
   try {
     // The dirty rate needs the vCPU count, which -f/-c/-o may still change: build once, then set the rate below -o.
-    const probe = configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, memory: opts.memory, cpus: opts.cpus, defaults });
+    const probe = configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, ram: opts.ram, memory: opts.memory, cpus: opts.cpus, defaults });
     const cpus = Number(probe.get("cpus"));
     const dirty = num(opts.dirty, "--dirty", 0, 1e5);
     // workload.rate 0 means "unlimited" to the machine: a zero dirty rate is one write per second.
     defaults["workload.rate"] = String(Math.max(1, Math.round((dirty * 2 ** 20) / 4096 / cpus)));
-    return configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, memory: opts.memory, cpus: opts.cpus, defaults });
+    return configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, ram: opts.ram, memory: opts.memory, cpus: opts.cpus, defaults });
   } catch (e) {
-    if (e instanceof ConfigError) fail(`config: ${e.message}`);
+    if (e instanceof ConfigError) fail(e.message);
     throw e;
   }
 }
@@ -134,7 +122,7 @@ export function trafficConfig(tree: ConfigTree): void {
   try {
     validateConfig(tree, createDefaultRegistry());
   } catch (e) {
-    if (e instanceof ConfigError) fail(`config: ${e.message}`);
+    if (e instanceof ConfigError) fail(e.message);
     throw e;
   }
 }
@@ -152,9 +140,7 @@ export function hostPort(v: string, what: string, minPort: number): { host: stri
   return { host: m[1] ?? m[2] ?? LOOPBACK, port: num(m[3], what, minPort, 65535, true) };
 }
 
-const readOpt = (file: string, what: string): Buffer => {
-  try { return readFileSync(file); } catch (e) { return fail(`${what} ${file}: ${(e as Error).message}`); }
-};
+const readOpt = readFileOption;
 
 /** The link's authentication: TLS-PSK (--psk-file, --psk-identity), certificates (--tls-cert, --tls-key, --tls-ca), or none. */
 function authOf(opts: Opts): TransportAuth | undefined {
@@ -179,9 +165,9 @@ export function migrateCommand(): Command {
     .option("-o, --option <key=value>", "machine config key (as `vmdev run`), or migration.<key> (repeatable; last write wins)", collect, [])
     .option("-f, --config <file>", "read machine config key=value lines from a file first")
     .option("-s, --slot <slot,emulation[,conf]>", "legacy device shorthand, e.g. 3,memtest,size=64K (repeatable)", collect, [])
-    .option("-m, --memory <size>", "guest RAM (memory.size), e.g. 256M")
+    .option("-m, --ram <size>", "guest RAM (memory.size): 64M, 1G, 1GiB or bytes; default 256M")
+    .addOption(new Option("--memory <size>", "the same as --ram").hideHelp())
     .option("-c, --cpus <n>", "number of vCPUs (cpus)")
-    .option("--ram <size>", "guest RAM in MiB (or 512M / 1G); default 256")
     .option("--vcpus <n>", "vCPUs dirtying memory (cpus); default 2")
     .option("--dirty <MiB/s>", "workload dirty rate, all vCPUs together (sets workload.rate)", "32")
     .addOption(new Option("--pattern <p>", "workload write pattern (workload.pattern)").choices(["uniform", "hot", "hotset", "sequential"]).default("hot"))
@@ -204,9 +190,19 @@ export function migrateCommand(): Command {
     .option("--tls-key <file>", "this side's private key (PEM)")
     .option("--tls-ca <file>", "the CA the peer's certificate must chain to (PEM); the source also checks the destination's name")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
-    .option("--json", "print the summary as JSON on stdout")
+    .option("--json", "print the summary as JSON on stdout (with schemaVersion)")
+    .option("--dump-config", "print the machine's effective config (defaults included) and the migration options, and exit")
     .option("--report <file>", "HTML report with plots", "migration-report.html")
     .option("--no-report", "no HTML report")
+    .addHelpText("after", `
+Examples:
+  vmdev migrate --traffic                              what npm start runs: frames flow across the migration
+  vmdev migrate --ram 1G --dirty 64 --downtime 20      a bigger, busier VM to a child process over TCP
+  vmdev migrate --listen 0.0.0.0:4444 --psk-file key   on the destination host
+  vmdev migrate --connect dst:4444 --psk-file key      on the source host
+  vmdev migrate --in-process --json --no-report | jq .downtimeMs
+
+Exit status 3 when the migration ran but the destination's memory (or the frames) did not verify.`)
     .action(async (opts: Opts) => {
       if (opts.traffic && (opts.listen !== undefined || opts.connect !== undefined)) {
         fail(`--traffic cannot be combined with --${opts.listen !== undefined ? "listen" : "connect"}: the traffic's driver model needs the destination in this process`);
@@ -215,8 +211,18 @@ export function migrateCommand(): Command {
       if ((opts.pskFile ?? opts.tlsCert ?? opts.tlsKey ?? opts.tlsCa) !== undefined && (opts.inProcess || opts.traffic)) {
         fail(`${opts.pskFile !== undefined ? "--psk-file" : "--tls-*"} secures a TCP link; --${opts.inProcess ? "in-process" : "traffic"} has none`);
       }
+      // Off loopback without a key is refused before any machine starts.
+      if (opts.connect !== undefined && (opts.pskFile ?? opts.tlsCert) === undefined) {
+        const { host } = hostPort(opts.connect, "--connect", 1);
+        if (!isLoopback(host)) fail(`refusing to migrate to ${host} without authentication (--connect ${opts.connect}): give --psk-file (or --tls-cert, --tls-key, --tls-ca), or use 127.0.0.1`);
+      }
       const config = migrateConfig(opts);
       if (opts.traffic) trafficConfig(config);
+      if (opts.dumpConfig) {
+        const migration = Object.entries(MIGRATION_KEYS).map(([k, o]) => `${k}=${String(opts[o])}\n`).join("");
+        process.stdout.write(configWithDefaults(config).dump() + migration);
+        return;
+      }
       if (opts.listen !== undefined) return destinationRole(opts, config);
       return sourceRole(opts, config);
     });
@@ -225,6 +231,7 @@ export function migrateCommand(): Command {
 async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
   const { host, port } = hostPort(opts.listen!, "--listen", 0);
   const auth = authOf(opts);
+  if (!auth && !isLoopback(host)) fail(`refusing to listen on ${host} without authentication (--listen ${opts.listen}): migration carries guest memory; give --psk-file (or --tls-cert, --tls-key, --tls-ca), or listen on 127.0.0.1`);
   const module = await loadModule("release");
   let apics = 0, timersFired = 0;
   const res = await runDestinationRole({
@@ -232,10 +239,10 @@ async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
     onListening: (p, h) => console.log(`listening ${h}:${p}${auth ? ("psk" in auth ? " (TLS-PSK)" : " (TLS, certificates)") : ""}`),
     inspect: (d) => { const set = lapicSetOf(d.core); apics = set?.bus.cpus ?? 0; timersFired = set?.pump.fired ?? 0; },
   });
-  const line = { role: "destination", ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
+  const line = { schemaVersion: JSON_SCHEMA_VERSION, role: "destination", ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
     digest: res.digest ?? null, verdict: res.verdict?.message ?? null, writesAfterResume: res.writesAfterResume, apics, apicTimersFired: timersFired, refused: res.refused };
   console.log(JSON.stringify(line));
-  if (!res.ok) fail(`destination: ${res.error}`);
+  if (!res.ok) throw new CliError(`destination: ${res.error}`, res.verdict && !res.verdict.accept ? EXIT.verifyFailed : EXIT.failure);
 }
 
 /** Start `vmdev migrate --listen 0` with the same machine config as a child; resolves with its port and a promise of its final JSON line. */
@@ -353,7 +360,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     format: "round {round} |{bar}| {value}/{total} pages | {mbps} MB/s | dirty {dirty} pages/s | ETA {eta}",
     hideCursor: true, clearOnComplete: false, stopOnComplete: false, stream: process.stderr,
   }, cliProgress.Presets.shades_classic);
-  let bar: cliProgress.SingleBar | null = null;
+  let bar: SingleBar | null = null;
   let barRound = -1;
   const eta = (msv: number) => (Number.isFinite(msv) ? `${(msv / 1000).toFixed(1)}s` : "-");
   const report: MigrationReport = await migrate(src, transport, {
@@ -416,7 +423,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   }
   if (opts.json) {
     const pcapJson = pcap ? { file: pcap.path, ...pcap.writer.counters() } : null;
-    console.log(JSON.stringify({ ...jsonSummary(report), destination: dest, traffic: trafficJson, pcap: pcapJson }, null, 1));
+    console.log(jsonDocument({ ...jsonSummary(report), destination: dest, traffic: trafficJson, pcap: pcapJson }, 1));
   } else {
     for (const l of summaryLines(report, notes)) console.log(l);
     const frames = final ? `; frames lost: ${final.lost} (${final.sent} sent, ${final.received} received, ${final.duplicated} duplicated)` : "";
@@ -424,7 +431,10 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     if (report.verified) console.log(`destination memory equals source memory: digest ${report.digest} on both sides (full: all guest RAM hashed on both sides)${frames}`);
     else if (report.ok) console.log(`destination holds every page as the source sent it: digest ${report.digest} (sent-page check; source memory not read again, writes that escaped dirty tracking not checked)${frames}`);
   }
-  if (trafficError) fail(`traffic: ${trafficError}`);
-  if (final && (final.lost > 0 || final.duplicated > 0)) fail(`traffic: ${final.lost} frames lost, ${final.duplicated} duplicated across the migration`);
-  if (!report.ok) fail(`migration failed in ${report.failedPhase}: ${report.error}; ${report.running === "source" ? "the source VM is running again" : "the source VM stays frozen"}`);
+  if (trafficError) throw new CliError(`traffic: ${trafficError}`, EXIT.failure);
+  if (!report.ok) {
+    throw new CliError(`migration failed in ${report.failedPhase}: ${report.error}; ${report.running === "source" ? "the source VM is running again" : "the source VM stays frozen"}`,
+      report.failedPhase === "verify" ? EXIT.verifyFailed : EXIT.failure);
+  }
+  if (final && (final.lost > 0 || final.duplicated > 0)) throw new CliError(`traffic: ${final.lost} frames lost, ${final.duplicated} duplicated across the migration`, EXIT.verifyFailed);
 }

@@ -1,14 +1,16 @@
 // `vmdev run`: start a machine from a config file and/or -o options, run its
 // vCPU workers dirtying guest memory, freeze it (the write lock) and resume
-// it, and print what happened. `--dump-config` prints the effective config;
-// `--inspect` dumps every device while the machine is frozen.
-import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
-import { ConfigTree, ConfigError } from "../config/tree.js";
+// it, and print what happened. `--dump-config` prints the effective config
+// (defaults included); `--inspect` dumps every device while the machine is frozen.
+import { Command, Option } from "./deps.js";
+import { ConfigTree } from "../config/tree.js";
 import { applyCpusArg, applyDeviceArg, applyMemoryArg } from "../config/legacy.js";
 import { Machine, createDefaultRegistry, effectiveConfig, validateConfig } from "../machine/machine.js";
 import type { WasmVariant } from "../wasm.js";
 import { formatInspection, inspectDevice, type LiveDeviceDump } from "../inspect/index.js";
+import type { DeviceRegistry } from "../machine/registry.js";
+import { findSpec } from "../config/schema.js";
+import { CliError, EXIT, formatBytes, jsonDocument, numberOption, readFileOption, sizeOption } from "./common.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,19 +18,24 @@ const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** Most vCPUs `vmdev run` prints a line each for. */
 const PER_VCPU_LINES = 16;
 
-interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant }
+interface RunOpts { option: string[]; config?: string; slot: string[]; ram?: string; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant }
 
 /**
  * Build the config tree the way bhyve does: `defaults` (a command's own
  * scenario), then the file, then shorthands, then -o (last write wins).
+ * `ram` (`-m`/`--ram`) is checked by the CLI's size parser, naming the flag.
  */
-export function configFromArgs(opts: { option?: string[]; config?: string; slot?: string[]; memory?: string; cpus?: string; name?: string; defaults?: Record<string, string> }): ConfigTree {
+export function configFromArgs(opts: { option?: string[]; config?: string; slot?: string[]; ram?: string; memory?: string; cpus?: string; name?: string; defaults?: Record<string, string> }): ConfigTree {
   const registry = createDefaultRegistry();
   const tree = new ConfigTree();
   for (const [k, v] of Object.entries(opts.defaults ?? {})) tree.set(k, v);
-  if (opts.config) tree.load(readFileSync(opts.config, "utf8"), opts.config);
+  if (opts.config) tree.load(readFileOption(opts.config, "-f/--config").toString("utf8"), opts.config);
   if (opts.name) tree.set("name", opts.name);
-  if (opts.memory) applyMemoryArg(tree, opts.memory);
+  const ram = opts.ram ?? opts.memory;
+  if (ram !== undefined) {
+    sizeOption(ram, opts.ram !== undefined ? "-m/--ram" : "--memory");
+    applyMemoryArg(tree, ram);
+  }
   if (opts.cpus) applyCpusArg(tree, opts.cpus);
   for (const s of opts.slot ?? []) applyDeviceArg(tree, s, registry.positional);
   for (const o of opts.option ?? []) tree.assign(o);
@@ -50,6 +57,31 @@ export function deviceList(names: string[]): string {
   return out.join(", ");
 }
 
+/**
+ * The effective config with every default filled in: the machine's keys
+ * (effectiveConfig) and each PCI device's own keys. The result is a config
+ * file `-f` reads back to the same machine.
+ */
+export function configWithDefaults(tree: ConfigTree, registry: DeviceRegistry = createDefaultRegistry()): ConfigTree {
+  const out = effectiveConfig(tree);
+  for (const key of tree.keys()) {
+    const m = /^(pci\.\d+\.\d+\.\d+)\.device$/.exec(key);
+    const factory = m ? registry.get(tree.get(key)!) : undefined;
+    if (!m || !factory) continue;
+    for (const spec of factory.keys) {
+      const k = `${m[1]}.${spec.pattern}`;
+      if (!spec.pattern.includes("*") && spec.default !== undefined && !tree.has(k)) out.set(k, spec.default);
+    }
+  }
+  for (const f of [...registry.vcpuDevices(), ...registry.platformDevices()]) {
+    for (const spec of f.keys) {
+      const k = `${f.name}.${spec.pattern}`;
+      if (!spec.pattern.includes("*") && spec.default !== undefined && !tree.has(k) && findSpec(f.keys, spec.pattern)) out.set(k, spec.default);
+    }
+  }
+  return out;
+}
+
 /** The `vmdev run` subcommand. */
 export function runCommand(): Command {
   return new Command("run")
@@ -58,7 +90,8 @@ export function runCommand(): Command {
     .option("-o, --option <key=value>", "set a config key (repeatable; last write wins)", collect, [])
     .option("-f, --config <file>", "read key=value lines from a config file first")
     .option("-s, --slot <slot,emulation[,conf]>", "legacy device shorthand, e.g. 3,memtest,size=64K (repeatable)", collect, [])
-    .option("-m, --memory <size>", "guest RAM (memory.size), e.g. 256M")
+    .option("-m, --ram <size>", "guest RAM (memory.size): 64M, 1G, 1GiB or bytes")
+    .addOption(new Option("--memory <size>", "the same as --ram").hideHelp())
     .option("-c, --cpus <n>", "number of vCPUs (cpus)")
     .option("--duration <ms>", "how long the vCPUs run in total", "1000")
     .option("--freeze-ms <ms>", "how long the machine stays write-locked in the middle of the run", "100")
@@ -66,26 +99,19 @@ export function runCommand(): Command {
     .option("--json", "print the stats as JSON")
     .option("--inspect", "while frozen, dump every device's state (vmdev inspect's form, rings read from guest RAM)")
     .addOption(new Option("--variant <build>", "wasm build").choices(["release", "debug"]).default("release"))
+    .addHelpText("after", `
+Examples:
+  vmdev run -m 256M -c 2                       2 vCPUs dirtying 256 MiB of guest RAM
+  vmdev run -s 3,virtio-net,mac=52:54:00:12:34:56 --inspect
+  vmdev run -f vm.conf -o cpus=4 --json        a config file, one key overridden, JSON stats
+  vmdev run -s 3,e1000 --dump-config           every key the machine would use, defaults included`)
     .action(async (name: string | undefined, opts: RunOpts) => {
-      let tree: ConfigTree;
-      try {
-        tree = configFromArgs({ ...opts, name });
-      } catch (e) {
-        if (e instanceof ConfigError) { process.stderr.write(`vmdev run: ${e.message}\n`); process.exitCode = 2; return; }
-        throw e;
-      }
-      if (opts.dumpConfig) { process.stdout.write(effectiveConfig(tree).dump()); return; }
-      const duration = Number(opts.duration), freezeMs = Number(opts.freezeMs);
-      if (!(duration > 0) || !(freezeMs >= 0)) throw new Error("--duration must be > 0 and --freeze-ms ≥ 0");
+      // A ConfigError (from the tree, or what only the machine can check, its memory budget) is a usage error: main maps it.
+      const tree = configFromArgs({ ...opts, name });
+      if (opts.dumpConfig) { process.stdout.write(configWithDefaults(tree).dump()); return; }
+      const duration = numberOption(opts.duration, "--duration", 1, 3_600_000), freezeMs = numberOption(opts.freezeMs, "--freeze-ms", 0, 3_600_000);
       const t0 = performance.now();
-      let m: Machine;
-      try {
-        m = await Machine.create(tree, { variant: opts.variant });
-      } catch (e) {
-        // What only the machine can check (its memory budget) is a config error too.
-        if (e instanceof ConfigError) { process.stderr.write(`vmdev run: ${e.message}\n`); process.exitCode = 2; return; }
-        throw e;
-      }
+      const m = await Machine.create(tree, { variant: opts.variant });
       try {
         const startMs = performance.now() - t0;
         m.core.dirty.enable();
@@ -122,8 +148,16 @@ export function runCommand(): Command {
         }
         const ls = m.lock.stats();
         say(`lock: ${ls.writeLocks} write, ${ls.readLocks} read, leases ${ls.leasesSigned} signed / ${ls.leasesBroken} broken, ${ls.timeouts} timeouts`);
-        if (opts.json) console.log(JSON.stringify({ name: m.name, freezeLatencyMs: freezeLatency, ramUnchangedWhileLocked: unchanged, firstHalf: first.total, secondHalf: second.total, vcpus: stats, lock: ls, ...(dumps ? { devices: dumps } : {}) }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2));
-        if (!unchanged) process.exitCode = 1;
+        if (opts.json) {
+          const rate = (r: typeof first) => ({ intervalMs: r.intervalMs, pageWritesPerSec: r.total.writesPerSec, bytesPerSec: r.total.bytesPerSec });
+          console.log(jsonDocument({
+            name: m.name, ramBytes: m.core.guest.size, durationMs: duration, freezeMs, startMs, freezeLatencyMs: freezeLatency, ramUnchangedWhileLocked: unchanged,
+            firstHalf: rate(first), secondHalf: rate(second),
+            vcpus: stats.map((s) => ({ index: s.index, thread: s.thread, state: s.state, pageWrites: s.writes, bytesWritten: s.bytes, runMs: s.runMs, sleepMs: s.sleepMs, exits: s.exits })),
+            lock: ls, ...(dumps ? { devices: dumps } : {}),
+          }));
+        }
+        if (!unchanged) throw new CliError(`guest RAM changed while the machine was write-locked (${formatBytes(m.core.guest.size)} hashed before and after)`, EXIT.verifyFailed);
       } finally {
         await m.destroy();
       }

@@ -19,11 +19,11 @@ export interface KeySpec {
   description: string;
 }
 
-/** Parse a size like `64M`, `512k`, `1G`, `4096` (bytes); NaN when malformed. */
+/** Parse a size like `64M`, `512k`, `1G`, `1GiB`, `4096` (bytes); suffixes are binary; NaN when malformed. */
 export function parseSize(text: string): number {
-  const m = /^\s*(\d+)\s*([kKmMgGtT]?)[bB]?\s*$/.exec(text);
+  const m = /^\s*(\d+)\s*(?:([kKmMgGtT])(?:i?[bB])?|[bB])?\s*$/.exec(text);
   if (!m) return NaN;
-  const mult = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  const mult = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m[2] ?? "").toLowerCase() as "" | "k" | "m" | "g" | "t"];
   return Number(m[1]) * mult;
 }
 

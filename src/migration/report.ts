@@ -49,8 +49,8 @@ export function jsonSummary(r: MigrationReport): Record<string, unknown> {
     rounds: r.rounds, pagesSent: r.pagesSent, zeroPages: r.zeroPages + r.skippedZeroPages, zeroRunPages: r.skippedZeroPages, deltaPages: r.deltaPages, fullPages: r.fullPages,
     bytesSent: r.bytesSent, throughputMBps: round2(r.throughputMBps), ramBytes: r.ramBytes, verified: r.verified, verifyMode: r.verifyMode, pagesAsSent: r.pagesAsSent,
     untrackedPages: r.untrackedPages, untrackedFirstPage: r.untrackedFirstPage ?? null, digest: r.digest,
-    framesLost: r.framesLost, throttleMax: r.throttleMax, mismatchTotal: r.mismatchTotal ?? 0, mismatches: r.mismatches ?? [],
-    roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, full: s.fullPages, zero: s.zeroPages, delta: s.deltaPages, bytes: s.bytes, ms: round2(s.ms), dirtyRate: Math.round(s.dirtyRate) })),
+    framesLost: r.framesLost, throttleMaxFraction: r.throttleMax, mismatchTotal: r.mismatchTotal ?? 0, mismatches: r.mismatches ?? [],
+    roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, fullPages: s.fullPages, zeroPages: s.zeroPages, deltaPages: s.deltaPages, bytesSent: s.bytes, durationMs: round2(s.ms), dirtyPagesPerSec: Math.round(s.dirtyRate) })),
   };
 }
 const round2 = (x: number) => Math.round(x * 100) / 100;

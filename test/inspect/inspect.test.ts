@@ -175,7 +175,7 @@ describe("vmdev inspect (the CLI, from dist/)", () => {
     execFile(process.execPath, [bin, ...args], { timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
   });
 
-  it("dumps a saved file readably and as JSON; a damaged file exits 1 with its problems listed", async () => {
+  it("dumps a saved file readably and as JSON; a damaged file exits 3 with its problems listed, a missing one 2 naming it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vmdev-inspect-"));
     const core = await newCore(1 << 16);
     const bus = ApicBus.create(core, { cpus: 1, clock: new ManualClock() });
@@ -193,15 +193,17 @@ describe("vmdev inspect (the CLI, from dist/)", () => {
     const json = await vmdev("inspect", file, "--json");
     expect(json.code).toBe(0);
     const d = JSON.parse(json.stdout) as InspectedEnvelope;
+    expect((d as InspectedEnvelope & { schemaVersion: number }).schemaVersion).toBe(1);
     expect((d.device as { irr: number[] }).irr).toEqual([0x51]);
     expect(d.header!.kind).toBe(DeviceKind.localApic);
     const bad = blob.slice(); bad[60] ^= 0x10;
     writeFileSync(join(dir, "bad.state"), bad);
     const b = await vmdev("inspect", join(dir, "bad.state"));
-    expect(b.code).toBe(1);
+    expect(b.code).toBe(3); // ran, and the blob is one a restore would refuse
     expect(b.stdout).toContain("! payload checksum mismatch");
     const garbage = await vmdev("inspect", "--json", join(dir, "lapic0.state") + ".missing");
-    expect(garbage.code).not.toBe(0);
+    expect(garbage.code).toBe(2);
+    expect(garbage.stderr).toBe(`vmdev inspect: <blob> ${join(dir, "lapic0.state")}.missing: no such file\n`);
   });
 
   it("vmdev run --inspect dumps every device of the frozen machine", async () => {

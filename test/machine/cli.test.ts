@@ -28,8 +28,8 @@ describe("vmdev run", () => {
     expect(out.vcpus.length).toBe(2);
     expect(out.ramUnchangedWhileLocked).toBe(true);
     expect(out.lock.writeLocks).toBe(1);
-    expect(out.vcpus.every((v: { writes: number }) => v.writes > 0)).toBe(true);
-    expect(out.secondHalf.writesPerSec).toBeGreaterThan(0);
+    expect(out.vcpus.every((v: { pageWrites: number }) => v.pageWrites > 0)).toBe(true);
+    expect(out.secondHalf.pageWritesPerSec).toBeGreaterThan(0);
   });
 
   it("-c 1024 runs a 1024-vCPU machine on the default thread pool: every vCPU writes, the write lock freezes them all", async () => {
@@ -40,7 +40,7 @@ describe("vmdev run", () => {
     expect(out.vcpus.length).toBe(1024);
     expect(out.ramUnchangedWhileLocked).toBe(true);
     expect(out.lock.writeLocks).toBe(1);
-    expect(out.vcpus.every((v: { writes: number; exits: number }) => v.writes > 0 && v.exits >= 1)).toBe(true);
+    expect(out.vcpus.every((v: { pageWrites: number; exits: number }) => v.pageWrites > 0 && v.exits >= 1)).toBe(true);
   });
 
   it("--dump-config prints the effective config; legacy -s/-m/-c map onto keys", async () => {

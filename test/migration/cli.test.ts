@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { main } from "../../src/cli.js";
+import { CliError, EXIT } from "../../src/cli/common.js";
 import { ConfigTree } from "../../src/config/tree.js";
 import { trafficConfig } from "../../src/cli/migrate.js";
 import { MachineSource } from "../../src/migration/machine-adapter.js";
@@ -43,10 +44,12 @@ describe("vmdev migrate", () => {
     const out = capture();
     const dir = mkdtempSync(join(tmpdir(), "vmdev-mig-"));
     const report = join(dir, "r.html");
-    const code = await main(["node", "vmdev", "migrate", "--in-process", "--ram", "16", "--dirty", "8", "--json", "--report", report, "--downtime", "20"]);
+    const code = await main(["node", "vmdev", "migrate", "--in-process", "--ram", "16M", "--dirty", "8", "--json", "--report", report, "--downtime", "20"]);
     expect(code).toBe(0);
     const j = JSON.parse(out.join("\n"));
     for (const k of ["totalTimeMs", "downtimeMs", "rounds", "pagesSent", "zeroPages", "deltaPages", "bytesSent", "verified", "framesLost"]) expect(j).toHaveProperty(k);
+    expect(j.schemaVersion).toBe(1);
+    expect(Object.keys(j.roundStats[0]).sort()).toEqual(["bytesSent", "deltaPages", "dirtyPagesPerSec", "durationMs", "final", "fullPages", "pages", "round", "zeroPages"]);
     expect(j.verified).toBe(true);
     expect(j.ok).toBe(true);
     expect(j.rounds).toBeGreaterThanOrEqual(2);
@@ -60,7 +63,7 @@ describe("vmdev migrate", () => {
   // span of the CLI, so it is long enough that a busy machine still schedules every vCPU in it.
   it("--traffic (npm start's scenario): frames flow across the migration, memory verified, framesLost 0 end to end", async () => {
     const out = capture();
-    const code = await main(["node", "vmdev", "migrate", "--traffic", "--ram", "16", "--dirty", "8", "--json", "--no-report", "--downtime", "20", "--run-after", "1000"]);
+    const code = await main(["node", "vmdev", "migrate", "--traffic", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20", "--run-after", "1000"]);
     expect(code).toBe(0);
     const j = JSON.parse(out.join("\n"));
     expect(j).toMatchObject({ ok: true, verified: true, framesLost: 0 });
@@ -77,8 +80,10 @@ describe("vmdev migrate", () => {
   it("regression_cli_default_verify_misses_escaped_source_write (TCP to a child destination): refused, the page named, no claim of equal memory", async () => {
     const out = capture();
     const hit = escapeDirtyTracking();
-    await expect(main(["node", "vmdev", "migrate", "--ram", "16", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]))
-      .rejects.toThrow(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
+    const err = await main(["node", "vmdev", "migrate", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).message).toMatch(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
+    expect((err as CliError).exitCode).toBe(EXIT.verifyFailed);
     const j = JSON.parse(out.join("\n"));
     expect(j).toMatchObject({ ok: false, verified: false, verifyMode: "full", running: "source", mismatchTotal: 1, untrackedPages: 1, untrackedFirstPage: hit.page });
     expect(j.mismatches.map((m: { page: number }) => m.page)).toEqual([hit.page]);
@@ -88,7 +93,7 @@ describe("vmdev migrate", () => {
   it("regression_npm_start_default_verify_misses_escaped_source_write (--traffic): refused; the summary says verified no and never that memory is equal", async () => {
     const out = capture();
     const hit = escapeDirtyTracking();
-    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "16", "--dirty", "8", "--no-report", "--downtime", "20", "--run-after", "50"]))
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "16M", "--dirty", "8", "--no-report", "--downtime", "20", "--run-after", "50"]))
       .rejects.toThrow(/^migration failed in verify: .*the source VM is running again$/);
     const text = out.join("\n");
     expect(text).not.toMatch(/memory equals/);
@@ -100,7 +105,7 @@ describe("vmdev migrate", () => {
   it("--verify sent says what it checked and what it did not: the escaped write goes unseen, and memory is not claimed equal", async () => {
     const out = capture();
     escapeDirtyTracking();
-    const code = await main(["node", "vmdev", "migrate", "--in-process", "--verify", "sent", "--ram", "16", "--dirty", "8", "--no-report", "--downtime", "20"]);
+    const code = await main(["node", "vmdev", "migrate", "--in-process", "--verify", "sent", "--ram", "16M", "--dirty", "8", "--no-report", "--downtime", "20"]);
     expect(code).toBe(0);
     const text = out.join("\n");
     expect(text).not.toMatch(/memory equals/);
@@ -125,26 +130,26 @@ describe("vmdev migrate", () => {
     capture();
     await expect(main(["node", "vmdev", "migrate", "--traffic", "--connect", "4444"])).rejects.toThrow(/^--traffic cannot be combined with --connect: the traffic's driver model needs the destination in this process$/);
     await expect(main(["node", "vmdev", "migrate", "--traffic", "--listen", "0"])).rejects.toThrow(/^--traffic cannot be combined with --listen/);
-    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "2"])).rejects.toThrow(/^--traffic: guest RAM 2048 KiB is too small for the driver model \(want at least 4 MiB\)$/);
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "2M"])).rejects.toThrow(/^--traffic: guest RAM 2048 KiB is too small for the driver model \(want at least 4 MiB\)$/);
   });
 
   it("a bad option is one clear line naming it", async () => {
     capture();
-    await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^--ram lots: want MiB, or a size like 512M or 1G$/);
-    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^config: memory\.colour: unknown key$/);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^-m\/--ram lots: want a size like 64M, 1G, 1GiB or a number of bytes$/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^memory\.colour: unknown key$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "migration.speed=1"])).rejects.toThrow(/^-o migration\.speed: unknown key/);
     await expect(main(["node", "vmdev", "migrate", "-o", "migration.verify=incremental"])).rejects.toThrow(/^--verify incremental: want full or sent$/);
   });
 
   it("connecting to a port where nobody listens fails cleanly", async () => {
     capture();
-    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "1", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "4M", "--vcpus", "1", "--connect", "1", "--no-report"])).rejects.toThrow(/connect 127\.0\.0\.1:1: .*ECONNREFUSED/);
   });
 
   it("off loopback without a key, and a bad key, are one clear line", async () => {
     capture();
     await expect(main(["node", "vmdev", "migrate", "--listen", "0.0.0.0:0"])).rejects.toThrow(/^refusing to listen on 0\.0\.0\.0 without authentication/);
-    await expect(main(["node", "vmdev", "migrate", "--ram", "4", "--vcpus", "1", "--connect", "10.0.0.1:4444", "--no-report"])).rejects.toThrow(/refusing to migrate to 10\.0\.0\.1 without authentication/);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "4M", "--vcpus", "1", "--connect", "10.0.0.1:4444", "--no-report"])).rejects.toThrow(/refusing to migrate to 10\.0\.0\.1 without authentication/);
     await expect(main(["node", "vmdev", "migrate", "--listen", "0", "--psk-identity", "x"])).rejects.toThrow(/^--psk-identity needs --psk-file$/);
     const dir = mkdtempSync(join(tmpdir(), "vmdev-psk-"));
     writeFileSync(join(dir, "short"), "00112233");
@@ -160,7 +165,7 @@ describe("vmdev migrate", () => {
     const dir = mkdtempSync(join(tmpdir(), "vmdev-psk-"));
     writeFileSync(join(dir, "key"), "3d6f0a9c4b2e8175a0c9d3e6f1b4a7c2 5e8d1f4a7b0c3e6d9f2a5b8c1e4d7a0b\n");
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, "migrate", "--ram", "16", "--vcpus", "1", "--psk-file", join(dir, "key"), "--json", "--no-report", "--run-after", "100"], { timeout: 180_000 },
+      execFile(process.execPath, [bin, "migrate", "--ram", "16M", "--vcpus", "1", "--psk-file", join(dir, "key"), "--json", "--no-report", "--run-after", "100"], { timeout: 180_000 },
         (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
     });
     expect(r.code, r.stderr).toBe(0);
@@ -173,7 +178,7 @@ describe("vmdev migrate", () => {
     const bin = new URL("../../bin/vmdev.js", import.meta.url).pathname;
     const tls = (n: string) => { const f = (x: string) => new URL(`../support/tls/${x}`, import.meta.url).pathname; return ["--tls-cert", f(`${n}.pem`), "--tls-key", f(`${n}.key`), "--tls-ca", f("ca.pem")]; };
     const { spawn } = await import("node:child_process");
-    const dest = spawn(process.execPath, [bin, "migrate", "--listen", "127.0.0.1:0", "--ram", "16", "--vcpus", "1", "--run-after", "100", ...tls("destination")], { stdio: ["ignore", "pipe", "pipe"] });
+    const dest = spawn(process.execPath, [bin, "migrate", "--listen", "127.0.0.1:0", "--ram", "16M", "--vcpus", "1", "--run-after", "100", ...tls("destination")], { stdio: ["ignore", "pipe", "pipe"] });
     onTestFinished(() => { dest.kill("SIGKILL"); });
     let out = "";
     const exited = new Promise<number>((r) => dest.on("exit", (c) => r(c ?? 1)));
@@ -182,7 +187,7 @@ describe("vmdev migrate", () => {
       dest.on("exit", (c) => reject(new Error(`destination exited ${c}`)));
     });
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, "migrate", "--connect", `127.0.0.1:${port}`, "--ram", "16", "--vcpus", "1", "--json", "--no-report", ...tls("source")], { timeout: 180_000 },
+      execFile(process.execPath, [bin, "migrate", "--connect", `127.0.0.1:${port}`, "--ram", "16M", "--vcpus", "1", "--json", "--no-report", ...tls("source")], { timeout: 180_000 },
         (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
     });
     expect(r.code, r.stderr).toBe(0);
@@ -195,7 +200,7 @@ describe("vmdev migrate", () => {
   it("default mode (built package): a Machine migrates over TCP to a child destination built from the same options, APICs included", async () => {
     const bin = new URL("../../bin/vmdev.js", import.meta.url).pathname;
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, "migrate", "--ram", "16", "-c", "3", "-s", "3,memtest,size=8K", "--json", "--no-report", "--run-after", "1000"], { timeout: 180_000 },
+      execFile(process.execPath, [bin, "migrate", "--ram", "16M", "-c", "3", "-s", "3,memtest,size=8K", "--json", "--no-report", "--run-after", "1000"], { timeout: 180_000 },
         (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
     });
     expect(r.code, r.stderr).toBe(0);

@@ -82,7 +82,7 @@ describe("PcapWriter: the libpcap file layout", () => {
 
   it("vmdev migrate: --pcap without --traffic is refused, naming the flag; an unwritable file names it too", async () => {
     await expect(main(["node", "vmdev", "migrate", "--pcap", join(tmp(), "x.pcap"), "--no-report"])).rejects.toThrow(/^--pcap needs --traffic: without it no frames flow to capture$/);
-    await expect(main(["node", "vmdev", "migrate", "--traffic", "--pcap", join(tmp(), "no", "such", "dir.pcap"), "--ram", "16", "--no-report"]))
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--pcap", join(tmp(), "no", "such", "dir.pcap"), "--ram", "16M", "--no-report"]))
       .rejects.toThrow(/^--pcap .*dir\.pcap: ENOENT/);
   });
 
@@ -159,7 +159,7 @@ describe.skipIf(!tcpdump)("pcap files read back by tcpdump", () => {
     const out: string[] = [];
     vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => { out.push(a.join(" ")); });
     vi.spyOn(process.stderr, "write").mockImplementation(() => true);
-    const code = await main(["node", "vmdev", "migrate", "--traffic", "--pcap", path, "--ram", "16", "--dirty", "8", "--json", "--no-report", "--downtime", "20", "--run-after", "200"]);
+    const code = await main(["node", "vmdev", "migrate", "--traffic", "--pcap", path, "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20", "--run-after", "200"]);
     expect(code ?? 0).toBe(0);
     const j = JSON.parse(out.join("\n"));
     const lines = readWithTcpdump(path);

@@ -1,9 +1,9 @@
-// The README's APIC example, run as written (on the debug build).
+// docs/reference.md's APIC example, run as written (on the debug build).
 import { it, expect } from "vitest";
 import { ApicBus, ManualClock, Status } from "../../../src/index.js";
 import { newCore } from "../../support/core.js";
 
-it("README: an MSI reaches vCPU 7 of 1024, is acknowledged, retired, and the APIC saves", async () => {
+it("docs/reference.md: an MSI reaches vCPU 7 of 1024, is acknowledged, retired, and the APIC saves", async () => {
   const vm = await newCore(64 << 20);
   const clock = new ManualClock();
   const apics = ApicBus.create(vm, { cpus: 1024, clock });
