@@ -126,7 +126,7 @@ describe.runIf(haveChromium && typeof files !== "string")("the demo page in Chro
 
     const shown = await page.evaluate(() => {
       const out: Record<string, Record<string, number>> = {};
-      for (const cell of document.querySelectorAll<HTMLElement>("[data-counter]")) {
+      for (const cell of Array.from(document.querySelectorAll<HTMLElement>("[data-counter]"))) {
         const [table, name] = cell.dataset.counter!.split(".");
         (out[table] ??= {})[name] = Number(cell.textContent);
       }
