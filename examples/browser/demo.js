@@ -84,19 +84,23 @@ function readCounters() {
   };
 }
 
-function renderTable(id, prefix, values) {
-  const body = $(id).tBodies[0];
+/** One row per counter: its name and a value cell marked `data-counter="<prefix>.<name>"`. */
+function renderList(id, prefix, values) {
+  const list = $(id);
   for (const [name, value] of Object.entries(values)) {
-    let row = body.querySelector(`tr[data-name="${name}"]`);
+    let row = list.querySelector(`[data-name="${name}"]`);
     if (!row) {
-      row = body.insertRow();
+      row = document.createElement("div");
+      row.className = "row";
       row.dataset.name = name;
-      row.insertCell().textContent = name;
-      const cell = row.insertCell();
-      cell.className = "value";
+      const label = document.createElement("span");
+      label.textContent = name;
+      const cell = document.createElement("span");
       cell.dataset.counter = `${prefix}.${name}`;
+      row.append(label, cell);
+      list.append(row);
     }
-    row.cells[1].textContent = String(value);
+    row.lastChild.textContent = String(value);
     row.classList.toggle("zero", value === 0);
   }
 }
@@ -107,9 +111,9 @@ let last = { t: 0, rx: 0, tx: 0 };
 /** Take a sample and redraw: counters, plot, pcap size. */
 function refresh() {
   const c = readCounters();
-  renderTable("counters-nic", "nic", c.nic);
-  renderTable("counters-link", "link", c.link);
-  renderTable("counters-responder", "responder", c.responder);
+  renderList("counters-nic", "nic", c.nic);
+  renderList("counters-link", "link", c.link);
+  renderList("counters-responder", "responder", c.responder);
   const t = (performance.now() - bootTime) / 1000;
   const dt = t - last.t;
   if (dt > 0) {
@@ -193,6 +197,8 @@ async function main() {
 
   const { nic, link, adapter } = await attachNic(emulator, { mac: GUEST_MAC, memoryBytes: MEMORY, tap: demo.pcap.tap });
   Object.assign(demo, { nic, link, adapter });
+  $("nic-info").textContent = `Guest eth0: ${GUEST_MAC}, ${meta.guest.ip}/${meta.guest.prefix} (virtio-net at PCI 00:${(adapter.pciId >> 3).toString(16).padStart(2, "0")}.0)` +
+    ` · responder: ${RESPONDER_MAC}, ${meta.guest.responderIp}`;
 
   $("pcap").disabled = false;
   $("pcap").onclick = () => {
