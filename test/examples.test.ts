@@ -83,6 +83,15 @@ describe("examples", () => {
     expect(out.length).toBe(5);
   });
 
+  it("browser/plot.js: tick steps are 1, 2 or 5 × 10^k and give at most about the ticks asked for", async () => {
+    // @ts-expect-error: a plain ES module of the demo page, without declarations
+    const { niceStep } = await import("../examples/browser/plot.js");
+    expect([1, 4, 5, 7, 10, 150, 999, 1000, 60].map((m) => niceStep(m))).toEqual([0.2, 1, 1, 2, 2, 50, 200, 200, 20]);
+    expect(niceStep(60, 6)).toBe(10);
+    expect(niceStep(0)).toBe(1);
+    expect(niceStep(Number.NaN)).toBe(1);
+  });
+
   it("plain-wasm.mjs: vmdev.wasm without the loader receives and transmits a frame", () => {
     const out = runExample("plain-wasm.mjs");
     expect(out.length).toBe(1);

@@ -27,6 +27,8 @@ const demo = (window.demo = {
   /** The guest's ping summaries: {label, transmitted, received}. */
   pings: [],
   nic: null, link: null, adapter: null, responder: null, pcap: null, emulator: null,
+  /** Where the plot was last drawn on its canvas (CSS pixels). */
+  plotArea: null,
 });
 
 function setState(state, detail = "") {
@@ -121,7 +123,7 @@ function refresh() {
     demo.samples.push({ t, rx, tx, rxRate: rx / dt, txRate: tx / dt });
     last = { t, rx: c.nic.rxFrames, tx: c.nic.txFrames };
   }
-  drawPlot($("plot"), [
+  demo.plotArea = drawPlot($("plot"), [
     { label: "rx (host → guest)", color: "#1f77b4", width: 3, points: demo.samples.map((s) => [s.t, s.rxRate]) },
     { label: "tx (guest → host)", color: "#d2691e", dash: [6, 4], points: demo.samples.map((s) => [s.t, s.txRate]) },
   ], { xLabel: "time since boot (s)", yLabel: "frames/s", window: 60 });

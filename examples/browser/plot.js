@@ -12,7 +12,8 @@ export function niceStep(max, ticks = 5) {
 
 /**
  * Draw `series` ({label, color, width?, dash?, points: [[x, y], …]}) into `canvas`, in order.
- * `x` spans [xMin, xMax] (the last `window` units of x, or all of it); y starts at 0.
+ * `x` spans the last `window` units of x; y starts at 0. Returns the plot
+ * area in CSS pixels ({left, top, width, height}).
  */
 export function drawPlot(canvas, series, { xLabel, yLabel, window: span = 60 } = {}) {
   const dpr = globalThis.devicePixelRatio || 1;
@@ -95,6 +96,7 @@ export function drawPlot(canvas, series, { xLabel, yLabel, window: span = 60 } =
     g.fillText(s.label, lx + 20, 12);
   }
   g.setLineDash([]);
+  return { left, top, width: w, height: h };
 }
 
 function formatTick(v) {

@@ -148,6 +148,22 @@ describe.runIf(haveChromium && typeof files !== "string")("the demo page in Chro
       };
     });
 
+    // The plot shows the traffic: pixels of the rx line's colour above its zero line, inside the plot area.
+    const plotted = await page.evaluate(() => {
+      const d = (window as unknown as { demo: { plotArea: { left: number; top: number; width: number; height: number } } }).demo;
+      const canvas = document.getElementById("plot") as HTMLCanvasElement;
+      const scale = canvas.width / canvas.clientWidth;
+      const a = d.plotArea;
+      const img = canvas.getContext("2d")!.getImageData(Math.round(a.left * scale), Math.round(a.top * scale), Math.round(a.width * scale), Math.round((a.height - 4) * scale));
+      let rx = 0;
+      for (let i = 0; i < img.data.length; i += 4) {
+        const [r, g, b] = [img.data[i], img.data[i + 1], img.data[i + 2]];
+        if (Math.abs(r - 0x1f) < 24 && Math.abs(g - 0x77) < 24 && Math.abs(b - 0xb4) < 24) rx++;
+      }
+      return rx;
+    });
+    expect(plotted).toBeGreaterThan(20);
+
     const shot = process.env.VMDEV_SCREENSHOT || join(mkdtempSync(join(tmpdir(), "vmdev-demo-")), "demo-page.png");
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`demo page screenshot: ${shot}`);
