@@ -10,6 +10,8 @@
 //   backend=switch:NAME   a VirtualSwitch inside wasm shared by every device of
 //                         this machine with the same NAME
 //   backend=loopback      the device receives what it sends
+//   backend=relay:ws://HOST:PORT/   a WebSocket Ethernet relay (v86's relay_url protocol)
+//   backend=vde:SOCKET    a VDE switch through a vde_plug child (src/net/backends/)
 //
 // For migration it is a MigratableDevice: quiesce before saveState, announce
 // after resume, and framesLost() — frames this device or its host link dropped.
@@ -23,16 +25,19 @@ import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../.
 import { defaultMac } from "../../net/default-mac.js";
 import type { MigratableDevice } from "../../device.js";
 import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
+import { EXTERNAL_BACKEND_FORMS, parseExternalBackend, type ExternalBackendSpec } from "../../net/backends/spec.js";
+import { openMachineBackend } from "../../net/backends/machine.js";
+import type { NetworkBackend } from "../../net/backends/port.js";
 
 /** Where a machine NIC's frames go (the `backend` key). */
-export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string };
+export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string } | ExternalBackendSpec;
 
 /** Parse a `backend` value; null if it is not one. */
 export function parseNetBackend(v: string): NetBackend | null {
   if (v === "host") return { kind: "host" };
   if (v === "loopback") return { kind: "loopback" };
   const name = switchBackendName(v);
-  return name !== null ? { kind: "switch", name } : null;
+  return name !== null ? { kind: "switch", name } : parseExternalBackend(v);
 }
 
 /** A virtio-net PCI function in a Machine. */
@@ -44,6 +49,8 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Frames dropped outside the device (a host link's overflow), added by whoever carries the frames. */
   private linkLost = 0;
   private dropBase: number;
+  /** The relay or VDE backend carrying this NIC's frames (backend=relay:/vde:), else null. */
+  network: NetworkBackend | null = null;
 
   constructor(readonly nic: VirtioNet, readonly backend: NetBackend) {
     this.kind = nic.kind;
@@ -81,11 +88,17 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Count `n` frames a host link carrying this NIC's traffic dropped. */
   noteLinkLoss(n: number): void { this.linkLost += n; }
 
-  /** Remove the NIC (its wasm handle and memory go back to the VM); a switch of this machine goes with its last port. */
-  destroy(): void {
-    if (this.nic.destroyed) return;
+  /**
+   * Remove the NIC (its wasm handle and memory go back to the VM); a switch of
+   * this machine goes with its last port, a relay or VDE backend is closed
+   * (resolves once its vde_plug has exited).
+   */
+  destroy(): Promise<void> {
+    if (this.nic.destroyed) return Promise.resolve();
+    const closed = this.network?.close() ?? Promise.resolve();
     this.nic.destroy();
     if (this.backend.kind === "switch") releaseNamedSwitch(this.nic.core, this.backend.name);
+    return closed;
   }
 }
 
@@ -118,8 +131,8 @@ export const virtioNetFactory: DeviceFactory = {
     { pattern: "queue_size", validate: isPow2, default: "256", description: "largest virtqueue size offered" },
     { pattern: "backlog", validate: validators.int(1, VirtioNetDefs.MAX_BACKLOG), default: "256", description: "frames held while the guest has no receive buffers (then dropped and counted)" },
     {
-      pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
-      description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
+      pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback, switch:NAME, ${EXTERNAL_BACKEND_FORMS}, got '${v}'`), default: "host",
+      description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs), relay:ws://HOST:PORT/ (a WebSocket Ethernet relay), vde:SOCKET (a VDE switch)",
     },
   ],
   positional: ["backend"],
@@ -135,7 +148,10 @@ export const virtioNetFactory: DeviceFactory = {
       nic.destroy();
       throw err;
     }
-    return new MachineVirtioNet(nic, backend);
+    const dev = new MachineVirtioNet(nic, backend);
+    // Largest frame: the MTU offered, the Ethernet header and one 802.1Q tag.
+    try { dev.network = openMachineBackend(ctx, nic, o.backend ?? "host", { maxFrameBytes: nicParams(o).mtu + 18, onLoss: (n) => dev.noteLinkLoss(n) }); } catch (err) { nic.destroy(); throw err; }
+    return dev;
   },
   memoryBytes: (options, core) => VirtioNet.memoryBytes(core, nicParams(options)),
   memoryKey: "backlog",
