@@ -146,8 +146,9 @@ export class RelayBackend implements NetworkBackend {
     const s = this.socket;
     this.socket = null;
     if (s) {
-      s.onopen = s.onmessage = s.onerror = null;
-      s.onclose = null;
+      s.onopen = s.onmessage = s.onclose = null;
+      // Closed while connecting, `ws` emits an error after this call: without a listener it would be thrown.
+      s.onerror = () => {};
       try { s.close(1000, "closed"); } catch { /* closing a socket that never opened */ }
     }
     this.port.close();

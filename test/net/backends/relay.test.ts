@@ -4,6 +4,7 @@
 // messages, a message past the library's bound, closing on us, a flood
 // while the VM is held — is counted and survived.
 import { afterEach, describe, expect, it } from "vitest";
+import { createServer, type Socket } from "node:net";
 import { RelayBackend } from "../../../src/net/backends/relay.js";
 import { NODE_WEBSOCKET } from "../../../src/net/backends/node.js";
 import type { FrameEndpoint } from "../../../src/net/host-link.js";
@@ -179,6 +180,33 @@ describe("relay backend", () => {
     await until(() => pa.got.length >= 1, "the frame after the text");
     expect(pa.got.length).toBe(1);
     expect(a.counters()).toMatchObject({ rxText: 1, rxInvalid: 1 });
+  });
+
+  it("regression_close_while_connecting: closing before the handshake ends raises nothing (ws's late error event had no listener and was thrown)", async () => {
+    // A server that accepts the TCP connection and never answers the WebSocket handshake.
+    const held: Socket[] = [];
+    const srv = createServer((c) => held.push(c)).listen(0, "127.0.0.1");
+    await new Promise((r) => srv.once("listening", r));
+    open.push({ close: () => new Promise<void>((r) => { for (const c of held) c.destroy(); srv.close(() => r()); }) });
+    const port = (srv.address() as { port: number }).port;
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const p = new Port();
+      const b = RelayBackend.connect(p, `ws://127.0.0.1:${port}/`, { WebSocket: NODE_WEBSOCKET });
+      await until(() => held.length === 1, "the TCP connection");
+      expect(b.state).toBe("connecting");
+      await b.close();
+      // ws emits its error on a later tick.
+      await new Promise((r) => setTimeout(r, 0));
+      await new Promise((r) => setImmediate(r));
+      expect(uncaught).toEqual([]);
+      expect(b.state).toBe("closed");
+      expect(p.onTransmit).toBeNull();
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
   });
 
   it("refuses what is not a ws:// or wss:// URL, and works without a WebSocket class only where there is a global one", () => {
