@@ -22,6 +22,9 @@ export const DEFAULT_MAX_FRAME_BYTES = 1518;
 /** The largest `maxFrameBytes` a backend takes (VDE's stream length prefix is 16 bits). */
 export const MAX_FRAME_LIMIT = 65535;
 
+/** Wait before signing again after the lock refused a lease. */
+const SIGN_RETRY_MS = 50;
+
 /** A backend's link to the outside. */
 export type BackendState = "connecting" | "up" | "down" | "closed";
 
@@ -138,11 +141,11 @@ export class BackendPort {
     this.lease = null;
   }
 
-  private schedulePump(): void {
+  private schedulePump(ms = 0): void {
     if (this.pumpQueued) return;
     this.pumpQueued = true;
     // Never inside the NIC's own call stack, and one pump per burst of messages.
-    setTimeout(() => { this.pumpQueued = false; void this.pumpUnderLease(); }, 0);
+    setTimeout(() => { this.pumpQueued = false; void this.pumpUnderLease(); }, ms);
   }
 
   private async pumpUnderLease(): Promise<void> {
@@ -155,7 +158,8 @@ export class BackendPort {
       // A writer holding the VM makes this wait; frames wait on the link meanwhile.
       const r = await lock.signLease(() => true, { timeoutMs: 1000 }).catch(() => ({ status: "error" as const }));
       this.signing = false;
-      if (r.status !== "ok") { if (!this.closed && this.link.pendingFrames > 0) this.schedulePump(); return; }
+      // Refused (timed out behind a writer, the lock destroyed): try again later, not in a tight loop.
+      if (r.status !== "ok") { if (!this.closed && this.link.pendingFrames > 0) this.schedulePump(SIGN_RETRY_MS); return; }
       if (this.closed) { r.lease.break(); return; }
       this.lease = r.lease.watch();
     }
