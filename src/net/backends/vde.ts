@@ -86,7 +86,8 @@ export class VdeBackend implements NetworkBackend {
         if (!this.closing) { this.exits++; this.port.setState("down"); }
         resolve();
       };
-      child.once("error", (err) => { spawnError = err.message; if (child.pid === undefined) done(null, null); });
+      // Every error is listened to: an unheard one would be thrown out of the process.
+      child.on("error", (err) => { spawnError ??= err.message; if (child.pid === undefined) done(null, null); });
       child.once("close", (code, signal) => done(code, signal));
     });
     child.once("spawn", () => { if (!this.closing && !this.exitInfo) this.port.setState("up"); });
@@ -95,7 +96,7 @@ export class VdeBackend implements NetworkBackend {
     });
     child.stderr.on("data", (chunk: Buffer) => { this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL); });
     // A write to a child that died fails with EPIPE; the exit is reported by "close".
-    child.stdin.on("error", () => {});
+    for (const s of [child.stdin, child.stdout, child.stderr]) s.on("error", () => {});
   }
 
   /**
