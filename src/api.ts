@@ -43,6 +43,15 @@ export { e1000Exclusive } from "./devices/e1000/exclusive.js";
 export { ne2kExclusive } from "./devices/ne2k/exclusive.js";
 export { Responder, parseIpv4, internetChecksum, type ResponderOptions, type ResponderCounters } from "./net/responder.js";
 export { HostLink, linkResponder, type FrameEndpoint, type FramePeer, type HostLinkCounters, type HostLinkOptions } from "./net/host-link.js";
+export {
+  RelayBackend, relayUrl, type RelayOptions, type RelayCounters, type RelaySocket, type RelaySocketConstructor,
+} from "./net/backends/relay.js";
+export {
+  MIN_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_LIMIT,
+  type NetworkBackend, type BackendState, type BackendCounters, type BackendPortOptions,
+} from "./net/backends/port.js";
+export { FrameStreamReader, encodeStreamFrame, STREAM_HEADER_BYTES, STREAM_MAX_FRAME } from "./net/backends/frame-stream.js";
+export { parseExternalBackend, type ExternalBackendSpec } from "./net/backends/spec.js";
 export { PcapWriter, LINKTYPE_ETHERNET, PCAP_MAGIC_US, PCAP_MAGIC_NS, type PcapOptions, type PcapSink, type PcapCounters, type PcapPrecision } from "./net/pcap.js";
 export {
   V86PciAdapter, linkV86NetworkBus, saveV86Machine, restoreV86Machine, decodeMachine,

@@ -61,10 +61,10 @@ describe("Machine NICs on a named switch", () => {
     } finally { await m.destroy(); }
   });
 
-  it("backend is checked for every model: e1000 takes host or switch:NAME, NE2000 also loopback", async () => {
+  it("backend is checked for every model: e1000 takes host, switch:NAME, relay: or vde:, NE2000 also loopback", async () => {
     await expect(Machine.create(cfg(["memory.size=16M", "pci.0.4.0.device=e1000", "pci.0.4.0.backend=loopback"]), { module: debugWasm(), variant: "debug" }))
-      .rejects.toThrow(/want host or switch:NAME/);
+      .rejects.toThrow(/want host, switch:NAME, relay:ws:\/\/HOST:PORT\/ or vde:SOCKET/);
     await expect(Machine.create(cfg(["memory.size=16M", "pci.0.4.0.device=ne2k", "pci.0.4.0.backend=switch:"]), { module: debugWasm(), variant: "debug" }))
-      .rejects.toThrow(/want host, loopback or switch:NAME/);
+      .rejects.toThrow(/want host, loopback, switch:NAME, relay:ws:\/\/HOST:PORT\/ or vde:SOCKET/);
   });
 });

@@ -3,7 +3,9 @@
 // goes through the machine's InterruptRouter; the moderation timers keep
 // guest time on the machine's clock, so they survive migration. Frames go to
 // the host port (`nic.onTransmit` / `nic.receive`), or with backend=switch:NAME
-// into the in-wasm switch this machine's NICs naming NAME share.
+// into the in-wasm switch this machine's NICs naming NAME share, with
+// backend=relay:ws://HOST:PORT/ onto a WebSocket Ethernet relay, with
+// backend=vde:SOCKET onto a VDE switch (src/net/backends/).
 //
 // Keys: mac, backlog (frames), backlog_bytes, link (up/down at power-on), backend.
 //
@@ -19,6 +21,9 @@ import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 import { E1000 } from "./device.js";
 import { E1K_MAX_BACKLOG_BYTES, E1K_MIN_BACKLOG_BYTES } from "./defs.js";
 import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../../net/named-switches.js";
+import { EXTERNAL_BACKEND_FORMS, parseExternalBackend } from "../../net/backends/spec.js";
+import { openMachineBackend } from "../../net/backends/machine.js";
+import type { NetworkBackend } from "../../net/backends/port.js";
 
 /** An 82540EM PCI function in a Machine. */
 export class MachineE1000 implements MachineDevice, MigratableDevice {
@@ -26,6 +31,9 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
   readonly name: string;
   readonly pci: PciFunction;
   private readonly dropBase: number;
+  private linkLost = 0;
+  /** The relay or VDE backend carrying this NIC's frames (backend=relay:/vde:), else null. */
+  network: NetworkBackend | null = null;
 
   constructor(readonly nic: E1000, readonly switchName: string | null = null) {
     this.kind = nic.kind;
@@ -42,13 +50,17 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
   resume(): void { this.nic.resume(); }
   /** After a migration's resume: look at both rings once (a restored device has seen no doorbell yet). */
   announce(): void { this.nic.resume(); }
-  /** Frames the device dropped since it was created (full backlog, or longer than the driver's whole ring). */
-  framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase; }
-  /** Remove the NIC; a switch of this machine goes with its last port. */
-  destroy(): void {
-    if (this.nic.destroyed) return;
+  /** Frames lost since it was created: dropped by the device (full backlog, or longer than the driver's whole ring), plus what its host link reported (`noteLinkLoss`). */
+  framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase + this.linkLost; }
+  /** Count `n` frames a host link carrying this NIC's traffic dropped. */
+  noteLinkLoss(n: number): void { this.linkLost += n; }
+  /** Remove the NIC; a switch of this machine goes with its last port, a relay or VDE backend is closed (resolves once its vde_plug has exited). */
+  destroy(): Promise<void> {
+    if (this.nic.destroyed) return Promise.resolve();
+    const closed = this.network?.close() ?? Promise.resolve();
     this.nic.destroy();
     if (this.switchName !== null) releaseNamedSwitch(this.nic.core, this.switchName);
+    return closed;
   }
 }
 
@@ -71,8 +83,8 @@ export const e1000Factory: DeviceFactory = {
     },
     { pattern: "link", validate: validators.bool(), default: "true", description: "cable plugged at power-on" },
     {
-      pattern: "backend", validate: (v) => (v === "host" || switchBackendName(v) !== null ? null : `want host or switch:NAME, got '${v}'`), default: "host",
-      description: "where frames go: host (nic.onTransmit / nic.receive) or switch:NAME (an in-wasm switch shared by this machine's NICs)",
+      pattern: "backend", validate: (v) => (v === "host" || switchBackendName(v) !== null || parseExternalBackend(v) ? null : `want host, switch:NAME, ${EXTERNAL_BACKEND_FORMS}, got '${v}'`), default: "host",
+      description: "where frames go: host (nic.onTransmit / nic.receive), switch:NAME (an in-wasm switch shared by this machine's NICs), relay:ws://HOST:PORT/ (a WebSocket Ethernet relay), vde:SOCKET (a VDE switch)",
     },
   ],
   positional: ["backend"],
@@ -85,7 +97,9 @@ export const e1000Factory: DeviceFactory = {
       // The machine never sees this NIC if it cannot join, so nothing else would destroy it.
       try { attachToNamedSwitch(ctx.core, sw, nic); } catch (err) { nic.destroy(); throw err; }
     }
-    return new MachineE1000(nic, sw);
+    const dev = new MachineE1000(nic, sw);
+    try { dev.network = openMachineBackend(ctx, nic, o.backend ?? "host", { onLoss: (n) => dev.noteLinkLoss(n) }); } catch (err) { nic.destroy(); throw err; }
+    return dev;
   },
   memoryBytes: (options, core) => E1000.memoryBytes(core, params(options)) + (switchBackendName(options.backend ?? "host") !== null ? Number(core.exports.nsw_memory_bytes()) : 0),
   memoryKey: "backlog_bytes",

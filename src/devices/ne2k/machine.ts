@@ -7,6 +7,8 @@
 //   backend=host     (default) frames go to `nic.onTransmit` / come from `nic.receive`
 //   backend=loopback the device receives what it sends
 //   backend=switch:NAME  a port of the in-wasm switch this machine's NICs naming NAME share
+//   backend=relay:ws://HOST:PORT/  a WebSocket Ethernet relay (v86's relay_url protocol)
+//   backend=vde:SOCKET   a VDE switch through a vde_plug child (src/net/backends/)
 //
 // For migration it is a MigratableDevice: its state is all registers, the
 // card's RAM and the frames it holds (nothing in guest RAM), so no quiesce is
@@ -20,8 +22,11 @@ import { defaultMac } from "../../net/default-mac.js";
 import { Ne2k } from "./device.js";
 import { NE2K_DEFS } from "./defs.js";
 import { attachToNamedSwitch, releaseNamedSwitch, switchBackendName } from "../../net/named-switches.js";
+import { EXTERNAL_BACKEND_FORMS, parseExternalBackend } from "../../net/backends/spec.js";
+import { openMachineBackend } from "../../net/backends/machine.js";
+import type { NetworkBackend } from "../../net/backends/port.js";
 
-/** "host", "loopback" or "switch:NAME". */
+/** "host", "loopback", "switch:NAME", "relay:URL" or "vde:SOCKET". */
 export type Ne2kBackend = string;
 
 /** An NE2000 PCI function in a Machine. */
@@ -31,6 +36,8 @@ export class MachineNe2k implements MachineDevice, MigratableDevice {
   readonly pci: PciFunction;
   private linkLost = 0;
   private readonly dropBase: number;
+  /** The relay or VDE backend carrying this NIC's frames (backend=relay:/vde:), else null. */
+  network: NetworkBackend | null = null;
 
   constructor(readonly nic: Ne2k, readonly backend: Ne2kBackend) {
     this.kind = nic.kind;
@@ -46,12 +53,14 @@ export class MachineNe2k implements MachineDevice, MigratableDevice {
   /** Frames lost at this NIC since it was created: dropped beyond its backlog, plus what its host link reported (`noteLinkLoss`). */
   framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase + this.linkLost; }
   noteLinkLoss(n: number): void { this.linkLost += n; }
-  /** Remove the NIC; a switch of this machine goes with its last port. */
-  destroy(): void {
-    if (this.nic.destroyed) return;
+  /** Remove the NIC; a switch of this machine goes with its last port, a relay or VDE backend is closed (resolves once its vde_plug has exited). */
+  destroy(): Promise<void> {
+    if (this.nic.destroyed) return Promise.resolve();
+    const closed = this.network?.close() ?? Promise.resolve();
     this.nic.destroy();
     const sw = switchBackendName(this.backend);
     if (sw !== null) releaseNamedSwitch(this.nic.core, sw);
+    return closed;
   }
 }
 
@@ -65,8 +74,8 @@ export const ne2kFactory: DeviceFactory = {
     { pattern: "mac", validate: isUnicastMac, description: "MAC address in the station-address PROM (default: 52:54:00 and a hash of the PCI address)" },
     { pattern: "backlog", validate: validators.int(1, NE2K_DEFS.MAX_BACKLOG), default: String(NE2K_DEFS.DEFAULT_BACKLOG), description: "frames held while the receive ring is full (then lost: ISR.OVW, counted)" },
     {
-      pattern: "backend", validate: (v) => (v === "host" || v === "loopback" || switchBackendName(v) !== null ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
-      description: "where frames go: host (nic.onTransmit / nic.receive), loopback, or switch:NAME (an in-wasm switch shared by this machine's NICs)",
+      pattern: "backend", validate: (v) => (v === "host" || v === "loopback" || switchBackendName(v) !== null || parseExternalBackend(v) ? null : `want host, loopback, switch:NAME, ${EXTERNAL_BACKEND_FORMS}, got '${v}'`), default: "host",
+      description: "where frames go: host (nic.onTransmit / nic.receive), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs), relay:ws://HOST:PORT/ (a WebSocket Ethernet relay), vde:SOCKET (a VDE switch)",
     },
   ],
   positional: ["backend"],
@@ -79,7 +88,9 @@ export const ne2kFactory: DeviceFactory = {
       // The machine never sees this NIC if it cannot join, so nothing else would destroy it.
       try { attachToNamedSwitch(ctx.core, sw, nic); } catch (err) { nic.destroy(); throw err; }
     }
-    return new MachineNe2k(nic, backend);
+    const dev = new MachineNe2k(nic, backend);
+    try { dev.network = openMachineBackend(ctx, nic, backend, { onLoss: (n) => dev.noteLinkLoss(n) }); } catch (err) { nic.destroy(); throw err; }
+    return dev;
   },
   memoryBytes: (options, core) => Ne2k.memoryBytes(core, Number(options.backlog ?? NE2K_DEFS.DEFAULT_BACKLOG)) + (switchBackendName(options.backend ?? "host") !== null ? Number(core.exports.nsw_memory_bytes()) : 0),
   memoryKey: "backlog",

@@ -10,6 +10,8 @@
 //   backend=switch:NAME   a VirtualSwitch inside wasm shared by every device of
 //                         this machine with the same NAME
 //   backend=loopback      the device receives what it sends
+//   backend=relay:ws://HOST:PORT/   a WebSocket Ethernet relay (v86's relay_url protocol)
+//   backend=vde:SOCKET    a VDE switch through a vde_plug child (src/net/backends/)
 //
 // With backend=host, `ring_port=copy|ring` (and `ring_slots`) binds the NIC to
 // a netmap ring pair (machine-ring-port.ts) that a backend on any thread
@@ -31,16 +33,19 @@ import type { DeviceFactory, MachineDevice } from "../../machine/registry.js";
 import { MachineRingPort } from "./machine-ring-port.js";
 import { Exclusive } from "../../net/exclusive.js";
 import { virtioNetExclusive } from "./exclusive.js";
+import { EXTERNAL_BACKEND_FORMS, parseExternalBackend, type ExternalBackendSpec } from "../../net/backends/spec.js";
+import { openMachineBackend } from "../../net/backends/machine.js";
+import type { NetworkBackend } from "../../net/backends/port.js";
 
 /** Where a machine NIC's frames go (the `backend` key). */
-export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string };
+export type NetBackend = { kind: "host" } | { kind: "loopback" } | { kind: "switch"; name: string } | ExternalBackendSpec;
 
 /** Parse a `backend` value; null if it is not one. */
 export function parseNetBackend(v: string): NetBackend | null {
   if (v === "host") return { kind: "host" };
   if (v === "loopback") return { kind: "loopback" };
   const name = switchBackendName(v);
-  return name !== null ? { kind: "switch", name } : null;
+  return name !== null ? { kind: "switch", name } : parseExternalBackend(v);
 }
 
 /** A virtio-net PCI function in a Machine. */
@@ -52,6 +57,8 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Frames dropped outside the device (a host link's overflow), added by whoever carries the frames. */
   private linkLost = 0;
   private dropBase: number;
+  /** The relay or VDE backend carrying this NIC's frames (backend=relay:/vde:), else null. */
+  network: NetworkBackend | null = null;
 
   /** The ring pair the NIC's backend port runs on (`ring_port=copy|ring`), or null. */
   ringPort: MachineRingPort | null = null;
@@ -99,14 +106,20 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
    */
   get exclusive(): Exclusive { return (this.serializer ??= new Exclusive(virtioNetExclusive(this.nic))); }
 
-  /** Remove the NIC (its wasm handle and memory go back to the VM); a switch of this machine goes with its last port, a ring port with the NIC. */
-  destroy(): void {
-    if (this.nic.destroyed) return;
+  /**
+   * Remove the NIC (its wasm handle and memory go back to the VM); a switch of
+   * this machine goes with its last port, a ring port with the NIC, a relay or
+   * VDE backend is closed (resolves once its vde_plug has exited).
+   */
+  destroy(): Promise<void> {
+    if (this.nic.destroyed) return Promise.resolve();
+    const closed = this.network?.close() ?? Promise.resolve();
     this.nic.destroy();
     if (this.backend.kind === "switch") releaseNamedSwitch(this.nic.core, this.backend.name);
     const rp = this.ringPort;
     this.ringPort = null;
     rp?.destroy();
+    return closed;
   }
 }
 
@@ -146,8 +159,8 @@ export const virtioNetFactory: DeviceFactory = {
     { pattern: "queue_size", validate: isPow2, default: "256", description: "largest virtqueue size offered" },
     { pattern: "backlog", validate: validators.int(1, VirtioNetDefs.MAX_BACKLOG), default: "256", description: "frames held while the guest has no receive buffers (then dropped and counted)" },
     {
-      pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback or switch:NAME, got '${v}'`), default: "host",
-      description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs)",
+      pattern: "backend", validate: (v) => (parseNetBackend(v) ? null : `want host, loopback, switch:NAME, ${EXTERNAL_BACKEND_FORMS}, got '${v}'`), default: "host",
+      description: "where frames go: host (the host port: a HostLink, startNetTraffic), loopback, switch:NAME (an in-wasm switch shared by this machine's NICs), relay:ws://HOST:PORT/ (a WebSocket Ethernet relay), vde:SOCKET (a VDE switch)",
     },
     {
       pattern: "ring_port", validate: validators.oneOf("off", "copy", "ring"), default: "off",
@@ -170,9 +183,11 @@ export const virtioNetFactory: DeviceFactory = {
       if (ring) dev.ringPort = MachineRingPort.create(nic, ring, ring.mode, () => dev.exclusive);
     } catch (err) {
       // The machine never sees this NIC, so nothing else would destroy it.
-      dev.destroy();
+      void dev.destroy();
       throw err;
     }
+    // Largest frame: the MTU offered, the Ethernet header and one 802.1Q tag.
+    try { dev.network = openMachineBackend(ctx, nic, o.backend ?? "host", { maxFrameBytes: nicParams(o).mtu + 18, onLoss: (n) => dev.noteLinkLoss(n) }); } catch (err) { void dev.destroy(); throw err; }
     return dev;
   },
   memoryBytes: (options, core) => {
