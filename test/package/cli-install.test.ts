@@ -31,7 +31,7 @@ describe("the packed tarball", () => {
     expect(license).toMatch(/^BSD 2-Clause License/);
     expect(license).toContain("The vmdev authors");
     for (const k of ["repository", "homepage", "bugs", "keywords", "author"]) expect(pkg, k).toHaveProperty(k);
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(["@assemblyscript/loader", "xxhash-wasm"]);
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(["@assemblyscript/loader", "ws", "xxhash-wasm"]);
     expect(pkg.devDependencies).toHaveProperty("commander");
     expect(pkg.devDependencies).toHaveProperty("cli-progress");
     expect(pkg.peerDependenciesMeta.v86.optional).toBe(true);
