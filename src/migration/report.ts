@@ -106,7 +106,7 @@ export function reportPlots(r: MigrationReport): { pages: string; dirty: string;
 export function htmlReport(r: MigrationReport, notes: string[] = []): string {
   const p = reportPlots(r);
   return `<!doctype html><html><head><meta charset="utf-8"><title>vmdev migration report</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}pre{background:#f4f4f4;padding:1em}svg{display:block;margin:1em 0}</style></head><body>
+<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}svg{display:block;margin:1em 0}</style></head><body>
 <h1>vmdev live migration</h1>
 <pre>${esc(summaryLines(r, notes).join("\n"))}</pre>
 ${p.pages}${p.dirty}${p.throughput}${p.downtime}
