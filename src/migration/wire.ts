@@ -6,7 +6,7 @@
 import { MigrationDefs } from "../generated/constants.js";
 
 /** Protocol version carried in every frame header and in HELLO. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** "VMMG" little-endian. */
 export const FRAME_MAGIC = 0x474d4d56;
 /** Bytes of a frame header (frames.ts). */
