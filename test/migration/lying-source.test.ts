@@ -124,10 +124,9 @@ describe("a lying source", () => {
   });
 
   /** An honest stream of RAM_PAGES random pages in deferred mode, up to the destination's RESUMED. */
-  async function deferredUpToResumed() {
-    const l = await liar();
-    const { peer, abiVersion } = l;
-    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: DEFERRED, layout: await layout(RAM_PAGES) }));
+  /** HELLO with `flags`, round 0 with every page random, an empty final round; returns the digest of what was sent. */
+  async function honestRounds(peer: WirePeer, abiVersion: number, flags: number): Promise<bigint> {
+    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags, layout: await layout(RAM_PAGES) }));
     await peer.expect(Msg.HELLO_ACK);
     const all: Array<[number, Uint8Array]> = Array.from({ length: RAM_PAGES }, (_, p) => [p, randomPage(p)]);
     await peer.send(Msg.ROUND, round(0));
@@ -136,7 +135,13 @@ describe("a lying source", () => {
     await peer.expect(Msg.ROUND_ACK);
     await peer.send(Msg.ROUND, round(1, true));
     await peer.send(Msg.ROUND_END, roundEnd(1, 0));
-    await peer.send(Msg.DIGEST, digest(peer.digestOf(all.map(([, b]) => peer.pageHash(b))), 2, 0, 2));
+    return peer.digestOf(all.map(([, b]) => peer.pageHash(b)));
+  }
+
+  async function deferredUpToResumed() {
+    const l = await liar();
+    const { peer, abiVersion } = l;
+    await peer.send(Msg.DIGEST, digest(await honestRounds(peer, abiVersion, DEFERRED), 2, 0, 2));
     expect(readVerdict((await peer.expect(Msg.VERDICT)).payload).accept).toBe(true);
     await peer.send(Msg.CONFIRM);
     await peer.expect(Msg.RESUMED);
@@ -178,16 +183,7 @@ describe("a lying source", () => {
 
   it("a DIGEST whose verify mode contradicts HELLO is a protocol error", async () => {
     const { peer, result, abiVersion } = await liar();
-    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: FULL, layout: await layout(RAM_PAGES) }));
-    await peer.expect(Msg.HELLO_ACK);
-    const all: Array<[number, Uint8Array]> = Array.from({ length: RAM_PAGES }, (_, p) => [p, randomPage(p)]);
-    await peer.send(Msg.ROUND, round(0));
-    await peer.send(Msg.PAGES, pagesPayload(peer, 0, all));
-    await peer.send(Msg.ROUND_END, roundEnd(0, RAM_PAGES));
-    await peer.expect(Msg.ROUND_ACK);
-    await peer.send(Msg.ROUND, round(1, true));
-    await peer.send(Msg.ROUND_END, roundEnd(1, 0));
-    await peer.send(Msg.DIGEST, digest(peer.digestOf(all.map(([, b]) => peer.pageHash(b))), 2, 0, 0));
+    await peer.send(Msg.DIGEST, digest(await honestRounds(peer, abiVersion, FULL), 2, 0, 0));
     const res = await result;
     expect(res.resumed).toBe(false);
     expect(res).toMatchObject({ errorName: "ProtocolError", error: "DIGEST: verify mode 0, HELLO announced full" });
