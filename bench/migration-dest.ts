@@ -6,4 +6,4 @@ import { runDestinationRole } from "../src/migration/roles.js";
 const module = await loadModule("release");
 const res = await runDestinationRole({ module, variant: "release", port: 0, runAfterMs: 0,
   onListening: (p) => console.log(`listening 127.0.0.1:${p}`) });
-console.log(JSON.stringify({ ok: res.ok, resumed: res.resumed, error: res.error ?? null, digest: res.digest ?? null }));
+console.log(JSON.stringify({ ok: res.ok, resumed: res.resumed, error: res.error ?? null, digest: res.digest ?? null, memoryVerified: res.memoryVerified }));

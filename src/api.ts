@@ -12,10 +12,10 @@ export { buildAcpiTables, BOOT_ARCH, FADT_FLAGS, type AcpiOptions, type AcpiTabl
 export { INTI, type MadtIoApic, type MadtOverride, type AcpiOem } from "./platform/acpi/tables.js";
 export { buildSmbiosTables, MAX_DIMM_BYTES, type SmbiosOptions, type SmbiosTables, type SmbiosProcessors, type SmbiosRange, type SmbiosBios, type SmbiosSystem } from "./platform/smbios/smbios.js";
 export {
-  DeviceKind, HostKind, readEnvelopeHeader, sealEnvelope, openEnvelope, encodeFields, decodeFields, STATE_HEADER_SIZE,
-  type EnvelopeHeader, type EnvelopeField, type EnvelopeSeal, type OpenedEnvelope,
+  DeviceKind, HostKind, readEnvelopeHeader, sealEnvelope, openEnvelope, envelopeCodec, encodeFields, decodeFields, STATE_HEADER_SIZE,
+  type EnvelopeHeader, type EnvelopeField, type EnvelopeSeal, type OpenedEnvelope, type EnvelopeCodec,
 } from "./state.js";
-export type { DeviceModel, MsiMessage, InterruptSink } from "./device.js";
+export type { DeviceModel, MigratableDevice, MsiMessage, InterruptSink } from "./device.js";
 export type { PciFunction, BarInfo, BarKind, RegisterSpan } from "./pci.js";
 export { ManualClock, type GuestClock } from "./clock.js";
 export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";

@@ -24,6 +24,11 @@ export const DeviceKind = camelTable(CoreDefs.DeviceKind);
 export const HostKind = {
   /** A v86 machine (src/adapters/v86/machine-state.ts). */
   v86Machine: 0x1_0001,
+  /**
+   * The first kind for devices an embedder brings (a MigratableDevice of its
+   * own, docs/migrate-your-device.md): pick kinds from here up.
+   */
+  userFirst: 0x2_0000,
 } as const;
 
 export interface EnvelopeHeader {
@@ -121,7 +126,10 @@ export function decodeFields(payload: Uint8Array): EnvelopeField[] | number {
 
 /** Seal `fields` in an envelope (the layout of assembly/core/state.ts envBegin … envFinish). */
 export async function sealEnvelope(seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Promise<Uint8Array> {
-  const hash = await xxh64();
+  return sealWith(await xxh64(), seal, fields);
+}
+
+function sealWith(hash: (data: Uint8Array) => bigint, seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Uint8Array {
   const payload = encodeFields(fields);
   const out = new Uint8Array(STATE_HEADER_SIZE + payload.length);
   const dv = new DataView(out.buffer);
@@ -151,7 +159,30 @@ export interface OpenedEnvelope { header: EnvelopeHeader; fields: EnvelopeField[
  */
 export async function openEnvelope(blob: Uint8Array, kind: number): Promise<OpenedEnvelope | number> {
   if (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
+  return openWith(await xxh64(), blob, kind);
+}
+
+/**
+ * sealEnvelope and openEnvelope without the await, for code that must be
+ * synchronous (a MigratableDevice's saveState and restoreState): await the
+ * codec once, then seal and open with it. Same format, same checks.
+ */
+export interface EnvelopeCodec {
+  seal(seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Uint8Array;
+  /** Validate an untrusted blob of `kind` (as openEnvelope); a Status when a check fails, never throws. */
+  open(blob: Uint8Array, kind: number): OpenedEnvelope | number;
+}
+
+/** The synchronous envelope codec (loads the hash once). */
+export async function envelopeCodec(): Promise<EnvelopeCodec> {
   const hash = await xxh64();
+  return {
+    seal: (seal, fields) => sealWith(hash, seal, fields),
+    open: (blob, kind) => (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE ? Status.ERR_STATE_LENGTH : openWith(hash, blob, kind)),
+  };
+}
+
+function openWith(hash: (data: Uint8Array) => bigint, blob: Uint8Array, kind: number): OpenedEnvelope | number {
   const h = readEnvelopeHeader(blob);
   const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (dv.getUint32(0, true) !== CoreDefs.ENV_MAGIC) return Status.ERR_STATE_MAGIC;

@@ -39,14 +39,15 @@ import { openPcapFile, type PcapFile } from "../net/pcap-file.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
 import { connect, isLoopback, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
-import type { MigrationReport, RoundStats } from "../migration/types.js";
+import type { MigratableDevice, MigrationReport, RoundStats } from "../migration/types.js";
+import { importDeviceModule, makeUserDevices, withDevices, withDestinationDevices, type UserDeviceContext, type UserDeviceModule } from "../migration/user-device.js";
 import { configFromArgs, configWithDefaults } from "./run.js";
 
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
   verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
-  runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; dumpConfig?: boolean;
+  runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; dumpConfig?: boolean; device: string[];
 }
 
 /** `-o migration.<key>=value` keys: the migration's own options (everything else is machine config). */
@@ -178,7 +179,7 @@ export function migrateCommand(): Command {
     .option("--no-auto-converge", "never throttle the vCPUs")
     .option("--no-delta", "no XBZRLE delta encoding of re-sent pages")
     .option("--cache <MiB>", "XBZRLE cache size", "32")
-    .addOption(new Option("--verify <mode>", "full: hash all guest RAM on both sides under the freeze (proves destination memory equals source memory); sent: compare only the hashes of pages as sent and applied (no pass over RAM in the downtime, does not see source writes that escaped dirty tracking)").choices(["full", "sent"]).default("full"))
+    .addOption(new Option("--verify <mode>", "deferred: pages as sent = pages as applied under the freeze, then, once the destination runs, the frozen source hashes all its RAM against what it sent (finds source writes that escaped dirty tracking, after resume; no pass over RAM in the downtime); full: hash all guest RAM on both sides under the freeze (the destination never runs with differing memory; a pass over RAM in the downtime); sent: compare only the hashes of pages as sent and applied (does not see escaped source writes)").choices(["deferred", "full", "sent"]).default("deferred"))
     .option("--in-process", "run the destination in this process (MessageChannel) instead of a child over TCP")
     .option("--traffic", "frames flowing over virtio-net between the VM and a peer VM across the migration (destination in this process; `npm start`)")
     .option("--pcap <file>", "with --traffic: capture the VM NIC's frames to FILE (libpcap, LINKTYPE_ETHERNET; tcpdump -r and Wireshark read it), across the migration")
@@ -190,6 +191,7 @@ export function migrateCommand(): Command {
     .option("--tls-key <file>", "this side's private key (PEM)")
     .option("--tls-ca <file>", "the CA the peer's certificate must chain to (PEM); the source also checks the destination's name")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
+    .option("--device <module>", "migrate a device of your own too: a module exporting createDevice({ role, core }) that returns a MigratableDevice (docs/migrate-your-device.md); loaded on both sides (repeatable)", collect, [])
     .option("--json", "print the summary as JSON on stdout (with schemaVersion)")
     .option("--dump-config", "print the machine's effective config (defaults included) and the migration options, and exit")
     .option("--report <file>", "HTML report with plots", "migration-report.html")
@@ -228,21 +230,69 @@ Exit status 3 when the migration ran but the destination's memory (or the frames
     });
 }
 
+/** One user device's states as the CLI prints them (base64 envelopes): saved on the source, restored and later saved again on the destination. */
+interface UserDeviceRecord { name: string; kind: number; saved?: string; restored?: string; afterRun?: string }
+
+/** The `--device` modules, loaded once, making the devices of either side and recording their states for --json. */
+interface UserDevices {
+  source(core: UserDeviceContext["core"], taken: string[]): Promise<MigratableDevice[]>;
+  destination(core: UserDeviceContext["core"], taken: string[]): Promise<MigratableDevice[]>;
+  /** Destination: record each device's state once the VM has run. */
+  inspect(): void;
+  /** The VMs are going away: reset every device made (it stops whatever it drives). */
+  resetAll(): void;
+  json(): { source: UserDeviceRecord[]; destination: UserDeviceRecord[] };
+}
+
+async function userDevices(opts: Opts): Promise<UserDevices> {
+  const modules: Array<{ specifier: string; module: UserDeviceModule }> = [];
+  for (const specifier of opts.device) modules.push({ specifier, module: await importDeviceModule(specifier).catch((e: Error) => fail(e.message)) });
+  const records = { source: [] as UserDeviceRecord[], destination: [] as UserDeviceRecord[] };
+  const made: MigratableDevice[] = [];
+  const all: MigratableDevice[] = [];
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+  const side = async (role: "source" | "destination", core: UserDeviceContext["core"], taken: string[]) => {
+    const devs = await makeUserDevices(modules, { role, core }, taken).catch((e: Error) => fail(e.message));
+    return devs.map((d) => {
+      const rec: UserDeviceRecord = { name: d.name, kind: d.kind };
+      records[role].push(rec);
+      if (role === "destination") made.push(d);
+      all.push(d);
+      return {
+        ...d,
+        saveState: () => { const blob = d.saveState(); if (role === "source") rec.saved = b64(blob); return blob; },
+        restoreState: (blob: Uint8Array) => { const st = d.restoreState(blob); if (st === 0) rec.restored = b64(blob); return st; },
+      } satisfies MigratableDevice;
+    });
+  };
+  return {
+    source: (core, taken) => side("source", core, taken),
+    destination: (core, taken) => side("destination", core, taken),
+    inspect: () => { made.forEach((d, i) => { try { records.destination[i].afterRun = b64(d.saveState()); } catch { /* reported as missing */ } }); },
+    json: () => records,
+    resetAll: () => { for (const d of all) { try { d.reset(); } catch { /* a device that cannot reset is torn down with its VM */ } } },
+  };
+}
+
 async function destinationRole(opts: Opts, config: ConfigTree): Promise<void> {
   const { host, port } = hostPort(opts.listen!, "--listen", 0);
   const auth = authOf(opts);
   if (!auth && !isLoopback(host)) fail(`refusing to listen on ${host} without authentication (--listen ${opts.listen}): migration carries guest memory; give --psk-file (or --tls-cert, --tls-key, --tls-ca), or listen on 127.0.0.1`);
   const module = await loadModule("release");
+  const user = await userDevices(opts);
   let apics = 0, timersFired = 0;
   const res = await runDestinationRole({
     module, variant: "release", port, host, auth, config, runAfterMs: num(opts.runAfter, "--run-after", 0, 60_000),
+    extraDevices: opts.device.length ? (d) => user.destination(d.core, d.devices.map((x) => x.name)) : undefined,
     onListening: (p, h) => console.log(`listening ${h}:${p}${auth ? ("psk" in auth ? " (TLS-PSK)" : " (TLS, certificates)") : ""}`),
-    inspect: (d) => { const set = lapicSetOf(d.core); apics = set?.bus.cpus ?? 0; timersFired = set?.pump.fired ?? 0; },
+    inspect: (d) => { const set = lapicSetOf(d.core); apics = set?.bus.cpus ?? 0; timersFired = set?.pump.fired ?? 0; user.inspect(); user.resetAll(); },
   });
   const line = { schemaVersion: JSON_SCHEMA_VERSION, role: "destination", ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
-    digest: res.digest ?? null, verdict: res.verdict?.message ?? null, writesAfterResume: res.writesAfterResume, apics, apicTimersFired: timersFired, refused: res.refused };
+    digest: res.digest ?? null, verdict: res.verdict?.message ?? null, memoryVerified: res.memoryVerified, sourceCheck: res.sourceCheck ?? null,
+    writesAfterResume: res.writesAfterResume, apics, apicTimersFired: timersFired, refused: res.refused, userDevices: user.json().destination };
   console.log(JSON.stringify(line));
   if (!res.ok) throw new CliError(`destination: ${res.error}`, res.verdict && !res.verdict.accept ? EXIT.verifyFailed : EXIT.failure);
+  if (res.sourceCheck && res.sourceCheck.changedPages > 0) throw new CliError(`destination: ${res.error}`, EXIT.verifyFailed);
 }
 
 /** Start `vmdev migrate --listen 0` with the same machine config as a child; resolves with its port and a promise of its final JSON line. */
@@ -250,7 +300,8 @@ function startChildDestination(opts: Opts, config: ConfigTree): Promise<{ port: 
   const bin = fileURLToPath(new URL("../../bin/vmdev.js", import.meta.url));
   if (opts.tlsCert !== undefined) fail("default mode runs both sides here: give --tls-* to a --listen destination and a --connect source, each with its own certificate");
   const psk = opts.pskFile !== undefined ? ["--psk-file", opts.pskFile, ...(opts.pskIdentity !== undefined ? ["--psk-identity", opts.pskIdentity] : [])] : [];
-  const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--run-after", opts.runAfter, ...psk, ...configArgs(config)],
+  const devices = opts.device.flatMap((d) => ["--device", d]);
+  const child = spawn(process.execPath, [bin, "migrate", "--listen", "0", "--run-after", opts.runAfter, ...psk, ...devices, ...configArgs(config)],
     { stdio: ["ignore", "pipe", "pipe"] });
   let out = "", err = "";
   child.stderr.on("data", (b) => { err += b; });
@@ -278,12 +329,21 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     autoConverge: opts.autoConverge,
     delta: opts.delta,
     cacheMiB: num(opts.cache, "--cache", 1, 256, true),
-    verify: opts.verify === "full" || opts.verify === "sent" ? opts.verify : fail(`--verify ${opts.verify}: want full or sent`),
+    verify: opts.verify === "full" || opts.verify === "sent" || opts.verify === "deferred" ? opts.verify : fail(`--verify ${opts.verify}: want deferred, full or sent`),
   };
   const log = (s: string) => { if (!opts.json) process.stderr.write(s + "\n"); };
   const module = await loadModule("release");
   const machine = await Machine.create(config, { module, variant: "release" });
-  const src = new MachineSource(machine);
+  let user: UserDevices;
+  let srcDevices: MigratableDevice[];
+  try {
+    user = await userDevices(opts);
+    srcDevices = await user.source(machine.core, machine.stateDevices.map((d) => d.name));
+  } catch (err) {
+    await machine.destroy();
+    throw err;
+  }
+  const src = srcDevices.length ? withDevices(new MachineSource(machine), srcDevices) : new MachineSource(machine);
   const ramBytes = machine.core.guest.size;
   fillRandom(machine.core, Math.floor((ramBytes * fill) / 4096) * 4096, 7);
   const apics = lapicSetOf(machine.core);
@@ -321,7 +381,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     if (opts.inProcess || opts.traffic) {
       const [a, b] = portPair();
       transport = a;
-      const factory = machineDestinationFactory(config, {
+      const machineFactory = machineDestinationFactory(config, {
         module, variant: "release", onCreated: (d) => { inProcessDest = d; },
         // The destination runs the VM now: the traffic's machine end moves to it (its NIC state restored, guest RAM copied).
         onResume: (d) => {
@@ -330,8 +390,9 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
           try { traffic.repoint(d.machine); } catch (e) { trafficError = `repoint: ${(e as Error).message}`; }
         },
       });
+      const factory = opts.device.length ? withDestinationDevices(machineFactory, (d) => user.destination(d.core, d.devices.map((x) => x.name))) : machineFactory;
       destDone = receiveMigration(b, factory)
-        .then((r) => ({ role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null }));
+        .then((r) => ({ userDevices: user.json().destination, role: "destination", ok: r.ok, resumed: r.resumed, error: r.error ?? null, digest: r.digest ?? null, memoryVerified: r.memoryVerified, sourceCheck: r.sourceCheck ?? null }));
       log(opts.traffic
         ? `destination: a frozen Machine in this process (in-process transport, MessageChannel: the traffic's driver model lives here); frames flowing to a peer VM, ${traffic!.stats().received} answered so far`
         : "destination: a frozen Machine in this process (MessageChannel)");
@@ -401,6 +462,8 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     if (nicFigure) notes0.push(`NIC drops counted during the migration: ${nicFigure}`);
   }
   const apicNote = apics ? `${apics.bus.cpus} local APICs moved with the machine (guest clock carried)` : "no local APICs";
+  if (inProcessDest?.resumed) user.inspect();
+  user.resetAll();
   await machine.destroy();
   if (inProcessDest) {
     if (dest) dest.writesAfterResume = inProcessDest.machine.vcpuStats().reduce((a, s) => a + s.writes, 0);
@@ -423,12 +486,14 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   }
   if (opts.json) {
     const pcapJson = pcap ? { file: pcap.path, ...pcap.writer.counters() } : null;
-    console.log(jsonDocument({ ...jsonSummary(report), destination: dest, traffic: trafficJson, pcap: pcapJson }, 1));
+    console.log(jsonDocument({ ...jsonSummary(report), destination: dest, traffic: trafficJson, pcap: pcapJson, userDevices: user.json().source }, 1));
   } else {
     for (const l of summaryLines(report, notes)) console.log(l);
     const frames = final ? `; frames lost: ${final.lost} (${final.sent} sent, ${final.received} received, ${final.duplicated} duplicated)` : "";
-    // The claim only where it was proven (full verify); sent mode says what it checked and what not.
-    if (report.verified) console.log(`destination memory equals source memory: digest ${report.digest} on both sides (full: all guest RAM hashed on both sides)${frames}`);
+    // The claim only where it was proven (full or deferred verify); sent mode says what it checked and what not.
+    if (report.verified && report.verifyMode === "deferred") console.log(`destination memory equals source memory: digest ${report.digest} on both sides, and the frozen source's RAM hashed after resume equals the pages sent (deferred verify)${frames}`);
+    else if (report.verified) console.log(`destination memory equals source memory: digest ${report.digest} on both sides (full: all guest RAM hashed on both sides)${frames}`);
+    else if (report.ok && report.verifyMode !== "sent") console.log(`NOT VERIFIED: ${report.integrityError ?? "the source's check of its memory after resume did not complete"}${frames}`);
     else if (report.ok) console.log(`destination holds every page as the source sent it: digest ${report.digest} (sent-page check; source memory not read again, writes that escaped dirty tracking not checked)${frames}`);
   }
   if (trafficError) throw new CliError(`traffic: ${trafficError}`, EXIT.failure);
@@ -437,4 +502,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
       report.failedPhase === "verify" ? EXIT.verifyFailed : EXIT.failure);
   }
   if (final && (final.lost > 0 || final.duplicated > 0)) throw new CliError(`traffic: ${final.lost} frames lost, ${final.duplicated} duplicated across the migration`, EXIT.verifyFailed);
+  if (report.verifyMode === "deferred" && !report.verified) {
+    throw new CliError(`migration completed but memory is not verified: ${report.integrityError ?? "the source's check after resume did not complete"}; the destination runs, the source stays frozen`, EXIT.verifyFailed);
+  }
 }

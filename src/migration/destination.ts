@@ -14,7 +14,7 @@ import type { IoWindow } from "../io-buffer.js";
 import type { Transport } from "./transport.js";
 import type { DestinationFactory, MigrationDestination, MigratableDevice } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, ROUND_NEVER, Refuse, VERDICT_MAX_PAGES,
+  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, HELLO_DEFERRED_VERIFY, ROUND_FINAL, ROUND_NEVER, Refuse, VERDICT_MAX_PAGES,
   PayloadReader, PayloadWriter, ProtocolError, decodeHello, encodeVerdict, msgName, type Hello, type Verdict,
 } from "./wire.js";
 import { CoreDefs, MigrationDefs } from "../generated/constants.js";
@@ -51,6 +51,19 @@ export interface ReceiveResult {
   destination?: MigrationDestination;
   /** The most bytes this side ever held from the source without having read them as frames (bounded by the receive window). */
   bufferedHighWater: number;
+  /**
+   * Deferred verify: what the source found when, after this side resumed,
+   * it hashed all of its frozen RAM against the pages it sent (CHECKED).
+   * `changedPages` > 0: this side runs with memory that differs from the
+   * source's (a source write escaped dirty tracking), first at `firstPage`.
+   * Absent if the mode is not deferred or the source never said.
+   */
+  sourceCheck?: { changedPages: number; firstPage: number | null };
+  /**
+   * Proven that this side resumed with the source's memory: full verify
+   * (before resuming) or deferred verify (the source's check came back clean).
+   */
+  memoryVerified: boolean;
 }
 
 /**
@@ -62,7 +75,7 @@ export interface ReceiveResult {
 class DestinationSession {
   readonly link: Link;
   readonly idle: number;
-  readonly res: ReceiveResult = { ok: false, resumed: false, phase: "handshake", rounds: 0, pagesApplied: 0, bufferedHighWater: 0 };
+  readonly res: ReceiveResult = { ok: false, resumed: false, phase: "handshake", rounds: 0, pagesApplied: 0, bufferedHighWater: 0, memoryVerified: false };
   readonly ev: NonNullable<ReceiveOptions["onEvent"]>;
   // Set by the handshake.
   hello!: Hello;
@@ -71,6 +84,8 @@ class DestinationSession {
   byName!: Map<string, MigratableDevice>;
   /** HELLO announced full verify. */
   full = false;
+  /** HELLO announced deferred verify: the source checks its RAM after this side resumed (CHECKED). */
+  deferred = false;
   // The stream's position.
   private round = -1;
   private inRound = false;
@@ -199,10 +214,21 @@ class DestinationSession {
         const value = r.u64(), rounds = r.u32(), devices = r.u32(), mode = r.u32();
         r.end();
         this.releasePayload();
-        if (mode > 1) throw new ProtocolError("DIGEST: unknown verify mode");
-        if ((mode === 1) !== this.full) throw new ProtocolError(`DIGEST: verify mode ${mode}, HELLO announced ${this.full ? "full" : "sent"}`);
+        if (mode > 2) throw new ProtocolError("DIGEST: unknown verify mode");
+        const announced = this.full ? 1 : this.deferred ? 2 : 0;
+        if (mode !== announced) throw new ProtocolError(`DIGEST: verify mode ${mode}, HELLO announced ${["sent", "full", "deferred"][announced]}`);
         if (rounds !== res.rounds) throw new ProtocolError(`DIGEST: source counts ${rounds} rounds, ${res.rounds} arrived`);
         this.digest = { value, rounds, devices };
+        break;
+      }
+      case Msg.PING: {
+        // The source times a round trip before it freezes the VM (its downtime estimate); pre-copy only.
+        if (this.final || this.inRound) throw new ProtocolError("PING inside a round or after the final round");
+        const r = new PayloadReader(f.payload, what);
+        const nonce = r.u32();
+        r.end();
+        this.releasePayload();
+        await this.link.send(Msg.PONG, new PayloadWriter().u32(nonce).done());
         break;
       }
       default:
@@ -218,7 +244,10 @@ export async function receiveMigration(transport: Transport, factory: Destinatio
     await handshake(s);
     await precopy(s);
     await stopAndCopy(s);
-    if (await verify(s)) await commit(s);
+    if (await verify(s)) {
+      await commit(s);
+      if (s.deferred) await awaitSourceCheck(s);
+    }
   } catch (err) {
     s.res.error = err instanceof Error ? err.message : String(err);
     s.res.errorName = err instanceof Error ? err.name : typeof err;
@@ -247,7 +276,8 @@ async function handshake(s: DestinationSession): Promise<void> {
   if (hello.pageSize !== PAGE_SIZE) await refuse(`page size ${hello.pageSize}`);
   const maxPages = Math.min(MAX_RAM_PAGES, Math.floor((opts.maxRamBytes ?? Infinity) / PAGE_SIZE));
   if (hello.ramPages === 0 || hello.ramPages > maxPages) await refuse(`guest of ${hello.ramPages} pages (this side accepts up to ${maxPages})`);
-  if ((hello.flags & ~(HELLO_DELTA | HELLO_FULL_VERIFY)) !== 0) await refuse(`unknown flags ${hello.flags}`);
+  if ((hello.flags & ~(HELLO_DELTA | HELLO_FULL_VERIFY | HELLO_DEFERRED_VERIFY)) !== 0) await refuse(`unknown flags ${hello.flags}`);
+  if ((hello.flags & HELLO_FULL_VERIFY) && (hello.flags & HELLO_DEFERRED_VERIFY)) await refuse("full and deferred verify together");
   let dest: MigrationDestination | undefined;
   try {
     dest = await s.factory({ ramBytes: hello.ramPages * PAGE_SIZE, devices: hello.devices });
@@ -298,6 +328,7 @@ async function handshake(s: DestinationSession): Promise<void> {
   await link.send(Msg.HELLO_ACK, new PayloadWriter().u32(0).str("").done());
   s.ev("accepted", { ramBytes: hello.ramPages * PAGE_SIZE, devices: hello.devices.length });
   s.full = (hello.flags & HELLO_FULL_VERIFY) !== 0;
+  s.deferred = (hello.flags & HELLO_DEFERRED_VERIFY) !== 0;
 }
 
 /** Pre-copy: apply rounds (ROUND, PAGES, ROUND_END, acknowledged) until the final round begins. */
@@ -398,6 +429,34 @@ async function commit(s: DestinationSession): Promise<void> {
   try { await link.send(Msg.RESUMED); } catch { /* the source learns from the closed link; we run either way */ }
   res.phase = "done";
   res.ok = true;
+  res.memoryVerified = s.full;
   s.ev("resumed");
-  link.close();
+  if (!s.deferred) link.close();
+}
+
+/**
+ * Deferred verify: this side runs; the source hashes its frozen RAM against
+ * what it sent and says what it found (CHECKED). A link that fails now, or
+ * a malformed CHECKED, leaves the memory unverified (and the VM running:
+ * this side is past the commit point); it never throws.
+ */
+async function awaitSourceCheck(s: DestinationSession): Promise<void> {
+  const { link, res } = s;
+  try {
+    const f = await link.expect(Msg.CHECKED, s.idle);
+    const r = new PayloadReader(f.payload, "CHECKED");
+    const changed = r.u32(), first = r.u32();
+    r.end();
+    s.releasePayload();
+    if ((changed === 0) !== (first === 0xffff_ffff) || (changed > 0 && first >= s.pages)) throw new ProtocolError("CHECKED: inconsistent page count and first page");
+    res.sourceCheck = { changedPages: changed, firstPage: changed > 0 ? first : null };
+    res.memoryVerified = changed === 0;
+    if (changed > 0) res.error = `running with memory that differs from the source's: ${changed} source pages changed after they were last sent (first: page ${first}), found by the source after resume`;
+    s.ev("source-check", { changedPages: changed, firstPage: res.sourceCheck.firstPage });
+  } catch (err) {
+    res.error = `memory not verified: no check from the source after resume (${err instanceof Error ? err.message : String(err)})`;
+    s.ev("source-check", { error: res.error });
+  } finally {
+    link.close();
+  }
 }

@@ -7,5 +7,9 @@ export {
   type Transport, type TransportAuth, type PskAuth, type CertAuth, type ListenOptions, type ConnectOptions, type Listener, type RefusedCounts,
 } from "./transport.js";
 export { ProtocolError, PROTOCOL_VERSION, Msg, msgName } from "./wire.js";
-export type { MigrationSource, MigrationDestination, MigratableDevice, DestinationFactory, IncomingVm, MigrationReport, RoundStats, Phase } from "./types.js";
+export type { MigrationSource, MigrationDestination, MigratableDevice, DestinationFactory, IncomingVm, MigrationReport, RoundStats, Phase, Downtime, DowntimeParts, DowntimeEstimate } from "./types.js";
+export {
+  guardDevice, importDeviceModule, makeUserDevices, withDevices, withDestinationDevices, UserDeviceError, MAX_USER_STATE,
+  type UserDeviceContext, type UserDeviceModule,
+} from "./user-device.js";
 export { MachineSource, MachineDestination, machineDestinationFactory, destinationConfig, cloneConfig, type MachineDestinationOptions } from "./machine-adapter.js";

@@ -1,8 +1,9 @@
 // Human-facing output of a migration: a summary in the style of QEMU's
 // `info migrate`, the `--json` object, and an HTML report with SVG plots.
 
-import type { MigrationReport } from "./types.js";
+import type { DowntimeParts, MigrationReport } from "./types.js";
 import { ROUND_NEVER } from "./wire.js";
+import { barLinePlot, barPlot, linePlot, stackedBarPlot } from "./plots.js";
 
 const kb = (b: number) => Math.round(b / 1024);
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(0));
@@ -14,8 +15,10 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     `Migration status: ${status}`,
     ...(r.error ? [`error: ${r.error}`] : []),
     `total time: ${ms(r.totalTimeMs)} ms`,
-    `downtime: ${r.ok ? `${ms(r.downtimeMs)} ms (verify ${ms(r.verifyMs)} ms)` : "-"}`,
-    `expected downtime: ${Number.isFinite(r.expectedDowntimeMs) ? ms(r.expectedDowntimeMs) + " ms (the final round; verify comes on top)" : "-"}`,
+    `downtime: ${r.ok ? `${ms(r.downtimeMs)} ms until the destination runs; ${ms(r.downtime.toLastByteMs)} ms until the last byte was sent` : "-"}`,
+    ...(r.ok ? [`downtime parts: ${partsLine(r.downtime.parts)}`] : []),
+    `expected downtime: ${r.estimate && Number.isFinite(r.estimate.ms) ? `${ms(r.estimate.ms)} ms (${partsLine(r.estimate.parts)})${r.ok && r.downtimeMs > 0 ? `; estimate ÷ actual ${(r.estimate.ms / r.downtimeMs).toFixed(2)}` : ""}` : "-"}`,
+    ...(r.verifyMode === "deferred" && r.ok ? [`source memory check after resume: ${ms(r.sourceCheckMs)} ms (all guest RAM hashed against the pages as sent)`] : []),
     `rounds (dirty sync count): ${r.rounds}`,
     `transferred ram: ${kb(r.bytesSent)} kbytes`,
     `throughput: ${(r.throughputMBps * 8).toFixed(1)} mbps (${r.throughputMBps.toFixed(1)} MB/s)`,
@@ -34,9 +37,21 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
   return lines;
 }
 
+/** Names of the downtime's parts, in order, as the summary, the JSON and the plot give them. */
+export const PART_NAMES: Array<[keyof DowntimeParts, string]> = [
+  ["lock", "lock"], ["harvest", "final harvest"], ["send", "send"], ["deviceState", "device state"], ["verify", "verify"], ["confirm", "confirm"], ["resume", "resume"],
+];
+
+function partsLine(p: DowntimeParts): string {
+  return PART_NAMES.map(([k, name]) => `${name} ${Number.isFinite(p[k]) ? ms(p[k]) : "∞"}`).join(", ") + " ms";
+}
+
 /** What the verify step proved, in words: the summary's `verified:` line. */
 export function verifiedLine(r: MigrationReport): string {
+  if (r.verified && r.verifyMode === "deferred") return `yes, destination memory equals source memory (deferred: pages as applied equal pages as sent, digest ${r.digest}; after resume, all of the frozen source's RAM hashed equal to the pages as sent)`;
+  if (r.integrityError) return `NO: ${r.integrityError}`;
   if (r.verified) return `yes, destination memory equals source memory (full: all guest RAM hashed on both sides after the last page; digest ${r.digest})`;
+  if (r.pagesAsSent && r.verifyMode === "deferred") return `no: the destination holds every page as the source sent it (digest ${r.digest}), but the source's check of its memory after resume did not complete`;
   if (r.pagesAsSent) return `no: sent-page check only. The destination holds every page as the source sent it (digest ${r.digest}), but the source's memory was not read again, so a write that escaped dirty tracking would not be seen (--verify full checks it)`;
   return "no";
 }
@@ -46,64 +61,56 @@ export function jsonSummary(r: MigrationReport): Record<string, unknown> {
   return {
     ok: r.ok, running: r.running, error: r.error ?? null, failedPhase: r.failedPhase ?? null,
     totalTimeMs: round2(r.totalTimeMs), downtimeMs: round2(r.downtimeMs), verifyMs: round2(r.verifyMs), expectedDowntimeMs: Number.isFinite(r.expectedDowntimeMs) ? round2(r.expectedDowntimeMs) : null,
+    downtime: { toLastByteMs: round2(r.downtime.toLastByteMs), toRunningMs: round2(r.downtime.toRunningMs), parts: roundParts(r.downtime.parts) },
+    estimate: r.estimate ? { ms: finite(r.estimate.ms), parts: roundParts(r.estimate.parts), pages: r.estimate.pages, bytes: Math.round(r.estimate.bytes),
+      rates: { bandwidthBytesPerSec: Math.round(r.estimate.rates.bandwidth), bytesPerPage: round2(r.estimate.rates.bytesPerPage), harvestMs: round2(r.estimate.rates.harvestMs),
+        hashNsPerPage: Math.round(r.estimate.rates.hashMsPerPage * 1e6), digestMs: round2(r.estimate.rates.digestMs), rttMs: round2(r.estimate.rates.rttMs) } } : null,
+    estimateRatio: r.estimate && r.ok && r.downtimeMs > 0 && Number.isFinite(r.estimate.ms) ? round2(r.estimate.ms / r.downtimeMs) : null,
+    sourceCheckMs: round2(r.sourceCheckMs), integrityError: r.integrityError ?? null,
     rounds: r.rounds, pagesSent: r.pagesSent, zeroPages: r.zeroPages + r.skippedZeroPages, zeroRunPages: r.skippedZeroPages, deltaPages: r.deltaPages, fullPages: r.fullPages,
     bytesSent: r.bytesSent, throughputMBps: round2(r.throughputMBps), ramBytes: r.ramBytes, verified: r.verified, verifyMode: r.verifyMode, pagesAsSent: r.pagesAsSent,
     untrackedPages: r.untrackedPages, untrackedFirstPage: r.untrackedFirstPage ?? null, digest: r.digest,
     framesLost: r.framesLost, throttleMaxFraction: r.throttleMax, mismatchTotal: r.mismatchTotal ?? 0, mismatches: r.mismatches ?? [],
-    roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, fullPages: s.fullPages, zeroPages: s.zeroPages, deltaPages: s.deltaPages, bytesSent: s.bytes, durationMs: round2(s.ms), dirtyPagesPerSec: Math.round(s.dirtyRate) })),
+    roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, fullPages: s.fullPages, zeroPages: s.zeroPages, deltaPages: s.deltaPages, bytesSent: s.bytes, durationMs: round2(s.ms),
+      dirtyPagesPerSec: Math.round(s.dirtyRate), throttleFraction: s.throttle, throughputBytesPerSec: Math.round(s.throughput), etaMs: finite(s.etaMs) })),
   };
 }
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const finite = (x: number) => (Number.isFinite(x) ? round2(x) : null);
+const roundParts = (p: DowntimeParts) => Object.fromEntries(PART_NAMES.map(([k]) => [k, finite(p[k])])) as Record<keyof DowntimeParts, number | null>;
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
-function barChart(title: string, labels: string[], values: number[], unit: string, color: string): string {
-  const W = 640, H = 220, L = 60, B = 30, T = 24;
-  const max = Math.max(1, ...values);
-  const bw = (W - L - 10) / Math.max(1, values.length);
-  const bars = values.map((v, i) => {
-    const h = ((H - B - T) * v) / max;
-    const x = L + i * bw + 2, y = H - B - h;
-    return `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${Math.max(1, bw - 4).toFixed(1)}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(labels[i])}: ${v} ${unit}</title></rect>` +
-      `<text x="${(x + bw / 2 - 2).toFixed(1)}" y="${H - B + 14}" font-size="10" text-anchor="middle">${esc(labels[i])}</text>`;
-  }).join("");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" role="img"><title>${esc(title)}</title>` +
-    `<text x="${L}" y="14" font-size="13" font-weight="bold">${esc(title)}</text>` +
-    `<line x1="${L}" y1="${H - B}" x2="${W - 5}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>` +
-    `<text x="${L - 4}" y="${T + 8}" font-size="10" text-anchor="end">${fmt(max)}</text><text x="${L - 4}" y="${H - B}" font-size="10" text-anchor="end">0</text>` +
-    `<text x="4" y="${(H / 2).toFixed(0)}" font-size="10">${esc(unit)}</text>${bars}</svg>`;
-}
+const PART_COLORS = ["#7f8c8d", "#f1c40f", "#e67e22", "#16a085", "#c0392b", "#2980b9", "#8e44ad"];
 
-function lineChart(title: string, pts: Array<[number, number]>, xUnit: string, yUnit: string, markX?: number, markLabel?: string): string {
-  const W = 640, H = 220, L = 60, B = 30, T = 24;
-  const maxX = Math.max(1, ...pts.map((p) => p[0]), markX ?? 0), maxY = Math.max(1, ...pts.map((p) => p[1]));
-  const sx = (x: number) => L + ((W - L - 10) * x) / maxX, sy = (y: number) => H - B - ((H - B - T) * y) / maxY;
-  const path = pts.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" ");
-  const mark = markX !== undefined ? `<line x1="${sx(markX).toFixed(1)}" y1="${T}" x2="${sx(markX).toFixed(1)}" y2="${H - B}" stroke="#c00" stroke-dasharray="4 3"/><text x="${(sx(markX) - 4).toFixed(1)}" y="${T + 10}" font-size="10" fill="#c00" text-anchor="end">${esc(markLabel ?? "")}</text>` : "";
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" role="img"><title>${esc(title)}</title>` +
-    `<text x="${L}" y="14" font-size="13" font-weight="bold">${esc(title)}</text>` +
-    `<line x1="${L}" y1="${H - B}" x2="${W - 5}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>` +
-    `<text x="${L - 4}" y="${T + 8}" font-size="10" text-anchor="end">${fmt(maxY)}</text><text x="${L - 4}" y="${H - B}" font-size="10" text-anchor="end">0</text>` +
-    `<text x="${W - 10}" y="${H - 4}" font-size="10" text-anchor="end">${fmt(maxX)} ${esc(xUnit)}</text><text x="4" y="${(H / 2).toFixed(0)}" font-size="10">${esc(yUnit)}</text>` +
-    `<path d="${path}" fill="none" stroke="#1f6fb2" stroke-width="2"/>${mark}</svg>`;
+/** The report's plots as SVG strings: pages per round, dirty rate and throttle per round, throughput over time, the downtime breakdown. */
+export function reportPlots(r: MigrationReport): { pages: string; dirty: string; throughput: string; downtime: string } {
+  const rounds = r.roundStats;
+  const labels = rounds.map((s) => (s.final ? `${s.round}*` : String(s.round)));
+  // Round 0 carries all of RAM and later rounds a few pages: a linear axis would show round 0 alone.
+  const pages = barPlot({ title: "Pages sent per round (round 0: all RAM; later: dirty pages; * = stop-and-copy)", labels, values: rounds.map((s) => s.pages),
+    xLabel: "round (number; * = stop-and-copy)", yLabel: "pages (log scale)", color: "#e08a1e", log: true, unit: "pages" });
+  const dirty = barLinePlot({ title: "Dirty rate and vCPU throttle per round", labels, bars: rounds.map((s) => (s.dirtyRate * 4096) / 2 ** 20),
+    line: rounds.map((s) => s.throttle * 100), xLabel: "round (number; * = stop-and-copy)", barLabel: "dirty rate (MiB/s)", lineLabel: "throttle (%)", lineMax: 100, barName: "dirty rate", lineName: "throttle" });
+  const stopAt = rounds.find((s) => s.final)?.startMs;
+  const throughput = linePlot({ title: "Throughput over time", points: r.timeline.map(([t, b]) => [t, b / 1e6]), xLabel: "time since start (ms)", yLabel: "throughput (MB/s)",
+    mark: stopAt !== undefined ? { x: stopAt, label: "stop-and-copy" } : undefined });
+  const row = (label: string, p: DowntimeParts) => ({ label, parts: PART_NAMES.map(([k]) => (Number.isFinite(p[k]) ? p[k] : 0)) });
+  const rows = [{ ...row("measured", r.downtime.parts), mark: r.downtime.toLastByteMs > 0 ? { x: r.downtime.toLastByteMs, label: "last byte sent" } : undefined }];
+  if (r.estimate) rows.push({ ...row("estimated", r.estimate.parts), mark: undefined });
+  const downtime = stackedBarPlot({ title: "Downtime by part: measured vs. estimated before stop-and-copy", rows, partNames: PART_NAMES.map(([, n]) => n), colors: PART_COLORS, xLabel: "time since the freeze (ms)" });
+  return { pages, dirty, throughput, downtime };
 }
-
-const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toPrecision(2));
 
 /** A self-contained HTML report with SVG plots: dirty pages per round, throughput over time, downtime. */
 export function htmlReport(r: MigrationReport, notes: string[] = []): string {
-  const rounds = r.roundStats;
-  const dirty = barChart("Pages sent per round (round 0: all non-zero pages; later: dirty pages)", rounds.map((s) => (s.final ? `${s.round}*` : String(s.round))), rounds.map((s) => s.pages), "pages", "#e08a1e");
-  const rate = barChart("Dirty rate measured after each round", rounds.map((s) => String(s.round)), rounds.map((s) => Math.round(s.dirtyRate)), "pages/s", "#8a5cc2");
-  const stopAt = rounds.find((s) => s.final)?.startMs;
-  const tput = lineChart("Throughput over time", r.timeline.map(([t, b]) => [t, b / 1e6]), "ms", "MB/s", stopAt, "stop-and-copy");
-  const dt = barChart("Downtime (measured) vs. estimate", ["measured", "estimated"], [Math.round(r.downtimeMs * 100) / 100, Number.isFinite(r.expectedDowntimeMs) ? Math.round(r.expectedDowntimeMs * 100) / 100 : 0], "ms", "#c0392b");
+  const p = reportPlots(r);
   return `<!doctype html><html><head><meta charset="utf-8"><title>vmdev migration report</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}pre{background:#f4f4f4;padding:1em}svg{display:block;margin:1em 0}</style></head><body>
+<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em}pre{background:#f4f4f4;padding:1em;white-space:pre-wrap}svg{display:block;margin:1em 0}</style></head><body>
 <h1>vmdev live migration</h1>
 <pre>${esc(summaryLines(r, notes).join("\n"))}</pre>
-${dirty}${rate}${tput}${dt}
-<p>* the stop-and-copy round (vCPUs frozen).</p>
+${p.pages}${p.dirty}${p.throughput}${p.downtime}
+<p>* the stop-and-copy round (vCPUs frozen). Downtime: “measured” runs from the freeze until the destination said it runs; the black mark is QEMU's definition, the freeze until the last byte of the VM's state was sent.</p>
 </body></html>
 `;
 }

@@ -8,6 +8,8 @@ import { ConfigTree } from "../config/tree.js";
 import { receiveMigration, type ReceiveResult } from "./destination.js";
 import { listen, type RefusedCounts, type TransportAuth } from "./transport.js";
 import { machineDestinationFactory, type MachineDestination } from "./machine-adapter.js";
+import { withDestinationDevices } from "./user-device.js";
+import type { MigratableDevice } from "./types.js";
 
 /** Options of the TCP destination role. */
 export interface DestinationRoleOptions {
@@ -27,6 +29,8 @@ export interface DestinationRoleOptions {
   runAfterMs?: number;
   idleTimeoutMs?: number;
   onEvent?(what: string, detail?: Record<string, unknown>): void;
+  /** Devices of the user's to add to the destination machine (`--device`), made once the machine exists. */
+  extraDevices?(d: MachineDestination): Promise<readonly MigratableDevice[]>;
   /** Called with the resumed machine before it is torn down (tests read its state). */
   inspect?(d: MachineDestination): void | Promise<void>;
 }
@@ -46,7 +50,9 @@ export async function runDestinationRole(o: DestinationRoleOptions): Promise<Des
   const t = await l.accept();
   // Keep listening until the VM is in: any other source that turns up meanwhile is refused and counted.
   let dest: MachineDestination | undefined;
-  const factory = machineDestinationFactory(o.config ?? new ConfigTree(), { module: o.module, variant: o.variant, onCreated: (d) => { dest = d; } });
+  const machines = machineDestinationFactory(o.config ?? new ConfigTree(), { module: o.module, variant: o.variant, onCreated: (d) => { dest = d; } });
+  const extra = o.extraDevices;
+  const factory = extra ? withDestinationDevices(machines, () => extra(dest!)) : machines;
   let writesAfterResume = 0;
   let res: ReceiveResult;
   try {

@@ -9,9 +9,9 @@ import { PAGE_SIZE, type VmCore } from "../vm-core.js";
 import type { IoWindow } from "../io-buffer.js";
 import { Link, PeerAbort } from "./link.js";
 import type { Transport } from "./transport.js";
-import type { MigrationSource, MigrationReport, Phase, RoundStats } from "./types.js";
+import type { DowntimeEstimate, DowntimeParts, MigrationSource, MigrationReport, Phase, RoundStats } from "./types.js";
 import {
-  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
+  Msg, PROTOCOL_VERSION, MAX_PAYLOAD, HELLO_DELTA, HELLO_FULL_VERIFY, HELLO_DEFERRED_VERIFY, ROUND_FINAL, RECORD_HEADER, ROUND_NEVER, Refuse,
   PayloadReader, PayloadWriter, ProtocolError, encodeHello, decodeVerdict, msgName, type Verdict,
 } from "./wire.js";
 import { MigrationDefs } from "../generated/constants.js";
@@ -32,15 +32,25 @@ export interface MigrateOptions {
   delta?: boolean;
   cacheMiB?: number;
   /**
-   * What the digests compare. "full" (default): all guest RAM, hashed on both
-   * sides under the freeze once the last page is in, so a verified migration
-   * proves the destination's memory equals the source's, and a source write
-   * that escaped dirty tracking is caught (and the source names the pages).
-   * "sent": the hashes recorded as pages were sent and applied; cheaper (no
-   * pass over RAM in the downtime) but it proves only that the destination
-   * holds every page as sent: the source's memory is not read again.
+   * How memory is checked (docs/migration-protocol.md, "Digest and verification").
+   *
+   * "deferred" (default): under the freeze the digests compare the pages as
+   * sent with the pages as applied; once the destination runs, the source
+   * (frozen for good) hashes all of its RAM against what it sent and tells
+   * the destination (CHECKED). A source write that escaped dirty tracking is
+   * found and named, and the report is *verified* only when none was, but
+   * the finding comes after the destination resumed: it is detected, not
+   * prevented. The pass over RAM is outside the downtime.
+   *
+   * "full": all guest RAM hashed on both sides under the freeze once the
+   * last page is in: the destination never runs with memory that differs
+   * (the migration is refused and the source resumes), at the price of a
+   * pass over RAM in the downtime.
+   *
+   * "sent": only the hashes of the pages as sent and applied; the source's
+   * memory is not read again, so an escaped write goes unseen.
    */
-  verify?: "full" | "sent";
+  verify?: "full" | "deferred" | "sent";
   /** How long to wait for each reply from the destination (default 30 s). */
   replyTimeoutMs?: number;
   /** Payload bytes per PAGES frame (default 1 MiB). */
@@ -112,6 +122,11 @@ class SourceSession {
   tFreeze = 0;
   /** When the final round, the device states and the digest had been sent. */
   tVerify = 0;
+  /** Timestamps (performance.now()) of the downtime's steps, from the freeze on. */
+  readonly marks = { locked: 0, harvested: 0, sent: 0, devices: 0, digest: 0, verdict: 0, confirmed: 0, resumed: 0 };
+  /** Rates measured before the freeze, for the downtime estimate. */
+  readonly rates = { harvestMs: 0, hashMs: 0, hashedPages: 0, digestMs: -1, rttMs: Infinity, bytesPerPage: PAGE_SIZE + RECORD_HEADER };
+
   private lastSample = { t: 0, bytes: 0 };
   private lastYield = 0;
   // Records are encoded straight into the I/O buffer behind a u32 round
@@ -127,6 +142,10 @@ class SourceSession {
   private progressTotal = 0;
   /** The last pre-copy round the destination acknowledged (ROUND_ACK). */
   ackedRound = -1;
+  /** One save of every device timed before the freeze (probeDevices). */
+  deviceProbe = { ms: 0, bytes: 0 };
+  /** Quiescing and saving the devices under the freeze took this long. */
+  saveMs = 0;
 
   constructor(readonly src: MigrationSource, transport: Transport, readonly opts: MigrateOptions) {
     this.o = {
@@ -136,7 +155,7 @@ class SourceSession {
       autoConverge: opts.autoConverge ?? true,
       delta: opts.delta ?? true,
       cacheMiB: opts.cacheMiB ?? 32,
-      verify: opts.verify ?? "full",
+      verify: opts.verify ?? "deferred",
       replyTimeoutMs: opts.replyTimeoutMs ?? 30_000,
       batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
       framePool: opts.framePool ?? true,
@@ -149,7 +168,8 @@ class SourceSession {
     this.core.ensureIo(MAX_PAYLOAD);
     this.cap = this.o.batchBytes - 4;
     this.report = {
-      ok: false, running: "source", totalTimeMs: 0, downtimeMs: 0, expectedDowntimeMs: 0, rounds: 0,
+      ok: false, running: "source", totalTimeMs: 0, downtimeMs: 0, expectedDowntimeMs: 0, estimate: null, sourceCheckMs: 0, rounds: 0,
+      downtime: { toLastByteMs: 0, toRunningMs: 0, parts: noParts() },
       pagesSent: 0, zeroPages: 0, deltaPages: 0, fullPages: 0, skippedZeroPages: 0, bytesSent: 0, bytesUncompressed: 0, verifyMs: 0,
       throughputMBps: 0, verified: false, verifyMode: this.o.verify, pagesAsSent: false, untrackedPages: null, digest: "", framesLost: null, throttleMax: 0,
       ramBytes: this.pages * PAGE_SIZE, roundStats: [], timeline: [],
@@ -210,6 +230,27 @@ class SourceSession {
 
   private takeAcks(): void { for (let f = this.link.poll(); f; f = this.link.poll()) this.onAck(f); }
 
+  /**
+   * Time a round trip (PING, PONG) with the destination caught up: what
+   * the VERDICT and RESUMED each cost beyond the destination's own work.
+   */
+  async probeRtt(): Promise<void> {
+    // The median of three: one round trip on a busy machine is often a scheduling delay.
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const nonce = (this.report.rounds << 2) | i;
+      const t = performance.now();
+      await this.link.send(Msg.PING, new PayloadWriter().u32(nonce).done());
+      const f = await this.link.expect(Msg.PONG, this.o.replyTimeoutMs);
+      const r = new PayloadReader(f.payload, "PONG");
+      const echoed = r.u32();
+      r.end();
+      if (echoed !== nonce) throw new ProtocolError(`PONG ${echoed} for PING ${nonce}`);
+      times.push(performance.now() - t);
+    }
+    this.rates.rttMs = times.sort((x, y) => x - y)[1];
+  }
+
   /** Wait until the destination has acknowledged every round sent. */
   async catchUp(): Promise<void> {
     while (this.ackedRound < this.report.rounds - 1) this.onAck(await this.link.recv("ROUND_ACK", this.o.replyTimeoutMs));
@@ -223,10 +264,13 @@ class SourceSession {
       while (left > 0) {
         if (this.cap - this.batchPos < RECORD_HEADER + PAGE_SIZE) await this.flush();
         this.batch ??= this.core.ioBuffer.claim("migration payload", 0, this.payload + this.cap);
+        const t = performance.now();
         const n = e.mig_encode(p, left, flags, this.payload + this.batchPos, this.cap - this.batchPos);
         if (n < 0) throw new Error(`encoding page ${p}: status ${-n}`);
         const used = e.mig_stat(S.PAGES) >>> 0;
         const full = e.mig_stat(S.FULL), zero = e.mig_stat(S.ZERO), delta = e.mig_stat(S.DELTA);
+        // Round 0 hashes and copies each whole page once: the rate of a hash pass over RAM.
+        if (rs.round === 0 && full === used) { this.rates.hashMs += performance.now() - t; this.rates.hashedPages += full; }
         rs.fullPages += full; rs.zeroPages += zero; rs.deltaPages += delta;
         rs.skippedZeroPages += e.mig_stat(S.SKIPPED);
         this.roundRecords += full + zero + delta + e.mig_stat(S.SKIPPED);
@@ -269,7 +313,9 @@ class SourceSession {
 
   harvest(): { ranges: Uint32Array; count: number } {
     // The ranges are copied out of the I/O buffer before encoding reuses it.
+    const t = performance.now();
     const { ranges, pages } = this.core.dirty.harvestRanges();
+    this.rates.harvestMs = performance.now() - t;
     return { ranges, count: pages };
   }
 }
@@ -294,7 +340,7 @@ export async function migrate(src: MigrationSource, transport: Transport, opts: 
 /** Handshake: HELLO, and the destination's HELLO_ACK. */
 async function handshake(s: SourceSession): Promise<void> {
   const { core, link, o, src } = s;
-  const flags = (o.delta ? HELLO_DELTA : 0) | (o.verify === "full" ? HELLO_FULL_VERIFY : 0);
+  const flags = (o.delta ? HELLO_DELTA : 0) | (o.verify === "full" ? HELLO_FULL_VERIFY : o.verify === "deferred" ? HELLO_DEFERRED_VERIFY : 0);
   await link.send(Msg.HELLO, encodeHello({
     version: PROTOCOL_VERSION, abiVersion: core.abiVersion, pageSize: PAGE_SIZE, ramPages: s.pages, flags,
     devices: src.devices.map((d) => ({ kind: d.kind, name: d.name })), layout: core.saveLayout(),
@@ -321,26 +367,31 @@ async function precopy(s: SourceSession): Promise<void> {
   let lastHarvest = s.now();
   let rs = await s.runRound(0, Uint32Array.of(0, s.pages), s.pages, false, ENC_SKIP_ZERO);
   s.bandwidth = rs.throughput;
+  probeDevices(s);
   for (let r = 1; ; r++) {
     const dirtyNow = core.dirty.count();
     const since = s.now() - lastHarvest;
     s.dirtyRate = since > 0 ? (dirtyNow / since) * 1000 : 0;
     rs.dirtyRate = s.dirtyRate;
     if (rs.bytes > (4 << 20) || s.bandwidth === 0) s.bandwidth = rs.throughput || s.bandwidth;
+    if (rs.round > 0 && rs.pages > 0) s.rates.bytesPerPage = rs.bytes / rs.pages;
     const bw = o.bandwidthLimit > 0 ? Math.min(s.bandwidth, o.bandwidthLimit) : s.bandwidth;
-    const etaMs = bw > 0 ? ((dirtyNow * PAGE_SIZE) / bw) * 1000 : Infinity;
-    rs.etaMs = etaMs;
+    let est = estimateDowntime(s, dirtyNow, bw);
+    rs.etaMs = est.ms;
     rs.throttle = s.throttle;
     s.opts.onRound?.(rs);
-    report.expectedDowntimeMs = etaMs;
-    if (etaMs <= o.downtimeLimitMs || r >= o.maxRounds) {
+    report.estimate = est;
+    report.expectedDowntimeMs = est.ms;
+    if (fits(est, o) || r >= o.maxRounds) {
       // Before freezing, let the destination catch up (its backlog would
       // otherwise be paid for while the VM is frozen), then look again:
       // the vCPUs kept dirtying meanwhile.
       await s.catchUp();
-      const after = core.dirty.count();
-      report.expectedDowntimeMs = bw > 0 ? ((after * PAGE_SIZE) / bw) * 1000 : Infinity;
-      if (report.expectedDowntimeMs <= o.downtimeLimitMs || r >= o.maxRounds) break;
+      await s.probeRtt();
+      est = estimateDowntime(s, core.dirty.count(), bw);
+      report.estimate = est;
+      report.expectedDowntimeMs = est.ms;
+      if (fits(est, o) || r >= o.maxRounds) break;
     }
     // Auto-converge (QEMU cpu-throttle): start at 20 %, add 10 % per round
     // while the vCPUs dirty more than half of what the link carries.
@@ -354,6 +405,71 @@ async function precopy(s: SourceSession): Promise<void> {
   await s.catchUp();
 }
 
+const noParts = (): DowntimeParts => ({ lock: 0, harvest: 0, send: 0, deviceState: 0, verify: 0, confirm: 0, resume: 0 });
+
+/**
+ * Time one save of every device while the VM still runs, for the estimate's
+ * device-state part (the states are discarded: the real ones are saved
+ * under the freeze, after quiesce). A device that throws here counts as free.
+ */
+function probeDevices(s: SourceSession): void {
+  const t = performance.now();
+  let bytes = 0;
+  for (const d of s.src.devices) {
+    try { bytes += d.saveState().length + 16 + d.name.length; } catch { /* measured under the freeze instead */ }
+  }
+  s.deviceProbe = { ms: performance.now() - t, bytes };
+}
+
+/**
+ * The downtime the source expects if it froze the vCPUs now with `pages`
+ * dirty: every part of docs/migration-protocol.md's "Downtime", each from a
+ * rate measured earlier in this migration. Only the write lock is not
+ * modelled (it is taken for the first time at the freeze).
+ */
+function estimateDowntime(s: SourceSession, pages: number, bandwidth: number): DowntimeEstimate {
+  const r = s.rates;
+  if (r.digestMs < 0) {
+    // mig_digest only reads the page-hash table: timing it changes nothing.
+    const t = performance.now();
+    s.e.mig_digest(0n);
+    r.digestMs = performance.now() - t;
+  }
+  const rtt = Number.isFinite(r.rttMs) ? r.rttMs : 0;
+  const hashMsPerPage = r.hashedPages > 0 ? r.hashMs / r.hashedPages : 0;
+  const perSecond = (bytes: number) => (bandwidth > 0 ? (bytes / bandwidth) * 1000 : Infinity);
+  const bytes = pages * r.bytesPerPage;
+  // Full verify: one pass over RAM on the source; the destination's pass
+  // runs at the same time (separate cores). Both: the digest on each side,
+  // the destination's scan for pages never sent (a pass over its tables,
+  // as long as a digest), and the DIGEST → VERDICT round trip.
+  const pass = s.o.verify === "full" ? s.pages * hashMsPerPage : 0;
+  const parts: DowntimeParts = {
+    lock: 0,
+    harvest: r.harvestMs,
+    send: perSecond(bytes),
+    deviceState: s.deviceProbe.ms + perSecond(s.deviceProbe.bytes),
+    verify: pass + 3 * r.digestMs + rtt,
+    confirm: 0,
+    resume: rtt,
+  };
+  const ms = Object.values(parts).reduce((a, b) => a + b, 0);
+  return { ms, parts, pages, bytes, rates: { bandwidth, bytesPerPage: r.bytesPerPage, harvestMs: r.harvestMs, hashMsPerPage, digestMs: r.digestMs, rttMs: rtt } };
+}
+
+/**
+ * Whether to stop and copy on this estimate. More rounds shrink only the
+ * harvest and the send; the rest of the downtime is the same whatever the
+ * round, so they must fit what the rest leaves of the limit, but never
+ * less than half the limit (a fixed part near or past the limit would
+ * otherwise keep the rounds going to the cap for nothing).
+ */
+function fits(est: DowntimeEstimate, o: Resolved): boolean {
+  const shrinking = est.parts.harvest + est.parts.send;
+  const fixed = est.ms - shrinking;
+  return shrinking <= Math.max(o.downtimeLimitMs - fixed, o.downtimeLimitMs / 2);
+}
+
 /**
  * Stop-and-copy: freeze the vCPUs (the write lock), quiesce and save the
  * devices, send the final round and the device states, then (full verify)
@@ -362,19 +478,24 @@ async function precopy(s: SourceSession): Promise<void> {
 async function stopAndCopy(s: SourceSession): Promise<void> {
   s.phase = "stop-copy";
   const { core, e, link, o, report, src } = s;
+  const m = s.marks;
   s.tFreeze = performance.now();
   s.release = await src.writeLock();
+  m.locked = performance.now();
   s.opts.onFrozen?.(core);
   s.quiesced = true;
   for (const d of src.devices) d.quiesce?.();
   const states = src.devices.map((d) => ({ d, blob: d.saveState() }));
+  s.saveMs = performance.now() - m.locked;
   const h = s.harvest();
+  m.harvested = performance.now();
   const last = await s.runRound(report.rounds, h.ranges, h.count, true, s.resendFlags);
+  m.sent = performance.now();
   s.opts.onRound?.(last);
   for (const { d, blob } of states) {
     await link.send(Msg.DEVICE, new PayloadWriter().u32(d.kind).str(d.name).bytes(blob).done());
   }
-  s.tVerify = performance.now();
+  s.tVerify = m.devices = performance.now();
   if (o.verify === "full") {
     // Every page again, under the freeze: a page whose hash changed since
     // it was last sent was written without being marked dirty.
@@ -385,8 +506,12 @@ async function stopAndCopy(s: SourceSession): Promise<void> {
   }
   const digest = BigInt.asUintN(64, e.mig_digest(0n));
   report.digest = digest.toString(16).padStart(16, "0");
-  await link.send(Msg.DIGEST, new PayloadWriter().u64(digest).u32(report.rounds).u32(states.length).u32(o.verify === "full" ? 1 : 0).done());
+  await link.send(Msg.DIGEST, new PayloadWriter().u64(digest).u32(report.rounds).u32(states.length).u32(DIGEST_MODE[o.verify]).done());
+  m.digest = performance.now();
 }
+
+/** DIGEST's verify mode field (HELLO's flags say the same). */
+const DIGEST_MODE = { sent: 0, full: 1, deferred: 2 } as const;
 
 /** Verify: answer HASHES_REQ with the page-hash table until the VERDICT; a refusal fails the migration. */
 async function verify(s: SourceSession): Promise<void> {
@@ -410,7 +535,8 @@ async function verify(s: SourceSession): Promise<void> {
       }
     } else if (f.type === Msg.VERDICT) {
       verdict = decodeVerdict(f.payload);
-      report.verifyMs = performance.now() - s.tVerify;
+      s.marks.verdict = performance.now();
+      report.verifyMs = s.marks.verdict - s.tVerify;
     } else {
       throw new ProtocolError(`expected VERDICT, got ${msgName(f.type)}`);
     }
@@ -424,20 +550,79 @@ async function verify(s: SourceSession): Promise<void> {
   report.verified = o.verify === "full";
 }
 
+/** The measured downtime by both definitions, and its parts (from the marks stopAndCopy, verify and commit set). */
+function measureDowntime(s: SourceSession): void {
+  const m = s.marks, t0 = s.tFreeze;
+  const upTo = (t: number, from: number) => (t > 0 && from > 0 ? t - from : 0);
+  s.report.downtime = {
+    toLastByteMs: upTo(m.digest, t0),
+    toRunningMs: upTo(m.resumed, t0),
+    parts: {
+      lock: upTo(m.locked, t0),
+      harvest: upTo(m.harvested, m.locked) - (m.harvested > 0 ? s.saveMs : 0),
+      send: upTo(m.sent, m.harvested),
+      deviceState: s.saveMs + upTo(m.devices, m.sent),
+      verify: upTo(m.verdict, m.devices),
+      confirm: upTo(m.confirmed, m.verdict),
+      resume: upTo(m.resumed, m.confirmed),
+    },
+  };
+}
+
 /** Commit: CONFIRM (the commit point: the source never runs again), then wait for RESUMED and retire. */
 async function commit(s: SourceSession): Promise<void> {
   s.phase = "commit";
   const { link, o, report, src } = s;
   await link.send(Msg.CONFIRM);
+  s.marks.confirmed = performance.now();
   s.committed = true;
   report.running = "unknown";
   await link.expect(Msg.RESUMED, o.replyTimeoutMs);
+  s.marks.resumed = performance.now();
   report.running = "destination";
+  report.downtimeMs = s.marks.resumed - s.tFreeze;
+  if (o.verify === "deferred") await checkAfterResume(s);
   src.retire?.();
-  report.downtimeMs = performance.now() - s.tFreeze;
   s.phase = "done";
   report.ok = true;
 }
+
+/**
+ * Deferred verify, once the destination runs: the source is frozen for
+ * good (CONFIRM left, the write lock is never released), so its RAM is
+ * what it was at the freeze. Hash all of it against the hashes of the pages
+ * as sent, which the destination proved it holds (the digests matched):
+ * equal means the destination resumed with the source's memory; a page
+ * that differs was written without being sent again (a write that escaped
+ * dirty tracking). Report it here and to the destination (CHECKED).
+ */
+async function checkAfterResume(s: SourceSession): Promise<void> {
+  const { core, e, link, report } = s;
+  const t = performance.now();
+  const st = e.mig_hash_range(0, s.pages);
+  if (st !== 0) {
+    report.integrityError = `checking the source's memory after resume: hashing failed (status ${st}); not verified`;
+    return;
+  }
+  const changed = e.mig_stat(S.MISMATCHES) >>> 0;
+  const first = changed > 0 ? e.mig_stat(S.BAD_PAGE) >>> 0 : ROUND_NEVER_PAGE;
+  report.sourceCheckMs = performance.now() - t;
+  report.untrackedPages = changed;
+  if (changed > 0) {
+    report.untrackedFirstPage = first;
+    report.integrityError = `the destination runs with memory that differs from the source's: ${untrackedNote(changed, first, core)}`;
+  }
+  report.verified = changed === 0;
+  // The destination runs either way; a link gone now only costs it the news.
+  try {
+    await link.send(Msg.CHECKED, new PayloadWriter().u32(changed).u32(first).done());
+  } catch (err) {
+    if (report.integrityError) report.integrityError += ` (the destination could not be told: ${describe(err)})`;
+  }
+}
+
+/** CHECKED's first page when none changed. */
+const ROUND_NEVER_PAGE = 0xffff_ffff;
 
 /** A phase failed: take the VM back if the destination cannot be running, else stay frozen. */
 async function recover(s: SourceSession, err: unknown): Promise<void> {
@@ -476,6 +661,7 @@ function finish(s: SourceSession): void {
     link.close();
   }
   report.totalTimeMs = s.now();
+  measureDowntime(s);
   report.bytesSent = link.writer.bytes;
   report.pagesSent = report.fullPages + report.zeroPages + report.deltaPages;
   report.bytesUncompressed = (report.fullPages + report.zeroPages + report.deltaPages) * PAGE_SIZE;

@@ -79,6 +79,66 @@ export interface RoundStats {
   startMs: number;
 }
 
+/**
+ * The parts of a downtime, in milliseconds, in the order they happen under
+ * the freeze (docs/migration-protocol.md, "Downtime").
+ */
+export interface DowntimeParts {
+  /** Taking the VM write lock: every vCPU frozen, every lease broken. */
+  lock: number;
+  /** The final harvest of the dirty bitmap. */
+  harvest: number;
+  /** Sending the final round (ROUND, PAGES, ROUND_END). */
+  send: number;
+  /** Quiescing and saving the devices and sending their states (DEVICE). */
+  deviceState: number;
+  /** From the last device state sent to the VERDICT: the digest on both sides (full verify: all RAM hashed) and one round trip. */
+  verify: number;
+  /** From the VERDICT to CONFIRM on the wire. */
+  confirm: number;
+  /** From CONFIRM to RESUMED: the destination resumes the VM and says so (one round trip). */
+  resume: number;
+}
+
+/** Downtime by both definitions, and its parts. */
+export interface Downtime {
+  /** From the freeze until the last byte of the VM's state (final round, device states, digest) was sent: QEMU's definition. */
+  toLastByteMs: number;
+  /** From the freeze until the destination reported that it runs the VM (RESUMED): vmdev's definition, the one `downtimeMs` gives. */
+  toRunningMs: number;
+  parts: DowntimeParts;
+}
+
+/**
+ * What the source predicted, before it froze the vCPUs, that the downtime
+ * would cost: each part modelled from rates measured earlier in the same
+ * migration (docs/migration-protocol.md, "Estimating the downtime").
+ */
+export interface DowntimeEstimate {
+  /** The predicted freeze-to-running downtime (the sum of the parts). */
+  ms: number;
+  parts: DowntimeParts;
+  /** Pages predicted for the final round (dirty when the estimate was made). */
+  pages: number;
+  /** Bytes predicted for the final round. */
+  bytes: number;
+  /** The rates the model used, all measured in this migration. */
+  rates: {
+    /** Link bandwidth, bytes per second. */
+    bandwidth: number;
+    /** Bytes per record in the last pre-copy round (with delta and zero pages). */
+    bytesPerPage: number;
+    /** Milliseconds per harvest (the last pre-copy round's). */
+    harvestMs: number;
+    /** Milliseconds to hash one page (from round 0's encoding of whole pages). */
+    hashMsPerPage: number;
+    /** Milliseconds for the digest over the page-hash table (timed once before the freeze). */
+    digestMs: number;
+    /** A round trip (PING to PONG, the median of three) with the destination caught up, timed just before the last estimate; 0 before the first. */
+    rttMs: number;
+  };
+}
+
 /** The source's account of a migration (the `info migrate` of vmdev). */
 export interface MigrationReport {
   ok: boolean;
@@ -87,12 +147,27 @@ export interface MigrationReport {
   error?: string;
   failedPhase?: Phase;
   totalTimeMs: number;
-  /** From freezing the vCPUs to the destination's confirmation that it resumed. */
+  /** From freezing the vCPUs to the destination's confirmation that it resumed (= downtime.toRunningMs). */
   downtimeMs: number;
+  /** Both downtime definitions and the parts; zeros until the freeze. */
+  downtime: Downtime;
   /** The part of the downtime spent verifying: from the last device state sent to the verdict (full verify: both sides hashing all RAM). */
   verifyMs: number;
-  /** Expected downtime from the last estimate before stop-and-copy. */
+  /** Expected downtime from the last estimate before stop-and-copy (= estimate.ms). */
   expectedDowntimeMs: number;
+  /** The last estimate before stop-and-copy, by part; null until one was made. */
+  estimate: DowntimeEstimate | null;
+  /**
+   * Deferred verify: milliseconds the source spent, after the destination
+   * resumed, hashing all of its (frozen) RAM against what it sent; 0 otherwise.
+   */
+  sourceCheckMs: number;
+  /**
+   * Deferred verify found source pages that changed after they were last
+   * sent: the destination runs with memory that differs from the source's.
+   * The migration completed (`ok`), but it is not verified; this says why.
+   */
+  integrityError?: string;
   rounds: number;
   /** Page records sent (full, zero marker, delta); pages inside round-0 zero runs are counted in skippedZeroPages. */
   pagesSent: number;
@@ -106,20 +181,23 @@ export interface MigrationReport {
   bytesUncompressed: number;
   throughputMBps: number;
   /**
-   * Proven: the destination's memory equals the source's. Only full verify
-   * proves it (all guest RAM hashed on both sides after the last page, the
-   * digests equal); sent mode never sets it.
+   * Proven: the destination's memory (when it resumed) equals the source's
+   * (when it froze). Full verify proves it before the destination runs (all
+   * guest RAM hashed on both sides after the last page, the digests equal);
+   * deferred verify proves it after (the pages as sent equal the pages as
+   * applied, and the frozen source's RAM, hashed again, equals the pages as
+   * sent); sent mode never sets it.
    */
   verified: boolean;
-  /** What the digests compared: "full" (all guest RAM, re-read on both sides) or "sent" (the hashes of the pages as sent and as applied). */
-  verifyMode: "full" | "sent";
+  /** How memory was checked: "full", "deferred" or "sent" (MigrateOptions.verify). */
+  verifyMode: "full" | "deferred" | "sent";
   /** The destination holds every page as the source sent it (both modes check this). */
   pagesAsSent: boolean;
   /**
-   * Full verify: source pages whose contents changed after they were last
-   * sent and were not sent again (a write that escaped dirty tracking, or one
-   * after the final round); null when the source's memory was not read again
-   * (sent mode, or a failure before verify).
+   * Full and deferred verify: source pages whose contents changed after they
+   * were last sent and were not sent again (a write that escaped dirty
+   * tracking, or one after the final round); null when the source's memory
+   * was not read again (sent mode, or a failure before the check).
    */
   untrackedPages: number | null;
   /** The first of them. */

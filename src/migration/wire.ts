@@ -6,7 +6,7 @@
 import { MigrationDefs } from "../generated/constants.js";
 
 /** Protocol version carried in every frame header and in HELLO. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** "VMMG" little-endian. */
 export const FRAME_MAGIC = 0x474d4d56;
 /** Bytes of a frame header (frames.ts). */
@@ -30,11 +30,14 @@ export const Msg = {
   RESUMED: 12,
   ABORT: 13,
   ROUND_ACK: 14,
+  CHECKED: 15,
+  PING: 16,
+  PONG: 17,
 } as const;
 /** A message type number. */
 export type MsgType = (typeof Msg)[keyof typeof Msg];
 /** The largest message type. */
-export const MSG_MAX = 14;
+export const MSG_MAX = 17;
 const msgNames = new Map<number, string>(Object.entries(Msg).map(([k, v]) => [v, k]));
 /** Name of a message type for errors and logs. */
 export function msgName(t: number): string { return msgNames.get(t) ?? `MSG_${t}`; }
@@ -49,6 +52,14 @@ export const HELLO_DELTA = 1;
  * mode) they compare the hashes of the pages as sent and applied.
  */
 export const HELLO_FULL_VERIFY = 2;
+/**
+ * HELLO flag: deferred verify. The digests compare the pages as sent and
+ * applied (as in sent mode); once the destination runs, the source, frozen
+ * for good, hashes all of its RAM against what it sent and reports the
+ * result to the destination (CHECKED), so a write that escaped dirty
+ * tracking is still found, after the downtime instead of inside it.
+ */
+export const HELLO_DEFERRED_VERIFY = 4;
 
 /** Page record kinds (assembly/migration/defs.ts; the wasm writes and checks the records). */
 export const Rec = MigrationDefs.Rec;

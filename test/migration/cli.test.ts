@@ -77,23 +77,44 @@ describe("vmdev migrate", () => {
     expect(j.traffic.receivedOnDestination).toBeGreaterThan(0);
   });
 
-  it("regression_cli_default_verify_misses_escaped_source_write (TCP to a child destination): refused, the page named, no claim of equal memory", async () => {
+  it("regression_cli_default_verify_misses_escaped_source_write (TCP to a child destination): found after resume, the page named on both sides, exit non-zero, no claim of equal memory", async () => {
     const out = capture();
     const hit = escapeDirtyTracking();
-    const err = await main(["node", "vmdev", "migrate", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]).then(() => null, (e: unknown) => e);
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).message).toMatch(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
-    expect((err as CliError).exitCode).toBe(EXIT.verifyFailed);
+    await expect(main(["node", "vmdev", "migrate", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20"]))
+      .rejects.toThrow(/^migration completed but memory is not verified: the destination runs with memory that differs from the source's: 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty: the dirty tracking missed it\); the destination runs, the source stays frozen$/);
+    const j = JSON.parse(out.join("\n"));
+    expect(j).toMatchObject({ ok: true, verified: false, verifyMode: "deferred", running: "destination", untrackedPages: 1, untrackedFirstPage: hit.page });
+    expect(j.integrityError).toMatch(/^the destination runs with memory that differs/);
+    expect(j.destination).toMatchObject({ ok: true, resumed: true, memoryVerified: false, sourceCheck: { changedPages: 1, firstPage: hit.page } });
+  });
+
+  it("--verify full (TCP to a child destination): the escaped write is refused before the destination runs, the page named", async () => {
+    const out = capture();
+    const hit = escapeDirtyTracking();
+    await expect(main(["node", "vmdev", "migrate", "--ram", "16M", "--dirty", "8", "--json", "--no-report", "--downtime", "20", "--verify", "full"]))
+      .rejects.toThrow(/^migration failed in verify: destination refused: memory digest mismatch: 1 pages differ .*on the source, 1 pages changed after they were last sent \(first: page \d+, written without being marked dirty/);
     const j = JSON.parse(out.join("\n"));
     expect(j).toMatchObject({ ok: false, verified: false, verifyMode: "full", running: "source", mismatchTotal: 1, untrackedPages: 1, untrackedFirstPage: hit.page });
     expect(j.mismatches.map((m: { page: number }) => m.page)).toEqual([hit.page]);
     expect(j.destination).toMatchObject({ ok: false, resumed: false });
   });
 
-  it("regression_npm_start_default_verify_misses_escaped_source_write (--traffic): refused; the summary says verified no and never that memory is equal", async () => {
+  it("regression_npm_start_default_verify_misses_escaped_source_write (--traffic): found after resume; the summary says verified NO with the page, never that memory is equal", async () => {
     const out = capture();
     const hit = escapeDirtyTracking();
     await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "16M", "--dirty", "8", "--no-report", "--downtime", "20", "--run-after", "50"]))
+      .rejects.toThrow(/^migration completed but memory is not verified: .*the source stays frozen$/);
+    const text = out.join("\n");
+    expect(text).not.toMatch(/memory equals/);
+    expect(text).toMatch(new RegExp(`^verified: NO: the destination runs with memory that differs from the source's: 1 pages changed after they were last sent \\(first: page ${hit.page}, written without being marked dirty`, "m"));
+    expect(text).toMatch(new RegExp(`^source pages changed after they were last sent: 1 \\(first: page ${hit.page}\\)$`, "m"));
+    expect(text).toMatch(/^NOT VERIFIED: /m);
+  });
+
+  it("--verify full --traffic: the escaped write is refused; the summary says verified no and never that memory is equal", async () => {
+    const out = capture();
+    const hit = escapeDirtyTracking();
+    await expect(main(["node", "vmdev", "migrate", "--traffic", "--ram", "16M", "--dirty", "8", "--no-report", "--downtime", "20", "--run-after", "50", "--verify", "full"]))
       .rejects.toThrow(/^migration failed in verify: .*the source VM is running again$/);
     const text = out.join("\n");
     expect(text).not.toMatch(/memory equals/);
@@ -138,7 +159,7 @@ describe("vmdev migrate", () => {
     await expect(main(["node", "vmdev", "migrate", "--ram", "lots"])).rejects.toThrow(/^-m\/--ram lots: want a size like 64M, 1G, 1GiB or a number of bytes$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "memory.colour=red"])).rejects.toThrow(/^memory\.colour: unknown key$/);
     await expect(main(["node", "vmdev", "migrate", "-o", "migration.speed=1"])).rejects.toThrow(/^-o migration\.speed: unknown key/);
-    await expect(main(["node", "vmdev", "migrate", "-o", "migration.verify=incremental"])).rejects.toThrow(/^--verify incremental: want full or sent$/);
+    await expect(main(["node", "vmdev", "migrate", "-o", "migration.verify=incremental"])).rejects.toThrow(/^--verify incremental: want deferred, full or sent$/);
   });
 
   it("connecting to a port where nobody listens fails cleanly", async () => {

@@ -30,11 +30,11 @@ describe("memory integrity", () => {
     expect(r.src.paused).toBe(false);
   });
 
-  it("sent verify: a write through the port on the destination after its page arrived is found", async () => {
+  for (const verify of ["sent", "deferred"] as const) it(`${verify} verify: a write through the port on the destination after its page arrived is found`, async () => {
     const r = (current = await rig({ ramMiB: 4, dirtyMiBps: 4 }));
     await r.src.start();
     const { report, result } = await runMigration(r, {
-      mig: { verify: "sent", maxRounds: 3 },
+      mig: { verify, maxRounds: 3 },
       recv: { beforeVerify: (d) => d.core.guest.writeU8(900 * PAGE, 0x77) },
     });
     expect(result.resumed).toBe(false);
@@ -54,13 +54,33 @@ describe("memory integrity", () => {
     expect(report.running).toBe("source");
   });
 
-  it("regression_escaped_source_write_verified_by_default: the default verify refuses it, and the source names the page", async () => {
+  it("regression_escaped_source_write_verified_by_default: the default (deferred) verify finds it after resume, names the page and tells the destination", async () => {
     // The vCPUs never touch page 123 (working set: pages 0..63), so it was sent once, in round 0,
     // and then changes under the freeze without being marked dirty.
     const r = (current = await rig({ ramMiB: 4, dirtyMiBps: 4, workingSet: 1 / 16 }));
     await r.src.start();
+    const events: string[] = [];
     const { report, result } = await runMigration(r, {
       mig: { maxRounds: 3, onFrozen: (core) => { const v = core.guest.view(123 * PAGE + 40, 4); v[0] ^= 0xff; } },
+      recv: { onEvent: (w) => events.push(w) },
+    });
+    expect(report.verifyMode).toBe("deferred");
+    // Detected, not prevented: the destination runs (the digests of the pages as sent matched), the source stays frozen.
+    expect(result.resumed).toBe(true);
+    expect(report).toMatchObject({ ok: true, running: "destination", verified: false, pagesAsSent: true, untrackedPages: 1, untrackedFirstPage: 123 });
+    expect(report.integrityError).toMatch(/^the destination runs with memory that differs from the source's: 1 pages changed after they were last sent \(first: page 123, written without being marked dirty: the dirty tracking missed it\)$/);
+    expect(result).toMatchObject({ memoryVerified: false, sourceCheck: { changedPages: 1, firstPage: 123 } });
+    expect(result.error).toMatch(/1 source pages changed after they were last sent \(first: page 123\)/);
+    expect(events.slice(-2)).toEqual(["resumed", "source-check"]);
+    expect(r.src.paused).toBe(true);
+    expect(fullDigest(r.dest!.core)).not.toBe(fullDigest(r.src.core));
+  });
+
+  it("full verify refuses the same escaped write before the destination runs, and the source names the page", async () => {
+    const r = (current = await rig({ ramMiB: 4, dirtyMiBps: 4, workingSet: 1 / 16 }));
+    await r.src.start();
+    const { report, result } = await runMigration(r, {
+      mig: { verify: "full", maxRounds: 3, onFrozen: (core) => { const v = core.guest.view(123 * PAGE + 40, 4); v[0] ^= 0xff; } },
     });
     expect(report.verifyMode).toBe("full");
     expect(result.resumed).toBe(false);
@@ -101,12 +121,15 @@ describe("memory integrity", () => {
     expect(result.resumed).toBe(false);
   });
 
-  it("both verify modes agree with a full re-hash after a clean migration under load", async () => {
-    for (const verify of ["sent", "full"] as const) {
+  it("every verify mode agrees with a full re-hash after a clean migration under load", async () => {
+    for (const verify of ["sent", "full", "deferred"] as const) {
       const r = await rig({ ramMiB: 4, dirtyMiBps: 16, pattern: "uniform" });
       await r.src.start();
-      const { report } = await runMigration(r, { mig: { verify, maxRounds: 4 } });
+      const { report, result } = await runMigration(r, { mig: { verify, maxRounds: 4 } });
       expect(report.ok, report.error).toBe(true);
+      expect(report.verified).toBe(verify !== "sent");
+      expect(result.memoryVerified).toBe(verify !== "sent");
+      if (verify === "deferred") expect(result.sourceCheck).toEqual({ changedPages: 0, firstPage: null });
       expect(fullDigest(r.dest!.core)).toBe(fullDigest(r.src.core));
       await r.src.stop();
     }

@@ -19,7 +19,9 @@ import { FrameBuilder, WirePeer, PAGE, hello, round, roundEnd, pagesPayload, dig
 import { fullDigest } from "./helpers.js";
 
 const RAM_PAGES = 64;
-const FULL = 2;
+const FULL = 2, DEFERRED = 4;
+const MODE_FLAGS = { sent: 0, full: FULL, deferred: DEFERRED } as const;
+const MODE_DIGEST = { sent: 0, full: 1, deferred: 2 } as const;
 let cleanup: Array<() => unknown> = [];
 afterEach(async () => { for (const c of cleanup.splice(0)) await c(); });
 
@@ -51,10 +53,10 @@ function randomPage(seed: number): Uint8Array {
 }
 
 describe("a lying source", () => {
-  for (const mode of ["sent", "full"] as const) {
+  for (const mode of ["sent", "full", "deferred"] as const) {
     it(`regression_digest_claims_pages_round0_never_sent (${mode} verify): refused, the pages named`, async () => {
       const { peer, result, abiVersion } = await liar();
-      await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: mode === "full" ? FULL : 0, layout: await layout(RAM_PAGES) }));
+      await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: MODE_FLAGS[mode], layout: await layout(RAM_PAGES) }));
       expect(readAck((await peer.expect(Msg.HELLO_ACK)).payload)).toEqual([0, ""]);
       // Round 0 names only the first half of RAM.
       const sent: Array<[number, Uint8Array]> = Array.from({ length: 32 }, (_, p) => [p, randomPage(p)]);
@@ -68,7 +70,7 @@ describe("a lying source", () => {
       // the rest: hash 0 for pages never written (sent mode), or the hash of the zero
       // page its fresh RAM holds (full mode).
       const table = Array.from({ length: RAM_PAGES }, (_, p) => (p < 32 ? peer.pageHash(sent[p][1]) : mode === "full" ? peer.zeroHash : 0n));
-      await peer.send(Msg.DIGEST, digest(peer.digestOf(table), 2, 0, mode === "full" ? 1 : 0));
+      await peer.send(Msg.DIGEST, digest(peer.digestOf(table), 2, 0, MODE_DIGEST[mode]));
       const f = await peer.recv();
       // A destination that accepted would now run on the liar's say-so.
       if (f?.type === Msg.VERDICT && readVerdict(f.payload).accept) await peer.send(Msg.CONFIRM);
@@ -121,9 +123,10 @@ describe("a lying source", () => {
     expect((await result).resumed).toBe(false);
   });
 
-  it("a DIGEST whose verify mode contradicts HELLO is a protocol error", async () => {
-    const { peer, result, abiVersion } = await liar();
-    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: FULL, layout: await layout(RAM_PAGES) }));
+  /** An honest stream of RAM_PAGES random pages in deferred mode, up to the destination's RESUMED. */
+  /** HELLO with `flags`, round 0 with every page random, an empty final round; returns the digest of what was sent. */
+  async function honestRounds(peer: WirePeer, abiVersion: number, flags: number): Promise<bigint> {
+    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags, layout: await layout(RAM_PAGES) }));
     await peer.expect(Msg.HELLO_ACK);
     const all: Array<[number, Uint8Array]> = Array.from({ length: RAM_PAGES }, (_, p) => [p, randomPage(p)]);
     await peer.send(Msg.ROUND, round(0));
@@ -132,7 +135,55 @@ describe("a lying source", () => {
     await peer.expect(Msg.ROUND_ACK);
     await peer.send(Msg.ROUND, round(1, true));
     await peer.send(Msg.ROUND_END, roundEnd(1, 0));
-    await peer.send(Msg.DIGEST, digest(peer.digestOf(all.map(([, b]) => peer.pageHash(b))), 2, 0, 0));
+    return peer.digestOf(all.map(([, b]) => peer.pageHash(b)));
+  }
+
+  async function deferredUpToResumed() {
+    const l = await liar();
+    const { peer, abiVersion } = l;
+    await peer.send(Msg.DIGEST, digest(await honestRounds(peer, abiVersion, DEFERRED), 2, 0, 2));
+    expect(readVerdict((await peer.expect(Msg.VERDICT)).payload).accept).toBe(true);
+    await peer.send(Msg.CONFIRM);
+    await peer.expect(Msg.RESUMED);
+    return l;
+  }
+
+  it("deferred verify: a CHECKED whose count and first page disagree leaves the memory unverified (the destination already runs) and says why", async () => {
+    const { peer, result } = await deferredUpToResumed();
+    // "No page changed, the first is page 3": a check that cannot be believed either way.
+    const checked = new Uint8Array(8);
+    new DataView(checked.buffer).setUint32(4, 3, true);
+    await peer.send(Msg.CHECKED, checked);
+    const res = await result;
+    expect(res).toMatchObject({ ok: true, resumed: true, memoryVerified: false });
+    expect(res.sourceCheck).toBeUndefined();
+    expect(res.error).toBe("memory not verified: no check from the source after resume (CHECKED: inconsistent page count and first page)");
+  });
+
+  it("deferred verify: a source that hangs up after RESUMED leaves the memory unverified, not verified", async () => {
+    const { result, destSide } = await deferredUpToResumed();
+    destSide.close();
+    const res = await result;
+    expect(res).toMatchObject({ ok: true, resumed: true, memoryVerified: false });
+    expect(res.error).toMatch(/^memory not verified: no check from the source after resume/);
+  });
+
+  it("PING inside a round is a protocol error; between rounds it is answered", async () => {
+    const { peer, result, abiVersion } = await liar();
+    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: 0, layout: await layout(RAM_PAGES) }));
+    await peer.expect(Msg.HELLO_ACK);
+    const ping = Uint8Array.of(7, 0, 0, 0);
+    await peer.send(Msg.PING, ping);
+    expect((await peer.expect(Msg.PONG)).payload).toEqual(ping);
+    await peer.send(Msg.ROUND, round(0));
+    await peer.send(Msg.PING, ping);
+    const res = await result;
+    expect(res).toMatchObject({ resumed: false, errorName: "ProtocolError", error: "PING inside a round or after the final round" });
+  });
+
+  it("a DIGEST whose verify mode contradicts HELLO is a protocol error", async () => {
+    const { peer, result, abiVersion } = await liar();
+    await peer.send(Msg.DIGEST, digest(await honestRounds(peer, abiVersion, FULL), 2, 0, 0));
     const res = await result;
     expect(res.resumed).toBe(false);
     expect(res).toMatchObject({ errorName: "ProtocolError", error: "DIGEST: verify mode 0, HELLO announced full" });

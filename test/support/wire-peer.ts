@@ -10,7 +10,7 @@ import { Msg } from "../../src/migration/index.js";
 export const PAGE = 4096;
 const HDR = 32;
 const MAGIC = 0x474d4d56; // "VMMG"
-const VERSION = 1;
+const VERSION = 2;
 
 type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasher: Hasher | undefined;
