@@ -176,7 +176,7 @@ describe("--dump-config", () => {
     expect(lines).toContain("memory.size=256M");
     expect(lines).toContain("migration.downtime_limit=20");
     expect(lines).toContain("migration.max_rounds=30");
-    expect(lines).toContain("migration.verify=full");
+    expect(lines).toContain("migration.verify=deferred");
   });
 });
 
