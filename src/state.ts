@@ -24,6 +24,10 @@ export const DeviceKind = camelTable(CoreDefs.DeviceKind);
 export const HostKind = {
   /** A v86 machine (src/adapters/v86/machine-state.ts). */
   v86Machine: 0x1_0001,
+  /** A PCI-to-PCI bridge's registers (src/platform/pci/bridge.ts). */
+  pciBridge: 0x1_0002,
+  /** A physical function's SR-IOV capability and its VFs (src/platform/pci/sriov.ts). */
+  pciSriov: 0x1_0003,
 } as const;
 
 export interface EnvelopeHeader {
@@ -121,7 +125,11 @@ export function decodeFields(payload: Uint8Array): EnvelopeField[] | number {
 
 /** Seal `fields` in an envelope (the layout of assembly/core/state.ts envBegin … envFinish). */
 export async function sealEnvelope(seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Promise<Uint8Array> {
-  const hash = await xxh64();
+  return sealEnvelopeWith(await xxh64(), seal, fields);
+}
+
+/** {@link sealEnvelope} with an XXH64 (seed 0) at hand, for callers that cannot wait (a DeviceModel's saveState). */
+export function sealEnvelopeWith(hash: (data: Uint8Array) => bigint, seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Uint8Array {
   const payload = encodeFields(fields);
   const out = new Uint8Array(STATE_HEADER_SIZE + payload.length);
   const dv = new DataView(out.buffer);
@@ -151,7 +159,12 @@ export interface OpenedEnvelope { header: EnvelopeHeader; fields: EnvelopeField[
  */
 export async function openEnvelope(blob: Uint8Array, kind: number): Promise<OpenedEnvelope | number> {
   if (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
-  const hash = await xxh64();
+  return openEnvelopeWith(await xxh64(), blob, kind);
+}
+
+/** {@link openEnvelope} with an XXH64 (seed 0) at hand, for callers that cannot wait (a DeviceModel's restoreState). */
+export function openEnvelopeWith(hash: (data: Uint8Array) => bigint, blob: Uint8Array, kind: number): OpenedEnvelope | number {
+  if (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
   const h = readEnvelopeHeader(blob);
   const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (dv.getUint32(0, true) !== CoreDefs.ENV_MAGIC) return Status.ERR_STATE_MAGIC;
