@@ -30,6 +30,8 @@ export { MachineE1000, e1000Factory } from "./devices/e1000/machine.js";
 export { Ne2k, NE2K_PCI_BARS, NE2K_COUNTERS, type Ne2kOptions } from "./devices/ne2k/device.js";
 export { MachineNe2k, ne2kFactory, type Ne2kBackend } from "./devices/ne2k/machine.js";
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
+export * from "./platform/pci/index.js";
+export { virtioNetSriov, vfMac, type VirtioNetSriovOptions, type VirtioNetVf } from "./devices/virtio-net/sriov.js";
 export { openPcapFile, type PcapFile } from "./net/pcap-file.js";
 export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";
