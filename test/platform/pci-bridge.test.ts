@@ -9,6 +9,7 @@ import { Bridge, BridgeCtl, Cmd } from "../../src/platform/pci/defs.js";
 import { PciRoot } from "../../src/platform/pci/root.js";
 import { PciBridge } from "../../src/platform/pci/bridge.js";
 import type { PciFunction } from "../../src/pci.js";
+import { pciIntxGsi } from "../../src/machine/interrupts.js";
 
 function blank(id: number): PciFunction {
   return { bars: [], configRead: (o, w) => (o === 0 ? (w === 4 ? id >>> 0 : id & 0xffff) : 0), configWrite: () => {}, barRead: () => 0, barWrite: () => {} };
@@ -88,5 +89,19 @@ describe("PCI-to-PCI bridge", () => {
     root.bus.detach(4, 1);
     expect(root.configRead(0, 4, 0, 0x0e, 1)).toBe(0);
     expect(() => root.bus.attach(4, 0, blank(1))).toThrow(/taken/);
+  });
+
+  it("INTx behind bridges is swizzled at each one (Bridge Architecture §9.1) to the slot and pin the root's router sees", async () => {
+    const r = await pciRig();
+    // The PF at 01:00.0 behind A (00:01.0): INTA# → A's pin (0 + 0) mod 4 = INTA# of slot 1.
+    expect(r.a.bus.intxAtRoot(0, 0)).toEqual({ slot: 1, pin: 0 });
+    // Device 5 behind A, INTB#: (5 + 1) mod 4 = INTC# of slot 1.
+    expect(r.a.bus.intxAtRoot(5, 1)).toEqual({ slot: 1, pin: 2 });
+    // Two levels: the function behind C (00.0 on B's bus) behind B (00:03.0), INTD#: C maps (0 + 3) = 3, B maps (0 + 3) = 3.
+    expect(r.c.bus.intxAtRoot(0, 3)).toEqual({ slot: 3, pin: 3 });
+    expect(r.c.bus.intxAtRoot(2, 1)).toEqual({ slot: 3, pin: 3 });
+    const at = r.c.bus.intxAtRoot(2, 1);
+    expect(pciIntxGsi(at.slot, at.pin)).toBe(16 + ((3 + 3) & 3));
+    expect(r.root.bus.intxAtRoot(7, 2)).toEqual({ slot: 7, pin: 2 });
   });
 });

@@ -20,7 +20,7 @@ import {
   Bridge, BridgeCtl, Cfg, Cmd, CLASS_PCI_BRIDGE, HEADER_TYPE_BRIDGE, PCIE_CAP_ID, PcieType, STATUS_CAP_LIST, ones,
 } from "./defs.js";
 import { ConfigRegs } from "./regs.js";
-import { PciSegment, type Downstream } from "./segment.js";
+import { PciSegment, type Downstream, type PciPlace, type PlacedFunction } from "./segment.js";
 import { hostSeal, hostOpen } from "./seal.js";
 
 /** Options of a {@link PciBridge}. */
@@ -49,7 +49,7 @@ export const BridgeTag = { CONFIG: 1 } as const;
 const PAYLOAD_VERSION = 1;
 
 /** A PCI-to-PCI bridge and the bus behind it. */
-export class PciBridge implements PciFunction, Downstream {
+export class PciBridge implements PciFunction, Downstream, PlacedFunction {
   readonly name: string;
   readonly kind = HostKind.pciBridge;
   /** The bridge has no BARs of its own. */
@@ -99,6 +99,9 @@ export class PciBridge implements PciFunction, Downstream {
 
   /** A snapshot of the counters. */
   counters(): PciBridgeCounters { return { ...this.c }; }
+
+  /** Where the bridge sits: the bus behind it learns its upstream (for the INTx swizzle). */
+  attached(place: PciPlace | null): void { this.bus.upstream = place; }
 
   get primaryNumber(): number { return this.regs.bytes[Bridge.PRIMARY_BUS]; }
   get secondaryNumber(): number { return this.regs.bytes[Bridge.SECONDARY_BUS]; }

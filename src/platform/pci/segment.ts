@@ -63,6 +63,8 @@ const isPlaced = (f: unknown): f is PlacedFunction => typeof (f as Partial<Place
 /** One PCI bus. */
 export class PciSegment {
   private readonly fns = new Map<number, PciFunction>();
+  /** The bridge this bus is behind, where that bridge sits (null for the root bus or a bridge on no bus). */
+  upstream: PciPlace | null = null;
 
   /**
    * `number()` is the bus number (0 for the root bus, a bridge's Secondary Bus
@@ -125,6 +127,23 @@ export class PciSegment {
     }
     const vf = this.vfFor(rid(bus, devfn >> 3, devfn & 7));
     return vf ? { fn: vf, segment: null, devfn } : undefined;
+  }
+
+  /**
+   * The slot and pin on the root bus that INTx pin `pin` (0 = INTA#) of device
+   * `dev` on this bus arrives at: each bridge on the way maps device D's pin P
+   * to its own pin (D + P) mod 4 (Bridge Architecture 1.2 §9.1, Table 9-1).
+   * The host's router takes it from there (src/machine/interrupts.ts
+   * pciIntxGsi). Bounded by the depth of the hierarchy.
+   */
+  intxAtRoot(dev: number, pin: number): { slot: number; pin: number } {
+    let seg: PciSegment = this, d = dev, p = pin & 3;
+    while (seg.upstream) {
+      p = (d + p) & 3;
+      d = seg.upstream.devfn >> 3;
+      seg = seg.upstream.segment;
+    }
+    return { slot: d, pin: p };
   }
 
   /** Whether a bridge on this bus takes type 1 cycles for `bus` (a VF there would be shadowed). */

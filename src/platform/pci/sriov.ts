@@ -246,7 +246,8 @@ export class SriovFunction implements PciFunction, VfHost, PlacedFunction {
       this.c.numVfsRefused++;
     }
     const page = this.cap.read(Sriov.SYSTEM_PAGE_SIZE, 4);
-    if (page !== before[Sriov.SYSTEM_PAGE_SIZE] + (before[Sriov.SYSTEM_PAGE_SIZE + 1] << 8) + (before[Sriov.SYSTEM_PAGE_SIZE + 2] << 16) + before[Sriov.SYSTEM_PAGE_SIZE + 3] * 2 ** 24) {
+    const oldPage = new DataView(before.buffer).getUint32(Sriov.SYSTEM_PAGE_SIZE, true);
+    if (page !== oldPage) {
       if (wasOn || (page & (page - 1)) !== 0 || (page & this.cap.read(Sriov.SUPPORTED_PAGE_SIZES, 4)) === 0) {
         this.cap.bytes.set(before.subarray(Sriov.SYSTEM_PAGE_SIZE, Sriov.SYSTEM_PAGE_SIZE + 4), Sriov.SYSTEM_PAGE_SIZE);
         this.c.pageSizeRefused++;
