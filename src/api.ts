@@ -16,7 +16,7 @@ export {
   type EnvelopeHeader, type EnvelopeField, type EnvelopeSeal, type OpenedEnvelope, type EnvelopeCodec,
 } from "./state.js";
 export type { DeviceModel, MigratableDevice, MsiMessage, InterruptSink } from "./device.js";
-export type { PciFunction, BarInfo, BarKind, RegisterSpan } from "./pci.js";
+export type { PciFunction, BarInfo, BarKind, RegisterSpan, PciHostAccess } from "./pci.js";
 export { ManualClock, type GuestClock } from "./clock.js";
 export { ApicBus, LocalApic, ApicEvent, ApicCounter, ApicMsr, ApicReg, NO_DEADLINE, type ApicBusOptions, type MsrResult } from "./devices/apic/index.js";
 export {

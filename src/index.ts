@@ -32,6 +32,8 @@ export { MachineNe2k, ne2kFactory, type Ne2kBackend } from "./devices/ne2k/machi
 export { PciBus, machinePciBus, PCI_NO_DEVICE, type PciAddress, type PciBusEntry } from "./machine/pci-bus.js";
 export { VdeBackend, type VdeOptions, type VdeCounters, type VdeExit } from "./net/backends/vde.js";
 export { openBackend, NODE_WEBSOCKET } from "./net/backends/node.js";
+export * from "./platform/pci/index.js";
+export { virtioNetSriov, vfMac, type VirtioNetSriovOptions, type VirtioNetVf } from "./devices/virtio-net/sriov.js";
 export { openPcapFile, type PcapFile } from "./net/pcap-file.js";
 export { fillRandom } from "./guest/fill.js";
 export { startNetTraffic, createNetPeer, TRAFFIC_ETHERTYPE, type NetTraffic, type NetTrafficOptions, type NetTrafficStats, type NetPeer } from "./guest/traffic.js";

@@ -68,3 +68,18 @@ export function pciCapabilities(fn: Pick<PciFunction, "configRead">): { caps: Pc
   }
   return { caps, fault: null };
 }
+
+/**
+ * Configuration cycles addressed by bus/device/function, and memory and I/O
+ * accesses by physical address, as a CPU issues them to a host bridge
+ * (src/platform/pci/root.ts is one). Firmware and guest drivers that scan a
+ * PCI hierarchy work through this alone.
+ */
+export interface PciHostAccess {
+  configRead(bus: number, dev: number, func: number, offset: number, width: 1 | 2 | 4): number;
+  configWrite(bus: number, dev: number, func: number, offset: number, width: 1 | 2 | 4, value: number): void;
+  memRead(addr: number, width: 1 | 2 | 4): number;
+  memWrite(addr: number, width: 1 | 2 | 4, value: number): void;
+  ioRead(port: number, width: 1 | 2 | 4): number;
+  ioWrite(port: number, width: 1 | 2 | 4, value: number): void;
+}

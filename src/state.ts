@@ -29,6 +29,10 @@ export const HostKind = {
    * own, docs/migrate-your-device.md): pick kinds from here up.
    */
   userFirst: 0x2_0000,
+  /** A PCI-to-PCI bridge's registers (src/platform/pci/bridge.ts). */
+  pciBridge: 0x1_0002,
+  /** A physical function's SR-IOV capability and its VFs (src/platform/pci/sriov.ts). */
+  pciSriov: 0x1_0003,
 } as const;
 
 export interface EnvelopeHeader {
@@ -126,10 +130,11 @@ export function decodeFields(payload: Uint8Array): EnvelopeField[] | number {
 
 /** Seal `fields` in an envelope (the layout of assembly/core/state.ts envBegin … envFinish). */
 export async function sealEnvelope(seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Promise<Uint8Array> {
-  return sealWith(await xxh64(), seal, fields);
+  return sealEnvelopeWith(await xxh64(), seal, fields);
 }
 
-function sealWith(hash: (data: Uint8Array) => bigint, seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Uint8Array {
+/** {@link sealEnvelope} with an XXH64 (seed 0) at hand, for callers that cannot wait (a DeviceModel's saveState). */
+export function sealEnvelopeWith(hash: (data: Uint8Array) => bigint, seal: EnvelopeSeal, fields: readonly EnvelopeField[]): Uint8Array {
   const payload = encodeFields(fields);
   const out = new Uint8Array(STATE_HEADER_SIZE + payload.length);
   const dv = new DataView(out.buffer);
@@ -159,7 +164,7 @@ export interface OpenedEnvelope { header: EnvelopeHeader; fields: EnvelopeField[
  */
 export async function openEnvelope(blob: Uint8Array, kind: number): Promise<OpenedEnvelope | number> {
   if (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
-  return openWith(await xxh64(), blob, kind);
+  return openEnvelopeWith(await xxh64(), blob, kind);
 }
 
 /**
@@ -177,12 +182,14 @@ export interface EnvelopeCodec {
 export async function envelopeCodec(): Promise<EnvelopeCodec> {
   const hash = await xxh64();
   return {
-    seal: (seal, fields) => sealWith(hash, seal, fields),
-    open: (blob, kind) => (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE ? Status.ERR_STATE_LENGTH : openWith(hash, blob, kind)),
+    seal: (seal, fields) => sealEnvelopeWith(hash, seal, fields),
+    open: (blob, kind) => openEnvelopeWith(hash, blob, kind),
   };
 }
 
-function openWith(hash: (data: Uint8Array) => bigint, blob: Uint8Array, kind: number): OpenedEnvelope | number {
+/** {@link openEnvelope} with an XXH64 (seed 0) at hand, for callers that cannot wait (a DeviceModel's restoreState). */
+export function openEnvelopeWith(hash: (data: Uint8Array) => bigint, blob: Uint8Array, kind: number): OpenedEnvelope | number {
+  if (!(blob instanceof Uint8Array) || blob.length < STATE_HEADER_SIZE) return Status.ERR_STATE_LENGTH;
   const h = readEnvelopeHeader(blob);
   const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   if (dv.getUint32(0, true) !== CoreDefs.ENV_MAGIC) return Status.ERR_STATE_MAGIC;

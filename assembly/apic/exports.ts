@@ -11,7 +11,7 @@ import { gmReady } from "../core/guestmem";
 import { MAX_APICS, MAX_HZ, NO_DEADLINE } from "./defs";
 import {
   apicSetCreate, apicSetCost, apicReady, apicCount, apicSet, meta, powerUp, initReset, pendingVector, intrAck, eoiTake, statsPtr,
-  lintSet, fireLvt, irrHighest, irrClear, setTpr, eventsTake,
+  lintSet, fireLvt, irrHighest, irrClear, setTpr, eventsTake, timerDropArmed,
 } from "./model";
 import { mmioRead, mmioWrite, msrRead, msrWrite, gateValue } from "./gate";
 import { routeOutbox, route, msiDeliver } from "./router";
@@ -170,11 +170,22 @@ export function apic_advance(h: u32, now: u64): i32 {
   return timerAdvance(h, now);
 }
 
-/** Fire every due timer; returns how many fired. */
+/** Fire every due timer; returns how many fired. Visits only the APICs with an armed timer. */
 export function apic_advance_all(now: u64): i32 {
   const n = apicCount();
+  if (n == 0) return 0;
+  const bits = apicSet().armed;
   let fired = 0;
-  for (let h: u32 = 0; h < n; h++) fired += timerAdvance(h, now);
+  // Bounded: n/32 words, each bit visited once per call.
+  for (let w: u32 = 0; w < (n + 31) >> 5; w++) {
+    let word = atomic.load<u32>(bits + (<usize>w << 2));
+    while (word != 0) {
+      const h = (w << 5) + <u32>ctz(word);
+      word &= word - 1;
+      fired += timerAdvance(h, now);
+      if (timerNext(h) == NO_DEADLINE) timerDropArmed(h);
+    }
+  }
   return fired;
 }
 
@@ -184,11 +195,22 @@ export function apic_next_deadline(h: u32): u64 {
   return timerNext(h);
 }
 
-/** Earliest timer event over all APICs (all ones if none). */
+/** Earliest timer event over all APICs (all ones if none); visits only the armed ones. */
 export function apic_next_deadline_all(): u64 {
   const n = apicCount();
+  if (n == 0) return NO_DEADLINE;
+  const bits = apicSet().armed;
   let best = NO_DEADLINE;
-  for (let h: u32 = 0; h < n; h++) { const d = timerNext(h); if (d < best) best = d; }
+  for (let w: u32 = 0; w < (n + 31) >> 5; w++) {
+    let word = atomic.load<u32>(bits + (<usize>w << 2));
+    while (word != 0) {
+      const h = (w << 5) + <u32>ctz(word);
+      word &= word - 1;
+      const d = timerNext(h);
+      if (d == NO_DEADLINE) timerDropArmed(h);
+      else if (d < best) best = d;
+    }
+  }
   return best;
 }
 

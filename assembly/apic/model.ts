@@ -97,6 +97,14 @@ import {
   /** 256-bit bitmap of vectors whose EOI must be broadcast to the IOAPIC. */
   eoiBits: usize;
   stats: usize;
+  /**
+   * One bit per APIC whose timer may be armed: set (atomically) by whoever
+   * arms it, cleared only by the scans of armed timers (exports.ts), which
+   * clear first and then look at the deadline again, so a timer armed on
+   * another thread meanwhile keeps its bit. The pump's scans then touch
+   * count/32 words plus the armed APICs, not every APIC's record.
+   */
+  armed: usize;
 }
 
 /**
@@ -144,6 +152,7 @@ export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): i32 {
   const listOff = metasOff + (<u64>count << 7);
   const eoiOff = listOff + align64(<u64>count << 2);
   const statsOff = eoiOff + 64;
+  const armedOff = statsOff + align64(<u64>APIC_STATS << 3);
   const total = apicSetBytes(count);
   const s = blockAlloc(total, 64);
   if (s == 0) return Status.ERR_NO_MEMORY;
@@ -151,6 +160,7 @@ export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): i32 {
   const set = changetype<ApicSet>(s);
   set.count = count; set.busHz = busHz; set.tscHz = tscHz;
   set.pages = s + <usize>pagesOff; set.metas = s + <usize>metasOff; set.eoiBits = s + <usize>eoiOff; set.stats = s + <usize>statsOff;
+  set.armed = s + <usize>armedOff;
   setPtr = s; scratchPtr = s + <usize>listOff;
   for (let h: u32 = 0; h < count; h++) powerUp(h);
   // Another instance may have created a set meanwhile: the first one published wins.
@@ -162,10 +172,26 @@ export function apicSetCreate(count: u32, busHz: u64, tscHz: u64): i32 {
   return Status.OK;
 }
 
-/** Bytes of the block apicSetCreate(count) lays out: set, register pages, records, arbitration list, EOI bits, counters. */
+/** Bytes of the block apicSetCreate(count) lays out: set, register pages, records, arbitration list, EOI bits, counters, armed-timer bits. */
 function apicSetBytes(count: u32): u64 {
   return align64(offsetof<ApicSet>()) + <u64>count * PAGE_STRIDE + (<u64>count << 7) + align64(<u64>count << 2) + 64 +
-    align64(<u64>APIC_STATS << 3);
+    align64(<u64>APIC_STATS << 3) + align64(<u64>((count + 31) >> 5) << 2);
+}
+
+/** Mark APIC h's timer armed for the scans if its deadline is set (call after every write that may arm it). */
+export function timerNoteArmed(h: u32): void {
+  if (meta(h).timerDeadline != NO_DEADLINE) atomic.or<u32>(apicSet().armed + ((<usize>h >> 5) << 2), <u32>1 << (h & 31));
+}
+
+/**
+ * Take APIC h off the armed bits when its deadline reads disarmed: the bit
+ * goes first, then the deadline is read again and a timer armed meanwhile
+ * (on another thread, which sets its bit after its deadline) puts it back.
+ */
+export function timerDropArmed(h: u32): void {
+  const w = apicSet().armed + ((<usize>h >> 5) << 2);
+  atomic.and<u32>(w, ~(<u32>1 << (h & 31)));
+  if (atomic.load<u64>(changetype<usize>(meta(h)) + offsetof<ApicMeta>("timerDeadline")) != NO_DEADLINE) atomic.or<u32>(w, <u32>1 << (h & 31));
 }
 
 /** The most linear memory apicSetCreate(count) takes. */

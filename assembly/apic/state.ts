@@ -16,7 +16,7 @@ import {
   BASE_VALID, BASE_BSP, MODE_X2APIC, MODE_XAPIC, MODE_DISABLED, SVR_WRITABLE, LVT_W_TIMER, LVT_W_LINT, LVT_W_ERROR, LVT_W_OTHER,
   LVT_REMOTE_IRR, ICR_LO_WRITABLE, NO_DEADLINE, EV_ALL, TIMER_PERIODIC, TIMER_TSC_DEADLINE,
 } from "./defs";
-import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs, recache, irrPtr } from "./model";
+import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs, recache, irrPtr, timerNoteArmed } from "./model";
 import { baseMode } from "./gate";
 import { periodReachable, tscDeadlineNs } from "./timer";
 
@@ -86,6 +86,7 @@ export function apicRestore(h: u32, len: u32): i32 {
   const v = validate(h);
   if (v != Status.OK) return v;
   apply(h);
+  timerNoteArmed(h);
   return Status.OK;
 }
 

@@ -3,7 +3,7 @@
 // kept in guest ns so they survive save/restore and migration. The bus clock
 // (busHz) feeds the divider; the guest TSC reads now × tscHz / 1e9.
 
-import { meta, rd, wr, fireLvt, stat, apicSet } from "./model";
+import { meta, rd, wr, fireLvt, stat, apicSet, timerNoteArmed } from "./model";
 import { R_LVT_TIMER, R_TIMER_INITIAL, R_TIMER_DCR, NO_DEADLINE, TIMER_PERIODIC, TIMER_TSC_DEADLINE, ApicStat } from "./defs";
 
 const NS: u64 = 1_000_000_000;
@@ -94,6 +94,7 @@ export function timerLoad(h: u32, count: u32, now: u64): void {
   m.timerPeriod = countNs(h, count);
   m.timerStart = now;
   m.timerDeadline = now + m.timerPeriod < now ? NO_DEADLINE : now + m.timerPeriod;
+  timerNoteArmed(h);
 }
 
 /** Current count (§11.5.4): counts down at bus/divisor from the initial count; 0 once a one-shot expired or in TSC-deadline mode. */
@@ -123,6 +124,7 @@ export function tscDeadlineWrite(h: u32, v: u64, now: u64): void {
   const m = meta(h);
   m.tscDeadline = v;
   m.timerDeadline = v == 0 ? NO_DEADLINE : tscDeadlineNs(v);
+  timerNoteArmed(h);
   timerAdvance(h, now);
 }
 

@@ -10,6 +10,7 @@ import { memtestDecoder } from "../devices/memtest/inspect.js";
 import { ne2kDecoder } from "../devices/ne2k/inspect.js";
 import { virtioNetDecoder } from "../devices/virtio-net/inspect.js";
 import { v86MachineDecoder } from "../adapters/v86/inspect.js";
+import { pciBridgeDecoder, sriovDecoder } from "../platform/pci/inspect.js";
 import { guestClockDecoder, guestMemoryDecoder } from "./core.js";
 import { DecoderTable } from "./inspect.js";
 
@@ -24,5 +25,7 @@ export function defaultDecoders(): DecoderTable {
     .register(apicDecoder)
     .register(ioapicDecoder)
     .register(memtestDecoder)
-    .register(v86MachineDecoder);
+    .register(v86MachineDecoder)
+    .register(pciBridgeDecoder)
+    .register(sriovDecoder);
 }

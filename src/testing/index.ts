@@ -24,5 +24,6 @@ export * from "../guest/virtio/net-driver.js";
 export * as e1000 from "../guest/e1000/index.js";
 export * as ne2k from "../guest/ne2k/index.js";
 export { fillRandom } from "../guest/fill.js";
+export { PciScanner, type PciScanResult, type ScannedFunction, type ScannedBar, type ScannedSriov, type VfEnableResult, type PciScannerOptions } from "../guest/pci-scan.js";
 export { StandInSource, StandInDestination, type StandInOptions, type DirtyPattern } from "./migration/standin.js";
 export { FaultyTransport, type Fault, type FaultAction } from "./migration/faults.js";
