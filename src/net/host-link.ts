@@ -5,22 +5,48 @@
 // - Guest → host: every frame the NIC transmits is copied (the device may
 //   reuse its buffer), shown to the tap, and given to the peer callback; a
 //   throwing peer is counted, never unwound into the device (the callback
-//   runs inside the guest's notify write).
-// - Host → guest: frames wait in a bounded queue (`maxPending`; past it they
-//   are dropped and counted) and are handed to the NIC in order, only while
-//   the link is up, and never from inside the NIC's own call stack: on the
-//   next event-loop turn ("auto"), or when the owner calls `pump()`
-//   ("manual": an owner that may touch the NIC only while it holds a lease
-//   on the VM).
+//   runs inside the guest's notify write). A NIC with `onTransmitBatch`
+//   hands over everything one notify produced in one callback, copied out
+//   in one piece.
+// - Host → guest: frames are copied into a bounded queue of frame records
+//   (`maxPending` frames; past it they are dropped and counted; the queue's
+//   buffer grows to its high-water mark and is reused, so a frame costs no
+//   allocation) and are handed to the NIC in order, only while the link is
+//   up, and never from inside the NIC's own call stack: on the next
+//   event-loop turn ("auto"), or when the owner calls `pump()` ("manual": an
+//   owner that may touch the NIC only while it holds a lease on the VM). A
+//   NIC with `receiveFrames` takes them a window at a time, one wasm call
+//   per window with a status per frame, so the counters are those of the
+//   per-frame path; a frame larger than the window goes alone through
+//   `receive`.
 
 import { Status } from "../status.js";
+import { frameRecordBytes, type FrameBatch } from "../rings/frame-array.js";
 
 /** The NIC side of a host link (VirtioNet has these members). */
 export interface FrameEndpoint {
   onTransmit: ((frame: Uint8Array) => void) | null;
   /** Host→guest; returns a Status. */
   receive(frame: Uint8Array): number;
+  /** Guest → host, a batch per callback (VirtioNet): used instead of `onTransmit` when the NIC has it. */
+  onTransmitBatch?: ((batch: FrameBatch) => void) | null;
+  /**
+   * Host → guest frames as a frame array (records of u32 length, bytes,
+   * padding to 4; at most `frameWindowBytes`), a Status per frame into
+   * `statuses`; with `stopAtRefusal`, stop after the first frame not taken
+   * with OK. Returns frames handed over or a negative Status. VirtioNet,
+   * E1000 and Ne2k have it.
+   */
+  receiveFrames?(records: Uint8Array, statuses: Uint8Array, stopAtRefusal: boolean): number;
+  /** Bytes of records `receiveFrames` takes per call. */
+  readonly frameWindowBytes?: number;
 }
+
+/** Frames above this are dropped (and counted lost) when delivered: no NIC model takes more than 16384 + 4 bytes. */
+const MAX_FRAME_BYTES = 65536;
+
+/** A frame record's length word (frame arrays are little-endian, src/rings/frame-array.ts). */
+const recordLength = (b: Uint8Array, off: number): number => (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
 
 /** Counters of a host link. */
 export interface HostLinkCounters {
@@ -68,7 +94,16 @@ export interface HostLinkOptions {
 /** A host frame link for one NIC (see the top of this file). */
 export class HostLink {
   private readonly c: HostLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, lost: 0, errors: 0 };
-  private readonly pending: Uint8Array[] = [];
+  /** Frames for the guest as frame records in q[qHead, qTail); qCount of them. */
+  private q = new Uint8Array(16 * 1024);
+  private qHead = 0;
+  private qTail = 0;
+  private qCount = 0;
+  /** A window is inside the NIC: the queue may grow but not move, and close() empties it afterwards. */
+  private inNic = false;
+  private clearAfter = false;
+  /** Status per frame of the last window (sized to the NIC's window, reused). */
+  private statuses = new Uint8Array(0);
   private tries = 0;
   /** Cancels the pending delivery turn, if one is scheduled. */
   private scheduled: (() => void) | null = null;
@@ -78,40 +113,57 @@ export class HostLink {
   private readonly auto: boolean;
   private readonly up: () => boolean;
   private readonly onTransmit: (frame: Uint8Array) => void;
+  private readonly onTransmitBatch: (batch: FrameBatch) => void;
 
   constructor(private nic: FrameEndpoint, peer: (frame: Uint8Array) => void, private readonly opts: HostLinkOptions = {}) {
     this.maxPending = opts.maxPending ?? 256;
     this.maxRetries = opts.maxRetries ?? 0;
     this.auto = (opts.delivery ?? "auto") === "auto";
     this.up = opts.up ?? (() => true);
-    this.onTransmit = (frame) => {
+    const send = (frame: Uint8Array) => {
       this.c.txFrames++;
       this.c.txBytes += frame.length;
-      const copy = frame.slice(); // the device may reuse its buffer
       // Runs inside the guest's notify write: a throwing peer must not unwind into the device.
       try {
-        opts.tap?.("tx", copy);
-        peer(copy);
+        opts.tap?.("tx", frame);
+        peer(frame);
       } catch {
         this.c.errors++;
       }
     };
-    nic.onTransmit = this.onTransmit;
+    this.onTransmit = (frame) => send(frame.slice()); // the device may reuse its buffer
+    this.onTransmitBatch = (batch) => {
+      const own = batch.copy(); // one copy per batch: the views die when the callback returns
+      for (let i = 0; i < own.length; i++) send(own.frame(i));
+    };
+    this.attachNic(nic);
   }
 
   /** A snapshot of the link's counters. */
   counters(): HostLinkCounters { return { ...this.c }; }
 
-  /** Queue a frame for the guest. */
+  /** Queue a frame for the guest (copied: the caller may reuse its buffer). */
   deliver(frame: Uint8Array): void {
     if (this.closed) return;
-    if (this.pending.length >= this.maxPending) {
+    if (this.qCount >= this.maxPending) {
       this.c.rxDropped++;
       this.c.lost++;
       this.opts.onOverflow?.(1);
       return;
     }
-    this.pending.push(frame);
+    if (frame.length > MAX_FRAME_BYTES) {
+      // Larger than any NIC takes (what `receive` would reject as invalid): not worth queueing.
+      this.c.rxDropped++;
+      this.c.lost++;
+      return;
+    }
+    const rec = frameRecordBytes(frame.length);
+    if (this.qTail + rec > this.q.length) this.makeRoom(rec);
+    const q = this.q, at = this.qTail, n = frame.length;
+    q[at] = n & 0xff; q[at + 1] = (n >>> 8) & 0xff; q[at + 2] = (n >>> 16) & 0xff; q[at + 3] = n >>> 24;
+    q.set(frame, at + 4);
+    this.qTail += rec;
+    this.qCount++;
     if (this.auto) this.schedule(0);
   }
 
@@ -123,7 +175,7 @@ export class HostLink {
    */
   pump(): number {
     const before = this.c.rxFrames;
-    this.deliverPending(true, this.pending.length);
+    this.deliverPending(true, this.qCount);
     return this.c.rxFrames - before;
   }
 
@@ -138,20 +190,25 @@ export class HostLink {
   }
 
   /** Frames waiting for delivery. */
-  get pendingFrames(): number { return this.pending.length; }
+  get pendingFrames(): number { return this.qCount; }
 
   /** Move the NIC end to another endpoint (a restored copy of the NIC); queued frames stay queued for it. */
   retarget(nic: FrameEndpoint): void {
-    if (this.nic.onTransmit === this.onTransmit) this.nic.onTransmit = null;
+    this.detachNic();
     this.nic = nic;
     this.tries = 0;
-    if (!this.closed) nic.onTransmit = this.onTransmit;
+    if (!this.closed) this.attachNic(nic);
   }
 
-  /** Stop: the NIC's `onTransmit` is cleared and nothing more is delivered; queued frames stay counted in `pendingFrames`. */
+  /**
+   * Stop: the NIC's `onTransmit` is cleared and nothing more is delivered;
+   * queued frames stay counted in `pendingFrames`. Called while a window is
+   * inside the NIC (from its transmit), that window still counts as
+   * delivered; nothing after it goes in.
+   */
   detach(): void {
     this.closed = true;
-    if (this.nic.onTransmit === this.onTransmit) this.nic.onTransmit = null;
+    this.detachNic();
     if (this.scheduled) this.scheduled();
     this.scheduled = null;
   }
@@ -159,7 +216,35 @@ export class HostLink {
   /** Stop delivering and drop what is queued; the NIC's `onTransmit` is cleared. */
   close(): void {
     this.detach();
-    this.pending.length = 0;
+    if (this.inNic) this.clearAfter = true;
+    else this.clearQueue();
+  }
+
+  private attachNic(nic: FrameEndpoint): void {
+    nic.onTransmit = this.onTransmit;
+    if ("onTransmitBatch" in nic) nic.onTransmitBatch = this.onTransmitBatch;
+  }
+
+  private detachNic(): void {
+    if (this.nic.onTransmit === this.onTransmit) this.nic.onTransmit = null;
+    if (this.nic.onTransmitBatch === this.onTransmitBatch) this.nic.onTransmitBatch = null;
+  }
+
+  private clearQueue(): void { this.qHead = this.qTail = this.qCount = 0; }
+
+  /** Room for a record of `rec` bytes at the tail: move the queue to the front, else grow (keeping offsets while a window is in the NIC). */
+  private makeRoom(rec: number): void {
+    if (!this.inNic && this.qHead > 0) {
+      this.q.copyWithin(0, this.qHead, this.qTail);
+      this.qTail -= this.qHead;
+      this.qHead = 0;
+      if (this.qTail + rec <= this.q.length) return;
+    }
+    let size = this.q.length * 2;
+    while (size < this.qTail + rec) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.q.subarray(0, this.qTail));
+    this.q = grown;
   }
 
   /** One delivery; a throw counts as an error and drops the frame (reported as ERR_INVALID_ARG). */
@@ -194,31 +279,101 @@ export class HostLink {
   }
 
   /**
+   * What the head frame's status means (the per-frame rules): taken, or
+   * dropped (rejected as invalid; with `retry`, refused more than
+   * `maxRetries` times in a row), or "refused" (it stays at the head).
+   */
+  private settleHead(st: number, retry: boolean): "next" | "refused" {
+    const len = recordLength(this.q, this.qHead);
+    if (st === Status.OK) {
+      this.tries = 0;
+      this.c.rxFrames++;
+      this.c.rxBytes += len;
+      if (this.opts.tap) this.opts.tap("rx", this.q.slice(this.qHead + 4, this.qHead + 4 + len));
+    } else if (st === Status.ERR_INVALID_ARG || (retry && ++this.tries > this.maxRetries)) {
+      this.tries = 0;
+      this.c.rxDropped++;
+      if (st !== Status.ERR_FULL) this.c.lost++;
+    } else {
+      return "refused";
+    }
+    this.qHead += frameRecordBytes(len);
+    if (--this.qCount === 0) this.qHead = this.qTail = 0;
+    return "next";
+  }
+
+  /**
    * Hand pending frames to the NIC in order (at most `max`) until it refuses
    * one or the link goes down. A frame the NIC rejects as invalid is dropped;
    * with `retry`, so is one refused more than `maxRetries` times in a row.
    * Returns "refused" when the head frame is still waiting, "done" otherwise.
    */
   private deliverPending(retry: boolean, max: number): "done" | "refused" {
-    for (let n = 0; n < max && this.pending.length > 0 && !this.closed && this.up(); n++) {
-      const f = this.pending[0];
-      const st = this.receiveOnce(f);
-      if (st === Status.OK) {
-        this.pending.shift();
-        this.tries = 0;
-        this.c.rxFrames++;
-        this.c.rxBytes += f.length;
-        this.opts.tap?.("rx", f);
-      } else if (st === Status.ERR_INVALID_ARG || (retry && ++this.tries > this.maxRetries)) {
-        this.pending.shift();
-        this.tries = 0;
-        this.c.rxDropped++;
-        if (st !== Status.ERR_FULL) this.c.lost++;
-      } else {
-        return "refused";
+    // A refusal is final only when the frame would be dropped anyway (retry with no retries left).
+    const stop = !(retry && this.maxRetries === 0);
+    // Bounded: every round settles at least one frame or returns.
+    for (let n = 0; n < max && this.qCount > 0 && !this.closed && this.up();) {
+      const nic = this.nic;
+      const window = nic.receiveFrames ? (nic.frameWindowBytes ?? 0) : 0;
+      const headRec = frameRecordBytes(recordLength(this.q, this.qHead));
+      if (headRec > window) {
+        // No window, or a frame larger than it: this one alone, as `receive` takes it.
+        if (this.one(retry) === "refused") return this.finishClear() ? "done" : "refused";
+        if (this.finishClear()) return "done";
+        n++;
+        continue;
       }
+      // The longest run of whole records from the head that fits the window (and `max`).
+      let bytes = 0, k = 0;
+      for (let off = this.qHead; k < max - n && k < this.qCount; k++) {
+        const rec = frameRecordBytes(recordLength(this.q, off));
+        if (bytes + rec > window) break;
+        bytes += rec;
+        off += rec;
+      }
+      if (this.statuses.length < window >> 2) this.statuses = new Uint8Array(window >> 2);
+      let got: number;
+      this.inNic = true;
+      try {
+        got = nic.receiveFrames!(this.q.subarray(this.qHead, this.qHead + bytes), this.statuses, stop);
+      } catch {
+        this.c.errors++;
+        got = 1;
+        this.statuses[0] = Status.ERR_INVALID_ARG;
+      } finally {
+        this.inNic = false;
+      }
+      if (got <= 0) {
+        // The window was refused whole (it is well formed: a NIC bug): the head frame goes alone instead.
+        if (this.finishClear()) return "done";
+        if (this.one(retry) === "refused") return this.finishClear() ? "done" : "refused";
+        if (this.finishClear()) return "done";
+        n++;
+        continue;
+      }
+      // Frames the NIC took are counted even when close() came meanwhile (from its transmit); then the rest goes.
+      for (let i = 0; i < got; i++) if (this.settleHead(this.statuses[i], retry) === "refused") return this.finishClear() ? "done" : "refused";
+      n += got;
+      if (this.finishClear()) return "done";
     }
     return "done";
+  }
+
+  /** The head frame alone through `receive`, settled. */
+  private one(retry: boolean): "next" | "refused" {
+    const len = recordLength(this.q, this.qHead);
+    this.inNic = true;
+    let st: number;
+    try { st = this.receiveOnce(this.q.subarray(this.qHead + 4, this.qHead + 4 + len)); } finally { this.inNic = false; }
+    return this.settleHead(st, retry);
+  }
+
+  /** Apply a close() that came while a window was in the NIC; true if it did. */
+  private finishClear(): boolean {
+    if (!this.clearAfter) return false;
+    this.clearAfter = false;
+    this.clearQueue();
+    return true;
   }
 }
 

@@ -4,12 +4,45 @@
 // each.
 
 import { RingsDefs } from "../generated/constants.js";
+import { Status } from "../status.js";
+import type { IoBuffer } from "../io-buffer.js";
 
-const { FA_LEN_BYTES, FA_ALIGN } = RingsDefs;
+const { FA_LEN_BYTES, FA_ALIGN, FA_STOP_AT_REFUSAL } = RingsDefs;
 
 /** Bytes one frame of `len` bytes takes in a frame array. */
 export function frameRecordBytes(len: number): number {
   return (FA_LEN_BYTES + len + FA_ALIGN - 1) & ~(FA_ALIGN - 1);
+}
+
+/**
+ * Bytes of frame records a NIC's `receiveFrames` takes per call from an I/O
+ * buffer of `ioSize` bytes: the rest holds a status byte per frame (a record
+ * is at least 4 bytes, so at most a quarter as many frames as bytes).
+ */
+export function frameWindowBytes(ioSize: number): number {
+  return Math.floor((ioSize * 4) / 5) & ~(FA_ALIGN - 1);
+}
+
+/**
+ * The host side of a *_receive_frames export: `records` (a frame array) is
+ * copied into the I/O buffer in one piece, `call(ioOff, len, stOff, flags)`
+ * makes the one wasm call, and the status of each frame handed over is copied
+ * to `statuses`. Returns the frames handed over or a negative Status
+ * (-ERR_INVALID_ARG: more records than `frameWindowBytes` allows, or
+ * `statuses` too short for them).
+ */
+export function receiveFramesVia(io: IoBuffer, records: Uint8Array, statuses: Uint8Array, stopAtRefusal: boolean,
+  call: (ioOff: number, len: number, stOff: number, flags: number) => number): number {
+  const stOff = (records.length + FA_ALIGN - 1) & ~(FA_ALIGN - 1);
+  const most = Math.floor(records.length / FA_LEN_BYTES); // every record takes at least its length word
+  if (stOff + most > io.size || statuses.length < most) return -Status.ERR_INVALID_ARG;
+  return io.use("net frames", 0, stOff + most, (w) => {
+    w.bytes().set(records);
+    const n = call(0, records.length, stOff, stopAtRefusal ? FA_STOP_AT_REFUSAL : 0);
+    // A fresh view: the call may have grown the memory.
+    if (n > 0) statuses.set(w.bytes().subarray(stOff, stOff + n));
+    return n;
+  });
 }
 
 /** Packs frames into a window (a subarray of wasm memory, e.g. the I/O buffer). */
@@ -85,6 +118,18 @@ export class FrameBatch {
   }
 
   get length(): number { return this.offsets.length; }
+  /**
+   * The batch copied out of wasm memory in one piece: its frames are views
+   * of that copy, valid after the callback returns (one allocation and one
+   * copy per batch instead of per frame).
+   */
+  copy(): FrameBatch {
+    const n = this.offsets.length;
+    const end = n === 0 ? 0 : this.offsets[n - 1] + this.lengths[n - 1];
+    const b = new FrameBatch(this.window.slice(0, end));
+    for (let i = 0; i < n; i++) { b.offsets.push(this.offsets[i]); b.lengths.push(this.lengths[i]); }
+    return b;
+  }
   /** Frame `i` as a view into wasm memory. */
   frame(i: number): Uint8Array { return this.window.subarray(this.offsets[i], this.offsets[i] + this.lengths[i]); }
   /** Copies of every frame. */

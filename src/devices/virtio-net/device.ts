@@ -17,7 +17,7 @@ import { VIRTIO_NET_COUNTERS } from "./counters.js";
 import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
-import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
+import { FrameArrayWriter, FrameBatch, frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 import type { MulticastWant } from "../../net/control.js";
@@ -275,6 +275,24 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   receiveWindow(bytes: number): number {
     if (bytes > this.e.io_size()) return -Status.ERR_INVALID_ARG;
     const n = this.core.ioBuffer.use("net frames", 0, bytes, () => this.e.vnet_receive_batch(this.handle, 0, bytes));
+    this.settle();
+    return n;
+  }
+
+  /** Bytes of frame records {@link VirtioNet.receiveFrames} takes per call. */
+  get frameWindowBytes(): number { return frameWindowBytes(this.e.io_size()); }
+
+  /**
+   * Host → guest frames with a status each, in one wasm call
+   * (vnet_receive_frames): `records` is a frame array (FrameArrayWriter) of
+   * at most `frameWindowBytes`; `statuses[i]` gets the Status `receive` would
+   * have returned for frame i. With `stopAtRefusal` the call ends after the
+   * first frame not taken with OK. Returns the frames handed over or a
+   * negative Status (nothing taken).
+   */
+  receiveFrames(records: Uint8Array, statuses: Uint8Array, stopAtRefusal = false): number {
+    const n = receiveFramesVia(this.core.ioBuffer, records, statuses, stopAtRefusal,
+      (ioOff, len, stOff, flags) => this.e.vnet_receive_frames(this.handle, ioOff, len, stOff, flags));
     this.settle();
     return n;
   }
