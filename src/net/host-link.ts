@@ -68,6 +68,8 @@ export interface HostLinkCounters {
   lost: number;
   /** Exceptions thrown by the peer or the NIC, caught (the frame is dropped). */
   errors: number;
+  /** Calls that handed frames to the NIC: one per window with `receiveFrames`, one per frame with `receive`. */
+  rxCalls: number;
 }
 
 /** Options of a {@link HostLink}. */
@@ -83,6 +85,14 @@ export interface HostLinkOptions {
   maxRetries?: number;
   /** Called with every frame in either direction (tests, capture). */
   tap?: (dir: "tx" | "rx", frame: Uint8Array) => void;
+  /**
+   * The peer (and the tap) only read a guest frame during the call and copy
+   * what they keep (a forwarder into another HostLink, whose `deliver`
+   * copies): a batch from `onTransmitBatch` is then handed over as views of
+   * the NIC's outbox, with no copy at all. Default false: every frame the
+   * peer gets is its own.
+   */
+  borrow?: boolean;
   /** "auto" (default): queued frames go in on the next event-loop turn; "manual": only when `pump()` is called. */
   delivery?: "auto" | "manual";
   /** While it returns false nothing is handed to the NIC and frames wait in the queue. Default: always up. */
@@ -93,7 +103,7 @@ export interface HostLinkOptions {
 
 /** A host frame link for one NIC (see the top of this file). */
 export class HostLink {
-  private readonly c: HostLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, lost: 0, errors: 0 };
+  private readonly c: HostLinkCounters = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, rxRetries: 0, rxDropped: 0, lost: 0, errors: 0, rxCalls: 0 };
   /** Frames for the guest as frame records in q[qHead, qTail); qCount of them. */
   private q = new Uint8Array(16 * 1024);
   private qHead = 0;
@@ -131,9 +141,11 @@ export class HostLink {
         this.c.errors++;
       }
     };
-    this.onTransmit = (frame) => send(frame.slice()); // the device may reuse its buffer
+    const borrow = opts.borrow ?? false;
+    this.onTransmit = (frame) => send(borrow ? frame : frame.slice()); // the device may reuse its buffer
     this.onTransmitBatch = (batch) => {
-      const own = batch.copy(); // one copy per batch: the views die when the callback returns
+      // One copy per batch (the views die when the callback returns), none for a borrowing peer.
+      const own = borrow ? batch : batch.copy();
       for (let i = 0; i < own.length; i++) send(own.frame(i));
     };
     this.attachNic(nic);
@@ -249,6 +261,7 @@ export class HostLink {
 
   /** One delivery; a throw counts as an error and drops the frame (reported as ERR_INVALID_ARG). */
   private receiveOnce(f: Uint8Array): number {
+    this.c.rxCalls++;
     try {
       return this.nic.receive(f);
     } catch {
@@ -334,6 +347,7 @@ export class HostLink {
       if (this.statuses.length < window >> 2) this.statuses = new Uint8Array(window >> 2);
       let got: number;
       this.inNic = true;
+      this.c.rxCalls++;
       try {
         got = nic.receiveFrames!(this.q.subarray(this.qHead, this.qHead + bytes), this.statuses, stop);
       } catch {
