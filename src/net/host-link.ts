@@ -93,6 +93,14 @@ export interface HostLinkOptions {
    * peer gets is its own.
    */
   borrow?: boolean;
+  /**
+   * Guest frames a batch at a time, from a NIC with `onTransmitBatch`:
+   * called instead of the peer with the whole batch, whose frames are views
+   * valid only during the call (copy what you keep; another link's
+   * `deliverBatch` copies the records in one piece). Frames from a NIC
+   * without batches still go to the peer one by one.
+   */
+  peerBatch?: (batch: FrameBatch) => void;
   /** "auto" (default): queued frames go in on the next event-loop turn; "manual": only when `pump()` is called. */
   delivery?: "auto" | "manual";
   /** While it returns false nothing is handed to the NIC and frames wait in the queue. Default: always up. */
@@ -143,7 +151,17 @@ export class HostLink {
     };
     const borrow = opts.borrow ?? false;
     this.onTransmit = (frame) => send(borrow ? frame : frame.slice()); // the device may reuse its buffer
-    this.onTransmitBatch = (batch) => {
+    const peerBatch = opts.peerBatch;
+    this.onTransmitBatch = peerBatch ? (batch) => {
+      this.c.txFrames += batch.length;
+      for (let i = 0; i < batch.length; i++) this.c.txBytes += batch.lengthOf(i);
+      try {
+        if (opts.tap) for (let i = 0; i < batch.length; i++) opts.tap("tx", batch.frame(i));
+        peerBatch(batch);
+      } catch {
+        this.c.errors++;
+      }
+    } : (batch) => {
       // One copy per batch (the views die when the callback returns), none for a borrowing peer.
       const own = borrow ? batch : batch.copy();
       for (let i = 0; i < own.length; i++) send(own.frame(i));
@@ -177,6 +195,25 @@ export class HostLink {
     this.qTail += rec;
     this.qCount++;
     if (this.auto) this.schedule(0);
+  }
+
+  /**
+   * Queue every frame of a batch for the guest, in order, as `deliver` would
+   * one by one; while all of them fit the queue, its records are copied in
+   * one piece.
+   */
+  deliverBatch(batch: FrameBatch): void {
+    if (this.closed) return;
+    const n = batch.length;
+    let fits = this.qCount + n <= this.maxPending;
+    let bytes = 0; // the records padded to 4 each (a window may end without the last one's padding)
+    for (let i = 0; fits && i < n; i++) { const len = batch.lengthOf(i); fits = len <= MAX_FRAME_BYTES; bytes += frameRecordBytes(len); }
+    if (!fits) { for (let i = 0; i < n; i++) this.deliver(batch.frame(i)); return; }
+    if (this.qTail + bytes > this.q.length) this.makeRoom(bytes);
+    this.q.set(batch.records(), this.qTail);
+    this.qTail += bytes;
+    this.qCount += n;
+    if (n > 0 && this.auto) this.schedule(0);
   }
 
   /**

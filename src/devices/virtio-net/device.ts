@@ -83,6 +83,8 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   private intxLevel = false;
   private busy = false;
   private again = false;
+  /** The batch object onTransmitBatch gets, reused for every outbox. */
+  private txBatch: FrameBatch | null = null;
 
   private constructor(readonly core: VmCore, handle: number, opts: VirtioNetOptions) {
     this.h = handle;
@@ -429,11 +431,11 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     while (given < n) {
       const u8 = this.core.u8();
       const end = base + (e.vnet_tx_bytes(h) >>> 0);
-      const batch = FrameBatch.read(u8.subarray(base + off, end), n - given);
+      const batch = (this.txBatch ??= FrameBatch.read(u8.subarray(0, 0), 0)).reread(u8.subarray(base + off, end), n - given);
       const cb = this.onTransmitBatch;
       if (cb) cb(batch);
       if (this.h !== h) return; // destroyed by the callback
-      for (let i = 0; i < batch.length; i++) off += (batch.frame(i).length + 4 + 3) & ~3;
+      off += batch.byteLength;
       given = n;
       n = e.vnet_tx_frames(h);
     }
