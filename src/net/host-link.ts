@@ -394,6 +394,7 @@ export class HostLink {
       } finally {
         this.inNic = false;
       }
+      got = Math.min(got, k); // an endpoint claiming more frames than it was given is not believed
       if (got <= 0) {
         // The window was refused whole (it is well formed: a NIC bug): the head frame goes alone instead.
         if (this.finishClear()) return "done";

@@ -247,6 +247,20 @@ describe("HostLink batched delivery", () => {
     expect(link.pump()).toBe(0);
   });
 
+  it("an endpoint claiming more frames than its window held is not believed", () => {
+    const nic: FrameEndpoint = {
+      onTransmit: null,
+      receive: () => Status.OK,
+      frameWindowBytes: 24, // two 5-byte frames' records (12 bytes each)
+      receiveFrames(_records, statuses) { statuses.fill(Status.OK); return 1000; },
+    };
+    const link = new HostLink(nic, () => {}, { delivery: "manual" });
+    for (let i = 0; i < 5; i++) link.deliver(new Uint8Array(5));
+    expect(link.pump()).toBe(5);
+    expect(link.counters()).toMatchObject({ rxFrames: 5, rxCalls: 3 });
+    expect(link.pendingFrames).toBe(0);
+  });
+
   it("the guest's notify leaves as one batch, copied once: frames outlive the callback, in order, counted", async () => {
     const x = await netRig({ transport: "mmio" });
     const sent: Uint8Array[] = [];
