@@ -28,6 +28,7 @@ import { irqCause, irqNextDeadline, irqUpdate } from "./irq";
 import { rxReceive, rxDrain } from "./rx";
 import { txKick, txDrained } from "./tx";
 import { ringsRecheck } from "./rings";
+import { faReceiveWindow } from "../rings/batch";
 import { e1kSave, e1kRestore, e1kStateBound, savedListCost } from "./state";
 import { nswDetach } from "../net/switch";
 import { DeviceKind } from "../core/defs";
@@ -146,6 +147,25 @@ export function e1k_phy_peek(h: i32, r: u32): u32 {
   const d = dev(h); if (d == null) return 0;
   return out(d, r >= PHY_REGS ? 0 : phyReg(d, r));
 }
+
+/**
+ * Host → guest frames, many per call, each with the Status e1k_receive would
+ * have returned: the frame array of `len` bytes at `ioOff` goes through the
+ * receive path in order, frame i's Status written as a byte at I/O offset
+ * `stOff + i` (rings/batch.ts faReceiveWindow; `flags` FA_STOP_AT_REFUSAL
+ * ends the call after the first frame not taken with OK); the interrupt
+ * state is updated once, after the last. Returns the frames handed over, or
+ * -Status (nothing taken).
+ */
+export function e1k_receive_frames(h: i32, ioOff: u32, len: u32, stOff: u32, flags: u32, now: u64): i32 {
+  const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
+  rxNow = tick(d, now);
+  const n = faReceiveWindow(ioOff, len, stOff, flags, receiveOne, changetype<usize>(d));
+  irqUpdate(d, rxNow);
+  return out(d, n);
+}
+let rxNow: u64 = 0;
+function receiveOne(ctx: usize, frame: usize, len: u32): i32 { return rxReceive(changetype<E1k>(ctx), frame, len, rxNow); }
 
 /**
  * Host → guest frame of `len` bytes at `ioOff` in the I/O buffer (no FCS).

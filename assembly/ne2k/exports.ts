@@ -21,6 +21,7 @@ import { rxfExactGet, rxfExactSet, rxfHash64Read } from "../net/filter";
 import { nswDetach } from "../net/switch";
 import { DeviceKind } from "../core/defs";
 import { ne2kSwitchRegister } from "./port";
+import { faReceiveWindow } from "../rings/batch";
 
 /** Device `h` with a reference taken (paired with out / ne2kLeave), or null; a read-ahead the host left outstanding counts as all taken (ne2k_run_read). */
 // @ts-ignore: decorator
@@ -225,6 +226,20 @@ function barWrite(d: Ne2k, bar: u32, off: u32, width: u32, v: u32): void {
   if (!pciIoEnabled(d)) { countN(d, Ne2kCounter.IO_DISABLED, 1); return; }
   portWrite(d, off, width, v);
 }
+
+/**
+ * Host → guest frames, many per call, each with the Status ne2k_receive would
+ * have returned: the frame array of `len` bytes at `ioOff` goes through the
+ * receive path in order, frame i's Status written as a byte at I/O offset
+ * `stOff + i` (rings/batch.ts faReceiveWindow; `flags` FA_STOP_AT_REFUSAL
+ * ends the call after the first frame not taken with OK). Returns the frames
+ * handed over, or -Status (nothing taken).
+ */
+export function ne2k_receive_frames(h: i32, ioOff: u32, len: u32, stOff: u32, flags: u32): i32 {
+  const d = dev(h); if (d == null) return -Status.ERR_BAD_HANDLE;
+  return out(d, faReceiveWindow(ioOff, len, stOff, flags, receiveOne, changetype<usize>(d)));
+}
+function receiveOne(ctx: usize, frame: usize, len: u32): i32 { return rxFromHost(changetype<Ne2k>(ctx), frame, len); }
 
 /**
  * Host → guest frame of `len` bytes at `ioOff` in the I/O buffer. OK when

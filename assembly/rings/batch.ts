@@ -4,8 +4,10 @@
 // length, the bytes, padding to 4 (defs.ts FA_*). A window is checked whole
 // before anything is taken from it.
 
-import { FA_LEN_BYTES, FA_ALIGN } from "./defs";
+import { FA_LEN_BYTES, FA_ALIGN, FA_STOP_AT_REFUSAL } from "./defs";
 import { FrameSink } from "./netmap";
+import { Status } from "../core/status";
+import { ioPtr, ioRangeOk } from "../core/vm";
 
 // @ts-ignore: decorator
 @inline export function faRecordBytes(len: u32): u32 { return (FA_LEN_BYTES + len + FA_ALIGN - 1) & ~(FA_ALIGN - 1); }
@@ -60,4 +62,39 @@ export function faWriterSink(ctx: usize, frame: usize, len: u32): bool {
   wOff += rec;
   wCount++;
   return true;
+}
+
+/** A NIC model's receive path for one host frame: its Status (OK, ERR_FULL: dropped and counted, ERR_INVALID_ARG ...). */
+export type FrameReceive = (ctx: usize, frame: usize, len: u32) => i32;
+
+/**
+ * The host → NIC half of batched host I/O: the frame array of `len` bytes at
+ * I/O offset `ioOff` goes to `recv` frame by frame, in order, and frame i's
+ * Status is written as a byte at I/O offset `stOff + i` (the statuses a
+ * per-frame receive would have returned, so the host counts exactly as it
+ * would per frame). The window is checked whole first (every record inside
+ * it; the status bytes inside the I/O buffer and apart from the records):
+ * -ERR_INVALID_ARG and nothing taken otherwise. With FA_STOP_AT_REFUSAL the
+ * walk ends after the first frame not taken with OK. Returns the frames
+ * handed over (each has a status) or -Status.
+ */
+export function faReceiveWindow(ioOff: u32, len: u32, stOff: u32, flags: u32, recv: FrameReceive, ctx: usize): i32 {
+  if ((flags & ~FA_STOP_AT_REFUSAL) != 0 || !ioRangeOk(ioOff, len)) return -Status.ERR_INVALID_ARG;
+  const p = ioPtr() + ioOff;
+  // Each frame's own size is the NIC's to judge (its status), as per frame.
+  const n = faCount(p, len, u32.MAX_VALUE);
+  if (n < 0 || !ioRangeOk(stOff, <u32>n)) return -Status.ERR_INVALID_ARG;
+  if (n > 0 && stOff < ioOff + len && ioOff < stOff + <u32>n) return -Status.ERR_INVALID_ARG;
+  const st = ioPtr() + stOff;
+  const stop = (flags & FA_STOP_AT_REFUSAL) != 0;
+  let off: usize = 0;
+  // Bounded by n; records were checked by faCount, status bytes by ioRangeOk.
+  for (let i: u32 = 0; i < <u32>n; i++) {
+    const flen = load<u32>(p + off);
+    const s = recv(ctx, p + off + FA_LEN_BYTES, flen);
+    store<u8>(st + i, <u8>s);
+    if (stop && s != Status.OK) return <i32>(i + 1);
+    off += <usize>faRecordBytes(flen);
+  }
+  return n;
 }

@@ -158,6 +158,12 @@ export const TXQ_LOG_RECORD: u32 = 16;
 
 export const FA_LEN_BYTES: u32 = 4;
 export const FA_ALIGN: u32 = 4;
+/**
+ * Flag of the *_receive_frames exports: stop after the first frame the NIC
+ * did not take with OK (its status is the last one written), so the host can
+ * retry it before any later frame goes in.
+ */
+export const FA_STOP_AT_REFUSAL: u32 = 1;
 
 // ---- Counters ----------------------------------------------------------------------------------------
 

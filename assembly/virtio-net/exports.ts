@@ -26,7 +26,7 @@ import { netTxDrained } from "./tx";
 import { netAnnounce } from "./ctrl";
 import { switchConnect, switchDisconnect, switchCreate, switchAttach, switchDestroy, netSwitchRegister } from "./link";
 import { netPortAttach, netPortDetach, netPortMode, netPortSync, netPortRelease } from "./ring-port";
-import { faCount, faEach } from "../rings/batch";
+import { faCount, faEach, faReceiveWindow } from "../rings/batch";
 import { netSave, netRestore, netStateBound } from "./state";
 import { netMemoryBytes } from "./sizing";
 import { netHostSetMac, netHostSetVlanTable, netHostSetMtu, netHostSend } from "./host-ctl";
@@ -126,6 +126,20 @@ export function vnet_receive_batch(h: i32, ioOff: u32, len: u32): i32 {
   return out(d, <i32>faEach(p, <u32>n, receiveSink, changetype<usize>(d)));
 }
 function receiveSink(ctx: usize, frame: usize, len: u32): bool { netReceive(changetype<VDev>(ctx), frame, len); return true; }
+
+/**
+ * Host → guest frames, many per call, each with the Status vnet_receive
+ * would have returned: the frame array of `len` bytes at `ioOff` goes through
+ * the receive path in order and frame i's Status is written as a byte at I/O
+ * offset `stOff + i` (rings/batch.ts faReceiveWindow; `flags`
+ * FA_STOP_AT_REFUSAL ends the call after the first frame not taken with OK).
+ * Returns the frames handed over, or -Status (nothing taken).
+ */
+export function vnet_receive_frames(h: i32, ioOff: u32, len: u32, stOff: u32, flags: u32): i32 {
+  const d = dev(h, DEVICE_NET); if (d == null) return -Status.ERR_BAD_HANDLE;
+  return out(d, faReceiveWindow(ioOff, len, stOff, flags, receiveOne, changetype<usize>(d)));
+}
+function receiveOne(ctx: usize, frame: usize, len: u32): i32 { return netReceive(changetype<VDev>(ctx), frame, len); }
 
 /** Frames waiting for the host: count (laid out as u32 len, bytes, padded to 4, from vnet_tx_ptr). */
 export function vnet_tx_frames(h: i32): i32 { const d = dev(h, DEVICE_NET); return d == null ? -Status.ERR_BAD_HANDLE : out(d, <i32>netOf(d).txOutFrames); }

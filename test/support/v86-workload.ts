@@ -21,7 +21,7 @@ import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
 import { parseMac } from "../../src/net/mac.js";
-import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { V86PciAdapter, linkV86NetworkBus, type V86Emulator } from "../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";
@@ -54,6 +54,12 @@ export interface WorkloadOptions {
   stallMs?: number;
   /** v86 with ACPI (the guest then uses the IOAPIC and local APIC). */
   acpi?: boolean;
+  /**
+   * vmdev's NIC on v86's network bus (linkV86NetworkBus), the host peer and
+   * the flood on the bus's public end (`net0-send` listener, `net0-receive`),
+   * as an embedder's network adapter is; default: a HostLink straight to the peer.
+   */
+  viaBus?: boolean;
   echo?: boolean;
 }
 
@@ -211,16 +217,25 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
     const module = variant === "debug" ? debugWasm() : await loadModule("release");
     const core = await VmCore.create({ module, variant, ramBytes: RAM, foreign: adapter.guestRam });
     net = VirtioNet.create(core, { mac: GUEST_MAC, transport: "pci", interrupts: adapter.interrupts, name: "net0" });
-    link = linkResponder(net, peer, { tap });
+    if (!opts.viaBus) link = linkResponder(net, peer, { tap });
   }
+  /** How the host hands the guest a frame: into the link, or onto v86's bus. */
+  let toGuest = (f: Uint8Array) => link.deliver(f);
   const run: GuestRun = bootGuest(files, {
     memoryBytes: RAM,
     echo: opts.echo,
     cmdlineExtra: "vmdev.mode=shell",
     v86Options: { ...(opts.nic === "v86" ? { net_device: { type: "virtio" } } : {}), ...(opts.acpi ? { acpi: true } : {}) },
     onReady: (emu) => {
-      if (adapter && net) adapter.attach(emu as unknown as V86Emulator, net.pci!);
-      else link = linkResponder(v86NicEndpoint(emu as never), peer, { tap });
+      if (adapter && net) {
+        adapter.attach(emu as unknown as V86Emulator, net.pci!);
+        if (opts.viaBus) {
+          const pub = emu as unknown as { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } };
+          link = linkV86NetworkBus(net, emu as unknown as V86Emulator, 0, { tap });
+          pub.add_listener("net0-send", (f) => { for (const r of peer.handle(f)) pub.bus.send("net0-receive", r); });
+          toGuest = (f) => pub.bus.send("net0-receive", f);
+        }
+      } else link = linkResponder(v86NicEndpoint(emu as never), peer, { tap });
     },
   });
   await run.ready;
@@ -297,7 +312,7 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
       const before = link.counters().rxFrames;
       flood.guestMac = responder.peerMac ?? flood.guestMac; // the guest's NIC (v86's has its own MAC)
       flood.active = true;
-      for (let i = 0; i < window; i++) for (const f of flood.next()) link.deliver(f);
+      for (let i = 0; i < window; i++) for (const f of flood.next()) toGuest(f);
       while (performance.now() - t < opts.floodMs) { check(); await new Promise((r) => setTimeout(r, 100)); }
       flood.active = false;
       const delivered = link.counters().rxFrames - before;

@@ -1,5 +1,9 @@
 // A NIC on v86's network bus: the same host link as every other frame path
-// (src/net/host-link.ts), its far end v86's `net<id>` events.
+// (src/net/host-link.ts), its far end v86's `net<id>` events. Frames from the
+// bus are copied into the link's queue (no allocation per frame) and go to
+// the NIC a window per wasm call on the next event-loop turn; what the guest
+// transmits in one notify leaves as one batch, one bus event per frame (v86's
+// adapters take one frame per event).
 
 import { HostLink, type FrameEndpoint, type HostLinkOptions } from "../../net/host-link.js";
 import type { V86Emulator } from "./types.js";
@@ -14,6 +18,8 @@ export function linkV86NetworkBus(nic: FrameEndpoint, emulator: V86Emulator, id 
   const bus = emulator.emulator_bus;
   if (!bus) throw new Error("this v86 build has no emulator_bus");
   const link = new HostLink(nic, (frame) => bus.send(`net${id}-send`, frame), opts);
-  bus.register(`net${id}-receive`, ((frame: Uint8Array) => link.deliver(new Uint8Array(frame))) as (d: never) => void);
+  // The link copies what it queues, so the bus may reuse its buffer; an ArrayBuffer or array is viewed first.
+  bus.register(`net${id}-receive`, ((frame: Uint8Array | ArrayBuffer | ArrayLike<number>) =>
+    link.deliver(frame instanceof Uint8Array ? frame : new Uint8Array(frame as ArrayBuffer))) as (d: never) => void);
   return link;
 }

@@ -28,6 +28,7 @@ import {
 import type { MulticastWant } from "../../net/control.js";
 import { wantAll, wantGroups, unicastOf } from "../../net/multicast-want.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import { frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
 
 /** Options of {@link E1000.create}. */
 export interface E1000Options {
@@ -211,6 +212,24 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     });
     this.settle();
     return s;
+  }
+
+  /** Bytes of frame records {@link E1000.receiveFrames} takes per call. */
+  get frameWindowBytes(): number { return frameWindowBytes(this.e.io_size()); }
+
+  /**
+   * Host → guest frames with a status each, in one wasm call
+   * (e1k_receive_frames): `records` is a frame array of at most
+   * `frameWindowBytes`; `statuses[i]` gets the Status `receive` would have
+   * returned for frame i. With `stopAtRefusal` the call ends after the first
+   * frame not taken with OK. Returns the frames handed over or a negative
+   * Status (nothing taken).
+   */
+  receiveFrames(records: Uint8Array, statuses: Uint8Array, stopAtRefusal = false): number {
+    const n = receiveFramesVia(this.core.ioBuffer, records, statuses, stopAtRefusal,
+      (ioOff, len, stOff, flags) => this.e.e1k_receive_frames(this.h, ioOff, len, stOff, flags, this.now()));
+    this.settle();
+    return n;
   }
 
   /** Plug or unplug the cable (link status change interrupt). */

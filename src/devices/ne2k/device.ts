@@ -16,6 +16,7 @@ import { readCounters } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
+import { frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
 import type { MulticastWant } from "../../net/control.js";
 import { WANT_NONE, wantAll } from "../../net/multicast-want.js";
 
@@ -322,6 +323,25 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     });
     this.settle();
     return s;
+  }
+
+  /** Bytes of frame records {@link Ne2k.receiveFrames} takes per call. */
+  get frameWindowBytes(): number { return frameWindowBytes(this.e.io_size()); }
+
+  /**
+   * Host → guest frames with a status each, in one wasm call
+   * (ne2k_receive_frames): `records` is a frame array of at most
+   * `frameWindowBytes`; `statuses[i]` gets the Status `receive` would have
+   * returned for frame i. With `stopAtRefusal` the call ends after the first
+   * frame not taken with OK. Returns the frames handed over or a negative
+   * Status (nothing taken).
+   */
+  receiveFrames(records: Uint8Array, statuses: Uint8Array, stopAtRefusal = false): number {
+    this.sync();
+    const n = receiveFramesVia(this.core.ioBuffer, records, statuses, stopAtRefusal,
+      (ioOff, len, stOff, flags) => this.e.ne2k_receive_frames(this.h, ioOff, len, stOff, flags));
+    this.settle();
+    return n;
   }
 
   /** The device's counters by name. */

@@ -17,7 +17,7 @@ import { VIRTIO_NET_COUNTERS } from "./counters.js";
 import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
 import { readCounters } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
-import { FrameArrayWriter, FrameBatch } from "../../rings/frame-array.js";
+import { FrameArrayWriter, FrameBatch, frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 import type { MulticastWant } from "../../net/control.js";
@@ -83,6 +83,8 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   private intxLevel = false;
   private busy = false;
   private again = false;
+  /** The batch object onTransmitBatch gets, reused for every outbox. */
+  private txBatch: FrameBatch | null = null;
 
   private constructor(readonly core: VmCore, handle: number, opts: VirtioNetOptions) {
     this.h = handle;
@@ -279,6 +281,24 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     return n;
   }
 
+  /** Bytes of frame records {@link VirtioNet.receiveFrames} takes per call. */
+  get frameWindowBytes(): number { return frameWindowBytes(this.e.io_size()); }
+
+  /**
+   * Host → guest frames with a status each, in one wasm call
+   * (vnet_receive_frames): `records` is a frame array (FrameArrayWriter) of
+   * at most `frameWindowBytes`; `statuses[i]` gets the Status `receive` would
+   * have returned for frame i. With `stopAtRefusal` the call ends after the
+   * first frame not taken with OK. Returns the frames handed over or a
+   * negative Status (nothing taken).
+   */
+  receiveFrames(records: Uint8Array, statuses: Uint8Array, stopAtRefusal = false): number {
+    const n = receiveFramesVia(this.core.ioBuffer, records, statuses, stopAtRefusal,
+      (ioOff, len, stOff, flags) => this.e.vnet_receive_frames(this.handle, ioOff, len, stOff, flags));
+    this.settle();
+    return n;
+  }
+
   /** Ask the driver to announce itself (after migration or a MAC change): sets VIRTIO_NET_S_ANNOUNCE and raises a config interrupt. Returns a Status (ERR_BAD_STATE without GUEST_ANNOUNCE). */
   announce(): number {
     const s = this.e.vnet_announce(this.handle);
@@ -411,11 +431,11 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     while (given < n) {
       const u8 = this.core.u8();
       const end = base + (e.vnet_tx_bytes(h) >>> 0);
-      const batch = FrameBatch.read(u8.subarray(base + off, end), n - given);
+      const batch = (this.txBatch ??= FrameBatch.read(u8.subarray(0, 0), 0)).reread(u8.subarray(base + off, end), n - given);
       const cb = this.onTransmitBatch;
       if (cb) cb(batch);
       if (this.h !== h) return; // destroyed by the callback
-      for (let i = 0; i < batch.length; i++) off += (batch.frame(i).length + 4 + 3) & ~3;
+      off += batch.byteLength;
       given = n;
       n = e.vnet_tx_frames(h);
     }
