@@ -94,7 +94,8 @@ function missingInternals(e: V86Emulator): string | null {
   const cpu = e.v86?.cpu;
   const checks: Array<[unknown, string]> = [
     [e.emulator_bus && typeof e.emulator_bus.send === "function" && typeof e.emulator_bus.register === "function", "emulator_bus"],
-    [cpu && cpu.mem8 instanceof Uint8Array && cpu.wasm_memory && cpu.memory_size, "v86.cpu.mem8/wasm_memory/memory_size"],
+    // v86 hands out its typed-array views as proxies (libv86 `view`): test what is read, not the class.
+    [cpu && cpu.mem8 && cpu.wasm_memory instanceof WebAssembly.Memory && typeof cpu.memory_size?.[0] === "number", "v86.cpu.mem8/wasm_memory/memory_size"],
     [cpu && cpu.io && typeof cpu.io.mmap_register === "function" && typeof cpu.io.register_read === "function", "v86.cpu.io"],
     [cpu && cpu.devices && cpu.devices.pci && typeof cpu.devices.pci.register_device === "function", "v86.cpu.devices.pci"],
     [typeof e.save_state === "function" && typeof e.restore_state === "function", "save_state/restore_state"],
