@@ -132,6 +132,7 @@ export async function attachV86Nic(emulator: V86Emulator, opts: AttachToV86Optio
   let device: V86NicDevice | null = null;
   try {
     const module = load();
+    module.catch(() => {}); // awaited below; a refusal before that must not leave it unhandled
     if (!isReady(emulator)) {
       if (!emulator.add_listener) throw unsupported("add_listener");
       await new Promise<void>((resolve) => { const off = listen(emulator, "emulator-ready", () => { off(); resolve(); }); });
