@@ -21,7 +21,7 @@ import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
 import { parseMac } from "../../src/net/mac.js";
-import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { V86PciAdapter } from "../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";
@@ -219,7 +219,7 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
     cmdlineExtra: "vmdev.mode=shell",
     v86Options: { ...(opts.nic === "v86" ? { net_device: { type: "virtio" } } : {}), ...(opts.acpi ? { acpi: true } : {}) },
     onReady: (emu) => {
-      if (adapter && net) adapter.attach(emu as unknown as V86Emulator, net.pci!);
+      if (adapter && net) adapter.attach(emu, net.pci!);
       else link = linkResponder(v86NicEndpoint(emu as never), peer, { tap });
     },
   });
