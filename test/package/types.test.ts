@@ -7,6 +7,8 @@
 import { describe, expect, it, beforeAll } from "vitest";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import ts from "typescript";
 import { join } from "node:path";
 import { consumerProject, packTarball, repoRoot } from "../support/pack.js";
 
@@ -88,4 +90,14 @@ describe("the packed package's types", () => {
     expect(r.output).toBe("");
     expect(r.status).toBe(0);
   }, 120_000);
+
+  it("the browser types declare exactly the values the browser bundle exports", async () => {
+    const entry = join(repoRoot, "dist", "browser.d.ts");
+    const program = ts.createProgram([entry], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2022.d.ts", "lib.dom.d.ts"], types: [], noEmit: true });
+    const checker = program.getTypeChecker();
+    const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(entry)!)!);
+    const declared = exports.filter((s) => ((s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s).flags & ts.SymbolFlags.Value) !== 0).map((s) => s.name).sort();
+    const bundle = Object.keys(await import(pathToFileURL(join(repoRoot, "dist", "browser", "vmdev.js")).href)).sort();
+    expect(declared).toEqual(bundle);
+  });
 });
