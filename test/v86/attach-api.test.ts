@@ -1,10 +1,13 @@
-// attachToV86's refusals, without a guest: an unknown NIC model, and an
-// emulator that lacks what the adapter needs (another v86 version), each
-// refused before anything is built, with the supported v86 range named.
+// attachToV86 without a guest: its refusals (an unknown NIC model, an
+// emulator that lacks what the adapter needs: another v86 version, refused
+// before anything is built, with the supported v86 range named), and attaching
+// to an emulator that is already running (a BIOS of zeros keeps v86 busy).
 import { describe, expect, it } from "vitest";
 import { attachToV86, V86_SUPPORTED, type V86Emulator } from "../../src/index.js";
 import { Status, VmdevError } from "../../src/status.js";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { V86 } from "v86";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { peerDependencies: Record<string, string> };
 
@@ -38,5 +41,29 @@ describe("attachToV86 refusals", () => {
 
   it("refuses something that is not an emulator", async () => {
     await expect(attachToV86({} as V86Emulator, { nic: "e1000", mac: "52:54:00:12:34:56" })).rejects.toThrow(/not a V86 instance/);
+  });
+
+  it("attaches to a running emulator: stopped once around the attach, running again after", async () => {
+    const emulator = new V86({
+      wasm_path: fileURLToPath(new URL("../../node_modules/v86/build/v86.wasm", import.meta.url)),
+      bios: { buffer: new ArrayBuffer(128 << 10) }, memory_size: 32 << 20, net_device: {}, autostart: true,
+      disable_keyboard: true, disable_mouse: true, disable_speaker: true,
+    });
+    try {
+      await new Promise<void>((resolve) => emulator.add_listener("emulator-started", () => resolve()));
+      while (emulator.get_instruction_counter() === 0) await new Promise((r) => setTimeout(r, 5));
+      let stops = 0;
+      emulator.add_listener("emulator-stopped", () => { stops++; });
+      const nic = await attachToV86(emulator, { nic: "ne2k", mac: "52:54:00:12:34:56", variant: "debug" });
+      expect(stops).toBe(1);
+      expect(emulator.is_running()).toBe(true);
+      expect(nic.adapter.bars.map((b) => b.kind)).toEqual(["io"]);
+      // v86's RAM, sized from the emulator.
+      expect(nic.core.guest.check((32 << 20) - 1, 1)).toBe(Status.OK);
+      expect(nic.core.guest.check(32 << 20, 1)).not.toBe(Status.OK);
+      nic.destroy();
+    } finally {
+      await emulator.destroy();
+    }
   });
 });
