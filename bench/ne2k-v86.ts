@@ -62,7 +62,7 @@ export async function v86Ne2k(onReady?: (emulator: V86Machine) => void): Promise
     disable_keyboard: true, disable_mouse: true, disable_speaker: true,
   } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Machine;
   await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => { onReady?.(emulator); resolve(); }));
-  const cpu = emulator.v86.cpu as unknown as { io: V86Io; devices: { net: { port: number } } };
+  const cpu = emulator.v86!.cpu as unknown as { io: V86Io; devices: { net: { port: number } } };
   let sent = 0;
   emulator.add_listener("net0-send", () => { sent++; });
   return { emulator, io: cpu.io, ports: v86Ports(cpu.io, cpu.devices.net.port), deliver: (f) => emulator.bus.send("net0-receive", f), sent: () => sent };

@@ -23,7 +23,7 @@ export async function run(): Promise<BenchRow[]> {
     disable_keyboard: true, disable_mouse: true, disable_speaker: true,
   } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
   await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => { adapter.attach(emulator, net.pci!); resolve(); }));
-  const cpu = emulator.v86.cpu as V86Cpu & Record<string, (...a: number[]) => number>;
+  const cpu = emulator.v86!.cpu as V86Cpu & Record<string, (...a: number[]) => number>;
   const bar = adapter.bars.find((b) => b.index === 4)!;
   const base = bar.base | 0;
   const pci = net.pci!;

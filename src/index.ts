@@ -1,15 +1,30 @@
 // Node entry point.
-import { loadModule } from "./load-node.js";
+import { loadModule, type NodeWasmLocation } from "./load-node.js";
 import { VmCore, type VmCoreOptions } from "./vm-core.js";
 import type { WasmVariant } from "./wasm.js";
+import { attachV86Nic, type AttachToV86Options, type V86Nic } from "./adapters/v86/attach.js";
+import type { V86Emulator } from "./adapters/v86/types.js";
 
 export * from "./api.js";
-export { loadModule };
+export { loadModule, type NodeWasmLocation };
+export { WasmLoadError, compileWasmSource, type WasmSource } from "./wasm-source.js";
+export { V86_SUPPORTED, type AttachToV86Options, type V86Nic, type V86NicModel, type V86NicDevice } from "./adapters/v86/attach.js";
 
-/** Create a VM core in Node, compiling the wasm variant on first use. */
-export async function createVmCore(opts: { ramBytes: number; variant?: WasmVariant } & Omit<VmCoreOptions, "module" | "variant" | "ramBytes">): Promise<VmCore> {
+/** Create a VM core in Node, compiling the wasm variant on first use (`wasm` points elsewhere; see loadModule). */
+export async function createVmCore(opts: { ramBytes: number; variant?: WasmVariant } & NodeWasmLocation & Omit<VmCoreOptions, "module" | "variant" | "ramBytes">): Promise<VmCore> {
+  const { wasm, ...rest } = opts;
   const variant = opts.variant ?? "release";
-  return VmCore.create({ ...opts, variant, module: await loadModule(variant) });
+  return VmCore.create({ ...rest, variant, module: await loadModule(variant, { wasm }) });
+}
+
+/**
+ * Plug a vmdev NIC into a v86 emulator in one call (src/adapters/v86/attach.ts
+ * has the details); `wasm` locates the module as for loadModule.
+ */
+export function attachToV86(emulator: V86Emulator, opts: AttachToV86Options & NodeWasmLocation): Promise<V86Nic> {
+  const { wasm, ...rest } = opts;
+  const variant = opts.variant ?? "release";
+  return attachV86Nic(emulator, { ...rest, variant }, () => loadModule(variant, { wasm }));
 }
 
 // The machine runtime (Node: vCPUs are worker_threads).

@@ -54,9 +54,9 @@ describe.runIf(haveChromium)("browser bundle", () => {
     await new Promise((r) => server?.close(r));
   });
 
-  async function run(query: string) {
+  async function run(query: string, path = "") {
     const page = await browser.newPage();
-    await page.goto(`${base}/${query}`);
+    await page.goto(`${base}/${path}${query}`);
     await page.waitForFunction(() => (window as unknown as { __result?: unknown }).__result !== undefined, null, { timeout: 120_000 });
     const result = await page.evaluate(() => (window as unknown as { __result: unknown }).__result);
     await page.close();
@@ -69,5 +69,15 @@ describe.runIf(haveChromium)("browser bundle", () => {
 
   it("falls back to the unshared build on a plain page", async () => {
     expect(await run("")).toEqual({ variant: "unshared", shared: false, value: 0xcafe, oob: true, dirty: [{ page: 3, count: 1 }] });
+  });
+
+  it("locates the wasm: the bundle's default, a fetch promise, bytes, a URL; a missing file names itself and its URL", async () => {
+    expect(await run("", "test/browser/locate.html")).toEqual({
+      byDefault: 1, fromFetch: 2, fromBytes: true, fromUrl: true,
+      missing: {
+        isWasmLoadError: true, name: "WasmLoadError", file: "vmdev.unshared.wasm", url: `${base}/missing/vmdev.unshared.wasm`,
+        message: `vmdev: cannot load vmdev.unshared.wasm from ${base}/missing/vmdev.unshared.wasm: HTTP 404 Not Found`,
+      },
+    });
   });
 });

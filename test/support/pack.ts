@@ -4,11 +4,12 @@
 // packed from this checkout's node_modules and installed beside it, so npm
 // needs no registry and only what package.json declares can be there.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-export const repoRoot = new URL("../../", import.meta.url).pathname;
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const npm = (args: string[], cwd: string) => execFileSync("npm", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
 
 export interface Packed { tarball: string; files: string[]; dir: string }
@@ -35,5 +36,23 @@ export function installPacked(): string {
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "vmdev-consumer", private: true, type: "module" }));
   const deps = productionDependencies().map((d) => join(dir, JSON.parse(npm(["pack", "--json", "--pack-destination", dir, d], dir))[0].filename));
   npm(["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", tarball, ...deps], dir);
+  return dir;
+}
+
+/**
+ * A consumer project without an install: the tarball unpacked as
+ * node_modules/vmdev and `links` (package names) symlinked from this
+ * checkout's node_modules, for type-checking against what users get.
+ */
+export function consumerProject(tarball: string, links: string[] = []): string {
+  const dir = mkdtempSync(join(tmpdir(), "vmdev-consumer-"));
+  const pkg = join(dir, "node_modules", "vmdev");
+  mkdirSync(pkg, { recursive: true });
+  execFileSync("tar", ["-xzf", tarball, "-C", pkg, "--strip-components=1"]);
+  for (const name of links) {
+    const at = join(dir, "node_modules", name);
+    mkdirSync(dirname(at), { recursive: true });
+    symlinkSync(join(repoRoot, "node_modules", name), at, "dir");
+  }
   return dir;
 }

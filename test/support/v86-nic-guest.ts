@@ -9,7 +9,7 @@
 import { VmCore } from "../../src/vm-core.js";
 import { loadModule } from "../../src/load-node.js";
 import type { PciFunction } from "../../src/pci.js";
-import { V86PciAdapter, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { V86PciAdapter } from "../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { debugWasm } from "./core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "./v86-guest.js";
@@ -56,7 +56,7 @@ export class NicGuest<D extends GuestNic> extends GuestShell {
     const link = linkResponder(device, opts.peer, { tap: (d, f) => (d === "tx" ? tx : rx).push(f), maxPending: opts.maxPending ?? 4096 });
     const run = bootGuest(files, {
       memoryBytes: RAM, echo: opts.echo, cmdlineExtra: "vmdev.mode=shell",
-      onReady: (emu) => adapter.attach(emu as unknown as V86Emulator, pci),
+      onReady: (emu) => adapter.attach(emu, pci),
     });
     await run.ready;
     return new NicGuest(run, adapter, device, link, tx, rx, opts);

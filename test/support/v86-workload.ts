@@ -21,7 +21,7 @@ import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder, internetChecksum, onesComplementSum, parseIpv4 } from "../../src/net/responder.js";
 import { parseMac } from "../../src/net/mac.js";
-import { V86PciAdapter, linkV86NetworkBus, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { V86PciAdapter, linkV86NetworkBus } from "../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../src/net/host-link.js";
 import { loadModule } from "../../src/load-node.js";
 import { debugWasm } from "./core.js";
@@ -228,10 +228,10 @@ export async function runSustainedWorkload(files: GuestFiles, opts: WorkloadOpti
     v86Options: { ...(opts.nic === "v86" ? { net_device: { type: "virtio" } } : {}), ...(opts.acpi ? { acpi: true } : {}) },
     onReady: (emu) => {
       if (adapter && net) {
-        adapter.attach(emu as unknown as V86Emulator, net.pci!);
+        adapter.attach(emu, net.pci!);
         if (opts.viaBus) {
           const pub = emu as unknown as { add_listener(e: string, f: (d: Uint8Array) => void): void; bus: { send(e: string, d: unknown): void } };
-          link = linkV86NetworkBus(net, emu as unknown as V86Emulator, 0, { tap });
+          link = linkV86NetworkBus(net, emu, 0, { tap });
           pub.add_listener("net0-send", (f) => { for (const r of peer.handle(f)) pub.bus.send("net0-receive", r); });
           toGuest = (f) => pub.bus.send("net0-receive", f);
         }

@@ -102,14 +102,14 @@ async function machine(opts: { attach?: boolean; hideMsi?: boolean; prepare?: (f
     disable_keyboard: true, disable_mouse: true, disable_speaker: true,
   } as unknown as ConstructorParameters<typeof V86>[0]) as unknown as V86Emulator & { destroy(): Promise<void>; add_listener(e: string, f: () => void): void };
   await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => {
-    const cpu = emulator.v86.cpu;
+    const cpu = emulator.v86!.cpu;
     const pci = cpu.devices.pci;
     vi.spyOn(pci, "raise_irq").mockImplementation((id: number) => { raised.push(id); });
     vi.spyOn(pci, "lower_irq").mockImplementation((id: number) => { raised.push(-id); });
     if (opts.attach !== false) adapter.attach(emulator, fn);
     resolve();
   }));
-  const cpu = emulator.v86.cpu as V86Cpu & { io: V86Cpu["io"] & Record<string, (...a: number[]) => number> } & Record<string, (...a: number[]) => number>;
+  const cpu = emulator.v86!.cpu as V86Cpu & { io: V86Cpu["io"] & Record<string, (...a: number[]) => number> } & Record<string, (...a: number[]) => number>;
   const cfgRead = (off: number) => { cpu.io.port_write32(0xcf8, (0x80000000 | (12 << 11) | off) | 0); return cpu.io.port_read32(0xcfc) >>> 0; };
   const cfgWrite32 = (off: number, v: number) => { cpu.io.port_write32(0xcf8, (0x80000000 | (12 << 11) | off) | 0); cpu.io.port_write32(0xcfc, v | 0); };
   const cfgWrite16 = (off: number, v: number) => { cpu.io.port_write32(0xcf8, (0x80000000 | (12 << 11) | (off & ~3)) | 0); cpu.io.port_write16(0xcfc + (off & 2), v); };
@@ -127,7 +127,7 @@ describe("V86PciAdapter on a real v86 bus (fake PCI function)", () => {
       expect(m.cfgRead(0x10)).toBe(0xe8000000);      // presented as mem32
       expect(m.cfgRead(0x14)).toBe(0);               // upper half of the mem64 BAR
       expect((m.cfgRead(0x3c) >>> 8) & 0xff).toBe(0); // the function's pin stays 0 ...
-      expect(m.emulator.v86.cpu.devices.pci.device_spaces[12 * 8]![15] >>> 8 & 0xff).toBe(1); // ... v86 routes INTA
+      expect(m.emulator.v86!.cpu.devices.pci.device_spaces[12 * 8]![15] >>> 8 & 0xff).toBe(1); // ... v86 routes INTA
       const io = m.adapter.bars.find((b) => b.kind === "io")!;
       expect(m.cfgRead(0x18)).toBe((io.base | 1) >>> 0);
       // The function's own BAR registers mirror the placement.

@@ -85,7 +85,7 @@ async function runGuest(mode: number, rounds: number, stallInstructions = 200_00
   const fn = new DoorbellFunction(eipAfterRing, () => cpu.instruction_pointer[0] >>> 0);
   fn.intx = (level) => adapter.interrupts.intx(0, level);
   await new Promise<void>((resolve) => emulator.add_listener("emulator-ready", () => {
-    cpu = emulator.v86.cpu as typeof cpu;
+    cpu = emulator.v86!.cpu as typeof cpu;
     adapter.attach(emulator, fn);
     // No BIOS: route PIRQA-D to IRQ 11 as SeaBIOS would (PIIX3 config 0x60-0x63).
     for (let i = 0; i < 4; i++) cpu.devices.pci.isa_bridge_space8[0x60 + i] = IRQ;

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { VmCore } from "../../src/vm-core.js";
 import { VirtioNet } from "../../src/devices/virtio-net/device.js";
 import { Responder } from "../../src/net/responder.js";
-import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../src/adapters/v86/index.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine } from "../../src/adapters/v86/index.js";
 import { linkResponder, type HostLink } from "../../src/net/host-link.js";
 import { Status } from "../../src/status.js";
 import { debugWasm } from "../support/core.js";
@@ -35,7 +35,7 @@ async function machine(f: GuestFiles, responder: Responder, tap: (d: "tx" | "rx"
   const run = bootGuest(f, {
     memoryBytes: RAM, disk: true, start,
     echo: !!process.env.VMDEV_GUEST_ECHO,
-    onReady: (emu) => adapter.attach(emu as unknown as V86Emulator, net.pci!),
+    onReady: (emu) => adapter.attach(emu, net.pci!),
   });
   await run.ready;
   return { run, adapter, net, link };
@@ -74,7 +74,7 @@ describe.skipIf(typeof files === "string")("virtio-net in v86 with a Linux guest
       // Watchdogs only: a quiet machine gets here in 25-75 s, a busy one takes several times as long.
       await first.run.waitFor(/VMDEV-CHECKPOINT/, 300_000);
       // Migrate: stop the CPU, hand queued replies to the device, save v86 + device.
-      const emu1 = first.run.emulator as unknown as V86Emulator;
+      const emu1 = first.run.emulator;
       await emu1.stop?.();
       first.link.drain();
       const blob = await saveV86Machine(emu1, [{ device: first.net, adapter: first.adapter }]);
@@ -82,7 +82,7 @@ describe.skipIf(typeof files === "string")("virtio-net in v86 with a Linux guest
       await first.run.stop();
       first.link.close();
       second = await machine(files, responder, tap, false);
-      const emu2 = second.run.emulator as unknown as V86Emulator;
+      const emu2 = second.run.emulator;
       restoreStatus = await restoreV86Machine(emu2, blob, [{ device: second.net, adapter: second.adapter }]);
       if (restoreStatus !== Status.OK) throw new Error(`restoreV86Machine: status ${restoreStatus}`);
       void emu2.run?.();

@@ -2,6 +2,6 @@
 // the data flow), its frames on v86's network bus, and the machine's state
 // saved in one envelope.
 export { V86PciAdapter } from "./pci-adapter.js";
-export { linkV86NetworkBus } from "./network-bus.js";
+export { linkV86NetworkBus, connectV86NetworkBus, type V86NetworkBusLink } from "./network-bus.js";
 export { saveV86Machine, restoreV86Machine, decodeMachine, type V86MachineDevice, type DecodedMachine } from "./machine-state.js";
-export type { V86Emulator, V86Cpu, V86Pci, V86PciDevice, V86Bus, V86PciAdapterOptions, V86AdapterCounters, PlacedBar } from "./types.js";
+export type { V86Emulator, V86Cpu, V86Pci, V86PciDevice, V86Bus, V86LifecycleEvent, V86PciAdapterOptions, V86AdapterCounters, PlacedBar } from "./types.js";

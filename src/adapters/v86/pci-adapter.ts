@@ -101,6 +101,7 @@ export class V86PciAdapter {
     ] as const) {
       if (!ok) throw new Error(`${this.name}: this v86 build has no ${what}`);
     }
+    if (!cpu || !pci) throw new Error(`${this.name}: this v86 build has no v86.cpu.devices.pci`);
     if (pci.device_spaces[this.pciId]) throw new Error(`${this.name}: PCI device ${this.pciId >> 3} is taken`);
     fn = this.guarded(fn);
     this.ram.bind(cpu);

@@ -53,21 +53,34 @@ export interface V86PciDevice {
   pci_bars: Array<{ size: number } | undefined>;
 }
 
-/** v86's event bus. */
+/** v86's event bus (`emulator.emulator_bus`, the devices' end: what it sends reaches `add_listener` listeners and network adapters). */
 export interface V86Bus {
   register(name: string, fn: (data: never) => void, thisArg?: object): void;
+  unregister?(name: string, fn: (data: never) => void): void;
   send(name: string, data?: unknown): void;
 }
 
-/** A `V86` instance (v86's `build/libv86.mjs`), as far as the adapter uses it. */
+/** v86 events attachToV86 waits for. */
+export type V86LifecycleEvent = "emulator-ready" | "emulator-started";
+
+/**
+ * A `V86` instance (v86's `build/libv86.mjs`), as far as the adapter uses it.
+ * v86's own `V86` type (v86.d.ts) is assignable to it: the members it does not
+ * declare (`v86`, `emulator_bus`) are optional here, and the adapter checks at
+ * attach that the emulator has them.
+ */
 export interface V86Emulator {
-  v86: { cpu: V86Cpu };
+  /** v86's machine: present once v86's wasm is loaded; `cpu.memory_size` is set at `emulator-ready`. */
+  v86?: { cpu: V86Cpu; run?(): void; stop?(): void };
   emulator_bus?: V86Bus;
   save_state(): Promise<ArrayBuffer>;
   restore_state(state: ArrayBuffer): Promise<void>;
   is_running?(): boolean;
   run?(): Promise<void> | void;
   stop?(): Promise<void> | void;
+  /** The adapter listens to these two (v86's own typing of them: no argument). */
+  add_listener?(event: V86LifecycleEvent, listener: () => void): void;
+  remove_listener?(event: V86LifecycleEvent, listener: () => void): void;
 }
 
 /** Where the adapter places things in v86's machine. */

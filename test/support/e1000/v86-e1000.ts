@@ -14,7 +14,7 @@ import { VmCore } from "../../../src/vm-core.js";
 import { E1000 } from "../../../src/devices/e1000/device.js";
 import { Responder } from "../../../src/net/responder.js";
 import { loadModule } from "../../../src/load-node.js";
-import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../../src/adapters/v86/index.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine } from "../../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../../src/net/host-link.js";
 import { debugWasm } from "../core.js";
 import { bootGuest, type GuestFiles, type GuestRun } from "../v86-guest.js";
@@ -149,7 +149,7 @@ export class E1000Guest extends GuestShell {
       cmdlineExtra: "vmdev.mode=shell",
       v86Options: kind === "vmdev" ? {} : { net_device: { type: kind === "v86-ne2k" ? "ne2k" : "virtio" } },
       onReady: (emu) => {
-        if (adapter && nic) adapter.attach(emu as unknown as V86Emulator, nic.pci);
+        if (adapter && nic) adapter.attach(emu, nic.pci);
         else link = linkResponder(v86NicEndpoint(emu as never), peer, linkOpts);
       },
     });
@@ -201,7 +201,7 @@ export class E1000Guest extends GuestShell {
   async migrate(): Promise<number> {
     const old = this.box;
     if (!old.nic || !old.adapter) throw new Error("migrate: vmdev's e1000 only");
-    const emu1 = old.run.emulator as unknown as V86Emulator;
+    const emu1 = old.run.emulator;
     await emu1.stop?.();
     old.link.drain();
     const blob = await saveV86Machine(emu1, [{ device: old.nic, adapter: old.adapter }]);
@@ -210,7 +210,7 @@ export class E1000Guest extends GuestShell {
     old.counters = old.nic.counters();
     old.nic.destroy();
     const next = await this.machine(false);
-    const emu2 = next.run.emulator as unknown as V86Emulator;
+    const emu2 = next.run.emulator;
     const st = await restoreV86Machine(emu2, blob, [{ device: next.nic!, adapter: next.adapter! }]);
     if (st !== Status.OK) throw new Error(`restoreV86Machine: status ${st}`);
     this.boxes.push(next);

@@ -13,7 +13,7 @@ import { VmCore } from "../../../src/vm-core.js";
 import { Ne2k } from "../../../src/devices/ne2k/device.js";
 import { Responder } from "../../../src/net/responder.js";
 import { loadModule } from "../../../src/load-node.js";
-import { V86PciAdapter, saveV86Machine, restoreV86Machine, type V86Emulator } from "../../../src/adapters/v86/index.js";
+import { V86PciAdapter, saveV86Machine, restoreV86Machine } from "../../../src/adapters/v86/index.js";
 import { linkResponder, type FrameEndpoint, type HostLink } from "../../../src/net/host-link.js";
 import { GuestShell, type ShellWatchOptions } from "../v86-shell.js";
 import { debugWasm } from "../core.js";
@@ -108,7 +108,7 @@ export class Ne2kGuest extends GuestShell {
       cmdlineExtra: "vmdev.mode=shell",
       v86Options: o.nic === "v86" ? { net_device: { type: "ne2k" } } : {},
       onReady: (emu) => {
-        if (adapter && nic) adapter.attach(emu as unknown as V86Emulator, nic.pci!);
+        if (adapter && nic) adapter.attach(emu, nic.pci!);
         else link = linkResponder(v86NicEndpoint(emu as never), peer, { tap, maxPending: 4096 });
       },
     });
@@ -157,14 +157,14 @@ export class Ne2kGuest extends GuestShell {
   async migrate(): Promise<number> {
     const old = this.box;
     if (!old.nic || !old.adapter) throw new Error("migrate: vmdev NIC only");
-    const emu1 = old.run.emulator as unknown as V86Emulator;
+    const emu1 = old.run.emulator;
     await emu1.stop?.();
     old.link.drain();
     const blob = await saveV86Machine(emu1, [{ device: old.nic, adapter: old.adapter }]);
     await old.run.stop();
     old.link.close();
     const next = await this.machine(false);
-    const emu2 = next.run.emulator as unknown as V86Emulator;
+    const emu2 = next.run.emulator;
     const st = await restoreV86Machine(emu2, blob, [{ device: next.nic!, adapter: next.adapter! }]);
     if (st !== Status.OK) throw new Error(`restoreV86Machine: status ${st}`);
     // The serial console: keep the lines of the old machine visible to waiters from here on.
