@@ -2,6 +2,10 @@
 import { loadModule } from "./load-node.js";
 import { VmCore, type VmCoreOptions } from "./vm-core.js";
 import type { WasmVariant } from "./wasm.js";
+import { installDiagnosticsChannel } from "./trace-node.js";
+
+// Trace events go to node:diagnostics_channel (free while nobody subscribes).
+installDiagnosticsChannel();
 
 export * from "./api.js";
 export { loadModule };
@@ -41,3 +45,4 @@ export { spawnWorker, siblingModule } from "./vcpu/spawn.js";
 export type { WorkloadSpec, WorkloadPattern } from "./vcpu/workload.js";
 export * from "./migration/index.js";
 export * from "./inspect/index.js";
+export { installDiagnosticsChannel } from "./trace-node.js";
