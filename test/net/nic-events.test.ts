@@ -13,7 +13,7 @@ import { ne2kRig, ethFrame, serviceAll, GUEST_MAC } from "../support/ne2k/rig.js
 const PEER = "02:00:00:00:00:07";
 const record = <K extends keyof NicEventMap>(ev: NicEvents, type: K): NicEventMap[K][] => {
   const out: NicEventMap[K][] = [];
-  ev.addEventListener(type, (e) => { out.push(e); });
+  ev.addEventListener(type, (e) => { out.push(e as NicEventMap[K]); });
   return out;
 };
 
