@@ -46,3 +46,4 @@ export type { WorkloadSpec, WorkloadPattern } from "./vcpu/workload.js";
 export * from "./migration/index.js";
 export * from "./inspect/index.js";
 export { installDiagnosticsChannel } from "./trace-node.js";
+export * from "./control/index.js";

@@ -1,7 +1,10 @@
 // `vmdev run`: start a machine from a config file and/or -o options, run its
 // vCPU workers dirtying guest memory, freeze it (the write lock) and resume
 // it, and print what happened. `--dump-config` prints the effective config;
-// `--inspect` dumps every device while the machine is frozen.
+// `--inspect` dumps every device while the machine is frozen. `--traffic`
+// adds a virtio-net exchanging frames with a peer VM (the driver model);
+// `--control PATH` serves the control channel (src/control/) while it runs.
+// SIGINT ends the run early and cleanly (exit status 130).
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { ConfigTree, ConfigError } from "../config/tree.js";
@@ -9,14 +12,26 @@ import { applyCpusArg, applyDeviceArg, applyMemoryArg } from "../config/legacy.j
 import { Machine, createDefaultRegistry, effectiveConfig, validateConfig } from "../machine/machine.js";
 import type { WasmVariant } from "../wasm.js";
 import { formatInspection, inspectDevice, type LiveDeviceDump } from "../inspect/index.js";
+import { startControlServer, type ControlServer } from "../control/server.js";
+import { machineControlTarget } from "../control/machine-target.js";
+import { createNetPeer, startNetTraffic, type NetTraffic } from "../guest/traffic.js";
+
+/** Exit status of a command ended by SIGINT (128 + 2, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Sleep `ms`, or less if `signal` aborts first. */
+const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((r) => {
+  if (signal?.aborted) { r(); return; }
+  const t = setTimeout(done, ms);
+  function done() { clearTimeout(t); signal?.removeEventListener("abort", done); r(); }
+  signal?.addEventListener("abort", done, { once: true });
+});
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** Most vCPUs `vmdev run` prints a line each for. */
 const PER_VCPU_LINES = 16;
 
-interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant }
+interface RunOpts { option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant; control?: string; traffic?: boolean }
 
 /**
  * Build the config tree the way bhyve does: `defaults` (a command's own
@@ -66,6 +81,8 @@ export function runCommand(): Command {
     .option("--json", "print the stats as JSON")
     .option("--inspect", "while frozen, dump every device's state (vmdev inspect's form, rings read from guest RAM)")
     .addOption(new Option("--variant <build>", "wasm build").choices(["release", "debug"]).default("release"))
+    .option("--traffic", "add guest traffic: a virtio-net (unless the config has one) exchanging frames with a peer VM through the driver model")
+    .option("--control <path>", "serve the control channel on this local socket while running (status, counters, inspect DEVICE, trace DEVICE; newline-delimited JSON)")
     .action(async (name: string | undefined, opts: RunOpts) => {
       let tree: ConfigTree;
       try {
@@ -74,6 +91,7 @@ export function runCommand(): Command {
         if (e instanceof ConfigError) { process.stderr.write(`vmdev run: ${e.message}\n`); process.exitCode = 2; return; }
         throw e;
       }
+      if (opts.traffic) (await import("./migrate.js")).trafficConfig(tree);
       if (opts.dumpConfig) { process.stdout.write(effectiveConfig(tree).dump()); return; }
       const duration = Number(opts.duration), freezeMs = Number(opts.freezeMs);
       if (!(duration > 0) || !(freezeMs >= 0)) throw new Error("--duration must be > 0 and --freeze-ms ≥ 0");
@@ -86,29 +104,55 @@ export function runCommand(): Command {
         if (e instanceof ConfigError) { process.stderr.write(`vmdev run: ${e.message}\n`); process.exitCode = 2; return; }
         throw e;
       }
+      const interrupted = new AbortController();
+      const onSigint = () => interrupted.abort();
+      process.once("SIGINT", onSigint);
+      let phase = "starting";
+      let traffic: NetTraffic | undefined;
+      let control: ControlServer | undefined;
+      const say = (s: string) => { if (!opts.json) console.log(s); };
+      /** SIGINT came: the run ends here, cleanly (the finally below tears down). */
+      const stopped = () => {
+        if (!interrupted.signal.aborted) return false;
+        process.stderr.write(`vmdev run: interrupted (${phase}); machine stopped\n`);
+        process.exitCode = EXIT_INTERRUPTED;
+        return true;
+      };
       try {
         const startMs = performance.now() - t0;
         m.core.dirty.enable();
-        const say = (s: string) => { if (!opts.json) console.log(s); };
+        if (opts.traffic) traffic = await startNetTraffic(m, await createNetPeer({ variant: opts.variant }));
+        if (opts.control !== undefined) {
+          control = await startControlServer(opts.control, machineControlTarget(() => m, {
+            status: () => ({ command: "run", phase, uptimeMs: Math.round(performance.now() - t0), traffic: traffic?.stats() ?? null }),
+          }));
+        }
+        phase = "running";
         say(`machine ${m.name}: ${mb(m.core.guest.size)} MiB RAM, ${m.vcpus.count} vCPU(s) on ${m.vcpus.threads} thread(s), devices: ${deviceList(m.devices.map((d) => d.name)) || "none"} (started in ${startMs.toFixed(0)} ms)`);
-        await sleep(duration / 2);
+        if (control) say(`control: ${control.path}`);
+        await sleep(duration / 2, interrupted.signal);
+        if (stopped()) return;
         const first = m.sampleDirtyRate();
         const tl = performance.now();
         const release = await m.writeLock();
+        phase = "frozen";
         const freezeLatency = performance.now() - tl;
         // Harvest under the lock: afterwards nothing may mark a page until release.
         const dirtyBefore = m.core.dirty.harvestEach(() => {});
         const hash = m.ramHash();
-        await sleep(freezeMs);
+        await sleep(freezeMs, interrupted.signal);
         const unchanged = m.ramHash() === hash && m.core.dirty.count() === 0;
         // Frozen: every device's state is of one instant (saving is what migration does under this lock).
-        const dumps: LiveDeviceDump[] | undefined = opts.inspect ? await inspectDevice(m) : undefined;
+        const dumps: LiveDeviceDump[] | undefined = opts.inspect && !interrupted.signal.aborted ? await inspectDevice(m) : undefined;
         release();
+        phase = "running";
+        if (stopped()) return;
         if (dumps && !opts.json) for (const d of dumps) say(`device ${d.name}:\n${formatInspection(d.state, "  ")}`);
         say(`first half: ${(first.total.writesPerSec / 1e6).toFixed(2)} M page writes/s, ${dirtyBefore} distinct pages dirtied`);
         say(`write lock: all vCPUs frozen and leases broken in ${freezeLatency.toFixed(2)} ms; held ${freezeMs} ms; guest RAM ${unchanged ? "unchanged (XXH64 and dirty bitmap)" : "CHANGED — invariant violated"}`);
         m.sampleDirtyRate();
-        await sleep(duration / 2);
+        await sleep(duration / 2, interrupted.signal);
+        if (stopped()) return;
         const second = m.sampleDirtyRate();
         say(`resumed: ${(second.total.writesPerSec / 1e6).toFixed(2)} M page writes/s, ${m.core.dirty.count()} distinct pages dirty since`);
         const stats = m.vcpuStats();
@@ -125,6 +169,10 @@ export function runCommand(): Command {
         if (opts.json) console.log(JSON.stringify({ name: m.name, freezeLatencyMs: freezeLatency, ramUnchangedWhileLocked: unchanged, firstHalf: first.total, secondHalf: second.total, vcpus: stats, lock: ls, ...(dumps ? { devices: dumps } : {}) }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2));
         if (!unchanged) process.exitCode = 1;
       } finally {
+        phase = "stopping";
+        process.off("SIGINT", onSigint);
+        await control?.close();
+        await traffic?.stop({ drain: false });
         await m.destroy();
       }
     });

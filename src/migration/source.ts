@@ -97,6 +97,8 @@ export type MigrationEventType = "phase" | "round" | "progress";
 /** A migration event: the status at that moment, and for "round" the round's figures. */
 export class MigrationEvent extends Event {
   constructor(type: MigrationEventType, readonly status: MigrationStatus, readonly round: RoundStats | null = null) { super(type); }
+  /** The event as JSON (the control channel's trace sends this). */
+  toJSON(): Record<string, unknown> { return { type: this.type, status: this.status, ...(this.round ? { round: this.round } : {}) }; }
 }
 
 /** The trace channel of each migration event type (src/trace.ts; node:diagnostics_channel in Node). */

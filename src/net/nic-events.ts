@@ -19,6 +19,8 @@ export type NicEventType = "transmit" | "receive" | "interrupt" | "filterchange"
 /** Every event carries the name of the device that raised it. */
 export class NicEvent extends Event {
   constructor(type: NicEventType, readonly device: string) { super(type); }
+  /** The event as JSON (the control channel's trace sends this). */
+  toJSON(): Record<string, unknown> { return { type: this.type, device: this.device }; }
 }
 
 /**
@@ -30,11 +32,13 @@ export class NicEvent extends Event {
 export class NicFrameEvent extends NicEvent {
   constructor(type: "transmit" | "receive", device: string, readonly frame: Uint8Array, readonly status: number | null) { super(type, device); }
   get length(): number { return this.frame.length; }
+  override toJSON(): Record<string, unknown> { return { ...super.toJSON(), length: this.length, status: this.status }; }
 }
 
 /** An interrupt the device delivered: an MSI(-X) message, or an INTx line driven to `level`. */
 export class NicInterruptEvent extends NicEvent {
   constructor(device: string, readonly kind: "msi" | "intx", readonly msi: MsiMessage | null, readonly pin: number, readonly level: boolean) { super("interrupt", device); }
+  override toJSON(): Record<string, unknown> { return { ...super.toJSON(), kind: this.kind, ...(this.msi ? { msi: { ...this.msi } } : { pin: this.pin, level: this.level }) }; }
 }
 
 /** The receive filter changed (read the device's `multicastWant()` for what it takes now). */
@@ -49,11 +53,13 @@ export class NicFilterEvent extends NicEvent {
  */
 export class NicResetEvent extends NicEvent {
   constructor(device: string, readonly cause: "host" | "restore" | "needs-reset") { super("reset", device); }
+  override toJSON(): Record<string, unknown> { return { ...super.toJSON(), cause: this.cause }; }
 }
 
 /** The link (cable) went up or down. */
 export class NicLinkEvent extends NicEvent {
   constructor(device: string, readonly up: boolean) { super("link", device); }
+  override toJSON(): Record<string, unknown> { return { ...super.toJSON(), up: this.up }; }
 }
 
 /** The event class of each type. */
