@@ -176,7 +176,6 @@ export class VerifyRefused extends Error {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen" | "signal">>;
@@ -197,6 +196,9 @@ class SourceSession {
   private ph: Phase = "handshake";
   /** Set by cancel(): the phases throw it at their next step. */
   cancelErr: MigrationCancelled | null = null;
+  /** Resolves when cancel() is asked for (a bandwidth wait ends then). */
+  private readonly cancelled: Promise<void>;
+  private onCancelled!: () => void;
   ended = false;
   /** Releases the VM write lock (stop-and-copy took it). */
   release: (() => void) | null = null;
@@ -240,6 +242,7 @@ class SourceSession {
       batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
       framePool: opts.framePool ?? true,
     };
+    this.cancelled = new Promise<void>((r) => { this.onCancelled = r; });
     this.core = src.core;
     this.e = this.core.exports;
     this.pages = this.core.guest.pages;
@@ -286,8 +289,9 @@ class SourceSession {
     if (this.ended || this.committed || this.ph === "commit" || this.ph === "done") return false;
     if (this.cancelErr === null) {
       this.cancelErr = new MigrationCancelled(reason);
-      // A wait on the destination (a reply, its window) ends now.
+      // A wait on the destination (a reply, its window) or on the bandwidth cap ends now.
       this.link.cancel(this.cancelErr);
+      this.onCancelled();
     }
     return true;
   }
@@ -320,7 +324,12 @@ class SourceSession {
     const t = this.now();
     if (o.bandwidthLimit > 0) {
       const ahead = (report.bytesSent / o.bandwidthLimit) * 1000 - t;
-      if (ahead > 1) await sleep(ahead);
+      if (ahead > 1) {
+        let t: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([new Promise<void>((r) => { t = setTimeout(r, ahead); }), this.cancelled]);
+        clearTimeout(t);
+        this.checkCancel();
+      }
     }
     if (t - this.lastSample.t >= 100) {
       const rate = ((report.bytesSent - this.lastSample.bytes) / (t - this.lastSample.t)) * 1000;

@@ -137,6 +137,16 @@ describe("migration cancel", () => {
     expect(late).toBe(false);
   });
 
+  it("regression_cancel_ends_a_bandwidth_wait: a cancel while the source waits on its bandwidth cap ends the migration now, not when the wait would", async () => {
+    const r = await started();
+    // 4 KiB/s: the first 1 MiB batch sent puts the source about four minutes ahead of its cap (the test watchdog is shorter).
+    const { report, result, dest } = await migrateOnce(r, { bandwidthLimit: 4096 }, {
+      onSession: (s) => { void until(() => s.status().bytesSent > 1 << 19, "the first batch of pages sent").then(() => s.cancel("operator")); },
+    });
+    expect(report.failedPhase).toBe("precopy");
+    await expectSourceRunsAndMigratesAgain(r, report, result, dest);
+  });
+
   it("a migration's events: every phase in order, one round event per round, the final one in stop-and-copy", async () => {
     const r = await started();
     const { report, events } = await migrateOnce(r, {});
