@@ -181,3 +181,27 @@ describe("the browser build", () => {
     expect(js).toMatch(/\bNicEvents\b/);
   });
 });
+
+describe("counters as JSON on every device kind of a Machine", () => {
+  it("each device's countersJSON (NICs, memtest, local APICs, IOAPIC) and the core's go through JSON.stringify as plain numbers", async () => {
+    const { Machine, ConfigTree } = await import("../../src/index.js");
+    const { debugWasm } = await import("../support/core.js");
+    const c = new ConfigTree();
+    c.load(["memory.size=16M", "cpus=2", "pci.0.3.0.device=virtio-net", "pci.0.4.0.device=e1000", "pci.0.5.0.device=ne2k", "pci.0.6.0.device=memtest"].join("\n"));
+    const m = await Machine.create(c, { module: debugWasm(), variant: "debug", startVcpus: false });
+    try {
+      const kinds = new Set<number>();
+      for (const d of m.devices) {
+        expect(d.countersJSON, d.name).toBeTypeOf("function");
+        const json = JSON.parse(JSON.stringify(d.countersJSON!())) as Record<string, unknown>;
+        expect(Object.keys(json).length, d.name).toBeGreaterThan(0);
+        expect(Object.values(json).every((v) => typeof v === "number"), d.name).toBe(true);
+        kinds.add(d.kind);
+      }
+      expect(kinds.size).toBe(6); // virtio-net, e1000, NE2000, memtest, local APIC, IOAPIC
+      expect(JSON.parse(JSON.stringify(m.core.countersJSON())).gmRangeErrors).toBe(0);
+    } finally {
+      await m.destroy();
+    }
+  });
+});
