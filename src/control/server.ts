@@ -126,16 +126,24 @@ function serve(sock: Socket, target: ControlTarget, counted: () => void): void {
   let buf = "";
   let chain = Promise.resolve();
   const send = (v: unknown) => { if (!sock.destroyed) sock.write(JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x)) + "\n"); };
+  const tooLong = () => {
+    buf = "";
+    // After what is already queued is answered: the error line goes out, then the connection closes.
+    chain = chain.then(() => { send({ id: null, ok: false, error: `request line longer than ${MAX_LINE} bytes` }); sock.end(() => sock.destroy()); });
+    sock.pause();
+  };
   sock.setEncoding("utf8");
   sock.on("data", (chunk: string) => {
+    if (sock.isPaused()) return;
     buf += chunk;
     for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      if (line.length > MAX_LINE) { tooLong(); return; }
       if (line.trim() === "") continue;
       chain = chain.then(() => answer(line, target, send, sock)).then(counted, () => {});
     }
-    if (buf.length > MAX_LINE) { send({ id: null, ok: false, error: `request line longer than ${MAX_LINE} bytes` }); sock.destroy(); }
+    if (buf.length > MAX_LINE) tooLong();
   });
 }
 

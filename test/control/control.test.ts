@@ -110,6 +110,11 @@ describe("control channel (vmdev run --control)", () => {
     expect(ans[7].error).toMatch(/unknown event type bogus/);
     const long = await raw("x".repeat(MAX_LINE + 10), 1);
     expect(JSON.parse(long[0]).error).toMatch(/longer than/);
+    // A long line inside one chunk, a request after it: the error, then the connection closes unanswered.
+    const longThenMore = await raw("status\n" + "y".repeat(MAX_LINE + 1) + "\nstatus\n", 3);
+    expect(longThenMore.length).toBe(2);
+    expect(JSON.parse(longThenMore[0]).ok).toBe(true);
+    expect(JSON.parse(longThenMore[1]).error).toMatch(/longer than/);
     expect((await controlRequest(sock, { cmd: "status" })).ok).toBe(true);
     expect(parseRequest("trace virtio-net0 250 9")).toEqual({ id: null, cmd: "trace", device: "virtio-net0", ms: 250, count: 9 });
     expect(() => parseRequest("trace virtio-net0 -1")).toThrow(/want a number/);
