@@ -58,3 +58,9 @@ export {
   type V86Emulator, type V86Cpu, type V86Pci, type V86PciAdapterOptions, type V86AdapterCounters, type PlacedBar, type V86MachineDevice, type DecodedMachine,
 } from "./adapters/v86/index.js";
 export * from "./rings/index.js";
+export {
+  NicEvents, NicEvent, NicFrameEvent, NicInterruptEvent, NicFilterEvent, NicResetEvent, NicLinkEvent, NIC_TRACE_CHANNELS,
+  type NicEventMap, type NicEventType,
+} from "./net/nic-events.js";
+export { countersJson, type JsonCounter } from "./tables.js";
+export { setTracer, currentTracer, traceChannels, type Tracer, type TraceChannel } from "./trace.js";

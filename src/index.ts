@@ -4,6 +4,10 @@ import { VmCore, type VmCoreOptions } from "./vm-core.js";
 import type { WasmVariant } from "./wasm.js";
 import { attachV86Nic, type AttachToV86Options, type V86Nic } from "./adapters/v86/attach.js";
 import type { V86Emulator } from "./adapters/v86/types.js";
+import { installDiagnosticsChannel } from "./trace-node.js";
+
+// Trace events go to node:diagnostics_channel (free while nobody subscribes).
+installDiagnosticsChannel();
 
 export * from "./api.js";
 export { loadModule, type NodeWasmLocation };
@@ -60,3 +64,5 @@ export { spawnWorker, siblingModule } from "./vcpu/spawn.js";
 export type { WorkloadSpec, WorkloadPattern } from "./vcpu/workload.js";
 export * from "./migration/index.js";
 export * from "./inspect/index.js";
+export { installDiagnosticsChannel } from "./trace-node.js";
+export * from "./control/index.js";

@@ -27,3 +27,21 @@ export function readCounters<T extends Readonly<Record<string, number>>>(memory:
   for (const [name, idx] of Object.entries(table)) out[name as keyof T] = ptr === 0 ? 0n : dv.getBigUint64(ptr + idx * 8, true);
   return out;
 }
+
+/** A counter value in JSON: a number up to 2^53 − 1 (every count a device reaches by counting), else its decimal string. */
+export type JsonCounter = number | string;
+
+/**
+ * Counters as JSON-safe values (`JSON.stringify` refuses bigints): each a
+ * number while it is at most Number.MAX_SAFE_INTEGER, so exact; a larger one
+ * (only a restored state can carry it: 2^53 events take centuries) is given
+ * as its decimal string rather than rounded. Keys and order unchanged.
+ */
+export function countersJson<K extends string>(counters: Readonly<Record<K, bigint>>): Record<K, JsonCounter> {
+  const out = {} as Record<K, JsonCounter>;
+  for (const k of Object.keys(counters) as K[]) {
+    const v = counters[k];
+    out[k] = v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  }
+  return out;
+}

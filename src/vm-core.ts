@@ -6,7 +6,7 @@ import { check, Status, VmdevError } from "./status.js";
 import { instantiate, createMemory, isSharedVariant, type ForeignRam, type VmdevWasm, type WasmVariant } from "./wasm.js";
 import type { VmdevExports } from "./generated/exports.js";
 import { CoreCounter } from "./counters.js";
-import { readCounters } from "./tables.js";
+import { readCounters, countersJson, type JsonCounter } from "./tables.js";
 import { CoreDefs } from "./generated/constants.js";
 import { IoBuffer } from "./io-buffer.js";
 
@@ -114,6 +114,8 @@ export class VmCore {
   counters(): Record<keyof typeof CoreCounter, bigint> {
     return readCounters(this.dv(), this.exports.vm_counters_ptr() >>> 0, CoreCounter);
   }
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<keyof typeof CoreCounter, JsonCounter> { return countersJson(this.counters()); }
 
   /** Save the guest-memory layout (size, holes, tracking) as an envelope blob. */
   saveLayout(): Uint8Array { return this.saveEnvelope("gm_save", () => this.exports.gm_save()); }

@@ -17,6 +17,10 @@
 // lives in this process, so the destination does too (in-process transport).
 // Machine options are the machine CLI's (`vmdev run`): -o key=value, -f file,
 // -s/-m/-c shorthands; `-o migration.<key>=…` sets the migration's own options.
+// While the source migrates: SIGUSR1 prints its status line; SIGINT cancels
+// (before the commit point: the source VM runs on, the destination discards
+// the VM, exit status 130); `--control PATH` serves the control channel
+// (status, counters, inspect, trace of devices or `migration`, cancel).
 
 import { Command, Option, cliProgress } from "./deps.js";
 import type { SingleBar } from "cli-progress";
@@ -31,7 +35,9 @@ import { CliError, EXIT, JSON_SCHEMA_VERSION, jsonDocument, numberOption, readFi
 import { parsePciKey } from "../config/pci-node.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../devices/apic/machine.js";
-import { migrate, type MigrateOptions } from "../migration/source.js";
+import { startMigration, MigrationEvent, MIGRATION_TRACE_CHANNELS, type MigrateOptions, type MigrationSession, type MigrationStatus, type MigrationEventType } from "../migration/source.js";
+import { startControlServer, type ControlServer } from "../control/server.js";
+import { machineControlTarget } from "../control/machine-target.js";
 import { receiveMigration } from "../migration/destination.js";
 import { runDestinationRole } from "../migration/roles.js";
 import { fillRandom } from "../guest/fill.js";
@@ -41,12 +47,12 @@ import { connect, isLoopback, parsePsk, portPair, LOOPBACK, type Transport, type
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigratableDevice, MigrationReport, RoundStats } from "../migration/types.js";
 import { importDeviceModule, makeUserDevices, withDevices, withDestinationDevices, type UserDeviceContext, type UserDeviceModule } from "../migration/user-device.js";
-import { configFromArgs, configWithDefaults } from "./run.js";
+import { configFromArgs, configWithDefaults, EXIT_INTERRUPTED } from "./run.js";
 
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
-  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
+  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; control?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
   runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; dumpConfig?: boolean; device: string[];
 }
 
@@ -192,6 +198,7 @@ export function migrateCommand(): Command {
     .option("--tls-ca <file>", "the CA the peer's certificate must chain to (PEM); the source also checks the destination's name")
     .option("--run-after <ms>", "destination: run the resumed VM this long before exiting", "200")
     .option("--device <module>", "migrate a device of your own too: a module exporting createDevice({ role, core }) that returns a MigratableDevice (docs/migrate-your-device.md); loaded on both sides (repeatable)", collect, [])
+    .option("--control <path>", "source: serve the control channel on this local socket while migrating (status, counters, inspect DEVICE, trace DEVICE or trace migration, cancel)")
     .option("--json", "print the summary as JSON on stdout (with schemaVersion)")
     .option("--dump-config", "print the machine's effective config (defaults included) and the migration options, and exit")
     .option("--report <file>", "HTML report with plots", "migration-report.html")
@@ -225,7 +232,10 @@ Exit status 3 when the migration ran but the destination's memory (or the frames
         process.stdout.write(configWithDefaults(config).dump() + migration);
         return;
       }
-      if (opts.listen !== undefined) return destinationRole(opts, config);
+      if (opts.listen !== undefined) {
+        if (opts.control !== undefined) fail("--control serves the source's control channel; a --listen destination has none");
+        return destinationRole(opts, config);
+      }
       return sourceRole(opts, config);
     });
 }
@@ -424,22 +434,59 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   let bar: SingleBar | null = null;
   let barRound = -1;
   const eta = (msv: number) => (Number.isFinite(msv) ? `${(msv / 1000).toFixed(1)}s` : "-");
-  const report: MigrationReport = await migrate(src, transport, {
-    ...mopts,
-    onFrozen: () => { if (traffic) inFlightAtFreeze = traffic.stats().inFlight; },
-    onProgress: (p) => {
-      if (!bars) return;
-      if (p.round !== barRound) { bar?.stop(); bar = bars.create(p.pagesInRound, 0, {}); barRound = p.round; }
-      bar!.setTotal(Math.max(1, p.pagesInRound));
-      bar!.update(p.pagesDone, { round: p.round, mbps: (p.throughput / 1e6).toFixed(0), dirty: Math.round(p.dirtyRate), eta: eta(p.etaMs) });
-    },
-    onRound: (r: RoundStats) => {
-      if (!bars) return;
-      if (r.round !== barRound) { bar?.stop(); bar = bars.create(Math.max(1, r.pages), 0, {}); barRound = r.round; }
-      bar!.setTotal(Math.max(1, r.pages));
-      bar!.update(r.pages, { round: r.final ? `${r.round} (stop-and-copy)` : r.round, mbps: (r.throughput / 1e6).toFixed(0), dirty: Math.round(r.dirtyRate), eta: eta(r.etaMs) });
-    },
-  });
+  // SIGINT cancels (before the commit point the source VM runs on); SIGUSR1 prints the status line.
+  const interrupt = new AbortController();
+  let session: MigrationSession | undefined;
+  const onSigint = () => {
+    interrupt.abort("interrupted (SIGINT)");
+    const took = session?.status().cancelled ?? true;
+    process.stderr.write(took ? "vmdev migrate: interrupted: cancelling, the source VM keeps running\n" : "vmdev migrate: interrupted: too late to cancel, the VM is committed to the destination\n");
+  };
+  const onSigusr1 = () => { if (session) process.stderr.write(statusLine(session.status()) + "\n"); };
+  process.on("SIGINT", onSigint);
+  process.on("SIGUSR1", onSigusr1);
+  // The migration's events, for `trace migration` (the session exists once the migration starts).
+  const migrationEvents = new EventTarget();
+  let control: ControlServer | undefined;
+  let report: MigrationReport;
+  try {
+    if (opts.control !== undefined) {
+      control = await startControlServer(opts.control, machineControlTarget(() => machine, {
+        status: () => ({ command: "migrate", role: "source", migration: session?.status() ?? null, traffic: traffic?.stats() ?? null }),
+        events: { migration: { target: migrationEvents, types: Object.keys(MIGRATION_TRACE_CHANNELS) } },
+        cancel: () => {
+          const cancelled = session?.cancel("cancelled over the control channel") ?? false;
+          return { cancelled, detail: cancelled ? "cancelling: the source VM keeps running" : "too late to cancel: the VM is committed to the destination (or the migration ended)" };
+        },
+      }));
+      process.stderr.write(`control: ${control.path}\n`);
+    }
+    session = startMigration(src, transport, {
+      ...mopts,
+      signal: interrupt.signal,
+      onFrozen: () => { if (traffic) inFlightAtFreeze = traffic.stats().inFlight; },
+      onProgress: (p) => {
+        if (!bars) return;
+        if (p.round !== barRound) { bar?.stop(); bar = bars.create(p.pagesInRound, 0, {}); barRound = p.round; }
+        bar!.setTotal(Math.max(1, p.pagesInRound));
+        bar!.update(p.pagesDone, { round: p.round, mbps: (p.throughput / 1e6).toFixed(0), dirty: Math.round(p.dirtyRate), eta: eta(p.etaMs) });
+      },
+      onRound: (r: RoundStats) => {
+        if (!bars) return;
+        if (r.round !== barRound) { bar?.stop(); bar = bars.create(Math.max(1, r.pages), 0, {}); barRound = r.round; }
+        bar!.setTotal(Math.max(1, r.pages));
+        bar!.update(r.pages, { round: r.final ? `${r.round} (stop-and-copy)` : r.round, mbps: (r.throughput / 1e6).toFixed(0), dirty: Math.round(r.dirtyRate), eta: eta(r.etaMs) });
+      },
+    });
+    for (const t of Object.keys(MIGRATION_TRACE_CHANNELS) as MigrationEventType[]) {
+      session.events.addEventListener(t, (e) => { migrationEvents.dispatchEvent(new MigrationEvent(t, e.status, e.round)); });
+    }
+    report = await session.done;
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGUSR1", onSigusr1);
+    await control?.close();
+  }
   bars?.stop();
   const notes0: string[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -497,6 +544,11 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     else if (report.ok) console.log(`destination holds every page as the source sent it: digest ${report.digest} (sent-page check; source memory not read again, writes that escaped dirty tracking not checked)${frames}`);
   }
   if (trafficError) throw new CliError(`traffic: ${trafficError}`, EXIT.failure);
+  if (report.cancelled) {
+    process.stderr.write(`vmdev migrate: ${report.error} in ${report.failedPhase}; the source VM ran on, the destination discarded the VM\n`);
+    process.exitCode = EXIT_INTERRUPTED;
+    return;
+  }
   if (!report.ok) {
     throw new CliError(`migration failed in ${report.failedPhase}: ${report.error}; ${report.running === "source" ? "the source VM is running again" : "the source VM stays frozen"}`,
       report.failedPhase === "verify" ? EXIT.verifyFailed : EXIT.failure);
@@ -505,4 +557,10 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   if (report.verifyMode === "deferred" && !report.verified) {
     throw new CliError(`migration completed but memory is not verified: ${report.integrityError ?? "the source's check after resume did not complete"}; the destination runs, the source stays frozen`, EXIT.verifyFailed);
   }
+}
+
+/** One line of a migration's status (SIGUSR1). */
+export function statusLine(s: MigrationStatus): string {
+  return `status: ${s.phase}${s.ok === null ? "" : s.ok ? " (ended: ok)" : " (ended: failed)"}, round ${s.round}, ${s.pagesDone}/${s.pagesInRound} pages, ${(s.bytesSent / 1e6).toFixed(1)} MB sent, ` +
+    `${s.dirtyPages} pages dirty, throttle ${Math.round(s.throttle * 100)} %, ${(s.elapsedMs / 1000).toFixed(1)} s${s.cancelled ? ", cancelling" : ""}`;
 }

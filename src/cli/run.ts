@@ -2,6 +2,9 @@
 // vCPU workers dirtying guest memory, freeze it (the write lock) and resume
 // it, and print what happened. `--dump-config` prints the effective config
 // (defaults included); `--inspect` dumps every device while the machine is frozen.
+// `--traffic` adds a virtio-net exchanging frames with a peer VM (the driver
+// model); `--control PATH` serves the control channel (src/control/) while it
+// runs. SIGINT ends the run early and cleanly (exit status 130).
 import { Command, Option } from "./deps.js";
 import { ConfigTree } from "../config/tree.js";
 import { applyCpusArg, applyDeviceArg, applyMemoryArg } from "../config/legacy.js";
@@ -11,14 +14,26 @@ import { formatInspection, inspectDevice, type LiveDeviceDump } from "../inspect
 import type { DeviceRegistry } from "../machine/registry.js";
 import { findSpec } from "../config/schema.js";
 import { CliError, EXIT, formatBytes, jsonDocument, numberOption, readFileOption, sizeOption } from "./common.js";
+import { startControlServer, type ControlServer } from "../control/server.js";
+import { machineControlTarget } from "../control/machine-target.js";
+import { createNetPeer, startNetTraffic, type NetTraffic } from "../guest/traffic.js";
+
+/** Exit status of a command ended by SIGINT (128 + 2, as shells report it). */
+export const EXIT_INTERRUPTED = EXIT.interrupted;
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Sleep `ms`, or less if `signal` aborts first. */
+const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((r) => {
+  if (signal?.aborted) { r(); return; }
+  const t = setTimeout(done, ms);
+  function done() { clearTimeout(t); signal?.removeEventListener("abort", done); r(); }
+  signal?.addEventListener("abort", done, { once: true });
+});
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 /** Most vCPUs `vmdev run` prints a line each for. */
 const PER_VCPU_LINES = 16;
 
-interface RunOpts { option: string[]; config?: string; slot: string[]; ram?: string; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant }
+interface RunOpts { option: string[]; config?: string; slot: string[]; ram?: string; memory?: string; cpus?: string; duration: string; freezeMs: string; dumpConfig?: boolean; json?: boolean; inspect?: boolean; variant: WasmVariant; control?: string; traffic?: boolean }
 
 /**
  * Build the config tree the way bhyve does: `defaults` (a command's own
@@ -99,42 +114,72 @@ export function runCommand(): Command {
     .option("--json", "print the stats as JSON")
     .option("--inspect", "while frozen, dump every device's state (vmdev inspect's form, rings read from guest RAM)")
     .addOption(new Option("--variant <build>", "wasm build").choices(["release", "debug"]).default("release"))
+    .option("--traffic", "add guest traffic: a virtio-net (unless the config has one) exchanging frames with a peer VM through the driver model")
+    .option("--control <path>", "serve the control channel on this local socket while running (status, counters, inspect DEVICE, trace DEVICE; newline-delimited JSON)")
     .addHelpText("after", `
 Examples:
   vmdev run -m 256M -c 2                       2 vCPUs dirtying 256 MiB of guest RAM
   vmdev run -s 3,virtio-net,mac=52:54:00:12:34:56 --inspect
   vmdev run -f vm.conf -o cpus=4 --json        a config file, one key overridden, JSON stats
-  vmdev run -s 3,e1000 --dump-config           every key the machine would use, defaults included`)
+  vmdev run -s 3,e1000 --dump-config           every key the machine would use, defaults included
+  vmdev run --traffic --control /tmp/vm.sock --duration 60000   then: vmdev inspect --control /tmp/vm.sock virtio-net0`)
     .action(async (name: string | undefined, opts: RunOpts) => {
       // A ConfigError (from the tree, or what only the machine can check, its memory budget) is a usage error: main maps it.
       const tree = configFromArgs({ ...opts, name });
+      if (opts.traffic) (await import("./migrate.js")).trafficConfig(tree);
       if (opts.dumpConfig) { process.stdout.write(configWithDefaults(tree).dump()); return; }
       const duration = numberOption(opts.duration, "--duration", 1, 3_600_000), freezeMs = numberOption(opts.freezeMs, "--freeze-ms", 0, 3_600_000);
       const t0 = performance.now();
       const m = await Machine.create(tree, { variant: opts.variant });
+      const interrupted = new AbortController();
+      const onSigint = () => interrupted.abort();
+      process.once("SIGINT", onSigint);
+      let phase = "starting";
+      let traffic: NetTraffic | undefined;
+      let control: ControlServer | undefined;
+      const say = (s: string) => { if (!opts.json) console.log(s); };
+      /** SIGINT came: the run ends here, cleanly (the finally below tears down). */
+      const stopped = () => {
+        if (!interrupted.signal.aborted) return false;
+        process.stderr.write(`vmdev run: interrupted (${phase}); machine stopped\n`);
+        process.exitCode = EXIT_INTERRUPTED;
+        return true;
+      };
       try {
         const startMs = performance.now() - t0;
         m.core.dirty.enable();
-        const say = (s: string) => { if (!opts.json) console.log(s); };
+        if (opts.traffic) traffic = await startNetTraffic(m, await createNetPeer({ variant: opts.variant }));
+        if (opts.control !== undefined) {
+          control = await startControlServer(opts.control, machineControlTarget(() => m, {
+            status: () => ({ command: "run", phase, uptimeMs: Math.round(performance.now() - t0), traffic: traffic?.stats() ?? null }),
+          }));
+        }
+        phase = "running";
         say(`machine ${m.name}: ${mb(m.core.guest.size)} MiB RAM, ${m.vcpus.count} vCPU(s) on ${m.vcpus.threads} thread(s), devices: ${deviceList(m.devices.map((d) => d.name)) || "none"} (started in ${startMs.toFixed(0)} ms)`);
-        await sleep(duration / 2);
+        if (control) say(`control: ${control.path}`);
+        await sleep(duration / 2, interrupted.signal);
+        if (stopped()) return;
         const first = m.sampleDirtyRate();
         const tl = performance.now();
         const release = await m.writeLock();
+        phase = "frozen";
         const freezeLatency = performance.now() - tl;
         // Harvest under the lock: afterwards nothing may mark a page until release.
         const dirtyBefore = m.core.dirty.harvestEach(() => {});
         const hash = m.ramHash();
-        await sleep(freezeMs);
+        await sleep(freezeMs, interrupted.signal);
         const unchanged = m.ramHash() === hash && m.core.dirty.count() === 0;
         // Frozen: every device's state is of one instant (saving is what migration does under this lock).
-        const dumps: LiveDeviceDump[] | undefined = opts.inspect ? await inspectDevice(m) : undefined;
+        const dumps: LiveDeviceDump[] | undefined = opts.inspect && !interrupted.signal.aborted ? await inspectDevice(m) : undefined;
         release();
+        phase = "running";
+        if (stopped()) return;
         if (dumps && !opts.json) for (const d of dumps) say(`device ${d.name}:\n${formatInspection(d.state, "  ")}`);
         say(`first half: ${(first.total.writesPerSec / 1e6).toFixed(2)} M page writes/s, ${dirtyBefore} distinct pages dirtied`);
         say(`write lock: all vCPUs frozen and leases broken in ${freezeLatency.toFixed(2)} ms; held ${freezeMs} ms; guest RAM ${unchanged ? "unchanged (XXH64 and dirty bitmap)" : "CHANGED — invariant violated"}`);
         m.sampleDirtyRate();
-        await sleep(duration / 2);
+        await sleep(duration / 2, interrupted.signal);
+        if (stopped()) return;
         const second = m.sampleDirtyRate();
         say(`resumed: ${(second.total.writesPerSec / 1e6).toFixed(2)} M page writes/s, ${m.core.dirty.count()} distinct pages dirty since`);
         const stats = m.vcpuStats();
@@ -159,6 +204,10 @@ Examples:
         }
         if (!unchanged) throw new CliError(`guest RAM changed while the machine was write-locked (${formatBytes(m.core.guest.size)} hashed before and after)`, EXIT.verifyFailed);
       } finally {
+        phase = "stopping";
+        process.off("SIGINT", onSigint);
+        await control?.close();
+        await traffic?.stop({ drain: false });
         await m.destroy();
       }
     });

@@ -16,6 +16,8 @@
 //
 // and `-s 5,memtest,gpa=1M` (or `-o pci.0.5.0.device=memtest`) makes one.
 
+import type { JsonCounter } from "../tables.js";
+import type { NicEvents } from "../net/nic-events.js";
 import type { DeviceModel, InterruptSink } from "../device.js";
 import type { VmCore } from "../vm-core.js";
 import type { KeySpec } from "../config/schema.js";
@@ -24,7 +26,15 @@ import type { InterruptRouter } from "./interrupts.js";
 import type { GuestClock } from "../clock.js";
 
 /** A device as the machine holds it: a DeviceModel that may need tearing down. */
-export type MachineDevice = DeviceModel & { destroy?(): void | Promise<void> };
+/**
+ * A device of a Machine. `countersJSON` (every built-in kind has it): its
+ * counters as JSON-safe numbers; `events`: a NIC's typed events.
+ */
+export type MachineDevice = DeviceModel & {
+  destroy?(): void | Promise<void>;
+  countersJSON?(): Record<string, JsonCounter>;
+  readonly events?: NicEvents;
+};
 
 /** What a factory gets to build one device. */
 export interface DeviceContext {

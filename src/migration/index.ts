@@ -1,6 +1,9 @@
 // Live migration: pre-copy, stop-and-copy, verification, transports.
 // docs/migration-protocol.md describes the stream.
-export { migrate, VerifyRefused, type MigrateOptions, type Progress } from "./source.js";
+export {
+  migrate, startMigration, MigrationSession, MigrationCancelled, MigrationEvent, MigrationEvents, MIGRATION_TRACE_CHANNELS, VerifyRefused,
+  type MigrateOptions, type Progress, type MigrationStatus, type MigrationEventType,
+} from "./source.js";
 export { receiveMigration, MAX_RAM_PAGES, type ReceiveOptions, type ReceiveResult } from "./destination.js";
 export {
   portPair, PortTransport, TcpTransport, listen, connect, parsePsk, isLoopback, LinkError, LOOPBACK, RECV_WINDOW,

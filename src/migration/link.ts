@@ -30,6 +30,9 @@ export class Link {
   private wake: (() => void) | null = null;
   /** Set once the stream is known to be damaged; every later recv fails with it. */
   private broken: Error | null = null;
+  /** Set by cancel(): every wait and every later send or recv fails with it. */
+  private cancelled: Error | null = null;
+  private readonly cancelWaiters = new Set<(err: Error) => void>();
 
   /** Frame buffers reused across sends, when the transport lends them back (sendBorrowed). */
   readonly pool: FramePool | null;
@@ -59,10 +62,27 @@ export class Link {
 
   private kick(): void { const w = this.wake; this.wake = null; w?.(); }
 
+  /**
+   * Stop waiting: a recv or a send waiting for the peer's window fails with
+   * `err` now, and so does every later one (abort() and close() still work).
+   */
+  cancel(err: Error): void {
+    if (this.cancelled) return;
+    this.cancelled = err;
+    for (const w of this.cancelWaiters) w(err);
+    this.cancelWaiters.clear();
+    this.kick();
+  }
+
   get closed(): boolean { return this.closedErr !== null; }
 
   /** Frame and send `payload` (copied into the frame at once: the caller may reuse its bytes when this returns or throws). */
   async send(type: number, payload?: Uint8Array): Promise<void> {
+    if (this.cancelled) throw this.cancelled;
+    await this.sendFrame(type, payload);
+  }
+
+  private async sendFrame(type: number, payload?: Uint8Array): Promise<void> {
     const pool = this.pool;
     if (pool) {
       const p = payload ?? new Uint8Array(0);
@@ -76,16 +96,20 @@ export class Link {
   /** A peer that stops reading must not hang the sender: a send waits for the window at most sendTimeoutMs. */
   private async bounded(type: number, sent: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    let onCancel: ((err: Error) => void) | undefined;
     // After a timeout the send may still fail when the link closes: that is already reported.
     sent.catch(() => {});
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new LinkTimeout(`the peer to read ${msgName(type)}`, this.sendTimeoutMs)), this.sendTimeoutMs);
+      onCancel = reject;
+      this.cancelWaiters.add(reject);
     });
-    try { await Promise.race([sent, late]); } finally { clearTimeout(timer); }
+    try { await Promise.race([sent, late]); } finally { clearTimeout(timer); this.cancelWaiters.delete(onCancel!); }
   }
 
   /** A frame if one is complete now (ABORT becomes a PeerAbort), else null. Never waits. */
   poll(): Frame | null {
+    if (this.cancelled) throw this.cancelled;
     if (this.broken) throw this.broken;
     let f: Frame | null;
     const before = this.reader.pending;
@@ -135,7 +159,7 @@ export class Link {
         const p = new Uint8Array(2 + b.length);
         new DataView(p.buffer).setUint16(0, b.length, true);
         p.set(b, 2);
-        await Promise.race([this.send(Msg.ABORT, p), new Promise((r) => setTimeout(r, 200))]);
+        await Promise.race([this.sendFrame(Msg.ABORT, p), new Promise((r) => setTimeout(r, 200))]);
       } catch { /* the link may already be gone */ }
     }
     this.transport.close();

@@ -15,6 +15,7 @@ import {
   PayloadReader, PayloadWriter, ProtocolError, encodeHello, decodeVerdict, msgName, type Verdict,
 } from "./wire.js";
 import { MigrationDefs } from "../generated/constants.js";
+import { traceChannels } from "../trace.js";
 
 const { ENC_SKIP_ZERO, ENC_DELTA, Stat: S } = MigrationDefs;
 
@@ -63,6 +64,101 @@ export interface MigrateOptions {
   onProgress?(p: Progress): void;
   /** Test hook: called when the vCPUs are frozen, before the last pages are harvested. */
   onFrozen?(core: VmCore): void;
+  /**
+   * Cancel the migration when this signal aborts: up to the commit point
+   * (CONFIRM) the source takes the VM back and runs on (vCPUs resumed,
+   * devices resumed, dirty tracking off), the destination is sent ABORT and
+   * never resumes; the report says `cancelled`. From the commit point on it
+   * is ignored (the destination may already run the VM).
+   */
+  signal?: AbortSignal;
+}
+
+/** What a migration is doing now ({@link MigrationSession.status}, and every migration event). */
+export interface MigrationStatus {
+  phase: Phase;
+  /** The pre-copy round being sent (the final round during stop-and-copy). */
+  round: number;
+  pagesDone: number;
+  pagesInRound: number;
+  bytesSent: number;
+  /** Pages dirty now and not yet sent again (0 before tracking starts and after it stops). */
+  dirtyPages: number;
+  throttle: number;
+  elapsedMs: number;
+  expectedDowntimeMs: number;
+  /** Cancellation was asked for and will be (or was) honoured. */
+  cancelled: boolean;
+  /** Set once the migration ended: true on success. */
+  ok: boolean | null;
+}
+
+/** The migration was cancelled before the commit point (MigrateOptions.signal or MigrationSession.cancel). */
+export class MigrationCancelled extends Error {
+  constructor(readonly reason: unknown) {
+    super(`cancelled${reason === undefined ? "" : `: ${reason instanceof Error ? reason.message : String(reason)}`}`);
+    this.name = "MigrationCancelled";
+  }
+}
+
+/** Event types of a migration: "phase" (a phase began), "round" (a round was sent; `round` set), "progress" (about every 100 ms while pages flow). */
+export type MigrationEventType = "phase" | "round" | "progress";
+
+/** A migration event: the status at that moment, and for "round" the round's figures. */
+export class MigrationEvent extends Event {
+  constructor(type: MigrationEventType, readonly status: MigrationStatus, readonly round: RoundStats | null = null) { super(type); }
+  /** The event as JSON (the control channel's trace sends this). */
+  toJSON(): Record<string, unknown> { return { type: this.type, status: this.status, ...(this.round ? { round: this.round } : {}) }; }
+}
+
+/** The trace channel of each migration event type (src/trace.ts; node:diagnostics_channel in Node). */
+export const MIGRATION_TRACE_CHANNELS: Readonly<Record<MigrationEventType, string>> = {
+  phase: "vmdev:migration:phase", round: "vmdev:migration:round", progress: "vmdev:migration:progress",
+};
+const traces = traceChannels(MIGRATION_TRACE_CHANNELS);
+
+/** A migration's events, typed. */
+export interface MigrationEvents {
+  addEventListener(type: MigrationEventType, listener: ((ev: MigrationEvent) => void) | { handleEvent(ev: MigrationEvent): void } | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+}
+export class MigrationEvents extends EventTarget {}
+
+/**
+ * A migration running on the source ({@link startMigration}): its live
+ * status, its events, cancel, and the report when it ends.
+ */
+export class MigrationSession {
+  readonly events = new MigrationEvents();
+  /** The report, when the migration ends (never rejects). */
+  readonly done: Promise<MigrationReport>;
+  /** @internal */
+  readonly s: SourceSession;
+
+  /** @internal */
+  constructor(src: MigrationSource, transport: Transport, opts: MigrateOptions) {
+    this.s = new SourceSession(src, transport, opts, this);
+    const signal = opts.signal;
+    const onAbort = () => { this.cancel(signal!.reason); };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    // Begin on a later turn: listeners added right after startMigration see the first phase.
+    this.done = Promise.resolve().then(() => run(this.s)).finally(() => signal?.removeEventListener("abort", onAbort));
+  }
+
+  /** What the migration is doing now. */
+  status(): MigrationStatus { return this.s.status(); }
+
+  /**
+   * Cancel (as the signal would). True if it takes effect: before the commit
+   * point; false once CONFIRM is on its way or the migration ended.
+   */
+  cancel(reason?: unknown): boolean { return this.s.cancel(reason); }
+}
+
+/** Start migrating `src` over `transport`; the session gives its status, events and cancel. */
+export function startMigration(src: MigrationSource, transport: Transport, opts: MigrateOptions = {}): MigrationSession {
+  return new MigrationSession(src, transport, opts);
 }
 
 /** A progress sample while pages flow. */
@@ -90,10 +186,9 @@ export class VerifyRefused extends Error {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen">>;
+type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen" | "signal">>;
 
 /**
  * One migration as the source runs it: the options, the link, the report
@@ -108,7 +203,13 @@ class SourceSession {
   readonly link: Link;
   readonly report: MigrationReport;
   private readonly t0 = performance.now();
-  phase: Phase = "handshake";
+  private ph: Phase = "handshake";
+  /** Set by cancel(): the phases throw it at their next step. */
+  cancelErr: MigrationCancelled | null = null;
+  /** Resolves when cancel() is asked for (a bandwidth wait ends then). */
+  private readonly cancelled: Promise<void>;
+  private onCancelled!: () => void;
+  ended = false;
   /** Releases the VM write lock (stop-and-copy took it). */
   release: (() => void) | null = null;
   /** CONFIRM left: from here on the source never runs again. */
@@ -147,7 +248,7 @@ class SourceSession {
   /** Quiescing and saving the devices under the freeze took this long. */
   saveMs = 0;
 
-  constructor(readonly src: MigrationSource, transport: Transport, readonly opts: MigrateOptions) {
+  constructor(readonly src: MigrationSource, transport: Transport, readonly opts: MigrateOptions, readonly session: MigrationSession | null = null) {
     this.o = {
       downtimeLimitMs: opts.downtimeLimitMs ?? 300,
       maxRounds: opts.maxRounds ?? 30,
@@ -160,6 +261,7 @@ class SourceSession {
       batchBytes: Math.min(opts.batchBytes ?? (1 << 20), MAX_PAYLOAD - 8),
       framePool: opts.framePool ?? true,
     };
+    this.cancelled = new Promise<void>((r) => { this.onCancelled = r; });
     this.core = src.core;
     this.e = this.core.exports;
     this.pages = this.core.guest.pages;
@@ -179,6 +281,44 @@ class SourceSession {
   /** Milliseconds since the migration started. */
   now(): number { return performance.now() - this.t0; }
 
+  get phase(): Phase { return this.ph; }
+  set phase(p: Phase) { this.ph = p; this.emit("phase"); }
+
+  status(): MigrationStatus {
+    let dirtyPages = 0;
+    try { dirtyPages = this.core.dirty.enabled ? this.core.dirty.count() : 0; } catch { /* tracking not started */ }
+    return {
+      phase: this.ph, round: this.round, pagesDone: this.progressPages, pagesInRound: this.progressTotal, bytesSent: this.link.writer.bytes, dirtyPages,
+      throttle: this.throttle, elapsedMs: this.now(), expectedDowntimeMs: this.report.expectedDowntimeMs, cancelled: this.cancelErr !== null,
+      ok: this.ended ? this.report.ok : null,
+    };
+  }
+
+  /** Raise a migration event if anyone listens (or traces). */
+  emit(type: MigrationEventType, round: RoundStats | null = null): void {
+    const target = this.session?.events;
+    const ch = traces[type];
+    if (!ch.hasSubscribers && !target) return;
+    const ev = new MigrationEvent(type, this.status(), round);
+    target?.dispatchEvent(ev);
+    if (ch.hasSubscribers) ch.publish(ev);
+  }
+
+  /** Ask to cancel: honoured before the commit point only. */
+  cancel(reason: unknown): boolean {
+    if (this.ended || this.committed || this.ph === "commit" || this.ph === "done") return false;
+    if (this.cancelErr === null) {
+      this.cancelErr = new MigrationCancelled(reason);
+      // A wait on the destination (a reply, its window) or on the bandwidth cap ends now.
+      this.link.cancel(this.cancelErr);
+      this.onCancelled();
+    }
+    return true;
+  }
+
+  /** Throw the cancellation if one was asked for (between the steps of every phase). */
+  checkCancel(): void { if (this.cancelErr !== null) throw this.cancelErr; }
+
   setThrottle(f: number): void {
     this.throttle = f;
     this.report.throttleMax = Math.max(this.report.throttleMax, f);
@@ -189,6 +329,7 @@ class SourceSession {
   get resendFlags(): number { return this.o.delta ? ENC_DELTA : 0; }
 
   private async flush(): Promise<void> {
+    this.checkCancel();
     if (this.batchPos === 0) return;
     const { link, report, o } = this;
     const w = this.batch!;
@@ -203,7 +344,12 @@ class SourceSession {
     const t = this.now();
     if (o.bandwidthLimit > 0) {
       const ahead = (report.bytesSent / o.bandwidthLimit) * 1000 - t;
-      if (ahead > 1) await sleep(ahead);
+      if (ahead > 1) {
+        let t: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([new Promise<void>((r) => { t = setTimeout(r, ahead); }), this.cancelled]);
+        clearTimeout(t);
+        this.checkCancel();
+      }
     }
     if (t - this.lastSample.t >= 100) {
       const rate = ((report.bytesSent - this.lastSample.bytes) / (t - this.lastSample.t)) * 1000;
@@ -211,6 +357,7 @@ class SourceSession {
       this.lastSample = { t, bytes: report.bytesSent };
       this.opts.onProgress?.({ round: this.round, pagesDone: this.progressPages, pagesInRound: this.progressTotal, bytesSent: report.bytesSent, throughput: rate,
         dirtyRate: this.dirtyRate, etaMs: this.bandwidth > 0 ? ((this.progressTotal - this.progressPages) * PAGE_SIZE / this.bandwidth) * 1000 : 0 });
+      this.emit("progress");
     }
     // Let timers, the peer's replies and the progress display run.
     if (t - this.lastYield > 20) { this.lastYield = t; await tick(); }
@@ -285,6 +432,7 @@ class SourceSession {
   /** Send one round: ROUND, its PAGES, ROUND_END; the report counts it. */
   async runRound(r: number, ranges: Uint32Array, count: number, final: boolean, flags: number): Promise<RoundStats> {
     const { link, report } = this;
+    this.checkCancel();
     this.round = r; this.roundRecords = 0; this.progressPages = 0; this.progressTotal = count;
     const rs: RoundStats = {
       round: r, final, pages: count, fullPages: 0, zeroPages: 0, deltaPages: 0, skippedZeroPages: 0,
@@ -302,6 +450,7 @@ class SourceSession {
     report.fullPages += rs.fullPages; report.zeroPages += rs.zeroPages; report.deltaPages += rs.deltaPages;
     report.skippedZeroPages += rs.skippedZeroPages;
     report.roundStats.push(rs);
+    this.emit("round", rs);
     return rs;
   }
 
@@ -322,7 +471,11 @@ class SourceSession {
 
 /** Migrate `src` over `transport`. Never throws: the report says what happened and which side runs. */
 export async function migrate(src: MigrationSource, transport: Transport, opts: MigrateOptions = {}): Promise<MigrationReport> {
-  const s = new SourceSession(src, transport, opts);
+  return startMigration(src, transport, opts).done;
+}
+
+async function run(s: SourceSession): Promise<MigrationReport> {
+  s.emit("phase");
   try {
     await handshake(s);
     await precopy(s);
@@ -482,7 +635,9 @@ async function stopAndCopy(s: SourceSession): Promise<void> {
   s.tFreeze = performance.now();
   s.release = await src.writeLock();
   m.locked = performance.now();
+  s.checkCancel();
   s.opts.onFrozen?.(core);
+  s.checkCancel();
   s.quiesced = true;
   for (const d of src.devices) d.quiesce?.();
   const states = src.devices.map((d) => ({ d, blob: d.saveState() }));
@@ -493,8 +648,10 @@ async function stopAndCopy(s: SourceSession): Promise<void> {
   m.sent = performance.now();
   s.opts.onRound?.(last);
   for (const { d, blob } of states) {
+    s.checkCancel();
     await link.send(Msg.DEVICE, new PayloadWriter().u32(d.kind).str(d.name).bytes(blob).done());
   }
+  s.checkCancel();
   s.tVerify = m.devices = performance.now();
   if (o.verify === "full") {
     // Every page again, under the freeze: a page whose hash changed since
@@ -630,6 +787,7 @@ async function recover(s: SourceSession, err: unknown): Promise<void> {
   s.releaseIo();
   report.error = describe(err);
   report.failedPhase = s.phase;
+  if (err instanceof MigrationCancelled) report.cancelled = true;
   // After CONFIRM only an explicit ABORT proves the destination did not resume
   // (it sends ABORT only before resuming): then the source may take the VM back.
   if (!s.committed || err instanceof PeerAbort) {
@@ -668,6 +826,8 @@ function finish(s: SourceSession): void {
   report.throughputMBps = report.totalTimeMs > 0 ? report.bytesSent / 1e6 / (report.totalTimeMs / 1000) : 0;
   const lost = src.devices.filter((d) => d.framesLost).map((d) => d.framesLost!());
   report.framesLost = lost.length ? lost.reduce((a, b) => a + b, 0) : null;
+  s.ended = true;
+  s.emit("phase");
 }
 
 /** The source's own account of pages that changed after they were last sent. */
@@ -678,7 +838,7 @@ function untrackedNote(n: number, first: number, core: VmCore): string {
 }
 
 function describe(err: unknown): string {
-  if (err instanceof PeerAbort || err instanceof VerifyRefused) return err.message;
+  if (err instanceof PeerAbort || err instanceof VerifyRefused || err instanceof MigrationCancelled) return err.message;
   if (err instanceof Error) return `${err.name === "Error" ? "" : err.name + ": "}${err.message}`;
   return String(err);
 }

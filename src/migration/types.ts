@@ -146,6 +146,8 @@ export interface MigrationReport {
   running: "source" | "destination" | "unknown";
   error?: string;
   failedPhase?: Phase;
+  /** The migration was cancelled (MigrateOptions.signal, MigrationSession.cancel) before the commit point: the source runs. */
+  cancelled?: boolean;
   totalTimeMs: number;
   /** From freezing the vCPUs to the destination's confirmation that it resumed (= downtime.toRunningMs). */
   downtimeMs: number;

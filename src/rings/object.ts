@@ -4,7 +4,7 @@
 import { check, Status, VmdevError } from "../status.js";
 import type { VmCore } from "../vm-core.js";
 import { RingsDefs } from "../generated/constants.js";
-import { camelTable, readCounters } from "../tables.js";
+import { camelTable, readCounters, countersJson, type JsonCounter } from "../tables.js";
 
 const {
   RING_KIND_NETMAP, RING_KIND_QUEUE, RING_KIND_TXQ, RING_KIND_PORT, NmrCounter, RqCounter, TxqCounter,
@@ -43,6 +43,8 @@ export abstract class RingObject {
     if (base === 0) return {};
     return readCounters(this.core.dv(), base, COUNTERS[this.kind] ?? {});
   }
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<string, JsonCounter> { return countersJson(this.counters()); }
 
   /** Free the object (no thread may use it any more). Safe to call twice. */
   destroy(): void {

@@ -11,7 +11,7 @@ import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel, InterruptSink, MsiMessage } from "../../device.js";
 import { DeviceKind } from "../../state.js";
 import type { GuestClock } from "../../clock.js";
-import { readCounters } from "../../tables.js";
+import { readCounters, countersJson, type JsonCounter } from "../../tables.js";
 import { ApicCounter, ApicMsr, NO_DEADLINE } from "./defs.js";
 
 /** Options of `ApicBus.create`. */
@@ -118,6 +118,8 @@ export class ApicBus implements InterruptSink {
   counters(): Record<keyof typeof ApicCounter, bigint> {
     return readCounters(this.core.dv(), this.core.exports.apic_counters_ptr() >>> 0, ApicCounter);
   }
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<keyof typeof ApicCounter, JsonCounter> { return countersJson(this.counters()); }
 }
 
 /** The local APIC of one vCPU. */

@@ -10,6 +10,7 @@
 // machine.ts), created after the APICs, takes over as the controller and adds
 // the INTx lines.
 
+import type { JsonCounter } from "../../tables.js";
 import { ApicBus, type LocalApic } from "./device.js";
 import { ApicMsr } from "./defs.js";
 import type { GuestClock } from "../../clock.js";
@@ -93,6 +94,12 @@ export class LapicDevice implements MachineDevice {
     this.set.pump.kick();
     return s;
   }
+
+  /**
+   * The counters of the machine's APIC set, JSON-safe: the APICs of a VM
+   * count together (ApicBus.counters), so every LapicDevice shows the same.
+   */
+  countersJSON(): Record<string, JsonCounter> { return this.set.bus.countersJSON(); }
 
   /** Power-up reset of this APIC. */
   reset(): void { this.apic.reset(); }

@@ -19,7 +19,7 @@ import type { DeviceModel, InterruptSink } from "../../device.js";
 import type { PciFunction } from "../../pci.js";
 import type { GuestClock } from "../../clock.js";
 import { parseMac } from "../../net/mac.js";
-import { readCounters } from "../../tables.js";
+import { readCounters, countersJson, type JsonCounter } from "../../tables.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import {
   E1000_BARS, E1000_COUNTERS, E1K_NO_DEADLINE, PENDING_TX, PENDING_INTX, PENDING_FILTER, MC_MODE_UPE, MC_MODE_MPE, MC_MODE_MTA,
@@ -29,6 +29,7 @@ import type { MulticastWant } from "../../net/control.js";
 import { wantAll, wantGroups, unicastOf } from "../../net/multicast-want.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 import { frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
+import { NicEvents } from "../../net/nic-events.js";
 
 /** Options of {@link E1000.create}. */
 export interface E1000Options {
@@ -69,6 +70,12 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
    * changed it. Read {@link E1000.multicastWant} there.
    */
   onFilterChange: (() => void) | null = null;
+  /**
+   * Typed events (src/net/nic-events.ts): "transmit" and "receive" frames,
+   * "interrupt" (INTA#), "filterchange", "reset" (host, restore), "link".
+   * Any number of listeners, beside `onTransmit` and `onFilterChange`.
+   */
+  readonly events: NicEvents;
   private h: number;
   private readonly e: VmCore["exports"];
   private readonly sink: InterruptSink;
@@ -85,10 +92,11 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
   private constructor(readonly core: VmCore, handle: number, opts: E1000Options) {
     this.h = handle;
     this.e = core.exports;
-    this.sink = opts.interrupts;
     this.clock = opts.clock ?? hostClock;
     this.hostTimers = (opts.timers ?? "host") === "host";
     this.name = opts.name ?? `e1000-${instances++}`;
+    this.events = new NicEvents(this.name);
+    this.sink = this.events.wrapSink(opts.interrupts);
     this.pci = this.makePci();
   }
 
@@ -154,7 +162,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
    */
   sendAsGuest(frame: Uint8Array): number {
     if (this.h === 0) return Status.ERR_BAD_HANDLE;
-    if (this.sw === null) { const cb = this.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); return Status.OK; }
+    if (this.sw === null) { const cb = this.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); this.events.tx(frame); return Status.OK; }
     const s = this.core.ioBuffer.use("net frame", 0, frame.length, (w) => { w.bytes().set(frame); return this.e.nsw_send(this.kind, this.h, w.offset, frame.length); });
     for (const p of this.peers) if (p !== this) p.flushIrq();
     return s;
@@ -210,6 +218,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
       w.bytes().set(frame);
       return this.e.e1k_receive(this.h, 0, frame.length, this.now());
     });
+    this.events.rx(frame, s);
     this.settle();
     return s;
   }
@@ -236,6 +245,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
   setLink(up: boolean): void {
     const s = this.e.e1k_set_link(this.h, up ? 1 : 0, this.now());
     if (s !== Status.OK) throw new VmdevError(s, "e1k_set_link");
+    this.events.link(up);
     this.settle();
   }
 
@@ -256,6 +266,9 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
     return readCounters(this.core.dv(), this.e.e1k_counters_ptr(this.h) >>> 0, E1000_COUNTERS);
   }
+
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<E1000CounterName, JsonCounter> { return countersJson(this.counters()); }
 
   /** A register's value at BAR0 offset `off` without its read effects (statistics are not cleared). */
   peekRegister(off: number): number { return this.e.e1k_reg_peek(this.h, off >>> 0) >>> 0; }
@@ -284,6 +297,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
     const s = this.core.restoreEnvelope(blob, (len) => this.e.e1k_restore(this.h, len));
+    if (s === Status.OK) this.events.reset("restore");
     this.settle();
     return s;
   }
@@ -291,6 +305,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
   /** Power-on reset (PCI configuration space included). */
   reset(): void {
     this.e.e1k_reset(this.h);
+    this.events.reset("host");
     this.settle();
   }
 
@@ -328,7 +343,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     let p = this.e.e1k_pending(this.h);
     if ((p & PENDING_FILTER) !== 0) {
       // Taken even without a listener, so the fast path stays one call.
-      if (this.e.e1k_filter_take(this.h) === 1) this.onFilterChange?.();
+      if (this.e.e1k_filter_take(this.h) === 1) { this.onFilterChange?.(); this.events.filterChanged(); }
       if (this.h === 0) return;
       p = this.e.e1k_pending(this.h);
     }
@@ -374,6 +389,7 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     e.e1k_tx_done(h, this.now());
     const cb = this.onTransmit;
     if (cb) for (const f of frames) cb(f);
+    if (this.events.wants("transmit")) for (const f of frames) this.events.tx(f);
   }
 
   private cancelTimer(): void {

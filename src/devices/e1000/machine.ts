@@ -13,6 +13,8 @@
 // rings are not read while the state is taken), resume when the migration
 // fails, and framesLost() — frames the device dropped.
 
+import type { JsonCounter } from "../../tables.js";
+import type { NicEvents } from "../../net/nic-events.js";
 import { defaultMac } from "../../net/default-mac.js";
 import { validators, parseBool } from "../../config/schema.js";
 import type { PciFunction } from "../../pci.js";
@@ -42,6 +44,10 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
     this.dropBase = Number(nic.counters().rxDropped);
   }
 
+  /** The NIC's counters, JSON-safe (E1000.countersJSON). */
+  countersJSON(): Record<string, JsonCounter> { return this.nic.countersJSON(); }
+  /** The NIC's typed events (frames, interrupts, filter changes, resets). */
+  get events(): NicEvents { return this.nic.events; }
   saveState(): Uint8Array { return this.nic.saveState(); }
   restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
   reset(): void { this.nic.reset(); }

@@ -19,7 +19,7 @@ import { Status, VmdevError, check } from "../../status.js";
 import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel } from "../../device.js";
 import { DeviceKind } from "../../state.js";
-import { readCounters } from "../../tables.js";
+import { readCounters, countersJson, type JsonCounter } from "../../tables.js";
 import {
   IOAPIC_PINS, IoApicCounter, VERSION_XAPIC, VERSION_82093AA, RTE_DELIVERY_STATUS, RTE_DEST_LOGICAL, RTE_LEVEL, RTE_MASKED,
   RTE_POLARITY_LOW, RTE_REMOTE_IRR, RTE_DM_SHIFT, RTE_VECTOR_MASK,
@@ -157,6 +157,8 @@ export class IoApic implements DeviceModel {
   counters(): Record<keyof typeof IoApicCounter, bigint> {
     return readCounters(this.core.dv(), this.x.ioapic_counters_ptr(this.live) >>> 0, IoApicCounter);
   }
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<keyof typeof IoApicCounter, JsonCounter> { return countersJson(this.counters()); }
 
   /** RESET: every entry masked, the ID back to its create value; pin levels stay (the board drives them). */
   reset(): void { check(this.x.ioapic_reset(this.live), "ioapic_reset"); }

@@ -12,6 +12,7 @@
 // at window offsets (the machine has no guest-physical MMIO map; the MADT
 // places the window at 0xFEC00000).
 
+import type { JsonCounter } from "../../tables.js";
 import { VmdevError, Status } from "../../status.js";
 import { DeviceKind } from "../../state.js";
 import { validators } from "../../config/schema.js";
@@ -68,6 +69,9 @@ export class IoApicDevice implements MachineDevice {
     if (s === Status.OK) this.board.resync((gsi) => this.router.gsiAsserted(gsi));
     return s;
   }
+
+  /** The IOAPIC's counters, JSON-safe. */
+  countersJSON(): Record<string, JsonCounter> { return this.ioapic.countersJSON(); }
 
   /** RESET of the IOAPIC (entries masked); the lines keep their levels. */
   reset(): void { this.ioapic.reset(); }

@@ -6,6 +6,7 @@
 // context, holding a lease as device-side work must: on expiry it stops and
 // breaks at once, and re-signs when the writer is done.
 
+import { countersJson, type JsonCounter } from "../../tables.js";
 import { check, VmdevError } from "../../status.js";
 import { DeviceKind } from "../../state.js";
 import type { InterruptSink } from "../../device.js";
@@ -50,6 +51,11 @@ export class MemtestDevice implements MachineDevice {
 
   /** Words written since power-on (or the restored count). */
   get ticks(): bigint { return BigInt.asUintN(64, this.core.exports.memtest_ticks(this.handle)); }
+
+  /** Words written, ticks skipped and refused, JSON-safe (a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<"ticks" | "skippedTicks" | "failedTicks", JsonCounter> {
+    return countersJson({ ticks: this.ticks, skippedTicks: BigInt(this.skippedTicks), failedTicks: BigInt(this.failedTicks) });
+  }
 
   saveState(): Uint8Array {
     return this.core.saveEnvelope("memtest_save", () => this.core.exports.memtest_save(this.handle));

@@ -12,9 +12,10 @@ import type { VmCore } from "../../vm-core.js";
 import type { DeviceModel, InterruptSink } from "../../device.js";
 import type { PciFunction, BarInfo } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
-import { readCounters } from "../../tables.js";
+import { readCounters, countersJson, type JsonCounter } from "../../tables.js";
 import { NE2K_DEFS, NE2K_COUNTERS } from "./defs.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
+import { NicEvents } from "../../net/nic-events.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 import { frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
 import type { MulticastWant } from "../../net/control.js";
@@ -64,6 +65,12 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
    * {@link Ne2k.multicastWant} there.
    */
   onFilterChange: (() => void) | null = null;
+  /**
+   * Typed events (src/net/nic-events.ts): "transmit" and "receive" frames,
+   * "interrupt" (the line), "filterchange", "reset" (host, restore).
+   * Any number of listeners, beside `onTransmit` and `onFilterChange`.
+   */
+  readonly events: NicEvents;
   private h: number;
   private readonly e: VmCore["exports"];
   private readonly sink: InterruptSink;
@@ -99,8 +106,9 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     this.flagsAt = (core.exports.ne2k_host_flags_ptr(handle) >>> 0) >> 2;
     core.ensureIo(RUN_MAX * 4); // a run's values pass through the I/O buffer's "data-port run" window
     this.flags = new Uint32Array(core.memory.buffer);
-    this.sink = opts.interrupts;
     this.name = opts.name ?? `ne2k${instances++}`;
+    this.events = new NicEvents(this.name);
+    this.sink = this.events.wrapSink(opts.interrupts);
     const isa = opts.bus === "isa";
     this.ioBase = isa ? opts.ioBase ?? 0x300 : null;
     this.pci = isa ? null : this.makePci();
@@ -321,6 +329,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
       w.bytes().set(frame);
       return this.e.ne2k_receive(this.h, w.offset, frame.length);
     });
+    this.events.rx(frame, s);
     this.settle();
     return s;
   }
@@ -350,6 +359,9 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     this.sync();
     return readCounters(this.core.dv(), this.e.ne2k_counters_ptr(this.h) >>> 0, NE2K_COUNTERS);
   }
+
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<string, JsonCounter> { return countersJson(this.counters()); }
 
   /** The receive filter as the driver programmed it (RCR, MAR0-7, PAR0-5), read without touching the register page. */
   filterState(): { rcr: number; mar: Uint8Array; par: Uint8Array } {
@@ -401,6 +413,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     this.sync();
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
     const s = this.core.restoreEnvelope(blob, (len) => this.e.ne2k_restore(this.h, len));
+    if (s === Status.OK) this.events.reset("restore");
     this.settle();
     return s;
   }
@@ -409,6 +422,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
   reset(): void {
     this.sync();
     this.e.ne2k_reset(this.h);
+    this.events.reset("host");
     this.settle();
   }
 
@@ -420,7 +434,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
    */
   sendAsGuest(frame: Uint8Array): number {
     if (this.h === 0) return Status.ERR_BAD_HANDLE;
-    if (this.sw === null) { const cb = this.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); return Status.OK; }
+    if (this.sw === null) { const cb = this.onTransmit; if (!cb) return Status.ERR_BAD_STATE; cb(frame); this.events.tx(frame); return Status.OK; }
     const s = this.core.ioBuffer.use("net frame", 0, frame.length, (w) => { w.bytes().set(frame); return this.e.nsw_send(this.kind, this.h, w.offset, frame.length); });
     for (const p of this.peers) if (p !== this) p.flushIrq();
     return s;
@@ -465,7 +479,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     let p = this.hostFlags();
     if ((p & NE2K_DEFS.HOST_FLAG_FILTER) !== 0) {
       // Taken even without a listener, so the fast path stays one memory read.
-      if (this.e.ne2k_filter_take(h) === 1) this.onFilterChange?.();
+      if (this.e.ne2k_filter_take(h) === 1) { this.onFilterChange?.(); this.events.filterChanged(); }
       if (this.h !== h) return;
       p = this.hostFlags();
     }
@@ -486,6 +500,7 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
         this.e.ne2k_tx_done(this.h);
         const cb = this.onTransmit;
         if (cb) for (const f of frames) cb(f);
+        if (this.events.wants("transmit")) for (const f of frames) this.events.tx(f);
       }
       if (this.h === 0) return;
       const level = this.e.ne2k_intx(this.h) === 1;

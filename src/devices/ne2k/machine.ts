@@ -14,6 +14,8 @@
 // card's RAM and the frames it holds (nothing in guest RAM), so no quiesce is
 // needed; framesLost() counts what it dropped beyond its backlog.
 
+import type { JsonCounter } from "../../tables.js";
+import type { NicEvents } from "../../net/nic-events.js";
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
 import type { MigratableDevice } from "../../device.js";
@@ -47,6 +49,10 @@ export class MachineNe2k implements MachineDevice, MigratableDevice {
     if (backend === "loopback") nic.onTransmit = (f) => { nic.receive(f); };
   }
 
+  /** The NIC's counters, JSON-safe (Ne2k.countersJSON). */
+  countersJSON(): Record<string, JsonCounter> { return this.nic.countersJSON(); }
+  /** The NIC's typed events (frames, interrupts, filter changes, resets). */
+  get events(): NicEvents { return this.nic.events; }
   saveState(): Uint8Array { return this.nic.saveState(); }
   restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
   reset(): void { this.nic.reset(); }

@@ -15,13 +15,14 @@ import type { PciFunction } from "../../pci.js";
 import { parseMac } from "../../net/mac.js";
 import { VIRTIO_NET_COUNTERS } from "./counters.js";
 import { VIRTIO_PCI_BARS, virtioPciRegister } from "./pci.js";
-import { readCounters } from "../../tables.js";
+import { readCounters, countersJson, type JsonCounter } from "../../tables.js";
 import { VirtioDefs, VirtioNetDefs } from "../../generated/constants.js";
 import { FrameArrayWriter, FrameBatch, frameWindowBytes, receiveFramesVia } from "../../rings/frame-array.js";
 import type { SwitchHost, SwitchPortDevice } from "../../net/switch.js";
 import { destroyInOrder, DetachHooks, type DestroyResult } from "../../lifecycle.js";
 import type { MulticastWant } from "../../net/control.js";
 import { WANT_NONE, wantAll, wantGroups, unicastOf } from "../../net/multicast-want.js";
+import { NicEvents } from "../../net/nic-events.js";
 
 /** Options of {@link VirtioNet.create}. */
 export interface VirtioNetOptions {
@@ -73,6 +74,14 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
    * {@link VirtioNet.multicastWant} there (src/net/attach.ts does).
    */
   onFilterChange: (() => void) | null = null;
+  /**
+   * Typed events (src/net/nic-events.ts): "transmit" and "receive" frames,
+   * "interrupt", "filterchange", "reset" (host, restore, DEVICE_NEEDS_RESET).
+   * Any number of listeners, beside `onTransmit` and `onFilterChange`.
+   */
+  readonly events: NicEvents;
+  /** DEVICE_NEEDS_RESET as last reported by a "reset" event. */
+  private needsResetSeen = false;
   /** Handle inside wasm; 0 once destroyed (every export then refuses it). */
   private h: number;
   private readonly sink: InterruptSink;
@@ -89,8 +98,9 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   private constructor(readonly core: VmCore, handle: number, opts: VirtioNetOptions) {
     this.h = handle;
     this.e = core.exports;
-    this.sink = opts.interrupts;
     this.name = opts.name ?? `net${instances++}`;
+    this.events = new NicEvents(this.name);
+    this.sink = this.events.wrapSink(opts.interrupts);
     this.createdMtu = opts.mtu ?? 1500;
     this.pci = opts.transport === "pci" ? this.makePci() : null;
   }
@@ -238,6 +248,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
       w.bytes().set(frame);
       return this.e.vnet_receive(this.handle, 0, frame.length);
     });
+    this.events.rx(frame, s);
     this.settle();
     return s;
   }
@@ -262,6 +273,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
       });
       if (n === 0) break;
       if (n < 0) { this.settle(); return done === 0 ? n : done; }
+      if (this.events.wants("receive")) for (let i = done; i < done + n; i++) this.events.rx(frames[i], null);
       done += n;
     }
     this.settle();
@@ -277,6 +289,10 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   receiveWindow(bytes: number): number {
     if (bytes > this.e.io_size()) return -Status.ERR_INVALID_ARG;
     const n = this.core.ioBuffer.use("net frames", 0, bytes, () => this.e.vnet_receive_batch(this.handle, 0, bytes));
+    if (n > 0 && this.events.wants("receive")) {
+      const batch = FrameBatch.read(this.core.io().subarray(0, bytes), n);
+      for (let i = 0; i < batch.length; i++) this.events.rx(batch.frame(i), null);
+    }
     this.settle();
     return n;
   }
@@ -311,6 +327,9 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     if (this.h === 0) throw new VmdevError(Status.ERR_BAD_HANDLE, "counters: the device was destroyed");
     return readCounters(this.core.dv(), this.e.vnet_counters_ptr(this.handle) >>> 0, VIRTIO_NET_COUNTERS);
   }
+
+  /** {@link counters} as JSON-safe numbers (src/tables.ts countersJson: a number up to 2^53 − 1, else a decimal string). */
+  countersJSON(): Record<string, JsonCounter> { return countersJson(this.counters()); }
 
   /** True while the host delivers what the device produced (transmitted frames, interrupts): a reference in flight. */
   get delivering(): boolean { return this.busy; }
@@ -362,6 +381,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
     const s = this.core.restoreEnvelope(blob, (len) => this.e.vnet_restore(this.handle, len));
+    if (s === Status.OK) { this.needsResetSeen = this.needsReset; this.events.reset("restore"); }
     this.settle();
     return s;
   }
@@ -369,6 +389,8 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
   /** Power-on reset (PCI configuration space included). */
   reset(): void {
     this.e.vnet_reset(this.handle);
+    this.needsResetSeen = false;
+    this.events.reset("host");
     this.settle();
   }
 
@@ -420,6 +442,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
       e.vnet_tx_done(h);
       const cb = this.onTransmit;
       if (cb) for (const f of frames) cb(f);
+      if (this.events.wants("transmit")) for (const f of frames) this.events.tx(f);
     }
   }
 
@@ -435,6 +458,8 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
       const cb = this.onTransmitBatch;
       if (cb) cb(batch);
       if (this.h !== h) return; // destroyed by the callback
+      if (this.events.wants("transmit")) for (let i = 0; i < batch.length; i++) this.events.tx(batch.frame(i));
+      if (this.h !== h) return; // destroyed by a listener
       off += batch.byteLength;
       given = n;
       n = e.vnet_tx_frames(h);
@@ -454,6 +479,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     if (this.h === 0 || this.e.vnet_filter_take(this.h) !== 1) return;
     const cb = this.onFilterChange;
     if (cb) cb();
+    this.events.filterChanged();
   }
 
   /** @internal Deliver pending MSI-X messages and the INTx level (also for a peer's frames). */
@@ -461,6 +487,7 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     const e = this.e, h = this.h;
     if (h === 0) return;
     let vecs = e.vnet_irq_take(h) >>> 0;
+    const sent = vecs !== 0;
     if (vecs !== 0) {
       const table = e.vpci_msix_ptr(h) >>> 0;
       const dv = this.core.dv();
@@ -470,6 +497,12 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     }
     if (this.h === 0) return; // destroyed by an MSI sink
     const level = e.vnet_intx(h) === 1;
-    if (level !== this.intxLevel) { this.intxLevel = level; this.sink.intx(0, level); }
+    const changed = level !== this.intxLevel;
+    if (changed) { this.intxLevel = level; this.sink.intx(0, level); }
+    // DEVICE_NEEDS_RESET comes with a configuration interrupt (§2.1.2): look for it only when one went out.
+    if ((sent || changed) && this.h !== 0 && this.events.wants("reset") && this.needsReset !== this.needsResetSeen) {
+      this.needsResetSeen = !this.needsResetSeen;
+      if (this.needsResetSeen) this.events.reset("needs-reset");
+    }
   }
 }

@@ -20,6 +20,8 @@
 // For migration it is a MigratableDevice: quiesce before saveState, announce
 // after resume, and framesLost() — frames this device or its host link dropped.
 
+import type { JsonCounter } from "../../tables.js";
+import type { NicEvents } from "../../net/nic-events.js";
 import type { VmCore } from "../../vm-core.js";
 import type { PciFunction } from "../../pci.js";
 import { validators } from "../../config/schema.js";
@@ -76,6 +78,10 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
     return Number(c.rxDropped + c.txSwitchDropped);
   }
 
+  /** The NIC's counters, JSON-safe (VirtioNet.countersJSON). */
+  countersJSON(): Record<string, JsonCounter> { return this.nic.countersJSON(); }
+  /** The NIC's typed events (frames, interrupts, filter changes, resets). */
+  get events(): NicEvents { return this.nic.events; }
   saveState(): Uint8Array { return this.nic.saveState(); }
   restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
   reset(): void { this.nic.reset(); }
