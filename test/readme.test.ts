@@ -3,11 +3,13 @@
 // through the package's self-reference); ```js browser blocks are bundled for
 // the browser against the browser build, so every import must exist there;
 // ```sh blocks run their `vmdev` commands and check that each npm script they
-// name exists; ```text blocks are output samples and must be output the CLI
+// name exists (`node examples/X.mjs` lines name an example test/examples.test.ts
+// runs); ```text blocks are output samples and must be output the CLI
 // can print. Any other info string fails: no block is skipped.
 import { describe, it, expect } from "vitest";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -57,8 +59,12 @@ describe("README.md code blocks", () => {
         });
         expect(res.errors).toEqual([]);
         const out = res.outputFiles[0].text;
-        expect(out).toContain("V86PciAdapter");
         expect(out).toMatch(/from "v86"/);
+        // Every name the block imports from vmdev is an export of the browser bundle.
+        const bundle = (await import(pathToFileURL(join(root, "dist", "browser", "vmdev.js")).href)) as Record<string, unknown>;
+        for (const m of b.code.matchAll(/import \{([^}]+)\} from "vmdev"/g)) {
+          for (const name of m[1].split(",").map((x) => x.trim()).filter(Boolean)) expect(bundle, name).toHaveProperty(name);
+        }
       });
     } else if (b.info === "sh") {
       it(`${title}: its vmdev commands run, its npm scripts exist`, async () => {
@@ -71,6 +77,9 @@ describe("README.md code blocks", () => {
               if (words[1] === "install") expect(words.slice(2).filter((w) => !w.startsWith("-")).every((w) => w === pkg.name), cmd).toBe(true);
               else if (words[1] === "run") expect(pkg.scripts, cmd).toHaveProperty(words[2]);
               else expect(pkg.scripts, cmd).toHaveProperty(words[1]);
+            } else if (words[0] === "node" && /^examples\/[\w.-]+\.mjs$/.test(words[1] ?? "")) {
+              // The examples run in test/examples.test.ts; here they must exist.
+              expect(existsSync(join(root, words[1])), cmd).toBe(true);
             } else if (words[0] === "vmdev") {
               const r = await exec(process.execPath, [bin, ...words.slice(1)]);
               expect(r.stderr, cmd).toBe("");
