@@ -27,8 +27,6 @@ import { cfgImageOk } from "./pci";
 import { phyRefresh } from "./phy";
 import { ringsRecheck } from "./rings";
 import { backlogRestore, backlogRecordAt, backlogAfter } from "./rx";
-import { txKick } from "./tx";
-import { rxDrain } from "./rx";
 import { irqUpdate } from "./irq";
 import { filterRebuild } from "./filter";
 
@@ -259,10 +257,10 @@ export function e1kRestore(d: E1k, len: u32): i32 {
   filterRebuild(d);
   phyRefresh(d);
   ringsRecheck(d);
-  // Doorbells may have been lost with the source: look at both rings once.
-  const now = d.lastNow;
-  txKick(d, now);
-  rxDrain(d, now);
-  irqUpdate(d, now);
+  // Neither ring is processed here: a restored device must not write guest
+  // RAM before the host resumes the VM (a migration destination verifies RAM
+  // after restore, and the source may still take the VM back). Doorbells
+  // lost with the source are made up by the host's resume (e1k_resume).
+  irqUpdate(d, d.lastNow);
   return Status.OK;
 }

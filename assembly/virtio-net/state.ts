@@ -12,7 +12,6 @@ import { queueRewind } from "../virtio/queue";
 import { devSaveState, devCheckState, devApplyState, T_ACKED, T_STATUS } from "../virtio/state";
 import { NET_S_LINK_UP, NET_S_ANNOUNCE, NET_F_CTRL_VLAN } from "./defs";
 import { NetDev, netOf, netFeaturesAcceptable } from "./device";
-import { netKickAll } from "./notify";
 import { S_FEATURES_OK, bit } from "../virtio/defs";
 import { FILTER_BYTES, FILTER_MAC_ENTRIES, RF_FLAGS, RF_UC_COUNT, RF_MC_COUNT, RF_UC_OVERFLOW, RF_MC_OVERFLOW, RF_VLAN_ON } from "./filter";
 
@@ -132,7 +131,9 @@ export function netRestore(d: VDev, len: u32): i32 {
   n.rxUnjudged = unjudged;
   n.txStalled = 0;
   n.quiesced = 0;
-  // Kicks may have been lost with the source: look at every queue once.
-  netKickAll(d);
+  // No queue is processed here: a restored device must not write guest RAM
+  // before the host resumes the VM (a migration destination verifies RAM
+  // after restore, and the source may still take the VM back). Kicks lost
+  // with the source are made up by the host's resume (netResume).
   return Status.OK;
 }

@@ -95,6 +95,8 @@ export async function restoreV86Machine(emulator: V86Emulator, blob: Uint8Array,
       if (st !== Status.OK) { await rollback(i); return st; }
     }
     for (const d of devices) d.adapter?.restoreLevel(byName.get(d.device.name)!.irq === 1);
+    // A restored NIC processes no queue until resumed: look at every one once (kicks lost with the saved machine).
+    for (const d of devices) d.device.resume?.();
     return Status.OK;
   } finally {
     if (running) await emulator.run?.();

@@ -293,7 +293,11 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
     return this.core.saveEnvelope("e1k_save", () => this.e.e1k_save(this.h));
   }
 
-  /** Restore from a blob; returns a Status and leaves the device untouched on error. */
+  /**
+   * Restore from a blob; returns a Status and leaves the device untouched on
+   * error. Neither ring is processed and no guest RAM is written: `resume()`
+   * looks at both rings once (doorbells lost with the source).
+   */
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
     const s = this.core.restoreEnvelope(blob, (len) => this.e.e1k_restore(this.h, len));

@@ -377,7 +377,11 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
     return this.core.saveEnvelope("vnet_save", () => this.e.vnet_save(this.handle));
   }
 
-  /** Restore from a blob; returns a Status and leaves the device untouched on error. */
+  /**
+   * Restore from a blob; returns a Status and leaves the device untouched on
+   * error. No queue is processed and no guest RAM is written: `resume()`
+   * looks at every queue once (kicks lost with the source).
+   */
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }
     const s = this.core.restoreEnvelope(blob, (len) => this.e.vnet_restore(this.handle, len));

@@ -44,8 +44,13 @@ for (const transport of ["pci", "mmio"] as const) {
       core.guest.writeBytes(0, ram);
       const dst = await Rig.create(transport, { backlogFrames: 8 }, 0, core);
       dst.rings = src.rings;
+      const before = Buffer.from(dst.g.readBytes(0, dst.g.size));
       expect(dst.dev.restoreState(blob)).toBe(Status.OK);
-      // The kicks that never reached the source are processed after restore.
+      // Restore processes no queue and writes no guest RAM; the host's resume
+      // processes the kicks that never reached the source.
+      expect(dst.tx).toEqual([]);
+      expect(before.equals(dst.g.readBytes(0, dst.g.size))).toBe(true);
+      dst.dev.resume();
       expect(dst.tx).toEqual(sent);
       const bufs = dst.postRx(0, 8, 2048);
       const used = dst.takeUsed(0);
