@@ -8,8 +8,7 @@
 //
 //   vmdev migrate --device ./examples/my-device.mjs --json      (after `npm run build`)
 //
-// In a project that depends on vmdev, import from "vmdev" instead of "../dist/index.js".
-import { envelopeCodec, HostKind, Status } from "../dist/index.js";
+import { envelopeCodec, HostKind, Status } from "vmdev";
 
 /** This device's saved-state kind: user devices pick kinds from HostKind.userFirst up. */
 export const MAILBOX_KIND = HostKind.userFirst + 1;

@@ -50,7 +50,7 @@ describe("examples", () => {
     // 1 ARP + 8 echo requests out, 1 ARP reply + 8 echo replies in; an interrupt for each TX completion and each RX.
     expect(device).toMatchObject({ txFrames: 9, rxFrames: 9, irqRaised: 18 });
     expect(Object.keys(device).filter((k) => /bad|Malformed|Dropped|needsReset|Rejected/.test(k))).toEqual([]);
-    expect(link).toEqual({ txFrames: 9, txBytes: device.txBytes, rxFrames: 9, rxBytes: device.rxBytes, rxRetries: 0, rxDropped: 0, lost: 0, errors: 0 });
+    expect(link).toEqual({ txFrames: 9, txBytes: device.txBytes, rxFrames: 9, rxBytes: device.rxBytes, rxRetries: 0, rxDropped: 0, rxCalls: 9, lost: 0, errors: 0 });
     expect(responder).toEqual({ frames: 9, arpRequests: 1, arpReplies: 1, icmpEchoRequests: 8, icmpEchoReplies: 8, echoPayloadBytes: 8 * 56 });
     expect(out[4]).toMatch(new RegExp(`^pcap: 18 frames, \\d+ bytes in ${pcap.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`));
     expect(out.length).toBe(5);

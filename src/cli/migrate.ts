@@ -29,10 +29,9 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadModule } from "../load-node.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
-import { Machine, createDefaultRegistry, validateConfig } from "../machine/machine.js";
-import { MAX_VCPUS, parseSize } from "../config/schema.js";
+import { Machine } from "../machine/machine.js";
+import { MAX_VCPUS } from "../config/schema.js";
 import { CliError, EXIT, JSON_SCHEMA_VERSION, jsonDocument, numberOption, readFileOption, usage } from "./common.js";
-import { parsePciKey } from "../config/pci-node.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../devices/apic/machine.js";
 import { startMigration, MigrationEvent, MIGRATION_TRACE_CHANNELS, type MigrateOptions, type MigrationSession, type MigrationStatus, type MigrationEventType } from "../migration/source.js";
@@ -48,6 +47,7 @@ import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigratableDevice, MigrationReport, RoundStats } from "../migration/types.js";
 import { importDeviceModule, makeUserDevices, withDevices, withDestinationDevices, type UserDeviceContext, type UserDeviceModule } from "../migration/user-device.js";
 import { configFromArgs, configWithDefaults, EXIT_INTERRUPTED } from "./run.js";
+import { trafficConfig } from "./traffic-config.js";
 
 interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
@@ -97,37 +97,6 @@ export function migrateConfig(opts: Opts): ConfigTree {
     // workload.rate 0 means "unlimited" to the machine: a zero dirty rate is one write per second.
     defaults["workload.rate"] = String(Math.max(1, Math.round((dirty * 2 ** 20) / 4096 / cpus)));
     return configFromArgs({ option: machineOpts, config: opts.config, slot: opts.slot, ram: opts.ram, memory: opts.memory, cpus: opts.cpus, defaults });
-  } catch (e) {
-    if (e instanceof ConfigError) fail(e.message);
-    throw e;
-  }
-}
-
-/** The guest-traffic driver model keeps its rings and buffers in the last 2 MiB of guest RAM (startNetTraffic's default window). */
-const DRIVER_WINDOW = 2 << 20;
-
-/**
- * Make `tree` ready for guest traffic: a virtio-net in the first free slot of
- * PCI bus 0 from slot 3 (unless the config already has one), and the vCPU
- * workload kept below the driver's window (`workload.pages`, unless set).
- */
-export function trafficConfig(tree: ConfigTree): void {
-  const hasNic = tree.keys().some((k) => parsePciKey(k)?.leaf === "device" && tree.get(k) === "virtio-net");
-  if (!hasNic) {
-    let slot = 3;
-    while (slot < 32 && tree.children(`pci.0.${slot}`).length) slot++;
-    if (slot >= 32) fail("--traffic: no free PCI slot on bus 0 for the virtio-net");
-    tree.set(`pci.0.${slot}.0.device`, "virtio-net");
-    tree.set(`pci.0.${slot}.0.mac`, `52:54:00:00:00:${slot.toString(16).padStart(2, "0")}`);
-  }
-  const ram = parseSize(tree.get("memory.size", "64M")!);
-  if (ram < 2 * DRIVER_WINDOW) fail(`--traffic: guest RAM ${ram >> 10} KiB is too small for the driver model (want at least 4 MiB)`);
-  const first = Number(tree.get("workload.first_page", "0"));
-  const pages = (ram - DRIVER_WINDOW) / 4096 - first;
-  if (pages < 1) fail(`--traffic: workload.first_page ${first} is inside the driver's window (the last 2 MiB of guest RAM)`);
-  if (!tree.has("workload.pages")) tree.set("workload.pages", String(pages));
-  try {
-    validateConfig(tree, createDefaultRegistry());
   } catch (e) {
     if (e instanceof ConfigError) fail(e.message);
     throw e;

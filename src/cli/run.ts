@@ -17,6 +17,7 @@ import { CliError, EXIT, formatBytes, jsonDocument, numberOption, readFileOption
 import { startControlServer, type ControlServer } from "../control/server.js";
 import { machineControlTarget } from "../control/machine-target.js";
 import { createNetPeer, startNetTraffic, type NetTraffic } from "../guest/traffic.js";
+import { trafficConfig } from "./traffic-config.js";
 
 /** Exit status of a command ended by SIGINT (128 + 2, as shells report it). */
 export const EXIT_INTERRUPTED = EXIT.interrupted;
@@ -126,7 +127,7 @@ Examples:
     .action(async (name: string | undefined, opts: RunOpts) => {
       // A ConfigError (from the tree, or what only the machine can check, its memory budget) is a usage error: main maps it.
       const tree = configFromArgs({ ...opts, name });
-      if (opts.traffic) (await import("./migrate.js")).trafficConfig(tree);
+      if (opts.traffic) trafficConfig(tree);
       if (opts.dumpConfig) { process.stdout.write(configWithDefaults(tree).dump()); return; }
       const duration = numberOption(opts.duration, "--duration", 1, 3_600_000), freezeMs = numberOption(opts.freezeMs, "--freeze-ms", 0, 3_600_000);
       const t0 = performance.now();

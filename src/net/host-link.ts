@@ -26,7 +26,7 @@ import { frameRecordBytes, type FrameBatch } from "../rings/frame-array.js";
 /** The NIC side of a host link (VirtioNet has these members). */
 export interface FrameEndpoint {
   onTransmit: ((frame: Uint8Array) => void) | null;
-  /** Host→guest; returns a Status. */
+  /** Host→guest; returns a Status. `frame` is a view of the link's queue, valid only during the call: keep a copy. */
   receive(frame: Uint8Array): number;
   /** Guest → host, a batch per callback (VirtioNet): used instead of `onTransmit` when the NIC has it. */
   onTransmitBatch?: ((batch: FrameBatch) => void) | null;

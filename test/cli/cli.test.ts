@@ -80,7 +80,7 @@ describe("exit codes", () => {
     expect(oneLine(choice.stderr)).toMatch(/^vmdev migrate: option '--verify <mode>' argument 'maybe' is invalid/);
     const missing = await vmdev("inspect");
     expect(missing.code).toBe(EXIT.usage);
-    expect(oneLine(missing.stderr)).toBe("vmdev inspect: missing required argument 'blob'");
+    expect(oneLine(missing.stderr)).toBe("vmdev inspect: inspect: give a blob file (or --control PATH DEVICE)");
     const cmd = await vmdev("frobnicate");
     expect(cmd.code).toBe(EXIT.usage);
   });

@@ -22,7 +22,7 @@ const bin = fileURLToPath(new URL("../../bin/vmdev.js", import.meta.url));
  */
 async function slowMigration(extra: string[] = []) {
   const sock = join(mkdtempSync(join(tmpdir(), "vmdev-mig-")), "mig.sock");
-  const child = spawn(process.execPath, [bin, "migrate", "--in-process", "--control", sock, "--ram", "64", "--vcpus", "1", "--bandwidth", "0.25", "--no-report", ...extra],
+  const child = spawn(process.execPath, [bin, "migrate", "--in-process", "--control", sock, "--ram", "64M", "--vcpus", "1", "--bandwidth", "0.25", "--no-report", ...extra],
     { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "", stdout = "";
   child.stdout!.on("data", (b) => { stdout += b; });

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { main } from "../../src/cli.js";
 import { CliError, EXIT } from "../../src/cli/common.js";
 import { ConfigTree } from "../../src/config/tree.js";
-import { trafficConfig } from "../../src/cli/migrate.js";
+import { trafficConfig } from "../../src/cli/traffic-config.js";
 import { MachineSource } from "../../src/migration/machine-adapter.js";
 
 afterEach(() => vi.restoreAllMocks());

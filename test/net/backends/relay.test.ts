@@ -19,7 +19,8 @@ import { until, WATCHDOG_MS } from "../../support/wait.js";
 class Port implements FrameEndpoint {
   onTransmit: ((frame: Uint8Array) => void) | null = null;
   readonly got: Uint8Array[] = [];
-  receive(f: Uint8Array): number { this.got.push(f); return Status.OK; }
+  // The link hands frames as views of its queue, valid during the call (a NIC copies them into guest RAM).
+  receive(f: Uint8Array): number { this.got.push(f.slice()); return Status.OK; }
   /** The guest transmits. */
   send(f: Uint8Array): void { this.onTransmit!(f); }
 }
