@@ -8,7 +8,7 @@
 // a test can check what it shows against the device itself.
 import { V86 } from "/v86/libv86.mjs";
 import {
-  VmCore, VirtioNet, V86PciAdapter, linkV86NetworkBus, Responder, PcapWriter, loadModule, defaultVariant,
+  attachToV86, Responder, PcapWriter,
 } from "/dist/browser/vmdev.js";
 import { drawPlot } from "./plot.js";
 
@@ -48,22 +48,13 @@ window.addEventListener("error", (e) => fail(e.error ?? e.message));
 window.addEventListener("unhandledrejection", (e) => fail(e.reason));
 
 /**
- * vmdev's virtio-net in `emulator`: guest RAM is v86's (the adapter's
- * foreign-RAM accessors), interrupts drive v86's PCI line, frames go over
- * v86's network bus as `net0`. Call it right after `new V86({ autostart: false })`
- * (before v86 can fire `emulator-ready`): the function is registered on v86's
- * PCI bus at `emulator-ready`, before the BIOS runs.
+ * vmdev's virtio-net in `emulator`, in one call: guest RAM is v86's (sized from
+ * the emulator), interrupts drive v86's PCI line, frames go over v86's network
+ * bus as `net0` (v86's UI events fire for them), `tap` sees each one.
  */
-async function attachNic(emulator, { mac, memoryBytes, tap }) {
-  const ready = new Promise((resolve) => emulator.add_listener("emulator-ready", resolve));
-  const adapter = new V86PciAdapter({ name: "net0" });
-  const variant = defaultVariant();
-  const core = await VmCore.create({ module: await loadModule(variant), variant, ramBytes: memoryBytes, foreign: adapter.guestRam });
-  const nic = VirtioNet.create(core, { mac, transport: "pci", interrupts: adapter.interrupts, name: "net0" });
-  await ready;
-  adapter.attach(emulator, nic.pci);
-  const link = linkV86NetworkBus(nic, emulator, 0, { tap });
-  return { nic, link, adapter };
+async function attachNic(emulator, { mac, tap }) {
+  const attached = await attachToV86(emulator, { nic: "virtio", mac, name: "net0", tap });
+  return { nic: attached.device, link: attached.link, adapter: attached.adapter };
 }
 
 /** A host on v86's network bus: what the guest sends as net0 is answered by `responder`. */
@@ -197,7 +188,7 @@ async function main() {
   });
   answerOnBus(emulator, demo.responder);
 
-  const { nic, link, adapter } = await attachNic(emulator, { mac: GUEST_MAC, memoryBytes: MEMORY, tap: demo.pcap.tap });
+  const { nic, link, adapter } = await attachNic(emulator, { mac: GUEST_MAC, tap: demo.pcap.tap });
   Object.assign(demo, { nic, link, adapter });
   $("nic-info").textContent = `Guest eth0: ${GUEST_MAC}, ${meta.guest.ip}/${meta.guest.prefix} (virtio-net at PCI 00:${(adapter.pciId >> 3).toString(16).padStart(2, "0")}.0)` +
     ` · responder: ${RESPONDER_MAC}, ${meta.guest.responderIp}`;

@@ -22,7 +22,7 @@ import { VmCore } from "../../vm-core.js";
 import type { WasmVariant } from "../../wasm.js";
 import { Status, VmdevError, statusName } from "../../status.js";
 import type { PciFunction } from "../../pci.js";
-import type { HostLink } from "../../net/host-link.js";
+import type { HostLink, HostLinkOptions } from "../../net/host-link.js";
 import { VirtioNet } from "../../devices/virtio-net/device.js";
 import { E1000 } from "../../devices/e1000/device.js";
 import { Ne2k } from "../../devices/ne2k/device.js";
@@ -57,6 +57,8 @@ export interface AttachToV86Options extends V86PciAdapterOptions {
    * and each frame the NIC takes in. Default true.
    */
   uiEvents?: boolean;
+  /** Sees every frame the link carries, after the UI events (a `PcapWriter`'s `tap`, a counter). */
+  tap?: HostLinkOptions["tap"];
 }
 
 /** A NIC attached by attachToV86. */
@@ -180,7 +182,10 @@ function finish(
   const ui = opts.uiEvents ?? true;
   const { link, disconnect } = connectV86NetworkBus(device, emulator, netId, {
     maxPending: opts.maxPending ?? 4096,
-    tap: ui ? (dir, frame) => bus.send(dir === "tx" ? "eth-transmit-end" : "eth-receive-end", [frame.length]) : undefined,
+    tap: ui || opts.tap ? (dir, frame) => {
+      if (ui) bus.send(dir === "tx" ? "eth-transmit-end" : "eth-receive-end", [frame.length]);
+      opts.tap?.(dir, frame);
+    } : undefined,
   });
 
   // The emulator as saveV86Machine/restoreV86Machine see it: the methods found here, not the wrappers.
