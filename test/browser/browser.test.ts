@@ -6,15 +6,10 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createServer, type Server } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { extname, join, normalize } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { chromiumAvailable, launchChromium } from "../support/chromium.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  // CI sets VMDEV_REQUIRE_BROWSER so a missing browser fails the run instead of skipping it.
-  if (process.env.VMDEV_REQUIRE_BROWSER) throw new Error(`no Chromium at ${CHROMIUM}, and VMDEV_REQUIRE_BROWSER is set`);
-  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
+const haveChromium = chromiumAvailable("browser tests");
 
 const root = new URL("../..", import.meta.url).pathname;
 const types: Record<string, string> = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".map": "application/json" };
@@ -42,11 +37,7 @@ describe.runIf(haveChromium)("browser bundle", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const addr = server.address();
     base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -13,16 +13,12 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { chromiumAvailable, launchChromium } from "../support/chromium.js";
 import { guestFiles } from "../support/v86-guest.js";
 import { haveTool } from "../support/firmware-tools.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.VMDEV_REQUIRE_BROWSER) throw new Error(`no Chromium at ${CHROMIUM}, and VMDEV_REQUIRE_BROWSER is set`);
-  console.warn(`demo page test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
+const haveChromium = chromiumAvailable("demo page test");
 const files = haveChromium ? guestFiles() : "no Chromium";
 if (typeof files === "string" && haveChromium) console.warn(`demo page test skipped: ${files}`);
 const tcpdump = haveTool("tcpdump", "tcpdump");
@@ -80,13 +76,10 @@ describe.runIf(haveChromium && typeof files !== "string")("the demo page in Chro
 
   beforeAll(async () => {
     server = await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        // A busy machine must not slow the page's timers down further.
-        "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
-    });
+    browser = await launchChromium([
+      // A busy machine must not slow the page's timers down further.
+      "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+    ]);
   });
 
   afterAll(async () => {

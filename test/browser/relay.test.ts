@@ -6,18 +6,14 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createServer, type Server } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { extname, join, normalize } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { chromiumAvailable, launchChromium } from "../support/chromium.js";
 import { RelayBackend } from "../../src/net/backends/relay.js";
 import { NODE_WEBSOCKET } from "../../src/net/backends/node.js";
 import { Status } from "../../src/status.js";
 import { startRelayHub, type RelayHub } from "../support/relay-hub.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.VMDEV_REQUIRE_BROWSER) throw new Error(`no Chromium at ${CHROMIUM}, and VMDEV_REQUIRE_BROWSER is set`);
-  console.warn(`browser relay test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
+const haveChromium = chromiumAvailable("browser relay test");
 
 const root = new URL("../..", import.meta.url).pathname;
 const types: Record<string, string> = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".map": "application/json" };
@@ -40,11 +36,7 @@ describe.runIf(haveChromium)("relay backend in a browser", () => {
     const addr = server.address();
     base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
     hub = await startRelayHub();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -14,7 +14,7 @@ import { MachineVirtioNet } from "../../src/devices/virtio-net/machine.js";
 import { VdeBackend } from "../../src/net/backends/vde.js";
 import { Ne2kDriver } from "../../src/guest/ne2k/driver.js";
 import { pciPortIo } from "../../src/guest/ne2k/port-io.js";
-import { parseMac } from "../../src/net/mac.js";
+import { seqFrame as frame, seqOf } from "../support/seq-frames.js";
 import { debugWasm } from "../support/core.js";
 import { until } from "../support/wait.js";
 import { startVdeSwitch, vdeMissing, type VdeSwitch } from "../support/vde-switch.js";
@@ -29,14 +29,6 @@ const cfg = (lines: string[]) => {
 };
 const MAC_A = "52:54:00:00:0a:0a", MAC_B = "52:54:00:00:0b:0b";
 
-function frame(dst: string, src: string, seq: number): Uint8Array {
-  const f = new Uint8Array(64);
-  f.set(parseMac(dst), 0); f.set(parseMac(src), 6);
-  f[12] = 0x88; f[13] = 0xb5;
-  new DataView(f.buffer).setUint32(14, seq);
-  return f;
-}
-const seqOf = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset).getUint32(14);
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 function ne2kDriver(m: Machine, slot: number): Ne2kDriver {

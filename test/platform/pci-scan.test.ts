@@ -18,6 +18,7 @@ import type { InterruptRecorder } from "../../src/guest/virtio/interrupts.js";
 import { Bridge, Cmd, Sriov } from "../../src/platform/pci/defs.js";
 import { SRIOV_AT } from "../../src/platform/pci/sriov.js";
 import { Status } from "../../src/status.js";
+import { seqFrame as frame, seqOf } from "../support/seq-frames.js";
 import { parseMac } from "../../src/net/mac.js";
 import { vfMac } from "../../src/devices/virtio-net/sriov.js";
 import type { PciFunction } from "../../src/pci.js";
@@ -25,14 +26,6 @@ import type { VmCore } from "../../src/vm-core.js";
 
 const at = (fns: ScannedFunction[], bus: number, dev: number, func: number) => fns.find((f) => f.bus === bus && f.dev === dev && f.func === func);
 
-function frame(dst: string, src: string, seq: number): Uint8Array {
-  const f = new Uint8Array(64);
-  f.set(parseMac(dst), 0); f.set(parseMac(src), 6);
-  f[12] = 0x88; f[13] = 0xb5;
-  new DataView(f.buffer).setUint32(14, seq);
-  return f;
-}
-const seqOf = (f: Uint8Array) => new DataView(f.buffer, f.byteOffset).getUint32(14);
 
 function driver(core: VmCore, fn: PciFunction, irq: InterruptRecorder, heap: [number, number]) {
   const drv = new VirtioNetDriver(new PciTransport(fn, { msixVectors: 8 }), new GuestRam(core), irq, { heap });
