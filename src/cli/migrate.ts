@@ -46,7 +46,7 @@ import { connect, isLoopback, parsePsk, portPair, LOOPBACK, type Transport, type
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigratableDevice, MigrationReport, RoundStats } from "../migration/types.js";
 import { importDeviceModule, makeUserDevices, withDevices, withDestinationDevices, type UserDeviceContext, type UserDeviceModule } from "../migration/user-device.js";
-import { configFromArgs, configWithDefaults, EXIT_INTERRUPTED } from "./run.js";
+import { configFromArgs, configWithDefaults } from "./run.js";
 import { trafficConfig } from "./traffic-config.js";
 
 interface Opts {
@@ -515,7 +515,7 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   if (trafficError) throw new CliError(`traffic: ${trafficError}`, EXIT.failure);
   if (report.cancelled) {
     process.stderr.write(`vmdev migrate: ${report.error} in ${report.failedPhase}; the source VM ran on, the destination discarded the VM\n`);
-    process.exitCode = EXIT_INTERRUPTED;
+    process.exitCode = EXIT.interrupted;
     return;
   }
   if (!report.ok) {

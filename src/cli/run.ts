@@ -19,9 +19,6 @@ import { machineControlTarget } from "../control/machine-target.js";
 import { createNetPeer, startNetTraffic, type NetTraffic } from "../guest/traffic.js";
 import { trafficConfig } from "./traffic-config.js";
 
-/** Exit status of a command ended by SIGINT (128 + 2, as shells report it). */
-export const EXIT_INTERRUPTED = EXIT.interrupted;
-
 const collect = (v: string, prev: string[]) => [...prev, v];
 /** Sleep `ms`, or less if `signal` aborts first. */
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((r) => {
@@ -143,7 +140,7 @@ Examples:
       const stopped = () => {
         if (!interrupted.signal.aborted) return false;
         process.stderr.write(`vmdev run: interrupted (${phase}); machine stopped\n`);
-        process.exitCode = EXIT_INTERRUPTED;
+        process.exitCode = EXIT.interrupted;
         return true;
       };
       try {
