@@ -49,3 +49,8 @@ export function mig_compare(first: u32, count: u32, inOff: u32, outOff: u32, cap
   if (!vm.ioRangeOk(inOff, <u64>count << 3) || !vm.ioRangeOk(outOff, <u64>cap << 3)) return -Status.ERR_INVALID_ARG;
   return pg.migCompare(first, count, vm.ioPtr() + inOff, vm.ioPtr() + outOff, cap);
 }
+/** Checksum of a PAGES payload (`len` bytes at I/O offset `inOff`) over its round prefix and record headers, seeded with `seed`; the page data is covered by each record's page hash. */
+export function mig_records_hash(inOff: u32, len: u32, seed: u64): u64 {
+  if (!vm.ioRangeOk(inOff, len)) return 0;
+  return pg.migRecordsHash(vm.ioPtr() + inOff, len, seed);
+}

@@ -426,3 +426,28 @@ export function migCompare(first: u32, count: u32, inp: usize, out: usize, cap: 
   statSet(Stat.MISMATCHES, total);
   return <i32>n;
 }
+
+/**
+ * The checksum of a PAGES payload whose page data is covered by the records'
+ * own page hashes (frame flag RECORD_HASHES, docs/migration-protocol.md
+ * "Frames"): XXH64 chained over the 4-byte round prefix and then each record
+ * header, seeded with `seed` (the frame's sequence number). The data bytes are
+ * left out: migApply checks every page it writes against the XXH64 in its
+ * record header, so hashing them here would hash each byte twice. Records are
+ * walked by their lengths as untrusted input; a walk that runs off the end
+ * hashes the leftover bytes, so a torn stream changes the checksum too.
+ */
+export function migRecordsHash(inp: usize, len: u32, seed: u64): u64 {
+  if (len < 4) return xxh64(inp, len, seed);
+  let acc = xxh64(inp, 4, seed);
+  let off: u32 = 4;
+  // Each step consumes ≥ RECORD_HEADER bytes: bounded by len / 16.
+  while (len - off >= RECORD_HEADER) {
+    const rec = inp + off;
+    acc = xxh64(rec, RECORD_HEADER, acc);
+    const dlen = <u32>load<u16>(rec, 6);
+    if (dlen > len - off - RECORD_HEADER) return xxh64(rec, len - off, acc ^ 0x9e37_79b9_7f4a_7c15);
+    off += RECORD_HEADER + dlen;
+  }
+  return off == len ? acc : xxh64(inp + off, len - off, acc ^ 0x9e37_79b9_7f4a_7c15);
+}

@@ -164,6 +164,13 @@ class DestinationSession {
         const r = new DataView(f.payload.buffer, f.payload.byteOffset, 4).getUint32(0, true);
         if (r !== this.round) throw new ProtocolError(`PAGES for round ${r} in round ${this.round}`);
         // The payload sits at I/O offset 0 (the link staged it there); records start at 4.
+        // A frame with FRAME_RECORD_HASHES was not checked by the reader: its
+        // checksum covers the round and the record headers, and mig_apply
+        // checks each page against its record's hash before writing it.
+        if (f.ownerChecksum !== undefined && BigInt.asUintN(64, e.mig_records_hash(0, f.payload.length, BigInt(f.seq))) !== f.ownerChecksum) {
+          this.releasePayload();
+          throw new ProtocolError(`frame ${f.seq} (PAGES): record checksum mismatch`);
+        }
         const s = e.mig_apply(4, f.payload.length - 4, this.round);
         this.releasePayload();
         const applied = e.mig_stat(S.PAGES);

@@ -1,9 +1,12 @@
 // Framing: every message is a 32-byte header and a payload.
 //
-//   0 u32 magic "VMMG"   4 u8 version   5 u8 type   6 u16 flags (0)
+//   0 u32 magic "VMMG"   4 u8 version   5 u8 type   6 u16 flags (0, or
+//     FRAME_RECORD_HASHES on PAGES: bytes 16..24 are the records' checksum)
 //   8 u32 sequence number (0, 1, 2, ... per direction)
 //  12 u32 payload length (≤ MAX_PAYLOAD)
-//  16 u64 XXH64 of the payload, seeded with the sequence number
+//  16 u64 XXH64 of the payload, seeded with the sequence number (with
+//     FRAME_RECORD_HASHES: the payload owner's checksum, which the reader
+//     hands on as Frame.ownerChecksum for the owner to check)
 //  24 u64 XXH64 of header bytes 0..24
 //
 // The header checksum is checked before the length is trusted, so a flipped
@@ -13,10 +16,18 @@
 // wherever they are, and the reader stages payloads where its owner says.
 
 import { xxh64 } from "./xxh64.js";
-import { FRAME_HEADER, FRAME_MAGIC, MAX_PAYLOAD, MSG_MAX, PROTOCOL_VERSION, ProtocolError, msgName } from "./wire.js";
+import { FRAME_HEADER, FRAME_MAGIC, FRAME_RECORD_HASHES, MAX_PAYLOAD, MSG_MAX, Msg, PROTOCOL_VERSION, ProtocolError, msgName } from "./wire.js";
 
-/** A received frame. `payload` is a view that is valid only until the next frame is read. */
-export interface Frame { type: number; seq: number; payload: Uint8Array }
+/**
+ * A received frame. `payload` is a view that is valid only until the next
+ * frame is read. `ownerChecksum` is set only on a PAGES frame with
+ * FRAME_RECORD_HASHES: the reader did not check the payload, and its owner
+ * must compare this with mig_records_hash (seeded with `seq`) before using it.
+ */
+export interface Frame { type: number; seq: number; payload: Uint8Array; ownerChecksum?: bigint }
+
+/** A payload checksum computed by the payload's owner (FRAME_RECORD_HASHES): `hash(seq)` is called with the frame's sequence number. */
+export interface OwnerChecksum { hash(seq: number): bigint }
 
 /** Builds frames, numbering them from 0. */
 export class FrameWriter {
@@ -26,19 +37,25 @@ export class FrameWriter {
   frames = 0;
 
   /** Frame `payload` (any bytes, a view into wasm memory included). Returns a fresh copy of the whole frame. */
-  frame(type: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  frame(type: number, payload: Uint8Array = new Uint8Array(0), owner?: OwnerChecksum): Uint8Array {
     this.check(type, payload);
     // A fresh, exactly sized, unshared buffer (transferable, safe to queue on a
     // socket). Not zero-filled first: it is overwritten whole; slice() on
     // shared memory is several times slower.
     const buf = Buffer.allocUnsafeSlow(FRAME_HEADER + payload.length);
     // A plain Uint8Array over it, so callers' slice() copies as usual.
-    return this.frameInto(type, payload, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+    return this.frameInto(type, payload, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), owner);
   }
 
-  /** Frame `payload` into `out` (exactly FRAME_HEADER + payload.length bytes, e.g. from a FramePool); returns `out`. */
-  frameInto(type: number, payload: Uint8Array, out: Uint8Array): Uint8Array {
+  /**
+   * Frame `payload` into `out` (exactly FRAME_HEADER + payload.length bytes,
+   * e.g. from a FramePool); returns `out`. With `owner` (PAGES only) the
+   * payload checksum is the owner's (FRAME_RECORD_HASHES) instead of XXH64
+   * over every payload byte.
+   */
+  frameInto(type: number, payload: Uint8Array, out: Uint8Array, owner?: OwnerChecksum): Uint8Array {
     this.check(type, payload);
+    if (owner && type !== Msg.PAGES) throw new Error(`an owner checksum on ${msgName(type)}: only PAGES frames carry one`);
     const len = payload.length;
     if (out.length !== FRAME_HEADER + len) throw new RangeError(`a frame of ${FRAME_HEADER + len} bytes into ${out.length}`);
     const seq = this.seq++;
@@ -47,10 +64,10 @@ export class FrameWriter {
     dv.setUint32(0, FRAME_MAGIC, true);
     dv.setUint8(4, PROTOCOL_VERSION);
     dv.setUint8(5, type);
-    dv.setUint16(6, 0, true);
+    dv.setUint16(6, owner ? FRAME_RECORD_HASHES : 0, true);
     dv.setUint32(8, seq, true);
     dv.setUint32(12, len, true);
-    dv.setBigUint64(16, xxh64(out.subarray(FRAME_HEADER), BigInt(seq)), true);
+    dv.setBigUint64(16, owner ? owner.hash(seq) : xxh64(out.subarray(FRAME_HEADER), BigInt(seq)), true);
     dv.setBigUint64(24, xxh64(out.subarray(0, 24), 0n), true);
     this.bytes += FRAME_HEADER + len;
     this.frames++;
@@ -191,7 +208,7 @@ export class FrameReader {
     const seq = dv.getUint32(8, true), len = dv.getUint32(12, true);
     if (version !== PROTOCOL_VERSION) throw new ProtocolError(`frame ${seq}: protocol version ${version}, want ${PROTOCOL_VERSION}`);
     if (type < 1 || type > MSG_MAX) throw new ProtocolError(`frame ${seq}: unknown message type ${type}`);
-    if (flags !== 0) throw new ProtocolError(`frame ${seq}: reserved flags set`);
+    if (flags !== 0 && !(flags === FRAME_RECORD_HASHES && type === Msg.PAGES)) throw new ProtocolError(`frame ${seq}: reserved flags set`);
     if (seq !== this.expectSeq) throw new ProtocolError(`frame ${this.expectSeq} lost (got ${seq})`);
     if (len > MAX_PAYLOAD) throw new ProtocolError(`frame ${seq}: payload length ${len} exceeds ${MAX_PAYLOAD}`);
     if (this.have < FRAME_HEADER + len) return null;
@@ -200,11 +217,15 @@ export class FrameReader {
     if (stage.length < len) throw new RangeError(`payload stage of ${stage.length} bytes for a ${len}-byte payload`);
     const payload = stage.subarray(0, len);
     this.take(payload, len);
-    if (xxh64(payload, BigInt(seq)) !== dv.getBigUint64(16, true)) {
-      throw new ProtocolError(`frame ${seq} (${msgName(type)}): payload checksum mismatch`);
-    }
+    const sum = dv.getBigUint64(16, true);
     this.expectSeq++;
     this.bytes += FRAME_HEADER + len;
+    if (flags === FRAME_RECORD_HASHES) return { type, seq, payload, ownerChecksum: sum };
+    if (xxh64(payload, BigInt(seq)) !== sum) {
+      this.expectSeq--;
+      this.bytes -= FRAME_HEADER + len;
+      throw new ProtocolError(`frame ${seq} (${msgName(type)}): payload checksum mismatch`);
+    }
     return { type, seq, payload };
   }
 }

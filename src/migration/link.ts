@@ -2,7 +2,7 @@
 // destination engines talk through. It needs nothing but the transport: the
 // frames are hashed on the host.
 
-import { FramePool, FrameReader, FrameWriter, type Frame, type PayloadStage } from "./frames.js";
+import { FramePool, FrameReader, FrameWriter, type Frame, type OwnerChecksum, type PayloadStage } from "./frames.js";
 import { FRAME_HEADER } from "./wire.js";
 import { LinkError, RECV_WINDOW, type Transport } from "./transport.js";
 import { Msg, ProtocolError, msgName, PayloadReader } from "./wire.js";
@@ -76,20 +76,24 @@ export class Link {
 
   get closed(): boolean { return this.closedErr !== null; }
 
-  /** Frame and send `payload` (copied into the frame at once: the caller may reuse its bytes when this returns or throws). */
-  async send(type: number, payload?: Uint8Array): Promise<void> {
+  /**
+   * Frame and send `payload` (copied into the frame at once: the caller may
+   * reuse its bytes when this returns or throws). `owner`: the payload's own
+   * checksum (PAGES only, FRAME_RECORD_HASHES).
+   */
+  async send(type: number, payload?: Uint8Array, owner?: OwnerChecksum): Promise<void> {
     if (this.cancelled) throw this.cancelled;
-    await this.sendFrame(type, payload);
+    await this.sendFrame(type, payload, owner);
   }
 
-  private async sendFrame(type: number, payload?: Uint8Array): Promise<void> {
+  private async sendFrame(type: number, payload?: Uint8Array, owner?: OwnerChecksum): Promise<void> {
     const pool = this.pool;
     if (pool) {
       const p = payload ?? new Uint8Array(0);
-      const buf = this.writer.frameInto(type, p, pool.take(FRAME_HEADER + p.length));
+      const buf = this.writer.frameInto(type, p, pool.take(FRAME_HEADER + p.length), owner);
       await this.bounded(type, this.transport.sendBorrowed!(buf, () => pool.give(buf)));
     } else {
-      await this.bounded(type, this.transport.send(this.writer.frame(type, payload)));
+      await this.bounded(type, this.transport.send(this.writer.frame(type, payload, owner)));
     }
   }
 

@@ -337,7 +337,9 @@ class SourceSession {
     const len = 4 + this.batchPos;
     this.batchPos = 0;
     // The link frames (copies) the payload before its first await: the window is free again at once.
-    const sent = link.send(Msg.PAGES, w.bytes().subarray(0, len));
+    // The frame checksum covers the round and the record headers; each page is covered by its record's hash.
+    const e = this.e;
+    const sent = link.send(Msg.PAGES, w.bytes().subarray(0, len), { hash: (seq) => BigInt.asUintN(64, e.mig_records_hash(0, len, BigInt(seq))) });
     this.releaseIo();
     await sent;
     report.bytesSent = link.writer.bytes;

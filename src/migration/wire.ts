@@ -6,7 +6,15 @@
 import { MigrationDefs } from "../generated/constants.js";
 
 /** Protocol version carried in every frame header and in HELLO. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+/**
+ * Frame header flag (bytes 6..8): the payload checksum (bytes 16..24) covers a
+ * PAGES payload's round prefix and record headers only, chained
+ * (mig_records_hash); each record's page data is covered by the page hash in
+ * its header, which the destination checks before it writes the page. Only
+ * PAGES frames may carry it; every other frame has flags 0.
+ */
+export const FRAME_RECORD_HASHES = 1;
 /** "VMMG" little-endian. */
 export const FRAME_MAGIC = 0x474d4d56;
 /** Bytes of a frame header (frames.ts). */

@@ -32,6 +32,21 @@ describe("frames", () => {
     }
   });
 
+  it("an owner checksum (PAGES only) sets flag 1; the reader hands it on unchecked and checks every other frame itself", () => {
+    const writer = new FrameWriter();
+    const reader = new FrameReader();
+    const seqs: number[] = [];
+    const f = writer.frame(Msg.PAGES, Uint8Array.of(9, 9, 9, 9), { hash: (seq) => { seqs.push(seq); return 0x1234n; } });
+    expect(new DataView(f.buffer, f.byteOffset).getUint16(6, true)).toBe(1);
+    reader.push(f);
+    expect(reader.next()).toMatchObject({ type: Msg.PAGES, seq: 0, ownerChecksum: 0x1234n });
+    expect(seqs).toEqual([0]);
+    expect(() => writer.frame(Msg.ROUND_END, Uint8Array.of(1), { hash: () => 0n })).toThrow(/only PAGES/);
+    // Without an owner the reader checks the payload, and no ownerChecksum is handed on.
+    reader.push(writer.frame(Msg.PAGES, Uint8Array.of(1, 2, 3, 4)));
+    expect(reader.next()!.ownerChecksum).toBeUndefined();
+  });
+
   it("payloads land in the stage the owner gives, and a flipped payload byte is refused there", () => {
     const writer = new FrameWriter();
     const reader = new FrameReader();

@@ -125,12 +125,12 @@ describe("a lying source", () => {
 
   /** An honest stream of RAM_PAGES random pages in deferred mode, up to the destination's RESUMED. */
   /** HELLO with `flags`, round 0 with every page random, an empty final round; returns the digest of what was sent. */
-  async function honestRounds(peer: WirePeer, abiVersion: number, flags: number): Promise<bigint> {
+  async function honestRounds(peer: WirePeer, abiVersion: number, flags: number, recordHashes = false): Promise<bigint> {
     await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags, layout: await layout(RAM_PAGES) }));
     await peer.expect(Msg.HELLO_ACK);
     const all: Array<[number, Uint8Array]> = Array.from({ length: RAM_PAGES }, (_, p) => [p, randomPage(p)]);
     await peer.send(Msg.ROUND, round(0));
-    await peer.send(Msg.PAGES, pagesPayload(peer, 0, all));
+    await peer.send(Msg.PAGES, pagesPayload(peer, 0, all), recordHashes);
     await peer.send(Msg.ROUND_END, roundEnd(0, RAM_PAGES));
     await peer.expect(Msg.ROUND_ACK);
     await peer.send(Msg.ROUND, round(1, true));
@@ -179,6 +179,58 @@ describe("a lying source", () => {
     await peer.send(Msg.PING, ping);
     const res = await result;
     expect(res).toMatchObject({ resumed: false, errorName: "ProtocolError", error: "PING inside a round or after the final round" });
+  });
+
+  it("PAGES with record hashes (frame flag 1) written from the protocol document are accepted and verified", async () => {
+    const { peer, result, abiVersion } = await liar();
+    await peer.send(Msg.DIGEST, digest(await honestRounds(peer, abiVersion, FULL, true), 2, 0, 1));
+    expect(readVerdict((await peer.expect(Msg.VERDICT)).payload).accept).toBe(true);
+    await peer.send(Msg.CONFIRM);
+    await peer.expect(Msg.RESUMED);
+    expect(await result).toMatchObject({ ok: true, resumed: true, memoryVerified: true });
+  });
+
+  /** HELLO, round 0's PAGES of every page with record hashes, `tamper` applied to the framed bytes; the destination's result. */
+  async function tamperedRecordFrame(tamper: (frame: Uint8Array) => void): Promise<ReceiveResult> {
+    const { peer, result, abiVersion } = await liar();
+    await peer.send(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: FULL, layout: await layout(RAM_PAGES) }));
+    await peer.expect(Msg.HELLO_ACK);
+    await peer.send(Msg.ROUND, round(0));
+    const all: Array<[number, Uint8Array]> = Array.from({ length: RAM_PAGES }, (_, p) => [p, randomPage(p)]);
+    const frame = new FrameBuilder(peer.h);
+    // The frame builder numbers from 0: burn HELLO's and ROUND's sequence numbers.
+    frame.frame(Msg.HELLO); frame.frame(Msg.ROUND);
+    const f = frame.frame(Msg.PAGES, pagesPayload(peer, 0, all), true);
+    tamper(f);
+    await peer.transport.send(f);
+    return result;
+  }
+  const RECORD = 16 + PAGE;
+  const recordAt = (i: number) => 32 + 4 + i * RECORD;
+
+  it("regression_record_hashes_cover_the_record_headers: a page number changed under flag 1 is refused before any page is written", async () => {
+    // Record 5 now claims page 6: its data and hash still agree, so only the header checksum can tell.
+    const res = await tamperedRecordFrame((f) => { f[recordAt(5)] = 6; });
+    expect(res).toMatchObject({ ok: false, resumed: false, errorName: "ProtocolError", error: "frame 2 (PAGES): record checksum mismatch" });
+    expect(res.pagesApplied).toBe(0);
+  });
+
+  it("regression_record_hashes_leave_page_data_to_the_page_hash: a data byte changed under flag 1 is refused at that page, which is not written", async () => {
+    const res = await tamperedRecordFrame((f) => { f[recordAt(9) + 16 + 100] ^= 0x40; });
+    expect(res).toMatchObject({ ok: false, resumed: false, errorName: "ProtocolError" });
+    expect(res.error).toBe(`round 0: bad page record at offset ${4 + 9 * RECORD - 4} (page 9): ERR_CORRUPT`);
+    // Records before it were applied (harmless: a destination that saw a bad record never runs); page 9 was not.
+    expect(res.pagesApplied).toBe(9);
+  });
+
+  it("flag 1 on anything but PAGES is refused as reserved flags", async () => {
+    const { peer, result, abiVersion } = await liar();
+    const b = new FrameBuilder(peer.h);
+    const f = b.frame(Msg.HELLO, hello({ abiVersion, ramPages: RAM_PAGES, flags: FULL, layout: await layout(RAM_PAGES) }));
+    f[6] = 1;
+    new DataView(f.buffer).setBigUint64(24, peer.h.h64Raw(f.subarray(0, 24), 0n), true);
+    await peer.transport.send(f);
+    expect(await result).toMatchObject({ ok: false, resumed: false, errorName: "ProtocolError", error: "frame 0: reserved flags set" });
   });
 
   it("a DIGEST whose verify mode contradicts HELLO is a protocol error", async () => {

@@ -10,7 +10,7 @@ import { Msg } from "../../src/migration/index.js";
 export const PAGE = 4096;
 const HDR = 32;
 const MAGIC = 0x474d4d56; // "VMMG"
-const VERSION = 2;
+const VERSION = 3;
 
 type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasher: Hasher | undefined;
@@ -35,21 +35,47 @@ export interface PeerFrame { type: number; payload: Uint8Array }
 export class FrameBuilder {
   private seq = 0;
   constructor(private readonly h: Hasher) {}
-  frame(type: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  /**
+   * A frame. `recordHashes`: flag 1 (PAGES only), the payload checksum chained
+   * over the round prefix and the record headers (docs/migration-protocol.md,
+   * "Frames"), the page data left to the records' own hashes.
+   */
+  frame(type: number, payload: Uint8Array = new Uint8Array(0), recordHashes = false): Uint8Array {
     const f = new Uint8Array(HDR + payload.length);
     const dv = new DataView(f.buffer);
     const seq = this.seq++;
     dv.setUint32(0, MAGIC, true);
     dv.setUint8(4, VERSION);
     dv.setUint8(5, type);
-    dv.setUint16(6, 0, true);
+    dv.setUint16(6, recordHashes ? 1 : 0, true);
     dv.setUint32(8, seq, true);
     dv.setUint32(12, payload.length, true);
-    dv.setBigUint64(16, this.h.h64Raw(payload, BigInt(seq)), true);
+    dv.setBigUint64(16, recordHashes ? recordsChecksum(this.h, payload, BigInt(seq)) : this.h.h64Raw(payload, BigInt(seq)), true);
     dv.setBigUint64(24, this.h.h64Raw(f.subarray(0, 24), 0n), true);
     f.set(payload, HDR);
     return f;
   }
+}
+
+/**
+ * The FRAME_RECORD_HASHES checksum as the protocol document states it:
+ * XXH64 of the 4-byte round prefix seeded with the sequence number, then
+ * chained through each 16-byte record header (the previous value is the next
+ * seed), records walked by their u16 length; bytes left over when a record
+ * runs off the end are hashed with the chain value XOR 0x9e3779b97f4a7c15.
+ */
+export function recordsChecksum(h: Hasher, payload: Uint8Array, seq: bigint): bigint {
+  const TAIL = 0x9e3779b97f4a7c15n;
+  if (payload.length < 4) return h.h64Raw(payload, seq);
+  let acc = h.h64Raw(payload.subarray(0, 4), seq);
+  let off = 4;
+  while (payload.length - off >= 16) {
+    acc = h.h64Raw(payload.subarray(off, off + 16), acc);
+    const dlen = payload[off + 6] | (payload[off + 7] << 8);
+    if (dlen > payload.length - off - 16) return h.h64Raw(payload.subarray(off), acc ^ TAIL);
+    off += 16 + dlen;
+  }
+  return off === payload.length ? acc : h.h64Raw(payload.subarray(off), acc ^ TAIL);
 }
 
 /** A scripted migration source over any Transport. */
@@ -78,7 +104,7 @@ export class WirePeer {
 
   get linkClosed(): boolean { return this.closed; }
 
-  send(type: number, payload?: Uint8Array): Promise<void> { return this.transport.send(this.out.frame(type, payload)); }
+  send(type: number, payload?: Uint8Array, recordHashes = false): Promise<void> { return this.transport.send(this.out.frame(type, payload, recordHashes)); }
 
   /** The next frame from the destination, or null once the link closed. Checks both checksums. */
   async recv(): Promise<PeerFrame | null> {

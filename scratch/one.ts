@@ -1,0 +1,17 @@
+import { spawn } from "node:child_process";
+import { loadModule } from "../src/load-node.js";
+import { connect, migrate } from "../src/migration/index.js";
+import { StandInSource, fillRandom } from "../src/testing/index.js";
+const MIB = Number(process.env.MIB ?? 1024);
+const module = await loadModule("release");
+const src = await StandInSource.create({ module, variant: "release", ramBytes: MIB << 20, vcpus: 0 });
+fillRandom(src.core, MIB << 20, 5);
+const prof = process.env.PROF ? ["--cpu-prof", "--cpu-prof-dir=scratch/prof"] : [];
+const proc = spawn(process.execPath, [...prof, "--import", "tsx", "bench/migration-dest.ts"], { stdio: ["ignore", "pipe", "inherit"] });
+let out = "";
+const port = await new Promise<number>((res) => proc.stdout!.on("data", (b) => { out += b; const m = /listening 127\.0\.0\.1:(\d+)/.exec(out); if (m) res(Number(m[1])); }));
+const done = new Promise((r) => proc.on("exit", r));
+const r = await migrate(src, await connect(port), { downtimeLimitMs: 300 });
+await done;
+console.log(`ok=${r.ok} total=${r.totalTimeMs.toFixed(0)} ms rate=${((MIB << 20) / 1e6 / (r.totalTimeMs / 1000)).toFixed(1)} MB/s rounds=${r.rounds} verify=${r.verifyMode} ${r.verified}`);
+console.log(out.trim().split("\n").pop());
