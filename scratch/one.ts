@@ -7,7 +7,7 @@ const module = await loadModule("release");
 const src = await StandInSource.create({ module, variant: "release", ramBytes: MIB << 20, vcpus: 0 });
 fillRandom(src.core, MIB << 20, 5);
 const prof = process.env.PROF ? ["--cpu-prof", "--cpu-prof-dir=scratch/prof"] : [];
-const proc = spawn(process.execPath, [...prof, "--import", "tsx", "bench/migration-dest.ts"], { stdio: ["ignore", "pipe", "inherit"] });
+const proc = spawn(process.execPath, [...prof, "--import", "tsx", "bench/migration-dest.ts", ...(process.env.NOPT ? ["no-pretouch"] : [])], { stdio: ["ignore", "pipe", "inherit"] });
 let out = "";
 const port = await new Promise<number>((res) => proc.stdout!.on("data", (b) => { out += b; const m = /listening 127\.0\.0\.1:(\d+)/.exec(out); if (m) res(Number(m[1])); }));
 const done = new Promise((r) => proc.on("exit", r));

@@ -305,3 +305,25 @@ export function gmWrite(gpa: u64, width: u32, value: u64): i32 {
   else gmStore64(gpa, value);
   return gmTakeHostFault() ? Status.ERR_HOST : Status.OK;
 }
+
+/**
+ * Make the own-placement RAM of pages [first, first+count) resident without
+ * changing a byte: an atomic add of 0 to each page's first word is a write
+ * (the kernel maps the page on the fault) that leaves its value as it was
+ * even if another thread writes the word at the same time. Not marked dirty:
+ * no content changed. Holes are skipped; the foreign placement has nothing to
+ * touch (its RAM is the emulator's). Returns the pages touched.
+ */
+export function gmTouchPages(first: u32, count: u32): u32 {
+  if (!ready || foreign || first >= ramPages) return 0;
+  const end = count > ramPages - first ? ramPages : first + count;
+  let n: u32 = 0;
+  for (let p = first; p < end; p++) {
+    const gpa = <u64>p << PAGE_SHIFT;
+    if (gmCheck(gpa, 4) != Status.OK) continue;
+    // gmCheck passed: the word lies inside RAM.
+    atomic.add<u32>(ramPtr + <usize>gpa, 0);
+    n++;
+  }
+  return n;
+}

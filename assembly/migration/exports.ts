@@ -5,6 +5,7 @@
 import { Status } from "../core/status";
 import * as vm from "../core/vm";
 import * as pg from "./pages";
+import { gmTouchPages } from "../core/guestmem";
 
 /** Allocate page tables and an XBZRLE cache of `cacheSlots` pages (0 = no delta). */
 export function mig_init(cacheSlots: u32): i32 { return pg.migInit(cacheSlots); }
@@ -54,3 +55,5 @@ export function mig_records_hash(inOff: u32, len: u32, seed: u64): u64 {
   if (!vm.ioRangeOk(inOff, len)) return 0;
   return pg.migRecordsHash(vm.ioPtr() + inOff, len, seed);
 }
+/** Destination: make pages [first, first+count) of own-placement RAM resident (a value-preserving write per page); returns the pages touched. */
+export function mig_pretouch(first: u32, count: u32): u32 { return gmTouchPages(first, count); }

@@ -4,7 +4,7 @@ export {
   migrate, startMigration, MigrationSession, MigrationCancelled, MigrationEvent, MigrationEvents, MIGRATION_TRACE_CHANNELS, VerifyRefused,
   type MigrateOptions, type Progress, type MigrationStatus, type MigrationEventType,
 } from "./source.js";
-export { receiveMigration, MAX_RAM_PAGES, type ReceiveOptions, type ReceiveResult } from "./destination.js";
+export { receiveMigration, MAX_RAM_PAGES, PRETOUCH_AHEAD, type ReceiveOptions, type ReceiveResult } from "./destination.js";
 export {
   portPair, PortTransport, TcpTransport, listen, connect, parsePsk, isLoopback, LinkError, LOOPBACK, RECV_WINDOW,
   type Transport, type TransportAuth, type PskAuth, type CertAuth, type ListenOptions, type ConnectOptions, type Listener, type RefusedCounts,

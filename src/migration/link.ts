@@ -133,14 +133,26 @@ export class Link {
     return f;
   }
 
-  /** Wait for the next frame (at most `timeoutMs`). */
-  async recv(what: string, timeoutMs: number): Promise<Frame> {
+  /**
+   * Wait for the next frame (at most `timeoutMs`). `idleWork`, while no frame
+   * is complete: a small step of other work (≈ 1 ms), true while more remains;
+   * between steps the event loop runs, so arriving bytes are never held up by
+   * more than one step.
+   */
+  async recv(what: string, timeoutMs: number, idleWork?: () => boolean): Promise<Frame> {
     const deadline = performance.now() + timeoutMs;
+    let working = idleWork !== undefined;
     for (;;) {
       const f = this.poll();
       if (f) return f;
       const left = deadline - performance.now();
       if (left <= 0) throw new LinkTimeout(what, timeoutMs);
+      if (working) {
+        working = idleWork!();
+        // setImmediate runs after the event loop's I/O phase: received bytes are pushed before the next poll.
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => { this.wake = null; resolve(); }, left);
         this.wake = () => { clearTimeout(t); resolve(); };

@@ -31,6 +31,8 @@ export interface DestinationRoleOptions {
   onEvent?(what: string, detail?: Record<string, unknown>): void;
   /** Devices of the user's to add to the destination machine (`--device`), made once the machine exists. */
   extraDevices?(d: MachineDestination): Promise<readonly MigratableDevice[]>;
+  /** Pre-touch RAM ahead of round 0 while waiting for frames (ReceiveOptions.pretouch; default true). */
+  pretouch?: boolean;
   /** Called with the resumed machine before it is torn down (tests read its state). */
   inspect?(d: MachineDestination): void | Promise<void>;
 }
@@ -56,7 +58,7 @@ export async function runDestinationRole(o: DestinationRoleOptions): Promise<Des
   let writesAfterResume = 0;
   let res: ReceiveResult;
   try {
-    res = await receiveMigration(t, factory, { idleTimeoutMs: o.idleTimeoutMs, onEvent: o.onEvent });
+    res = await receiveMigration(t, factory, { idleTimeoutMs: o.idleTimeoutMs, onEvent: o.onEvent, pretouch: o.pretouch });
     if (dest && res.resumed) {
       await new Promise((r) => setTimeout(r, o.runAfterMs ?? 0));
       // The vCPUs were frozen from creation to resume: every write counted happened after it.
