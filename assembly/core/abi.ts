@@ -4,7 +4,7 @@
 // meaning changes; bump MINOR when exports or constants are added
 // (test/abi.test.ts fails until the pin is regenerated).
 export const ABI_MAJOR: u32 = 3;
-export const ABI_MINOR: u32 = 5;
+export const ABI_MINOR: u32 = 6;
 export const ABI_VERSION: u32 = (ABI_MAJOR << 16) | ABI_MINOR;
 
 /** A blob or peer with ABI `v` is readable if the major versions agree. */

@@ -5,6 +5,7 @@
 import { Status } from "../core/status";
 import * as vm from "../core/vm";
 import * as pg from "./pages";
+import * as mirror from "./mirror";
 
 /** Allocate page tables and an XBZRLE cache of `cacheSlots` pages (0 = no delta). */
 export function mig_init(cacheSlots: u32): i32 { return pg.migInit(cacheSlots); }
@@ -49,3 +50,9 @@ export function mig_compare(first: u32, count: u32, inOff: u32, outOff: u32, cap
   if (!vm.ioRangeOk(inOff, <u64>count << 3) || !vm.ioRangeOk(outOff, <u64>cap << 3)) return -Status.ERR_INVALID_ARG;
   return pg.migCompare(first, count, vm.ioPtr() + inOff, vm.ioPtr() + outOff, cap);
 }
+/**
+ * RAM mirror sync: compare `count` pages staged at I/O offset `inOff` (an
+ * emulator's RAM) with guest pages from `first`; copy each page that differs
+ * into guest RAM and mark it dirty. Returns the pages copied, or -status.
+ */
+export function mig_mirror_sync(inOff: u32, first: u32, count: u32): i32 { return mirror.mirrorSync(inOff, first, count); }
