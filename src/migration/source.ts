@@ -64,6 +64,8 @@ export interface MigrateOptions {
   onProgress?(p: Progress): void;
   /** Test hook: called when the vCPUs are frozen, before the last pages are harvested. */
   onFrozen?(core: VmCore): void;
+  /** Called when the destination reported that it runs the VM (RESUMED), before the source's deferred check and retire. */
+  onResumed?(): void;
   /**
    * Cancel the migration when this signal aborts: up to the commit point
    * (CONFIRM) the source takes the VM back and runs on (vCPUs resumed,
@@ -188,7 +190,7 @@ export class VerifyRefused extends Error {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen" | "signal">>;
+type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen" | "onResumed" | "signal">>;
 
 /**
  * One migration as the source runs it: the options, the link, the report
@@ -751,6 +753,7 @@ async function commit(s: SourceSession): Promise<void> {
   await link.expect(Msg.RESUMED, o.replyTimeoutMs);
   s.marks.resumed = performance.now();
   report.running = "destination";
+  s.opts.onResumed?.();
   report.downtimeMs = s.marks.resumed - s.tFreeze;
   if (o.verify === "deferred") await checkAfterResume(s);
   src.retire?.();
