@@ -6,6 +6,6 @@ export { linkV86NetworkBus, connectV86NetworkBus, type V86NetworkBusLink } from 
 export { saveV86Machine, restoreV86Machine, decodeMachine, type V86MachineDevice, type DecodedMachine } from "./machine-state.js";
 export type { V86Emulator, V86Cpu, V86Pci, V86PciDevice, V86Bus, V86LifecycleEvent, V86PciAdapterOptions, V86AdapterCounters, PlacedBar } from "./types.js";
 export {
-  v86MigrationSource, v86DestinationFactory, V86StateDevice, V86_STATE_DEVICE, MAX_V86_STATE_BYTES,
+  v86MigrationSource, v86DestinationFactory, V86StateDevice, V86_STATE_DEVICE, MAX_V86_STATE_BYTES, packZeroRuns, unpackZeroRuns,
   type V86Source, type V86SourceOptions, type V86Destination, type V86DestinationOptions,
 } from "./migration.js";

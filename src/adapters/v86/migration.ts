@@ -17,7 +17,7 @@
 // `save_state` runs with `cpu.pack_memory` answering "no page", and on the
 // destination `restore_state` runs with `cpu.unpack_memory` doing nothing,
 // so v86 neither packs RAM the pages already carried nor zeroes RAM the pages
-// filled. That state and each NIC's (with its INTx level) are one
+// filled. That state (its zero runs squeezed out: packZeroRuns) and each NIC's (with its INTx level) are one
 // MigratableDevice of kind HostKind.v86State, the fields of a machine blob
 // (machine-state.ts).
 //
@@ -106,6 +106,55 @@ function restoreWithoutRam(v: V86Internals, state: Uint8Array): void {
 }
 
 /**
+ * Zero runs of v86's state squeezed out: the state carries v86's VGA memory
+ * (2 MiB and more), its disk buffers and other arrays that are mostly zero,
+ * and a migration's device state must fit one DEVICE payload. Layout: u32
+ * total length, then records (u32 literal length, the bytes, u32 zero
+ * bytes) until the total is reached. Zero runs shorter than 64 bytes stay literal.
+ */
+export function packZeroRuns(src: Uint8Array): Uint8Array {
+  const out = new Uint8Array(src.length + 8 + 8 * Math.ceil(src.length / 64));
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, src.length, true);
+  let o = 4, litStart = 0, i = 0;
+  const n = src.length;
+  while (i < n) {
+    if (src[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < n && src[j] === 0) j++;
+    if (j - i >= 64 || j === n) {
+      dv.setUint32(o, i - litStart, true); out.set(src.subarray(litStart, i), o + 4); o += 4 + (i - litStart);
+      dv.setUint32(o, j - i, true); o += 4;
+      litStart = j;
+    }
+    i = j;
+  }
+  if (litStart < n) { dv.setUint32(o, n - litStart, true); out.set(src.subarray(litStart, n), o + 4); o += 4 + (n - litStart); dv.setUint32(o, 0, true); o += 4; }
+  return out.slice(0, o);
+}
+
+/** Undo packZeroRuns on untrusted bytes: null when malformed or longer than `max`. */
+export function unpackZeroRuns(enc: Uint8Array, max: number): Uint8Array | null {
+  if (enc.length < 4) return null;
+  const dv = new DataView(enc.buffer, enc.byteOffset, enc.byteLength);
+  const total = dv.getUint32(0, true);
+  if (total > max) return null;
+  const out = new Uint8Array(total);
+  let o = 0, i = 4;
+  // Bounded: each record consumes at least 8 input bytes.
+  while (o < total) {
+    if (i + 4 > enc.length) return null;
+    const lit = dv.getUint32(i, true); i += 4;
+    if (lit > total - o || lit > enc.length - i - 4) return null;
+    out.set(enc.subarray(i, i + lit), o); o += lit; i += lit;
+    const zeros = dv.getUint32(i, true); i += 4;
+    if (zeros > total - o) return null;
+    o += zeros;
+  }
+  return i === enc.length ? out : null;
+}
+
+/**
  * Check an untrusted v86 state before v86 sees it: v86's own restore only
  * warns on a RAM size that differs (and then addresses memory it does not
  * have), and reads lengths from the blob. Its header (magic, version, total
@@ -155,7 +204,7 @@ export class V86StateDevice implements MigratableDevice {
   resume(): void { for (const n of this.nics) n.device.resume?.(); }
 
   saveState(): Uint8Array {
-    return hostSeal(HostKind.v86State, MACHINE_VERSION, machineFields(saveWithoutRam(this.v), this.machineDevices));
+    return hostSeal(HostKind.v86State, MACHINE_VERSION, machineFields(packZeroRuns(saveWithoutRam(this.v)), this.machineDevices));
   }
 
   restoreState(blob: Uint8Array): number {
@@ -166,7 +215,8 @@ export class V86StateDevice implements MigratableDevice {
     const byName = new Map(parsed.devices.map((d) => [d.name, d]));
     if (byName.size !== parsed.devices.length || byName.size !== this.nics.length) return Status.ERR_STATE_INVALID;
     for (const n of this.nics) if (!byName.has(n.device.name)) return Status.ERR_STATE_INVALID;
-    if (!v86StateOk(parsed.v86, this.ramBytes)) return Status.ERR_STATE_INVALID;
+    const v86State = unpackZeroRuns(parsed.v86, MAX_V86_STATE_BYTES);
+    if (!v86State || !v86StateOk(v86State, this.ramBytes)) return Status.ERR_STATE_INVALID;
     const v86Backup = saveWithoutRam(this.v);
     const nicBackups = this.nics.map((n) => n.device.saveState());
     const rollback = (restored: number): void => {
@@ -174,7 +224,7 @@ export class V86StateDevice implements MigratableDevice {
       restoreWithoutRam(this.v, v86Backup);
     };
     try {
-      restoreWithoutRam(this.v, parsed.v86);
+      restoreWithoutRam(this.v, v86State);
     } catch {
       rollback(0);
       return Status.ERR_STATE_INVALID;
