@@ -111,6 +111,9 @@ async function createV86(cfg: V86JobConfig, dir: string, start: boolean): Promis
   const nics: V86Nic[] = [];
   for (const [i, n] of cfg.nics.entries()) nics.push(await attachV86Nic(emulator, { nic: n.model, mac: n.mac, name: n.name ?? `net${i}`, netId: i }, () => Promise.resolve(module)));
   await ready;
+  // v86's relay backend connects on the guest's first frame; a destination's guest sends none until
+  // it runs, and frames for it until then would be lost: connect now.
+  (emulator as { network_adapter?: { connect?(): void } }).network_adapter?.connect?.();
   if (start) await emulator.run!();
   return {
     emulator, nics, serial,

@@ -104,7 +104,8 @@ describe.skipIf(typeof files === "string")("live migration of the Debian guest i
       await src.run.waitFor(/VMDEV-READY/, 400_000);
       const bootMs = performance.now() - t0;
       dest = await startDestination(config);
-      await hub.waitClients(3);
+      // Watchdog: the peer, the source's v86 and the destination's (which connects before its guest runs).
+      await Promise.race([hub.waitClients(3), new Promise((_, rej) => setTimeout(() => rej(new Error(`relay hub: ${hub!.clients.length} clients, want 3; destination stderr: ${dest!.stderr()}`)), 120_000))]);
       peer.start(5);
       await peer.until(() => peer!.replied.size >= 100, 120_000, "the guest answers on the source");
 
