@@ -188,6 +188,30 @@ describe.skipIf(typeof files === "string")("live migration of the Debian guest i
   }, 900_000);
 });
 
+describe.skipIf(typeof files === "string")("vmdev migrate --v86 --listen", () => {
+  it("regression_v86_destination_joins_the_relay_before_it_runs: the fresh v86 is on the relay hub before any guest instruction (v86 itself connects on the guest's first frame)", async () => {
+    if (typeof files === "string") return;
+    const hub = await startRelayHub();
+    const dir = mkdtempSync(join(tmpdir(), "vmdev-v86mig-"));
+    let dest: Awaited<ReturnType<typeof startDestination>> | null = null;
+    try {
+      const guestDir = `${root}.cache/guest/`;
+      const config = join(dir, "guest.json");
+      writeFileSync(config, JSON.stringify({ memory_size: RAM, bios: `${guestDir}bios.bin`, bzimage: `${guestDir}vmlinuz`, initrd: `${guestDir}initramfs.cpio`, cmdline: CMDLINE,
+        hda_blank_bytes: 1 << 20, nics: [{ model: "virtio", mac: GUEST_MAC, name: "net0" }], net_device: { relay_url: hub.url } }));
+      dest = await startDestination(config);
+      // Listening means v86 is ready and its NIC attached; nothing has run or sent.
+      await Promise.race([hub.waitClients(1), new Promise((_, rej) => setTimeout(() => rej(new Error(`the destination never joined the relay: ${dest!.stderr()}`)), 60_000))]);
+      expect(hub.accepted).toBe(1);
+      expect(hub.stats.received).toBe(0);
+    } finally {
+      dest?.child.kill("SIGKILL");
+      await hub.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 /** A source that lies: its v86 state device sends `blob`; its RAM is `ramBytes` (zeros). */
 async function lyingSource(module: WebAssembly.Module, ramBytes: number, blob: Uint8Array): Promise<MigrationSource> {
   const core = await VmCore.create({ module, variant: "release", ramBytes });
