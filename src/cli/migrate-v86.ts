@@ -193,7 +193,7 @@ export async function v86DestinationRole(opts: Opts & { v86: string; listen: str
     dest = d.destination();
     const nic = booted.nics.map((n) => ({ name: n.device.name, link: n.link.counters() }));
     console.log(JSON.stringify({ role: "destination", v86: true, ok: res.ok, resumed: res.resumed, error: res.error ?? null, rounds: res.rounds, pagesApplied: res.pagesApplied,
-      memoryVerified: res.memoryVerified, sourceCheck: res.sourceCheck ?? null, ramCopyMs: dest?.ramCopyMs ?? null, framesLostHere: dest?.state.framesLost() ?? null, nics: nic }));
+      memoryVerified: res.memoryVerified, sourceCheck: res.sourceCheck ?? null, ramCopyMs: dest?.ramCopyMs ?? null, ramTouchMs: dest?.ramTouchMs ?? null, framesDiscardedAtRestore: dest?.state.discardedAtRestore ?? null, nics: nic }));
     if (res.resumed) {
       // The guest runs here now: for --run-after ms, or (0) until SIGTERM.
       await new Promise<void>((r) => {

@@ -242,16 +242,16 @@ export class HostLink {
   get pendingFrames(): number { return this.qCount; }
 
   /**
-   * Drop every frame waiting for delivery (counted as dropped and lost), e.g.
-   * frames a migration's destination held that the source already took.
-   * Returns how many. Not while a window is inside the NIC (returns 0).
+   * Drop every frame waiting for delivery (counted as dropped, not as lost:
+   * the caller knows another link delivered them, e.g. frames a migration's
+   * destination held that the source's guest took). Returns how many. Not
+   * while a window is inside the NIC (returns 0).
    */
   discardPending(): number {
     if (this.inNic) return 0;
     const n = this.qCount;
     this.clearQueue();
     this.c.rxDropped += n;
-    this.c.lost += n;
     return n;
   }
 
