@@ -44,7 +44,8 @@ function syncLine(r: MigrationReport): string[] {
   if (!synced.length) return [];
   const pre = synced.filter((s) => !s.final), last = synced.find((s) => s.final);
   const mean = pre.length ? pre.reduce((a, s) => a + s.syncMs, 0) / pre.length : 0;
-  return [`dirty detection (sync before each harvest): ${ms(mean)} ms per pre-copy round (mean of ${pre.length})${last ? `, ${ms(last.syncMs)} ms under the freeze (in the harvest part)` : ""}`];
+  const rounds = pre.length ? `${ms(mean)} ms per pre-copy round (mean of ${pre.length})` : "no pre-copy round after round 0";
+  return [`dirty detection (sync before each harvest): ${rounds}${last ? `, ${ms(last.syncMs)} ms under the freeze (in the harvest part)` : ""}`];
 }
 
 /** Names of the downtime's parts, in order, as the summary, the JSON and the plot give them. */
