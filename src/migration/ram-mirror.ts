@@ -5,7 +5,8 @@
 // emulator's RAM a chunk at a time into the core's I/O buffer (one copy) and
 // the wasm (mig_mirror_sync) compares it with the mirror page by page (v128),
 // copies the pages that differ into the mirror and marks them dirty through
-// the guest-memory port. Exact (a byte compare, no hash to collide), at the
+// the guest-memory port; or, given a view of the emulator's RAM and Node's
+// Buffer, compares in place (no staging copy) and does the same. Exact (a byte compare, no hash to collide), at the
 // cost of a second RAM-sized region and one read of the emulator's RAM per
 // sync; docs/migrate-your-device.md, "An emulator whose CPU writes vmdev
 // cannot see".
@@ -28,6 +29,14 @@ export interface RamMirrorOptions {
   read: GuestRamReader;
   /** Bytes read per step (a multiple of 4 KiB; default 1 MiB). */
   chunkBytes?: number;
+  /**
+   * A view of the emulator's whole RAM, when JavaScript can see it (v86's
+   * wasm memory): in Node the sync then compares each page in place with
+   * the mirror's (Buffer.compare, no staging copy), copies the pages that
+   * differ and marks them through the port (`hostWrote`). `npm run bench --
+   * v86-migrate` measures both ways. Called at each sync (the memory may have grown).
+   */
+  view?: () => Uint8Array;
 }
 
 /** What one sync did. */
@@ -44,14 +53,15 @@ export class RamMirror {
   /** Every sync so far, in order. */
   readonly syncs: MirrorSync[] = [];
 
-  private constructor(readonly core: VmCore, private readonly read: GuestRamReader, private readonly chunk: number) {}
+  private constructor(readonly core: VmCore, private readonly read: GuestRamReader, private readonly chunk: number, private readonly view?: () => Uint8Array) {}
 
   static async create(opts: RamMirrorOptions): Promise<RamMirror> {
     const chunk = opts.chunkBytes ?? 1 << 20;
     if (!Number.isInteger(chunk) || chunk <= 0 || chunk % PAGE_SIZE !== 0) throw new RangeError(`RamMirror: chunkBytes ${chunk} is not a positive multiple of 4 KiB`);
     const core = await VmCore.create({ module: opts.module, variant: opts.variant ?? "release", ramBytes: opts.ramBytes });
     core.ensureIo(chunk);
-    return new RamMirror(core, opts.read, chunk);
+    const inPlace = opts.view && typeof Buffer === "function" ? opts.view : undefined;
+    return new RamMirror(core, opts.read, chunk, inPlace);
   }
 
   get ramBytes(): number { return this.core.guest.size; }
@@ -63,6 +73,7 @@ export class RamMirror {
    * be exact at return (a write during the sync is found by the next one).
    */
   sync(): MirrorSync {
+    if (this.view) return this.syncInPlace(this.view());
     const t = performance.now();
     const e = this.core.exports, size = this.ramBytes;
     let changed = 0;
@@ -74,6 +85,25 @@ export class RamMirror {
       });
       if (n < 0) throw new VmdevError(-n, `mig_mirror_sync at ${gpa}: ${statusName(-n)}`);
       changed += n;
+    }
+    const s: MirrorSync = { ms: performance.now() - t, pages: size / PAGE_SIZE, changed };
+    this.syncs.push(s);
+    return s;
+  }
+
+  /** The in-place sync (Node, `view` given): the same result as the staged one. */
+  private syncInPlace(ram: Uint8Array): MirrorSync {
+    const t = performance.now();
+    const size = this.ramBytes;
+    if (ram.length !== size) throw new RangeError(`RamMirror: the emulator's RAM view is ${ram.length} bytes, the mirror ${size}`);
+    const mirror = this.core.guest.view(0, size);
+    const a = Buffer.from(ram.buffer, ram.byteOffset, size), b = Buffer.from(mirror.buffer, mirror.byteOffset, size);
+    let changed = 0;
+    for (let off = 0; off < size; off += PAGE_SIZE) {
+      if (a.compare(b, off, off + PAGE_SIZE, off, off + PAGE_SIZE) === 0) continue;
+      mirror.set(ram.subarray(off, off + PAGE_SIZE), off);
+      this.core.guest.hostWrote(off, PAGE_SIZE);
+      changed++;
     }
     const s: MirrorSync = { ms: performance.now() - t, pages: size / PAGE_SIZE, changed };
     this.syncs.push(s);

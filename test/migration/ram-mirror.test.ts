@@ -1,20 +1,23 @@
 // The RAM mirror as a dirty log: exact (every changed page, nothing else),
 // marked in the mirror core's bitmap, the mirror equal to the emulator's RAM
 // after each sync; a property run over random writes (seed printed).
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { PAGE_SIZE } from "../../src/vm-core.js";
 import { RamMirror, copyGuestRamOut } from "../../src/migration/ram-mirror.js";
 import { debugWasm } from "../support/core.js";
 
 const RAM = 4 << 20;
 
+let inPlace = false;
 async function mirrorOf(ram: Uint8Array, chunkBytes = 256 << 10): Promise<RamMirror> {
-  return RamMirror.create({ module: debugWasm(), variant: "debug", ramBytes: ram.length, chunkBytes, read: (gpa, dst) => dst.set(ram.subarray(gpa, gpa + dst.length)) });
+  return RamMirror.create({ module: debugWasm(), variant: "debug", ramBytes: ram.length, chunkBytes, read: (gpa, dst) => dst.set(ram.subarray(gpa, gpa + dst.length)), view: inPlace ? () => ram : undefined });
 }
 
 const pagesOf = (m: RamMirror) => m.core.dirty.harvest().flatMap((r) => Array.from({ length: r.count }, (_, i) => r.page + i));
 
-describe("RamMirror", () => {
+describe.each([["staged in the I/O buffer, compared in wasm", false], ["compared in place", true]])("RamMirror, %s", (_how, place) => {
+  beforeEach(() => { inPlace = place; });
+
   it("the first sync copies the emulator's RAM; later syncs mark exactly the pages written since", async () => {
     const ram = new Uint8Array(RAM);
     ram[5 * PAGE_SIZE + 17] = 1;

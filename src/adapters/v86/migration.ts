@@ -299,6 +299,8 @@ export async function v86MigrationSource(emulator: V86Emulator, nics: readonly V
       if (ram.buffer !== v.cpu.wasm_memory.buffer) ram = ramView(v);
       dst.set(ram.subarray(gpa, gpa + dst.length));
     },
+    // JavaScript sees v86's memory: compare in place where Buffer exists (measured faster: bench v86-migrate).
+    view: () => (ram.buffer === v.cpu.wasm_memory.buffer ? ram : (ram = ramView(v))),
   });
   mirror.sync();
   let frozen = false, retired = false;
