@@ -13,6 +13,7 @@ export * from "./api.js";
 export { loadModule, type NodeWasmLocation };
 export { WasmLoadError, compileWasmSource, type WasmSource } from "./wasm-source.js";
 export { V86_SUPPORTED, type AttachToV86Options, type V86Nic, type V86NicModel, type V86NicDevice } from "./adapters/v86/attach.js";
+export { v86MigrationSource, v86DestinationFactory, V86StateDevice, type V86Source, type V86SourceOptions, type V86Destination, type V86DestinationOptions } from "./adapters/v86/migration.js";
 
 /** Create a VM core in Node, compiling the wasm variant on first use (`wasm` points elsewhere; see loadModule). */
 export async function createVmCore(opts: { ramBytes: number; variant?: WasmVariant } & NodeWasmLocation & Omit<VmCoreOptions, "module" | "variant" | "ramBytes">): Promise<VmCore> {

@@ -20,6 +20,7 @@
 //   migration unsent    [0, 4·n)      pages never sent (mig_unsent output)
 //   migration mismatches [o, o+8·cap) pages whose hashes differ (mig_compare output), placed
 //                                     after the HASHES payload it is compared against
+//   ram mirror          [0, chunk)    an emulator's RAM staged for mig_mirror_sync (RamMirror.sync)
 //
 // Most windows start at 0: they are taken one after another, never at once.
 // With checking on (the debug build), taking a window that overlaps one
@@ -29,7 +30,7 @@
 /** The names of the I/O buffer's windows (the map above). */
 export type IoWindowName =
   | "state blob" | "guest-memory copy" | "dirty ranges" | "dirty words" | "net frame" | "net frames" | "ring frames" | "data-port run" | "switch groups" | "net filter table"
-  | "migration payload" | "migration layout" | "migration unsent" | "migration mismatches";
+  | "migration payload" | "migration layout" | "migration unsent" | "migration mismatches" | "ram mirror";
 
 /** A window was taken while an overlapping one was still held. */
 export class IoOverlap extends Error {

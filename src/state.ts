@@ -33,6 +33,8 @@ export const HostKind = {
   pciBridge: 0x1_0002,
   /** A physical function's SR-IOV capability and its VFs (src/platform/pci/sriov.ts). */
   pciSriov: 0x1_0003,
+  /** A v86 machine's state without its RAM, as a live migration carries it (src/adapters/v86/migration.ts). */
+  v86State: 0x1_0004,
 } as const;
 
 export interface EnvelopeHeader {

@@ -123,7 +123,7 @@ export function gmCheck(gpa: u64, len: u64): i32 {
 }
 
 // @ts-ignore: decorator
-@inline function markWritten(gpa: u64, len: u64): void {
+@inline export function markWritten(gpa: u64, len: u64): void {
   const first = <u32>(gpa >> PAGE_SHIFT);
   const last = <u32>((gpa + len - 1) >> PAGE_SHIFT);
   bitmapMarkRange(GUEST_BITMAP, first, last - first + 1);

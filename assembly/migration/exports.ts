@@ -6,6 +6,7 @@ import { Status } from "../core/status";
 import * as vm from "../core/vm";
 import * as pg from "./pages";
 import { gmTouchPages } from "../core/guestmem";
+import * as mirror from "./mirror";
 
 /** Allocate page tables and an XBZRLE cache of `cacheSlots` pages (0 = no delta). */
 export function mig_init(cacheSlots: u32): i32 { return pg.migInit(cacheSlots); }
@@ -57,3 +58,9 @@ export function mig_records_hash(inOff: u32, len: u32, seed: u64): u64 {
 }
 /** Destination: make pages [first, first+count) of own-placement RAM resident (a value-preserving write per page); returns the pages touched. */
 export function mig_pretouch(first: u32, count: u32): u32 { return gmTouchPages(first, count); }
+/**
+ * RAM mirror sync: compare `count` pages staged at I/O offset `inOff` (an
+ * emulator's RAM) with guest pages from `first`; copy each page that differs
+ * into guest RAM and mark it dirty. Returns the pages copied, or -status.
+ */
+export function mig_mirror_sync(inOff: u32, first: u32, count: u32): i32 { return mirror.mirrorSync(inOff, first, count); }

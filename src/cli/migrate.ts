@@ -49,10 +49,11 @@ import { importDeviceModule, makeUserDevices, withDevices, withDestinationDevice
 import { configFromArgs, configWithDefaults } from "./run.js";
 import { trafficConfig } from "./traffic-config.js";
 
-interface Opts {
+export interface Opts {
   ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
   downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
   verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; control?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
+  v86?: string;
   runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; dumpConfig?: boolean; device: string[];
 }
 
@@ -119,7 +120,7 @@ export function hostPort(v: string, what: string, minPort: number): { host: stri
 const readOpt = readFileOption;
 
 /** The link's authentication: TLS-PSK (--psk-file, --psk-identity), certificates (--tls-cert, --tls-key, --tls-ca), or none. */
-function authOf(opts: Opts): TransportAuth | undefined {
+export function authOf(opts: Opts): TransportAuth | undefined {
   const certs = [opts.tlsCert, opts.tlsKey, opts.tlsCa];
   if (certs.some((c) => c !== undefined)) {
     if (opts.pskFile !== undefined) fail("--psk-file and --tls-* are two ways to authenticate: give one");
@@ -158,6 +159,7 @@ export function migrateCommand(): Command {
     .option("--in-process", "run the destination in this process (MessageChannel) instead of a child over TCP")
     .option("--traffic", "frames flowing over virtio-net between the VM and a peer VM across the migration (destination in this process; `npm start`)")
     .option("--pcap <file>", "with --traffic: capture the VM NIC's frames to FILE (libpcap, LINKTYPE_ETHERNET; tcpdump -r and Wireshark read it), across the migration")
+    .option("--v86 <config.json>", "migrate a v86 guest with its vmdev NICs (a JSON config: images, memory_size, nics, net_device, wait_serial; docs/v86.md): with --connect the source boots it and migrates, with --listen the destination resumes it in a fresh v86")
     .option("--listen <[host:]port>", "destination role only: listen on HOST:PORT (default host 127.0.0.1; any other needs --psk-file); accepts one source")
     .option("--connect <[host:]port>", "source role only: migrate to a destination listening on HOST:PORT (default host 127.0.0.1; any other needs --psk-file)")
     .option("--psk-file <file>", "authenticate and encrypt the link with TLS-PSK, the key read from FILE (hex, e.g. `openssl rand -hex 32`, or ≥ 16 raw bytes); both sides give the same key")
@@ -179,9 +181,16 @@ Examples:
   vmdev migrate --listen 0.0.0.0:4444 --psk-file key   on the destination host
   vmdev migrate --connect dst:4444 --psk-file key      on the source host
   vmdev migrate --in-process --json --no-report | jq .downtimeMs
+  vmdev migrate --v86 guest.json --listen 4444           a fresh v86 waiting for the guest
+  vmdev migrate --v86 guest.json --connect 4444          boot the guest in v86 and move it there
 
 Exit status 3 when the migration ran but the destination's memory (or the frames) did not verify.`)
     .action(async (opts: Opts) => {
+      if (opts.v86 !== undefined) {
+        if (opts.traffic || opts.inProcess) fail("--v86 runs the source and the destination as two processes: give --connect or --listen, not --traffic or --in-process");
+        const { v86SourceRole, v86DestinationRole } = await import("./migrate-v86.js");
+        return opts.listen !== undefined ? v86DestinationRole({ ...opts, v86: opts.v86, listen: opts.listen }) : v86SourceRole({ ...opts, v86: opts.v86 });
+      }
       if (opts.traffic && (opts.listen !== undefined || opts.connect !== undefined)) {
         fail(`--traffic cannot be combined with --${opts.listen !== undefined ? "listen" : "connect"}: the traffic's driver model needs the destination in this process`);
       }
@@ -299,9 +308,9 @@ function startChildDestination(opts: Opts, config: ConfigTree): Promise<{ port: 
   });
 }
 
-async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
-  const fill = num(opts.fill, "--fill", 0, 1);
-  const mopts: MigrateOptions = {
+/** The migration's options from the command line (both kinds of source: a Machine, a v86). */
+export function migrateOptionsOf(opts: Pick<Opts, "downtime" | "maxRounds" | "bandwidth" | "autoConverge" | "delta" | "cache" | "verify">): MigrateOptions {
+  return {
     downtimeLimitMs: num(opts.downtime, "--downtime", 0, 1e6),
     maxRounds: num(opts.maxRounds, "--max-rounds", 1, 1000, true),
     bandwidthLimit: num(opts.bandwidth, "--bandwidth", 0, 1e6) * 1e6,
@@ -310,6 +319,11 @@ async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
     cacheMiB: num(opts.cache, "--cache", 1, 256, true),
     verify: opts.verify === "full" || opts.verify === "sent" || opts.verify === "deferred" ? opts.verify : fail(`--verify ${opts.verify}: want deferred, full or sent`),
   };
+}
+
+async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
+  const fill = num(opts.fill, "--fill", 0, 1);
+  const mopts = migrateOptionsOf(opts);
   const log = (s: string) => { if (!opts.json) process.stderr.write(s + "\n"); };
   const module = await loadModule("release");
   const machine = await Machine.create(config, { module, variant: "release" });

@@ -16,3 +16,4 @@ export {
   type UserDeviceContext, type UserDeviceModule,
 } from "./user-device.js";
 export { MachineSource, MachineDestination, machineDestinationFactory, destinationConfig, cloneConfig, type MachineDestinationOptions } from "./machine-adapter.js";
+export { RamMirror, copyGuestRamOut, type GuestRamReader, type RamMirrorOptions, type MirrorSync } from "./ram-mirror.js";

@@ -20,6 +20,7 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     `expected downtime: ${r.estimate && Number.isFinite(r.estimate.ms) ? `${ms(r.estimate.ms)} ms (${partsLine(r.estimate.parts)})${r.ok && r.downtimeMs > 0 ? `; estimate ÷ actual ${(r.estimate.ms / r.downtimeMs).toFixed(2)}` : ""}` : "-"}`,
     ...(r.verifyMode === "deferred" && r.ok ? [`source memory check after resume: ${ms(r.sourceCheckMs)} ms (all guest RAM hashed against the pages as sent)`] : []),
     `rounds (dirty sync count): ${r.rounds}`,
+    ...syncLine(r),
     `transferred ram: ${kb(r.bytesSent)} kbytes`,
     `throughput: ${(r.throughputMBps * 8).toFixed(1)} mbps (${r.throughputMBps.toFixed(1)} MB/s)`,
     `total ram: ${kb(r.ramBytes)} kbytes`,
@@ -35,6 +36,16 @@ export function summaryLines(r: MigrationReport, notes: string[] = []): string[]
     lines.push(`pages that differ: ${r.mismatchTotal} (${r.mismatches.slice(0, 8).map((m) => `page ${m.page} last sent in round ${m.round === ROUND_NEVER ? "never" : m.round}`).join(", ")}${(r.mismatchTotal ?? 0) > 8 ? ", ..." : ""})`);
   }
   return lines;
+}
+
+/** The source's dirty detection (a syncDirty hook, e.g. a RAM mirror), when it has one: its cost per round and under the freeze. */
+function syncLine(r: MigrationReport): string[] {
+  const synced = r.roundStats.filter((s) => s.round > 0 && s.syncMs > 0);
+  if (!synced.length) return [];
+  const pre = synced.filter((s) => !s.final), last = synced.find((s) => s.final);
+  const mean = pre.length ? pre.reduce((a, s) => a + s.syncMs, 0) / pre.length : 0;
+  const rounds = pre.length ? `${ms(mean)} ms per pre-copy round (mean of ${pre.length})` : "no pre-copy round after round 0";
+  return [`dirty detection (sync before each harvest): ${rounds}${last ? `, ${ms(last.syncMs)} ms under the freeze (in the harvest part)` : ""}`];
 }
 
 /** Names of the downtime's parts, in order, as the summary, the JSON and the plot give them. */
@@ -72,7 +83,7 @@ export function jsonSummary(r: MigrationReport): Record<string, unknown> {
     untrackedPages: r.untrackedPages, untrackedFirstPage: r.untrackedFirstPage ?? null, digest: r.digest,
     framesLost: r.framesLost, throttleMaxFraction: r.throttleMax, mismatchTotal: r.mismatchTotal ?? 0, mismatches: r.mismatches ?? [],
     roundStats: r.roundStats.map((s) => ({ round: s.round, final: s.final, pages: s.pages, fullPages: s.fullPages, zeroPages: s.zeroPages, deltaPages: s.deltaPages, bytesSent: s.bytes, durationMs: round2(s.ms),
-      dirtyPagesPerSec: Math.round(s.dirtyRate), throttleFraction: s.throttle, throughputBytesPerSec: Math.round(s.throughput), etaMs: finite(s.etaMs) })),
+      dirtyPagesPerSec: Math.round(s.dirtyRate), throttleFraction: s.throttle, throughputBytesPerSec: Math.round(s.throughput), etaMs: finite(s.etaMs), dirtySyncMs: round2(s.syncMs ?? 0) })),
   };
 }
 const round2 = (x: number) => Math.round(x * 100) / 100;

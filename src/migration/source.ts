@@ -64,6 +64,8 @@ export interface MigrateOptions {
   onProgress?(p: Progress): void;
   /** Test hook: called when the vCPUs are frozen, before the last pages are harvested. */
   onFrozen?(core: VmCore): void;
+  /** Called when the destination reported that it runs the VM (RESUMED), before the source's deferred check and retire. */
+  onResumed?(): void;
   /**
    * Cancel the migration when this signal aborts: up to the commit point
    * (CONFIRM) the source takes the VM back and runs on (vCPUs resumed,
@@ -188,7 +190,7 @@ export class VerifyRefused extends Error {
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen" | "signal">>;
+type Resolved = Required<Omit<MigrateOptions, "onRound" | "onProgress" | "onFrozen" | "onResumed" | "signal">>;
 
 /**
  * One migration as the source runs it: the options, the link, the report
@@ -230,6 +232,8 @@ class SourceSession {
 
   private lastSample = { t: 0, bytes: 0 };
   private lastYield = 0;
+  /** Milliseconds of the last syncDirty (the next round's syncMs). */
+  lastSyncMs = 0;
   // Records are encoded straight into the I/O buffer behind a u32 round
   // number; the link copies the payload into the frame.
   private readonly payload = 4;
@@ -438,7 +442,7 @@ class SourceSession {
     this.round = r; this.roundRecords = 0; this.progressPages = 0; this.progressTotal = count;
     const rs: RoundStats = {
       round: r, final, pages: count, fullPages: 0, zeroPages: 0, deltaPages: 0, skippedZeroPages: 0,
-      bytes: 0, ms: 0, throughput: 0, dirtyRate: 0, throttle: this.throttle, etaMs: 0, startMs: this.now(),
+      bytes: 0, ms: 0, throughput: 0, dirtyRate: 0, throttle: this.throttle, etaMs: 0, startMs: this.now(), syncMs: r === 0 ? 0 : this.lastSyncMs,
     };
     const bytes0 = link.writer.bytes;
     await link.send(Msg.ROUND, new PayloadWriter().u32(r).u32(final ? ROUND_FINAL : 0).done());
@@ -466,8 +470,17 @@ class SourceSession {
     // The ranges are copied out of the I/O buffer before encoding reuses it.
     const t = performance.now();
     const { ranges, pages } = this.core.dirty.harvestRanges();
-    this.rates.harvestMs = performance.now() - t;
+    // The sync that brought the bitmap up to date is part of what a harvest costs.
+    this.rates.harvestMs = performance.now() - t + this.lastSyncMs;
     return { ranges, count: pages };
+  }
+
+  /** The source's syncDirty hook, timed (lastSyncMs). */
+  async syncDirty(): Promise<void> {
+    if (!this.src.syncDirty) return;
+    const t = performance.now();
+    await this.src.syncDirty();
+    this.lastSyncMs = performance.now() - t;
   }
 }
 
@@ -524,6 +537,7 @@ async function precopy(s: SourceSession): Promise<void> {
   s.bandwidth = rs.throughput;
   probeDevices(s);
   for (let r = 1; ; r++) {
+    await s.syncDirty();
     const dirtyNow = core.dirty.count();
     const since = s.now() - lastHarvest;
     s.dirtyRate = since > 0 ? (dirtyNow / since) * 1000 : 0;
@@ -644,6 +658,8 @@ async function stopAndCopy(s: SourceSession): Promise<void> {
   for (const d of src.devices) d.quiesce?.();
   const states = src.devices.map((d) => ({ d, blob: d.saveState() }));
   s.saveMs = performance.now() - m.locked;
+  // After the devices settled (quiesce may write guest RAM): the final sync sees their writes too.
+  await s.syncDirty();
   const h = s.harvest();
   m.harvested = performance.now();
   const last = await s.runRound(report.rounds, h.ranges, h.count, true, s.resendFlags);
@@ -739,6 +755,7 @@ async function commit(s: SourceSession): Promise<void> {
   await link.expect(Msg.RESUMED, o.replyTimeoutMs);
   s.marks.resumed = performance.now();
   report.running = "destination";
+  s.opts.onResumed?.();
   report.downtimeMs = s.marks.resumed - s.tFreeze;
   if (o.verify === "deferred") await checkAfterResume(s);
   src.retire?.();
@@ -758,6 +775,8 @@ async function commit(s: SourceSession): Promise<void> {
 async function checkAfterResume(s: SourceSession): Promise<void> {
   const { core, e, link, report } = s;
   const t = performance.now();
+  // A source whose writes reach the bitmap only by a sync: a write that escaped the final one is in core's RAM only after another.
+  await s.syncDirty();
   const st = e.mig_hash_range(0, s.pages);
   if (st !== 0) {
     report.integrityError = `checking the source's memory after resume: hashing failed (status ${st}); not verified`;

@@ -29,6 +29,15 @@ export interface MigrationSource {
   /** Slow the vCPUs to `fraction` (0 = full speed, 0.99 = nearly stopped) of their run time. */
   setThrottle(fraction: number): void;
   /**
+   * Bring the dirty bitmap up to date with writes it cannot see as they
+   * happen (an emulator's CPU writing its own memory: a RAM mirror's sync,
+   * src/migration/ram-mirror.ts). Called before every harvest of a
+   * pre-copy round, before the final harvest (with the write lock held),
+   * and, with deferred verify, before the frozen source's RAM is hashed
+   * again. Its time is each round's `syncMs` and part of the harvest.
+   */
+  syncDirty?(): void | Promise<void>;
+  /**
    * The destination confirmed it runs the VM: the source must never run
    * again. Called with the write lock still held (it is never released).
    */
@@ -77,6 +86,8 @@ export interface RoundStats {
   /** Estimated seconds to send what is dirty now. */
   etaMs: number;
   startMs: number;
+  /** Milliseconds the source's syncDirty took before this round's harvest (dirty detection; 0 without the hook and in round 0). */
+  syncMs: number;
 }
 
 /**

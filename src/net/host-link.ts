@@ -241,6 +241,20 @@ export class HostLink {
   /** Frames waiting for delivery. */
   get pendingFrames(): number { return this.qCount; }
 
+  /**
+   * Drop every frame waiting for delivery (counted as dropped, not as lost:
+   * the caller knows another link delivered them, e.g. frames a migration's
+   * destination held that the source's guest took). Returns how many. Not
+   * while a window is inside the NIC (returns 0).
+   */
+  discardPending(): number {
+    if (this.inNic) return 0;
+    const n = this.qCount;
+    this.clearQueue();
+    this.c.rxDropped += n;
+    return n;
+  }
+
   /** Move the NIC end to another endpoint (a restored copy of the NIC); queued frames stay queued for it. */
   retarget(nic: FrameEndpoint): void {
     this.detachNic();

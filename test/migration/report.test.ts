@@ -9,7 +9,7 @@ import type { MigrationReport, RoundStats } from "../../src/migration/index.js";
 
 function round(i: number, pages: number, dirtyRate: number, throttle: number, final = false): RoundStats {
   return { round: i, final, pages, fullPages: pages, zeroPages: 0, deltaPages: 0, skippedZeroPages: 0, bytes: pages * 4112, ms: 10, throughput: 3e8,
-    dirtyRate, throttle, etaMs: 5, startMs: 100 * i };
+    dirtyRate, throttle, etaMs: 5, startMs: 100 * i, syncMs: 0 };
 }
 
 const parts = { lock: 0.4, harvest: 0.1, send: 6.2, deviceState: 0.2, verify: 1.9, confirm: 0.05, resume: 0.6 };

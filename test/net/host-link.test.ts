@@ -19,6 +19,22 @@ describe("HostLink", () => {
     }
   }
 
+  it("discardPending drops what a link held while down (counted dropped, not lost); frames after it go in once up", () => {
+    const nic = new FakeNic();
+    let up = false;
+    const link = new HostLink(nic, () => {}, { delivery: "manual", up: () => up });
+    link.deliver(Uint8Array.of(1)); link.deliver(Uint8Array.of(2)); link.deliver(Uint8Array.of(3));
+    expect(link.pump()).toBe(0);
+    expect(link.discardPending()).toBe(3);
+    expect(link.pendingFrames).toBe(0);
+    link.deliver(Uint8Array.of(4));
+    up = true;
+    expect(link.pump()).toBe(1);
+    expect(nic.got).toEqual([4]);
+    expect(link.counters()).toMatchObject({ rxFrames: 1, rxDropped: 3, lost: 0 });
+    link.close();
+  });
+
   it("by default drops what the NIC refuses (it has its own backlog) and counts it", async () => {
     const nic = new FakeNic();
     const link = new HostLink(nic, () => {});

@@ -69,6 +69,12 @@ export interface V86Nic {
   /** The link between the NIC and v86's network bus (counters, pending frames). */
   readonly link: HostLink;
   readonly core: VmCore;
+  /**
+   * While `held`, frames from v86's network bus wait in the link's queue and
+   * none reaches the NIC (a migration holds them under the freeze, so nothing
+   * writes guest RAM); released, the queued frames go in.
+   */
+  holdRx(held: boolean): void;
   /** Every layer's counters: the device's (bigint), the adapter's and the link's. */
   counters(): { device: Record<string, bigint>; adapter: V86AdapterCounters; link: ReturnType<HostLink["counters"]> };
   /**
@@ -180,8 +186,10 @@ function finish(
 ): V86Nic {
   const bus = emulator.emulator_bus!;
   const ui = opts.uiEvents ?? true;
+  let rxHeld = false;
   const { link, disconnect } = connectV86NetworkBus(device, emulator, netId, {
     maxPending: opts.maxPending ?? 4096,
+    up: () => !rxHeld,
     tap: ui || opts.tap ? (dir, frame) => {
       if (ui) bus.send(dir === "tx" ? "eth-transmit-end" : "eth-receive-end", [frame.length]);
       opts.tap?.(dir, frame);
@@ -229,6 +237,7 @@ function finish(
   };
   return {
     model, device, adapter, link, core,
+    holdRx: (held) => { rxHeld = held; if (!held) link.drain(); },
     counters: () => ({ device: device.counters() as Record<string, bigint>, adapter: adapter.counters(), link: link.counters() }),
     detach,
     destroy: () => { detach(); device.destroy(); },

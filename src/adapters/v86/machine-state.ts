@@ -10,12 +10,13 @@
 // Unknown tags are skipped, as in every envelope.
 
 import type { DeviceModel } from "../../device.js";
-import { HostKind, decodeFields, encodeFields, openEnvelope, sealEnvelope, type EnvelopeField } from "../../state.js";
+import { HostKind, decodeFields, encodeFields, openEnvelope, sealEnvelope, type EnvelopeField, type OpenedEnvelope } from "../../state.js";
 import { Status } from "../../status.js";
 import type { V86PciAdapter } from "./pci-adapter.js";
 import type { V86Emulator } from "./types.js";
 
-const MACHINE_VERSION = 1;
+/** Payload version of machine blobs (and of a migration's v86 state, which has the same fields). */
+export const MACHINE_VERSION = 1;
 const MAX_DEVICES = 64;
 const MAX_NAME = 256;
 const Tag = { V86: 1, DEVICE: 2 } as const;
@@ -45,21 +46,26 @@ export async function saveV86Machine(emulator: V86Emulator, devices: V86MachineD
   for (const d of devices) d.device.quiesce?.();
   try {
     const v86State = new Uint8Array(await emulator.save_state());
-    const enc = new TextEncoder();
-    const fields: EnvelopeField[] = devices.map((d) => ({
-      tag: Tag.DEVICE,
-      value: encodeFields([
-        { tag: DeviceTag.NAME, value: enc.encode(d.device.name) },
-        { tag: DeviceTag.IRQ, value: u32(d.adapter?.irqLevel ? 1 : 0) },
-        { tag: DeviceTag.STATE, value: d.device.saveState() },
-      ]),
-    }));
-    fields.push({ tag: Tag.V86, value: v86State });
-    return await sealEnvelope({ kind: HostKind.v86Machine, payloadVersion: MACHINE_VERSION }, fields);
+    return await sealEnvelope({ kind: HostKind.v86Machine, payloadVersion: MACHINE_VERSION }, machineFields(v86State, devices));
   } finally {
     for (const d of devices) d.device.resume?.();
     if (running) await emulator.run?.();
   }
+}
+
+/** The payload fields of a machine blob: each device's state (saved now) and v86's state bytes. */
+export function machineFields(v86State: Uint8Array, devices: readonly V86MachineDevice[]): EnvelopeField[] {
+  const enc = new TextEncoder();
+  const fields: EnvelopeField[] = devices.map((d) => ({
+    tag: Tag.DEVICE,
+    value: encodeFields([
+      { tag: DeviceTag.NAME, value: enc.encode(d.device.name) },
+      { tag: DeviceTag.IRQ, value: u32(d.adapter?.irqLevel ? 1 : 0) },
+      { tag: DeviceTag.STATE, value: d.device.saveState() },
+    ]),
+  }));
+  fields.push({ tag: Tag.V86, value: v86State });
+  return fields;
 }
 
 /**
@@ -107,6 +113,11 @@ export async function restoreV86Machine(emulator: V86Emulator, blob: Uint8Array,
 export async function decodeMachine(blob: Uint8Array): Promise<DecodedMachine | number> {
   const opened = await openEnvelope(blob, HostKind.v86Machine);
   if (typeof opened === "number") return opened;
+  return decodeMachineFields(opened);
+}
+
+/** The fields of an opened machine envelope (any kind that carries them), validated; a Status number when malformed. */
+export function decodeMachineFields(opened: OpenedEnvelope): DecodedMachine | number {
   if (opened.header.payloadVersion !== MACHINE_VERSION) return Status.ERR_STATE_VERSION;
   const dec = new TextDecoder("utf-8", { fatal: true });
   let v86: Uint8Array | null = null;
