@@ -1,4 +1,19 @@
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/**
+ * The files that boot a real guest (v86, Chromium) run for tens of seconds
+ * each and are most of the suite's time: they start first, so the two
+ * workers share them and the short files fill in around them instead of one
+ * long file running alone at the end. The order otherwise is vitest's own.
+ */
+class GuestFilesFirst extends BaseSequencer {
+  async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const heavy = (f: TestSpecification) => /\/test\/(v86|browser)\//.test(f.moduleId.replace(/\\/g, "/"));
+    return [...sorted.filter(heavy), ...sorted.filter((f) => !heavy(f))];
+  }
+}
 
 export default defineConfig({
   test: {
@@ -8,5 +23,11 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: "forks",
+    // Two files at a time on the 2-core CI machine (vitest's default there is one: cores - 1). The
+    // real-guest files are single-threaded emulators that idle while their guests wait on timers,
+    // so a second worker roughly halves the suite's time; no test depends on running alone
+    // (the v86 waits are budgeted in guest instructions, not wall time).
+    maxWorkers: 2,
+    sequence: { sequencer: GuestFilesFirst },
   },
 });

@@ -48,7 +48,7 @@ export interface WorkloadOptions {
   floodWindow?: number;
   /** Guest instructions with frozen counters that mean a hang. Default 3e9 (≈ 30 s of a v86 on a quiet host). */
   stallInstructions?: number;
-  /** Guest instructions the boot may run without a console line. Default 20e9 (the Debian guest boots in ≈ 6.5e9). */
+  /** Guest instructions the boot may run without a console line. Default 20e9 (the Debian guest boots in ≈ 3.1e9). */
   bootInstructions?: number;
   /** The least wall time of frozen counters before a hang is called. Default 30 s. */
   stallMs?: number;
