@@ -223,6 +223,7 @@ class DestinationSession {
         if (records !== this.count) throw new ProtocolError(`round ${this.round}: source sent ${records} pages, ${this.count} arrived`);
         this.inRound = false;
         res.rounds = this.round + 1;
+        this.dest.roundApplied?.(this.round, this.final);
         if (this.final) {
           this.finalDone = true;
           if (this.restored.size === hello.devices.length) this.settle();

@@ -50,6 +50,13 @@ export interface MigrationDestination {
   readonly devices: readonly MigratableDevice[];
   /** Start the vCPUs. Called once, only after the memory digest matched and the source confirmed. */
   resume(): void | Promise<void>;
+  /**
+   * Every page of round `round` is applied (its ROUND_END checked), before the
+   * source hears so. A destination whose VM's RAM is elsewhere (an emulator's)
+   * can move the round's pages there now, off the downtime but for the final
+   * round: they are the pages whose `mig_round_of` is `round`.
+   */
+  roundApplied?(round: number, final: boolean): void;
 }
 
 /** What the destination is told before any page arrives. */

@@ -376,11 +376,34 @@ export function v86DestinationFactory(emulator: V86Emulator, nics: readonly V86N
     const t = performance.now();
     const ram = state.ramView();
     for (let off = 0; off < ram.length; off += PAGE_SIZE) ram[off] = ram[off];
+    const pages = vm.ramBytes / PAGE_SIZE;
+    // The rounds whose pages are in v86's RAM already (roundApplied), and the copy time under the freeze.
+    let copiedRounds = 0, finalCopied = false, finalCopyMs = 0;
     const dest: V86Destination = {
       core, devices: [state], state, ramCopyMs: -1, ramTouchMs: performance.now() - t,
+      // Each round's pages go into v86 when the round is in, so the freeze
+      // copies only the final round's. Rounds arrive in order from 0; a
+      // round missed (never, by the protocol) leaves the whole copy to resume.
+      roundApplied(round: number, final: boolean) {
+        if (round !== copiedRounds) return;
+        const t0 = performance.now();
+        const e = core.exports;
+        let ram = state.ramView();
+        if (ram.buffer !== v.cpu.wasm_memory.buffer) ram = state.ramView();
+        // Runs of pages last applied in this round, copied a run at a time.
+        for (let p = 0; p < pages;) {
+          if (e.mig_round_of(p) !== round) { p++; continue; }
+          let q = p + 1;
+          while (q < pages && e.mig_round_of(q) === round) q++;
+          ram.set(core.guest.view(p * PAGE_SIZE, (q - p) * PAGE_SIZE), p * PAGE_SIZE);
+          p = q;
+        }
+        copiedRounds++;
+        if (final) { finalCopied = true; finalCopyMs = performance.now() - t0; }
+      },
       async resume() {
         let ram = state.ramView();
-        dest.ramCopyMs = copyGuestRamOut(core, (gpa, src) => {
+        dest.ramCopyMs = finalCopied ? finalCopyMs : copyGuestRamOut(core, (gpa, src) => {
           if (ram.buffer !== v.cpu.wasm_memory.buffer) ram = state.ramView();
           ram.set(src, gpa);
         });
