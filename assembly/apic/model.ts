@@ -178,9 +178,32 @@ function apicSetBytes(count: u32): u64 {
     align64(<u64>APIC_STATS << 3) + align64(<u64>((count + 31) >> 5) << 2);
 }
 
+// timerDeadline (and timerStart, which moves with it) is written by the
+// owning vCPU (register writes) and by the timer pump on the host's thread
+// (timerAdvance): every access is atomic, and the pump's updates are
+// compare-and-swaps that lose to a vCPU write made meanwhile.
+// @ts-ignore: decorator
+@inline function deadlineAt(h: u32): usize { return changetype<usize>(meta(h)) + offsetof<ApicMeta>("timerDeadline"); }
+// @ts-ignore: decorator
+@inline function startAt(h: u32): usize { return changetype<usize>(meta(h)) + offsetof<ApicMeta>("timerStart"); }
+// @ts-ignore: decorator
+@inline export function deadlineGet(h: u32): u64 { return atomic.load<u64>(deadlineAt(h)); }
+// @ts-ignore: decorator
+@inline export function deadlineSet(h: u32, v: u64): void { atomic.store<u64>(deadlineAt(h), v); }
+/** Replace the deadline `seen` with `v`; false (nothing changed) if it moved meanwhile. */
+// @ts-ignore: decorator
+@inline export function deadlineSwap(h: u32, seen: u64, v: u64): bool { return atomic.cmpxchg<u64>(deadlineAt(h), seen, v) == seen; }
+// @ts-ignore: decorator
+@inline export function startGet(h: u32): u64 { return atomic.load<u64>(startAt(h)); }
+// @ts-ignore: decorator
+@inline export function startSet(h: u32, v: u64): void { atomic.store<u64>(startAt(h), v); }
+/** Replace the start `seen` with `v` unless it moved meanwhile. */
+// @ts-ignore: decorator
+@inline export function startSwap(h: u32, seen: u64, v: u64): void { atomic.cmpxchg<u64>(startAt(h), seen, v); }
+
 /** Mark APIC h's timer armed for the scans if its deadline is set (call after every write that may arm it). */
 export function timerNoteArmed(h: u32): void {
-  if (meta(h).timerDeadline != NO_DEADLINE) atomic.or<u32>(apicSet().armed + ((<usize>h >> 5) << 2), <u32>1 << (h & 31));
+  if (deadlineGet(h) != NO_DEADLINE) atomic.or<u32>(apicSet().armed + ((<usize>h >> 5) << 2), <u32>1 << (h & 31));
 }
 
 /**
@@ -191,7 +214,7 @@ export function timerNoteArmed(h: u32): void {
 export function timerDropArmed(h: u32): void {
   const w = apicSet().armed + ((<usize>h >> 5) << 2);
   atomic.and<u32>(w, ~(<u32>1 << (h & 31)));
-  if (atomic.load<u64>(changetype<usize>(meta(h)) + offsetof<ApicMeta>("timerDeadline")) != NO_DEADLINE) atomic.or<u32>(w, <u32>1 << (h & 31));
+  if (deadlineGet(h) != NO_DEADLINE) atomic.or<u32>(w, <u32>1 << (h & 31));
 }
 
 /** The most linear memory apicSetCreate(count) takes. */
@@ -232,7 +255,7 @@ export function initReset(h: u32): void {
   const m = meta(h);
   memory.fill(page(h), 0, 4096);
   memory.fill(irrPtr(h), 0, 32);
-  m.timerStart = 0; m.timerDeadline = NO_DEADLINE; m.timerPeriod = 0; m.tscDeadline = 0;
+  startSet(h, 0); deadlineSet(h, NO_DEADLINE); m.timerPeriod = 0; m.tscDeadline = 0;
   m.esrPending = 0; m.events = 0; m.sipiVector = 0; m.lintLevel = 0;
   wr(h, R_VERSION, VERSION_VALUE);
   wr(h, R_DFR, 0xFFFFFFFF);

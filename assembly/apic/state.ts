@@ -16,7 +16,7 @@ import {
   BASE_VALID, BASE_BSP, MODE_X2APIC, MODE_XAPIC, MODE_DISABLED, SVR_WRITABLE, LVT_W_TIMER, LVT_W_LINT, LVT_W_ERROR, LVT_W_OTHER,
   LVT_REMOTE_IRR, ICR_LO_WRITABLE, NO_DEADLINE, EV_ALL, TIMER_PERIODIC, TIMER_TSC_DEADLINE,
 } from "./defs";
-import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs, recache, irrPtr, timerNoteArmed } from "./model";
+import { meta, page, rd, wr, x2Ldr, xapicIdOk, syncIdRegs, recache, irrPtr, timerNoteArmed, deadlineGet, deadlineSet, startGet, startSet } from "./model";
 import { baseMode } from "./gate";
 import { periodReachable, tscDeadlineNs } from "./timer";
 
@@ -67,8 +67,8 @@ export function apicSave(h: u32): i32 {
   envPutU64(T_ICR, (<u64>rd(h, R_ICR_HI) << 32) | rd(h, R_ICR_LO));
   envPutU32(T_TIMER_INITIAL, rd(h, R_TIMER_INITIAL));
   envPutU32(T_TIMER_DCR, rd(h, R_TIMER_DCR));
-  envPutU64(T_TIMER_START, m.timerStart);
-  envPutU64(T_TIMER_DEADLINE, m.timerDeadline);
+  envPutU64(T_TIMER_START, startGet(h));
+  envPutU64(T_TIMER_DEADLINE, deadlineGet(h));
   envPutU64(T_TIMER_PERIOD, m.timerPeriod);
   envPutU64(T_TSC_DEADLINE, m.tscDeadline);
   envPutU32(T_EVENTS, m.events);
@@ -184,8 +184,8 @@ function apply(h: u32): void {
   wr(h, R_ICR_LO, <u32>icr); wr(h, R_ICR_HI, <u32>(icr >> 32));
   envGetU32(T_TIMER_INITIAL); wr(h, R_TIMER_INITIAL, envU32());
   envGetU32(T_TIMER_DCR); wr(h, R_TIMER_DCR, envU32());
-  envGetU64(T_TIMER_START); m.timerStart = envU64();
-  envGetU64(T_TIMER_DEADLINE); m.timerDeadline = envU64();
+  envGetU64(T_TIMER_START); startSet(h, envU64());
+  envGetU64(T_TIMER_DEADLINE); deadlineSet(h, envU64());
   envGetU64(T_TIMER_PERIOD); m.timerPeriod = envU64();
   envGetU64(T_TSC_DEADLINE); m.tscDeadline = envU64();
   envGetU32(T_EVENTS); m.events = envU32();

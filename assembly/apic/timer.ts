@@ -3,7 +3,7 @@
 // kept in guest ns so they survive save/restore and migration. The bus clock
 // (busHz) feeds the divider; the guest TSC reads now × tscHz / 1e9.
 
-import { meta, rd, wr, fireLvt, stat, apicSet, timerNoteArmed } from "./model";
+import { meta, rd, wr, fireLvt, stat, apicSet, timerNoteArmed, deadlineGet, deadlineSet, deadlineSwap, startGet, startSet, startSwap } from "./model";
 import { R_LVT_TIMER, R_TIMER_INITIAL, R_TIMER_DCR, NO_DEADLINE, TIMER_PERIODIC, TIMER_TSC_DEADLINE, ApicStat } from "./defs";
 
 const NS: u64 = 1_000_000_000;
@@ -90,10 +90,10 @@ export function timerLoad(h: u32, count: u32, now: u64): void {
   if (mode == TIMER_TSC_DEADLINE) return;
   wr(h, R_TIMER_INITIAL, count);
   const m = meta(h);
-  if (count == 0 || mode > TIMER_PERIODIC) { m.timerDeadline = NO_DEADLINE; return; }
+  if (count == 0 || mode > TIMER_PERIODIC) { deadlineSet(h, NO_DEADLINE); return; }
   m.timerPeriod = countNs(h, count);
-  m.timerStart = now;
-  m.timerDeadline = now + m.timerPeriod < now ? NO_DEADLINE : now + m.timerPeriod;
+  startSet(h, now);
+  deadlineSet(h, now + m.timerPeriod < now ? NO_DEADLINE : now + m.timerPeriod);
   timerNoteArmed(h);
 }
 
@@ -101,10 +101,11 @@ export function timerLoad(h: u32, count: u32, now: u64): void {
 export function timerCurrent(h: u32, now: u64): u32 {
   const m = meta(h);
   const mode = timerMode(h);
-  if (mode > TIMER_PERIODIC || m.timerDeadline == NO_DEADLINE) return 0;
+  if (mode > TIMER_PERIODIC || deadlineGet(h) == NO_DEADLINE) return 0;
   const initial = <u64>rd(h, R_TIMER_INITIAL);
   if (initial == 0) return 0;
-  const elapsed = now > m.timerStart ? now - m.timerStart : 0;
+  const start = startGet(h);
+  const elapsed = now > start ? now - start : 0;
   let ticks = mulDiv(elapsed, apicSet().busHz, NS) / divisor(rd(h, R_TIMER_DCR));
   if (mode == TIMER_PERIODIC) ticks %= initial;
   else if (ticks >= initial) return 0;
@@ -115,7 +116,7 @@ export function timerCurrent(h: u32, now: u64): u32 {
 export function timerLvtWritten(h: u32, oldLvt: u32, newLvt: u32): void {
   if (((oldLvt ^ newLvt) >> 17 & 3) == 0) return;
   const m = meta(h);
-  m.timerDeadline = NO_DEADLINE; m.tscDeadline = 0;
+  deadlineSet(h, NO_DEADLINE); m.tscDeadline = 0;
 }
 
 /** IA32_TSC_DEADLINE write (§11.5.4.1): ignored outside deadline mode; 0 disarms; a deadline already passed fires at once. */
@@ -123,7 +124,7 @@ export function tscDeadlineWrite(h: u32, v: u64, now: u64): void {
   if (timerMode(h) != TIMER_TSC_DEADLINE) return;
   const m = meta(h);
   m.tscDeadline = v;
-  m.timerDeadline = v == 0 ? NO_DEADLINE : tscDeadlineNs(v);
+  deadlineSet(h, v == 0 ? NO_DEADLINE : tscDeadlineNs(v));
   timerNoteArmed(h);
   timerAdvance(h, now);
 }
@@ -133,16 +134,19 @@ export function tscDeadlineRead(h: u32): u64 { return timerMode(h) == TIMER_TSC_
 /** Fire the timer if its deadline is at or before `now`. Returns 1 if it fired. Periodic ticks missed by a late host are coalesced into one interrupt and counted. */
 export function timerAdvance(h: u32, now: u64): i32 {
   const m = meta(h);
-  if (m.timerDeadline == NO_DEADLINE || now < m.timerDeadline) return 0;
+  const seen = deadlineGet(h);
+  if (seen == NO_DEADLINE || now < seen) return 0;
   const mode = timerMode(h);
   if (mode == TIMER_PERIODIC && m.timerPeriod != 0) {
-    const k = (now - m.timerDeadline) / m.timerPeriod + 1;
-    if (k > 1) store<u64>(apicSet().stats + (<usize>ApicStat.TIMER_MISSED << 3), load<u64>(apicSet().stats + (<usize>ApicStat.TIMER_MISSED << 3)) + k - 1);
+    const start = startGet(h);
+    const k = (now - seen) / m.timerPeriod + 1;
     const step = k * m.timerPeriod;
-    m.timerStart += step;
-    m.timerDeadline = m.timerDeadline + step < m.timerDeadline ? NO_DEADLINE : m.timerDeadline + step;
+    // A deadline the vCPU rewrote meanwhile is its own: this expiry is gone with it.
+    if (!deadlineSwap(h, seen, seen + step < seen ? NO_DEADLINE : seen + step)) return 0;
+    startSwap(h, start, start + step);
+    if (k > 1) store<u64>(apicSet().stats + (<usize>ApicStat.TIMER_MISSED << 3), load<u64>(apicSet().stats + (<usize>ApicStat.TIMER_MISSED << 3)) + k - 1);
   } else {
-    m.timerDeadline = NO_DEADLINE;
+    if (!deadlineSwap(h, seen, NO_DEADLINE)) return 0;
     if (mode == TIMER_TSC_DEADLINE) m.tscDeadline = 0;
   }
   stat(ApicStat.TIMER_FIRED);
@@ -151,5 +155,5 @@ export function timerAdvance(h: u32, now: u64): i32 {
 }
 
 /** Guest ns of this APIC's next timer event, NO_DEADLINE if none. */
-export function timerNext(h: u32): u64 { return meta(h).timerDeadline; }
+export function timerNext(h: u32): u64 { return deadlineGet(h); }
 

@@ -12,8 +12,9 @@
 // - a harvest clears a summary bit, then swaps each word of that block with 0.
 // A mark racing a harvest therefore lands in this harvest (its word was swapped
 // after the mark) or leaves its summary bit set for the next one; never nowhere.
-// Writers mark *after* the write lands: a page harvested between the write and
-// the mark is sent again in the next round.
+// Writers mark *after* the write lands, with the RMW every time (see
+// bitmapMarkRange): a page harvested between the write and the mark is sent
+// again in the next round.
 
 import { Status } from "./status";
 import {
@@ -125,9 +126,22 @@ export function bitmapMarkRange(h: i32, first: u32, count: u32): void {
     const n = min<u32>(64 - bit, last - p);
     const mask: u64 = n == 64 ? <u64>-1 : ((<u64>1 << n) - 1) << bit;
     const w = base + (<usize>(p >> 6) << 3);
-    // Test first: a hot page is usually already marked and a plain load is cheaper than an RMW.
-    if ((load<u64>(w) & mask) != mask) atomic.or<u64>(w, mask);
-    // The page bit is set (by us or by an earlier mark that also owes the summary bit).
+    // Always the RMW, never "skip if a load sees the bit set": the writer's
+    // data store is a plain store, and a later load may be performed before
+    // an earlier store to another location leaves the store buffer (Intel SDM
+    // vol. 3 §9.2.3.4). A load that sees the bit set can then precede a
+    // harvest's swap-to-zero while the data lands after the harvest copied the
+    // page: a dirty page with its bit clear. The seq-cst RMW is the writer's
+    // release: a harvest swap that reads the bit from it synchronizes-with it,
+    // so the copy that follows sees the data (WebAssembly threads: seq-cst
+    // atomics, the JS memory model's synchronizes-with); a swap ordered before
+    // it leaves the bit set for the next round. (A fence before a plain test
+    // would keep a shared line shared, but atomic.fence is not emitted by our
+    // compiler; bench/dirty-mark.bench.ts times the RMW.)
+    atomic.or<u64>(w, mask);
+    // The page bit is set; the summary test may skip: its seq-cst load follows
+    // our seq-cst RMW, so a harvest that clears the summary after the load
+    // swaps the word after our OR, and one before it left a later OR's bit set.
     markSummary(summary, p >> 6);
     p += n;
   }

@@ -349,7 +349,7 @@ export function macReset(d: E1k): void {
   d.filterChanged = 1;
   memory.fill(d.ctxCsum, 0, 2 * <usize>CTX_BYTES);
   if (d.backlogFrames != 0) count(d, E1kCounter.RX_DROPPED, d.backlogFrames);
-  d.backlogHead = 0; d.backlogTail = 0; d.backlogFrames = 0; d.backlogUsed = 0;
+  d.backlogHead = 0; d.backlogTail = 0; d.backlogFrames = 0; d.backlogUsed = 0; d.rxUnjudged = 0;
   d.txSegDone = 0; d.txStalled = 0;
   d.icr = 0; d.ims = 0; d.throttled = 0; d.rxDmtBelow = 0;
   d.rxRingOk = 0; d.txRingOk = 0;

@@ -296,7 +296,9 @@ export function rxReceive(d: E1k, frame: usize, len: u32, now: u64): i32 {
     if (!backlogPush(d, frame, len)) {
       stat(d, S_MPC);
       count(d, E1kCounter.RX_DROPPED);
-      irqCause(d, ICR_RXO, now);
+      // Quiesced: the overrun is recorded, the line moves at e1k_resume (no interrupt before the VM runs).
+      if (d.quiesced != 0) d.icr |= ICR_RXO;
+      else irqCause(d, ICR_RXO, now);
       return Status.ERR_FULL;
     }
     d.rxUnjudged++;

@@ -253,7 +253,8 @@ export function e1kRestore(d: E1k, len: u32): i32 {
   d.txOutLen = olen;
   d.txOutFrames = oframes;
   d.rxUnjudged = unjudged;
-  d.quiesced = 0;
+  // Restored quiesced until e1k_resume (see the note below): host frames wait in the backlog.
+  d.quiesced = 1;
   filterRebuild(d);
   phyRefresh(d);
   ringsRecheck(d);

@@ -10,7 +10,7 @@ import { Status } from "../core/status";
 import { ioPtr, ioRangeOk } from "../core/vm";
 import { gmReady } from "../core/guestmem";
 import { BUS_PCI, BUS_ISA, MAX_BACKLOG, NE_DATA, NE_RESET, RUN_MAX, HOST_FLAG_FILTER } from "./defs";
-import { Ne2k, ne2kGet, ne2kEnter, ne2kLeave, ne2kInFlight, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN, writeProm } from "./device";
+import { Ne2k, ne2kGet, ne2kEnter, ne2kLeave, ne2kInFlight, ne2kCreate, ne2kDestroy, ne2kCost, powerOn, lineLevel, countN, writeProm, updateLine } from "./device";
 import { portRead, portWrite, dataRunLength, runRead, runCommit, runMove } from "./model";
 import { rxFromHost, rxDrain } from "./rx";
 import { ne2kTxDrained, ne2kTxResume } from "./tx";
@@ -330,6 +330,7 @@ export function ne2k_resume(h: i32): i32 {
   d.quiesced = 0;
   ne2kTxResume(d);
   rxDrain(d);
+  updateLine(d);
   return out(d, Status.OK);
 }
 

@@ -147,7 +147,8 @@ function rxAccept(d: Ne2k, src: usize, len: u32): i32 {
   count(d, Ne2kCounter.OVERFLOWS);
   d.isr |= ISR_OVW | ISR_RST;
   tallyMissed(d);
-  updateLine(d);
+  // Quiesced: the overflow is recorded, the line moves at ne2k_resume (no interrupt before the VM runs).
+  if (d.quiesced == 0) updateLine(d);
   return Status.ERR_FULL;
 }
 

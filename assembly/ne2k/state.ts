@@ -201,6 +201,10 @@ export function ne2kRestore(d: Ne2k, len: u32): i32 {
   d.line = 0;
   d.filterChanged = 1;
   updateLine(d);
-  d.quiesced = 0;
+  // Restored quiesced until ne2k_resume: the card's RAM and registers stay as
+  // saved (host frames wait in the backlog, no transmission starts, no new
+  // interrupt) until the VM runs, so the state the source sent is the state
+  // the guest resumes with.
+  d.quiesced = 1;
   return Status.OK;
 }

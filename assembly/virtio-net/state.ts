@@ -130,10 +130,12 @@ export function netRestore(d: VDev, len: u32): i32 {
   }
   n.rxUnjudged = unjudged;
   n.txStalled = 0;
-  n.quiesced = 0;
-  // No queue is processed here: a restored device must not write guest RAM
-  // before the host resumes the VM (a migration destination verifies RAM
-  // after restore, and the source may still take the VM back). Kicks lost
-  // with the source are made up by the host's resume (netResume).
+  // Restored quiesced, until the host's resume (netResume, which also makes
+  // up the kicks lost with the source): a restored device must not write
+  // guest RAM before the VM runs (a migration destination verifies RAM after
+  // restore, and the source may still take the VM back), so no queue is
+  // processed here and a host frame arriving meanwhile waits in the backlog
+  // (bounded; judged by the filter on delivery; RX_HELD).
+  n.quiesced = 1;
   return Status.OK;
 }

@@ -6,6 +6,7 @@ import { gmCopyIn, gmCopyOut, gmRamPtr, gmRamPages } from "../../assembly/core/g
 export * from "./net-link";
 export * from "./rx-filter";
 export * from "./harvest";
+export * from "./dirty-mark";
 import { bitmapPtr, bitmapWords } from "../../assembly/core/dirty";
 import { ioPtr } from "../../assembly/core/vm";
 import { apic_msr_write, apic_msi, apic_intr_pending, apic_irr_clear } from "../../assembly/apic/exports";

@@ -86,7 +86,8 @@ export async function restoreV86Machine(emulator: V86Emulator, blob: Uint8Array,
     const deviceBackups = devices.map((d) => d.device.saveState());
     const v86Backup = await emulator.save_state();
     const rollback = async (restoredDevices: number) => {
-      for (let i = 0; i < restoredDevices; i++) devices[i].device.restoreState(deviceBackups[i]);
+      // A restored device stays quiesced until resumed.
+      for (let i = 0; i < restoredDevices; i++) { devices[i].device.restoreState(deviceBackups[i]); devices[i].device.resume?.(); }
       await emulator.restore_state(v86Backup);
     };
     const v = parsed.v86;

@@ -295,8 +295,10 @@ export class E1000 implements DeviceModel, SwitchPortDevice {
 
   /**
    * Restore from a blob; returns a Status and leaves the device untouched on
-   * error. Neither ring is processed and no guest RAM is written: `resume()`
-   * looks at both rings once (doorbells lost with the source).
+   * error. The restored device stays quiesced until `resume()`: neither ring
+   * is processed, no guest RAM is written, no interrupt is raised, and host
+   * frames wait in the backlog (bounded); `resume()` looks at both rings once
+   * (doorbells lost with the source) and delivers them.
    */
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }

@@ -11,7 +11,8 @@
 //
 // For migration it is a MigratableDevice: quiesce before saveState (the
 // rings are not read while the state is taken), resume when the migration
-// fails, and framesLost() — frames the device dropped.
+// fails, announce (start) on the destination once the VM runs (a restored
+// device is quiesced until then), and framesLost() — frames the device dropped.
 
 import type { JsonCounter } from "../../tables.js";
 import type { NicEvents } from "../../net/nic-events.js";
@@ -53,8 +54,9 @@ export class MachineE1000 implements MachineDevice, MigratableDevice {
   reset(): void { this.nic.reset(); }
   /** Stop reading the rings: host frames wait in the backlog (before saveState). */
   quiesce(): void { this.nic.quiesce(); }
+  /** Undo quiesce: look at both rings once. */
   resume(): void { this.nic.resume(); }
-  /** After a migration's resume: look at both rings once (a restored device has seen no doorbell yet). */
+  /** After a migration's resume: start the restored device (quiesced until now) and look at both rings once (it has seen no doorbell yet). */
   announce(): void { this.nic.resume(); }
   /** Frames lost since it was created: dropped by the device (full backlog, or longer than the driver's whole ring), plus what its host link reported (`noteLinkLoss`). */
   framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase + this.linkLost; }

@@ -409,6 +409,12 @@ export class Ne2k implements DeviceModel, SwitchPortDevice {
     return this.core.saveEnvelope("ne2k_save", () => this.e.ne2k_save(this.h));
   }
 
+  /**
+   * Restore from a blob; returns a Status and leaves the device untouched on
+   * error. The restored device stays quiesced until `resume()`: host frames
+   * wait in the backlog (bounded), no transmission starts and no interrupt
+   * is raised, so the card is as saved when the VM runs.
+   */
   restoreState(blob: Uint8Array): number {
     this.sync();
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }

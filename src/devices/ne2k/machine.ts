@@ -12,7 +12,8 @@
 //
 // For migration it is a MigratableDevice: its state is all registers, the
 // card's RAM and the frames it holds (nothing in guest RAM), so no quiesce is
-// needed; framesLost() counts what it dropped beyond its backlog.
+// needed before the save; a restored device is quiesced until announce() (the
+// destination's, once the VM runs); framesLost() counts what it dropped beyond its backlog.
 
 import type { JsonCounter } from "../../tables.js";
 import type { NicEvents } from "../../net/nic-events.js";
@@ -56,6 +57,8 @@ export class MachineNe2k implements MachineDevice, MigratableDevice {
   saveState(): Uint8Array { return this.nic.saveState(); }
   restoreState(blob: Uint8Array): number { return this.nic.restoreState(blob); }
   reset(): void { this.nic.reset(); }
+  /** After a migration's resume: start the restored device (quiesced until now: host frames waited in its backlog). */
+  announce(): void { this.nic.resume(); }
   /** Frames lost at this NIC since it was created: dropped beyond its backlog, plus what its host link reported (`noteLinkLoss`). */
   framesLost(): number { return Number(this.nic.counters().rxDropped) - this.dropBase + this.linkLost; }
   noteLinkLoss(n: number): void { this.linkLost += n; }

@@ -379,8 +379,10 @@ export class VirtioNet implements DeviceModel, SwitchPortDevice {
 
   /**
    * Restore from a blob; returns a Status and leaves the device untouched on
-   * error. No queue is processed and no guest RAM is written: `resume()`
-   * looks at every queue once (kicks lost with the source).
+   * error. The restored device stays quiesced until `resume()`: no queue is
+   * processed, no guest RAM is written, and host frames wait in the backlog
+   * (bounded, counted as `rxHeld`); `resume()` looks at every queue once
+   * (kicks lost with the source) and delivers them.
    */
   restoreState(blob: Uint8Array): number {
     try { this.core.ensureIo(blob.length); } catch { return Status.ERR_STATE_LENGTH; }

@@ -90,9 +90,10 @@ export class MachineVirtioNet implements MachineDevice, MigratableDevice {
   /** Undo quiesce. */
   resume(): void { this.nic.resume(); }
   /**
-   * After a migration's resume: look at every queue once (a restored device
-   * has seen no notification yet), then ask the guest to announce itself
-   * (VIRTIO_NET_S_ANNOUNCE + config interrupt; ignored without GUEST_ANNOUNCE).
+   * After a migration's resume: start the restored device (quiesced until
+   * now) and look at every queue once (it has seen no notification yet),
+   * then ask the guest to announce itself (VIRTIO_NET_S_ANNOUNCE + config
+   * interrupt; ignored without GUEST_ANNOUNCE).
    */
   announce(): void { this.nic.resume(); this.nic.announce(); }
 

@@ -225,6 +225,7 @@ class Fuzzer {
       const a = this.dev.saveState();
       const s = this.dev.restoreState(a);
       if (s !== Status.OK) throw new Error(`restoring its own state failed with ${s}`);
+      this.dev.resume(); // a restored device is quiesced until resumed
     }
   }
 

@@ -140,6 +140,7 @@ async function fuzzCase(seed: number, bus: "pci" | "isa"): Promise<string[]> {
       expect(twin.restoreState(blob)).toBe(Status.OK);
       expect(Buffer.from(twin.saveState()).equals(Buffer.from(blob))).toBe(true);
       expect(dev.restoreState(blob)).toBe(Status.OK);
+      dev.resume(); // a restored device is quiesced until resumed
     }
   }
   bringUp("at the end");

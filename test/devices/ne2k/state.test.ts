@@ -41,6 +41,7 @@ async function movable(opts: { backlogFrames?: number } = {}) {
       next.onTransmit = (f) => sent.push(f);
       const st = next.restoreState(blob);
       if (st !== Status.OK) throw new Error(`restore ${st}`);
+      next.resume(); // a restored device is quiesced until resumed
       dev = next;
       return blob;
     },

@@ -611,6 +611,7 @@ for (const transport of ["mmio", "pci"] as const) {
       const sent2: Uint8Array[] = [];
       dev2.onTransmit = (f) => { sent2.push(f.slice()); };
       expect(dev2.restoreState(blob)).toBe(Status.OK);
+      dev2.resume(); // a restored device is quiesced until resumed
       const t2 = transportFor(dev2, transport, false);
       if (t2 instanceof PciTransport) t2.msix = r.drv.transport.msix; // MSI-X state travelled in the blob
       r.drv.rebind(t2, new GuestRam(core2));

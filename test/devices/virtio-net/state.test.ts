@@ -27,6 +27,7 @@ for (const transport of ["pci", "mmio"] as const) {
       const a = r.dev.saveState();
       expect(r.dev.restoreState(a)).toBe(Status.OK);
       expect(r.dev.saveState()).toEqual(a);
+      r.dev.resume(); // a restored device is quiesced until resumed
       r.send(frame("02:00:00:00:00:09"));
       expect(r.tx).toHaveLength(1);
     });
