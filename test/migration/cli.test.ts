@@ -49,7 +49,7 @@ describe("vmdev migrate", () => {
     const j = JSON.parse(out.join("\n"));
     for (const k of ["totalTimeMs", "downtimeMs", "rounds", "pagesSent", "zeroPages", "deltaPages", "bytesSent", "verified", "framesLost"]) expect(j).toHaveProperty(k);
     expect(j.schemaVersion).toBe(1);
-    expect(Object.keys(j.roundStats[0]).sort()).toEqual(["bytesSent", "deltaPages", "dirtyPagesPerSec", "durationMs", "etaMs", "final", "fullPages", "pages", "round", "throttleFraction", "throughputBytesPerSec", "zeroPages"]);
+    expect(Object.keys(j.roundStats[0]).sort()).toEqual(["bytesSent", "deltaPages", "dirtyPagesPerSec", "dirtySyncMs", "durationMs", "etaMs", "final", "fullPages", "pages", "round", "throttleFraction", "throughputBytesPerSec", "zeroPages"]);
     expect(j.verified).toBe(true);
     expect(j.ok).toBe(true);
     expect(j.rounds).toBeGreaterThanOrEqual(2);
