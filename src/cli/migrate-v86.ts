@@ -27,7 +27,7 @@ import { connect, listen } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigrationReport } from "../migration/types.js";
 import { CliError, EXIT, jsonDocument, usage } from "./common.js";
-import { authOf, hostPort, migrateOptionsOf, type Opts } from "./migrate.js";
+import { authOf, hostPort, migrateOptionsOf, type Opts } from "./migrate-options.js";
 
 /** A v86 machine as `--v86` reads it (see the top of this file). */
 export interface V86JobConfig {

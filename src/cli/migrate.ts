@@ -31,10 +31,10 @@ import { loadModule } from "../load-node.js";
 import { ConfigError, type ConfigTree } from "../config/tree.js";
 import { Machine } from "../machine/machine.js";
 import { MAX_VCPUS } from "../config/schema.js";
-import { CliError, EXIT, JSON_SCHEMA_VERSION, jsonDocument, numberOption, readFileOption, usage } from "./common.js";
+import { CliError, EXIT, JSON_SCHEMA_VERSION, jsonDocument, numberOption, usage } from "./common.js";
 import { createNetPeer, startNetTraffic, type NetTraffic, type NetTrafficStats } from "../guest/traffic.js";
 import { lapicSetOf } from "../devices/apic/machine.js";
-import { startMigration, MigrationEvent, MIGRATION_TRACE_CHANNELS, type MigrateOptions, type MigrationSession, type MigrationStatus, type MigrationEventType } from "../migration/source.js";
+import { startMigration, MigrationEvent, MIGRATION_TRACE_CHANNELS, type MigrationSession, type MigrationStatus, type MigrationEventType } from "../migration/source.js";
 import { startControlServer, type ControlServer } from "../control/server.js";
 import { machineControlTarget } from "../control/machine-target.js";
 import { receiveMigration } from "../migration/destination.js";
@@ -42,20 +42,16 @@ import { runDestinationRole } from "../migration/roles.js";
 import { fillRandom } from "../guest/fill.js";
 import { openPcapFile, type PcapFile } from "../net/pcap-file.js";
 import { MachineSource, machineDestinationFactory, type MachineDestination } from "../migration/machine-adapter.js";
-import { connect, isLoopback, parsePsk, portPair, LOOPBACK, type Transport, type TransportAuth } from "../migration/transport.js";
+import { connect, isLoopback, portPair, LOOPBACK, type Transport } from "../migration/transport.js";
 import { htmlReport, jsonSummary, summaryLines } from "../migration/report.js";
 import type { MigratableDevice, MigrationReport, RoundStats } from "../migration/types.js";
 import { importDeviceModule, makeUserDevices, withDevices, withDestinationDevices, type UserDeviceContext, type UserDeviceModule } from "../migration/user-device.js";
 import { configFromArgs, configWithDefaults } from "./run.js";
 import { trafficConfig } from "./traffic-config.js";
+import { authOf, hostPort, migrateOptionsOf, type Opts } from "./migrate-options.js";
 
-export interface Opts {
-  ram?: string; vcpus?: string; dirty: string; pattern: string; fill: string;
-  downtime: string; maxRounds: string; bandwidth: string; autoConverge: boolean; delta: boolean; cache: string;
-  verify: string; inProcess?: boolean; traffic?: boolean; pcap?: string; control?: string; listen?: string; connect?: string; pskFile?: string; pskIdentity?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; json?: boolean; report: string | false;
-  v86?: string;
-  runAfter: string; option: string[]; config?: string; slot: string[]; memory?: string; cpus?: string; dumpConfig?: boolean; device: string[];
-}
+export { authOf, hostPort, migrateOptionsOf, type Opts };
+
 
 /** `-o migration.<key>=value` keys: the migration's own options (everything else is machine config). */
 const MIGRATION_KEYS: Record<string, keyof Opts> = {
@@ -111,29 +107,8 @@ function configArgs(tree: ConfigTree): string[] {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-/** "PORT" or "HOST:PORT" ("[v6]:PORT") → host and port; the host defaults to 127.0.0.1. */
-export function hostPort(v: string, what: string, minPort: number): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]:|([^:]+):)?(\d+)$/.exec(v.trim()) ?? fail(`${what} ${v}: want PORT or HOST:PORT`);
-  return { host: m[1] ?? m[2] ?? LOOPBACK, port: num(m[3], what, minPort, 65535, true) };
-}
 
-const readOpt = readFileOption;
 
-/** The link's authentication: TLS-PSK (--psk-file, --psk-identity), certificates (--tls-cert, --tls-key, --tls-ca), or none. */
-export function authOf(opts: Opts): TransportAuth | undefined {
-  const certs = [opts.tlsCert, opts.tlsKey, opts.tlsCa];
-  if (certs.some((c) => c !== undefined)) {
-    if (opts.pskFile !== undefined) fail("--psk-file and --tls-* are two ways to authenticate: give one");
-    if (certs.some((c) => c === undefined)) fail("certificates: want --tls-cert, --tls-key and --tls-ca together");
-    return { cert: readOpt(opts.tlsCert!, "--tls-cert"), key: readOpt(opts.tlsKey!, "--tls-key"), ca: readOpt(opts.tlsCa!, "--tls-ca") };
-  }
-  if (opts.pskFile === undefined) {
-    if (opts.pskIdentity !== undefined) fail("--psk-identity needs --psk-file");
-    return undefined;
-  }
-  const bytes = readOpt(opts.pskFile, "--psk-file");
-  try { return { psk: parsePsk(bytes), identity: opts.pskIdentity }; } catch (e) { return fail(`--psk-file ${opts.pskFile}: ${(e as Error).message}`); }
-}
 
 /** The `vmdev migrate` subcommand. */
 export function migrateCommand(): Command {
@@ -308,18 +283,6 @@ function startChildDestination(opts: Opts, config: ConfigTree): Promise<{ port: 
   });
 }
 
-/** The migration's options from the command line (both kinds of source: a Machine, a v86). */
-export function migrateOptionsOf(opts: Pick<Opts, "downtime" | "maxRounds" | "bandwidth" | "autoConverge" | "delta" | "cache" | "verify">): MigrateOptions {
-  return {
-    downtimeLimitMs: num(opts.downtime, "--downtime", 0, 1e6),
-    maxRounds: num(opts.maxRounds, "--max-rounds", 1, 1000, true),
-    bandwidthLimit: num(opts.bandwidth, "--bandwidth", 0, 1e6) * 1e6,
-    autoConverge: opts.autoConverge,
-    delta: opts.delta,
-    cacheMiB: num(opts.cache, "--cache", 1, 256, true),
-    verify: opts.verify === "full" || opts.verify === "sent" || opts.verify === "deferred" ? opts.verify : fail(`--verify ${opts.verify}: want deferred, full or sent`),
-  };
-}
 
 async function sourceRole(opts: Opts, config: ConfigTree): Promise<void> {
   const fill = num(opts.fill, "--fill", 0, 1);

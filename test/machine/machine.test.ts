@@ -227,6 +227,9 @@ describe("vCPU workers", () => {
         expect(m.core.dirty.count()).toBe(0);
         release();
       }
+      // The worker counts the last expiry when it next polls its lease: let it sign again before it is told to stop
+      // (a stop seen first ends its loop with that expiry uncounted).
+      await until(() => m.lock.leaseCount > 0, "the worker to sign again after the last write lock");
     } finally {
       Atomics.store(new Int32Array(control), 0, 1);
       await exited;

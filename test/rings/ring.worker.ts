@@ -19,15 +19,23 @@ parentPort!.postMessage({ ready: true });
 Atomics.add(gate, 1, 1);
 while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0, 50);
 
+// A thread that finds no room or no value backs off after a few tries, as a
+// real producer or consumer would (a pause, then a short sleep). Spinning
+// through whole time slices on an oversubscribed machine starves the thread
+// the spinner waits for (a producer preempted between its reservation and its
+// publish) and makes the test's progress depend on the scheduler.
+const backoffCell = new Int32Array(new SharedArrayBuffer(4));
+function backoff(idle: number): void { if (idle > 64) Atomics.wait(backoffCell, 0, 0, 0.05); }
+
 function rqProduce(): unknown {
   const q = ElementQueue.attach(core, job.handle);
-  let sent = 0, full = 0;
+  let sent = 0, full = 0, idle = 0;
   while (sent < job.count) {
     const n = Math.min(job.burst, job.count - sent);
     const vals = Array.from({ length: n }, (_, i) => ((job.id << 24) | (sent + i)) >>> 0);
     const k = q.enqueue(vals, sent % 3 === 0 ? "burst" : "bulk");
     if (k < 0) return { error: k };
-    if (k === 0) full++;
+    if (k === 0) { full++; backoff(++idle); } else idle = 0;
     sent += k;
   }
   return { sent, full };
@@ -36,10 +44,11 @@ function rqProduce(): unknown {
 function rqConsume(): unknown {
   const q = ElementQueue.attach(core, job.handle);
   const next = new Map<number, number>();
-  let got = 0, bad = 0;
+  let got = 0, bad = 0, idle = 0;
   while (got < job.count) {
     const v = q.dequeue(job.burst, "burst");
     if (q.lastStatus !== 0) return { error: q.lastStatus };
+    if (v.length === 0) backoff(++idle); else idle = 0;
     for (const x of v) {
       const p = x >>> 24, s = x & 0xffffff;
       if (s !== (next.get(p) ?? 0)) bad++;

@@ -429,6 +429,8 @@ export async function runNetFuzz(opts: FuzzOptions): Promise<FuzzReport> {
         const blob = fz.dev.saveState();
         const st = fz.dev.restoreState(blob);
         if (st !== 0) { fail(i, `restoreState of the device's own blob returned ${st}`, ops); break; }
+        // A restored device stays quiesced until resumed (it writes no guest RAM before).
+        fz.dev.resume();
         rep.stateRoundTrips++;
       } catch (e) { fail(i, `state round-trip threw: ${(e as Error).stack ?? e}`, ops); break; }
     }
